@@ -1,0 +1,23 @@
+"""Shared test fixtures: where the platforms' published documents and samples live."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+PLATFORMS = (REPO.parent / "shared" / "platforms").resolve()
+
+
+@pytest.fixture(scope="session")
+def platforms_dir() -> Path:
+    """The interface documents as the platforms gave them (``../shared/platforms``)."""
+    if not PLATFORMS.is_dir():
+        pytest.skip(f"the platforms' published documents are not beside the checkout ({PLATFORMS})")
+    return PLATFORMS
+
+
+@pytest.fixture(scope="session")
+def samples_dir(platforms_dir: Path) -> Path:
+    return platforms_dir / "samples"
