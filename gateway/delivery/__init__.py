@@ -16,7 +16,8 @@ The worker's loop, for one claimed message (the worker and the transport live el
 
 Modules: :mod:`.outcomes` (the exception tree a transport raises), :mod:`.backoff` (the jitter
 formula), :mod:`.policy` (``RetryPolicy`` and ``next_action``), :mod:`.breaker` (per-destination
-circuit breakers), :mod:`.retrying` (tenacity-based short retries), :mod:`.settings` (config errors).
+circuit breakers), :mod:`.retrying` (tenacity-based short retries), :mod:`.retry_after` (the header,
+for transports), :mod:`.settings` (config errors).
 This package imports no HTTP client.
 """
 
@@ -43,12 +44,14 @@ from gateway.delivery.policy import (
     RetryPolicy,
     next_action,
 )
+from gateway.delivery.retry_after import MAX_RETRY_AFTER, parse_retry_after
 from gateway.delivery.retrying import send_with_short_retries
 from gateway.delivery.settings import DeliveryConfigError
 
 __all__ = [
     "DELIVERY_ATTEMPTS_EXHAUSTED",
     "DELIVERY_EXPIRED",
+    "MAX_RETRY_AFTER",
     "Action",
     "Backoff",
     "BreakerRegistry",
@@ -72,5 +75,6 @@ __all__ = [
     "TransientDeliveryError",
     "TransientKind",
     "next_action",
+    "parse_retry_after",
     "send_with_short_retries",
 ]

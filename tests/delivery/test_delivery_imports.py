@@ -26,7 +26,10 @@ def test_delivery_imports_no_io_layers() -> None:
     assert len(sources) >= 6
     for source in sources:
         for name in imported_modules(source):
-            assert not any(name == bad or name.startswith(bad + ".") for bad in FORBIDDEN), (source.name, name)
+            assert not any(name == bad or name.startswith(bad + ".") for bad in FORBIDDEN), (
+                source.name,
+                name,
+            )
 
 
 def test_public_names_are_exported() -> None:
