@@ -127,22 +127,10 @@ class RetryPolicy:
         refuse_unknown_keys(data, _POLICY_KEYS, where=where)
         base_delay = read_duration(data, "base_delay", base.base_delay, where=where)
         max_delay = read_duration(data, "max_delay", base.max_delay, where=where)
-        if max_delay < base_delay:
-            raise DeliveryConfigError(
-                where,
-                "max_delay",
-                data.get("max_delay", max_delay),
-                f"must be at least base_delay ({base_delay:g}s)",
-            )
+        _require_order(data, "base_delay", base_delay, "max_delay", max_delay, where=where)
         short_wait = read_duration(data, "short_wait", base.short_wait, where=where)
         short_max_wait = read_duration(data, "short_max_wait", base.short_max_wait, where=where)
-        if short_max_wait < short_wait:
-            raise DeliveryConfigError(
-                where,
-                "short_max_wait",
-                data.get("short_max_wait", short_max_wait),
-                f"must be at least short_wait ({short_wait:g}s)",
-            )
+        _require_order(data, "short_wait", short_wait, "short_max_wait", short_max_wait, where=where)
         max_age = read_duration(data, "max_age", base.max_age, where=where, minimum=0.001)
         return cls(
             base_delay=base_delay,
@@ -158,6 +146,19 @@ class RetryPolicy:
 
 
 _POLICY_KEYS: Final = frozenset(RetryPolicy.__dataclass_fields__)
+
+
+def _require_order(
+    data: Mapping[str, object], low_key: str, low: float, high_key: str, high: float, *, where: str
+) -> None:
+    """Refuse ``high < low``, blaming the key the table actually set (the other may be a default)."""
+    if high >= low:
+        return
+    if high_key in data:
+        raise DeliveryConfigError(where, high_key, data[high_key], f"must be at least {low_key} ({low:g}s)")
+    raise DeliveryConfigError(
+        where, low_key, data.get(low_key, low), f"must be at most {high_key} ({high:g}s)"
+    )
 
 
 @dataclass(frozen=True, slots=True)

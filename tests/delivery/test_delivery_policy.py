@@ -138,6 +138,8 @@ def test_policy_from_mapping_reads_durations_and_keeps_defaults() -> None:
         ({"short_attempts": 2.0}, "short_attempts", 2.0),
         ({"base_delay": 600, "max_delay": 60}, "max_delay", 60),
         ({"max_age": 0}, "max_age", 0),
+        ({"base_delay": "2h"}, "base_delay", "2h"),  # above the default max_delay of 1 h
+        ({"short_wait": 10}, "short_wait", 10),
     ],
 )
 def test_policy_errors_name_the_key_and_the_value(table: dict[str, object], key: str, value: object) -> None:
