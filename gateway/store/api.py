@@ -1,0 +1,273 @@
+"""What the gateway asks of its durable store, and the frozen records that cross that line.
+
+Why one narrow interface: the pipeline, the delivery workers, the operator API, the replay guard
+and the catalogue sync are written against :class:`Store` only, so the embedded SQLite store (one
+instance, the default) and the PostgreSQL store (several instances sharing a database) are
+interchangeable, and a test can use either.
+
+The rules every backend keeps:
+
+- Time is always passed in by the caller (Unix seconds as ``float``); the store never reads a clock,
+  so retry policies and lease expiry are testable with a fake clock.
+- ``accept`` writes the inbound idempotency record and all its outbound messages in ONE transaction
+  before the gateway answers the sender (platforms README §9: a repeated key gets the first receipt
+  and creates no second delivery).
+- An outbound message moves ``pending → delivering → delivered | pending (retry) | dead``; only the
+  owner of the current lease may record an outcome, so two instances never deliver one message
+  concurrently. An operator may put a ``dead`` message back to ``pending`` (same ``idem_key`` and
+  ``message_id``, so the receiver still recognises a repeat) or discard it.
+- ``attempts`` counts claims: a worker that crashes mid-delivery has still used an attempt, so a
+  message that kills its worker cannot loop for ever.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Final, Protocol, runtime_checkable
+
+__all__ = [
+    "DEAD",
+    "DELIVERED",
+    "DELIVERING",
+    "PENDING",
+    "STATES",
+    "Accepted",
+    "DestinationStats",
+    "InboundRecord",
+    "OutboundMessage",
+    "Store",
+]
+
+PENDING: Final = "pending"
+DELIVERING: Final = "delivering"
+DELIVERED: Final = "delivered"
+DEAD: Final = "dead"
+#: Every state an outbound message can be in.
+STATES: Final = frozenset({PENDING, DELIVERING, DELIVERED, DEAD})
+
+
+@dataclass(frozen=True, slots=True)
+class InboundRecord:
+    """The idempotency record of one accepted submission and the receipt the sender got.
+
+    ``kind`` is the record type ("case", "status", "evaluation", ...); ``key`` its idempotency key
+    (README §9: case ``case_no:version``, status ``case_no:seq``, g60 ``MessageId``). The receipt is
+    kept as the exact bytes answered the first time, so a repeat gets the same bytes back.
+    """
+
+    kind: str
+    key: str
+    source: str
+    received_at: float
+    receipt: bytes = field(repr=False)
+    receipt_type: str
+
+
+@dataclass(frozen=True, slots=True)
+class OutboundMessage:
+    """One message to deliver to one destination platform, as it sits in the outbox.
+
+    ``payload`` (the signed wire bytes) and ``delivery_receipt`` hold personal data and are left
+    out of ``repr``. ``idem_key`` and ``message_id`` never change, not even when an operator
+    retries a dead letter, so the destination recognises a repeat.
+    """
+
+    id: str
+    destination: str
+    kind: str
+    idem_key: str
+    message_id: str
+    payload: bytes = field(repr=False)
+    created_at: float
+    next_attempt_at: float
+    attempts: int = 0
+    state: str = PENDING
+    last_error_code: str | None = None
+    last_error: str | None = None
+    lease_owner: str | None = None
+    lease_until: float | None = None
+    delivered_at: float | None = None
+    delivery_receipt: bytes | None = field(default=None, repr=False)
+
+    def __post_init__(self) -> None:
+        if self.state not in STATES:
+            raise ValueError(f"OutboundMessage.state must be one of {sorted(STATES)}, got {self.state!r}")
+        if self.attempts < 0:
+            raise ValueError(f"OutboundMessage.attempts must be >= 0, got {self.attempts!r}")
+
+    @classmethod
+    def new(
+        cls,
+        *,
+        id: str,
+        destination: str,
+        kind: str,
+        idem_key: str,
+        message_id: str,
+        payload: bytes,
+        now: float,
+    ) -> OutboundMessage:
+        """A fresh pending message, due at once: what the pipeline hands to ``accept``."""
+        return cls(
+            id=id,
+            destination=destination,
+            kind=kind,
+            idem_key=idem_key,
+            message_id=message_id,
+            payload=payload,
+            created_at=now,
+            next_attempt_at=now,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Accepted:
+    """The answer to ``accept``: ``new`` is False when the key was already known.
+
+    For a repeat, ``receipt`` and ``receipt_type`` are the FIRST receipt, whatever the caller
+    offered this time (README §9: content is not compared).
+    """
+
+    new: bool
+    receipt: bytes = field(repr=False)
+    receipt_type: str
+
+
+@dataclass(frozen=True, slots=True)
+class DestinationStats:
+    """Outbox figures for one destination, for the metrics endpoint and alerts.
+
+    ``oldest_pending_age`` is ``now - created_at`` of the oldest message not yet delivered
+    (pending or being delivered), or ``None`` when there is none.
+    """
+
+    destination: str
+    pending: int
+    delivering: int
+    dead: int
+    oldest_pending_age: float | None
+
+
+@runtime_checkable
+class Store(Protocol):
+    """The durable store. Every method may raise :class:`~gateway.store.errors.StoreError`."""
+
+    # --- inbound + outbox, atomically -------------------------------------------------------
+
+    async def accept(self, inbound: InboundRecord, outbound: Sequence[OutboundMessage]) -> Accepted:
+        """Record ``inbound`` and queue ``outbound`` in one transaction, unless the key is known.
+
+        If ``(inbound.kind, inbound.key)`` exists nothing is written and the stored receipt is
+        returned with ``new=False``. Outbound messages must be ``pending`` and unleased.
+        """
+        ...
+
+    async def get_receipt(self, kind: str, key: str) -> InboundRecord | None:
+        """The inbound record (with its receipt) for an idempotency key, if accepted before."""
+        ...
+
+    # --- delivery workers -------------------------------------------------------------------
+
+    async def claim_due(
+        self, now: float, limit: int, owner: str, lease_seconds: float, destination: str | None = None
+    ) -> list[OutboundMessage]:
+        """Lease up to ``limit`` due messages (pending and due, or with an expired lease) to ``owner``.
+
+        Claimed messages become ``delivering`` with ``lease_until = now + lease_seconds`` and one
+        more attempt. Two concurrent claimers never receive the same message. Oldest due first.
+        """
+        ...
+
+    async def mark_delivered(self, id: str, owner: str, receipt: bytes | None, now: float) -> bool:
+        """Record a successful delivery; False (nothing changed) if ``owner`` no longer holds the lease."""
+        ...
+
+    async def schedule_retry(
+        self,
+        id: str,
+        owner: str,
+        next_attempt_at: float,
+        error_code: str,
+        error: str,
+    ) -> bool:
+        """Put the message back to ``pending`` until ``next_attempt_at``; False if the lease was lost."""
+        ...
+
+    async def dead_letter(self, id: str, owner: str, error_code: str, error: str) -> bool:
+        """Give up on the message (state ``dead``) for an operator; False if the lease was lost."""
+        ...
+
+    # --- operators --------------------------------------------------------------------------
+
+    async def list_messages(
+        self, state: str | None = None, destination: str | None = None, limit: int = 100, offset: int = 0
+    ) -> list[OutboundMessage]:
+        """Messages filtered by state and destination, oldest first, for the operator API."""
+        ...
+
+    async def get_message(self, id: str) -> OutboundMessage | None:
+        """One message by id, or None."""
+        ...
+
+    async def retry_dead(self, id: str, now: float) -> bool:
+        """Return a dead letter to ``pending`` (due at ``now``, attempts reset); False if not dead."""
+        ...
+
+    async def discard(self, id: str) -> bool:
+        """Delete a dead letter for good; False if the message is not dead."""
+        ...
+
+    async def purge_delivered(self, before: float) -> int:
+        """Delete delivered messages delivered before ``before``; returns how many went."""
+        ...
+
+    async def outbox_stats(self, now: float) -> dict[str, DestinationStats]:
+        """Per destination: pending, delivering and dead counts and the oldest undelivered age."""
+        ...
+
+    # --- replay guard and sequence guard ----------------------------------------------------
+
+    async def remember_nonce(self, scope: str, nonce: str, expires_at: float, now: float) -> bool:
+        """Record a nonce; False if it was seen in ``scope`` and has not expired by ``now`` (a replay)."""
+        ...
+
+    async def purge_nonces(self, now: float) -> int:
+        """Delete nonces expired by ``now``; returns how many went."""
+        ...
+
+    async def record_seq(self, case_no: str, seq: int) -> int:
+        """Record ``seq`` for ``case_no`` and return the highest seq seen so far (>= ``seq``).
+
+        The receiver refuses a status event whose seq is lower than the result (README §5.2:
+        ``RULE_VIOLATION``).
+        """
+        ...
+
+    # --- catalogue sync ---------------------------------------------------------------------
+
+    async def get_item_hashes(self, source: str, keys: Iterable[str]) -> dict[str, str]:
+        """The stored content hash of each known key (unknown keys are absent from the result)."""
+        ...
+
+    async def put_item_hashes(self, source: str, hashes: Mapping[str, str]) -> None:
+        """Insert or replace the content hashes of many items at once."""
+        ...
+
+    async def get_checkpoint(self, job: str) -> str | None:
+        """The last checkpoint saved for a sync job, or None."""
+        ...
+
+    async def put_checkpoint(self, job: str, value: str) -> None:
+        """Save (replace) the checkpoint of a sync job."""
+        ...
+
+    # --- lifecycle --------------------------------------------------------------------------
+
+    async def ping(self) -> None:
+        """Readiness: return if the database answers, raise ``StoreUnavailable`` otherwise."""
+        ...
+
+    async def close(self) -> None:
+        """Release connections and threads; later calls raise ``StoreUnavailable``."""
+        ...

@@ -1,0 +1,149 @@
+"""Versioned schema migrations: pure data plus the planning rule, no driver code.
+
+Why data: both backends must hold the same logical schema, so each migration is written once with
+type placeholders (``{real}``, ``{blob}``, ``{bigint}``) rendered per dialect; each backend runs
+:func:`plan` inside one locked transaction at open and records what it applied in
+``schema_migrations``. Opening twice, or from two instances at once, applies nothing the second
+time.
+
+Rules for editing this file:
+
+- Never change or remove a published migration; append a new one with the next version.
+- Keep statements portable between SQLite (>= 3.35) and PostgreSQL (>= 12): only the three type
+  placeholders may differ. One statement per list entry, no trailing ``;``.
+- Times are Unix seconds (``{real}``); payloads and receipts are bytes (``{blob}``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Final, Literal
+
+from .errors import SchemaError
+
+__all__ = ["CREATE_VERSION_TABLE", "MIGRATIONS", "Dialect", "Migration", "latest_version", "plan"]
+
+Dialect = Literal["sqlite", "postgres"]
+
+_TYPES: Final[dict[str, dict[str, str]]] = {
+    "sqlite": {"real": "REAL", "blob": "BLOB", "bigint": "INTEGER"},
+    "postgres": {"real": "DOUBLE PRECISION", "blob": "BYTEA", "bigint": "BIGINT"},
+}
+
+#: The bookkeeping table; created before anything else, outside the numbered migrations.
+CREATE_VERSION_TABLE: Final = (
+    "CREATE TABLE IF NOT EXISTS schema_migrations ("
+    " version INTEGER PRIMARY KEY,"
+    " name TEXT NOT NULL,"
+    " applied_at TEXT NOT NULL DEFAULT CURRENT_TIMESTAMP)"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Migration:
+    """One schema step: a version number, a name for ``schema_migrations`` and its statements."""
+
+    version: int
+    name: str
+    statements: tuple[str, ...]
+
+    def render(self, dialect: Dialect) -> list[str]:
+        """The statements with the type placeholders filled in for ``dialect``."""
+        types = _TYPES[dialect]
+        return [statement.format(**types) for statement in self.statements]
+
+
+MIGRATIONS: Final[tuple[Migration, ...]] = (
+    Migration(
+        1,
+        "inbound idempotency records and the outbox",
+        (
+            "CREATE TABLE inbound ("
+            " kind TEXT NOT NULL,"
+            " idem_key TEXT NOT NULL,"
+            " source TEXT NOT NULL,"
+            " received_at {real} NOT NULL,"
+            " receipt {blob} NOT NULL,"
+            " receipt_type TEXT NOT NULL,"
+            " PRIMARY KEY (kind, idem_key))",
+            "CREATE TABLE outbox ("
+            " id TEXT PRIMARY KEY,"
+            " destination TEXT NOT NULL,"
+            " kind TEXT NOT NULL,"
+            " idem_key TEXT NOT NULL,"
+            " message_id TEXT NOT NULL,"
+            " payload {blob} NOT NULL,"
+            " created_at {real} NOT NULL,"
+            " next_attempt_at {real} NOT NULL,"
+            " attempts {bigint} NOT NULL DEFAULT 0,"
+            " state TEXT NOT NULL CHECK (state IN ('pending', 'delivering', 'delivered', 'dead')),"
+            " last_error_code TEXT,"
+            " last_error TEXT,"
+            " lease_owner TEXT,"
+            " lease_until {real},"
+            " delivered_at {real},"
+            " delivery_receipt {blob})",
+            # claim_due reads these two partial indexes only.
+            "CREATE INDEX outbox_due ON outbox (next_attempt_at) WHERE state = 'pending'",
+            "CREATE INDEX outbox_leased ON outbox (lease_until) WHERE state = 'delivering'",
+            # operator listing and per-destination stats
+            "CREATE INDEX outbox_destination_state ON outbox (destination, state, created_at)",
+            "CREATE INDEX outbox_created ON outbox (created_at, id)",
+        ),
+    ),
+    Migration(
+        2,
+        "replay nonces and status sequence guard",
+        (
+            "CREATE TABLE nonces ("
+            " scope TEXT NOT NULL,"
+            " nonce TEXT NOT NULL,"
+            " expires_at {real} NOT NULL,"
+            " PRIMARY KEY (scope, nonce))",
+            "CREATE INDEX nonces_expiry ON nonces (expires_at)",
+            "CREATE TABLE case_seq (case_no TEXT PRIMARY KEY, max_seq {bigint} NOT NULL)",
+        ),
+    ),
+    Migration(
+        3,
+        "catalogue sync hashes and checkpoints",
+        (
+            "CREATE TABLE item_hashes ("
+            " source TEXT NOT NULL,"
+            " item_key TEXT NOT NULL,"
+            " hash TEXT NOT NULL,"
+            " PRIMARY KEY (source, item_key))",
+            "CREATE TABLE checkpoints (job TEXT PRIMARY KEY, value TEXT NOT NULL)",
+        ),
+    ),
+)
+
+
+def latest_version() -> int:
+    """The newest schema version this code knows."""
+    return MIGRATIONS[-1].version
+
+
+def plan(applied: Iterable[int]) -> list[Migration]:
+    """The migrations still to apply, in order, given the versions already recorded.
+
+    Raises :class:`SchemaError` when the database is ahead of this code (an older gateway must not
+    write into a newer schema) or has a gap (a damaged or hand-edited ``schema_migrations``).
+    """
+    done = set(applied)
+    known = {m.version for m in MIGRATIONS}
+    unknown = sorted(done - known)
+    if unknown:
+        raise SchemaError(
+            "migrate",
+            f"database has schema version(s) {unknown} unknown to this gateway (knows up to "
+            f"{latest_version()}); run a newer gateway or restore the database",
+        )
+    todo = [m for m in MIGRATIONS if m.version not in done]
+    if done and todo and todo[0].version < max(done):
+        raise SchemaError(
+            "migrate",
+            f"schema_migrations has a gap: version {todo[0].version} missing below {max(done)}",
+        )
+    return todo

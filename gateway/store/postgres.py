@@ -1,0 +1,329 @@
+"""The shared store: PostgreSQL through an asyncpg pool, for several gateway instances.
+
+Why it is safe with many instances: ``accept`` relies on the primary key of ``inbound`` with
+``INSERT ... ON CONFLICT DO NOTHING`` inside one transaction (a concurrent duplicate waits for the
+first and then inserts nothing); ``claim_due`` locks its rows with ``FOR UPDATE SKIP LOCKED`` inside
+the ``UPDATE ... RETURNING``, so two instances never lease one message; outcomes are recorded only
+by the lease holder. Migrations run under a transaction-scoped advisory lock, so instances starting
+together migrate once. No group commit here: the pool already gives concurrent commits.
+
+An optional schema (``?schema=name`` in the URL) becomes the connections' ``search_path``; tests use
+it to isolate themselves.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from typing import Any, Final, TypeVar
+
+import asyncpg
+
+from . import _rows
+from .api import STATES, Accepted, DestinationStats, InboundRecord, OutboundMessage
+from .errors import InvalidStoreURL, StoreConflict, StoreError, StoreUnavailable
+from .migrations import CREATE_VERSION_TABLE, plan
+
+__all__ = ["PostgresStore", "translate"]
+
+T = TypeVar("T")
+
+_SCHEMA_NAME: Final = re.compile(r"[a-z_][a-z0-9_]{0,62}")
+_COLS: Final = ", ".join(_rows.OUTBOX_COLUMNS)
+_O_COLS: Final = ", ".join(f"o.{c}" for c in _rows.OUTBOX_COLUMNS)
+_PLACEHOLDERS: Final = ", ".join(f"${i}" for i in range(1, len(_rows.OUTBOX_COLUMNS) + 1))
+# SQL is assembled from these module constants only, never from caller data (hence the S608 noqa).
+_INSERT_OUTBOX: Final = f"INSERT INTO outbox ({_COLS}) VALUES ({_PLACEHOLDERS})"  # noqa: S608
+_HELD: Final = "lease_owner = NULL, lease_until = NULL WHERE id = $1 AND state = 'delivering' AND lease_owner = $2"
+_UNAVAILABLE: Final = (
+    OSError,  # includes TimeoutError
+    asyncpg.PostgresConnectionError,
+    asyncpg.CannotConnectNowError,
+    asyncpg.TooManyConnectionsError,
+    asyncpg.exceptions.OperatorInterventionError,
+    asyncpg.exceptions.InsufficientResourcesError,
+    asyncpg.exceptions.TransactionRollbackError,  # serialization failure, deadlock: try again
+)
+
+
+def translate(operation: str, exc: BaseException) -> StoreError | None:
+    """The store error for a driver or network error, or None if ``exc`` is not one of those.
+
+    Only the error class and SQLSTATE are kept: PostgreSQL messages may quote offending values.
+    """
+    if isinstance(exc, asyncpg.IntegrityConstraintViolationError):
+        return StoreConflict(operation, f"{type(exc).__name__} (SQLSTATE {exc.sqlstate})")
+    if isinstance(exc, _UNAVAILABLE):
+        return StoreUnavailable(operation, f"{type(exc).__name__}: {_short(exc)}")
+    if isinstance(exc, asyncpg.PostgresError):
+        return StoreError(operation, f"{type(exc).__name__} (SQLSTATE {exc.sqlstate})")
+    if isinstance(exc, asyncpg.InterfaceError) and not isinstance(exc, asyncpg.DataError):
+        return StoreUnavailable(operation, f"{type(exc).__name__}: {_short(exc)}")  # e.g. the pool is closed
+    if isinstance(exc, asyncpg.DataError):
+        return StoreError(operation, type(exc).__name__)
+    return None
+
+
+def _short(exc: BaseException) -> str:
+    if isinstance(exc, asyncpg.PostgresError):
+        return f"SQLSTATE {exc.sqlstate}"
+    return str(exc)[:200]
+
+
+class PostgresStore:
+    """:class:`~gateway.store.api.Store` on PostgreSQL. Build it with :meth:`open`."""
+
+    def __init__(self, pool: Any, schema: str | None, migrated: tuple[int, ...]) -> None:
+        self._pool = pool
+        self.schema = schema
+        #: Migration versions this open applied (empty when the schema was already current).
+        self.migrated = migrated
+
+    def __repr__(self) -> str:
+        return f"PostgresStore(schema={self.schema!r})"
+
+    @classmethod
+    async def open(
+        cls,
+        dsn: str,
+        *,
+        schema: str | None = None,
+        min_size: int = 1,
+        max_size: int = 10,
+        connect_timeout: float = 10.0,
+    ) -> PostgresStore:
+        """Connect a pool to ``dsn`` (a libpq URL), create ``schema`` if given, and migrate."""
+        if schema is not None and not _SCHEMA_NAME.fullmatch(schema):
+            raise InvalidStoreURL(
+                "open", f"schema={schema!r} is not a plain lower-case identifier; use [a-z_][a-z0-9_]*"
+            )
+        settings = {} if schema is None else {"search_path": schema}
+        try:
+            pool = await asyncpg.create_pool(
+                dsn, min_size=min_size, max_size=max_size, timeout=connect_timeout, server_settings=settings
+            )
+        except Exception as exc:
+            raise (translate("open", exc) or StoreUnavailable("open", type(exc).__name__)) from exc
+        store = cls(pool, schema, ())
+        try:
+            store.migrated = await store._run("migrate", lambda conn: _migrate(conn, schema))
+        except BaseException:
+            await pool.close()
+            raise
+        return store
+
+    async def _run(self, name: str, fn: Callable[[Any], Awaitable[T]]) -> T:
+        """Run ``fn(connection)`` on a pooled connection, translating driver errors once, here."""
+        try:
+            async with self._pool.acquire() as conn:
+                return await fn(conn)
+        except Exception as exc:
+            mapped = translate(name, exc)
+            if mapped is None:
+                raise
+            raise mapped from exc
+
+    # --- inbound + outbox -------------------------------------------------------------------
+
+    async def accept(self, inbound: InboundRecord, outbound: Sequence[OutboundMessage]) -> Accepted:
+        _rows.check_new_outbound(outbound)
+        values = [_rows.message_values(m) for m in outbound]
+
+        async def job(conn: Any) -> Accepted:
+            async with conn.transaction():
+                inserted = await conn.fetchval(
+                    "INSERT INTO inbound (kind, idem_key, source, received_at, receipt, receipt_type)"
+                    " VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (kind, idem_key) DO NOTHING RETURNING true",
+                    inbound.kind, inbound.key, inbound.source, inbound.received_at,
+                    inbound.receipt, inbound.receipt_type,
+                )  # fmt: skip
+                if not inserted:
+                    row = await conn.fetchrow(
+                        "SELECT receipt, receipt_type FROM inbound WHERE kind = $1 AND idem_key = $2",
+                        inbound.kind,
+                        inbound.key,
+                    )
+                    if row is None:
+                        raise StoreError("accept", "the conflicting inbound record vanished")
+                    return Accepted(new=False, receipt=bytes(row["receipt"]), receipt_type=row["receipt_type"])
+                if values:
+                    await conn.executemany(_INSERT_OUTBOX, values)
+                return Accepted(new=True, receipt=inbound.receipt, receipt_type=inbound.receipt_type)
+
+        return await self._run("accept", job)
+
+    async def get_receipt(self, kind: str, key: str) -> InboundRecord | None:
+        sql = (
+            "SELECT kind, idem_key, source, received_at, receipt, receipt_type"
+            " FROM inbound WHERE kind = $1 AND idem_key = $2"
+        )
+        row = await self._run("get_receipt", lambda conn: conn.fetchrow(sql, kind, key))
+        return None if row is None else _rows.inbound_from_row(row)
+
+    # --- delivery workers -------------------------------------------------------------------
+
+    async def claim_due(
+        self, now: float, limit: int, owner: str, lease_seconds: float, destination: str | None = None
+    ) -> list[OutboundMessage]:
+        if limit < 1 or lease_seconds <= 0:
+            raise ValueError(f"claim_due needs limit >= 1 and lease_seconds > 0, got {limit!r}, {lease_seconds!r}")
+        dest = "" if destination is None else " AND destination = $5"
+        sql = (
+            "WITH due AS (SELECT id FROM outbox WHERE ((state = 'pending' AND next_attempt_at <= $1)"  # noqa: S608
+            f" OR (state = 'delivering' AND lease_until <= $1)){dest}"
+            " ORDER BY next_attempt_at, id LIMIT $2 FOR UPDATE SKIP LOCKED)"
+            " UPDATE outbox AS o SET state = 'delivering', lease_owner = $3, lease_until = $4,"
+            f" attempts = o.attempts + 1 FROM due WHERE o.id = due.id RETURNING {_O_COLS}"
+        )
+        args: list[Any] = [float(now), limit, owner, float(now + lease_seconds)]
+        if destination is not None:
+            args.append(destination)
+        rows = await self._run("claim_due", lambda conn: conn.fetch(sql, *args))
+        return sorted(map(_rows.message_from_row, rows), key=lambda m: (m.next_attempt_at, m.id))
+
+    async def _held_update(self, name: str, assignments: str, *args: Any) -> bool:
+        sql = f"UPDATE outbox SET {assignments}, {_HELD}"  # noqa: S608
+        status = await self._run(name, lambda conn: conn.execute(sql, *args))
+        return bool(status == "UPDATE 1")
+
+    async def mark_delivered(self, id: str, owner: str, receipt: bytes | None, now: float) -> bool:
+        return await self._held_update(
+            "mark_delivered", "state = 'delivered', delivery_receipt = $3, delivered_at = $4", id, owner, receipt, now
+        )
+
+    async def schedule_retry(self, id: str, owner: str, next_attempt_at: float, error_code: str, error: str) -> bool:
+        return await self._held_update(
+            "schedule_retry",
+            "state = 'pending', next_attempt_at = $3, last_error_code = $4, last_error = $5",
+            id, owner, float(next_attempt_at), error_code, error,
+        )  # fmt: skip
+
+    async def dead_letter(self, id: str, owner: str, error_code: str, error: str) -> bool:
+        return await self._held_update(
+            "dead_letter", "state = 'dead', last_error_code = $3, last_error = $4", id, owner, error_code, error
+        )
+
+    # --- operators --------------------------------------------------------------------------
+
+    async def list_messages(
+        self, state: str | None = None, destination: str | None = None, limit: int = 100, offset: int = 0
+    ) -> list[OutboundMessage]:
+        if state is not None and state not in STATES:
+            raise ValueError(f"state must be one of {sorted(STATES)} or None, got {state!r}")
+        if limit < 0 or offset < 0:
+            raise ValueError(f"limit and offset must be >= 0, got {limit!r}, {offset!r}")
+        sql = (
+            f"SELECT {_COLS} FROM outbox WHERE ($1::text IS NULL OR state = $1)"  # noqa: S608
+            " AND ($2::text IS NULL OR destination = $2) ORDER BY created_at, id LIMIT $3 OFFSET $4"
+        )
+        rows = await self._run("list_messages", lambda conn: conn.fetch(sql, state, destination, limit, offset))
+        return [_rows.message_from_row(r) for r in rows]
+
+    async def get_message(self, id: str) -> OutboundMessage | None:
+        sql = f"SELECT {_COLS} FROM outbox WHERE id = $1"  # noqa: S608
+        row = await self._run("get_message", lambda conn: conn.fetchrow(sql, id))
+        return None if row is None else _rows.message_from_row(row)
+
+    async def retry_dead(self, id: str, now: float) -> bool:
+        sql = "UPDATE outbox SET state = 'pending', attempts = 0, next_attempt_at = $2 WHERE id = $1 AND state = 'dead'"
+        return bool(await self._run("retry_dead", lambda conn: conn.execute(sql, id, float(now))) == "UPDATE 1")
+
+    async def discard(self, id: str) -> bool:
+        sql = "DELETE FROM outbox WHERE id = $1 AND state = 'dead'"
+        return bool(await self._run("discard", lambda conn: conn.execute(sql, id)) == "DELETE 1")
+
+    async def purge_delivered(self, before: float) -> int:
+        sql = "DELETE FROM outbox WHERE state = 'delivered' AND delivered_at < $1"
+        return _count(await self._run("purge_delivered", lambda conn: conn.execute(sql, float(before))))
+
+    async def outbox_stats(self, now: float) -> dict[str, DestinationStats]:
+        sql = (
+            "SELECT destination, state, COUNT(*) AS n, MIN(created_at) AS oldest"
+            " FROM outbox GROUP BY destination, state"
+        )
+        return _rows.stats_from_rows(await self._run("outbox_stats", lambda conn: conn.fetch(sql)), now)
+
+    # --- replay guard and sequence guard ----------------------------------------------------
+
+    async def remember_nonce(self, scope: str, nonce: str, expires_at: float, now: float) -> bool:
+        sql = (
+            "INSERT INTO nonces (scope, nonce, expires_at) VALUES ($1, $2, $3)"
+            " ON CONFLICT (scope, nonce) DO UPDATE SET expires_at = EXCLUDED.expires_at"
+            " WHERE nonces.expires_at <= $4 RETURNING true"
+        )
+        args = (scope, nonce, float(expires_at), float(now))
+        return bool(await self._run("remember_nonce", lambda conn: conn.fetchval(sql, *args)))
+
+    async def purge_nonces(self, now: float) -> int:
+        sql = "DELETE FROM nonces WHERE expires_at <= $1"
+        return _count(await self._run("purge_nonces", lambda conn: conn.execute(sql, float(now))))
+
+    async def record_seq(self, case_no: str, seq: int) -> int:
+        if seq < 0:
+            raise ValueError(f"seq must be >= 0, got {seq!r}")
+        sql = (
+            "INSERT INTO case_seq (case_no, max_seq) VALUES ($1, $2) ON CONFLICT (case_no)"
+            " DO UPDATE SET max_seq = GREATEST(case_seq.max_seq, EXCLUDED.max_seq) RETURNING max_seq"
+        )
+        return int(await self._run("record_seq", lambda conn: conn.fetchval(sql, case_no, seq)))
+
+    # --- catalogue sync ---------------------------------------------------------------------
+
+    async def get_item_hashes(self, source: str, keys: Iterable[str]) -> dict[str, str]:
+        wanted = list(keys)
+        sql = "SELECT item_key, hash FROM item_hashes WHERE source = $1 AND item_key = ANY($2::text[])"
+        rows = await self._run("get_item_hashes", lambda conn: conn.fetch(sql, source, wanted))
+        return {r["item_key"]: r["hash"] for r in rows}
+
+    async def put_item_hashes(self, source: str, hashes: Mapping[str, str]) -> None:
+        if not hashes:
+            return
+        sql = (
+            "INSERT INTO item_hashes (source, item_key, hash)"
+            " SELECT $1, k, h FROM unnest($2::text[], $3::text[]) AS t(k, h)"
+            " ON CONFLICT (source, item_key) DO UPDATE SET hash = EXCLUDED.hash"
+        )
+        keys, values = list(hashes), list(hashes.values())
+        await self._run("put_item_hashes", lambda conn: conn.execute(sql, source, keys, values))
+
+    async def get_checkpoint(self, job: str) -> str | None:
+        sql = "SELECT value FROM checkpoints WHERE job = $1"
+        value = await self._run("get_checkpoint", lambda conn: conn.fetchval(sql, job))
+        return None if value is None else str(value)
+
+    async def put_checkpoint(self, job: str, value: str) -> None:
+        sql = (
+            "INSERT INTO checkpoints (job, value) VALUES ($1, $2)"
+            " ON CONFLICT (job) DO UPDATE SET value = EXCLUDED.value"
+        )
+        await self._run("put_checkpoint", lambda conn: conn.execute(sql, job, value))
+
+    # --- lifecycle --------------------------------------------------------------------------
+
+    async def ping(self) -> None:
+        await self._run("ping", lambda conn: conn.fetchval("SELECT 1"))
+
+    async def close(self) -> None:
+        await self._pool.close()
+
+
+def _count(status: str) -> int:
+    """The row count of a command tag such as ``DELETE 3``."""
+    return int(status.rsplit(" ", 1)[-1])
+
+
+async def _migrate(conn: Any, schema: str | None) -> tuple[int, ...]:
+    """Create the schema if asked and apply missing migrations, under an advisory lock."""
+    async with conn.transaction():
+        await conn.execute("SELECT pg_advisory_xact_lock(hashtext('tongban-store:' || $1))", schema or "")
+        if schema is not None:
+            await conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
+        await conn.execute(CREATE_VERSION_TABLE)
+        todo = plan(r["version"] for r in await conn.fetch("SELECT version FROM schema_migrations"))
+        for migration in todo:
+            for statement in migration.render("postgres"):
+                await conn.execute(statement)
+            await conn.execute(
+                "INSERT INTO schema_migrations (version, name) VALUES ($1, $2)", migration.version, migration.name
+            )
+    return tuple(m.version for m in todo)

@@ -1,0 +1,313 @@
+"""The embedded store: one SQLite file in WAL mode, used by a single gateway instance (the default).
+
+Every call becomes a job on :class:`~._sqlite_worker.SQLiteWorker`'s thread, so the event loop
+never blocks on SQLite or on fsync, and concurrent calls share one commit (group commit). The file
+uses ``journal_mode=WAL`` and ``synchronous=FULL``: once ``accept`` returns, the receipt and the
+outbound messages survive a power cut. ``BEGIN IMMEDIATE`` takes the write lock up front, so two
+store objects on one file (tests, an operator CLI) wait for each other up to the busy timeout
+instead of failing half way.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from . import _rows
+from ._sqlite_worker import SQLiteWorker
+from .api import STATES, Accepted, DestinationStats, InboundRecord, OutboundMessage
+from .errors import StoreError
+from .migrations import CREATE_VERSION_TABLE, plan
+
+__all__ = ["SQLiteStore"]
+
+_COLS = ", ".join(_rows.OUTBOX_COLUMNS)
+# SQL is assembled from these module constants only, never from caller data (hence the S608 noqa).
+_INSERT_OUTBOX = f"INSERT INTO outbox ({_COLS}) VALUES ({', '.join('?' * len(_rows.OUTBOX_COLUMNS))})"  # noqa: S608
+_INSERT_INBOUND = (
+    "INSERT INTO inbound (kind, idem_key, source, received_at, receipt, receipt_type)"
+    " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (kind, idem_key) DO NOTHING"
+)
+# Only the lease holder may record an outcome; recording one ends the lease.
+_HELD = "lease_owner = NULL, lease_until = NULL WHERE id = ? AND state = 'delivering' AND lease_owner = ?"
+
+
+def _migrate(conn: sqlite3.Connection) -> tuple[int, ...]:
+    """Apply the missing migrations in one write transaction; returns the versions applied."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        conn.execute(CREATE_VERSION_TABLE)
+        todo = plan(row[0] for row in conn.execute("SELECT version FROM schema_migrations"))
+        for migration in todo:
+            for statement in migration.render("sqlite"):
+                conn.execute(statement)
+            conn.execute(
+                "INSERT INTO schema_migrations (version, name) VALUES (?, ?)",
+                (migration.version, migration.name),
+            )
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    return tuple(m.version for m in todo)
+
+
+def _connector(path: str, busy_timeout: float) -> Any:
+    def connect() -> sqlite3.Connection:
+        conn = sqlite3.connect(path, timeout=busy_timeout, isolation_level=None)
+        try:
+            conn.row_factory = sqlite3.Row
+            mode = conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]
+            if str(mode).lower() != "wal":
+                raise StoreError("open", f"the database refused WAL mode (journal_mode={mode})")
+            conn.execute("PRAGMA synchronous=FULL")
+        except BaseException:
+            conn.close()
+            raise
+        return conn
+
+    return connect
+
+
+class SQLiteStore:
+    """:class:`~gateway.store.api.Store` on one SQLite file. Build it with :meth:`open`."""
+
+    def __init__(self, worker: SQLiteWorker, path: str, migrated: tuple[int, ...]) -> None:
+        self._worker = worker
+        self.path = path
+        #: Migration versions this open applied (empty when the schema was already current).
+        self.migrated = migrated
+
+    def __repr__(self) -> str:
+        return f"SQLiteStore(path={self.path!r})"
+
+    @classmethod
+    async def open(cls, path: str | Path, *, busy_timeout: float = 5.0, batch_max: int = 512) -> SQLiteStore:
+        """Open (creating if needed) and migrate the database file at ``path``."""
+        worker = SQLiteWorker(_connector(str(path), busy_timeout), _migrate, batch_max=batch_max)
+        migrated = await worker.start()
+        return cls(worker, str(path), migrated)
+
+    @property
+    def commits(self) -> int:
+        """Transactions committed so far: fewer than calls when group commit batches them."""
+        return self._worker.commits
+
+    # --- inbound + outbox -------------------------------------------------------------------
+
+    async def accept(self, inbound: InboundRecord, outbound: Sequence[OutboundMessage]) -> Accepted:
+        _rows.check_new_outbound(outbound)
+        inbound_values = (
+            inbound.kind,
+            inbound.key,
+            inbound.source,
+            inbound.received_at,
+            inbound.receipt,
+            inbound.receipt_type,
+        )
+        outbox_values = [_rows.message_values(m) for m in outbound]
+
+        def job(conn: sqlite3.Connection) -> Accepted:
+            if conn.execute(_INSERT_INBOUND, inbound_values).rowcount == 0:
+                row = conn.execute(
+                    "SELECT receipt, receipt_type FROM inbound WHERE kind = ? AND idem_key = ?",
+                    (inbound.kind, inbound.key),
+                ).fetchone()
+                return Accepted(new=False, receipt=bytes(row["receipt"]), receipt_type=row["receipt_type"])
+            conn.executemany(_INSERT_OUTBOX, outbox_values)
+            return Accepted(new=True, receipt=inbound.receipt, receipt_type=inbound.receipt_type)
+
+        return await self._worker.run("accept", job)
+
+    async def get_receipt(self, kind: str, key: str) -> InboundRecord | None:
+        def job(conn: sqlite3.Connection) -> InboundRecord | None:
+            row = conn.execute(
+                "SELECT kind, idem_key, source, received_at, receipt, receipt_type"
+                " FROM inbound WHERE kind = ? AND idem_key = ?",
+                (kind, key),
+            ).fetchone()
+            return None if row is None else _rows.inbound_from_row(row)
+
+        return await self._worker.run("get_receipt", job)
+
+    # --- delivery workers -------------------------------------------------------------------
+
+    async def claim_due(
+        self, now: float, limit: int, owner: str, lease_seconds: float, destination: str | None = None
+    ) -> list[OutboundMessage]:
+        if limit < 1 or lease_seconds <= 0:
+            raise ValueError(f"claim_due needs limit >= 1 and lease_seconds > 0, got {limit!r}, {lease_seconds!r}")
+        dest = "" if destination is None else " AND destination = :destination"
+        # UNION ALL lets each half use its partial index (outbox_due, outbox_leased).
+        sql = (
+            "UPDATE outbox SET state = 'delivering', lease_owner = :owner, lease_until = :until,"  # noqa: S608
+            " attempts = attempts + 1 WHERE id IN (SELECT id FROM ("
+            f" SELECT id, next_attempt_at FROM outbox WHERE state = 'pending' AND next_attempt_at <= :now{dest}"
+            " UNION ALL"
+            f" SELECT id, next_attempt_at FROM outbox WHERE state = 'delivering' AND lease_until <= :now{dest}"
+            f") ORDER BY next_attempt_at, id LIMIT :limit) RETURNING {_COLS}"
+        )
+        params = {"owner": owner, "until": now + lease_seconds, "now": now, "limit": limit}
+        if destination is not None:
+            params["destination"] = destination
+
+        def job(conn: sqlite3.Connection) -> list[OutboundMessage]:
+            rows = conn.execute(sql, params).fetchall()
+            return sorted(map(_rows.message_from_row, rows), key=lambda m: (m.next_attempt_at, m.id))
+
+        return await self._worker.run("claim_due", job)
+
+    async def _held_update(self, name: str, assignments: str, params: tuple[Any, ...]) -> bool:
+        sql = f"UPDATE outbox SET {assignments}, {_HELD}"  # noqa: S608
+        return await self._worker.run(name, lambda conn: conn.execute(sql, params).rowcount == 1)
+
+    async def mark_delivered(self, id: str, owner: str, receipt: bytes | None, now: float) -> bool:
+        return await self._held_update(
+            "mark_delivered",
+            "state = 'delivered', delivery_receipt = ?, delivered_at = ?",
+            (receipt, now, id, owner),
+        )
+
+    async def schedule_retry(
+        self, id: str, owner: str, next_attempt_at: float, error_code: str, error: str
+    ) -> bool:
+        return await self._held_update(
+            "schedule_retry",
+            "state = 'pending', next_attempt_at = ?, last_error_code = ?, last_error = ?",
+            (next_attempt_at, error_code, error, id, owner),
+        )
+
+    async def dead_letter(self, id: str, owner: str, error_code: str, error: str) -> bool:
+        return await self._held_update(
+            "dead_letter",
+            "state = 'dead', last_error_code = ?, last_error = ?",
+            (error_code, error, id, owner),
+        )
+
+    # --- operators --------------------------------------------------------------------------
+
+    async def list_messages(
+        self, state: str | None = None, destination: str | None = None, limit: int = 100, offset: int = 0
+    ) -> list[OutboundMessage]:
+        if state is not None and state not in STATES:
+            raise ValueError(f"state must be one of {sorted(STATES)} or None, got {state!r}")
+        if limit < 0 or offset < 0:
+            raise ValueError(f"limit and offset must be >= 0, got {limit!r}, {offset!r}")
+        conditions = ["1 = 1"]
+        params: list[Any] = []
+        if state is not None:
+            conditions.append("state = ?")
+            params.append(state)
+        if destination is not None:
+            conditions.append("destination = ?")
+            params.append(destination)
+        sql = (
+            f"SELECT {_COLS} FROM outbox WHERE {' AND '.join(conditions)}"  # noqa: S608
+            " ORDER BY created_at, id LIMIT ? OFFSET ?"
+        )
+
+        def job(conn: sqlite3.Connection) -> list[OutboundMessage]:
+            return [_rows.message_from_row(r) for r in conn.execute(sql, (*params, limit, offset))]
+
+        return await self._worker.run("list_messages", job)
+
+    async def get_message(self, id: str) -> OutboundMessage | None:
+        def job(conn: sqlite3.Connection) -> OutboundMessage | None:
+            row = conn.execute(f"SELECT {_COLS} FROM outbox WHERE id = ?", (id,)).fetchone()  # noqa: S608
+            return None if row is None else _rows.message_from_row(row)
+
+        return await self._worker.run("get_message", job)
+
+    async def retry_dead(self, id: str, now: float) -> bool:
+        sql = "UPDATE outbox SET state = 'pending', attempts = 0, next_attempt_at = ? WHERE id = ? AND state = 'dead'"
+        return await self._worker.run("retry_dead", lambda conn: conn.execute(sql, (now, id)).rowcount == 1)
+
+    async def discard(self, id: str) -> bool:
+        sql = "DELETE FROM outbox WHERE id = ? AND state = 'dead'"
+        return await self._worker.run("discard", lambda conn: conn.execute(sql, (id,)).rowcount == 1)
+
+    async def purge_delivered(self, before: float) -> int:
+        sql = "DELETE FROM outbox WHERE state = 'delivered' AND delivered_at < ?"
+        return await self._worker.run("purge_delivered", lambda conn: conn.execute(sql, (before,)).rowcount)
+
+    async def outbox_stats(self, now: float) -> dict[str, DestinationStats]:
+        sql = (
+            "SELECT destination, state, COUNT(*) AS n, MIN(created_at) AS oldest"
+            " FROM outbox GROUP BY destination, state"
+        )
+        return await self._worker.run(
+            "outbox_stats", lambda conn: _rows.stats_from_rows(conn.execute(sql).fetchall(), now)
+        )
+
+    # --- replay guard and sequence guard ----------------------------------------------------
+
+    async def remember_nonce(self, scope: str, nonce: str, expires_at: float, now: float) -> bool:
+        sql = (
+            "INSERT INTO nonces (scope, nonce, expires_at) VALUES (?, ?, ?)"
+            " ON CONFLICT (scope, nonce) DO UPDATE SET expires_at = excluded.expires_at"
+            " WHERE nonces.expires_at <= ? RETURNING 1"
+        )
+        params = (scope, nonce, expires_at, now)
+        return await self._worker.run(
+            "remember_nonce", lambda conn: conn.execute(sql, params).fetchone() is not None
+        )
+
+    async def purge_nonces(self, now: float) -> int:
+        sql = "DELETE FROM nonces WHERE expires_at <= ?"
+        return await self._worker.run("purge_nonces", lambda conn: conn.execute(sql, (now,)).rowcount)
+
+    async def record_seq(self, case_no: str, seq: int) -> int:
+        if seq < 0:
+            raise ValueError(f"seq must be >= 0, got {seq!r}")
+        sql = (
+            "INSERT INTO case_seq (case_no, max_seq) VALUES (?, ?) ON CONFLICT (case_no)"
+            " DO UPDATE SET max_seq = MAX(case_seq.max_seq, excluded.max_seq) RETURNING max_seq"
+        )
+        return await self._worker.run(
+            "record_seq", lambda conn: int(conn.execute(sql, (case_no, seq)).fetchone()[0])
+        )
+
+    # --- catalogue sync ---------------------------------------------------------------------
+
+    async def get_item_hashes(self, source: str, keys: Iterable[str]) -> dict[str, str]:
+        wanted = json.dumps(list(keys))
+        sql = (
+            "SELECT item_key, hash FROM item_hashes"
+            " WHERE source = ? AND item_key IN (SELECT value FROM json_each(?))"
+        )
+        return await self._worker.run(
+            "get_item_hashes", lambda conn: {r[0]: r[1] for r in conn.execute(sql, (source, wanted))}
+        )
+
+    async def put_item_hashes(self, source: str, hashes: Mapping[str, str]) -> None:
+        rows = [(source, key, value) for key, value in hashes.items()]
+        sql = (
+            "INSERT INTO item_hashes (source, item_key, hash) VALUES (?, ?, ?)"
+            " ON CONFLICT (source, item_key) DO UPDATE SET hash = excluded.hash"
+        )
+        await self._worker.run("put_item_hashes", lambda conn: conn.executemany(sql, rows) and None)
+
+    async def get_checkpoint(self, job: str) -> str | None:
+        def read(conn: sqlite3.Connection) -> str | None:
+            row = conn.execute("SELECT value FROM checkpoints WHERE job = ?", (job,)).fetchone()
+            return None if row is None else str(row[0])
+
+        return await self._worker.run("get_checkpoint", read)
+
+    async def put_checkpoint(self, job: str, value: str) -> None:
+        sql = (
+            "INSERT INTO checkpoints (job, value) VALUES (?, ?)"
+            " ON CONFLICT (job) DO UPDATE SET value = excluded.value"
+        )
+        await self._worker.run("put_checkpoint", lambda conn: conn.execute(sql, (job, value)) and None)
+
+    # --- lifecycle --------------------------------------------------------------------------
+
+    async def ping(self) -> None:
+        await self._worker.run("ping", lambda conn: conn.execute("SELECT 1").fetchone() and None)
+
+    async def close(self) -> None:
+        await self._worker.stop()
