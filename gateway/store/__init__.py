@@ -76,7 +76,9 @@ async def open_store(url: str) -> Store:
     """
     scheme, sep, _ = url.partition("://")
     if not sep:
-        raise InvalidStoreURL("open", "the store URL has no scheme; use sqlite:///path.db or postgresql://...")
+        raise InvalidStoreURL(
+            "open", "the store URL has no scheme; use sqlite:///path.db or postgresql://..."
+        )
     scheme = scheme.lower()
     if scheme == "sqlite":
         path, _, query = url[len("sqlite://") :].partition("?")

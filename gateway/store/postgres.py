@@ -34,7 +34,9 @@ _O_COLS: Final = ", ".join(f"o.{c}" for c in _rows.OUTBOX_COLUMNS)
 _PLACEHOLDERS: Final = ", ".join(f"${i}" for i in range(1, len(_rows.OUTBOX_COLUMNS) + 1))
 # SQL is assembled from these module constants only, never from caller data (hence the S608 noqa).
 _INSERT_OUTBOX: Final = f"INSERT INTO outbox ({_COLS}) VALUES ({_PLACEHOLDERS})"  # noqa: S608
-_HELD: Final = "lease_owner = NULL, lease_until = NULL WHERE id = $1 AND state = 'delivering' AND lease_owner = $2"
+_HELD: Final = (
+    "lease_owner = NULL, lease_until = NULL WHERE id = $1 AND state = 'delivering' AND lease_owner = $2"
+)
 _UNAVAILABLE: Final = (
     OSError,  # includes TimeoutError
     asyncpg.PostgresConnectionError,
@@ -145,7 +147,9 @@ class PostgresStore:
                     )
                     if row is None:
                         raise StoreError("accept", "the conflicting inbound record vanished")
-                    return Accepted(new=False, receipt=bytes(row["receipt"]), receipt_type=row["receipt_type"])
+                    return Accepted(
+                        new=False, receipt=bytes(row["receipt"]), receipt_type=row["receipt_type"]
+                    )
                 if values:
                     await conn.executemany(_INSERT_OUTBOX, values)
                 return Accepted(new=True, receipt=inbound.receipt, receipt_type=inbound.receipt_type)
@@ -166,7 +170,9 @@ class PostgresStore:
         self, now: float, limit: int, owner: str, lease_seconds: float, destination: str | None = None
     ) -> list[OutboundMessage]:
         if limit < 1 or lease_seconds <= 0:
-            raise ValueError(f"claim_due needs limit >= 1 and lease_seconds > 0, got {limit!r}, {lease_seconds!r}")
+            raise ValueError(
+                f"claim_due needs limit >= 1 and lease_seconds > 0, got {limit!r}, {lease_seconds!r}"
+            )
         dest = "" if destination is None else " AND destination = $5"
         sql = (
             "WITH due AS (SELECT id FROM outbox WHERE ((state = 'pending' AND next_attempt_at <= $1)"  # noqa: S608
@@ -188,10 +194,17 @@ class PostgresStore:
 
     async def mark_delivered(self, id: str, owner: str, receipt: bytes | None, now: float) -> bool:
         return await self._held_update(
-            "mark_delivered", "state = 'delivered', delivery_receipt = $3, delivered_at = $4", id, owner, receipt, now
+            "mark_delivered",
+            "state = 'delivered', delivery_receipt = $3, delivered_at = $4",
+            id,
+            owner,
+            receipt,
+            now,
         )
 
-    async def schedule_retry(self, id: str, owner: str, next_attempt_at: float, error_code: str, error: str) -> bool:
+    async def schedule_retry(
+        self, id: str, owner: str, next_attempt_at: float, error_code: str, error: str
+    ) -> bool:
         return await self._held_update(
             "schedule_retry",
             "state = 'pending', next_attempt_at = $3, last_error_code = $4, last_error = $5",
@@ -200,7 +213,12 @@ class PostgresStore:
 
     async def dead_letter(self, id: str, owner: str, error_code: str, error: str) -> bool:
         return await self._held_update(
-            "dead_letter", "state = 'dead', last_error_code = $3, last_error = $4", id, owner, error_code, error
+            "dead_letter",
+            "state = 'dead', last_error_code = $3, last_error = $4",
+            id,
+            owner,
+            error_code,
+            error,
         )
 
     # --- operators --------------------------------------------------------------------------
@@ -216,7 +234,9 @@ class PostgresStore:
             f"SELECT {_COLS} FROM outbox WHERE ($1::text IS NULL OR state = $1)"  # noqa: S608
             " AND ($2::text IS NULL OR destination = $2) ORDER BY created_at, id LIMIT $3 OFFSET $4"
         )
-        rows = await self._run("list_messages", lambda conn: conn.fetch(sql, state, destination, limit, offset))
+        rows = await self._run(
+            "list_messages", lambda conn: conn.fetch(sql, state, destination, limit, offset)
+        )
         return [_rows.message_from_row(r) for r in rows]
 
     async def get_message(self, id: str) -> OutboundMessage | None:
@@ -225,8 +245,13 @@ class PostgresStore:
         return None if row is None else _rows.message_from_row(row)
 
     async def retry_dead(self, id: str, now: float) -> bool:
-        sql = "UPDATE outbox SET state = 'pending', attempts = 0, next_attempt_at = $2 WHERE id = $1 AND state = 'dead'"
-        return bool(await self._run("retry_dead", lambda conn: conn.execute(sql, id, float(now))) == "UPDATE 1")
+        sql = (
+            "UPDATE outbox SET state = 'pending', attempts = 0, next_attempt_at = $2"
+            " WHERE id = $1 AND state = 'dead'"
+        )
+        return bool(
+            await self._run("retry_dead", lambda conn: conn.execute(sql, id, float(now))) == "UPDATE 1"
+        )
 
     async def discard(self, id: str) -> bool:
         sql = "DELETE FROM outbox WHERE id = $1 AND state = 'dead'"
@@ -324,6 +349,8 @@ async def _migrate(conn: Any, schema: str | None) -> tuple[int, ...]:
             for statement in migration.render("postgres"):
                 await conn.execute(statement)
             await conn.execute(
-                "INSERT INTO schema_migrations (version, name) VALUES ($1, $2)", migration.version, migration.name
+                "INSERT INTO schema_migrations (version, name) VALUES ($1, $2)",
+                migration.version,
+                migration.name,
             )
     return tuple(m.version for m in todo)

@@ -139,15 +139,18 @@ class SQLiteStore:
         self, now: float, limit: int, owner: str, lease_seconds: float, destination: str | None = None
     ) -> list[OutboundMessage]:
         if limit < 1 or lease_seconds <= 0:
-            raise ValueError(f"claim_due needs limit >= 1 and lease_seconds > 0, got {limit!r}, {lease_seconds!r}")
+            raise ValueError(
+                f"claim_due needs limit >= 1 and lease_seconds > 0, got {limit!r}, {lease_seconds!r}"
+            )
         dest = "" if destination is None else " AND destination = :destination"
         # UNION ALL lets each half use its partial index (outbox_due, outbox_leased).
         sql = (
             "UPDATE outbox SET state = 'delivering', lease_owner = :owner, lease_until = :until,"  # noqa: S608
             " attempts = attempts + 1 WHERE id IN (SELECT id FROM ("
-            f" SELECT id, next_attempt_at FROM outbox WHERE state = 'pending' AND next_attempt_at <= :now{dest}"
-            " UNION ALL"
-            f" SELECT id, next_attempt_at FROM outbox WHERE state = 'delivering' AND lease_until <= :now{dest}"
+            " SELECT id, next_attempt_at FROM outbox"
+            f" WHERE state = 'pending' AND next_attempt_at <= :now{dest}"
+            " UNION ALL SELECT id, next_attempt_at FROM outbox"
+            f" WHERE state = 'delivering' AND lease_until <= :now{dest}"
             f") ORDER BY next_attempt_at, id LIMIT :limit) RETURNING {_COLS}"
         )
         params = {"owner": owner, "until": now + lease_seconds, "now": now, "limit": limit}
@@ -222,7 +225,10 @@ class SQLiteStore:
         return await self._worker.run("get_message", job)
 
     async def retry_dead(self, id: str, now: float) -> bool:
-        sql = "UPDATE outbox SET state = 'pending', attempts = 0, next_attempt_at = ? WHERE id = ? AND state = 'dead'"
+        sql = (
+            "UPDATE outbox SET state = 'pending', attempts = 0, next_attempt_at = ?"
+            " WHERE id = ? AND state = 'dead'"
+        )
         return await self._worker.run("retry_dead", lambda conn: conn.execute(sql, (now, id)).rowcount == 1)
 
     async def discard(self, id: str) -> bool:

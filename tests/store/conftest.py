@@ -6,13 +6,13 @@ import asyncio
 import concurrent.futures
 import uuid
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import asyncpg
 import pytest
+from store_helpers import Backend
 
-from gateway.store import Store, open_store
+from gateway.store import Store
 
 PG_USERS = ("postgres", "root")
 PG_HOST = "127.0.0.1:5432"
@@ -42,20 +42,6 @@ def pg_dsn() -> str:
     if dsn is None:
         pytest.skip(f"no PostgreSQL server answers at {PG_HOST} (database 'test', users {PG_USERS})")
     return dsn
-
-
-@dataclass
-class Backend:
-    """How to open (more) store objects on the same database as the test's ``store``."""
-
-    name: str
-    url: str
-    opened: list[Store]
-
-    async def open(self) -> Store:
-        store = await open_store(self.url)
-        self.opened.append(store)
-        return store
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])

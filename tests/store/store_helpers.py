@@ -3,8 +3,24 @@
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 
-from gateway.store import InboundRecord, OutboundMessage, Store
+from gateway.store import InboundRecord, OutboundMessage, Store, open_store
+
+
+@dataclass
+class Backend:
+    """How to open (more) store objects on the same database as the test's ``store``."""
+
+    name: str
+    url: str
+    opened: list[Store]
+
+    async def open(self) -> Store:
+        store = await open_store(self.url)
+        self.opened.append(store)
+        return store
+
 
 T0 = 1_750_000_000.0
 
@@ -41,5 +57,3 @@ async def queue(store: Store, *destinations: str, now: float = T0) -> list[Outbo
         await store.accept(inbound(key=f"K{i}:{uuid.uuid4().hex}"), [m])
         out.append(m)
     return out
-
-
