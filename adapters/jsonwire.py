@@ -1,0 +1,66 @@
+"""Strict JSON for the JSON dialects (README §8): bytes in, a tree of dicts and lists out, and back.
+
+Refused as ``MALFORMED``: a byte order mark, a duplicate key in any object, a lone surrogate escape, ``NaN`` or
+``Infinity``, anything outside RFC 8259, or a top level that is not an object. Bytes that are not UTF-8 are
+``ENCODING_MISMATCH``. No I/O.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+from gateway.errors import Rejection
+from gateway.errors import RejectionCode as C
+
+__all__ = ["dump_json", "parse_json"]
+
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89abcdefABCDEF]").search
+_SURROGATE = re.compile("[\ud800-\udfff]").search
+
+
+def _pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    obj = dict(pairs)
+    if len(obj) != len(pairs):
+        raise Rejection(C.MALFORMED, None, "duplicate key in a JSON object")
+    return obj
+
+
+def _constant(name: str) -> Any:
+    raise Rejection(C.MALFORMED, None, f"{name} is not JSON")
+
+
+def _has_lone_surrogate(node: Any) -> bool:
+    if type(node) is str:
+        return _SURROGATE(node) is not None
+    if type(node) is dict:
+        return any(_SURROGATE(k) or _has_lone_surrogate(v) for k, v in node.items())
+    if type(node) is list:
+        return any(_has_lone_surrogate(v) for v in node)
+    return False
+
+
+def parse_json(body: bytes) -> dict[str, Any]:
+    """Parse one JSON object; ``Rejection`` with ``ENCODING_MISMATCH`` or ``MALFORMED`` otherwise."""
+    if body[:3] == b"\xef\xbb\xbf":
+        raise Rejection(C.MALFORMED, None, "a byte order mark is not allowed")
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError:
+        raise Rejection(C.ENCODING_MISMATCH, None, "body is not valid UTF-8") from None
+    try:
+        tree = json.loads(text, object_pairs_hook=_pairs, parse_constant=_constant)
+    except (ValueError, RecursionError):
+        raise Rejection(C.MALFORMED, None, "body is not well-formed JSON") from None
+    # Python's json joins escaped surrogate pairs and lets a lone half through: that is MALFORMED here.
+    if _SURROGATE_ESCAPE(text) and _has_lone_surrogate(tree):
+        raise Rejection(C.MALFORMED, None, "lone surrogate escape")
+    if type(tree) is not dict:
+        raise Rejection(C.MALFORMED, None, "a JSON object is required")
+    return tree
+
+
+def dump_json(tree: Any) -> bytes:
+    """UTF-8 JSON, characters written as themselves (JSON senders write UTF-8, README §8)."""
+    return json.dumps(tree, ensure_ascii=False, separators=(",", ":")).encode("utf-8")

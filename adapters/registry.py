@@ -1,0 +1,30 @@
+"""Dialect adapters by name. A new dialect is one adapter module plus its mapping folder, registered here."""
+
+from __future__ import annotations
+
+import importlib
+
+from gateway.errors import ConfigError
+
+from .base import DialectAdapter
+
+__all__ = ["DIALECTS", "adapter_class"]
+
+#: dialect name → "module:Class" (imported on first use)
+DIALECTS: dict[str, str] = {
+    "anhui": "adapters.anhui:AnhuiAdapter",
+    "g60": "adapters.g60:G60Adapter",
+    "zlb": "adapters.zlb:ZlbAdapter",
+    "hunan": "adapters.hunan:HunanAdapter",
+    "shanghai": "adapters.shanghai:ShanghaiAdapter",
+}
+
+
+def adapter_class(dialect: str) -> type[DialectAdapter]:
+    target = DIALECTS.get(dialect)
+    if target is None:
+        known = ", ".join(sorted(DIALECTS))
+        raise ConfigError("platform registry", "dialect", f"unknown dialect {dialect!r}", f"use one of {known}")
+    module, _, cls = target.partition(":")
+    adapter: type[DialectAdapter] = getattr(importlib.import_module(module), cls)
+    return adapter

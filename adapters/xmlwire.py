@@ -1,0 +1,164 @@
+"""Safe XML for the XML dialects: declaration checks, DTD refusal, parsing, and schema-guided trees.
+
+Order of README §10: the encoding (declaration and bytes, step 3), then DOCTYPE/ENTITY (step 4, refused before
+any parser sees the bytes), then well-formedness (step 5). The parser never resolves entities, never loads a DTD
+and never touches the network. GB18030 is decoded by Python's codec, which implements the GB 18030-2005 mapping
+that g60.md §2 requires (libxml2's iconv may follow the 2022 edition).
+
+A parsed record element becomes a tree of dicts the mapping engine reads: child elements by local name (only
+those the mapping knows, only in the documented namespace), attributes as ``@name``, element text as ``#text``.
+An element that may occur once but occurs twice is ``MALFORMED``; an element with child elements where text is
+expected becomes ``COMPLEX`` (``BAD_FORMAT`` at its field's turn); an empty element is absent (README §8).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from lxml import etree
+
+from gateway.errors import Rejection
+from gateway.errors import RejectionCode as C
+from mappings.engine import COMPLEX
+
+__all__ = [
+    "build_element",
+    "check_xml_declaration",
+    "element_tree",
+    "parse_xml",
+    "refuse_dtd",
+    "serialise",
+]
+
+_WS = r"[ \t\r\n]"
+# XMLDecl (XML 1.0 production 23) with version 1.0, an optional encoding and an optional standalone, in that order.
+_XML_DECL = re.compile(
+    rb"<\?xml" + _WS.encode() + rb"+version" + _WS.encode() + rb"*=" + _WS.encode() + rb"*(?:\"1\.0\"|'1\.0')"
+    rb"(?:" + _WS.encode() + rb"+encoding" + _WS.encode() + rb"*=" + _WS.encode()
+    + rb"*(?:\"(?P<enc1>[A-Za-z][A-Za-z0-9._\-]*)\"|'(?P<enc2>[A-Za-z][A-Za-z0-9._\-]*)'))?"
+    rb"(?:" + _WS.encode() + rb"+standalone" + _WS.encode() + rb"*=" + _WS.encode()
+    + rb"*(?:\"(?:yes|no)\"|'(?:yes|no)'))?" + _WS.encode() + rb"*\?>"
+)
+_ANY_DECL = re.compile(rb"<\?xml[ \t\r\n]")
+
+_PARSER = etree.XMLParser(
+    resolve_entities=False,
+    no_network=True,
+    load_dtd=False,
+    dtd_validation=False,
+    huge_tree=False,
+    remove_comments=True,
+    remove_pis=True,
+    collect_ids=False,
+)
+
+
+def check_xml_declaration(
+    body: bytes, *, encodings: tuple[str, ...], required: bool, bad_declaration: C
+) -> tuple[int, str | None]:
+    """Check the XML declaration; return where the document after it starts and the declared encoding.
+
+    ``bad_declaration`` is what a declaration that is not an XML 1.0 declaration earns: ``ENCODING_MISMATCH`` for
+    g60 (§2: the declaration is part of the encoding contract), ``MALFORMED`` for shanghai (§1). A declared encoding
+    not in ``encodings`` is ``ENCODING_MISMATCH``.
+    """
+    m = _XML_DECL.match(body)
+    if m is None:
+        if _ANY_DECL.match(body) or (required and body.lstrip(b" \t\r\n").startswith(b"<?xml")):
+            raise Rejection(bad_declaration, None, "the XML declaration is not an XML 1.0 declaration")
+        if required:
+            raise Rejection(C.ENCODING_MISMATCH, None, "the XML declaration naming the encoding must come first")
+        return 0, None
+    declared = (m["enc1"] or m["enc2"] or b"").decode("ascii") or None
+    if declared is None:
+        if required:
+            raise Rejection(C.ENCODING_MISMATCH, None, "the XML declaration must name the encoding")
+    elif declared.upper() not in encodings:
+        raise Rejection(C.ENCODING_MISMATCH, None, "the XML declaration names another encoding")
+    return m.end(), declared
+
+
+def refuse_dtd(text: str) -> None:
+    """README §8: a message that contains ``<!DOCTYPE`` or ``<!ENTITY`` anywhere is refused before parsing."""
+    if "<!DOCTYPE" in text or "<!ENTITY" in text:
+        raise Rejection(C.XML_DTD_FORBIDDEN, None, "DOCTYPE and entity declarations are not allowed")
+
+
+def parse_xml(text: str) -> Any:
+    """Parse a document (its declaration already checked and removed) into an lxml element."""
+    try:
+        return etree.fromstring(text.encode("utf-8"), _PARSER)
+    except etree.XMLSyntaxError:
+        raise Rejection(C.MALFORMED, None, "body is not well-formed XML") from None
+
+
+def _local(tag: Any) -> tuple[str | None, str]:
+    if not isinstance(tag, str):
+        return None, ""
+    if tag[0] == "{":
+        ns, _, local = tag[1:].partition("}")
+        return ns, local
+    return None, tag
+
+
+def element_tree(element: Any, shape: dict[str, Any], ns: str) -> dict[str, Any]:
+    """The schema-guided tree of ``element`` for the mapping engine (see the module docstring)."""
+    out: dict[str, Any] = {}
+    for name in shape:
+        if name[0] == "@":
+            value = element.get(name[1:])
+            if value is not None:
+                out[name] = value
+        elif name == "#text":
+            if len(element) == 0:
+                out[name] = element.text or ""
+            else:
+                out[name] = COMPLEX
+    for child in element:
+        child_ns, local = _local(child.tag)
+        if child_ns != ns or local not in shape:
+            continue  # elements the documents do not define, or in another namespace, are ignored
+        sub = shape[local]
+        if isinstance(sub, list):
+            entry_shape = sub[0] if sub else None
+            out.setdefault(local, []).append(_value(child, entry_shape, ns))
+        else:
+            if local in out:
+                raise Rejection(C.MALFORMED, None, f"element {local} occurs more than once")
+            out[local] = _value(child, sub, ns)
+    return out
+
+
+def _value(element: Any, shape: Any, ns: str) -> Any:
+    if shape is None:  # a leaf: its text
+        if len(element):
+            return COMPLEX
+        return element.text or ""
+    return element_tree(element, shape, ns)
+
+
+def build_element(parent: Any, tree: dict[str, Any], ns: str) -> None:
+    """Write ``tree`` (as the mapping engine encodes it) under ``parent``, in insertion order."""
+    for name, value in tree.items():
+        if name[0] == "@":
+            parent.set(name[1:], value)
+        elif name == "#text":
+            parent.text = value
+        elif isinstance(value, list):
+            for entry in value:
+                child = etree.SubElement(parent, f"{{{ns}}}{name}")
+                if isinstance(entry, dict):
+                    build_element(child, entry, ns)
+                else:
+                    child.text = entry
+        elif isinstance(value, dict):
+            build_element(etree.SubElement(parent, f"{{{ns}}}{name}"), value, ns)
+        else:
+            etree.SubElement(parent, f"{{{ns}}}{name}").text = value
+
+
+def serialise(root: Any) -> str:
+    """The element as text, without a declaration (the dialect adds its own and encodes)."""
+    text: str = etree.tostring(root, encoding="unicode")
+    return text

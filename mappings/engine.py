@@ -1,0 +1,617 @@
+"""The mapping engine: a small pure interpreter of the declarative mapping files.
+
+A mapping file (``mappings/<dialect>/<record type>.toml``) lists a record's wire fields in the order of its
+dialect document's table: the field's path in the message, the reference field it carries (README §5) and how the
+value travels on this wire (JSON number or string, time format, 12-digit region, …). ``reference.toml`` says what
+each reference field is (format, maximum, requirement). ``compile_mapping`` joins the two into a ``RecordMapping``
+that decodes a message tree (nested dicts and lists, as ``json`` gives them and as the XML codec builds them) into
+reference values, and encodes a canonical record back into a tree.
+
+Decoding runs the checks of README §10 in order: entry counts (step 7), then every field top to bottom, each
+field all its checks (step 8); the caller runs the cross-field rules (step 9) on the built record. The first
+failure is raised as a ``Rejection`` naming the field's path in the dialect's own terms.
+
+Editing rules: the engine knows no platform. A dialect difference belongs in a mapping file or in its adapter.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from gateway.errors import ConfigError, Rejection
+from gateway.errors import RejectionCode as C
+from gateway.model import identifiers as ids
+from gateway.model.records import MAPPED_TYPES, from_ref
+
+from . import formats as fmt
+from .tables import Tables
+
+__all__ = ["ABSENT", "COMPLEX", "FieldMapping", "MappingContext", "RecordMapping", "compile_mapping"]
+
+HERE = Path(__file__).resolve().parent
+
+
+class _Marker:
+    __slots__ = ("name",)
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def __repr__(self) -> str:
+        return self.name
+
+
+#: a field that is not there (missing key, ``null``, ``""``, an empty element)
+ABSENT: Any = _Marker("ABSENT")
+#: an XML element holding child elements where text is expected (README §8: BAD_FORMAT)
+COMPLEX: Any = _Marker("COMPLEX")
+#: a path that runs through a value that is not an object
+_WRONG_TYPE: Any = _Marker("WRONG_TYPE")
+
+
+@dataclass(frozen=True, slots=True)
+class MappingContext:
+    """What decoding and encoding need besides the message: code lists, crosswalk, regions, item columns.
+
+    ``item_columns`` are the crosswalk columns whose local codes this dialect accepts on input (anhui accepts
+    either site's code, README §6).
+    """
+
+    tables: Tables
+    item_columns: tuple[str, ...] = ()
+
+    def item_lookup(self) -> dict[str, str]:
+        lookup: dict[str, str] = {}
+        for col in self.item_columns:
+            lookup.update(self.tables.crosswalk.local_to_basic.get(col, {}))
+        return lookup
+
+
+@dataclass(slots=True)
+class FieldMapping:
+    """One row of a dialect's field table, compiled."""
+
+    path: tuple[str, ...]  # navigation from the record (or list entry) object
+    where: str  # the documented path, for rejections
+    ref: tuple[str, ...]  # reference field segments (relative to the list entry for list sub-fields)
+    required: bool
+    group: str | None  # "agent": required only when some field of the group is present
+    decode: Callable[[Any, dict[str, Any]], Any]
+    encode: Callable[[Any], Any]
+    role: str = "value"  # "value" sets the reference field; "check" only validates (anhui CATALOG_CODE)
+    derive: tuple[tuple[str, ...], ...] = ()
+    is_list: bool = False
+    max_entries: int | None = None
+    min_entries: int = 0
+    entry_fields: list[FieldMapping] = field(default_factory=list)
+    scalar_entries: bool = False
+    item_field: bool = False
+
+    def where_at(self, index: int, sep: str, sub: FieldMapping | None) -> str:
+        one = index + 1 if sep == "/" else index  # XPath counts from 1, JSON arrays from 0
+        base = f"{self.where}[{one}]"
+        if sub is None or not sub.path:
+            return base
+        return base + sep + sep.join(sub.path)
+
+
+def _get(tree: Any, path: tuple[str, ...], xml: bool = False) -> Any:
+    """The raw value at ``path``: ABSENT, _WRONG_TYPE, COMPLEX or the value.
+
+    With ``xml``, a repeated element that does not occur under a present parent is an empty list (g60
+    ``<Materials/>``; shanghai lists have no container at all, README §8).
+    """
+    node = tree
+    last = len(path) - 1
+    for i, seg in enumerate(path):
+        if type(node) is not dict:
+            return ABSENT if node is None or node == "" else _WRONG_TYPE
+        if seg in ("*key", "*value"):  # a one-member object {"名称": "值"} (anhui.md §6.4)
+            if len(node) != 1:
+                return _WRONG_TYPE
+            ((k, v),) = node.items()
+            node = k if seg == "*key" else v
+            continue
+        nxt = node.get(seg, ABSENT)
+        if nxt is ABSENT:
+            return [] if (xml and i == last) else ABSENT
+        node = nxt
+    if node is None or node == "":
+        return ABSENT
+    return node
+
+
+def _put(tree: dict[str, Any], path: tuple[str, ...], value: Any) -> None:
+    node = tree
+    for seg in path[:-1]:
+        nxt = node.get(seg)
+        if nxt is None:
+            nxt = node[seg] = {}
+        node = nxt
+    node[path[-1]] = value
+
+
+def _ref_get(record: Any, ref: tuple[str, ...]) -> Any:
+    value = record
+    for seg in ref:
+        if value is None:
+            return None
+        value = getattr(value, seg)
+    return value
+
+
+def _ref_put(out: dict[str, Any], ref: tuple[str, ...], value: Any) -> None:
+    node = out
+    for seg in ref[:-1]:
+        node = node.setdefault(seg, {})
+    node[ref[-1]] = value
+
+
+class RecordMapping:
+    """A compiled mapping of one record type in one dialect."""
+
+    def __init__(
+        self,
+        dialect: str,
+        record_type: str,
+        root: str,
+        sep: str,
+        fields: list[FieldMapping],
+        rules: list[dict[str, Any]],
+    ) -> None:
+        self.dialect = dialect
+        self.record_type = record_type
+        self.root = root
+        self.sep = sep
+        self.xml = sep == "/"
+        self.fields = fields
+        self.rules = rules
+        self.record_class = MAPPED_TYPES[record_type]
+        self.ref_where = {".".join(f.ref): f.where for f in fields if f.role == "value"}
+        for f in fields:
+            for sub in f.entry_fields:
+                self.ref_where.setdefault(".".join(f.ref) + "[]." + ".".join(sub.ref), sub.where)
+        self.item_where = next((f.where for f in fields if f.item_field), None)
+        self._groups = sorted({f.group for f in fields if f.group})
+        self._by_path = {sep.join(f.path): f for f in fields}
+
+    # --- decoding -------------------------------------------------------------------------------------------------
+    def decode_values(self, tree: Any) -> dict[str, Any]:
+        """Run README §10 steps 7-8 over the record object ``tree`` and return the reference values."""
+        xml = self.xml
+        for f in self.fields:  # step 7: entry counts before any field
+            if f.is_list and f.max_entries is not None:
+                raw = _get(tree, f.path, xml)
+                if type(raw) is list and len(raw) > f.max_entries:
+                    raise Rejection(C.TOO_MANY_ENTRIES, f.where, f"more than {f.max_entries} entries")
+        present = {g for g in self._groups if self._group_present(tree, g)}
+        out: dict[str, Any] = {}
+        for f in self.fields:
+            if f.group is not None and f.group not in present:
+                continue
+            raw = _get(tree, f.path, xml and f.is_list)
+            if f.is_list:
+                self._decode_list(f, raw, out)
+            else:
+                value = self._decode_one(f, raw, out, f.where)
+                if value is not ABSENT and f.role == "value":
+                    _ref_put(out, f.ref, value)
+        return out
+
+    def _group_present(self, tree: Any, group: str) -> bool:
+        return any(_get(tree, f.path) is not ABSENT for f in self.fields if f.group == group)
+
+    @staticmethod
+    def _decode_one(f: FieldMapping, raw: Any, out: dict[str, Any], where: str) -> Any:
+        if raw is ABSENT:
+            if f.required or f.group is not None:
+                raise Rejection(C.MISSING_FIELD, where, "required field is absent or empty")
+            return ABSENT
+        if raw is _WRONG_TYPE or raw is COMPLEX:
+            raise Rejection(C.BAD_FORMAT, where, "wrong type")
+        try:
+            return f.decode(raw, out)
+        except fmt.Fail as fail:
+            raise Rejection(fail.code, where, _DETAIL.get(fail.code, "")) from None
+
+    def _decode_list(self, f: FieldMapping, raw: Any, out: dict[str, Any]) -> None:
+        if raw is ABSENT:
+            if f.required:
+                raise Rejection(C.MISSING_FIELD, f.where, "required list is absent")
+            return
+        if type(raw) is not list:
+            raise Rejection(C.BAD_FORMAT, f.where, "a list is required")
+        if len(raw) < f.min_entries:
+            raise Rejection(C.MISSING_FIELD, f.where, f"at least {f.min_entries} entry required")
+        entries: list[Any] = []
+        sep = self.sep
+        if f.scalar_entries:
+            sub = f.entry_fields[0]
+            for i, entry in enumerate(raw):
+                value = entry if entry is not None and entry != "" else ABSENT
+                entries.append(self._decode_one(sub, value, out, f.where_at(i, sep, None)))
+        else:
+            for i, entry in enumerate(raw):
+                if type(entry) is not dict:
+                    raise Rejection(C.BAD_FORMAT, f.where_at(i, sep, None), "an object is required")
+                entry_out: dict[str, Any] = {}
+                for sub in f.entry_fields:
+                    value = self._decode_one(sub, _get(entry, sub.path), entry_out, f.where_at(i, sep, sub))
+                    if value is not ABSENT:
+                        _ref_put(entry_out, sub.ref, value)
+                entries.append(entry_out)
+        _ref_put(out, f.ref, entries)
+
+    def check_wire_rules(self, tree: Any) -> None:
+        """Dialect rules over wire values (README §10 step 9, the anhui TASK_CODE rules)."""
+        for rule in self.rules:
+            target = self._by_path[rule["field"]]
+            value = _get(tree, target.path)
+            if rule["check"] == "suffix":
+                whole = _get(tree, self._by_path[rule["of"]].path)
+                ok = type(whole) is str and whole[-len(value) :] == value
+            else:  # "concat"
+                parts = [_get(tree, self._by_path[w].path) for w in rule["of"]]
+                ok = value == "".join(str(p) for p in parts)
+            if not ok:
+                raise Rejection(C.RULE_VIOLATION, target.where, rule.get("detail", "fields disagree"))
+
+    def decode(self, tree: Any) -> Any:
+        """Decode the record object ``tree`` into the canonical record (steps 7-8 and the wire rules)."""
+        values = self.decode_values(tree)
+        self.check_wire_rules(tree)
+        return from_ref(self.record_class, values)
+
+    # --- encoding -------------------------------------------------------------------------------------------------
+    def encode(self, record: Any, item_codes: Mapping[str, str] | None = None) -> dict[str, Any]:
+        """The record as a message tree in this dialect (absent optionals omitted, lists always sent).
+
+        ``item_codes`` maps 基本编码 → the destination platform's local code (README §6); an item the destination
+        does not offer raises ``Rejection(UNKNOWN_ITEM)`` at this mapping's item path (the caller re-places it at
+        the source message's item field, §10 step 10).
+        """
+        tree: dict[str, Any] = {}
+        for f in self.fields:
+            if f.is_list:
+                values = _ref_get(record, f.ref)
+                if values is None:
+                    continue
+                if f.scalar_entries:
+                    enc = f.entry_fields[0].encode
+                    entries: list[Any] = [enc(v) for v in values]
+                else:
+                    entries = [self._encode_entry(f.entry_fields, v) for v in values]
+                _put(tree, f.path, entries)
+                continue
+            if f.derive:
+                value = "".join(str(_ref_get(record, r)) for r in f.derive)
+            else:
+                value = _ref_get(record, f.ref)
+                if value is None:
+                    continue
+                value = f.encode(value)
+                if f.item_field and item_codes is not None:
+                    local = item_codes.get(value)
+                    if local is None:
+                        raise Rejection(C.UNKNOWN_ITEM, f.where, "the destination platform does not offer the item")
+                    value = local
+            _put(tree, f.path, value)
+        return tree
+
+    @staticmethod
+    def _encode_entry(subs: list[FieldMapping], value: Any) -> dict[str, Any]:
+        entry: dict[str, Any] = {}
+        pair_key: Any = None
+        for sub in subs:
+            v = _ref_get(value, sub.ref)
+            if v is None:
+                continue
+            wire = sub.encode(v)
+            if sub.path == ("*key",):
+                pair_key = wire
+            elif sub.path == ("*value",):
+                entry[pair_key] = wire
+            else:
+                _put(entry, sub.path, wire)
+        return entry
+
+    # --- structure, for the XML codec ---------------------------------------------------------------------------------
+    def schema(self) -> dict[str, Any]:
+        """The element structure: name → None (leaf), dict (container) or [dict | None] (repeated)."""
+        shape: dict[str, Any] = {}
+        for f in self.fields:
+            _add_shape(shape, f.path, [] if f.is_list else None)
+            if f.is_list:
+                holder = _shape_at(shape, f.path)
+                if f.scalar_entries:
+                    holder.append(None)
+                else:
+                    sub_shape: dict[str, Any] = {}
+                    for sub in f.entry_fields:
+                        _add_shape(sub_shape, sub.path, None)
+                    holder.append(sub_shape)
+        return shape
+
+
+def _add_shape(shape: dict[str, Any], path: tuple[str, ...], leaf: Any) -> None:
+    node = shape
+    for seg in path[:-1]:
+        nxt = node.get(seg)
+        if not isinstance(nxt, dict):
+            nxt = node[seg] = {}
+        node = nxt
+    node.setdefault(path[-1], leaf)
+
+
+def _shape_at(shape: dict[str, Any], path: tuple[str, ...]) -> Any:
+    node: Any = shape
+    for seg in path:
+        node = node[seg]
+    return node
+
+
+_DETAIL = {
+    C.BAD_FORMAT: "value does not have the documented type or format",
+    C.FIELD_TOO_LONG: "value is longer than the documented maximum",
+    C.UNKNOWN_CODE: "code is not in the dialect's code list",
+    C.UNKNOWN_ITEM: "item code is not in the platform's column of the crosswalk",
+    C.UNKNOWN_REGION: "region is not in crosswalk/regions.csv",
+    C.ID_CHECKSUM: "ID number check character is wrong",
+    C.USCC_CHECKSUM: "unified social credit code check character is wrong",
+    C.LICENCE_ID_CHECKSUM: "licence identifier check character is wrong",
+}
+
+
+# --- compiling ------------------------------------------------------------------------------------------------------
+def load_reference(path: Path = HERE / "reference.toml") -> dict[str, dict[str, dict[str, Any]]]:
+    with path.open("rb") as fh:
+        data: dict[str, dict[str, dict[str, Any]]] = tomllib.load(fh)
+    return data
+
+
+def compile_mapping(
+    path: Path,
+    ctx: MappingContext,
+    reference: Mapping[str, Mapping[str, Mapping[str, Any]]],
+    dialect_settings: Mapping[str, Any],
+) -> RecordMapping:
+    """Read one mapping file and join it with the reference fields and the dialect's wire settings."""
+    with path.open("rb") as fh:
+        spec = tomllib.load(fh)
+    source = str(path)
+    record_type = spec.get("record")
+    if record_type not in reference:
+        raise ConfigError(source, "record", f"{record_type!r} is not a record type", f"use one of {sorted(reference)}")
+    refs = reference[record_type]
+    sep = "/" if dialect_settings.get("syntax") == "xml" else "."
+    root = spec.get("root", "")
+    rows = spec.get("field", [])
+    compiled: list[FieldMapping] = []
+    lists: dict[str, FieldMapping] = {}
+    for i, row in enumerate(rows):
+        key = f"field[{i}]"
+        ref_name = row.get("ref")
+        if ref_name not in refs:
+            raise ConfigError(source, f"{key}.ref", f"{ref_name!r} is not a reference field of {record_type}")
+        ref_spec = {**refs[ref_name], **{k: v for k, v in row.items() if k in ("format", "max")}}
+        wire_path: str = row["path"]
+        where = (root + sep + wire_path) if root else wire_path
+        if "[]" in ref_name:
+            parent_ref = ref_name.split("[]")[0]
+            parent = lists.get(parent_ref)
+            if parent is None:
+                raise ConfigError(source, f"{key}.ref", f"{ref_name!r} comes before its list {parent_ref!r}")
+            entry_path = wire_path.split("[]", 1)[1].lstrip(sep)
+            sub_ref = ref_name.split("[]", 1)[1].lstrip(".")
+            sub = _compile_field(
+                source, key, row, ref_spec, ctx, dialect_settings,
+                path=tuple(entry_path.split(sep)) if entry_path else (),
+                where=where, ref=tuple(sub_ref.split(".")) if sub_ref else (),
+            )
+            parent.entry_fields.append(sub)
+            parent.scalar_entries = not entry_path
+            continue
+        fm = _compile_field(
+            source, key, row, ref_spec, ctx, dialect_settings,
+            path=tuple(wire_path.split(sep)), where=where, ref=tuple(ref_name.split(".")),
+        )
+        if fm.is_list:
+            lists[ref_name] = fm
+        compiled.append(fm)
+    rules = spec.get("rule", [])
+    return RecordMapping(spec.get("dialect", ""), record_type, root, sep, compiled, rules)
+
+
+def _compile_field(
+    source: str,
+    key: str,
+    row: Mapping[str, Any],
+    ref_spec: Mapping[str, Any],
+    ctx: MappingContext,
+    settings: Mapping[str, Any],
+    *,
+    path: tuple[str, ...],
+    where: str,
+    ref: tuple[str, ...],
+) -> FieldMapping:
+    kind = ref_spec["format"]
+    required_spec = ref_spec.get("required", False)
+    group = ref[0] if required_spec == "group" else None
+    role = row.get("role", "value")
+    derive = tuple(tuple(d.split(".")) for d in row.get("derive", ()))
+    if kind == "list":
+        entries = ref_spec.get("entries", {})
+        return FieldMapping(
+            path=path, where=where, ref=ref, required=bool(required_spec), group=group,
+            decode=_no_decode, encode=_no_decode, is_list=True, max_entries=entries.get("max"),
+            min_entries=entries.get("min", 0),
+        )
+    decode, encode = build_codec(source, key, kind, ref_spec, row, ctx, settings)
+    return FieldMapping(
+        path=path, where=where, ref=ref, required=required_spec is True, group=group, decode=decode,
+        encode=encode, role=role, derive=derive, item_field=kind == "item" and role == "value",
+    )
+
+
+def _no_decode(value: Any, out: dict[str, Any] | None = None) -> Any:
+    return value
+
+
+def build_codec(
+    source: str,
+    key: str,
+    kind: str,
+    ref_spec: Mapping[str, Any],
+    row: Mapping[str, Any],
+    ctx: MappingContext,
+    settings: Mapping[str, Any],
+) -> tuple[Callable[[Any, dict[str, Any]], Any], Callable[[Any], Any]]:
+    """The (decoder, encoder) pair of one field: its format, carried on this dialect's wire."""
+    xml = settings.get("syntax") == "xml"
+    max_len = ref_spec.get("max")
+    ident = _identity
+
+    def plain(check: Callable[[Any], Any]) -> Callable[[Any, dict[str, Any]], Any]:
+        return lambda raw, out: check(raw)
+
+    if kind in ("text", "label"):
+        return plain(lambda v: fmt.check_text(v, max_len)), ident
+    if kind == "case_no":
+        return plain(fmt.case_no), ident
+    if kind == "phone":
+        return plain(fmt.phone), ident
+    if kind == "sha256":
+        return plain(fmt.sha256_hex), ident
+    if kind == "uscc":
+        return plain(fmt.uscc), ident
+    if kind == "licence_id":
+        return plain(fmt.licence_id), ident
+    if kind == "type_code":
+        return plain(fmt.type_code), ident
+    if kind == "task_code":
+        return plain(fmt.task_code), ident
+    if kind == "basic_code":
+        return plain(fmt.basic_code), ident
+    if kind in ("region", "area"):
+        return _region_codec(kind, row.get("wire"), ctx)
+    if kind in ("int", "level"):
+        to_int = fmt.text_int if xml else fmt.json_int
+        minimum = ref_spec.get("min", 0)
+
+        def dec_int(raw: Any, out: dict[str, Any]) -> int:
+            value = to_int(raw)
+            if kind == "level" and not 1 <= value <= 6:
+                raise fmt.Fail(C.UNKNOWN_CODE)  # README §5: the item level is a coded value
+            if value < minimum:
+                raise fmt.Fail(C.BAD_FORMAT)
+            return value
+
+        return dec_int, (str if xml else ident)
+    if kind == "bool":
+        wire = row.get("wire", settings.get("bool", "truefalse" if xml else "json"))
+        dec_b, enc_b = fmt.BOOL_WIRES[wire]
+        return plain(dec_b), enc_b
+    if kind == "datetime":
+        dec_t, enc_t = fmt.DATETIME_WIRES[row.get("wire", settings["datetime"])]
+        return plain(dec_t), enc_t
+    if kind == "date":
+        dec_d, enc_d = fmt.DATE_WIRES[row.get("wire", settings["date"])]
+        return plain(dec_d), enc_d
+    if kind == "code":
+        return _code_codec(source, key, ref_spec["list"], row, ctx, settings)
+    if kind == "id_number":
+        return _id_number_codec(tuple(ref_spec["id_type"].split(".")), max_len), ident
+    if kind == "item":
+        return _item_codec(ctx)
+    raise ConfigError(source, key, f"unknown format {kind!r}", "see the list at the top of reference.toml")
+
+
+def _identity(value: Any) -> Any:
+    return value
+
+
+def _region_codec(
+    kind: str, wire: str | None, ctx: MappingContext
+) -> tuple[Callable[[Any, dict[str, Any]], Any], Callable[[Any], Any]]:
+    served = ctx.tables.regions.platform
+    twelve = wire == "region12"  # anhui.md §6.3, §6.5: GB/T 2260 code + "000000"
+    shape = fmt.fixed_checker(r"[0-9]{6}000000") if twelve else fmt.region_shape
+
+    def decode(raw: Any, out: dict[str, Any]) -> str:
+        value = shape(raw)[:6]
+        if kind == "region" and value not in served:
+            raise fmt.Fail(C.UNKNOWN_REGION)
+        return value
+
+    return decode, ((lambda v: v + "000000") if twelve else _identity)
+
+
+def _code_codec(
+    source: str, key: str, list_name: str, row: Mapping[str, Any], ctx: MappingContext, settings: Mapping[str, Any]
+) -> tuple[Callable[[Any, dict[str, Any]], Any], Callable[[Any], Any]]:
+    column = settings["codes_column"]
+    code_list = ctx.tables.codes.get(list_name)
+    if code_list is None or not code_list.to_ref.get(column):
+        raise ConfigError(source, key, f"code list {list_name!r} has no column {column!r}")
+    to_ref = code_list.to_ref[column]
+    to_wire = code_list.to_wire[column]
+    if row.get("json") == "number":
+        by_int = {int(k): v for k, v in to_ref.items()}
+        wire_int = {k: int(v) for k, v in to_wire.items()}
+
+        def dec_num(raw: Any, out: dict[str, Any]) -> str:
+            if type(raw) is not int:
+                raise fmt.Fail(C.BAD_FORMAT)
+            ref = by_int.get(raw)
+            if ref is None:
+                raise fmt.Fail(C.UNKNOWN_CODE)
+            return ref
+
+        return dec_num, wire_int.__getitem__
+
+    def dec_str(raw: Any, out: dict[str, Any]) -> str:
+        if type(raw) is not str or fmt.bad_text(raw):
+            raise fmt.Fail(C.BAD_FORMAT)
+        ref = to_ref.get(raw)
+        if ref is None:
+            raise fmt.Fail(C.UNKNOWN_CODE)
+        return ref
+
+    return dec_str, to_wire.__getitem__
+
+
+def _id_number_codec(id_type_ref: tuple[str, ...], max_len: int | None) -> Callable[[Any, dict[str, Any]], Any]:
+    """README §5: length first, then the shape and check character of §7 for the person's id type."""
+
+    def decode(raw: Any, out: dict[str, Any]) -> str:
+        value = fmt.check_text(raw, max_len)
+        node: Any = out
+        for seg in id_type_ref:
+            node = node.get(seg) if isinstance(node, dict) else None
+        code = ids.check_id_number(node or "", value)
+        if code is not None:
+            raise fmt.Fail(code)
+        return value
+
+    return decode
+
+
+def _item_codec(ctx: MappingContext) -> tuple[Callable[[Any, dict[str, Any]], Any], Callable[[Any], Any]]:
+    """A local item code → 基本编码 through the crosswalk; codes are opaque, never judged by shape (§6)."""
+    lookup = ctx.item_lookup()
+
+    def decode(raw: Any, out: dict[str, Any]) -> str:
+        if type(raw) is not str:
+            raise fmt.Fail(C.BAD_FORMAT)
+        basic = lookup.get(raw)
+        if basic is None:
+            raise fmt.Fail(C.UNKNOWN_ITEM)
+        return basic
+
+    # Encoding needs the destination column, which depends on the record (the anhui site rule): see
+    # ``RecordMapping.encode(item_codes=...)``.
+    return decode, _identity
