@@ -171,9 +171,11 @@ async def test_two_stores_never_claim_the_same_message(backend: Backend) -> None
 
     async def worker(store: Store, owner: str) -> list[str]:
         got: list[str] = []
-        while batch := await store.claim_due(now=T0 + total, limit=7, owner=owner, lease_seconds=LEASE):
+        while batch := await store.claim_due(now=T0 + total, limit=5, owner=owner, lease_seconds=LEASE):
             got.extend(m.id for m in batch)
-            await asyncio.sleep(0)
+            await asyncio.sleep(0.002)  # "sending": the other store gets its turn at the lock
+            for m in batch:
+                assert await store.mark_delivered(m.id, owner, None, now=T0 + total)
         return got
 
     results = await asyncio.gather(
