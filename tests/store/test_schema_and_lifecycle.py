@@ -1,0 +1,139 @@
+"""Migrations, durability across reopen, readiness, closing and URL handling."""
+
+from __future__ import annotations
+
+import socket
+import sqlite3
+import uuid
+from pathlib import Path
+
+import asyncpg
+import pytest
+from store_helpers import T0, Backend, inbound, message
+
+from gateway.store import (
+    InvalidStoreURL,
+    PostgresStore,
+    SchemaError,
+    SQLiteStore,
+    Store,
+    StoreUnavailable,
+    open_store,
+)
+from gateway.store.migrations import MIGRATIONS, latest_version, plan
+
+
+def test_plan_applies_missing_versions_in_order() -> None:
+    assert [m.version for m in plan([])] == [m.version for m in MIGRATIONS]
+    assert plan(range(1, latest_version() + 1)) == []
+    assert [m.version for m in plan([1])] == list(range(2, latest_version() + 1))
+
+
+def test_plan_refuses_a_newer_or_gapped_schema() -> None:
+    with pytest.raises(SchemaError, match="unknown to this gateway"):
+        plan([1, 2, 3, latest_version() + 1])
+    with pytest.raises(SchemaError, match="gap"):
+        plan([2])
+
+
+def test_every_migration_renders_for_both_dialects() -> None:
+    for migration in MIGRATIONS:
+        for dialect in ("sqlite", "postgres"):
+            rendered = migration.render(dialect)
+            assert rendered
+            assert not any("{" in s or s.rstrip().endswith(";") for s in rendered)
+
+
+async def test_store_satisfies_the_protocol(store: Store) -> None:
+    assert isinstance(store, Store)
+    assert isinstance(store, (SQLiteStore, PostgresStore))
+    assert store.migrated == tuple(m.version for m in MIGRATIONS)  # type: ignore[union-attr]
+
+
+async def test_reopen_is_durable_and_migrates_nothing(backend: Backend) -> None:
+    first = await backend.open()
+    m = message()
+    await first.accept(inbound(receipt=b"kept"), [m])
+    await first.remember_nonce("s", "n", expires_at=T0 + 60, now=T0)
+    await first.close()
+
+    second = await backend.open()
+
+    assert second.migrated == ()  # type: ignore[attr-defined]
+    record = await second.get_receipt("case", "3205002405030562129:4")
+    assert record is not None
+    assert record.receipt == b"kept"
+    assert await second.get_message(m.id) == m
+    assert not await second.remember_nonce("s", "n", expires_at=T0 + 60, now=T0 + 1)
+
+
+async def test_closed_store_is_unavailable(backend: Backend) -> None:
+    store = await backend.open()
+    await store.ping()
+    await store.close()
+    with pytest.raises(StoreUnavailable):
+        await store.ping()
+    with pytest.raises(StoreUnavailable):
+        await store.accept(inbound(), [message()])
+    await store.close()  # closing twice is harmless
+
+
+async def test_newer_sqlite_schema_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "newer.db"
+    store = await SQLiteStore.open(path)
+    await store.close()
+    with sqlite3.connect(path) as conn:
+        conn.execute("INSERT INTO schema_migrations (version, name) VALUES (999, 'from the future')")
+    conn.close()
+    with pytest.raises(SchemaError, match="999"):
+        await open_store(f"sqlite://{path}")
+
+
+@pytest.mark.postgres
+async def test_newer_postgres_schema_is_refused(pg_dsn: str) -> None:
+    schema = f"t_{uuid.uuid4().hex[:16]}"
+    store = await open_store(f"{pg_dsn}?schema={schema}")
+    await store.close()
+    conn = await asyncpg.connect(pg_dsn)
+    try:
+        insert = f'INSERT INTO "{schema}".schema_migrations (version, name) VALUES (999, $1)'
+        await conn.execute(insert, "future")
+        with pytest.raises(SchemaError, match="999"):
+            await open_store(f"{pg_dsn}?schema={schema}")
+    finally:
+        await conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
+        await conn.close()
+
+
+async def test_sqlite_file_in_missing_folder_is_unavailable(tmp_path: Path) -> None:
+    with pytest.raises(StoreUnavailable) as caught:
+        await open_store(f"sqlite://{tmp_path / 'no' / 'such' / 'dir.db'}")
+    assert caught.value.retryable
+
+
+async def test_unreachable_postgres_is_unavailable() -> None:
+    with socket.socket() as s:  # a loopback port that nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    with pytest.raises(StoreUnavailable):
+        await open_store(f"postgresql://postgres:s3cret@127.0.0.1:{port}/test?connect_timeout=2")
+
+
+@pytest.mark.parametrize(
+    ("url", "fragment"),
+    [
+        ("gateway.db", "no scheme"),
+        ("mysql://u:s3cret@h/db", "unknown store URL scheme"),
+        ("sqlite://", "no file path"),
+        ("sqlite:///tmp/x.db?journal=off", "unknown sqlite URL option"),
+        ("sqlite:///tmp/x.db?busy_timeout=soon", "busy_timeout='soon'"),
+        ("postgresql://u:s3cret@127.0.0.1/test?schema=Bad-Name", "schema='Bad-Name'"),
+        ("postgresql://u:s3cret@127.0.0.1/test?max_size=many", "max_size='many'"),
+    ],
+)
+async def test_bad_urls_name_the_part_but_never_the_password(url: str, fragment: str) -> None:
+    with pytest.raises(InvalidStoreURL) as caught:
+        await open_store(url)
+    assert fragment in str(caught.value)
+    assert "s3cret" not in str(caught.value)
+    assert isinstance(caught.value, ValueError)
