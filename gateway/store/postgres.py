@@ -20,11 +20,12 @@ from typing import Any, Final, TypeVar
 import asyncpg
 
 from . import _rows
+from ._pg_errors import translate
 from .api import STATES, Accepted, DestinationStats, InboundRecord, OutboundMessage
-from .errors import InvalidStoreURL, StoreConflict, StoreError, StoreUnavailable
+from .errors import InvalidStoreURL, StoreError, StoreUnavailable
 from .migrations import CREATE_VERSION_TABLE, plan
 
-__all__ = ["PostgresStore", "translate"]
+__all__ = ["PostgresStore"]
 
 T = TypeVar("T")
 
@@ -37,39 +38,6 @@ _INSERT_OUTBOX: Final = f"INSERT INTO outbox ({_COLS}) VALUES ({_PLACEHOLDERS})"
 _HELD: Final = (
     "lease_owner = NULL, lease_until = NULL WHERE id = $1 AND state = 'delivering' AND lease_owner = $2"
 )
-_UNAVAILABLE: Final = (
-    OSError,  # includes TimeoutError
-    asyncpg.PostgresConnectionError,
-    asyncpg.CannotConnectNowError,
-    asyncpg.TooManyConnectionsError,
-    asyncpg.exceptions.OperatorInterventionError,
-    asyncpg.exceptions.InsufficientResourcesError,
-    asyncpg.exceptions.TransactionRollbackError,  # serialization failure, deadlock: try again
-)
-
-
-def translate(operation: str, exc: BaseException) -> StoreError | None:
-    """The store error for a driver or network error, or None if ``exc`` is not one of those.
-
-    Only the error class and SQLSTATE are kept: PostgreSQL messages may quote offending values.
-    """
-    if isinstance(exc, asyncpg.IntegrityConstraintViolationError):
-        return StoreConflict(operation, f"{type(exc).__name__} (SQLSTATE {exc.sqlstate})")
-    if isinstance(exc, _UNAVAILABLE):
-        return StoreUnavailable(operation, f"{type(exc).__name__}: {_short(exc)}")
-    if isinstance(exc, asyncpg.PostgresError):
-        return StoreError(operation, f"{type(exc).__name__} (SQLSTATE {exc.sqlstate})")
-    if isinstance(exc, asyncpg.InterfaceError) and not isinstance(exc, asyncpg.DataError):
-        return StoreUnavailable(operation, f"{type(exc).__name__}: {_short(exc)}")  # e.g. the pool is closed
-    if isinstance(exc, asyncpg.DataError):
-        return StoreError(operation, type(exc).__name__)
-    return None
-
-
-def _short(exc: BaseException) -> str:
-    if isinstance(exc, asyncpg.PostgresError):
-        return f"SQLSTATE {exc.sqlstate}"
-    return str(exc)[:200]
 
 
 class PostgresStore:
@@ -104,6 +72,8 @@ class PostgresStore:
             pool = await asyncpg.create_pool(
                 dsn, min_size=min_size, max_size=max_size, timeout=connect_timeout, server_settings=settings
             )
+        except ValueError as exc:  # a DSN asyncpg cannot parse; its text may hold the password
+            raise InvalidStoreURL("open", f"the PostgreSQL URL was refused ({type(exc).__name__})") from exc
         except Exception as exc:
             raise (translate("open", exc) or StoreUnavailable("open", type(exc).__name__)) from exc
         store = cls(pool, schema, ())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import socket
 import sqlite3
 import uuid
@@ -129,6 +130,7 @@ async def test_unreachable_postgres_is_unavailable() -> None:
         ("sqlite:///tmp/x.db?busy_timeout=soon", "busy_timeout='soon'"),
         ("postgresql://u:s3cret@127.0.0.1/test?schema=Bad-Name", "schema='Bad-Name'"),
         ("postgresql://u:s3cret@127.0.0.1/test?max_size=many", "max_size='many'"),
+        ("postgresql://u:s3cret@127.0.0.1:notaport/test", "URL was refused"),
     ],
 )
 async def test_bad_urls_name_the_part_but_never_the_password(url: str, fragment: str) -> None:
@@ -137,3 +139,26 @@ async def test_bad_urls_name_the_part_but_never_the_password(url: str, fragment:
     assert fragment in str(caught.value)
     assert "s3cret" not in str(caught.value)
     assert isinstance(caught.value, ValueError)
+
+
+async def test_instances_starting_together_migrate_once(backend: Backend) -> None:
+    stores = await asyncio.gather(*(backend.open() for _ in range(4)))
+    applied = sorted(s.migrated for s in stores)  # type: ignore[attr-defined]
+    assert applied == [(), (), (), tuple(m.version for m in MIGRATIONS)]
+
+
+async def test_sqlite_locked_past_busy_timeout_is_unavailable(tmp_path: Path) -> None:
+    path = tmp_path / "locked.db"
+    store = await open_store(f"sqlite://{path}?busy_timeout=0.1")
+    holder = sqlite3.connect(path, isolation_level=None)
+    try:
+        holder.execute("BEGIN IMMEDIATE")  # another process holds the write lock
+        with pytest.raises(StoreUnavailable) as caught:
+            await store.accept(inbound(), [message()])
+        assert caught.value.retryable
+        assert caught.value.operation == "accept"
+        holder.execute("ROLLBACK")
+        assert (await store.accept(inbound(), [message()])).new  # fine once the lock is gone
+    finally:
+        holder.close()
+        await store.close()
