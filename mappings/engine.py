@@ -79,7 +79,7 @@ class FieldMapping:
     where: str  # the documented path, for rejections
     ref: tuple[str, ...]  # reference field segments (relative to the list entry for list sub-fields)
     required: bool
-    group: str | None  # "agent": required only when some field of the group is present
+    group: str | None  # "agent": the field belongs to an optional group (README §5.1 agent)
     decode: Callable[[Any, dict[str, Any]], Any]
     encode: Callable[[Any], Any]
     role: str = "value"  # "value" sets the reference field; "check" only validates (anhui CATALOG_CODE)
@@ -90,6 +90,7 @@ class FieldMapping:
     entry_fields: list[FieldMapping] = field(default_factory=list)
     scalar_entries: bool = False
     item_field: bool = False
+    group_required: bool = False  # required when its group is present
 
     def where_at(self, index: int, sep: str, sub: FieldMapping | None) -> str:
         one = index + 1 if sep == "/" else index  # XPath counts from 1, JSON arrays from 0
@@ -177,6 +178,9 @@ class RecordMapping:
                 self.ref_where.setdefault(".".join(f.ref) + "[]." + ".".join(sub.ref), sub.where)
         self.item_where = next((f.where for f in fields if f.item_field), None)
         self._groups = sorted({f.group for f in fields if f.group})
+        for f in fields:  # every field under a group's reference name belongs to the group (a phone alone counts)
+            if f.group is None and f.ref[0] in self._groups:
+                f.group = f.ref[0]
         self._by_path = {sep.join(f.path): f for f in fields}
 
     # --- decoding -------------------------------------------------------------------------------------------------
@@ -208,7 +212,7 @@ class RecordMapping:
     @staticmethod
     def _decode_one(f: FieldMapping, raw: Any, out: dict[str, Any], where: str) -> Any:
         if raw is ABSENT:
-            if f.required or f.group is not None:
+            if f.required or f.group_required:
                 raise Rejection(C.MISSING_FIELD, where, "required field is absent or empty")
             return ABSENT
         if raw is _WRONG_TYPE or raw is COMPLEX:
@@ -454,6 +458,7 @@ def _compile_field(
     return FieldMapping(
         path=path, where=where, ref=ref, required=required_spec is True, group=group, decode=decode,
         encode=encode, role=role, derive=derive, item_field=kind == "item" and role == "value",
+        group_required=group is not None,
     )
 
 

@@ -21,3 +21,16 @@ def platforms_dir() -> Path:
 @pytest.fixture(scope="session")
 def samples_dir(platforms_dir: Path) -> Path:
     return platforms_dir / "samples"
+
+
+@pytest.fixture(scope="session")
+def config():  # type: ignore[no-untyped-def]
+    """The default configuration (config/gateway.toml), read once."""
+    from gateway.config import load_config
+
+    return load_config()
+
+
+@pytest.fixture(scope="session")
+def registry(config):  # type: ignore[no-untyped-def]
+    return config.registry

@@ -1,0 +1,71 @@
+"""Translation of one message from a source dialect to a destination dialect (README §10, all ten steps).
+
+Steps 1-9 are the source adapter's decoding; step 10 is the destination: an item the destination platform does not
+offer (``UNKNOWN_ITEM``) or a catalogue page that cannot become one g60 ``ItemBatch`` is refused at the *source*
+message's path, because the sender must learn which of its fields is the problem.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from adapters.base import Envelope
+from gateway.errors import Rejection
+from gateway.errors import RejectionCode as C
+from gateway.model.timefmt import BEIJING
+from gateway.registry import Platform, Registry
+
+__all__ = ["decode_for", "make_envelope", "translate"]
+
+
+def make_envelope(destination: Platform | None, now: datetime, sender: str = "TONGBAN") -> Envelope:
+    """Fresh envelope values for a message to ``destination`` (ids are new; the time is the caller's)."""
+    settings = destination.settings if destination is not None else {}
+    return Envelope(
+        message_id=str(uuid.uuid4()),
+        sent_at=now.astimezone(BEIJING),
+        request_id=str(uuid.uuid4()),
+        sender=str(settings.get("sender_code", sender)),
+        receiver=str(settings.get("receiver_code", destination.id.upper() if destination else "")),
+    )
+
+
+def _check_carried(registry: Registry, name: str, record_type: str) -> None:
+    dialect, platform = registry.resolve(name)
+    registry.adapter(dialect).mapping(record_type)
+    if platform is not None and platform.record_types and record_type not in platform.record_types:
+        raise Rejection(C.UNSUPPORTED_TYPE, None, f"platform {platform.id} does not carry {record_type} records")
+
+
+def decode_for(registry: Registry, source: str, destination: str, record_type: str, body: bytes) -> Any:
+    """Steps 1-9: the canonical record of ``body``, after checking both sides carry ``record_type``."""
+    src_dialect, _ = registry.resolve(source)
+    adapter = registry.adapter(src_dialect)
+    adapter.check_size(body)
+    _check_carried(registry, source, record_type)
+    _check_carried(registry, destination, record_type)
+    return adapter.decode(record_type, body)
+
+
+def translate(
+    registry: Registry,
+    source: str,
+    destination: str,
+    record_type: str,
+    body: bytes,
+    envelope: Envelope,
+) -> bytes:
+    """``body`` (a ``record_type`` message in ``source``'s dialect) rendered for ``destination``."""
+    record = decode_for(registry, source, destination, record_type, body)
+    src_dialect, _ = registry.resolve(source)
+    dst_dialect, dst_platform = registry.resolve(destination)
+    target = registry.adapter(dst_dialect)
+    try:
+        return target.encode(record_type, record, envelope, registry.item_codes(dst_dialect, record, dst_platform))
+    except Rejection as exc:
+        src = registry.adapter(src_dialect)
+        if exc.code is C.UNKNOWN_ITEM:
+            raise exc.at(src.mapping(record_type).item_where or "") from None
+        raise exc.at(src.batch_where) from None
