@@ -15,6 +15,7 @@ functions live here so the wire layer never builds g60 XML itself. Nothing here 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from string import hexdigits
 from typing import Any
 
@@ -23,8 +24,9 @@ from lxml import etree
 from gateway.errors import Rejection
 from gateway.errors import RejectionCode as C
 from mappings.formats import DATETIME_WIRES
+from mappings.tables import Tables
 
-from .base import DialectAdapter, Envelope
+from .base import MAPPINGS, DialectAdapter, Envelope
 from .xmlwire import build_element, check_xml_declaration, element_tree, parse_xml, refuse_dtd, serialise
 
 __all__ = [
@@ -59,6 +61,7 @@ BODY_ELEMENTS = frozenset(
     f"{{{NS}}}{name}"
     for name in ("Case", "StatusEvent", "LicenceQuery", "Licence", "ItemBatch", "ItemBatchResult", "Receipt")
 )
+_HEADER_TAGS = {f"{{{NS}}}{name}": name for name in HEADER_FIELDS}
 _compact = DATETIME_WIRES["yyyyMMddHHmmss"][1]
 
 
@@ -68,7 +71,7 @@ def _qname(local: str) -> str:
 
 def _children(element: Any, local: str) -> list[Any]:
     """Child elements matched by namespace and local name (§3: the prefix is not significant)."""
-    return [child for child in element if child.tag == _qname(local)]
+    return list(element.iterchildren(_qname(local)))
 
 
 def _only(element: Any, local: str, where: str) -> Any:
@@ -114,9 +117,16 @@ def parse_envelope(body: bytes) -> tuple[dict[str, str], Any]:
     if header is None or _only(root, "Body", "Body") is None:
         raise Rejection(C.MALFORMED, "G60Message", "G60Message needs a Header and a Body")
     values: dict[str, str] = {}
-    for name in HEADER_FIELDS:
+    seen: set[str] = set()
+    for child in header:  # one pass: this runs on every message
+        name = _HEADER_TAGS.get(child.tag)
+        if name is None:
+            continue  # §3: elements that are not listed are ignored
         where = f"Header/{name}"
-        text = _leaf_text(_only(header, name, where), where)
+        if name in seen:
+            raise Rejection(C.MALFORMED, where, f"element {name} occurs more than once")
+        seen.add(name)
+        text = _leaf_text(child, where)
         if text is not None:
             values[name] = text
     return values, root
@@ -155,15 +165,21 @@ class G60Adapter(DialectAdapter):
     content_type = "application/xml; charset=GB18030"  # §1
     batch_where = "ItemBatch"
 
+    def __init__(self, tables: Tables, item_columns: tuple[str, ...] = (), mappings_dir: Path = MAPPINGS) -> None:
+        super().__init__(tables, item_columns, mappings_dir)
+        # the element structure each record type reads, built once (element_tree is guided by it on every message)
+        self._shapes = {name: mapping.schema() for name, mapping in self.mappings.items()}
+
     def parse(self, record_type: str, body: bytes) -> Any:
         header, root = parse_envelope(body)
         return self.record_tree(record_type, header, root)
 
     def record_tree(self, record_type: str, header: dict[str, str], root: Any) -> Any:
         """The record's tree from an already parsed envelope (``parse_envelope``), README §10 steps 6-7."""
+        self.mapping(record_type)  # UNSUPPORTED_TYPE first (README §10 step 2)
         message_type, local = RECORDS[record_type]
         element = _body_element(header, root, message_type, local)
-        shape = self.mapping(record_type).schema()
+        shape = self._shapes[record_type]
         if record_type != "item":
             return _tree(element, shape, local)
         items = _batch_items(element)
