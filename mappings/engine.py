@@ -80,7 +80,7 @@ class FieldMapping:
     ref: tuple[str, ...]  # reference field segments (relative to the list entry for list sub-fields)
     required: bool
     group: str | None  # "agent": the field belongs to an optional group (README §5.1 agent)
-    decode: Callable[[Any, dict[str, Any]], Any]
+    decode: Callable[..., Any]
     encode: Callable[[Any], Any]
     role: str = "value"  # "value" sets the reference field; "check" only validates (anhui CATALOG_CODE)
     derive: tuple[tuple[str, ...], ...] = ()
@@ -91,6 +91,13 @@ class FieldMapping:
     scalar_entries: bool = False
     item_field: bool = False
     group_required: bool = False  # required when its group is present
+    needs_out: bool = False  # the decoder reads earlier values of the record (an ID number its id type)
+    key: str | None = None  # the path when it is one step (the fast path)
+    ref_key: str | None = None  # the reference name when it is one step
+
+    def __post_init__(self) -> None:
+        self.key = self.path[0] if len(self.path) == 1 and self.path[0][0] != "*" else None
+        self.ref_key = self.ref[0] if len(self.ref) == 1 else None
 
     def where_at(self, index: int, sep: str, sub: FieldMapping | None) -> str:
         one = index + 1 if sep == "/" else index  # XPath counts from 1, JSON arrays from 0
@@ -152,6 +159,36 @@ def _ref_put(out: dict[str, Any], ref: tuple[str, ...], value: Any) -> None:
     node[ref[-1]] = value
 
 
+def _decode_field(
+    f: FieldMapping, tree: Any, out: dict[str, Any], entry: tuple[FieldMapping, int, str, FieldMapping | None] | None
+) -> Any:
+    """One field's checks in the order of README §10 step 8; ``entry`` locates a list entry for the error path."""
+    key = f.key
+    if key is not None:  # the record object and list entries are dicts (checked by the adapter and _decode_list)
+        raw = tree.get(key, ABSENT)
+        if raw is None or raw == "":
+            raw = ABSENT
+    else:
+        raw = _get(tree, f.path)
+    if raw is ABSENT:
+        if f.required or f.group_required:
+            raise Rejection(C.MISSING_FIELD, _where(f, entry), "required field is absent or empty")
+        return ABSENT
+    if raw is _WRONG_TYPE or raw is COMPLEX:
+        raise Rejection(C.BAD_FORMAT, _where(f, entry), "wrong type")
+    try:
+        return f.decode(raw, out) if f.needs_out else f.decode(raw)
+    except fmt.Fail as fail:
+        raise Rejection(fail.code, _where(f, entry), _DETAIL.get(fail.code, "")) from None
+
+
+def _where(f: FieldMapping, entry: tuple[FieldMapping, int, str, FieldMapping | None] | None) -> str:
+    if entry is None:
+        return f.where
+    parent, index, sep, sub = entry
+    return parent.where_at(index, sep, sub)
+
+
 class RecordMapping:
     """A compiled mapping of one record type in one dialect."""
 
@@ -182,45 +219,34 @@ class RecordMapping:
             if f.group is None and f.ref[0] in self._groups:
                 f.group = f.ref[0]
         self._by_path = {sep.join(f.path): f for f in fields}
+        self._counted = [f for f in fields if f.is_list and f.max_entries is not None]
 
     # --- decoding -------------------------------------------------------------------------------------------------
     def decode_values(self, tree: Any) -> dict[str, Any]:
         """Run README §10 steps 7-8 over the record object ``tree`` and return the reference values."""
         xml = self.xml
-        for f in self.fields:  # step 7: entry counts before any field
-            if f.is_list and f.max_entries is not None:
-                raw = _get(tree, f.path, xml)
-                if type(raw) is list and len(raw) > f.max_entries:
-                    raise Rejection(C.TOO_MANY_ENTRIES, f.where, f"more than {f.max_entries} entries")
-        present = {g for g in self._groups if self._group_present(tree, g)}
+        for f in self._counted:  # step 7: entry counts before any field
+            raw = _get(tree, f.path, xml)
+            if type(raw) is list and len(raw) > f.max_entries:  # type: ignore[operator]
+                raise Rejection(C.TOO_MANY_ENTRIES, f.where, f"more than {f.max_entries} entries")
+        absent_groups = [g for g in self._groups if not self._group_present(tree, g)]
         out: dict[str, Any] = {}
         for f in self.fields:
-            if f.group is not None and f.group not in present:
+            if f.group is not None and f.group in absent_groups:
                 continue
-            raw = _get(tree, f.path, xml and f.is_list)
             if f.is_list:
-                self._decode_list(f, raw, out)
-            else:
-                value = self._decode_one(f, raw, out, f.where)
-                if value is not ABSENT and f.role == "value":
+                self._decode_list(f, _get(tree, f.path, xml), out)
+                continue
+            value = _decode_field(f, tree, out, None)
+            if value is not ABSENT and f.role == "value":
+                if f.ref_key is not None:
+                    out[f.ref_key] = value
+                else:
                     _ref_put(out, f.ref, value)
         return out
 
     def _group_present(self, tree: Any, group: str) -> bool:
         return any(_get(tree, f.path) is not ABSENT for f in self.fields if f.group == group)
-
-    @staticmethod
-    def _decode_one(f: FieldMapping, raw: Any, out: dict[str, Any], where: str) -> Any:
-        if raw is ABSENT:
-            if f.required or f.group_required:
-                raise Rejection(C.MISSING_FIELD, where, "required field is absent or empty")
-            return ABSENT
-        if raw is _WRONG_TYPE or raw is COMPLEX:
-            raise Rejection(C.BAD_FORMAT, where, "wrong type")
-        try:
-            return f.decode(raw, out)
-        except fmt.Fail as fail:
-            raise Rejection(fail.code, where, _DETAIL.get(fail.code, "")) from None
 
     def _decode_list(self, f: FieldMapping, raw: Any, out: dict[str, Any]) -> None:
         if raw is ABSENT:
@@ -233,20 +259,23 @@ class RecordMapping:
             raise Rejection(C.MISSING_FIELD, f.where, f"at least {f.min_entries} entry required")
         entries: list[Any] = []
         sep = self.sep
+        subs = f.entry_fields
         if f.scalar_entries:
-            sub = f.entry_fields[0]
+            sub = subs[0]
             for i, entry in enumerate(raw):
-                value = entry if entry is not None and entry != "" else ABSENT
-                entries.append(self._decode_one(sub, value, out, f.where_at(i, sep, None)))
+                entries.append(_decode_field(sub, {"": entry}, out, (f, i, sep, None)))
         else:
             for i, entry in enumerate(raw):
                 if type(entry) is not dict:
                     raise Rejection(C.BAD_FORMAT, f.where_at(i, sep, None), "an object is required")
                 entry_out: dict[str, Any] = {}
-                for sub in f.entry_fields:
-                    value = self._decode_one(sub, _get(entry, sub.path), entry_out, f.where_at(i, sep, sub))
+                for sub in subs:
+                    value = _decode_field(sub, entry, entry_out, (f, i, sep, sub))
                     if value is not ABSENT:
-                        _ref_put(entry_out, sub.ref, value)
+                        if sub.ref_key is not None:
+                            entry_out[sub.ref_key] = value
+                        else:
+                            _ref_put(entry_out, sub.ref, value)
                 entries.append(entry_out)
         _ref_put(out, f.ref, entries)
 
@@ -294,7 +323,7 @@ class RecordMapping:
             if f.derive:
                 value = "".join(str(_ref_get(record, r)) for r in f.derive)
             else:
-                value = _ref_get(record, f.ref)
+                value = getattr(record, f.ref_key) if f.ref_key is not None else _ref_get(record, f.ref)
                 if value is None:
                     continue
                 value = f.encode(value)
@@ -303,7 +332,10 @@ class RecordMapping:
                     if local is None:
                         raise Rejection(C.UNKNOWN_ITEM, f.where, "the destination platform does not offer the item")
                     value = local
-            _put(tree, f.path, value)
+            if f.key is not None:
+                tree[f.key] = value
+            else:
+                _put(tree, f.path, value)
         return tree
 
     @staticmethod
@@ -311,11 +343,13 @@ class RecordMapping:
         entry: dict[str, Any] = {}
         pair_key: Any = None
         for sub in subs:
-            v = _ref_get(value, sub.ref)
+            v = getattr(value, sub.ref_key) if sub.ref_key is not None else _ref_get(value, sub.ref)
             if v is None:
                 continue
             wire = sub.encode(v)
-            if sub.path == ("*key",):
+            if sub.key is not None:
+                entry[sub.key] = wire
+            elif sub.path == ("*key",):
                 pair_key = wire
             elif sub.path == ("*value",):
                 entry[pair_key] = wire
@@ -418,6 +452,8 @@ def compile_mapping(
             )
             parent.entry_fields.append(sub)
             parent.scalar_entries = not entry_path
+            if parent.scalar_entries:
+                sub.key = ""  # a list of strings: each entry is read as {"": value}
             continue
         fm = _compile_field(
             source, key, row, ref_spec, ctx, dialect_settings,
@@ -458,7 +494,7 @@ def _compile_field(
     return FieldMapping(
         path=path, where=where, ref=ref, required=required_spec is True, group=group, decode=decode,
         encode=encode, role=role, derive=derive, item_field=kind == "item" and role == "value",
-        group_required=group is not None,
+        group_required=group is not None, needs_out=kind == "id_number",
     )
 
 
@@ -474,17 +510,17 @@ def build_codec(
     row: Mapping[str, Any],
     ctx: MappingContext,
     settings: Mapping[str, Any],
-) -> tuple[Callable[[Any, dict[str, Any]], Any], Callable[[Any], Any]]:
+) -> tuple[Callable[..., Any], Callable[[Any], Any]]:
     """The (decoder, encoder) pair of one field: its format, carried on this dialect's wire."""
     xml = settings.get("syntax") == "xml"
     max_len = ref_spec.get("max")
     ident = _identity
 
-    def plain(check: Callable[[Any], Any]) -> Callable[[Any, dict[str, Any]], Any]:
-        return lambda raw, out: check(raw)
+    def plain(check: Callable[[Any], Any]) -> Callable[..., Any]:
+        return check
 
     if kind in ("text", "label"):
-        return plain(lambda v: fmt.check_text(v, max_len)), ident
+        return plain(fmt.text_checker(max_len if max_len is not None else 1 << 30)), ident
     if kind == "case_no":
         return plain(fmt.case_no), ident
     if kind == "phone":
@@ -507,7 +543,7 @@ def build_codec(
         to_int = fmt.text_int if xml else fmt.json_int
         minimum = ref_spec.get("min", 0)
 
-        def dec_int(raw: Any, out: dict[str, Any]) -> int:
+        def dec_int(raw: Any) -> int:
             value = to_int(raw)
             if kind == "level" and not 1 <= value <= 6:
                 raise fmt.Fail(C.UNKNOWN_CODE)  # README §5: the item level is a coded value
@@ -541,12 +577,12 @@ def _identity(value: Any) -> Any:
 
 def _region_codec(
     kind: str, wire: str | None, ctx: MappingContext
-) -> tuple[Callable[[Any, dict[str, Any]], Any], Callable[[Any], Any]]:
+) -> tuple[Callable[..., Any], Callable[[Any], Any]]:
     served = ctx.tables.regions.platform
     twelve = wire == "region12"  # anhui.md §6.3, §6.5: GB/T 2260 code + "000000"
     shape = fmt.fixed_checker(r"[0-9]{6}000000") if twelve else fmt.region_shape
 
-    def decode(raw: Any, out: dict[str, Any]) -> str:
+    def decode(raw: Any) -> str:
         value = shape(raw)[:6]
         if kind == "region" and value not in served:
             raise fmt.Fail(C.UNKNOWN_REGION)
@@ -557,7 +593,7 @@ def _region_codec(
 
 def _code_codec(
     source: str, key: str, list_name: str, row: Mapping[str, Any], ctx: MappingContext, settings: Mapping[str, Any]
-) -> tuple[Callable[[Any, dict[str, Any]], Any], Callable[[Any], Any]]:
+) -> tuple[Callable[..., Any], Callable[[Any], Any]]:
     column = settings["codes_column"]
     code_list = ctx.tables.codes.get(list_name)
     if code_list is None or not code_list.to_ref.get(column):
@@ -568,7 +604,7 @@ def _code_codec(
         by_int = {int(k): v for k, v in to_ref.items()}
         wire_int = {k: int(v) for k, v in to_wire.items()}
 
-        def dec_num(raw: Any, out: dict[str, Any]) -> str:
+        def dec_num(raw: Any) -> str:
             if type(raw) is not int:
                 raise fmt.Fail(C.BAD_FORMAT)
             ref = by_int.get(raw)
@@ -578,7 +614,7 @@ def _code_codec(
 
         return dec_num, wire_int.__getitem__
 
-    def dec_str(raw: Any, out: dict[str, Any]) -> str:
+    def dec_str(raw: Any) -> str:
         if type(raw) is not str or fmt.bad_text(raw):
             raise fmt.Fail(C.BAD_FORMAT)
         ref = to_ref.get(raw)
@@ -589,7 +625,7 @@ def _code_codec(
     return dec_str, to_wire.__getitem__
 
 
-def _id_number_codec(id_type_ref: tuple[str, ...], max_len: int | None) -> Callable[[Any, dict[str, Any]], Any]:
+def _id_number_codec(id_type_ref: tuple[str, ...], max_len: int | None) -> Callable[..., Any]:
     """README §5: length first, then the shape and check character of §7 for the person's id type."""
 
     def decode(raw: Any, out: dict[str, Any]) -> str:
@@ -605,11 +641,11 @@ def _id_number_codec(id_type_ref: tuple[str, ...], max_len: int | None) -> Calla
     return decode
 
 
-def _item_codec(ctx: MappingContext) -> tuple[Callable[[Any, dict[str, Any]], Any], Callable[[Any], Any]]:
+def _item_codec(ctx: MappingContext) -> tuple[Callable[..., Any], Callable[[Any], Any]]:
     """A local item code → 基本编码 through the crosswalk; codes are opaque, never judged by shape (§6)."""
     lookup = ctx.item_lookup()
 
-    def decode(raw: Any, out: dict[str, Any]) -> str:
+    def decode(raw: Any) -> str:
         if type(raw) is not str:
             raise fmt.Fail(C.BAD_FORMAT)
         basic = lookup.get(raw)

@@ -52,6 +52,20 @@ def check_text(value: Any, max_len: int | None) -> str:
     return value
 
 
+def text_checker(max_len: int) -> Callable[[Any], str]:
+    """``check_text`` with its maximum bound in (one call less on the hot path)."""
+    search = bad_text
+
+    def check(value: Any) -> str:
+        if type(value) is not str or search(value):
+            raise Fail(C.BAD_FORMAT)
+        if len(value) > max_len:
+            raise Fail(C.FIELD_TOO_LONG)
+        return value
+
+    return check
+
+
 def charset_checker(pattern: str, min_len: int, max_len: int | None) -> Callable[[Any], str]:
     """Characters from a set and a minimum (``BAD_FORMAT``), then the maximum (``FIELD_TOO_LONG``)."""
     allowed = re.compile(pattern).fullmatch

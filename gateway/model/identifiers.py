@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from datetime import date
+from operator import mul
 
 from gateway.errors import RejectionCode
 
@@ -35,7 +36,7 @@ _ID_SHAPE = re.compile(r"[0-9]{17}[0-9X]")
 
 def gb11643_check_char(first17: str) -> str:
     """ISO 7064 MOD 11-2 check character over the first 17 digits."""
-    total = sum(int(c) * w for c, w in zip(first17, _ID_WEIGHTS, strict=True))
+    total = sum(map(mul, map(int, first17), _ID_WEIGHTS))
     return _ID_CHECK[total % 11]
 
 
@@ -66,7 +67,7 @@ _GB11714_WEIGHTS = (3, 7, 9, 10, 5, 8, 4, 2)
 
 
 def gb32100_check_char(first17: str) -> str:
-    total = sum(_USCC_VALUE[c] * w for c, w in zip(first17, _USCC_WEIGHTS, strict=True))
+    total = sum(map(mul, map(_USCC_VALUE.__getitem__, first17), _USCC_WEIGHTS))
     return USCC_ALPHABET[(31 - total % 31) % 31]
 
 

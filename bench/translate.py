@@ -1,0 +1,112 @@
+"""Translation throughput per dialect pair, beside the cost of merely parsing and serialising the same bytes.
+
+    python bench/translate.py [--records 10000] [--types case,status]
+
+For every (source, destination) pair carrying the record type, ~N generated records (variants of the published
+samples: every case gets its own case number, version, applicant name and material list) are encoded in the
+source dialect once; the timed loop then runs the full ``translate`` (README §10 checks, mapping, rules, encoding)
+on each. The baseline, timed in the same run on the same bytes, is what any gateway must pay at least: parse the
+source bytes and serialise the result (``json`` or ``lxml``). The ratio baseline/translate says how much the
+checks and mapping cost on top. Goals (issue 2): ≥ 10,000 records/s for JSON↔JSON pairs, ≥ 5,000/s with XML.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import sys
+import time
+from dataclasses import replace
+from datetime import UTC, datetime
+from pathlib import Path
+
+from lxml import etree
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from adapters.base import Envelope  # noqa: E402
+from gateway.config import load_config  # noqa: E402
+from gateway.model.records import Material  # noqa: E402
+from gateway.translate import make_envelope, translate  # noqa: E402
+
+SAMPLES = REPO.parent / "shared" / "platforms" / "samples"
+XML_PARSER = etree.XMLParser(resolve_entities=False, no_network=True)
+
+
+def variants(record: object, n: int) -> list[object]:
+    out = []
+    for i in range(n):
+        changes: dict[str, object] = {}
+        if hasattr(record, "case_no"):
+            changes["case_no"] = f"BENCH{i:010d}"
+        if hasattr(record, "version"):
+            changes["version"] = 1 + i % 50
+        if hasattr(record, "seq"):
+            changes["seq"] = 1 + i % 50
+        if hasattr(record, "materials") and hasattr(record, "applicant"):
+            changes["materials"] = tuple(Material(f"材料{j}", 1 + j) for j in range(i % 4))
+            changes["applicant"] = replace(record.applicant, name=f"{record.applicant.name}{i % 97}")  # type: ignore[attr-defined]
+        out.append(replace(record, **changes) if changes else record)  # type: ignore[type-var]
+    return out
+
+
+def baseline(bodies: list[bytes], xml_in: bool, xml_out: bool) -> float:
+    start = time.perf_counter()
+    for body in bodies:
+        if xml_in:
+            tree = etree.fromstring(body, XML_PARSER)
+            data = etree.tostring(tree, encoding="utf-8") if xml_out else json.dumps({"x": tree.tag}).encode()
+        else:
+            obj = json.loads(body)
+            if xml_out:
+                root = etree.Element("r")
+                for k, v in obj.items():
+                    etree.SubElement(root, "f").text = str(k) + str(v)[:10]
+                data = etree.tostring(root, encoding="utf-8")
+            else:
+                data = json.dumps(obj, ensure_ascii=False).encode()
+        del data
+    return time.perf_counter() - start
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--records", type=int, default=10_000)
+    parser.add_argument("--types", default="case,status")
+    args = parser.parse_args()
+    registry = load_config().registry
+    env = Envelope("bench", datetime.now(UTC), "bench", "TONGBAN", "G60")
+    with (SAMPLES / "INDEX.csv").open(encoding="utf-8") as fh:
+        index = list(csv.DictReader(fh))
+    print(f"{'type':8} {'source':9} {'dest':9} {'records/s':>10} {'baseline/s':>11} {'ratio':>6}  goal")
+    for record_type in args.types.split(","):
+        rows = [r for r in index if r["type"] == record_type and r["record_id"] in ("SC002", "SS002")]
+        dialects = sorted({r["dialect"] for r in rows})
+        sample = next(r for r in rows if r["dialect"] == "anhui")
+        record = registry.adapter("anhui").decode(record_type, (SAMPLES / sample["file"]).read_bytes())
+        records = variants(record, args.records)
+        for src in dialects:
+            adapter = registry.adapter(src)
+            bodies = [adapter.encode(record_type, r, env, registry.item_codes(src, r)) for r in records]
+            for dst in dialects:
+                if dst == src:
+                    continue
+                xml_in, xml_out = src in ("g60", "shanghai"), dst in ("g60", "shanghai")
+                _, platform = registry.resolve(dst)
+                envelope = make_envelope(platform, datetime.now(UTC))
+                start = time.perf_counter()
+                for body in bodies:
+                    translate(registry, src, dst, record_type, body, envelope)
+                elapsed = time.perf_counter() - start
+                base = baseline(bodies, xml_in, xml_out)
+                rate = len(bodies) / elapsed
+                goal = 5_000 if xml_in or xml_out else 10_000
+                mark = "ok" if rate >= goal else "BELOW"
+                print(f"{record_type:8} {src:9} {dst:9} {rate:10.0f} {len(bodies) / base:11.0f} "
+                      f"{base / elapsed:6.2f}  {goal} {mark}")
+
+
+if __name__ == "__main__":
+    main()
