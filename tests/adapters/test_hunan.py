@@ -511,3 +511,13 @@ def test_decoded_cases_are_independent(org_case: dict[str, Any], hunan: HunanAda
     one, two = hunan.decode("case", _bytes(org_case)), hunan.decode("case", _bytes(twin))
     assert one != two
     assert (one.idempotency_key, two.idempotency_key) == ("3205002405030562129:4", "3205002405030562129:5")
+
+
+def test_translated_from_anhui_equals_the_hunan_sample(registry: Any, samples_dir: Path) -> None:
+    from gateway.translate import translate
+
+    for record_id, record_type, file in _index(samples_dir, "hunan"):
+        anhui_body = (samples_dir / "anhui" / record_type / f"{record_id}.json").read_bytes()
+        out = translate(registry, "hefei", "changsha", record_type, anhui_body, ENVELOPE)
+        mine, theirs = json.loads(out), json.loads((samples_dir / file).read_bytes())
+        assert json.dumps(mine, ensure_ascii=False) == json.dumps(theirs, ensure_ascii=False), record_id
