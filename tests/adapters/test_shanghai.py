@@ -330,10 +330,19 @@ def test_characters_xml_does_not_allow(shanghai: ShanghaiAdapter, tables: Tables
     with pytest.raises(Rejection) as info:
         shanghai.encode("case", bad, ENV, _item_codes(tables, "case"))
     assert info.value.code is C.BAD_FORMAT
-    # On the wire it cannot be a value: XML 1.0 does not allow it even as a reference (README §10 step 5)
-    for ref in ("&#1;", "&#x1;", "\x01"):
-        body = _case(samples_dir, 'name="淮南绿色能源有限公司"', f'name="林{ref}丽"')
-        assert _code_where(shanghai, body) == (C.MALFORMED, None)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    raises=AssertionError,
+    reason="adapters/xmlwire.parse_xml: libxml2 refuses U+0001 (raw or as &#1;) as not well-formed XML 1.0, so the "
+    "message is MALFORMED before the field is checked; README §8 and the brief want BAD_FORMAT at the field. "
+    "Needs a shared xmlwire change (see the shanghai report).",
+)
+@pytest.mark.parametrize("ref", ["&#1;", "&#x1;", "\x01"])
+def test_a_control_character_on_the_wire_is_bad_format(shanghai: ShanghaiAdapter, samples_dir: Path, ref: str) -> None:
+    body = _case(samples_dir, 'name="淮南绿色能源有限公司"', f'name="林{ref}丽"')
+    assert _code_where(shanghai, body) == (C.BAD_FORMAT, "Case/Applicant/@name")
 
 
 def test_lengths_are_counted_in_code_points(shanghai: ShanghaiAdapter, samples_dir: Path) -> None:
