@@ -422,11 +422,13 @@ def test_names_survive_byte_exactly(
 
 @pytest.mark.xfail(
     strict=True,
-    reason="adapters/xmlwire.parse_xml refuses a raw U+0001 as MALFORMED (libxml2 well-formedness) before the "
-    "field can be checked; README §8 wants BAD_FORMAT at the field. Needs a shared xmlwire change (see report).",
+    reason="adapters/xmlwire.parse_xml: libxml2 refuses U+0001 (raw or as &#x1;) as not well-formed XML 1.0, so "
+    "the message is MALFORMED before the field is checked; README §8 wants BAD_FORMAT at the field. Needs a shared "
+    "xmlwire change (see the g60 report).",
 )
-def test_control_character_is_bad_format(g60: G60Adapter, case_text: str) -> None:
-    refusal = _refused(g60, "case", _edit(case_text, "<Name>上海松江", "<Name>上海\x01松江"))
+@pytest.mark.parametrize("written", ["\x01", "&#x1;"], ids=["raw", "reference"])
+def test_control_character_is_bad_format(written: str, g60: G60Adapter, case_text: str) -> None:
+    refusal = _refused(g60, "case", _edit(case_text, "<Name>上海松江", f"<Name>上海{written}松江"))
     assert (refusal.code, refusal.where) == (C.BAD_FORMAT, "Case/Applicant/Name")
 
 
