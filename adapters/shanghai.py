@@ -30,6 +30,7 @@ from .xmlwire import build_element, check_xml_declaration, element_tree, parse_x
 
 __all__ = [
     "EX_NS",
+    "OPERATIONS",
     "SOAP_ACTIONS",
     "SOAP_NS",
     "ShanghaiAdapter",
@@ -159,7 +160,7 @@ class ShanghaiAdapter(DialectAdapter):
         shape = self._schemas[record_type]
         try:
             return element_tree(record, shape, EX_NS)
-        except Rejection as exc:  # an element that occurs at most once occurs twice: name it (README §8)
+        except Rejection as exc:  # element_tree's only refusal: a once-only element twice (README §8); name it
             raise exc.at(_duplicate_where(record, shape, self.mappings[record_type])) from None
 
     def render(self, record_type: str, tree: Any, envelope: Envelope) -> bytes:
@@ -177,6 +178,7 @@ class ShanghaiAdapter(DialectAdapter):
 
 
 def _duplicate_where(record: Any, shape: dict[str, Any], mapping: RecordMapping) -> str:
+    """The path of the first once-only child element that occurs twice (``Case/Applicant``)."""
     seen: set[str] = set()
     for child in record:
         tag = child.tag
