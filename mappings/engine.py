@@ -421,7 +421,7 @@ def compile_mapping(
     with path.open("rb") as fh:
         spec = tomllib.load(fh)
     source = str(path)
-    record_type = spec.get("record")
+    record_type = str(spec.get("record"))
     if record_type not in reference:
         raise ConfigError(source, "record", f"{record_type!r} is not a record type", f"use one of {sorted(reference)}")
     refs = reference[record_type]
@@ -463,7 +463,11 @@ def compile_mapping(
             lists[ref_name] = fm
         compiled.append(fm)
     rules = spec.get("rule", [])
-    return RecordMapping(spec.get("dialect", ""), record_type, root, sep, compiled, rules)
+    for i, rule in enumerate(rules):
+        for name in [rule.get("field"), *([rule["of"]] if isinstance(rule.get("of"), str) else rule.get("of", []))]:
+            if name not in {sep.join(f.path) for f in compiled}:
+                raise ConfigError(source, f"rule[{i}]", f"{name!r} is not a field path of this mapping")
+    return RecordMapping(str(spec.get("dialect", "")), record_type, root, sep, compiled, rules)
 
 
 def _compile_field(

@@ -32,3 +32,8 @@ def test_ruff_is_clean() -> None:
 def test_import_contracts_are_kept() -> None:
     result = subprocess.run([_tool("lint-imports")], cwd=REPO, capture_output=True, text=True, check=False)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
+
+
+def test_mypy_strict_is_clean() -> None:
+    result = subprocess.run([_tool("mypy")], cwd=REPO, capture_output=True, text=True, check=False, timeout=600)
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]

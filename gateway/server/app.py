@@ -20,7 +20,7 @@ from .problems import problem_middleware, problem_response
 __all__ = ["CONFIG", "create_app"]
 
 CONFIG: web.AppKey[Config] = web.AppKey("config", Config)
-CLOCK: web.AppKey[Callable[[], datetime]] = web.AppKey("clock", Callable[[], datetime])
+CLOCK: web.AppKey[Callable[[], datetime]] = web.AppKey("clock")
 TRANSLATE_BODY_LIMIT = 10 * 1024 * 1024  # the largest dialect limit (g60, 10 MiB); each adapter checks its own
 
 
