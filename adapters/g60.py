@@ -187,13 +187,12 @@ class G60Adapter(DialectAdapter):
 
     def render(self, record_type: str, tree: Any, envelope: Envelope) -> bytes:
         message_type, local = RECORDS[record_type]
+        if record_type == "item" and not 0 < len(tree) <= BATCH_LIMIT:  # §6.4: 1-500 Item, README §10 step 10
+            code = C.MISSING_FIELD if not tree else C.BATCH_TOO_LARGE
+            raise Rejection(code, "ItemBatch", f"an ItemBatch holds 1 to {BATCH_LIMIT} Item")
         root, body = _message(message_type, envelope)
         element = etree.SubElement(body, _qname(local))
         if record_type == "item":
-            if not tree:
-                raise Rejection(C.MISSING_FIELD, "ItemBatch", "an ItemBatch holds at least one Item")
-            if len(tree) > BATCH_LIMIT:
-                raise Rejection(C.BATCH_TOO_LARGE, "ItemBatch", f"more than {BATCH_LIMIT} Item in one ItemBatch")
             element.set("BatchNo", batch_no(envelope.message_id))
             element.set("Count", str(len(tree)))
             build_element(element, {"Item": tree}, NS)
