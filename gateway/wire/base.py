@@ -1,0 +1,171 @@
+"""What every dialect's wire scheme provides, in both roles.
+
+Client role, ``PlatformClient``: someone calling a platform: the gateway delivering to a destination, querying a
+licence, paging a catalogue, uploading an item batch; a simulator calling the gateway back with a status event.
+Every call builds a freshly signed request (new timestamp and nonce: a retry is a new call), sends it through the
+``Transport`` (the only HTTP client), verifies the signed answer, and returns a result or raises from the delivery
+exception tree: ``PermanentRefusal`` (the platform refused on business grounds, with its README §10 code),
+``TransientDeliveryError`` subclasses (faults, throttling, bad or unsigned answers worth retrying).
+
+Server role, ``PlatformEndpoint``: receiving calls as the platform does: README §10 step 1 in the dialect's order
+(body size, client authentication, message signature, timestamp and nonce), then the adapter's decoding (steps
+2-9), then a business ``InboundHandler``; the answer (receipt or refusal) is written and signed as the dialect
+requires, never a bare 500. One endpoint class serves both the simulator of a platform and the gateway's inbound
+routes towards that platform's partners (the documents' "other direction").
+
+Credentials of one side of a link (its own keys and secrets, and the peer's public keys) are a dialect-specific
+frozen dataclass (the dialect's ``Link``), loaded from a ``[platforms.<id>.link]`` table.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+
+from adapters.base import DialectAdapter
+from gateway.errors import Rejection
+from gateway.errors import RejectionCode as C
+from gateway.model.licence_sign import LicenceSignature
+from gateway.model.records import Item, ItemBatch, Licence, LicenceQuery
+from gateway.registry import Platform
+from gateway.transport import Transport
+from signing.replay import ReplayGuard
+
+__all__ = [
+    "Accepted",
+    "BatchResult",
+    "CataloguePage",
+    "Clock",
+    "InboundCall",
+    "InboundHandler",
+    "InboundResult",
+    "ItemResult",
+    "LicenceAnswer",
+    "PlatformClient",
+    "PlatformEndpoint",
+    "WireContext",
+]
+
+Clock = Callable[[], float]  # Unix seconds; injected everywhere so tests control time
+
+
+@dataclass(frozen=True, slots=True)
+class InboundCall:
+    """A verified and decoded call, handed to business logic."""
+
+    platform: str  # the platform this endpoint speaks for
+    caller: str  # the authenticated caller (paas id, SenderCode, appKey, client id, appId)
+    operation: str  # "case", "status", "evaluation", "licence_query", "item_batch", "catalogue"
+    record: Any  # the canonical record (a LicenceQuery for a licence query, an ItemBatch for a batch)
+    message_id: str | None = None  # g60 MessageId, zlb requestId: the transport-level idempotency key
+    body: bytes = b""  # the exact bytes received, for the message log
+    query: Mapping[str, str] = field(default_factory=dict)  # catalogue paging parameters
+
+    def __repr__(self) -> str:
+        return f"InboundCall({self.platform} ← {self.caller}: {self.operation})"
+
+
+@dataclass(frozen=True, slots=True)
+class Accepted:
+    """A submission was accepted; ``repeated`` when its idempotency key had been accepted before (§9)."""
+
+    receipt_no: str
+    repeated: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class LicenceAnswer:
+    licence: Licence
+    signature: LicenceSignature | None
+
+
+@dataclass(frozen=True, slots=True)
+class CataloguePage:
+    page_no: int
+    page_size: int
+    total: int
+    items: tuple[Item, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class ItemResult:
+    item_code: str
+    region: str
+    ok: bool
+    code: str | None = None
+    where: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class BatchResult:
+    batch_no: str
+    results: tuple[ItemResult, ...]
+
+    @property
+    def accepted(self) -> int:
+        return sum(r.ok for r in self.results)
+
+
+InboundResult = Accepted | LicenceAnswer | CataloguePage | BatchResult
+#: business logic behind an endpoint; it may raise ``Rejection`` (answered in the dialect's refusal form)
+InboundHandler = Callable[[InboundCall], Awaitable[InboundResult]]
+
+
+@dataclass(frozen=True, slots=True)
+class WireContext:
+    """What both roles share: the platform, its side of the link, the adapter, the clock."""
+
+    platform: Platform
+    link: Any  # the dialect's Link dataclass
+    adapter: DialectAdapter
+    clock: Clock
+    base_url: str = ""  # client role: the peer's base URL
+
+
+def _unsupported(what: str) -> Rejection:
+    return Rejection(C.UNSUPPORTED_TYPE, None, f"this platform does not offer {what}")
+
+
+class PlatformClient:
+    """Client role of a dialect towards one platform (see the module docstring)."""
+
+    def __init__(self, ctx: WireContext, transport: Transport) -> None:
+        self.ctx = ctx
+        self.transport = transport
+
+    async def submit(self, record_type: str, record: Any, message_id: str) -> Accepted:
+        """Send a case, status event or evaluation; ``message_id`` stays the same across retries."""
+        raise _unsupported(f"{record_type} submissions")
+
+    async def query_licence(self, query: LicenceQuery, message_id: str) -> LicenceAnswer:
+        raise _unsupported("licence queries")
+
+    async def fetch_catalogue(self, page_no: int, page_size: int, since: datetime | None) -> CataloguePage:
+        raise _unsupported("a catalogue")
+
+    async def upload_items(self, batch: ItemBatch, message_id: str) -> BatchResult:
+        raise _unsupported("item batches")
+
+
+class PlatformEndpoint:
+    """Server role of a dialect for one platform (see the module docstring)."""
+
+    def __init__(self, ctx: WireContext, replay: ReplayGuard, handler: InboundHandler) -> None:
+        self.ctx = ctx
+        self.replay = replay
+        self.handler = handler
+
+    def routes(self) -> list[web.RouteDef]:
+        """The platform's documented routes, relative to its base path (e.g. ``/kstb/v1/case/submit``)."""
+        raise NotImplementedError
+
+
+#: per dialect: generate a matched pair of link settings (the gateway's side, the platform's side) into a folder
+LinkGenerator = Callable[[Path, Platform], tuple[dict[str, Any], dict[str, Any]]]
+#: per dialect: read one side's link settings (file paths relative to ``base``) into the dialect's Link
+LinkLoader = Callable[[Mapping[str, Any], Path], Any]
