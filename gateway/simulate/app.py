@@ -1,0 +1,152 @@
+"""One simulated platform as an aiohttp application, and running several of them.
+
+The application mounts the dialect's ``Endpoint`` (server role: verification exactly as the platform does) with a
+``SimulatedPlatform`` as its business handler, behind the fault-injection middleware, plus a control endpoint:
+
+    GET  /_sim/records[?operation=case]   what the platform accepted (reference values, JSON)
+    GET  /_sim/faults, PUT /_sim/faults   the fault plan (JSON object of changes)
+    POST /_sim/reset                      forget everything received
+    POST /_sim/emit-status                send a status event (reference-value JSON) to the gateway as this
+                                          platform would, through the dialect's Client; answers the receipt
+"""
+
+from __future__ import annotations
+
+import json
+import ssl
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+
+from gateway.errors import Rejection
+from gateway.errors import RejectionCode as C
+from gateway.model.records import StatusEvent, from_ref
+from gateway.registry import Platform, Registry
+from gateway.transport import AiohttpTransport, Transport
+from signing.replay import InMemoryReplayGuard
+
+from ..wire.base import InboundCall, InboundResult, WireContext
+from ..wire.registry import scheme
+from .book import RecordBook
+from .faults import FaultPlan, fault_middleware
+
+__all__ = ["SimulatedPlatform", "SimulatorSpec", "build_simulator"]
+
+Clock = Callable[[], float]
+Extra = Callable[[InboundCall], Awaitable[InboundResult]]
+
+
+@dataclass
+class SimulatorSpec:
+    """Everything one simulator needs: its platform, its side of the link, where the gateway listens."""
+
+    platform: Platform
+    link_settings: dict[str, Any]
+    base_dir: Path
+    gateway_url: str = ""  # the gateway's inbound base URL for this platform (status callbacks)
+    gateway_link_settings: dict[str, Any] = field(default_factory=dict)  # this platform as a client of the gateway
+    options: dict[str, Any] = field(default_factory=dict)  # catalogue size and seed, licence library, consent keys
+
+
+class SimulatedPlatform:
+    """The business side of a simulated platform: a record book, plus extras a dialect registers by operation
+    (licence queries answered from a library, catalogue pages, item batch results)."""
+
+    def __init__(self, platform: Platform) -> None:
+        self.platform = platform
+        self.book = RecordBook(prefix=platform.id.upper().replace("-", "")[:6])
+        self.extras: dict[str, Extra] = {}
+
+    async def __call__(self, call: InboundCall) -> InboundResult:
+        extra = self.extras.get(call.operation)
+        if extra is not None:
+            return await extra(call)
+        if call.operation in ("case", "status", "evaluation"):
+            return self.book.accept(call)
+        raise Rejection(C.UNSUPPORTED_TYPE, None, f"{self.platform.id} does not take {call.operation}")
+
+
+def _control_routes(sim: SimulatedPlatform, plan: FaultPlan, emit: Callable[[StatusEvent], Awaitable[str]]) -> list[
+    web.RouteDef
+]:
+    async def records(request: web.Request) -> web.Response:
+        return web.json_response(sim.book.snapshot(request.query.get("operation")), dumps=_dumps)
+
+    async def get_faults(request: web.Request) -> web.Response:
+        return web.json_response(plan.as_dict())
+
+    async def put_faults(request: web.Request) -> web.Response:
+        try:
+            plan.update(await request.json())
+        except (ValueError, TypeError) as exc:
+            return web.json_response({"code": "BAD_FAULT_PLAN", "detail": str(exc)}, status=400)
+        return web.json_response(plan.as_dict())
+
+    async def reset(request: web.Request) -> web.Response:
+        sim.book.reset()
+        return web.json_response({"reset": True})
+
+    async def emit_status(request: web.Request) -> web.Response:
+        values = await request.json()
+        event = from_ref(StatusEvent, _status_values(values))
+        receipt = await emit(event)
+        return web.json_response({"receipt": receipt})
+
+    return [
+        web.get("/_sim/records", records),
+        web.get("/_sim/faults", get_faults),
+        web.put("/_sim/faults", put_faults),
+        web.post("/_sim/reset", reset),
+        web.post("/_sim/emit-status", emit_status),
+    ]
+
+
+def _status_values(values: dict[str, Any]) -> dict[str, Any]:
+    out = dict(values)
+    for name in ("event_at", "promise_end"):
+        if isinstance(out.get(name), str):
+            out[name] = datetime.fromisoformat(out[name])
+    return out
+
+
+def _dumps(obj: Any) -> str:
+    return json.dumps(obj, ensure_ascii=False)
+
+
+def build_simulator(
+    spec: SimulatorSpec,
+    registry: Registry,
+    *,
+    clock: Clock,
+    transport: Transport | None = None,
+    plan: FaultPlan | None = None,
+) -> tuple[web.Application, SimulatedPlatform, ssl.SSLContext | None]:
+    """The simulator of ``spec.platform``: the app, its business side (for extras and tests) and its server TLS."""
+    wire = scheme(spec.platform.dialect)
+    adapter = registry.adapter(spec.platform.dialect)
+    link = wire.load_link(spec.link_settings, spec.base_dir)
+    sim = SimulatedPlatform(spec.platform)
+    plan = plan or FaultPlan()
+    ctx = WireContext(spec.platform, link, adapter, clock)
+    endpoint = wire.Endpoint(ctx, InMemoryReplayGuard(), sim)
+    if hasattr(wire, "install_simulator_extras"):
+        wire.install_simulator_extras(sim, spec, ctx)
+    outbound = transport or AiohttpTransport()
+
+    async def emit(event: StatusEvent) -> str:
+        if not spec.gateway_url:
+            raise Rejection(C.UNSUPPORTED_TYPE, None, "this simulator has no gateway to call back")
+        back_link = wire.load_link(spec.gateway_link_settings or spec.link_settings, spec.base_dir)
+        client = wire.Client(WireContext(spec.platform, back_link, adapter, clock, spec.gateway_url), outbound)
+        accepted = await client.submit("status", event, f"{spec.platform.id}-status-{event.case_no}-{event.seq}")
+        return str(accepted.receipt_no)
+
+    app = web.Application(middlewares=[fault_middleware(plan, clock)], client_max_size=16 * 1024 * 1024)
+    app.add_routes(endpoint.routes())
+    app.add_routes(_control_routes(sim, plan, emit))
+    server_tls = wire.server_ssl_context(link) if hasattr(wire, "server_ssl_context") else None
+    return app, sim, server_tls
