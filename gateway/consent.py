@@ -1,0 +1,150 @@
+"""Holder consent tokens for licence queries (anhui.md §6.6, README §10 ``CONSENT_INVALID``).
+
+A licence query carries a JWT (ES256) issued by the holder's home platform. Whoever serves or forwards a licence
+checks it against the licence it is about to hand out: the issuing platform with ``requester=None`` (it answers a
+query the gateway forwards on behalf of the real requester, so it cannot know the audience), the gateway with the
+real requester. Every failure is one ``Rejection(CONSENT_INVALID, "consentToken", reason)``; the reason names what
+failed, never the token, the holder code or a claim value (they are personal data).
+
+Single use of ``jti`` is a separate concern (:class:`ConsentJtiGuard`): the verifier answers "is this token
+acceptable for this licence now", the guard "has it been used before".
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections import OrderedDict
+from collections.abc import Mapping
+from typing import Any, Protocol, runtime_checkable
+
+import jwt as pyjwt
+
+from gateway.errors import Rejection, RejectionCode
+from gateway.model.records import Licence
+from signing.errors import SigningError
+from signing.jwt import issue_jwt, verify_jwt
+from signing.keys import ALG_ES256, SigningKey, VerificationKey
+
+__all__ = [
+    "CONSENT_FIELD",
+    "MAX_LIFETIME",
+    "ConsentJtiGuard",
+    "ConsentVerifier",
+    "InMemoryJtiGuard",
+    "issue_consent",
+]
+
+CONSENT_FIELD = "consentToken"
+MAX_LIFETIME = 600  # anhui.md §6.6: exp - iat <= 600
+_ALLOWED = frozenset({ALG_ES256})  # anhui.md §6.6: ES256 only
+_REQUIRED = ("sub", "aud", "scope", "jti", "iat", "exp")
+
+
+def _refuse(reason: str) -> Rejection:
+    return Rejection(RejectionCode.CONSENT_INVALID, CONSENT_FIELD, reason)
+
+
+class ConsentVerifier:
+    """Verify a consent token against one licence, with an allow-list of ES256 keys by kid."""
+
+    def __init__(self, keys: Mapping[str, VerificationKey], issuer: str | None = None) -> None:
+        self._keys = {kid: key for kid, key in keys.items() if key.alg == ALG_ES256}
+        self._issuer = issuer
+
+    def verify(self, token: str, *, requester: str | None, licence: Licence, now: float) -> dict[str, Any]:
+        """The token's claims when it allows ``requester`` to see ``licence`` at ``now``; else ``Rejection``.
+
+        ``requester=None`` skips only the audience check (see the module docstring).
+        """
+        try:
+            claims = verify_jwt(
+                token,
+                self._keys,
+                _ALLOWED,
+                now=now,
+                audience=requester if requester is not None else _claimed_audience(token),
+                issuer=self._issuer,
+                required_claims=_REQUIRED,
+                max_lifetime=MAX_LIFETIME,
+            )
+        except SigningError as exc:  # TokenInvalid, SignatureInvalid, UnknownKey: all one code here
+            raise _refuse(exc.reason) from exc
+        scope = claims.get("scope")
+        if not isinstance(scope, str) or licence.type_code not in scope.split(" "):
+            raise _refuse("out_of_scope")
+        if claims.get("sub") != licence.holder_code:
+            raise _refuse("wrong_subject")
+        jti = claims.get("jti")
+        if not isinstance(jti, str) or not jti:
+            raise _refuse("missing_jti")
+        return claims
+
+
+def _claimed_audience(token: str) -> str | None:
+    """The token's own ``aud``, read unverified: PyJWT refuses a token with ``aud`` unless given one.
+
+    Used only when the audience check is skipped (``requester=None``); the signature is still verified over the
+    whole token, so the value cannot be swapped.
+    """
+    try:
+        aud = pyjwt.decode(token, options={"verify_signature": False}).get("aud")
+    except pyjwt.PyJWTError:
+        return None  # verify_jwt refuses the token itself with a proper reason
+    return aud if isinstance(aud, str) else None
+
+
+@runtime_checkable
+class ConsentJtiGuard(Protocol):
+    """Single use of a consent token's ``jti``: the first use is recorded, any later one refused."""
+
+    def use(self, jti: str, expires: float, now: float) -> None:
+        """Record ``jti`` until ``expires`` or raise ``Rejection(CONSENT_INVALID)`` if already used."""
+
+
+class InMemoryJtiGuard:
+    """A bounded in-process set of used ``jti`` values, each kept until its token expires."""
+
+    def __init__(self, max_entries: int = 100_000) -> None:
+        self._used: OrderedDict[str, float] = OrderedDict()
+        self._max = max_entries
+
+    def __len__(self) -> int:
+        return len(self._used)
+
+    def use(self, jti: str, expires: float, now: float) -> None:
+        """See :class:`ConsentJtiGuard`."""
+        for old, until in list(self._used.items()):
+            if until >= now:
+                break
+            del self._used[old]
+        if jti in self._used:
+            raise _refuse("jti_reused")
+        self._used[jti] = max(expires, now)
+        while len(self._used) > self._max:
+            self._used.popitem(last=False)
+
+
+def issue_consent(
+    key: SigningKey,
+    *,
+    sub: str,
+    aud: str,
+    scope: str,
+    purpose: str,
+    now: float,
+    jti: str | None = None,
+    lifetime: int = MAX_LIFETIME,
+    issuer: str = "https://akm.ahzwfw.gov.cn",
+) -> str:
+    """A consent token as a holder's home platform issues it (tests and the demo)."""
+    claims = {
+        "iss": issuer,
+        "sub": sub,
+        "aud": aud,
+        "scope": scope,
+        "purpose": purpose,
+        "jti": jti or str(uuid.uuid4()),
+        "iat": int(now),
+        "exp": int(now) + lifetime,
+    }
+    return issue_jwt(claims, key)
