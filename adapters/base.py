@@ -20,7 +20,7 @@ from typing import Any, ClassVar
 
 from gateway.errors import Rejection
 from gateway.errors import RejectionCode as C
-from gateway.model.records import ItemBatch, from_ref
+from gateway.model.records import ItemBatch
 from gateway.model.rules import check_record_rules
 from mappings.engine import MappingContext, RecordMapping, compile_mapping, load_reference
 from mappings.tables import Tables
@@ -96,7 +96,7 @@ class DialectAdapter:
     def decode_record(self, mapping: RecordMapping, tree: Any) -> Any:
         values = mapping.decode_values(tree)
         mapping.check_wire_rules(tree)
-        record = from_ref(mapping.record_class, values)
+        record = mapping.build(values)
         check_record_rules(record, self._item_types, mapping.ref_where.get)
         return record
 

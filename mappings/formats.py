@@ -92,6 +92,18 @@ def fixed_checker(pattern: str) -> Callable[[Any], str]:
     return check
 
 
+#: what a failed check says (never the value: it may be personal data)
+DETAIL = {
+    C.BAD_FORMAT: "value does not have the documented type or format",
+    C.FIELD_TOO_LONG: "value is longer than the documented maximum",
+    C.UNKNOWN_CODE: "code is not in the dialect's code list",
+    C.UNKNOWN_ITEM: "item code is not in the platform's column of the crosswalk",
+    C.UNKNOWN_REGION: "region is not in crosswalk/regions.csv",
+    C.ID_CHECKSUM: "ID number check character is wrong",
+    C.USCC_CHECKSUM: "unified social credit code check character is wrong",
+    C.LICENCE_ID_CHECKSUM: "licence identifier check character is wrong",
+}
+
 # --- integers ---------------------------------------------------------------------------------------------------
 _XML_INT = re.compile(r"[0-9]{1,9}").fullmatch
 

@@ -8,6 +8,7 @@ tuples, in order. Equality of two records is "the same record" of README §9.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, fields
 from datetime import date, datetime
 from typing import Any, ClassVar, TypeVar
@@ -260,19 +261,34 @@ T = TypeVar("T")
 
 def from_ref(cls: type[T], values: dict[str, Any]) -> T:
     """Build a record from a nested dict of reference values (the mapping engine's output)."""
+    return builder(cls)(dict(values))
+
+
+_BUILDERS: dict[type, Callable[[dict[str, Any]], Any]] = {}
+
+
+def builder(cls: type[T]) -> Callable[[dict[str, Any]], T]:
+    """A function building ``cls`` from a dict of reference values, consuming the dict (no copy: the hot path of
+    decoding; use ``from_ref`` to keep the dict). Built once per class."""
+    made = _BUILDERS.get(cls)
+    if made is not None:
+        return made
     nested: dict[str, tuple[type, bool]] = getattr(cls, "nested", {})
-    if not nested:
+    parts = [(name, None if sub is str else builder(sub), is_list) for name, (sub, is_list) in nested.items()]
+
+    def build(values: dict[str, Any]) -> T:
+        for name, sub_build, is_list in parts:
+            raw = values.get(name)
+            if raw is None:
+                continue
+            if is_list:
+                values[name] = tuple(raw) if sub_build is None else tuple(map(sub_build, raw))
+            elif sub_build is not None:
+                values[name] = sub_build(raw)
         return cls(**values)
-    args = dict(values)
-    for name, (sub, is_list) in nested.items():
-        raw = args.get(name)
-        if raw is None:
-            continue
-        if is_list:
-            args[name] = tuple(raw) if sub is str else tuple(from_ref(sub, v) for v in raw)
-        else:
-            args[name] = from_ref(sub, raw)
-    return cls(**args)
+
+    _BUILDERS[cls] = build
+    return build
 
 
 def to_ref(record: Any) -> dict[str, Any]:
