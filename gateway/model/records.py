@@ -274,7 +274,9 @@ def builder(cls: type[T]) -> Callable[[dict[str, Any]], T]:
     if made is not None:
         return made
     nested: dict[str, tuple[type, bool]] = getattr(cls, "nested", {})
-    parts = [(name, None if sub is str else builder(sub), is_list) for name, (sub, is_list) in nested.items()]
+    parts: list[tuple[str, Callable[[dict[str, Any]], Any] | None, bool]] = [
+        (name, None if sub is str else builder(sub), is_list) for name, (sub, is_list) in nested.items()
+    ]
 
     def build(values: dict[str, Any]) -> T:
         for name, sub_build, is_list in parts:
