@@ -8,7 +8,7 @@ dialect names items per site (the anhui site rule, anhui.md §6.1). No platform 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,6 +18,8 @@ from gateway.errors import ConfigError
 from mappings.tables import Tables
 
 __all__ = ["Platform", "Registry", "load_registry"]
+
+_NONE = object()
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,6 +51,14 @@ class Registry:
         self.dialects = dict(dialects)
         self.tables = tables
         self._adapters: dict[str, DialectAdapter] = {}
+        self._memo: dict[Any, Any] = {}
+
+    def memo(self, key: Any, make: Callable[[], Any]) -> Any:
+        """A value derived from this registry only, made once (per-request work stays off the hot path)."""
+        value = self._memo.get(key, _NONE)
+        if value is _NONE:
+            value = self._memo[key] = make()
+        return value
 
     # --- names ---------------------------------------------------------------------------------------------------
     def resolve(self, name: str) -> tuple[str, Platform | None]:

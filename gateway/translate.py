@@ -8,16 +8,17 @@ message's path, because the sender must learn which of its fields is the problem
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from adapters.base import Envelope
+from adapters.base import DialectAdapter, Envelope
 from gateway.errors import Rejection
 from gateway.errors import RejectionCode as C
 from gateway.model.timefmt import BEIJING
 from gateway.registry import Platform, Registry
 
-__all__ = ["decode_for", "make_envelope", "translate"]
+__all__ = ["Route", "decode_for", "make_envelope", "route", "translate"]
 
 
 def make_envelope(destination: Platform | None, now: datetime, sender: str = "TONGBAN") -> Envelope:
@@ -39,14 +40,41 @@ def _check_carried(registry: Registry, name: str, record_type: str) -> None:
         raise Rejection(C.UNSUPPORTED_TYPE, None, f"platform {platform.id} does not carry {record_type} records")
 
 
+@dataclass(frozen=True, slots=True)
+class Route:
+    """A checked (source, destination, record type): both sides carry the type (README §10 step 2)."""
+
+    source: DialectAdapter
+    destination: DialectAdapter
+    dst_dialect: str
+    dst_platform: Platform | None
+
+
+def route(registry: Registry, source: str, destination: str, record_type: str) -> Route:
+    """The translation route, checked once per registry and remembered; raises UNSUPPORTED_TYPE like step 2."""
+
+    def make() -> Route | Rejection:
+        try:
+            _check_carried(registry, source, record_type)
+            _check_carried(registry, destination, record_type)
+        except Rejection as exc:
+            return exc
+        src_dialect, _ = registry.resolve(source)
+        dst_dialect, dst_platform = registry.resolve(destination)
+        return Route(registry.adapter(src_dialect), registry.adapter(dst_dialect), dst_dialect, dst_platform)
+
+    found = registry.memo(("route", source, destination, record_type), make)
+    if isinstance(found, Rejection):
+        raise Rejection(found.code, found.where, found.detail)
+    result: Route = found
+    return result
+
+
 def decode_for(registry: Registry, source: str, destination: str, record_type: str, body: bytes) -> Any:
     """Steps 1-9: the canonical record of ``body``, after checking both sides carry ``record_type``."""
     src_dialect, _ = registry.resolve(source)
-    adapter = registry.adapter(src_dialect)
-    adapter.check_size(body)
-    _check_carried(registry, source, record_type)
-    _check_carried(registry, destination, record_type)
-    return adapter.decode(record_type, body)
+    registry.adapter(src_dialect).check_size(body)
+    return route(registry, source, destination, record_type).source.decode(record_type, body)
 
 
 def translate(
@@ -59,13 +87,11 @@ def translate(
 ) -> bytes:
     """``body`` (a ``record_type`` message in ``source``'s dialect) rendered for ``destination``."""
     record = decode_for(registry, source, destination, record_type, body)
-    src_dialect, _ = registry.resolve(source)
-    dst_dialect, dst_platform = registry.resolve(destination)
-    target = registry.adapter(dst_dialect)
+    path = route(registry, source, destination, record_type)
     try:
-        return target.encode(record_type, record, envelope, registry.item_codes(dst_dialect, record, dst_platform))
+        item_codes = registry.item_codes(path.dst_dialect, record, path.dst_platform)
+        return path.destination.encode(record_type, record, envelope, item_codes)
     except Rejection as exc:
-        src = registry.adapter(src_dialect)
         if exc.code is C.UNKNOWN_ITEM:
-            raise exc.at(src.mapping(record_type).item_where or "") from None
-        raise exc.at(src.batch_where) from None
+            raise exc.at(path.source.mapping(record_type).item_where or "") from None
+        raise exc.at(path.source.batch_where) from None

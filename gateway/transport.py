@@ -54,7 +54,7 @@ class AiohttpTransport:
             ) as resp:
                 body = await resp.read()
                 return HttpResponse(resp.status, lower_headers(resp.headers), body)
-        except (TimeoutError, asyncio.TimeoutError) as exc:
+        except TimeoutError as exc:
             raise DeliveryTimeout("no answer in time") from exc
         except aiohttp.ClientError as exc:
             raise ConnectionFailed(type(exc).__name__) from exc
