@@ -1,7 +1,7 @@
 """Versioned schema migrations: pure data plus the planning rule, no driver code.
 
 Why data: both backends must hold the same logical schema, so each migration is written once with
-type placeholders (``{real}``, ``{blob}``, ``{bigint}``) rendered per dialect; each backend runs
+type placeholders (``{real}``, ``{blob}``, ``{bigint}``, ``{binary}``) rendered per dialect; each backend runs
 :func:`plan` inside one locked transaction at open and records what it applied in
 ``schema_migrations``. Opening twice, or from two instances at once, applies nothing the second
 time.
@@ -9,8 +9,8 @@ time.
 Rules for editing this file:
 
 - Never change or remove a published migration; append a new one with the next version.
-- Keep statements portable between SQLite (>= 3.35) and PostgreSQL (>= 12): only the three type
-  placeholders may differ. One statement per list entry, no trailing ``;``.
+- Keep statements portable between SQLite (>= 3.35) and PostgreSQL (>= 12): only the placeholders
+  (types, and ``{binary}``, the byte-order collation) may differ. One statement per list entry, no trailing ``;``.
 - Times are Unix seconds (``{real}``); payloads and receipts are bytes (``{blob}``).
 """
 
@@ -27,8 +27,8 @@ __all__ = ["CREATE_VERSION_TABLE", "MIGRATIONS", "Dialect", "Migration", "latest
 Dialect = Literal["sqlite", "postgres"]
 
 _TYPES: Final[dict[str, dict[str, str]]] = {
-    "sqlite": {"real": "REAL", "blob": "BLOB", "bigint": "INTEGER"},
-    "postgres": {"real": "DOUBLE PRECISION", "blob": "BYTEA", "bigint": "BIGINT"},
+    "sqlite": {"real": "REAL", "blob": "BLOB", "bigint": "INTEGER", "binary": "BINARY"},
+    "postgres": {"real": "DOUBLE PRECISION", "blob": "BYTEA", "bigint": "BIGINT", "binary": '"C"'},
 }
 
 #: The bookkeeping table; created before anything else, outside the numbered migrations.
@@ -116,6 +116,11 @@ MIGRATIONS: Final[tuple[Migration, ...]] = (
             " PRIMARY KEY (source, item_key))",
             "CREATE TABLE checkpoints (job TEXT PRIMARY KEY, value TEXT NOT NULL)",
         ),
+    ),
+    Migration(
+        4,
+        "byte-ordered key index for prefix lookups (a status event's case origin)",
+        ("CREATE INDEX inbound_key_binary ON inbound (kind, idem_key COLLATE {binary}, received_at)",),
     ),
 )
 

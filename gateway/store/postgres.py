@@ -134,6 +134,15 @@ class PostgresStore:
         row = await self._run("get_receipt", lambda conn: conn.fetchrow(sql, kind, key))
         return None if row is None else _rows.inbound_from_row(row)
 
+    async def latest_source(self, kind: str, key_prefix: str) -> str | None:
+        upper = key_prefix[:-1] + chr(ord(key_prefix[-1]) + 1) if key_prefix else "\uffff"
+        sql = (
+            'SELECT source FROM inbound WHERE kind = $1 AND idem_key COLLATE "C" >= $2 AND idem_key COLLATE "C" < $3'
+            " ORDER BY received_at DESC LIMIT 1"
+        )
+        value = await self._run("latest_source", lambda conn: conn.fetchval(sql, kind, key_prefix, upper))
+        return None if value is None else str(value)
+
     # --- delivery workers -------------------------------------------------------------------
 
     async def claim_due(

@@ -133,6 +133,20 @@ class SQLiteStore:
 
         return await self._worker.run("get_receipt", job)
 
+    async def latest_source(self, kind: str, key_prefix: str) -> str | None:
+        # a range on the primary key (kind, idem_key) instead of LIKE, so the index serves it
+        upper = key_prefix[:-1] + chr(ord(key_prefix[-1]) + 1) if key_prefix else "\uffff"
+
+        def job(conn: sqlite3.Connection) -> str | None:
+            row = conn.execute(
+                "SELECT source FROM inbound WHERE kind = ? AND idem_key >= ? AND idem_key < ?"
+                " ORDER BY received_at DESC LIMIT 1",
+                (kind, key_prefix, upper),
+            ).fetchone()
+            return None if row is None else str(row[0])
+
+        return await self._worker.run("latest_source", job)
+
     # --- delivery workers -------------------------------------------------------------------
 
     async def claim_due(

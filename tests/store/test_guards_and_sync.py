@@ -75,3 +75,15 @@ async def test_item_hashes_in_bulk(store: Store) -> None:
     assert await store.get_item_hashes("huainan", ["340100000000"]) == {}
     assert await store.get_item_hashes("hefei", []) == {}
     await store.put_item_hashes("hefei", {})
+
+
+async def test_latest_source_finds_a_case_origin_by_key_prefix(store: Store) -> None:
+    from gateway.store.api import InboundRecord
+
+    await store.accept(InboundRecord("case", "3205002405030562129:4", "songjiang", 10.0, b"r1", "t"), [])
+    await store.accept(InboundRecord("case", "3205002405030562129:5", "g60", 20.0, b"r2", "t"), [])
+    await store.accept(InboundRecord("case", "32050024050305621290:1", "ningbo", 30.0, b"r3", "t"), [])
+    await store.accept(InboundRecord("status", "3205002405030562129:1", "hefei", 40.0, b"r4", "t"), [])
+    assert await store.latest_source("case", "3205002405030562129:") == "g60"
+    assert await store.latest_source("case", "32050024050305621290:") == "ningbo"
+    assert await store.latest_source("case", "9999999:") is None
