@@ -212,3 +212,15 @@ def test_encode_then_decode_gives_the_same_record(registry: Any, dialect: str, r
         assert adapter.decode(record_type, body) == record
 
     round_trip()
+
+
+@pytest.mark.parametrize("record_type", sorted(STRATEGIES))
+def test_outbox_json_gives_back_the_same_record(record_type: str) -> None:
+    from gateway.model import canonical_json
+
+    @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+    @given(STRATEGIES[record_type])
+    def round_trip(record: Any) -> None:
+        assert canonical_json.loads(record_type, canonical_json.dumps(record)) == record
+
+    round_trip()
