@@ -167,6 +167,14 @@ class Store(Protocol):
         """The inbound record (with its receipt) for an idempotency key, if accepted before."""
         ...
 
+    async def latest_source(self, kind: str, key_prefix: str) -> str | None:
+        """The ``source`` of the latest accepted record of ``kind`` whose key starts with ``key_prefix``.
+
+        The pipeline routes a status event back to the platform its case came from: the case's inbound
+        records are keyed ``case_no:version``, so ``latest_source("case", case_no + ":")`` is the origin.
+        """
+        ...
+
     # --- delivery workers -------------------------------------------------------------------
 
     async def claim_due(
