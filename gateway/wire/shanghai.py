@@ -1,0 +1,393 @@
+"""The shanghai wire scheme in both roles (shanghai.md §1-§4): SOAP 1.1 with a signed ``AuthHeader`` (HMAC-SM3).
+
+One endpoint, ``POST {base}/ywtb/exchange/2.0/ExchangeService``, the operation chosen by the body and the quoted
+``SOAPAction`` (§1); ``GET …?wsdl`` describes it. The scheme's arithmetic is pure and lives in
+``adapters.shanghai_wire``; this module adds what needs I/O: the clock, fresh nonces, the transport, the replay guard
+and aiohttp.
+
+Server order (README §10 step 1 comes after step 5 for shanghai, because the signature is inside the document):
+body size → encoding, DTD, well-formedness, the SOAP envelope → ``AuthHeader`` (``AUTH_FAILED``) → sign
+(``SIGNATURE_INVALID``) → window and nonce (``REPLAYED``) → the operation and ``SOAPAction`` (``MALFORMED``) → the
+adapter's decoding → the handler → the signed answer. Every refusal is a signed ``soap:Fault`` with HTTP 500 (§3),
+except ``AUTH_FAILED``, which is unsigned (§2: no shared secret is known to sign with).
+
+Client side: a verified ``soap:Client`` fault is a ``PermanentRefusal`` with its code and field, a verified
+``soap:Server`` fault a ``ServerError``; an answer that is unsigned or does not verify is a ``ServerError("unverified
+answer")`` (the platform may have accepted: retrying with the same idempotency key is safe), with one documented
+exception: the unsigned ``AUTH_FAILED`` fault (§2), which is a ``PermanentRefusal``.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+
+from adapters.base import Envelope
+from adapters.shanghai import (
+    OPERATIONS,
+    SOAP_ACTIONS,
+    SoapFault,
+    SoapReply,
+    auth_header,
+    read_envelope,
+    read_reply,
+    render_fault,
+    render_report_status_response,
+    render_submit_case_response,
+)
+from adapters.shanghai_wire import (
+    LICENCE_ALGS,
+    SERVICE_PATH,
+    check_window,
+    insert_digital_sign,
+    read_digital_sign,
+    record_type_for,
+    sign_message,
+    verify_auth,
+    verify_licence_signature,
+    wsdl_document,
+)
+from adapters.wire import HttpRequest, HttpResponse
+from gateway.consent import ConsentVerifier
+from gateway.delivery.outcomes import PermanentRefusal, ServerError, Throttled
+from gateway.delivery.retry_after import parse_retry_after
+from gateway.errors import ConfigError, Rejection
+from gateway.errors import RejectionCode as C
+from gateway.model.licence_sign import LicenceSignature
+from gateway.model.records import LicenceQuery
+from gateway.model.timefmt import BEIJING
+from gateway.registry import Platform
+from gateway.simulate.licences import LicenceLibrary
+from signing.devpki import private_key_pem, public_key_pem
+from signing.errors import Replayed, SigningError
+from signing.keys import (
+    ALG_SM2_SM3,
+    SigningKey,
+    VerificationKey,
+    alg_for_key,
+    load_private_key_file,
+    load_public_key_file,
+)
+from signing.secret import Secret, secret_from_file
+from signing.sm import sm2_generate, sm2_sign_b64
+
+from .base import Accepted, InboundCall, InboundResult, LicenceAnswer, PlatformClient, PlatformEndpoint, WireContext
+
+__all__ = ["Client", "Endpoint", "Link", "generate_link", "install_simulator_extras", "load_link"]
+
+log = logging.getLogger(__name__)
+_CONTENT_TYPE = "text/xml; charset=UTF-8"  # §1
+_SOURCE = "shanghai link settings"
+_IDENTIFIER = "queryLicence/@identifier"  # §1: where a licence query names the licence
+
+
+# --- credentials -------------------------------------------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class Link:
+    """One side's credentials of a shanghai link. The ``appSecret`` is shared: both sides sign and verify with it.
+
+    ``licence_keys`` is the allow-list of licence issuers' SM2 keys by ``certSn`` (only ``licence_algs``);
+    ``licence_signer`` (platform side) signs licences this side serves when they arrive unsigned.
+    """
+
+    app_id: str
+    app_secret: Secret
+    licence_keys: Mapping[str, VerificationKey] = field(default_factory=dict)
+    licence_algs: tuple[str, ...] = LICENCE_ALGS
+    licence_signer: SigningKey | None = None
+
+    def secret_for(self, app_id: str) -> Secret | None:
+        """The shared secret of a caller's ``appId``; None for an appId this side does not know (``AUTH_FAILED``)."""
+        return self.app_secret if app_id == self.app_id else None
+
+    def sign_licence(self, signing_string: bytes) -> LicenceSignature | None:
+        if self.licence_signer is None:
+            return None
+        value = sm2_sign_b64(self.licence_signer.private, signing_string)
+        return LicenceSignature(value, self.licence_signer.kid, self.licence_signer.alg)
+
+
+def _optional(settings: Mapping[str, Any], key: str) -> str | None:
+    return None if settings.get(key) is None else _text(settings, key)
+
+
+def _text(settings: Mapping[str, Any], key: str) -> str:
+    value = settings.get(key)
+    if not isinstance(value, str) or not value:
+        raise ConfigError(_SOURCE, key, f"needs a non-empty string, got {type(value).__name__}", f"set {key} = '…'")
+    return value
+
+
+def _file(settings: Mapping[str, Any], key: str, base: Path, rel: Any) -> Path:
+    if not isinstance(rel, str) or not rel:
+        raise ConfigError(_SOURCE, key, "needs a file path relative to the configuration folder")
+    path = base / rel
+    if not path.is_file():
+        raise ConfigError(_SOURCE, key, f"file {path} does not exist", "run generate_link or mount the credential")
+    return path
+
+
+def load_link(settings: Mapping[str, Any], base: Path) -> Link:
+    """Read ``app_id``, ``app_secret_file``, ``licence_issuer_keys`` (certSn → SM2 public PEM) and, on the platform
+    side, ``licence_signing_key_file`` with ``licence_cert_sn``; paths relative to ``base``."""
+    app_id = _text(settings, "app_id")
+    try:
+        secret = secret_from_file(_file(settings, "app_secret_file", base, settings.get("app_secret_file")))
+    except SigningError as exc:
+        raise ConfigError(_SOURCE, "app_secret_file", "the secret file is empty or unreadable") from exc
+    raw_keys = settings.get("licence_issuer_keys", {})
+    if not isinstance(raw_keys, Mapping):
+        raise ConfigError(_SOURCE, "licence_issuer_keys", "needs a table of certSn = public key file")
+    keys: dict[str, VerificationKey] = {}
+    for cert_sn, rel in raw_keys.items():
+        key = f"licence_issuer_keys.{cert_sn}"
+        try:
+            public = load_public_key_file(_file(settings, key, base, rel))
+        except SigningError as exc:
+            raise ConfigError(_SOURCE, key, "not a PEM public key") from exc
+        if alg_for_key(public) != ALG_SM2_SM3:
+            raise ConfigError(_SOURCE, key, "a licence issuer key must be SM2 (anhui.md §6.6)")
+        keys[str(cert_sn)] = VerificationKey(str(cert_sn), ALG_SM2_SM3, public)
+    signer = None
+    signing_file, cert_sn = settings.get("licence_signing_key_file"), _optional(settings, "licence_cert_sn")
+    if (signing_file is None) != (cert_sn is None):
+        raise ConfigError(_SOURCE, "licence_cert_sn", "licence_signing_key_file and licence_cert_sn go together")
+    if signing_file is not None and cert_sn is not None:
+        try:
+            private = load_private_key_file(_file(settings, "licence_signing_key_file", base, signing_file))
+            signer = SigningKey(cert_sn, ALG_SM2_SM3, private)
+        except SigningError as exc:
+            raise ConfigError(_SOURCE, "licence_signing_key_file", "not an SM2 private key PEM") from exc
+    return Link(app_id, secret, keys, LICENCE_ALGS, signer)
+
+
+def _write(path: Path, data: bytes, private: bool = False) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600 if private else 0o644)
+    with os.fdopen(fd, "wb") as fh:
+        fh.write(data)
+    if private:
+        path.chmod(0o600)  # also when the file existed with wider rights
+
+
+def generate_link(folder: Path, platform: Platform) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Fresh development credentials under ``folder/<platform id>/``: an appId and its secret (mode 0600), and a
+    licence issuer SM2 key pair. Returns (gateway side, platform side) settings for ``load_link(…, folder)``."""
+    out = folder / platform.id
+    out.mkdir(parents=True, exist_ok=True)
+    _write(out / "app_secret", secrets.token_urlsafe(32).encode(), private=True)
+    issuer = sm2_generate()
+    _write(out / "licence_issuer.key.pem", private_key_pem(issuer), private=True)
+    _write(out / "licence_issuer.pub.pem", public_key_pem(issuer))
+    cert_sn = secrets.token_hex(8)
+    shared: dict[str, Any] = {
+        "app_id": f"{platform.id.upper()}-DEV-{secrets.token_hex(4).upper()}",
+        "app_secret_file": f"{platform.id}/app_secret",
+        "licence_issuer_keys": {cert_sn: f"{platform.id}/licence_issuer.pub.pem"},
+    }
+    platform_side = {
+        **shared,
+        "licence_signing_key_file": f"{platform.id}/licence_issuer.key.pem",
+        "licence_cert_sn": cert_sn,
+    }
+    return dict(shared), platform_side
+
+
+def _now_ms(now: float) -> int:
+    return round(now * 1000)
+
+
+def _sign(body: bytes, app_id: str, secret: Secret, now: float) -> bytes:
+    return sign_message(body, app_id, secret, _now_ms(now), secrets.token_hex(16))
+
+
+# --- client role ------------------------------------------------------------------------------------------------
+class Client(PlatformClient):
+    """Calls ``submitCase``, ``reportStatus`` and ``queryLicence`` at ``ctx.base_url``, each freshly signed."""
+
+    @property
+    def url(self) -> str:
+        base = self.ctx.base_url.rstrip("/")
+        return base if base.endswith(SERVICE_PATH) else base + SERVICE_PATH  # config may name the service or base
+
+    async def submit(self, record_type: str, record: Any, message_id: str) -> Accepted:
+        if record_type not in ("case", "status"):
+            return await super().submit(record_type, record, message_id)
+        reply, _ = await self._call(record_type, record, message_id)
+        return Accepted(reply.receipt_no or "")  # §1: reportStatusResponse carries no receipt number
+
+    async def query_licence(self, query: LicenceQuery, message_id: str) -> LicenceAnswer:
+        reply, body = await self._call("licence_query", query, message_id)
+        try:
+            licence = self.ctx.adapter.decode("licence", body)
+            signature = read_digital_sign(reply.message)
+            verify_licence_signature(licence, signature, self.ctx.link.licence_keys, self.ctx.link.licence_algs)
+        except Rejection as exc:  # a verified answer whose licence is refused: the same answer would come again
+            raise PermanentRefusal(exc.code.value, exc.detail, where=exc.where) from exc
+        return LicenceAnswer(licence, signature)
+
+    def _render(self, record_type: str, record: Any, message_id: str) -> bytes:
+        platform, adapter = self.ctx.platform, self.ctx.adapter
+        sent_at = datetime.fromtimestamp(self.ctx.clock(), BEIJING)
+        envelope = Envelope(message_id, sent_at, message_id, sender=self.ctx.link.app_id, receiver=platform.id)
+        codes = adapter.tables.crosswalk.columns.get(platform.item_column) if platform.item_column else None
+        try:
+            return adapter.encode(record_type, record, envelope, codes if record_type == "case" else None)
+        except Rejection as exc:  # the record cannot travel in this dialect: sending again cannot help
+            raise PermanentRefusal(exc.code.value, exc.detail, where=exc.where) from exc
+
+    async def _call(self, record_type: str, record: Any, message_id: str) -> tuple[SoapReply, bytes]:
+        link = self.ctx.link
+        body = _sign(self._render(record_type, record, message_id), link.app_id, link.app_secret, self.ctx.clock())
+        headers = {"content-type": _CONTENT_TYPE, "soapaction": SOAP_ACTIONS[record_type]}
+        response = await self.transport.send(HttpRequest("POST", self.url, headers, body))
+        return self._answer(response, OPERATIONS[record_type][0]), response.body
+
+    def _answer(self, response: HttpResponse, operation: str) -> SoapReply:
+        now = self.ctx.clock()
+        wait = parse_retry_after(response.header("retry-after"), now)
+        if response.status == 429:
+            raise Throttled("HTTP 429", retry_after=wait)
+        if response.status not in (200, 500):
+            raise ServerError(f"HTTP {response.status}", retry_after=wait)
+        try:
+            reply = read_reply(response.body, operation)
+        except Rejection as exc:
+            raise ServerError("unreadable answer") from exc
+        fault = reply.fault
+        if fault is not None and fault.code == C.AUTH_FAILED and auth_header(reply.message.envelope) is None:
+            raise PermanentRefusal(C.AUTH_FAILED.value, fault.faultstring, where=fault.field)  # §2: unsigned
+        try:
+            verified = verify_auth(reply.message, self.ctx.link.secret_for)
+            check_window(verified.timestamp_ms, _now_ms(now))
+        except Rejection as exc:
+            raise ServerError("unverified answer") from exc
+        if fault is None:
+            if response.status != 200:
+                raise ServerError(f"HTTP {response.status} without a fault")
+            return reply
+        if fault.server or not fault.code:
+            raise ServerError("platform fault", retry_after=wait)  # §3: retry with the same caseNo + version
+        raise PermanentRefusal(fault.code, fault.faultstring, where=fault.field)
+
+
+# --- server role -------------------------------------------------------------------------------------------------
+class Endpoint(PlatformEndpoint):
+    """The ExchangeService as the platform runs it (see the module docstring for the order of checks)."""
+
+    def routes(self) -> list[web.RouteDef]:
+        return [web.post(SERVICE_PATH, self.exchange), web.get(SERVICE_PATH, self.wsdl)]
+
+    async def wsdl(self, request: web.Request) -> web.Response:
+        if "wsdl" not in request.query:
+            return web.Response(status=405, text="calls are POST; GET answers ?wsdl only", headers={"Allow": "POST"})
+        return web.Response(body=wsdl_document(str(request.url.with_query(None))), content_type="text/xml")
+
+    async def exchange(self, request: web.Request) -> web.Response:
+        link: Link = self.ctx.link
+        signer: tuple[str, Secret] | None = (link.app_id, link.app_secret)
+        try:
+            body = await _read_limited(request, self.ctx.adapter.body_limit)
+            message = read_envelope(body)
+            auth = auth_header(message.envelope) or {}
+            if "appId" in auth:
+                known = link.secret_for(auth["appId"])
+                signer = None if known is None else (auth["appId"], known)
+            verified = verify_auth(message, link.secret_for)
+            now = self.ctx.clock()
+            check_window(verified.timestamp_ms, _now_ms(now))
+            try:
+                scope = f"shanghai:{self.ctx.platform.id}:{verified.app_id}"
+                await self.replay.check(scope, verified.nonce, verified.timestamp_ms / 1000, now)
+            except Replayed as exc:
+                raise Rejection(C.REPLAYED, "AuthHeader/@nonce", "the nonce was already used") from exc
+            record_type = record_type_for(request.headers.get("SOAPAction"), message)
+            record = self.ctx.adapter.decode(record_type, body)
+            call = InboundCall(self.ctx.platform.id, verified.app_id, record_type, record, None, body)
+            result = await self.handler(call)
+        except Rejection as exc:
+            return self._fault(SoapFault.from_rejection(exc), None if exc.code == C.AUTH_FAILED else signer)
+        except SigningError as exc:  # a handler's signature check (e.g. a consent token) that did not map itself
+            refused = Rejection(C.SIGNATURE_INVALID, None, f"signature refused: {exc.reason}")
+            return self._fault(SoapFault.from_rejection(refused), signer)
+        except Exception as exc:  # the platform's own failure: a soap:Server fault, never a traceback (§3)
+            log.error("shanghai endpoint: the handler failed with %s", type(exc).__name__)
+            return self._fault(SoapFault("platform fault, retry later", server=True), signer)
+        try:
+            answer = self._render_answer(record_type, result)
+        except (Rejection, ValueError) as exc:
+            log.error("shanghai endpoint: the answer could not be rendered (%s)", type(exc).__name__)
+            return self._fault(SoapFault("platform fault, retry later", server=True), signer)
+        return self._respond(200, answer, (verified.app_id, verified.secret))
+
+    def _render_answer(self, record_type: str, result: InboundResult) -> bytes:
+        if record_type == "case" and isinstance(result, Accepted):
+            return render_submit_case_response(result.receipt_no)
+        if record_type == "status" and isinstance(result, Accepted):
+            return render_report_status_response()
+        if record_type == "licence_query" and isinstance(result, LicenceAnswer):
+            now = datetime.fromtimestamp(self.ctx.clock(), BEIJING)
+            body = self.ctx.adapter.encode("licence", result.licence, Envelope("", now, ""))
+            return insert_digital_sign(body, result.signature) if result.signature is not None else body
+        raise ValueError(f"no {record_type} answer for a {type(result).__name__}")
+
+    def _fault(self, fault: SoapFault, signer: tuple[str, Secret] | None) -> web.Response:
+        return self._respond(500, render_fault(fault), signer)  # §3: HTTP 500 for every fault
+
+    def _respond(self, status: int, body: bytes, signer: tuple[str, Secret] | None) -> web.Response:
+        if signer is not None:
+            body = _sign(body, signer[0], signer[1], self.ctx.clock())
+        return web.Response(status=status, body=body, headers={"Content-Type": _CONTENT_TYPE})
+
+
+async def _read_limited(request: web.Request, limit: int) -> bytes:
+    """The body, or ``BODY_TOO_LARGE`` past ``limit`` (§4: 2 MiB). An oversized body is drained up to a bound, so
+    the caller reads the fault rather than a reset connection."""
+    size, chunks, drain_limit = 0, [], 4 * limit
+    async for chunk in request.content.iter_chunked(64 * 1024):
+        size += len(chunk)
+        if size <= limit:
+            chunks.append(chunk)
+        elif size > drain_limit:
+            break
+    if size > limit:
+        raise Rejection(C.BODY_TOO_LARGE, None, f"body is larger than {limit} bytes")
+    return b"".join(chunks)
+
+
+# --- the simulator's licence service (§1 queryLicence) ----------------------------------------------------------
+def install_simulator_extras(sim: Any, spec: Any, ctx: WireContext) -> None:
+    """Answer ``queryLicence`` from a ``LicenceLibrary`` signed with the link's licence key, checking the holder's
+    consent with ``requester=None`` (an issuing platform cannot know whom the gateway forwards for).
+
+    ``spec.options``: ``consent_keys`` (kid → ES256 ``VerificationKey``) or ``consent_verifier``; ``licence_library``
+    or ``licence_seed``/``licence_size``. Without a licence signing key or consent keys, no licence service: the
+    simulator then refuses queries with ``UNSUPPORTED_TYPE``.
+    """
+    link: Link = ctx.link
+    options: Mapping[str, Any] = spec.options
+    consent = options.get("consent_verifier")
+    if consent is None and options.get("consent_keys"):
+        consent = ConsentVerifier(options["consent_keys"])
+    library = options.get("licence_library")
+    if library is None and link.licence_signer is not None:
+        seed, size = int(options.get("licence_seed", 0)), int(options.get("licence_size", 200))
+        library = LicenceLibrary(link.licence_signer, link.licence_signer.kid, ctx.platform.region, seed, size)
+    if consent is None or library is None:
+        return
+
+    async def licence_query(call: InboundCall) -> InboundResult:
+        try:
+            answer: LicenceAnswer = library.answer(call, consent, ctx.clock(), identifier_field=_IDENTIFIER)
+        except Rejection as exc:  # consent.py names the anhui field; place it where shanghai carries the token
+            raise (exc.at("queryLicence/ConsentToken") if exc.code == C.CONSENT_INVALID else exc) from None
+        return answer
+
+    sim.extras["licence_query"] = licence_query
