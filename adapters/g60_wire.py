@@ -25,6 +25,8 @@ from typing import Any
 from cryptography import x509
 from lxml import etree
 
+from gateway.delivery.outcomes import PermanentRefusal, ServerError, Throttled
+from gateway.delivery.retry_after import parse_retry_after
 from gateway.errors import Rejection
 from gateway.errors import RejectionCode as C
 from gateway.model.licence_sign import LicenceSignature, licence_signing_string
@@ -36,7 +38,7 @@ from signing.sm import sm2_sign_b64, sm2_verify_b64
 from signing.trust import TrustStore, subject_serial_number
 from signing.xmldsig import sign_enveloped, verify_enveloped
 
-from .g60 import DECLARATION, NS, parse_envelope
+from .g60 import DECLARATION, NS, Receipt, parse_envelope
 
 __all__ = [
     "ANSWER_TYPES",
@@ -54,9 +56,11 @@ __all__ = [
     "licence_signature",
     "operation_of",
     "put_licence_signature",
+    "read_answer",
     "read_licence_signature",
     "read_message",
     "receipt_message_id",
+    "refusal_of",
     "sent_at",
     "sign_message",
     "sign_rendered",
@@ -247,3 +251,46 @@ def verify_licence_signature(licence: Licence, signature: LicenceSignature | Non
         sm2_verify_b64(public, signature.value, licence_signing_string(licence))
     except SigningError as exc:
         raise Rejection(C.SIGNATURE_INVALID, where, exc.reason) from exc
+
+
+# --- the client's reading of an answer (§7, §9) -----------------------------------------------------------------
+def read_answer(
+    status: int, retry_after: str | None, body: bytes, trust: TrustStore, peer_codes: frozenset[str], now: float
+) -> tuple[dict[str, str], Any]:
+    """An answer's verified Header and root, or the delivery outcome the HTTP status and signature say.
+
+    §7: answers are HTTP 200 messages; other statuses are transport faults (429 ``Throttled``, 5xx and the rest
+    ``ServerError``). An answer that is unreadable, unsigned, badly signed or not signed by the peer is
+    ``ServerError("unverified answer")``: the receiver may have accepted the message, so the safe move is a retry
+    under the same ``MessageId`` (which gets the first receipt).
+    """
+    wait = parse_retry_after(retry_after, now)
+    if status == 429:
+        raise Throttled("HTTP 429", retry_after=wait)
+    if status == 413:
+        raise PermanentRefusal(C.BODY_TOO_LARGE.value, "the receiver refused the body size", where=None)
+    if status != 200:
+        raise ServerError(f"HTTP {status}", retry_after=wait if status >= 500 else None)
+    try:
+        header, root = parse_envelope(body)
+        verify_signature(root, header, trust, now)
+    except Rejection as exc:
+        raise ServerError("unverified answer") from exc
+    if header.get("SenderCode") not in peer_codes or header.get("MessageType") not in ANSWER_TYPES:
+        raise ServerError("unverified answer")
+    return header, root
+
+
+def refusal_of(receipt: Receipt, message_id: str) -> PermanentRefusal | None:
+    """A ``REJECTED`` receipt (§7) as the permanent refusal it is; ``None`` for ``ACCEPTED``.
+
+    ``ServerError("unverified answer")`` when the receipt answers another message.
+    """
+    if receipt.ref_message_id not in (message_id, UNKNOWN_REF) or (
+        receipt.accepted and receipt.ref_message_id != message_id
+    ):
+        raise ServerError("unverified answer")
+    if receipt.accepted:
+        return None
+    code = receipt.error_code.value if receipt.error_code is not None else C.MALFORMED.value
+    return PermanentRefusal(code, receipt.message or "", where=receipt.error_path)

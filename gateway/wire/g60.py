@@ -1,0 +1,532 @@
+"""The g60 wire scheme in both roles (g60.md §1, §4, §7, §9): mutual TLS plus an enveloped XMLDSig on every message.
+
+Client role (``Client``): the gateway calling the G60 hub (``CaseSubmit``, ``CaseStatus``, ``LicenceQuery``) or the
+长三角政务服务地图 (``ItemBatch``), and a simulated hub calling the gateway back. Every call renders the record
+with a fresh ``SentAt``, signs it, sends it with the client certificate through the ``Transport``, and believes
+only an answer signed by the peer (``SenderCode`` one of the peer's codes, certificate from the G60 CA).
+
+Server role (``Endpoint``): README §10 in g60's order: body size, then the document read safely (steps 3-5), then
+the TLS peer against ``SenderCode`` (``AUTH_FAILED``), the signature (``SIGNATURE_INVALID``), ``SentAt``
+(``REPLAYED``), then the envelope and the fields; every answer, refusals included, is a signed message with
+HTTP 200 (§7). The pure parts (what is signed, checked and answered) live in :mod:`adapters.g60_wire`.
+
+g60 has no nonce (§7): a message sent again gets the first receipt from the handler's record book, keyed by
+``MessageId``; the replay defence is the ``SentAt`` window. The endpoint therefore does not use the replay guard's
+nonce cache (an exact resend must get the first receipt, not ``REPLAYED``).
+"""
+
+from __future__ import annotations
+
+import functools
+import ssl
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+from cryptography import x509
+
+from adapters.base import Envelope
+from adapters.g60 import (
+    ItemBatchResult,
+    Receipt,
+    batch_no,
+    parse_item_batch_result,
+    parse_receipt,
+    render_item_batch_result,
+    render_receipt,
+)
+from adapters.g60 import ItemResult as G60ItemResult
+from adapters.g60_wire import (
+    MESSAGE_PATH,
+    REPEATED,
+    UNKNOWN_REF,
+    YRDMAP_PATH,
+    Signer,
+    authenticate_peer,
+    check_receiver,
+    check_window,
+    operation_of,
+    put_licence_signature,
+    read_answer,
+    read_licence_signature,
+    read_message,
+    receipt_message_id,
+    refusal_of,
+    sent_at,
+    sign_message,
+    sign_rendered,
+    verify_licence_signature,
+    verify_signature,
+)
+from adapters.wire import HttpRequest
+from gateway.consent import CONSENT_FIELD, ConsentVerifier
+from gateway.delivery.outcomes import PermanentRefusal, ServerError
+from gateway.errors import ConfigError, Rejection
+from gateway.errors import RejectionCode as C
+from gateway.model.records import Item, ItemBatch, LicenceQuery
+from gateway.model.timefmt import BEIJING
+from gateway.registry import Platform
+from gateway.simulate.licences import LicenceLibrary
+from signing import tls
+from signing.devpki import (
+    Issued,
+    generate_rsa,
+    generate_sm2,
+    issue_tls_client,
+    issue_tls_server,
+    issue_xml_signing,
+    make_ca,
+    private_key_pem,
+    public_key_pem,
+)
+from signing.errors import SigningError
+from signing.keys import load_private_key_file, load_public_key_file
+from signing.trust import TrustStore, Usage, load_certificates, subject_serial_number
+
+from .base import (
+    Accepted,
+    BatchResult,
+    InboundCall,
+    InboundResult,
+    ItemResult,
+    LicenceAnswer,
+    PlatformClient,
+    PlatformEndpoint,
+    WireContext,
+)
+
+__all__ = [
+    "Client",
+    "Endpoint",
+    "Link",
+    "generate_link",
+    "install_simulator_extras",
+    "load_link",
+    "server_ssl_context",
+]
+
+CONTENT_TYPE = "application/xml; charset=GB18030"  # §1
+_SOURCE = "g60 link settings"
+#: Platform.record_types → the operations its endpoint takes (empty: all the dialect carries)
+_OPERATIONS = {"case": "case", "status": "status", "licence": "licence_query", "item": "item_batch"}
+_IDENTIFIER = "LicenceQuery/Identifier"  # §6.3: where an unknown licence is refused
+_NS = "{urn:yrd:g60:ywtb:1.0}"
+
+
+# --- one side's credentials --------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Link:
+    """One side of a g60 link: who it is, what it signs with, and whom it believes (allow-lists).
+
+    ``code`` is this side's SenderCode (its certificates' subject ``serialNumber``); ``peer_code`` is the code it
+    writes as ``ReceiverCode``; ``peer_codes`` the codes a peer may sign or connect as. ``trust`` is the G60 CA
+    (peer signatures and TLS client certificates; XMLDSig is one fixed algorithm profile, §4). ``licence_keys``
+    are the issuers' SM2 keys by ``CertSn``; ``licence_signer`` (``CertSn``, SM2 key) signs licences it serves.
+    """
+
+    code: str
+    peer_code: str
+    peer_codes: frozenset[str]
+    signer: Signer
+    trust: TrustStore
+    ca_file: Path
+    client_tls: ssl.SSLContext | None = field(default=None, repr=False, compare=False)
+    server_cert: Path | None = None
+    server_key: Path | None = field(default=None, repr=False)
+    licence_keys: Mapping[str, Any] = field(default_factory=dict, repr=False)
+    licence_signer: tuple[str, Any] | None = field(default=None, repr=False)
+
+
+def _optional(settings: Mapping[str, Any], key: str, base: Path) -> Path | None:
+    value = settings.get(key)
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value:
+        raise ConfigError(_SOURCE, key, f"{value!r} is not a file name")
+    path = base / value
+    if not path.is_file():
+        raise ConfigError(_SOURCE, key, f"file {value!r} does not exist under {base}")
+    return path
+
+
+def _required(settings: Mapping[str, Any], key: str, base: Path) -> Path:
+    path = _optional(settings, key, base)
+    if path is None:
+        raise ConfigError(_SOURCE, key, "is missing", "run generate_link or name a PEM file")
+    return path
+
+
+def _certs(path: Path) -> list[x509.Certificate]:
+    return load_certificates(path.read_bytes())
+
+
+def _text(settings: Mapping[str, Any], key: str) -> str:
+    value = settings.get(key)
+    if not isinstance(value, str) or not value:
+        raise ConfigError(_SOURCE, key, f"{value!r} is not a party code", 'write e.g. "G60" or "340100"')
+    return value
+
+
+def _load(what: str, key: str, load: Any, path: Path) -> Any:
+    try:
+        return load(path)
+    except (SigningError, OSError, ValueError) as exc:
+        raise ConfigError(_SOURCE, key, f"cannot read the {what} in {path.name}", "write a PEM file") from exc
+
+
+def _client_tls(settings: Mapping[str, Any], base: Path, code: str, ca: Path) -> ssl.SSLContext | None:
+    """§1: the client certificate (subject ``serialNumber`` = this side's code) and the server's CA."""
+    cert, key = _optional(settings, "tls_cert", base), _optional(settings, "tls_key", base)
+    if cert is None:
+        return None
+    if key is None:
+        raise ConfigError(_SOURCE, "tls_key", "is missing", "a client certificate needs its key")
+    if subject_serial_number(_load("client certificate", "tls_cert", _certs, cert)[0]) != code:
+        raise ConfigError(_SOURCE, "tls_cert", "the certificate's serialNumber is not this side's code",
+                          "g60.md §1: the client certificate carries the SenderCode")
+    server_ca = _optional(settings, "server_ca", base) or ca
+    context: ssl.SSLContext = _load("client certificate", "tls_cert",
+                                    lambda _: tls.client_context(server_ca, cert, key), cert)
+    return context
+
+
+def _licence_keys(settings: Mapping[str, Any], base: Path) -> dict[str, Any]:
+    keys = settings.get("licence_keys", {})
+    if not isinstance(keys, Mapping):
+        raise ConfigError(_SOURCE, "licence_keys", "must map CertSn to an SM2 public key file")
+    return {sn: _load("SM2 public key", f"licence_keys.{sn}", load_public_key_file, _required(keys, sn, base))
+            for sn in keys}
+
+
+def load_link(settings: Mapping[str, Any], base: Path) -> Link:
+    """Read one side's ``[platforms.<id>.link]`` table (file names relative to ``base``); ``ConfigError`` names
+    the key on any problem, including certificates that do not carry this side's ``code``."""
+    code, peer_code = _text(settings, "code"), _text(settings, "peer_code")
+    peers = settings.get("peer_codes", [peer_code])
+    if not isinstance(peers, list) or not peers or not all(isinstance(p, str) and p for p in peers):
+        raise ConfigError(_SOURCE, "peer_codes", f"{peers!r} is not a list of party codes", 'write ["G60"]')
+    ca = _required(settings, "ca", base)
+    trust = TrustStore("G60 CA", tuple(_load("CA certificates", "ca", _certs, ca)))
+    chain = _load("signing certificate", "sign_cert", _certs, _required(settings, "sign_cert", base))
+    key = _load("signing key", "sign_key", load_private_key_file, _required(settings, "sign_key", base))
+    signer = Signer(chain[0], key, tuple(chain[1:]))
+    if signer.code != code:
+        raise ConfigError(_SOURCE, "sign_cert", "the certificate's serialNumber is not this side's code",
+                          "issue it for the code (g60.md §4)")
+    licence_signer = None
+    if settings.get("licence_sign_key") is not None:
+        sm2 = _load("SM2 key", "licence_sign_key", load_private_key_file, _required(settings, "licence_sign_key", base))
+        licence_signer = (_text(settings, "licence_cert_sn"), sm2)
+    return Link(
+        code, peer_code, frozenset(peers), signer, trust, ca, _client_tls(settings, base, code, ca),
+        _optional(settings, "server_cert", base), _optional(settings, "server_key", base),
+        _licence_keys(settings, base), licence_signer,
+    )
+
+
+def server_ssl_context(link: Link) -> ssl.SSLContext:
+    """§1: TLS 1.2+ requiring a client certificate from the G60 CA."""
+    if link.server_cert is None or link.server_key is None:
+        raise ConfigError(_SOURCE, "server_cert", "this side has no server certificate", "add server_cert/key")
+    return tls.server_context(link.server_cert, link.server_key, link.ca_file)
+
+
+# --- development credentials -------------------------------------------------------------------------------------
+@functools.lru_cache(maxsize=64)
+def _rsa_key(slot: str) -> Any:
+    """RSA generation is the slow part (~100 ms); one key per slot and process is enough for development."""
+    return generate_rsa()
+
+
+def _write(path: Path, data: bytes, private: bool = False) -> str:
+    path.write_bytes(data)
+    if private:
+        path.chmod(0o600)
+    return path.name
+
+
+def _side(folder: Path, ca: Issued, role: str, code: str) -> dict[str, Any]:
+    sign = issue_xml_signing(ca, code, key=_rsa_key(f"{role}:{code}"))
+    client = issue_tls_client(ca, code)
+    server = issue_tls_server(ca)
+    rel = folder.name
+    out: dict[str, Any] = {"code": code, "ca": f"{rel}/ca.pem"}
+    for name, issued in (("sign", sign), ("tls", client), ("server", server)):
+        out[f"{name}_cert"] = f"{rel}/" + _write(folder / f"{role}-{name}.pem", issued.cert_pem())
+        out[f"{name}_key"] = f"{rel}/" + _write(folder / f"{role}-{name}.key", issued.key_pem(), private=True)
+    return out
+
+
+def generate_link(folder: Path, platform: Platform) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Fresh development credentials for ``platform`` under ``folder/<platform id>/``: a G60 CA, each side's
+    signing, TLS client and TLS server certificates, the issuer's SM2 licence key. File names in the returned
+    settings are relative to ``folder``. The gateway's code is ``sender_code`` (default ``TONGBAN``), the
+    platform's ``party_code`` (default its id upper-cased without ``-``: ``G60``, ``YRDMAP``)."""
+    out = folder / platform.id
+    out.mkdir(parents=True, exist_ok=True)
+    ca = make_ca("G60 Dev CA")
+    _write(out / "ca.pem", ca.cert_pem())
+    _write(out / "ca.key", ca.key_pem(), private=True)
+    ours = str(platform.settings.get("sender_code", "TONGBAN"))
+    theirs = str(platform.settings.get("party_code", platform.id.upper().replace("-", "")))
+    sm2 = generate_sm2()
+    cert_sn = uuid.uuid4().hex[:16].upper()
+    _write(out / "licence-sm2.key", private_key_pem(sm2), private=True)
+    _write(out / "licence-sm2.pub", public_key_pem(sm2))
+    gateway = {**_side(out, ca, "gateway", ours), "peer_code": theirs,
+               "licence_keys": {cert_sn: f"{out.name}/licence-sm2.pub"}}
+    simulated = {**_side(out, ca, "platform", theirs), "peer_code": ours,
+                 "licence_sign_key": f"{out.name}/licence-sm2.key", "licence_cert_sn": cert_sn}
+    return gateway, simulated
+
+
+# --- shared ------------------------------------------------------------------------------------------------------
+def path_for(platform: Platform) -> str:
+    """§1 / §9: a platform that takes only items is the 长三角政务服务地图's ``itembatch``; else the hub's path."""
+    return YRDMAP_PATH if set(platform.record_types) == {"item"} else MESSAGE_PATH
+
+
+def _envelope(message_id: str, now: float, sender: str, receiver: str) -> Envelope:
+    return Envelope(message_id, datetime.fromtimestamp(now, BEIJING), message_id, sender, receiver)
+
+
+# --- client role -------------------------------------------------------------------------------------------------
+class Client(PlatformClient):
+    """The client role towards ``ctx.base_url`` (see the module docstring)."""
+
+    @property
+    def link(self) -> Link:
+        link: Link = self.ctx.link
+        return link
+
+    def _url(self) -> str:
+        path = path_for(self.ctx.platform)
+        base = self.ctx.base_url.rstrip("/")
+        return base if base.endswith(path) else base + path  # config may name the endpoint itself
+
+    async def _call(self, record_type: str, record: Any, message_id: str) -> tuple[dict[str, str], Any, bytes]:
+        now = self.ctx.clock()  # a fresh SentAt and signature on every call: a retry is re-signed
+        envelope = _envelope(message_id, now, self.link.code, self.link.peer_code)
+        body = sign_rendered(self.ctx.adapter.encode(record_type, record, envelope), self.link.signer)
+        request = HttpRequest("POST", self._url(), {"content-type": CONTENT_TYPE}, body, tls=self.link.client_tls)
+        response = await self.transport.send(request)
+        header, root = read_answer(response.status, response.header("retry-after"), response.body,
+                                   self.link.trust, self.link.peer_codes, self.ctx.clock())
+        return header, root, response.body
+
+    @staticmethod
+    def _refused(header: dict[str, str], body: bytes, message_id: str, expected: str) -> None:
+        """A ``Receipt`` where ``expected`` was due is a refusal (§7); anything else is not an answer."""
+        if header.get("MessageType") == "Receipt":
+            try:
+                receipt = parse_receipt(body)
+            except Rejection as exc:
+                raise _unverified() from exc
+            refusal = refusal_of(receipt, message_id)
+            if refusal is not None:
+                raise refusal
+        if header.get("MessageType") != expected:
+            raise _unverified()
+
+    async def submit(self, record_type: str, record: Any, message_id: str) -> Accepted:
+        if record_type not in ("case", "status"):
+            return await super().submit(record_type, record, message_id)
+        header, _, body = await self._call(record_type, record, message_id)
+        self._refused(header, body, message_id, "Receipt")
+        receipt = parse_receipt(body)
+        return Accepted(header.get("MessageId", ""), repeated=receipt.message == REPEATED)
+
+    async def query_licence(self, query: LicenceQuery, message_id: str) -> LicenceAnswer:
+        header, root, body = await self._call("licence_query", query, message_id)
+        self._refused(header, body, message_id, "LicenceData")
+        adapter = self.ctx.adapter
+        try:
+            licence = adapter.decode_record(adapter.mapping("licence"), adapter.record_tree("licence", header, root))
+            signature = read_licence_signature(root)
+            verify_licence_signature(licence, signature, dict(self.link.licence_keys))
+        except Rejection as exc:  # the peer signed it, so it is the peer's answer: a permanent refusal
+            raise PermanentRefusal(exc.code.value, exc.detail, where=exc.where) from exc
+        return LicenceAnswer(licence, signature)
+
+    async def upload_items(self, batch: ItemBatch, message_id: str) -> BatchResult:
+        header, _, body = await self._call("item", batch, message_id)
+        self._refused(header, body, message_id, "ItemBatchResult")
+        try:
+            result = parse_item_batch_result(body)
+        except Rejection as exc:
+            raise _unverified() from exc
+        return BatchResult(result.batch_no, tuple(
+            ItemResult(r.catalog_code, r.region, r.ok, r.error_code.value if r.error_code else None, r.error_path)
+            for r in result.results))
+
+
+def _unverified() -> ServerError:
+    return ServerError("unverified answer")
+
+
+async def _read_body(request: web.Request, limit: int) -> bytes:
+    """The body, but never more than one byte past ``limit`` (§5: enough to refuse it as too large)."""
+    chunks: list[bytes] = []
+    size = 0
+    while size <= limit:
+        chunk = await request.content.read(min(65536, limit + 1 - size))
+        if not chunk:
+            break
+        chunks.append(chunk)
+        size += len(chunk)
+    return b"".join(chunks)
+
+
+# --- server role -------------------------------------------------------------------------------------------------
+class Endpoint(PlatformEndpoint):
+    """The server role (see the module docstring); one route, ``path_for(platform)``."""
+
+    @property
+    def link(self) -> Link:
+        link: Link = self.ctx.link
+        return link
+
+    def routes(self) -> list[web.RouteDef]:
+        return [web.post(path_for(self.ctx.platform), self._handle)]
+
+    def _operations(self) -> frozenset[str]:
+        types = self.ctx.platform.record_types or tuple(_OPERATIONS)
+        return frozenset(_OPERATIONS[t] for t in types if t in _OPERATIONS)
+
+    async def _handle(self, request: web.Request) -> web.Response:
+        body = await _read_body(request, self.ctx.adapter.body_limit)
+        try:
+            peer = tls.peer_certificate(request.transport)
+        except SigningError:
+            peer = None
+        answer = await self.answer(body, peer)
+        return web.Response(body=answer, status=200, headers={"Content-Type": CONTENT_TYPE})
+
+    def _peer_code(self, peer: x509.Certificate | None) -> str | None:
+        """The TLS client certificate's code, re-checked at the injected clock for the TLS client usage."""
+        if peer is None:
+            return None
+        try:
+            self.link.trust.verify(peer, now=self.ctx.clock(), usage=Usage.TLS_CLIENT)
+            return subject_serial_number(peer)
+        except SigningError:
+            return None
+
+    async def answer(self, body: bytes, peer: x509.Certificate | None) -> bytes:
+        """README §10 for g60 (see the module docstring); the signed answer, refusals included."""
+        header: dict[str, str] = {}
+        try:
+            self.ctx.adapter.check_size(body)
+            header, root = read_message(body)
+            sender = authenticate_peer(header, self._peer_code(peer), self.link.peer_codes)
+            now = self.ctx.clock()
+            verify_signature(root, header, self.link.trust, now)
+            check_window(sent_at(header), now)
+            check_receiver(header, self.link.code)
+            operation = operation_of(header, self._operations())
+            message_id = header.get("MessageId")
+            if message_id is None:
+                raise Rejection(C.MALFORMED, "Header/MessageId", "a message carries its MessageId")
+            record = self._decode(operation, header, root)
+            result = await self.handler(InboundCall(self.ctx.platform.id, sender, operation, record, message_id, body))
+            return self._render(header, root, result)
+        except Rejection as exc:
+            return self._refuse(header, exc)
+        except SigningError as exc:
+            return self._refuse(header, Rejection(C.SIGNATURE_INVALID, None, exc.reason))
+
+    def _decode(self, operation: str, header: dict[str, str], root: Any) -> Any:
+        adapter = self.ctx.adapter
+        record_type = "item" if operation == "item_batch" else operation
+        mapping = adapter.mapping(record_type)
+        tree = adapter.record_tree(record_type, header, root)  # README §10 steps 6-7 (batch counts first)
+        if operation != "item_batch":
+            return adapter.decode_record(mapping, tree)
+        entries: list[Item | Rejection] = []
+        for i, item_tree in enumerate(tree):  # §9: each item on its own; a bad one does not stop the batch
+            try:
+                entries.append(adapter.decode_record(mapping, item_tree))
+            except Rejection as exc:
+                where = adapter.entry_where(exc.where, i)
+                entries.append(exc.at(where.removeprefix("ItemBatch/").replace(f"Item[{i + 1}]", "Item", 1)))
+        return entries
+
+    def _answer_envelope(self, header: dict[str, str], message_id: str | None = None) -> Envelope:
+        return _envelope(message_id or str(uuid.uuid4()), self.ctx.clock(), self.link.code,
+                         header.get("SenderCode", ""))
+
+    def _render(self, header: dict[str, str], root: Any, result: InboundResult) -> bytes:
+        ref = header["MessageId"]
+        if isinstance(result, Accepted):
+            receipt = Receipt(ref, True, message=REPEATED if result.repeated else None)
+            envelope = self._answer_envelope(header, receipt_message_id(self.link.code, result.receipt_no))
+            return sign_rendered(render_receipt(receipt, envelope), self.link.signer)
+        if isinstance(result, BatchResult):
+            batch = root.find(f"{_NS}Body/{_NS}ItemBatch")
+            answer = ItemBatchResult(batch.get("BatchNo") or result.batch_no, tuple(
+                G60ItemResult(r.item_code, r.region, r.ok, None if r.code is None else C(r.code), r.where)
+                for r in result.results))
+            return sign_rendered(render_item_batch_result(answer, self._answer_envelope(header)), self.link.signer)
+        if isinstance(result, LicenceAnswer):
+            rendered = self.ctx.adapter.encode("licence", result.licence, self._answer_envelope(header))
+            _, answer_root = read_message(rendered)
+            if result.signature is not None:
+                put_licence_signature(answer_root, result.signature)
+            return sign_message(answer_root, self.link.signer)
+        raise Rejection(C.UNSUPPORTED_TYPE, None, "this endpoint has no answer of that kind")
+
+    def _refuse(self, header: dict[str, str], rejection: Rejection) -> bytes:
+        """§7: a ``REJECTED`` receipt, signed like every answer."""
+        receipt = Receipt.reject(header.get("MessageId") or UNKNOWN_REF, rejection)
+        return sign_rendered(render_receipt(receipt, self._answer_envelope(header)), self.link.signer)
+
+
+# --- simulator extras --------------------------------------------------------------------------------------------
+def install_simulator_extras(sim: Any, spec: Any, ctx: WireContext) -> None:
+    """The simulated hub and map: per-item batch results (§9) and licence queries (§6.3) from a library.
+
+    ``spec.options``: ``licences`` (a ``LicenceLibrary``; default one signed with the link's ``licence_sign_key``,
+    of ``licence_region`` (340100), ``licence_seed``, ``licence_count``), ``consent`` (a ``ConsentVerifier``) or
+    ``consent_keys`` (kid → ES256 ``VerificationKey``).
+    """
+    first: dict[str, BatchResult] = {}
+
+    async def item_batch(call: InboundCall) -> BatchResult:
+        if call.message_id in first:  # §7: a repeated MessageId gets the first answer
+            return first[call.message_id]
+        results = []
+        for entry in call.record:
+            if isinstance(entry, Rejection):
+                results.append(ItemResult("", "", False, entry.code.value, entry.where))
+                continue
+            sim.book.accept(InboundCall(call.platform, call.caller, "item", entry))
+            results.append(ItemResult(entry.item_code, entry.region, True))
+        result = BatchResult(batch_no(call.message_id or ""), tuple(results))
+        if call.message_id:
+            first[call.message_id] = result
+        return result
+
+    sim.extras["item_batch"] = item_batch
+    link: Link = ctx.link
+    library = spec.options.get("licences")
+    if library is None and link.licence_signer is not None:
+        cert_sn, key = link.licence_signer
+        library = LicenceLibrary(key, cert_sn, str(spec.options.get("licence_region", "340100")),
+                                 int(spec.options.get("licence_seed", 0)),
+                                 int(spec.options.get("licence_count", 50)))
+    if library is None:
+        return
+    consent = spec.options.get("consent") or ConsentVerifier(spec.options.get("consent_keys", {}))
+
+    async def licence_query(call: InboundCall) -> LicenceAnswer:
+        try:
+            answer: LicenceAnswer = library.answer(call, consent, ctx.clock(), identifier_field=_IDENTIFIER)
+        except Rejection as exc:
+            raise (exc.at("LicenceQuery/ConsentToken") if exc.where == CONSENT_FIELD else exc) from None
+        return answer
+
+    sim.extras["licence_query"] = licence_query
