@@ -61,7 +61,6 @@ from gateway.delivery.outcomes import PermanentRefusal, ServerError, Throttled
 from gateway.delivery.retry_after import parse_retry_after
 from gateway.errors import ConfigError, Rejection
 from gateway.errors import RejectionCode as C
-from gateway.model.licence_sign import LicenceSignature
 from gateway.model.records import LicenceQuery
 from gateway.model.timefmt import BEIJING
 from gateway.registry import Platform
@@ -77,7 +76,7 @@ from signing.keys import (
     load_public_key_file,
 )
 from signing.secret import Secret, secret_from_file
-from signing.sm import sm2_generate, sm2_sign_b64
+from signing.sm import sm2_generate
 
 from .base import Accepted, InboundCall, InboundResult, LicenceAnswer, PlatformClient, PlatformEndpoint, WireContext
 
@@ -95,7 +94,7 @@ class Link:
     """One side's credentials of a shanghai link. The ``appSecret`` is shared: both sides sign and verify with it.
 
     ``licence_keys`` is the allow-list of licence issuers' SM2 keys by ``certSn`` (only ``licence_algs``);
-    ``licence_signer`` (platform side) signs licences this side serves when they arrive unsigned.
+    ``licence_signer`` (platform side) is the issuer key the simulator's licence library signs with.
     """
 
     app_id: str
@@ -107,12 +106,6 @@ class Link:
     def secret_for(self, app_id: str) -> Secret | None:
         """The shared secret of a caller's ``appId``; None for an appId this side does not know (``AUTH_FAILED``)."""
         return self.app_secret if app_id == self.app_id else None
-
-    def sign_licence(self, signing_string: bytes) -> LicenceSignature | None:
-        if self.licence_signer is None:
-            return None
-        value = sm2_sign_b64(self.licence_signer.private, signing_string)
-        return LicenceSignature(value, self.licence_signer.kid, self.licence_signer.alg)
 
 
 def _optional(settings: Mapping[str, Any], key: str) -> str | None:
