@@ -266,7 +266,7 @@ def sign_request(
     ``@method @target-uri content-digest content-type``; without (``GET``) ``sig1`` over ``@method @target-uri``
     and no ``Content-Digest``. ``url`` must already be in :func:`target_uri` form."""
     headers: dict[str, str] = {}
-    components = REQUEST_COMPONENTS_NO_BODY
+    components: tuple[str, ...] = REQUEST_COMPONENTS_NO_BODY
     if body is not None:
         if not content_type:
             raise SignatureInvalid("missing_component", "a request with a body needs a Content-Type")
