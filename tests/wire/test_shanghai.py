@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import io
+import json
 import re
 import stat
 from collections.abc import AsyncIterator
@@ -214,6 +215,7 @@ class Rig:
     gw: Link
     pf: Link
     gateway_side: dict[str, Any]
+    platform_side: dict[str, Any]
     folder: Path
     transport: RecordingTransport
     registry: Any
@@ -260,7 +262,7 @@ async def rig(registry: Any, tmp_path: Path) -> AsyncIterator[Rig]:
     transport = RecordingTransport()
     try:
         rig = Rig(str(server.make_url("")).rstrip("/"), sim, plan, clock, load_link(gateway_side, tmp_path), pf,
-                  gateway_side, tmp_path, transport, registry, library, consent_key)
+                  gateway_side, platform_side, tmp_path, transport, registry, library, consent_key)
         yield rig
         for rogue in rig.rogues:
             await rogue.close()
@@ -534,3 +536,29 @@ async def test_client_refuses_unverified_answers(rig: Rig, samples_dir: Path) ->
     assert busy.value.reason == "platform fault"
     good = sign_message(receipt, rig.gw.app_id, rig.gw.app_secret, now_ms, NONCE)
     assert (await (await _rogue(rig, good, 200)).submit("case", case, "m")).receipt_no == "R1"
+
+
+# --- the other direction: the platform calls the gateway back with the same link -----------------------------------
+async def test_simulator_emits_a_status_event_to_an_endpoint_on_the_gateway_side(rig: Rig, samples_dir: Path) -> None:
+    """The gateway's inbound side is the same ``Endpoint`` holding the gateway's half of the link; the simulator
+    signs with the platform's half (README §1: songjiang also sends)."""
+    platform = rig.registry.platforms["songjiang"]
+    inbound_spec = SimulatorSpec(platform, rig.gateway_side, rig.folder)
+    inbound_app, inbound, _ = build_simulator(inbound_spec, rig.registry, clock=rig.clock)
+    inbound_server = TestServer(inbound_app, host="127.0.0.1", port=0)
+    await inbound_server.start_server()
+    rig.rogues.append(inbound_server)
+    gateway_url = str(inbound_server.make_url("")).rstrip("/")
+    spec = SimulatorSpec(platform, rig.platform_side, rig.folder, gateway_url=gateway_url)
+    app, _, _ = build_simulator(spec, rig.registry, clock=rig.clock, transport=rig.transport)
+    server = TestServer(app, host="127.0.0.1", port=0)
+    await server.start_server()
+    rig.rogues.append(server)
+    event = _status(rig, samples_dir, "status/SS004.xml")
+    emitted = await rig.transport.send(HttpRequest(
+        "POST", str(server.make_url("/_sim/emit-status")), {"content-type": "application/json"},
+        json.dumps(_jsonable(to_ref(event)), ensure_ascii=False).encode(),
+    ))
+    assert emitted.status == 200 and json.loads(emitted.body) == {"receipt": ""}
+    [entry] = inbound.book.snapshot("status")
+    assert entry["record"] == _jsonable(to_ref(event)) and entry["caller"] == rig.gw.app_id
