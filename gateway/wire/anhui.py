@@ -242,6 +242,16 @@ class Client(PlatformClient):
         url = self.ctx.base_url.rstrip("/") + path + (f"?{query}" if query else "")
         return HttpRequest(method, url, headers, body)
 
+    def _item_codes(self) -> Mapping[str, str] | None:
+        """基本编码 → this site's implementing code (anhui.md §6.1 ``TASK_CODE``, §6.3 ``serviceCode``).
+
+        The site rule names the Huainan code for regions 3404xx and the Hefei code otherwise; records are routed
+        by region (README §4), so the destination site's own column is the rule's answer for routed traffic.
+        (``WireContext`` has no registry to apply the rule to a record routed elsewhere.)
+        """
+        column = self.ctx.platform.item_column
+        return self.ctx.adapter.tables.crosswalk.columns.get(column) if column else None
+
     def _envelope(self, message_id: str) -> Envelope:
         return Envelope(message_id, datetime.fromtimestamp(self.ctx.clock(), BEIJING), message_id)
 
@@ -274,7 +284,7 @@ class Client(PlatformClient):
         """§6.1-§6.3; the receipt number is ``data.receiptNo``."""
         if record_type not in _RECORD_TYPES:
             return await super().submit(record_type, record, message_id)
-        body = self.ctx.adapter.encode(record_type, record, self._envelope(message_id))
+        body = self.ctx.adapter.encode(record_type, record, self._envelope(message_id), self._item_codes())
         answer = await self._call(self._signed("POST", w.PATHS[record_type], body))
         receipt = answer.data.get("receiptNo") if isinstance(answer.data, dict) else None
         if not isinstance(receipt, str) or not receipt:
