@@ -15,6 +15,7 @@ Nothing here opens a socket, reads the clock, draws a nonce or holds state: the 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -49,6 +50,7 @@ __all__ = [
     "TokenRequest",
     "assertion_claims",
     "bearer_token",
+    "case_no_hint",
     "case_path",
     "make_client_assertion",
     "parse_token_answer",
@@ -87,6 +89,7 @@ NONCE_TTL = 600  # a nonce is remembered 600 s
 
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 _MAX_FORM = 16384
+_CASE_NO = re.compile(r"[0-9A-Za-z_-]{6,32}")
 
 
 def case_path(case_no: str) -> str:
@@ -250,6 +253,18 @@ def bearer_token(authorization: str | None) -> str | None:
     if scheme.lower() != "bearer" or not token or " " in token:
         return None
     return token
+
+
+def case_no_hint(body: bytes) -> str | None:
+    """The body's top-level ``case_no`` when it is one (§6.1 pattern), for the ``case_no`` member of a problem
+    document (§4); ``None`` when the body is not a JSON object or the member is not a case number."""
+    try:
+        value = parse_json(body).get("case_no")
+    except Rejection:
+        return None
+    if type(value) is not str or not _CASE_NO.fullmatch(value):
+        return None
+    return value
 
 
 def render_not_found() -> bytes:

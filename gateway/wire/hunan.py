@@ -385,13 +385,17 @@ class Endpoint(PlatformEndpoint):
                           now: float) -> web.Response:
         body = await self._body(request)
         grant = await self._admit(request, body, f"kstb.{operation}", now)
-        if _media_type(request) != hw.JSON_CONTENT_TYPE:
-            raise Rejection(C.MALFORMED, None, "the body must be application/json")
-        record = self.ctx.adapter.decode(operation, body)
-        if path_case_no is not None and record.case_no != path_case_no:
-            raise Rejection(C.RULE_VIOLATION, "case_no", "the body's case_no differs from the path's (§1)")
-        call = InboundCall(self.ctx.platform.id, grant.client_id, operation, record, None, body)
-        result = await self.handler(call)
+        try:  # past the transport checks, a refusal names the case (§4 example)
+            if _media_type(request) != hw.JSON_CONTENT_TYPE:
+                raise Rejection(C.MALFORMED, None, "the body must be application/json")
+            record = self.ctx.adapter.decode(operation, body)
+            if path_case_no is not None and record.case_no != path_case_no:
+                raise Rejection(C.RULE_VIOLATION, "case_no", "the body's case_no differs from the path's (§1)")
+            call = InboundCall(self.ctx.platform.id, grant.client_id, operation, record, None, body)
+            result = await self.handler(call)
+        except Rejection as exc:
+            problem = render_problem(exc, path_case_no or hw.case_no_hint(body))
+            return self._answer(exc.http_status, problem, PROBLEM_CONTENT_TYPE, now)
         if not isinstance(result, Accepted):
             raise TypeError("the business handler answered a submission with something else than Accepted")
         received_at = self._received_at.setdefault(result.receipt_no, datetime.fromtimestamp(int(now), BEIJING))

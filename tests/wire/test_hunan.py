@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from aiohttp import web
 from aiohttp.test_utils import TestServer
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
@@ -36,13 +37,14 @@ from gateway.registry import Registry
 from gateway.simulate.app import SimulatedPlatform, SimulatorSpec, build_simulator
 from gateway.simulate.faults import FaultPlan
 from gateway.transport import AiohttpTransport, FakeTransport
-from gateway.wire.base import WireContext
-from gateway.wire.hunan import Client, Link, generate_link, load_link
+from gateway.wire.base import Accepted, InboundCall, WireContext
+from gateway.wire.hunan import Client, Endpoint, Link, generate_link, load_link
 from signing.devpki import generate_p256, public_key_pem
 from signing.errors import SignatureInvalid, TokenInvalid
 from signing.httpsig import HttpMessage, content_digest, signature_base
 from signing.jwt import issue_jwt
 from signing.keys import ALG_ES256, SigningKey, VerificationKey, load_public_key
+from signing.replay import InMemoryReplayGuard
 from signing.sfv import serialize_inner_list
 
 T0 = 1748395200.0  # the document's `created`; both clocks start here
@@ -380,6 +382,15 @@ async def test_status_case_no_must_equal_the_path(env: Env, samples_dir: Path) -
     path = hw.status_path("3302002405644220557")
     response = await env.send("POST", path, body, env.signed("POST", path, body, token=await env.token()))
     env.refused(response, 422, C.RULE_VIOLATION, "case_no")
+    assert parse_problem(response.body).case_no == "3302002405644220557"
+
+
+async def test_field_refusal_names_the_case(env: Env, samples_dir: Path) -> None:
+    body = (samples_dir / "hunan/case/SC001.json").read_bytes().replace(b"340121199904278686", b"340121199904278687")
+    response = await env.send("POST", hw.CASES_PATH, body,
+                              env.signed("POST", hw.CASES_PATH, body, token=await env.token()))
+    env.refused(response, 422, C.ID_CHECKSUM, "agent.id_number")
+    assert parse_problem(response.body).case_no == "3205002405030562129"
 
 
 async def test_client_refuses_a_type_hunan_does_not_carry(env: Env, case_sc001: Case) -> None:
@@ -797,3 +808,69 @@ def test_a_key_of_the_wrong_algorithm_is_refused(link_dir: tuple[Path, dict[str,
         load_link(swapped, folder)
     assert caught.value.key == "assertion_key"
 
+
+
+# --- the other direction: the platform calls the gateway's endpoint with the same link type -------------------------
+async def test_simulator_emits_a_status_event_to_the_gateways_endpoint(
+    link_dir: tuple[Path, dict[str, Any], dict[str, Any]], registry: Registry, status_ss002: StatusEvent
+) -> None:
+    folder, gateway_side, platform_side = link_dir
+    platform, clock = registry.platforms["changsha"], Clock()
+    inbound = SimulatedPlatform(platform)  # stands in for the gateway's business side
+    ctx = WireContext(platform, load_link(gateway_side, folder), registry.adapter("hunan"), clock)
+    gateway_app = web.Application()
+    gateway_app.add_routes(Endpoint(ctx, InMemoryReplayGuard(), inbound).routes())
+    gateway = TestServer(gateway_app, host="127.0.0.1", port=0)
+    await gateway.start_server()
+    spec = SimulatorSpec(platform, platform_side, folder, gateway_url=str(gateway.make_url("")).rstrip("/"))
+    app, _, _ = build_simulator(spec, registry, clock=clock)
+    simulator = TestServer(app, host="127.0.0.1", port=0)
+    await simulator.start_server()
+    transport = AiohttpTransport()
+    try:
+        values = _book_record(to_ref(status_ss002))
+        response = await transport.send(HttpRequest(
+            "POST", str(simulator.make_url("/_sim/emit-status")), {"content-type": "application/json"},
+            json.dumps(values).encode()))
+        assert response.status == 200, response.body
+        assert json.loads(response.body)["receipt"].startswith("3302002405644220556@")
+        (kept,) = inbound.book.snapshot("status")
+        assert kept["record"] == values and kept["caller"] == "changsha"
+    finally:
+        await transport.close()
+        await simulator.close()
+        await gateway.close()
+
+
+async def test_a_handler_fault_is_a_signed_500_and_a_server_error(
+    link_dir: tuple[Path, dict[str, Any], dict[str, Any]], registry: Registry, status_ss002: StatusEvent
+) -> None:
+    folder, gateway_side, platform_side = link_dir
+    platform, clock = registry.platforms["changsha"], Clock()
+
+    async def broken(call: InboundCall) -> Accepted:
+        raise RuntimeError("the business side fell over")
+
+    ctx = WireContext(platform, load_link(platform_side, folder), registry.adapter("hunan"), clock)
+    app = web.Application()
+    app.add_routes(Endpoint(ctx, InMemoryReplayGuard(), broken).routes())
+    server = TestServer(app, host="127.0.0.1", port=0)
+    await server.start_server()
+    inner = AiohttpTransport()
+    answers: list[HttpResponse] = []
+
+    def keep(response: HttpResponse) -> HttpResponse:
+        answers.append(response)
+        return response
+
+    client_ctx = WireContext(platform, load_link(gateway_side, folder), registry.adapter("hunan"), clock,
+                             str(server.make_url("")).rstrip("/"))
+    try:
+        with pytest.raises(ServerError, match="HTTP 500"):
+            await Client(client_ctx, Recorder(inner, keep)).submit("status", status_ss002, "m")
+        fault = answers[-1]
+        assert fault.status == 500 and b"fell over" not in fault.body
+        hw.verify_response(500, fault.headers, fault.body, load_link(gateway_side, folder).peer_signing_keys)
+    finally:
+        await inner.close()
+        await server.close()
