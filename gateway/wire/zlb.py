@@ -1,0 +1,542 @@
+"""The zlb wire scheme (zlb.md §1-§5) in both roles: IRS application keys, SM2-signed bodies, §4 envelopes.
+
+- ``Link``/``load_link``/``generate_link``: one side's credentials (the shared appKey/appSecret, its own SM2 key
+  and certificate serial, the peer's registered SM2 certificates, licence issuers' keys).
+- ``Client``: calls a zlb platform: fetches and renews the ``requestSecret`` (§2), signs every call afresh, verifies
+  the signed answer and maps it to a result or the delivery exception tree.
+- ``Endpoint``: serves the §1 routes as the platform does, checks in README §10 order (size → IRS sign → SM2 →
+  window and replay → decoding) and answers every refusal as a signed §4 envelope, never a bare 500.
+- ``install_simulator_extras``: the simulated platform answers licence queries from a ``LicenceLibrary``.
+
+The scheme's pure parts (strings to sign, header forms, codes) are ``adapters.zlb_wire``; this module adds the
+clock, the transport, the server and the state (issued and cached requestSecrets).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import secrets
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlencode
+
+from aiohttp import web
+
+from adapters.base import Envelope
+from adapters.wire import HttpRequest, HttpResponse, lower_headers
+from adapters.zlb import ZlbAdapter, ZlbResponse, dump_response, parse_response, request_time
+from adapters.zlb_wire import (
+    OPERATION_PATHS,
+    REQUEST_TIME,
+    SECRET_EXPIRED,
+    SECRET_LIFETIME_MS,
+    TOKEN_BY_KEY_PATH,
+    TOKEN_BY_SEC_PATH,
+    AuthQuery,
+    SecretBook,
+    SecretExpired,
+    TokenGrant,
+    auth_query,
+    check_window,
+    is_cert_sn,
+    licence_sign_datas,
+    peek_request_id,
+    read_auth_query,
+    read_token_datas,
+    replay_nonce,
+    response_code,
+    sm2_headers,
+    token_datas,
+    verify_irs_sign,
+    verify_licence_sign,
+    verify_sm2_headers,
+)
+from gateway.consent import ConsentVerifier
+from gateway.delivery.outcomes import PermanentRefusal, ServerError, Throttled
+from gateway.delivery.retry_after import parse_retry_after
+from gateway.errors import ConfigError, Rejection
+from gateway.errors import RejectionCode as C
+from gateway.model.records import Licence, LicenceQuery
+from gateway.model.timefmt import BEIJING
+from gateway.registry import Platform
+from gateway.simulate.licences import LicenceLibrary
+from gateway.transport import Transport
+from signing.devpki import private_key_pem, public_key_pem
+from signing.errors import Replayed, SigningError
+from signing.keys import ALG_SM2_SM3, alg_for_key, load_private_key_file, load_public_key_file
+from signing.replay import ReplayGuard
+from signing.secret import Secret, secret_from_file
+from signing.sm import sm2_generate
+
+from .base import (
+    Accepted,
+    InboundCall,
+    InboundHandler,
+    InboundResult,
+    LicenceAnswer,
+    PlatformClient,
+    PlatformEndpoint,
+    WireContext,
+)
+
+if TYPE_CHECKING:
+    from gateway.simulate.app import SimulatedPlatform, SimulatorSpec
+
+__all__ = ["Client", "Endpoint", "Link", "generate_link", "install_simulator_extras", "load_link"]
+
+log = logging.getLogger(__name__)
+
+SUBMISSIONS = ("case", "status", "evaluation")
+_SOURCE = "zlb link settings"
+_MSG = {"00": "成功", "10": "参数校验失败", "14": "签名错误", "15": "请求密钥已过期", "16": "SM2签名无效",
+        "17": "请求体过大", "99": "平台故障，请稍后重试"}  # fmt: skip
+#: Decision (zlb.md silent on HTTP statuses): refusals keep the statuses of the gateway's problem documents.
+_STATUS = {"00": 200, "14": 401, "15": 401, "16": 401, "17": 413, "99": 500}
+
+
+# --- the link ---------------------------------------------------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class Link:
+    """One side of a zlb link. The same type serves both roles: each side signs with its own SM2 key and verifies
+    the other's against ``peer_certs``; the appKey/appSecret pair is shared (the caller signs, the receiver checks).
+    """
+
+    app_key: str  # the IRS appKey of the calling application on this link
+    app_secret: Secret  # shared; authenticates refreshTokenByKey.htm (§2.1)
+    sign_key: Any = field(repr=False)  # this side's SM2 private key
+    cert_sn: str  # serial (lower-case hex) of this side's registered SM2 certificate: X-Sm2-Cert-Sn
+    peer_certs: Mapping[str, Any] = field(repr=False)  # allow-list: serial → the peer's SM2 public key
+    licence_issuers: Mapping[str, Any] = field(default_factory=dict, repr=False)  # signCertSN → issuer SM2 key
+    licence_key: Any = field(default=None, repr=False)  # the issuing side's licence key (a simulator), or None
+    licence_cert_sn: str = ""
+    local_id: str = ""
+    peer_id: str = ""
+
+
+def _text(settings: Mapping[str, Any], key: str, required: bool = True) -> str:
+    value = settings.get(key)
+    if value is None and not required:
+        return ""
+    if not isinstance(value, str) or not value:
+        raise ConfigError(_SOURCE, key, "missing or not a non-empty string", f"set {key} in the link table")
+    return value
+
+
+def _serial(key: str, value: object) -> str:
+    if not isinstance(value, str) or not is_cert_sn(value):
+        raise ConfigError(_SOURCE, key, "not a certificate serial in lower-case hex", "write e.g. 5a4b3c2d1e0f0001")
+    return value
+
+
+def _sm2(key: str, path: Path, private: bool) -> Any:
+    try:
+        loaded = load_private_key_file(path) if private else load_public_key_file(path)
+        if alg_for_key(loaded) != ALG_SM2_SM3:
+            raise ConfigError(_SOURCE, key, f"{path} is not an SM2 key", "zlb.md §3 signs with SM2 only")
+    except SigningError as exc:
+        raise ConfigError(_SOURCE, key, f"cannot read an SM2 PEM key from {path}", "check the path") from exc
+    return loaded
+
+
+def _certs(settings: Mapping[str, Any], key: str, base: Path) -> dict[str, Any]:
+    table = settings.get(key, {})
+    if not isinstance(table, Mapping):
+        raise ConfigError(_SOURCE, key, "not a table of serial = public key file", 'write {"<sn>" = "peer.pem"}')
+    return {_serial(f"{key}.{sn}", sn): _sm2(f"{key}.{sn}", base / str(path), False) for sn, path in table.items()}
+
+
+def load_link(settings: Mapping[str, Any], base: Path) -> Link:
+    """One side's link from its settings table; files are relative to ``base``.
+
+    Keys: ``app_key``, ``app_secret_file``, ``sm2_key_file`` (PEM PKCS#8), ``sm2_cert_sn``, ``peer_certs``
+    (serial → PEM public key file: the peer's registered certificates, §3), optional ``licence_issuers`` (same
+    form), ``licence_key_file`` + ``licence_cert_sn`` (an issuing platform), ``local_id``, ``peer_id``.
+    Decision (no SM2 X.509 in the toolchain): a registered certificate is its serial and its public key.
+    """
+    try:
+        app_secret = secret_from_file(base / _text(settings, "app_secret_file"))
+    except SigningError as exc:
+        raise ConfigError(_SOURCE, "app_secret_file", "cannot read the appSecret file", "check the path") from exc
+    peer_certs = _certs(settings, "peer_certs", base)
+    if not peer_certs:
+        raise ConfigError(_SOURCE, "peer_certs", "no peer certificate registered", "name at least one")
+    licence_file = _text(settings, "licence_key_file", required=False)
+    return Link(
+        app_key=_text(settings, "app_key"),
+        app_secret=app_secret,
+        sign_key=_sm2("sm2_key_file", base / _text(settings, "sm2_key_file"), True),
+        cert_sn=_serial("sm2_cert_sn", settings.get("sm2_cert_sn")),
+        peer_certs=peer_certs,
+        licence_issuers=_certs(settings, "licence_issuers", base),
+        licence_key=_sm2("licence_key_file", base / licence_file, True) if licence_file else None,
+        licence_cert_sn=_serial("licence_cert_sn", settings.get("licence_cert_sn")) if licence_file else "",
+        local_id=_text(settings, "local_id", required=False),
+        peer_id=_text(settings, "peer_id", required=False),
+    )
+
+
+def _write(path: Path, data: bytes, private: bool) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600 if private else 0o644)
+    with os.fdopen(fd, "wb") as fh:
+        fh.write(data)
+    if private:
+        path.chmod(0o600)
+
+
+def _new_serial() -> str:
+    return format(secrets.randbits(63) | 1 << 62, "x")  # 16 hex digits, like the document's 5a4b3c2d1e0f0001
+
+
+def generate_link(folder: Path, platform: Platform) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Fresh development credentials under ``folder/<platform id>/``: ``(gateway side, platform side)`` settings.
+
+    SM2 keys are cheap (milliseconds), so nothing is cached. Secret and private key files are mode 0600.
+    """
+    pid = platform.id
+    target = folder / pid
+    target.mkdir(parents=True, exist_ok=True)
+    _write(target / "app_secret", secrets.token_urlsafe(24).encode("ascii"), True)
+    serials: dict[str, str] = {}
+    for who in ("gateway", "platform", "licence"):
+        key = sm2_generate()
+        _write(target / f"{who}_sm2_key.pem", private_key_pem(key), True)
+        _write(target / f"{who}_sm2_pub.pem", public_key_pem(key), False)
+        serials[who] = _new_serial()
+    shared = {"app_key": f"{pid}-gateway-{secrets.token_hex(4)}", "app_secret_file": f"{pid}/app_secret"}
+    gateway = {
+        **shared,
+        "sm2_key_file": f"{pid}/gateway_sm2_key.pem",
+        "sm2_cert_sn": serials["gateway"],
+        "peer_certs": {serials["platform"]: f"{pid}/platform_sm2_pub.pem"},
+        "licence_issuers": {serials["licence"]: f"{pid}/licence_sm2_pub.pem"},
+        "local_id": "gateway",
+        "peer_id": pid,
+    }
+    platform_side = {
+        **shared,
+        "sm2_key_file": f"{pid}/platform_sm2_key.pem",
+        "sm2_cert_sn": serials["platform"],
+        "peer_certs": {serials["gateway"]: f"{pid}/gateway_sm2_pub.pem"},
+        "licence_key_file": f"{pid}/licence_sm2_key.pem",
+        "licence_cert_sn": serials["licence"],
+        "local_id": pid,
+        "peer_id": "gateway",
+    }
+    return gateway, platform_side
+
+
+# --- the server role ----------------------------------------------------------------------------------------------
+def _now_ms(clock_value: float) -> int:
+    return round(clock_value * 1000)
+
+
+async def _read_body(request: web.Request, limit: int) -> bytes:
+    """The body, refusing more than ``limit`` bytes before reading them all (README §10 step 1, §5: 1 MiB)."""
+    too_large = Rejection(C.BODY_TOO_LARGE, None, f"body is larger than {limit} bytes")
+    if request.content_length is not None and request.content_length > limit:
+        raise too_large
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.content.iter_any():
+        size += len(chunk)
+        if size > limit:
+            raise too_large
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+_Serve = Callable[[web.Request, dict[str, str]], Awaitable[web.Response]]
+
+
+class Endpoint(PlatformEndpoint):
+    """The §1 routes as the platform serves them; issues and tracks requestSecrets per appKey (§2)."""
+
+    def __init__(self, ctx: WireContext, replay: ReplayGuard, handler: InboundHandler) -> None:
+        super().__init__(ctx, replay, handler)
+        if not isinstance(ctx.adapter, ZlbAdapter):
+            raise ConfigError(_SOURCE, "dialect", "the zlb scheme needs the zlb adapter", "register zlb")
+        self.adapter: ZlbAdapter = ctx.adapter
+        self.link: Link = ctx.link
+        self.secrets = SecretBook()
+
+    def routes(self) -> list[web.RouteDef]:
+        routes = [web.get(TOKEN_BY_KEY_PATH, self._token_by_key), web.get(TOKEN_BY_SEC_PATH, self._token_by_sec)]
+        routes += [web.post(path, self._operation(operation)) for operation, path in OPERATION_PATHS.items()]
+        return routes
+
+    # --- answers ------------------------------------------------------------------------------------------------
+    def _answer(self, code: str, datas: dict[str, Any] | None, request_id: str, status: int = 0) -> web.Response:
+        body = dump_response(code, datas, request_id, msg=_MSG[code])
+        signed = sm2_headers(self.link.sign_key, self.link.cert_sn, body)
+        headers = {"Content-Type": self.adapter.content_type, **signed}
+        return web.Response(body=body, status=status or _STATUS[code], headers=headers)
+
+    def _refuse(self, exc: Rejection, request_id: str) -> web.Response:
+        code = response_code(exc, secret_expired=isinstance(exc, SecretExpired))
+        if code != "10":
+            return self._answer(code, None, request_id)
+        datas = {"errorCode": exc.code.value, **({"field": exc.where} if exc.where else {})}
+        return self._answer(code, datas, request_id, status=exc.http_status)
+
+    async def _guarded(self, request: web.Request, serve: _Serve) -> web.Response:
+        """README §10 at the edge: every refusal becomes a signed §4 envelope; a bug becomes code 99, not a page."""
+        state: dict[str, str] = {"request_id": ""}
+        try:
+            return await serve(request, state)
+        except Rejection as exc:
+            return self._refuse(exc, state["request_id"])
+        except Replayed as exc:
+            return self._refuse(Rejection(C.REPLAYED, REQUEST_TIME, exc.reason), state["request_id"])
+        except SigningError as exc:  # SignatureInvalid, UnknownKey, KeyInvalid: all code 16 (§3)
+            return self._refuse(Rejection(C.SIGNATURE_INVALID, "X-Sm2-Sign", exc.reason), state["request_id"])
+        except Exception as exc:  # the edge: never a traceback to the caller
+            log.error("zlb endpoint fault on %s: %s", request.path, type(exc).__name__)
+            return self._answer("99", None, state["request_id"])
+
+    # --- README §10 step 1 ------------------------------------------------------------------------------------------
+    def _authenticate(self, auth: AuthQuery, now_ms: int) -> None:
+        if auth.app_key != self.link.app_key:
+            raise Rejection(C.AUTH_FAILED, "appKey", "unknown appKey")
+        self.secrets.check(auth, now_ms)
+
+    async def _check_replay(self, auth: AuthQuery, now: float, signature: bytes = b"") -> None:
+        now_ms = _now_ms(now)
+        check_window(auth.request_time, now_ms)
+        scope = f"zlb:{self.ctx.platform.id}:{auth.app_key}"
+        await self.replay.check(scope, replay_nonce(auth, signature), auth.request_time / 1000, now_ms / 1000)
+
+    def _issue(self, app_key: str, now_ms: int) -> web.Response:
+        """A new requestSecret, valid 15 min (§2.1).
+
+        Decision (zlb.md silent on the refreshSecret's use): it is issued, valid 15 min beyond the requestSecret,
+        and not needed by refreshTokenBySec.htm, which §1 signs with the current requestSecret.
+        """
+        end = now_ms + SECRET_LIFETIME_MS
+        grant = TokenGrant(Secret(secrets.token_hex(16)), Secret(secrets.token_hex(16)), end, end + SECRET_LIFETIME_MS)
+        self.secrets.add(app_key, grant.request_secret, end)
+        return self._answer("00", token_datas(grant), "")
+
+    # --- routes --------------------------------------------------------------------------------------------------
+    async def _token_by_key(self, request: web.Request) -> web.Response:
+        """§2.1, authenticated by the appSecret. Decision: token GETs have no body, so they carry no SM2 signature."""
+
+        async def serve(request: web.Request, state: dict[str, str]) -> web.Response:
+            now = self.ctx.clock()
+            auth = read_auth_query(request.query)
+            app_key, secret = self.link.app_key, self.link.app_secret
+            if auth.app_key != app_key or not verify_irs_sign(app_key, secret, auth.request_time_text, auth.sign):
+                raise Rejection(C.AUTH_FAILED, "sign", "appKey or sign does not match")
+            await self._check_replay(auth, now)
+            return self._issue(auth.app_key, _now_ms(now))
+
+        return await self._guarded(request, serve)
+
+    async def _token_by_sec(self, request: web.Request) -> web.Response:
+        """§1: renewal, signed with the current (live) requestSecret."""
+
+        async def serve(request: web.Request, state: dict[str, str]) -> web.Response:
+            now = self.ctx.clock()
+            auth = read_auth_query(request.query)
+            self._authenticate(auth, _now_ms(now))
+            await self._check_replay(auth, now)
+            return self._issue(auth.app_key, _now_ms(now))
+
+        return await self._guarded(request, serve)
+
+    def _operation(self, operation: str) -> Callable[[web.Request], Awaitable[web.Response]]:
+        async def serve(request: web.Request, state: dict[str, str]) -> web.Response:
+            now = self.ctx.clock()
+            body = await _read_body(request, self.adapter.body_limit)
+            auth = read_auth_query(request.query)
+            self._authenticate(auth, _now_ms(now))
+            _, signature = verify_sm2_headers(lower_headers(request.headers), body, self.link.peer_certs)
+            state["request_id"] = request_id = peek_request_id(body)
+            await self._check_replay(auth, now, signature)
+            record = self.adapter.decode_request(operation, body, auth.request_time_text)
+            call = InboundCall(self.ctx.platform.id, auth.app_key, operation, record, request_id or None, body)
+            return self._answer("00", self._datas(await self.handler(call)), request_id)
+
+        async def handle(request: web.Request) -> web.Response:
+            return await self._guarded(request, serve)
+
+        return handle
+
+    def _datas(self, result: InboundResult) -> dict[str, Any]:
+        if isinstance(result, Accepted):
+            return {"receiptNo": result.receipt_no}
+        if isinstance(result, LicenceAnswer):
+            datas = self.adapter.mapping("licence").encode(result.licence)
+            if result.signature is not None:
+                datas["digitalSign"] = licence_sign_datas(result.signature)
+            return datas
+        raise TypeError(f"a zlb endpoint cannot answer {type(result).__name__}")
+
+
+# --- the client role ----------------------------------------------------------------------------------------------
+class Client(PlatformClient):
+    """Calls a zlb platform at ``ctx.base_url``; one requestSecret per Client, renewed ``renew_early_ms`` early."""
+
+    renew_early_ms = 60_000
+    timeout = 30.0
+
+    def __init__(self, ctx: WireContext, transport: Transport) -> None:
+        super().__init__(ctx, transport)
+        self.link: Link = ctx.link
+        self._grant: TokenGrant | None = None
+        self._lock = asyncio.Lock()
+        column = ctx.platform.item_column
+        self._item_codes = ctx.adapter.tables.crosswalk.columns.get(column, {}) if column else None
+
+    # --- the requestSecret (§2) -------------------------------------------------------------------------------------
+    async def _secret(self) -> Secret:
+        grant = self._grant
+        if grant is not None and _now_ms(self.ctx.clock()) < grant.request_secret_end - self.renew_early_ms:
+            return grant.request_secret
+        async with self._lock:  # one refresh at a time; latecomers find the fresh grant
+            grant, now_ms = self._grant, _now_ms(self.ctx.clock())
+            if grant is None or now_ms >= grant.request_secret_end - self.renew_early_ms:
+                live = grant is not None and now_ms < grant.request_secret_end
+                self._grant = grant = await self._fetch(grant if live else None)
+            return grant.request_secret
+
+    async def _renew_after_expiry(self, stale: Secret) -> None:
+        """Code 15: fetch a new requestSecret with the appSecret, unless a concurrent call already did."""
+        async with self._lock:
+            if self._grant is None or self._grant.request_secret is stale:
+                self._grant = None
+                self._grant = await self._fetch(None)
+
+    async def _fetch(self, current: TokenGrant | None) -> TokenGrant:
+        """§2: renew with refreshTokenBySec.htm while the current secret lives, else refreshTokenByKey.htm."""
+        if current is not None:
+            try:
+                return await self._token(TOKEN_BY_SEC_PATH, current.request_secret)
+            except PermanentRefusal:
+                log.info("zlb: renewal by requestSecret refused; asking with the appSecret")
+        return await self._token(TOKEN_BY_KEY_PATH, self.link.app_secret)
+
+    async def _token(self, path: str, secret: Secret) -> TokenGrant:
+        query = auth_query(self.link.app_key, secret, _now_ms(self.ctx.clock()))
+        http = await self.transport.send(HttpRequest("GET", self._url(path, query)), timeout=self.timeout)
+        response = self._verified(http)
+        self._raise_for(response, None)
+        try:
+            return read_token_datas(response.datas)
+        except Rejection as exc:
+            raise ServerError("unreadable answer") from exc
+
+    # --- one call ---------------------------------------------------------------------------------------------------
+    def _url(self, path: str, query: Mapping[str, str]) -> str:
+        return f"{self.ctx.base_url.rstrip('/')}{path}?{urlencode(query)}"
+
+    def _verified(self, http: HttpResponse) -> ZlbResponse:
+        """Status faults first (a proxy's or the fault plan's answers are unsigned), then §3, then §4."""
+        retry_after = parse_retry_after(http.header("retry-after"), self.ctx.clock())
+        if http.status == 429:
+            raise Throttled("HTTP 429", retry_after)
+        if http.status >= 500:
+            raise ServerError(f"HTTP {http.status}", retry_after)
+        try:
+            verify_sm2_headers(http.headers, http.body, self.link.peer_certs)
+        except SigningError as exc:  # the platform may have accepted it: retry under the same requestId
+            raise ServerError("unverified answer") from exc
+        try:
+            return parse_response(http.body)
+        except Rejection as exc:
+            raise ServerError("unreadable answer") from exc
+
+    def _raise_for(self, response: ZlbResponse, request_id: str | None) -> None:
+        if response.ok:
+            if request_id is not None and response.request_id != request_id:
+                raise ServerError("unverified answer")  # a signed answer, but to another request
+            return
+        if response.retry_later:
+            raise ServerError("platform fault")
+        rejection = response.rejection()
+        if rejection is None:  # parse_response admits only §4 codes; 00 and 99 are handled above
+            raise ServerError("unreadable answer")
+        raise PermanentRefusal(rejection.code.value, response.msg, where=rejection.where)
+
+    async def _call(self, operation: str, record: Any, message_id: str) -> HttpResponse:
+        """Render, sign, send and verify; on code 15 renew the requestSecret once and call again (§2.3).
+
+        Each attempt is a new message: a new requestTime (head and query), sign and SM2 signature; the requestId
+        stays ``message_id``, the transport-level idempotency key.
+        """
+        for attempt in (1, 2):
+            secret = await self._secret()
+            sent_at = datetime.fromtimestamp(self.ctx.clock(), BEIJING)
+            envelope = Envelope(message_id, sent_at, message_id, sender=self.link.app_key)
+            try:
+                body = self.ctx.adapter.encode(operation, record, envelope, self._item_codes)
+            except Rejection as exc:  # the record cannot be written in zlb: sending it again cannot help
+                raise PermanentRefusal(exc.code.value, exc.detail, where=exc.where) from exc
+            query = auth_query(self.link.app_key, secret, request_time(sent_at))
+            signed = sm2_headers(self.link.sign_key, self.link.cert_sn, body)
+            headers = {"content-type": self.ctx.adapter.content_type, **signed}
+            url = self._url(OPERATION_PATHS[operation], query)
+            http = await self.transport.send(HttpRequest("POST", url, headers, body), timeout=self.timeout)
+            response = self._verified(http)
+            if response.code == SECRET_EXPIRED and attempt == 1:
+                await self._renew_after_expiry(secret)
+                continue
+            self._raise_for(response, message_id)
+            return http
+        raise ServerError("requestSecret refused twice")  # not reached: the second code 15 raises above
+
+    # --- PlatformClient -------------------------------------------------------------------------------------------
+    async def submit(self, record_type: str, record: Any, message_id: str) -> Accepted:
+        if record_type not in SUBMISSIONS:
+            return await super().submit(record_type, record, message_id)
+        datas = parse_response((await self._call(record_type, record, message_id)).body).datas or {}
+        receipt = datas.get("receiptNo")
+        if not isinstance(receipt, str) or not receipt:
+            raise ServerError("unreadable answer")
+        return Accepted(receipt)  # §4 does not say whether a receipt is a repeat: the number is the first one
+
+    async def query_licence(self, query: LicenceQuery, message_id: str) -> LicenceAnswer:
+        """The licence and its verified issuer signature (zlb.md §6.4, anhui.md §6.6).
+
+        Decision: a licence that does not decode, or whose ``digitalSign`` is missing or does not verify under an
+        allow-listed issuer, is a ``PermanentRefusal`` (at ``datas.…``): the answer itself was signed, so asking
+        again returns the same licence.
+        """
+        http = await self._call("licence_query", query, message_id)
+        try:
+            licence: Licence = self.ctx.adapter.decode("licence", http.body)
+        except Rejection as exc:
+            raise PermanentRefusal(exc.code.value, exc.detail, where=exc.where) from exc
+        datas = parse_response(http.body).datas or {}
+        try:
+            signature = verify_licence_sign(licence, datas.get("digitalSign"), self.link.licence_issuers)
+        except SigningError as exc:
+            raise PermanentRefusal(C.SIGNATURE_INVALID.value, exc.reason, where="datas.digitalSign") from exc
+        return LicenceAnswer(licence, signature)
+
+
+# --- the simulator ------------------------------------------------------------------------------------------------
+def install_simulator_extras(sim: SimulatedPlatform, spec: SimulatorSpec, ctx: WireContext) -> None:
+    """Licence queries answered from a ``LicenceLibrary`` (``spec.options["licence_library"]``, or one built from
+    the link's licence key), consent checked by ``spec.options["consent_verifier"]`` or by a verifier over
+    ``spec.options["consent_keys"]`` (kid → ES256 ``VerificationKey``). Without a library or licence key: none.
+    """
+    options = spec.options
+    library: LicenceLibrary | None = options.get("licence_library")
+    link: Link = ctx.link
+    if library is None and link.licence_key is not None:
+        size, seed = int(options.get("licence_size", 200)), int(options.get("licence_seed", 0))
+        library = LicenceLibrary(link.licence_key, link.licence_cert_sn, ctx.platform.region, seed=seed, size=size)
+    if library is None:
+        return
+    verifier: ConsentVerifier = options.get("consent_verifier") or ConsentVerifier(options.get("consent_keys", {}))
+    books = library
+
+    async def licence_query(call: InboundCall) -> InboundResult:
+        return books.answer(call, verifier, ctx.clock(), identifier_field="body.certificateIdentifier")
+
+    sim.extras["licence_query"] = licence_query
