@@ -12,11 +12,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from gateway.delivery import BreakerSettings, DeliveryConfigError, RetryPolicy
 from gateway.errors import ConfigError
+from gateway.pipeline.routing import Route, load_routes
+from gateway.pipeline.worker import WorkerSettings
 from gateway.registry import Registry, load_registry
 from mappings.tables import load_tables
 
-__all__ = ["DEFAULT_CONFIG", "Config", "ServerSettings", "load_config", "parse_config"]
+__all__ = ["DEFAULT_CONFIG", "Config", "DeliverySettings", "ServerSettings", "load_config", "parse_config"]
 
 DEFAULT_CONFIG = Path(__file__).resolve().parents[1] / "config" / "gateway.toml"
 
@@ -28,12 +31,30 @@ class ServerSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class DeliverySettings:
+    """Retry policy and breaker settings, with per-destination overrides (``[delivery.destinations.<id>]``)."""
+
+    default: RetryPolicy
+    per_destination: Mapping[str, RetryPolicy]
+    breaker: BreakerSettings
+    worker: WorkerSettings
+
+
+@dataclass(frozen=True, slots=True)
 class Config:
     source: str
     server: ServerSettings
     store_url: str
     registry: Registry
     raw: Mapping[str, Any]
+    base_dir: Path = Path(".")
+    dev_credentials: Path | None = None
+    routes: tuple[Route, ...] = ()
+    delivery: DeliverySettings | None = None
+    admin_token_file: Path | None = None
+
+    def delivery_settings(self) -> DeliverySettings:
+        return self.delivery if self.delivery is not None else _delivery({}, self.source)
 
 
 def _server(raw: Any, source: str) -> ServerSettings:
@@ -50,19 +71,59 @@ def _server(raw: Any, source: str) -> ServerSettings:
     return ServerSettings(host, port)
 
 
-def parse_config(data: Mapping[str, Any], source: str) -> Config:
-    """Typed configuration from an already parsed TOML document."""
+def _delivery(raw: Any, source: str) -> DeliverySettings:
+    if not isinstance(raw, Mapping):
+        raise ConfigError(source, "delivery", "must be a table", "write [delivery] with retry settings")
+    try:
+        common = {k: v for k, v in raw.items() if k not in ("destinations", "breaker", "worker")}
+        default = RetryPolicy.from_mapping(common, where=f"{source} [delivery]")
+        per = {
+            pid: RetryPolicy.from_mapping(table, where=f"{source} [delivery.destinations.{pid}]", defaults=default)
+            for pid, table in raw.get("destinations", {}).items()
+        }
+        breaker = BreakerSettings.from_mapping(raw.get("breaker", {}), where=f"{source} [delivery.breaker]")
+    except DeliveryConfigError as exc:
+        raise ConfigError(source, "delivery", str(exc)) from None
+    worker_raw = raw.get("worker", {})
+    try:
+        worker = WorkerSettings(**worker_raw)
+    except TypeError:
+        raise ConfigError(source, "delivery.worker", f"{worker_raw!r} has an unknown key",
+                          "use batch, lease_seconds, per_destination, poll_interval") from None
+    return DeliverySettings(default, per, breaker, worker)
+
+
+def _path(value: Any, base: Path, source: str, key: str) -> Path | None:
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value:
+        raise ConfigError(source, key, f"{value!r} is not a path", 'write e.g. "var/dev"')
+    path = Path(value)
+    return path if path.is_absolute() else base / path
+
+
+def parse_config(data: Mapping[str, Any], source: str, base_dir: Path | None = None) -> Config:
+    """Typed configuration from an already parsed TOML document (relative paths against ``base_dir``)."""
+    base = base_dir if base_dir is not None else Path.cwd()
     store = data.get("store", {})
     url = store.get("url", "sqlite:///var/gateway.db") if isinstance(store, dict) else None
     if not isinstance(url, str) or not url.startswith(("sqlite:///", "postgresql://", "postgres://")):
         raise ConfigError(source, "store.url", f"{url!r} is not a store URL",
                           'use "sqlite:///path/file.db" or "postgresql://user@host/db"')
+    registry = load_registry(data, load_tables(), source)
+    dev = data.get("dev", {})
+    admin = data.get("admin", {})
     return Config(
         source=source,
         server=_server(data.get("server"), source),
         store_url=url,
-        registry=load_registry(data, load_tables(), source),
+        registry=registry,
         raw=data,
+        base_dir=base,
+        dev_credentials=_path(dev.get("credentials"), base, source, "dev.credentials"),
+        routes=load_routes(data.get("routes"), registry, source),
+        delivery=_delivery(data.get("delivery", {}), source),
+        admin_token_file=_path(admin.get("token_file"), base, source, "admin.token_file"),
     )
 
 
@@ -76,4 +137,4 @@ def load_config(path: Path | str | None = None) -> Config:
         raise ConfigError(str(file), "(file)", "does not exist", "pass an existing file with --config") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(str(file), "(syntax)", str(exc), "fix the TOML syntax") from None
-    return parse_config(data, str(file))
+    return parse_config(data, str(file), Path.cwd())

@@ -9,6 +9,7 @@ simulators' callbacks goes through a ``Transport``. Failures are mapped once, he
 from __future__ import annotations
 
 import asyncio
+import io
 import ssl
 from collections.abc import Awaitable, Callable
 from typing import Protocol
@@ -19,6 +20,8 @@ from adapters.wire import HttpRequest, HttpResponse, lower_headers
 from gateway.delivery.outcomes import ConnectionFailed, DeliveryTimeout
 
 __all__ = ["AiohttpTransport", "FakeTransport", "Transport"]
+
+LARGE_BODY = 1024 * 1024
 
 
 class Transport(Protocol):
@@ -47,7 +50,8 @@ class AiohttpTransport:
                 request.method,
                 request.url,
                 headers=dict(request.headers),
-                data=request.body if request.body else None,
+                # aiohttp warns about large bytes payloads; a stream of the same bytes goes out unchanged
+                data=(io.BytesIO(request.body) if len(request.body) > LARGE_BODY else request.body) or None,
                 ssl=tls,
                 timeout=aiohttp.ClientTimeout(total=timeout),
                 allow_redirects=False,

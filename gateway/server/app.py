@@ -1,31 +1,45 @@
-"""The application factory and its operator-facing routes.
+"""The application factory: everything the gateway runs is built here, nothing at import time.
 
-Middleware order is fixed here: problem+json rendering outermost. Application state lives under ``AppKey``s.
+Middleware order is fixed here, problem+json rendering outermost. Application state lives under ``AppKey``s. The
+gateway speaks each platform's own dialect towards it: the platform's documented paths are mounted under
+``/partners/<platform id>/`` (e.g. ``/partners/hefei/kstb/v1/case/submit``), verified with that platform's link
+credentials, and accepted into the durable pipeline.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import asyncio
+import secrets
+import socket
+import time
+from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
 
 from aiohttp import web
 
 from gateway.config import Config
+from gateway.delivery import BreakerRegistry
 from gateway.errors import PROBLEM_TYPE_BASE, ConfigError, Rejection
 from gateway.errors import RejectionCode as C
+from gateway.links import LinkSettings, gateway_link_settings
+from gateway.pipeline.intake import Intake
+from gateway.pipeline.replay import StoreReplayGuard
+from gateway.pipeline.routing import Router
+from gateway.pipeline.worker import DeliveryWorker
+from gateway.store import open_store
+from gateway.store.api import Store
 from gateway.translate import make_envelope, translate
+from gateway.transport import AiohttpTransport, Transport
+from gateway.wire.base import PlatformClient, WireContext
+from gateway.wire.registry import scheme
 
+from .admin import admin_routes, ensure_admin_token
+from .keys import CLOCK, CONFIG, STORE, WORKER
 from .problems import problem_middleware, problem_response
 
-__all__ = ["CONFIG", "create_app"]
+__all__ = ["CONFIG", "STORE", "WORKER", "create_app"]
 
-CONFIG: web.AppKey[Config] = web.AppKey("config", Config)
-CLOCK: web.AppKey[Callable[[], datetime]] = web.AppKey("clock")
 TRANSLATE_BODY_LIMIT = 10 * 1024 * 1024  # the largest dialect limit (g60, 10 MiB); each adapter checks its own
-
-
-def _utc_now() -> datetime:
-    return datetime.now(UTC)
 
 
 async def healthz(request: web.Request) -> web.Response:
@@ -51,16 +65,92 @@ async def translate_handler(request: web.Request) -> web.Response:
             {"type": PROBLEM_TYPE_BASE + "UNKNOWN_PLATFORM", "title": "Unknown dialect or platform", "status": 400,
              "code": "UNKNOWN_PLATFORM", "detail": exc.problem}
         )
-    envelope = make_envelope(dst_platform, request.app[CLOCK]())
+    envelope = make_envelope(dst_platform, datetime.fromtimestamp(request.app[CLOCK](), UTC))
     out = translate(registry, params["from"], params["to"], params["type"], body, envelope)
     return web.Response(body=out, content_type=registry.adapter(dst_dialect).content_type.split(";")[0])
 
 
-def create_app(config: Config, *, clock: Callable[[], datetime] | None = None) -> web.Application:
-    """Build the gateway application from its configuration (no globals; tests pass their own parts)."""
+class _StoreProxy:
+    """The store is opened when the app starts; endpoints built before that reach it through this proxy."""
+
+    def __init__(self) -> None:
+        self.target: Store | None = None
+
+    def __getattr__(self, name: str) -> object:
+        if self.target is None:
+            raise RuntimeError("the store is not open yet")
+        return getattr(self.target, name)
+
+
+def create_app(
+    config: Config,
+    *,
+    clock: Callable[[], float] | None = None,
+    transport: Transport | None = None,
+    store: Store | None = None,
+    run_workers: bool = True,
+) -> web.Application:
+    """Build the gateway from its configuration; tests pass their own clock, transport or store."""
+    now = clock or time.time
+    registry = config.registry
     app = web.Application(middlewares=[problem_middleware], client_max_size=TRANSLATE_BODY_LIMIT + 1)
     app[CONFIG] = config
-    app[CLOCK] = clock or _utc_now
+    app[CLOCK] = now
     app.router.add_get("/healthz", healthz)
     app.router.add_post("/v1/translate", translate_handler)
+
+    links = gateway_link_settings(registry, config.base_dir, config.dev_credentials, config.source)
+    outbound: Transport = transport or AiohttpTransport()
+    proxy = _StoreProxy()
+    clients: dict[str, PlatformClient] = {}
+    worker_box: list[DeliveryWorker] = []
+
+    def kick(destinations: list[str]) -> None:
+        for worker in worker_box:
+            worker.kick(destinations)
+
+    router = Router(registry, config.routes)
+    intake = Intake(registry, proxy, router, now, on_accepted=kick)  # type: ignore[arg-type]
+    replay = StoreReplayGuard(proxy)  # type: ignore[arg-type]
+    for pid, platform in registry.platforms.items():
+        wire = scheme(platform.dialect)
+        link_settings: LinkSettings = links[pid]
+        link = wire.load_link(link_settings.settings, link_settings.base)
+        adapter = registry.adapter(platform.dialect)
+        base_url = str(platform.settings.get("base_url", ""))
+        clients[pid] = wire.Client(WireContext(platform, link, adapter, now, base_url), outbound)
+        partner = web.Application()
+        partner.add_routes(wire.Endpoint(WireContext(platform, link, adapter, now), replay, intake).routes())
+        app.add_subapp(f"/partners/{pid}/", partner)
+
+    token = ensure_admin_token(config)
+    app.add_routes(admin_routes(token))
+
+    async def lifecycle(app: web.Application) -> AsyncIterator[None]:
+        opened = store or await open_store(config.store_url)
+        proxy.target = opened
+        app[STORE] = opened
+        settings = config.delivery_settings()
+        worker = DeliveryWorker(
+            opened, clients, owner=f"{socket.gethostname()}-{secrets.token_hex(4)}", clock=now,
+            policies=settings.per_destination, default_policy=settings.default,
+            breakers=BreakerRegistry(settings.breaker, clock=now), settings=settings.worker,
+        )
+        app[WORKER] = worker
+        worker_box.append(worker)
+        task = asyncio.create_task(worker.run()) if run_workers else None
+        try:
+            yield
+        finally:
+            await worker.stop()
+            if task is not None:
+                await task
+            if transport is None:
+                await outbound.close()  # type: ignore[attr-defined]
+            if store is None:
+                await opened.close()
+
+    app.cleanup_ctx.append(lifecycle)
     return app
+
+

@@ -1,0 +1,102 @@
+"""Accepting a submission: route it, check each destination can take it, and commit it with its outbox messages.
+
+README §10 step 10 happens here for every destination before anything is written: a destination that does not
+carry the record type (``UNSUPPORTED_TYPE``) or does not offer the item (``UNKNOWN_ITEM``, at the sender's item
+field) refuses the whole submission, so the sender learns it at once and nothing half-accepted waits in the outbox.
+
+Then the inbound idempotency record and one outbox message per destination are committed in ONE transaction (the
+store groups concurrent commits), and only then is the sender answered. A repeated idempotency key gets the first
+receipt and creates nothing (README §9). The outbox keeps the canonical record (``canonical_json``): every delivery
+attempt renders a fresh envelope and signature.
+"""
+
+from __future__ import annotations
+
+import secrets
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from gateway.errors import Rejection
+from gateway.errors import RejectionCode as C
+from gateway.model import canonical_json
+from gateway.registry import Registry
+from gateway.store.api import InboundRecord, OutboundMessage, Store
+from gateway.translate import make_envelope, route
+from gateway.wire.base import Accepted, InboundCall
+
+from .routing import Router, origin_key
+
+__all__ = ["SUBMISSIONS", "Intake"]
+
+#: the operations that are submissions to deliver (licence queries are answered synchronously)
+SUBMISSIONS = frozenset({"case", "status", "evaluation"})
+RECEIPT_TYPE = "receipt_no"
+_CHECK_TIME = datetime(2000, 1, 1, tzinfo=UTC)  # the destination check's render is thrown away
+
+
+def new_receipt_no() -> str:
+    """A gateway receipt number: ``TB`` and 20 random upper-case hex characters (unique, unguessable)."""
+    return "TB" + secrets.token_hex(10).upper()
+
+
+class Intake:
+    """The business handler behind the gateway's inbound endpoints."""
+
+    def __init__(
+        self,
+        registry: Registry,
+        store: Store,
+        router: Router,
+        clock: Callable[[], float],
+        *,
+        on_accepted: Callable[[list[str]], None] | None = None,
+    ) -> None:
+        self.registry = registry
+        self.store = store
+        self.router = router
+        self.clock = clock
+        self.on_accepted = on_accepted  # wakes the delivery workers of these destinations
+
+    async def __call__(self, call: InboundCall) -> Accepted:
+        operation = call.operation
+        if operation not in SUBMISSIONS:
+            raise Rejection(C.UNSUPPORTED_TYPE, None, f"the gateway does not take {operation} here")
+        record = call.record
+        key = str(record.idempotency_key)
+        prior = await self.store.get_receipt(operation, key)
+        if prior is not None:
+            return Accepted(prior.receipt.decode("ascii"), repeated=True)
+        source = call.platform
+        origin = None
+        if operation == "status":
+            origin = await self.store.latest_source("case", origin_key(record.case_no))
+        destinations = self.router.destinations(operation, record, source, origin)
+        now = self.clock()
+        payload = canonical_json.dumps(record)
+        outbound = []
+        for destination in destinations:
+            self._check_destination(source, destination, operation, record)
+            outbound.append(OutboundMessage.new(
+                id=uuid.uuid4().hex, destination=destination, kind=operation, idem_key=key,
+                message_id=str(uuid.uuid4()), payload=payload, now=now,
+            ))
+        receipt_no = new_receipt_no()
+        inbound = InboundRecord(operation, key, source, now, receipt_no.encode("ascii"), RECEIPT_TYPE)
+        result = await self.store.accept(inbound, outbound)
+        if not result.new:
+            return Accepted(result.receipt.decode("ascii"), repeated=True)
+        if self.on_accepted is not None:
+            self.on_accepted(destinations)
+        return Accepted(receipt_no)
+
+    def _check_destination(self, source: str, destination: str, operation: str, record: Any) -> None:
+        """README §10 step 10 for one destination, placed at the sender's field."""
+        path = route(self.registry, source, destination, operation)
+        try:
+            codes = self.registry.item_codes(path.dst_dialect, record, path.dst_platform)
+            path.destination.encode(operation, record, make_envelope(path.dst_platform, _CHECK_TIME), codes)
+        except Rejection as exc:
+            where = path.source.mapping(operation).item_where if exc.code is C.UNKNOWN_ITEM else exc.where
+            raise Rejection(exc.code, where, exc.detail) from None

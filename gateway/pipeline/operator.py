@@ -1,0 +1,58 @@
+"""What operators do with the outbox (the admin API and ``gateway outbox`` share these): list, show, retry, discard.
+
+``show`` masks personal data in the record (``gateway.model.personal``); ``retry`` puts a dead letter back with its
+idempotency key and message id unchanged, so the destination recognises a repeat (README §9).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from gateway.model.personal import masked_ref
+from gateway.store.api import DEAD, OutboundMessage, Store
+
+__all__ = ["discard", "list_summaries", "retry", "show", "summary"]
+
+
+def summary(message: OutboundMessage) -> dict[str, Any]:
+    return {
+        "id": message.id,
+        "destination": message.destination,
+        "kind": message.kind,
+        "idempotency_key": message.idem_key,
+        "message_id": message.message_id,
+        "state": message.state,
+        "attempts": message.attempts,
+        "created_at": message.created_at,
+        "next_attempt_at": message.next_attempt_at,
+        "last_error_code": message.last_error_code,
+        "last_error": message.last_error,
+        "delivered_at": message.delivered_at,
+    }
+
+
+async def list_summaries(
+    store: Store, *, state: str | None = None, destination: str | None = None, limit: int = 100, offset: int = 0
+) -> list[dict[str, Any]]:
+    return [summary(m) for m in await store.list_messages(state, destination, limit, offset)]
+
+
+async def show(store: Store, message_id: str) -> dict[str, Any] | None:
+    message = await store.get_message(message_id)
+    if message is None:
+        return None
+    out = summary(message)
+    out["record"] = masked_ref(json.loads(message.payload))
+    if message.delivery_receipt is not None:
+        out["receipt"] = message.delivery_receipt.decode("utf-8", "replace")
+    return out
+
+
+async def retry(store: Store, message_id: str, now: float) -> bool:
+    message = await store.get_message(message_id)
+    return message is not None and message.state == DEAD and await store.retry_dead(message_id, now)
+
+
+async def discard(store: Store, message_id: str) -> bool:
+    return await store.discard(message_id)

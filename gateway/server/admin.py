@@ -1,0 +1,100 @@
+"""The admin API: the outbox for operators, behind its own bearer credential.
+
+    GET    /admin/outbox?state=dead&destination=hefei&limit=100&offset=0   summaries
+    GET    /admin/outbox/{id}                                              one message, personal data masked
+    POST   /admin/outbox/{id}/retry                                        a dead letter back to pending
+    DELETE /admin/outbox/{id}                                              discard a dead letter
+
+The token is a file (``[admin] token_file``), generated on first start for the embedded default; it is compared in
+constant time and never logged.
+"""
+
+from __future__ import annotations
+
+import hmac
+import os
+import secrets
+from collections.abc import Awaitable, Callable
+
+from aiohttp import web
+
+from gateway.config import Config
+from gateway.errors import PROBLEM_TYPE_BASE
+from gateway.pipeline import operator
+from gateway.store.api import STATES
+from signing.secret import Secret
+
+from .keys import CLOCK, STORE
+from .problems import problem_response
+
+__all__ = ["admin_routes", "ensure_admin_token"]
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def ensure_admin_token(config: Config) -> Secret | None:
+    """The admin credential from its file (created with a random token if the file is missing)."""
+    path = config.admin_token_file
+    if path is None:
+        return None
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w", encoding="ascii") as fh:
+            fh.write(secrets.token_urlsafe(32))
+    return Secret(path.read_text(encoding="ascii").strip())
+
+
+def _problem(status: int, code: str, title: str) -> web.Response:
+    return problem_response({"type": PROBLEM_TYPE_BASE + code, "title": title, "status": status, "code": code})
+
+
+def admin_routes(token: Secret | None) -> list[web.RouteDef]:
+    def guarded(handler: Handler) -> Handler:
+        async def check(request: web.Request) -> web.StreamResponse:
+            given = request.headers.get("Authorization", "")
+            if token is None or not given.startswith("Bearer ") or not hmac.compare_digest(
+                given[7:].encode(), token.reveal()
+            ):
+                return _problem(401, "ADMIN_AUTH_FAILED", "Admin credential missing or wrong")
+            return await handler(request)
+
+        return check
+
+    async def list_outbox(request: web.Request) -> web.StreamResponse:
+        query = request.rel_url.query
+        state = query.get("state")
+        if state is not None and state not in STATES:
+            return _problem(400, "BAD_QUERY", f"state must be one of {', '.join(sorted(STATES))}")
+        try:
+            limit = min(int(query.get("limit", "100")), 1000)
+            offset = int(query.get("offset", "0"))
+        except ValueError:
+            return _problem(400, "BAD_QUERY", "limit and offset are whole numbers")
+        items = await operator.list_summaries(
+            request.app[STORE], state=state, destination=query.get("destination"), limit=limit, offset=offset
+        )
+        return web.json_response({"items": items})
+
+    async def show(request: web.Request) -> web.StreamResponse:
+        found = await operator.show(request.app[STORE], request.match_info["id"])
+        if found is None:
+            return _problem(404, "NOT_FOUND", "No such outbox message")
+        return web.json_response(found)
+
+    async def retry(request: web.Request) -> web.StreamResponse:
+        if not await operator.retry(request.app[STORE], request.match_info["id"], request.app[CLOCK]()):
+            return _problem(409, "NOT_DEAD", "Only a dead letter can be retried")
+        return web.json_response({"retried": request.match_info["id"]})
+
+    async def discard(request: web.Request) -> web.StreamResponse:
+        if not await operator.discard(request.app[STORE], request.match_info["id"]):
+            return _problem(409, "NOT_DEAD", "Only a dead letter can be discarded")
+        return web.json_response({"discarded": request.match_info["id"]})
+
+    return [
+        web.get("/admin/outbox", guarded(list_outbox)),
+        web.get("/admin/outbox/{id}", guarded(show)),
+        web.post("/admin/outbox/{id}/retry", guarded(retry)),
+        web.delete("/admin/outbox/{id}", guarded(discard)),
+    ]

@@ -1,0 +1,18 @@
+"""The application's state keys (aiohttp ``AppKey``s), in one place so every module can reach them."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from aiohttp import web
+
+from gateway.config import Config
+from gateway.pipeline.worker import DeliveryWorker
+from gateway.store.api import Store
+
+__all__ = ["CLOCK", "CONFIG", "STORE", "WORKER"]
+
+CONFIG: web.AppKey[Config] = web.AppKey("config", Config)
+CLOCK: web.AppKey[Callable[[], float]] = web.AppKey("clock")
+STORE: web.AppKey[Store] = web.AppKey("store")
+WORKER: web.AppKey[DeliveryWorker] = web.AppKey("worker", DeliveryWorker)
