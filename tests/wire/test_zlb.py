@@ -610,3 +610,33 @@ def test_generated_link_files_and_load_errors(tmp_path: Path, registry: Registry
         with pytest.raises(ConfigError) as err:
             load_link(settings, tmp_path)
         assert err.value.key == key
+
+
+# --- the other direction: the platform calls the gateway's endpoint with the same link type ---------------------------
+async def test_simulator_emits_a_status_event_to_the_gateways_endpoint(
+    h: Harness, samples: Path, registry: Registry, tmp_path: Path
+) -> None:
+    gw_settings, pf_settings = generate_link(tmp_path / "back", h.platform)
+    gw_link = load_link(gw_settings, tmp_path / "back")
+    gateway_side = SimulatedPlatform(h.platform)  # stands in for the gateway's inbound business logic
+    endpoint = Endpoint(WireContext(h.platform, gw_link, h.adapter, h.clock), InMemoryReplayGuard(), gateway_side)
+    gateway_app = web.Application()
+    gateway_app.add_routes(endpoint.routes())
+    gateway = TestServer(gateway_app, host="127.0.0.1")
+    await gateway.start_server()
+    spec = SimulatorSpec(h.platform, pf_settings, tmp_path / "back", gateway_url=str(gateway.make_url("")).rstrip("/"))
+    app, _, _ = build_simulator(spec, registry, clock=h.clock)
+    simulator = TestServer(app, host="127.0.0.1")
+    await simulator.start_server()
+    try:
+        event = _record(h, samples, "status", "SS001")
+        payload = json.dumps(_normal(to_ref(event)), ensure_ascii=False).encode()
+        url = str(simulator.make_url("/_sim/emit-status"))
+        answer = await h.transport.send(HttpRequest("POST", url, {"content-type": "application/json"}, payload))
+        assert answer.status == 200
+        [entry] = gateway_side.book.snapshot("status")
+        assert json.loads(answer.body) == {"receipt": entry["receipt"]}
+        assert _normal(entry["record"]) == _normal(to_ref(event)) and entry["caller"] == gw_link.app_key
+    finally:
+        await simulator.close()
+        await gateway.close()
