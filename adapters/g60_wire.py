@@ -108,7 +108,8 @@ class Signer:
 # --- bytes ------------------------------------------------------------------------------------------------------
 def to_bytes(root: Any) -> bytes:
     """§2: the mandatory declaration, then the document in GB18030 (GB 18030-2005 mapping, Python's codec)."""
-    return DECLARATION + etree.tostring(root, encoding="unicode").encode("gb18030")
+    text: str = etree.tostring(root, encoding="unicode")
+    return DECLARATION + text.encode("gb18030")
 
 
 def sign_message(root: Any, signer: Signer) -> bytes:

