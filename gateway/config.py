@@ -110,6 +110,10 @@ def parse_config(data: Mapping[str, Any], source: str, base_dir: Path | None = N
     if not isinstance(url, str) or not url.startswith(("sqlite:///", "postgresql://", "postgres://")):
         raise ConfigError(source, "store.url", f"{url!r} is not a store URL",
                           'use "sqlite:///path/file.db" or "postgresql://user@host/db"')
+    if url.startswith("sqlite:///") and not url.startswith("sqlite:////"):
+        # sqlite:///relative/file.db is relative to the configuration's base directory; sqlite:////abs is absolute
+        path, sep, query = url[len("sqlite:///") :].partition("?")
+        url = "sqlite://" + str((base / path).resolve()) + sep + query
     registry = load_registry(data, load_tables(), source)
     dev = data.get("dev", {})
     admin = data.get("admin", {})

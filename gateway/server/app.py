@@ -14,6 +14,7 @@ import socket
 import time
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
+from pathlib import Path
 
 from aiohttp import web
 
@@ -127,6 +128,8 @@ def create_app(
     app.add_routes(admin_routes(token))
 
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
+        if store is None and config.store_url.startswith("sqlite://"):
+            Path(config.store_url[len("sqlite://") :].partition("?")[0]).parent.mkdir(parents=True, exist_ok=True)
         opened = store or await open_store(config.store_url)
         proxy.target = opened
         app[STORE] = opened
