@@ -56,7 +56,7 @@ from adapters.zlb_wire import (
     verify_licence_sign,
     verify_sm2_headers,
 )
-from gateway.consent import ConsentVerifier
+from gateway.consent import CONSENT_FIELD, ConsentVerifier
 from gateway.delivery.outcomes import PermanentRefusal, ServerError, Throttled
 from gateway.delivery.retry_after import parse_retry_after
 from gateway.errors import ConfigError, Rejection
@@ -265,7 +265,11 @@ class Endpoint(PlatformEndpoint):
         self.secrets = SecretBook()
 
     def routes(self) -> list[web.RouteDef]:
-        routes = [web.get(TOKEN_BY_KEY_PATH, self._token_by_key), web.get(TOKEN_BY_SEC_PATH, self._token_by_sec)]
+        # no HEAD: a token request issues a secret, and an answer without a body would lose it
+        routes = [
+            web.get(TOKEN_BY_KEY_PATH, self._token_by_key, allow_head=False),
+            web.get(TOKEN_BY_SEC_PATH, self._token_by_sec, allow_head=False),
+        ]
         routes += [web.post(path, self._operation(operation)) for operation, path in OPERATION_PATHS.items()]
         return routes
 
@@ -534,9 +538,14 @@ def install_simulator_extras(sim: SimulatedPlatform, spec: SimulatorSpec, ctx: W
     if library is None:
         return
     verifier: ConsentVerifier = options.get("consent_verifier") or ConsentVerifier(options.get("consent_keys", {}))
-    books = library
+    served = library
 
     async def licence_query(call: InboundCall) -> InboundResult:
-        return books.answer(call, verifier, ctx.clock(), identifier_field="body.certificateIdentifier")
+        try:
+            return served.answer(call, verifier, ctx.clock(), identifier_field="body.certificateIdentifier")
+        except Rejection as exc:  # the consent verifier names the field as anhui does; zlb's sits in the body
+            if exc.where == CONSENT_FIELD:
+                raise exc.at(f"body.{CONSENT_FIELD}") from None
+            raise
 
     sim.extras["licence_query"] = licence_query

@@ -358,7 +358,7 @@ async def test_licence_query_answers_a_signed_licence(h: Harness) -> None:
     assert answer.signature is not None and answer.signature.cert_sn == h.pf.licence_cert_sn
     with pytest.raises(PermanentRefusal) as err:  # single use of the consent token
         await h.client.query_licence(LicenceQuery(identifier, "核验", token), "lq-2")
-    assert err.value.code == "CONSENT_INVALID"
+    assert (err.value.code, err.value.where) == ("CONSENT_INVALID", "body.consentToken")
     unknown = LicenceLibrary(generate_sm2(), "01", h.platform.region, seed=7, size=1).identifiers()[0]
     with pytest.raises(PermanentRefusal) as err:
         await h.client.query_licence(LicenceQuery(unknown, "核验", token), "lq-3")
@@ -410,6 +410,8 @@ async def test_token_refusals(h: Harness) -> None:
     assert (wrong.status, json.loads(wrong.body)["code"]) == (401, "14")
     unknown = await _token(h, app_key="someone-else")
     assert (unknown.status, json.loads(unknown.body)["code"]) == (401, "14")
+    head = await h.transport.send(replace(h.transport.sent[0], method="HEAD"))
+    assert head.status == 405  # a token answer without its body would lose the secret it issues
     bare = await h.transport.send(HttpRequest("GET", f"{h.url}{TOKEN_BY_KEY_PATH}"))
     assert (bare.status, json.loads(bare.body)["code"]) == (401, "14")
     ok = await _token(h)
