@@ -1,0 +1,305 @@
+"""Every metric the gateway exposes, on a registry the caller owns (STYLE lesson 8: no process-global registry).
+
+Label values come from bounded sets only (see :mod:`.labels`): configured platform ids, destinations, key ids and
+region codes, and closed sets in code (README §10 rejection codes, delivery outcome kinds, breaker states). A case
+number, ID number, name or free text is never a label value: anything outside the allow-lists is written ``other``.
+
+Latency buckets suit a gateway that answers in 1–50 ms, with a tail up to 10 s for slow partners.
+docs/operations.md has the table of metrics; ops/ has the dashboard and the alerts that use them.
+"""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Iterable
+from pathlib import Path
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
+
+from gateway.delivery.breaker import BreakerState
+from gateway.delivery.outcomes import TransientKind
+from gateway.delivery.policy import DELIVERY_ATTEMPTS_EXHAUSTED, DELIVERY_EXPIRED
+from gateway.errors import RejectionCode
+
+from .labels import OTHER, LabelGuard
+from .personal_fields import CATALOGUE, MAPPINGS_DIR
+
+__all__ = [
+    "BREAKER_LEVELS",
+    "CONTENT_TYPE",
+    "DEFAULT_CONSENT_REASONS",
+    "DELIVERY_OUTCOMES",
+    "LATENCY_BUCKETS",
+    "METRIC_NAMES",
+    "SYNC_OUTCOMES",
+    "GatewayMetrics",
+    "crosswalk_regions",
+]
+
+CONTENT_TYPE = CONTENT_TYPE_LATEST
+LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.0075, 0.01, 0.015, 0.02, 0.03, 0.05, 0.075, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0)
+
+ACCEPTED = "accepted"
+ERROR = "error"
+_CODES = tuple(code.value for code in RejectionCode)
+REQUEST_OUTCOMES = (ACCEPTED, ERROR, *_CODES)
+DELIVERY_OUTCOMES = ("delivered", "refused", "breaker_open", *(kind.value for kind in TransientKind))
+DEAD_LETTER_CODES = (*_CODES, DELIVERY_EXPIRED, DELIVERY_ATTEMPTS_EXHAUSTED)
+SYNC_OUTCOMES = ("created", "updated", "deleted", "unchanged", "refused")
+LICENCE_QUERY_OUTCOMES = ("found", "not_found", ERROR, *_CODES)
+BREAKER_LEVELS = {BreakerState.CLOSED.value: 0, BreakerState.HALF_OPEN.value: 1, BreakerState.OPEN.value: 2}
+# gateway/consent.py and signing/jwt.py refusal reasons (stable machine strings, never values).
+DEFAULT_CONSENT_REASONS = (
+    "missing_token", "malformed_token", "alg_not_allowed", "unknown_kid", "key_not_trusted", "signature_invalid",
+    "token_invalid", "bad_claim", "missing_claim", "expired", "not_yet_valid", "lifetime_too_long", "out_of_scope",
+    "wrong_subject", "missing_jti", "jti_reused",
+)
+
+
+def crosswalk_regions(mappings_dir: Path = MAPPINGS_DIR) -> tuple[str, ...]:
+    """The region codes of ``crosswalk/regions.csv``: the default bounded set for per-region metrics."""
+    with (mappings_dir / "crosswalk" / "regions.csv").open(encoding="utf-8", newline="") as fh:
+        return tuple(row["region_code"] for row in csv.DictReader(fh) if row.get("region_code"))
+
+
+class GatewayMetrics:
+    """The gateway's metrics on ``registry``; methods are named for what the caller observed.
+
+    ``platforms`` are the configured platform ids; ``destinations`` default to them. ``operations`` default to
+    the record types of the mappings plus ``translate``; ``dialects`` and ``regions`` default to the mappings'
+    dialects and the crosswalk's region codes. Gauges per destination start at 0 so alerts see every series.
+    """
+
+    def __init__(
+        self,
+        registry: CollectorRegistry,
+        *,
+        platforms: Iterable[str],
+        destinations: Iterable[str] | None = None,
+        operations: Iterable[str] | None = None,
+        dialects: Iterable[str] | None = None,
+        regions: Iterable[str] | None = None,
+        key_ids: Iterable[str] = (),
+        consent_reasons: Iterable[str] = DEFAULT_CONSENT_REASONS,
+    ) -> None:
+        self.registry = registry
+        platforms = tuple(platforms)
+        destinations = tuple(platforms if destinations is None else destinations)
+        self.label_rejections = Counter(
+            "tongban_metric_label_rejections", "Label values written as 'other' because they were not allowed",
+            ["label"], registry=registry,
+        )
+        self.labels = LabelGuard(
+            {
+                "platform": platforms,
+                "destination": destinations,
+                "operation": tuple(operations) if operations is not None else (*CATALOGUE.record_types, "translate"),
+                "dialect": tuple(dialects) if dialects is not None else CATALOGUE.dialects,
+                "region": tuple(regions) if regions is not None else crosswalk_regions(),
+                "key_id": tuple(key_ids),
+                "outcome": REQUEST_OUTCOMES,
+                "code": _CODES,
+                "dead_letter_code": DEAD_LETTER_CODES,
+                "delivery_outcome": DELIVERY_OUTCOMES,
+                "retry_kind": tuple(kind.value for kind in TransientKind),
+                "sync_outcome": SYNC_OUTCOMES,
+                "licence_outcome": LICENCE_QUERY_OUTCOMES,
+                "reason": tuple(consent_reasons),
+            },
+            on_reject=lambda label: self.label_rejections.labels(label=label).inc(),
+        )
+        self._define(registry)
+        for destination in destinations:
+            self.set_outbox(destination, 0, 0.0)
+            self.set_breaker(destination, BreakerState.CLOSED)
+
+    def _define(self, r: CollectorRegistry) -> None:
+        self.requests = Counter(
+            "tongban_requests", "Requests handled, by platform, operation and outcome (accepted or a README §10 code)",
+            ["platform", "operation", "outcome"], registry=r,
+        )
+        self.request_seconds = Histogram(
+            "tongban_request_duration_seconds", "Time to answer a request", ["platform", "operation"],
+            buckets=LATENCY_BUCKETS, registry=r,
+        )
+        self.translation_refusals = Counter(
+            "tongban_translation_refusals", "Records refused while translating, by source dialect and code",
+            ["dialect", "code"], registry=r,
+        )
+        self.auth_refusals = Counter(
+            "tongban_auth_refusals", "Authentication and signature refusals, by platform and code",
+            ["platform", "code"], registry=r,
+        )
+        self.outbox_depth = Gauge(
+            "tongban_outbox_depth", "Messages waiting in the outbox", ["destination"], registry=r,
+        )
+        self.outbox_oldest_age = Gauge(
+            "tongban_outbox_oldest_age_seconds", "Age of the oldest pending outbox message", ["destination"],
+            registry=r,
+        )
+        self.delivery_attempts = Counter(
+            "tongban_delivery_attempts", "Delivery attempts, by destination and outcome kind",
+            ["destination", "outcome"], registry=r,
+        )
+        self.delivery_retries = Counter(
+            "tongban_delivery_retries", "Retries scheduled, by destination and transient kind",
+            ["destination", "kind"], registry=r,
+        )
+        self.dead_letters = Counter(
+            "tongban_dead_letters", "Messages moved to the dead letters, by destination and code",
+            ["destination", "code"], registry=r,
+        )
+        self.breaker_state = Gauge(
+            "tongban_breaker_state", "Circuit breaker state: 0 closed, 1 half-open, 2 open", ["destination"],
+            registry=r,
+        )
+        self.key_expiry_seconds = Gauge(
+            "tongban_key_expiry_seconds", "Seconds until a certificate or key stops being valid (negative: expired)",
+            ["platform", "key_id"], registry=r,
+        )
+        self.sync_items = Counter(
+            "tongban_sync_items", "Catalogue items processed by the sync job, by outcome", ["platform", "outcome"],
+            registry=r,
+        )
+        self.sync_batches = Counter(
+            "tongban_sync_batches", "Catalogue pages or batches processed", ["platform"], registry=r,
+        )
+        self.sync_progress = Gauge(
+            "tongban_sync_progress_ratio", "Progress of the running catalogue sync (0 to 1)", ["platform"], registry=r,
+        )
+        self.sync_last_success = Gauge(
+            "tongban_sync_last_success_timestamp_seconds", "Unix time of the last fully successful catalogue sync",
+            ["platform"], registry=r,
+        )
+        self.bad_reviews = Counter(
+            "tongban_bad_reviews", "差评 (evaluations at level 不满意 or 非常不满意), by region code", ["region"],
+            registry=r,
+        )
+        self.licence_queries = Counter(
+            "tongban_licence_queries", "Licence queries, by platform and outcome", ["platform", "outcome"], registry=r,
+        )
+        self.consent_refusals = Counter(
+            "tongban_consent_refusals", "Licence queries refused for their holder consent, by platform and reason",
+            ["platform", "reason"], registry=r,
+        )
+        self.seal_age = Gauge(
+            "tongban_message_log_seal_age_seconds", "Age of the newest seal over the message log", registry=r,
+        )
+
+    # --- requests ------------------------------------------------------------------------------------------------
+    def observe_request(self, platform: str, operation: str, outcome: object, seconds: float) -> None:
+        """One request answered: ``outcome`` is ``accepted``, a :class:`RejectionCode` or ``error``."""
+        p, op = self.labels.clean("platform", platform), self.labels.clean("operation", operation)
+        self.requests.labels(platform=p, operation=op, outcome=self.labels.clean("outcome", outcome)).inc()
+        self.request_seconds.labels(platform=p, operation=op).observe(max(seconds, 0.0))
+
+    def refuse_translation(self, dialect: str, code: object) -> None:
+        self.translation_refusals.labels(
+            dialect=self.labels.clean("dialect", dialect), code=self.labels.clean("code", code)
+        ).inc()
+
+    def refuse_auth(self, platform: str, code: object) -> None:
+        """A transport-level refusal (AUTH_FAILED, SIGNATURE_INVALID, REPLAYED) of a message from ``platform``."""
+        self.auth_refusals.labels(
+            platform=self.labels.clean("platform", platform), code=self.labels.clean("code", code)
+        ).inc()
+
+    # --- outbox and delivery -------------------------------------------------------------------------------------
+    def set_outbox(self, destination: str, depth: int, oldest_age: float) -> None:
+        """The outbox as last read: pending messages and the age in seconds of the oldest (0 when empty)."""
+        d = self.labels.clean("destination", destination)
+        if d == OTHER:
+            return  # a gauge for "other" would mix unrelated destinations
+        self.outbox_depth.labels(destination=d).set(depth)
+        self.outbox_oldest_age.labels(destination=d).set(oldest_age if depth else 0.0)
+
+    def observe_delivery(self, destination: str, outcome: object) -> None:
+        """One attempt: ``delivered``, ``refused``, ``breaker_open`` or a transient kind (``timeout``, ...)."""
+        self.delivery_attempts.labels(
+            destination=self.labels.clean("destination", destination),
+            outcome=self.labels.clean("delivery_outcome", outcome),
+        ).inc()
+
+    def count_retry(self, destination: str, kind: object) -> None:
+        self.delivery_retries.labels(
+            destination=self.labels.clean("destination", destination), kind=self.labels.clean("retry_kind", kind)
+        ).inc()
+
+    def count_dead_letter(self, destination: str, code: object) -> None:
+        self.dead_letters.labels(
+            destination=self.labels.clean("destination", destination),
+            code=self.labels.clean("dead_letter_code", code),
+        ).inc()
+
+    def set_breaker(self, destination: str, state: object) -> None:
+        d = self.labels.clean("destination", destination)
+        text = state.value if isinstance(state, BreakerState) else state
+        if not isinstance(text, str) or text not in BREAKER_LEVELS:
+            self.label_rejections.labels(label="breaker_state").inc()
+            return
+        if d == OTHER:
+            return  # already counted; a gauge for "other" would mix unrelated destinations
+        self.breaker_state.labels(destination=d).set(BREAKER_LEVELS[text])
+
+    # --- keys ------------------------------------------------------------------------------------------------------
+    def set_key_expiry(self, platform: str, key_id: str, seconds_left: float) -> None:
+        """Seconds until the certificate or key ``key_id`` used with ``platform`` expires."""
+        self.key_expiry_seconds.labels(
+            platform=self.labels.clean("platform", platform), key_id=self.labels.clean("key_id", key_id)
+        ).set(seconds_left)
+
+    # --- catalogue sync --------------------------------------------------------------------------------------------
+    def count_sync_items(self, platform: str, outcome: str, n: int = 1) -> None:
+        """``n`` items ``created``, ``updated``, ``deleted``, ``unchanged`` or ``refused`` by the sync job."""
+        self.sync_items.labels(
+            platform=self.labels.clean("platform", platform), outcome=self.labels.clean("sync_outcome", outcome)
+        ).inc(n)
+
+    def count_sync_batch(self, platform: str) -> None:
+        self.sync_batches.labels(platform=self.labels.clean("platform", platform)).inc()
+
+    def set_sync_progress(self, platform: str, ratio: float) -> None:
+        self.sync_progress.labels(platform=self.labels.clean("platform", platform)).set(min(max(ratio, 0.0), 1.0))
+
+    def mark_sync_success(self, platform: str, timestamp: float) -> None:
+        """The sync of ``platform`` completed at Unix time ``timestamp`` (the caller's clock, not ours)."""
+        self.sync_last_success.labels(platform=self.labels.clean("platform", platform)).set(timestamp)
+
+    # --- evaluations, licences, message log ------------------------------------------------------------------------
+    def count_bad_review(self, region: str) -> None:
+        self.bad_reviews.labels(region=self.labels.clean("region", region)).inc()
+
+    def observe_licence_query(self, platform: str, outcome: object) -> None:
+        """``found``, ``not_found``, ``error`` or the README §10 code the query was refused with."""
+        self.licence_queries.labels(
+            platform=self.labels.clean("platform", platform), outcome=self.labels.clean("licence_outcome", outcome)
+        ).inc()
+
+    def refuse_consent(self, platform: str, reason: str) -> None:
+        self.consent_refusals.labels(
+            platform=self.labels.clean("platform", platform), reason=self.labels.clean("reason", reason)
+        ).inc()
+
+    def set_seal_age(self, seconds: float) -> None:
+        self.seal_age.set(seconds)
+
+    # --- exposition ------------------------------------------------------------------------------------------------
+    def exposition(self) -> bytes:
+        """The registry in the Prometheus text format (serve it with :data:`CONTENT_TYPE`)."""
+        return generate_latest(self.registry)
+
+    def names(self) -> frozenset[str]:
+        """Every series name this object can expose (``_total``, ``_bucket``... included): for ops file checks."""
+        out: set[str] = set()
+        for metric in self.registry.collect():
+            if metric.name.startswith("tongban_"):
+                out.add(metric.name)
+                out.update(sample.name for sample in metric.samples)
+                out.update(metric.name + s for s in _SUFFIXES.get(metric.type, ()))
+        return frozenset(out)
+
+
+_SUFFIXES = {"counter": ("_total", "_created"), "histogram": ("_bucket", "_sum", "_count", "_created")}
+METRIC_NAMES: frozenset[str] = GatewayMetrics(CollectorRegistry(), platforms=()).names()
+"""Every ``tongban_*`` series name, from a throw-away registry (the ops files are checked against it)."""
