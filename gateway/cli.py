@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -37,6 +38,23 @@ def _parser() -> argparse.ArgumentParser:
     tr.add_argument("--type", dest="record_type", required=True, choices=RECORD_TYPES)
     tr.add_argument("files", nargs="+", help="input files, or - for standard input")
     tr.add_argument("--out-dir", type=Path, help="write DIR/<stem>.json|.xml per input (and <stem>.problem.json)")
+
+    sim = sub.add_parser("simulate", help="run platform simulators (real servers following each document)")
+    sim.add_argument("platforms", nargs="*", help="platform ids (default: all configured platforms)")
+    sim.add_argument("--port-base", type=int, default=9101, help="first port; platforms take consecutive ports")
+    for name in ("error-rate", "latency-ms", "throttle-rate", "drop-rate"):
+        sim.add_argument(f"--{name}", type=float, default=0.0, help=f"fault injection: {name.replace('-', ' ')}")
+
+    outbox = sub.add_parser("outbox", help="inspect and repair the outbox (dead letters)")
+    outbox_sub = outbox.add_subparsers(dest="outbox_command", required=True)
+    ls = outbox_sub.add_parser("list", help="list outbox messages")
+    ls.add_argument("--state", choices=["pending", "delivering", "delivered", "dead"])
+    ls.add_argument("--destination")
+    ls.add_argument("--limit", type=int, default=100)
+    for verb, text in (("show", "one message, personal data masked"), ("retry", "put a dead letter back"),
+                       ("discard", "delete a dead letter")):
+        one = outbox_sub.add_parser(verb, help=text)
+        one.add_argument("id")
 
     check = sub.add_parser("check-config", help="validate a configuration file without starting")
     check.add_argument("file", nargs="?", help="configuration file (default: --config or config/gateway.toml)")
@@ -97,6 +115,66 @@ def _serve(config: Config, args: argparse.Namespace) -> int:
     return 0
 
 
+def _simulate(config: Config, args: argparse.Namespace) -> int:
+    import asyncio  # noqa: PLC0415
+
+    from gateway.simulate.run import start_simulators, stop_simulators  # noqa: PLC0415
+
+    async def run() -> None:
+        running = await start_simulators(config, args.platforms, port_base=args.port_base, clock=time.time)
+        for sim in running:
+            sim.plan.update({"error_rate": args.error_rate, "latency_ms": args.latency_ms,
+                             "throttle_rate": args.throttle_rate, "drop_rate": args.drop_rate})
+            print(f"{sim.platform:10} {sim.url}", file=sys.stderr)
+        try:
+            await asyncio.Event().wait()
+        finally:
+            await stop_simulators(running)
+
+    try:
+        asyncio.run(run())
+    except KeyboardInterrupt:
+        return 0
+    return 0
+
+
+def _outbox(config: Config, args: argparse.Namespace) -> int:
+    import asyncio  # noqa: PLC0415
+
+    from gateway.pipeline import operator  # noqa: PLC0415
+    from gateway.store import open_store  # noqa: PLC0415
+
+    async def run() -> int:
+        store = await open_store(config.store_url)
+        try:
+            if args.outbox_command == "list":
+                items = await operator.list_summaries(store, state=args.state, destination=args.destination,
+                                                      limit=args.limit)
+                for item in items:
+                    print(json.dumps(item, ensure_ascii=False))
+                return 0
+            if args.outbox_command == "show":
+                found = await operator.show(store, args.id)
+                if found is None:
+                    print(f"gateway outbox: no message {args.id}", file=sys.stderr)
+                    return 1
+                print(json.dumps(found, ensure_ascii=False, indent=2))
+                return 0
+            if args.outbox_command == "retry":
+                done = await operator.retry(store, args.id, time.time())
+            else:
+                done = await operator.discard(store, args.id)
+            if not done:
+                print(f"gateway outbox: {args.id} is not a dead letter", file=sys.stderr)
+                return 1
+            print(f"{args.outbox_command}: {args.id}")
+            return 0
+        finally:
+            await store.close()
+
+    return asyncio.run(run())
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
@@ -107,6 +185,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         config = load_config(args.config)
         if args.command == "translate":
             return _translate(config, args)
+        if args.command == "simulate":
+            return _simulate(config, args)
+        if args.command == "outbox":
+            return _outbox(config, args)
         return _serve(config, args)
     except ConfigError as exc:
         print(f"gateway: {exc}", file=sys.stderr)
