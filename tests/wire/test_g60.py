@@ -50,11 +50,12 @@ from gateway.simulate.app import SimulatedPlatform, SimulatorSpec, build_simulat
 from gateway.simulate.faults import FaultPlan
 from gateway.simulate.licences import LicenceLibrary
 from gateway.transport import AiohttpTransport, FakeTransport
-from gateway.wire.base import WireContext
-from gateway.wire.g60 import Client, Endpoint, Link, generate_link, load_link
+from gateway.wire.base import Accepted, WireContext
+from gateway.wire.g60 import Client, Endpoint, Link, generate_link, load_link, server_ssl_context
 from signing import tls
 from signing.devpki import Issued, generate_p256, issue_tls_client, issue_xml_signing, make_ca
 from signing.keys import SigningKey, load_private_key_file, sm2_public_from_hex
+from signing.replay import InMemoryReplayGuard
 from signing.trust import TrustStore
 
 DS = "http://www.w3.org/2000/09/xmldsig#"
@@ -421,9 +422,9 @@ async def test_tls_certificate_of_another_member_is_auth_failed(
 ) -> None:
     other = issue_tls_client(creds["ca"], "330400")
     context = _client_context(hub, tmp_path, other)
-    response = await _post(hub, _signed_case(hub, registry, case_sc001), context)
-    receipt = _refused(hub, response, "AUTH_FAILED", "Header/SenderCode")
-    assert receipt.ref_message_id == read_message(_signed_case(hub, registry, case_sc001))[0]["MessageId"] or True
+    body = _signed_case(hub, registry, case_sc001)
+    receipt = _refused(hub, await _post(hub, body, context), "AUTH_FAILED", "Header/SenderCode")
+    assert receipt.ref_message_id == read_message(body)[0]["MessageId"]
     assert hub.sim.book.calls == 0
 
 
@@ -534,7 +535,8 @@ async def test_same_message_id_with_other_content_gets_the_first_receipt(
 async def test_refusals_before_the_signature(hub: Peer, registry: Any, case_sc001: Any) -> None:
     """README §10: body size, encoding, DTD and well-formedness come first, each a signed receipt."""
     # §5: 10 MiB. Straight to the endpoint: AiohttpTransport warns (ResourceWarning) on raw bodies over 1 MiB.
-    endpoint = Endpoint(WireContext(hub.platform, hub.pf, registry.adapter("g60"), hub.clock), None, hub.sim)
+    ctx = WireContext(hub.platform, hub.pf, registry.adapter("g60"), hub.clock)
+    endpoint = Endpoint(ctx, InMemoryReplayGuard(), hub.sim)
     limit = 10 * 1024 * 1024
     head = b'<?xml version="1.0" encoding="GB18030"?>\n<G60Message>'
     too_large = head + b" " * (limit + 1 - len(head))
@@ -671,3 +673,30 @@ def test_sign_and_verify_cost(creds: dict[str, Any], registry: Any, case_sc001: 
     verify_s = timeit.timeit(verify, number=n) / n
     print(f"g60 sign {sign_s * 1000:.2f} ms, verify {verify_s * 1000:.2f} ms per message")
     assert sign_s < 0.5 and verify_s < 0.5
+
+
+# --- the other direction: the hub calls the gateway's endpoint --------------------------------------------------
+async def test_hub_submits_status_to_the_gateway_endpoint(hub: Peer, registry: Any, status_ss002: Any) -> None:
+    """Both roles use one Link type: the gateway side serves, the platform side calls (g60 as the sender)."""
+    received: list[Any] = []
+
+    async def handler(call: Any) -> Any:
+        received.append(call)
+        return Accepted("GW0000000001")
+
+    ctx = WireContext(hub.platform, hub.gw, registry.adapter("g60"), hub.clock)
+    app = web.Application()
+    app.add_routes(Endpoint(ctx, InMemoryReplayGuard(), handler).routes())
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0, ssl_context=server_ssl_context(hub.gw))
+    await site.start()
+    try:
+        url = f"https://127.0.0.1:{runner.addresses[0][1]}"
+        client = Client(WireContext(hub.platform, hub.pf, registry.adapter("g60"), hub.clock, url), hub.transport)
+        accepted = await client.submit("status", status_ss002, "g60-status-1")
+    finally:
+        await runner.cleanup()
+    assert accepted.receipt_no == receipt_message_id("TONGBAN", "GW0000000001")
+    assert [(c.caller, c.operation, c.message_id, c.record) for c in received] == [
+        ("G60", "status", "g60-status-1", status_ss002)]
