@@ -487,9 +487,11 @@ class Endpoint(PlatformEndpoint):
             return sign_rendered(render_receipt(receipt, envelope), self.link.signer)
         if isinstance(result, BatchResult):
             batch = root.find(f"{_NS}Body/{_NS}ItemBatch")
+            items = batch.findall(f"{_NS}Item")  # §9: a refused item is named as it was sent
             answer = ItemBatchResult(batch.get("BatchNo") or result.batch_no, tuple(
-                G60ItemResult(r.item_code, r.region, r.ok, None if r.code is None else C(r.code), r.where)
-                for r in result.results))
+                G60ItemResult(r.item_code or _sent(items, i, "CatalogCode"), r.region or _sent(items, i, "Region"),
+                              r.ok, None if r.code is None else C(r.code), r.where)
+                for i, r in enumerate(result.results)))
             return sign_rendered(render_item_batch_result(answer, self._answer_envelope(header)), self.link.signer)
         if isinstance(result, LicenceAnswer):
             rendered = self.ctx.adapter.encode("licence", result.licence, self._answer_envelope(header))
@@ -503,6 +505,11 @@ class Endpoint(PlatformEndpoint):
         """§7: a ``REJECTED`` receipt, signed like every answer."""
         receipt = Receipt.reject(header.get("MessageId") or UNKNOWN_REF, rejection)
         return sign_rendered(render_receipt(receipt, self._answer_envelope(header)), self.link.signer)
+
+
+def _sent(items: list[Any], index: int, local: str) -> str:
+    text = items[index].findtext(f"{_NS}{local}") if index < len(items) else None
+    return text or ""
 
 
 # --- simulator extras --------------------------------------------------------------------------------------------

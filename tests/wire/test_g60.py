@@ -317,7 +317,7 @@ async def test_item_batch_results_per_item(ymap: Peer, registry: Any, samples_di
     result = await ymap.client.upload_items(ItemBatch((good, bad, second)), "msg-batch-1")
     assert [(r.item_code, r.region, r.ok, r.code, r.where) for r in result.results] == [
         (good.item_code, good.region, True, None, None),
-        ("", "", False, "USCC_CHECKSUM", "Item/DeptCode"),
+        (bad.item_code, bad.region, False, "USCC_CHECKSUM", "Item/DeptCode"),
         ("000172001000", "340100", True, None, None),
     ]
     assert result.accepted == 2 and result.batch_no.startswith("B")
