@@ -113,7 +113,10 @@ class InMemoryJtiGuard:
 
     def use(self, jti: str, expires: float, now: float) -> None:
         """See :class:`ConsentJtiGuard`."""
-        for old, until in list(self._used.items()):
+        # insertion order is nearly expiry order (lifetimes are at most 600 s): drop expired entries from the
+        # front; an out-of-order one goes a little later, never before its token has expired
+        while self._used:
+            old, until = next(iter(self._used.items()))
             if until >= now:
                 break
             del self._used[old]

@@ -53,7 +53,7 @@ def default_regions() -> tuple[str, ...]:
 class _Change:
     operation: str  # UPDATE or DELETE
     updated_at: datetime
-    generation: int  # how many times the item changed (version and name follow it)
+    updates: int  # how many times the item's content changed (version and name follow it)
 
 
 class Catalogue:
@@ -124,18 +124,15 @@ class Catalogue:
         change = self._changes.get(i)
         if change is None:
             return item
-        if change.operation == "DELETE":  # §6.5: a D item keeps its last content
-            return replace(
-                item, operation="DELETE", updated_at=change.updated_at, version=item.version + change.generation - 1
+        if change.updates:
+            item = replace(
+                item,
+                item_name=f"{item.item_name}（第{change.updates}次修订）",
+                promise_days=max(0, item.promise_days - 1),
+                version=item.version + change.updates,
             )
-        return replace(
-            item,
-            item_name=f"{item.item_name}（第{change.generation}次修订）",
-            promise_days=max(0, item.promise_days - 1),
-            version=item.version + change.generation,
-            operation="UPDATE",
-            updated_at=change.updated_at,
-        )
+        # §6.5: a D item keeps its last content
+        return replace(item, operation=change.operation, updated_at=change.updated_at)
 
     # --- paging ------------------------------------------------------------------------------------------------------
     def _first_base_at(self, since: datetime | None) -> int:
@@ -211,7 +208,8 @@ class Catalogue:
             operation = "DELETE" if rng.random() < 0.2 else "UPDATE"
             if old is not None and old.operation == "DELETE":
                 operation = "DELETE"  # a deleted item stays deleted
-            self._changes[i] = _Change(operation, when, (old.generation if old else 0) + 1)
+            updates = (old.updates if old else 0) + (operation == "UPDATE")
+            self._changes[i] = _Change(operation, when, updates)
         self._mutated = sorted(self._changes)
         self._tail = sorted(self._changes, key=lambda i: (self._changes[i].updated_at, self._base(i).item_code))
         self._tail_times = [self._changes[i].updated_at for i in self._tail]

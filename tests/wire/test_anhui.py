@@ -711,3 +711,36 @@ def test_answers_and_catalogue_query_are_pure() -> None:
     for bad in ({}, {"digitalSign": {**sign, "alg": "RSA"}}, {"digitalSign": {**sign, "value": ""}}):
         with pytest.raises(Rejection, match="SIGNATURE_INVALID"):
             w.read_digital_sign(bad)
+
+
+def test_catalogue_order_validity_and_deletions_keep_last_content() -> None:
+    from gateway.model.identifiers import check_uscc
+
+    catalogue = Catalogue(seed=5, size=300, regions=("340100", "340400"))
+    base = list(catalogue.page(1, 300).items)
+    assert [(i.updated_at, i.item_code) for i in base] == sorted((i.updated_at, i.item_code) for i in base)
+    assert len({(i.item_code, i.region) for i in base}) == 300
+    assert all(len(i.item_code) == 12 and i.item_code.isdigit() and 1 <= i.level <= 6 for i in base)
+    assert all(check_uscc(i.dept_code) is None and i.region in ("340100", "340400") for i in base)
+    assert all(0 <= len(i.materials) <= 5 for i in base)
+    assert Catalogue(seed=5, size=300, regions=("340100", "340400")).page(1, 300).items == tuple(base)
+    catalogue.mutate(1.0, seed=1, now=NOW + 10**8)
+    updated = {i.item_code: i for i in catalogue.page(1, 300).items}
+    catalogue.mutate(1.0, seed=2, now=NOW + 10**8 + 60)
+    after = catalogue.page(1, 300, datetime.fromtimestamp(NOW + 10**8 + 60, BEIJING))
+    assert after.total == 300
+    deleted = [i for i in after.items if i.operation == "DELETE" and updated[i.item_code].operation == "UPDATE"]
+    assert deleted, "some updated items are deleted by the second round"
+    for item in deleted:
+        before = updated[item.item_code]
+        assert dataclasses.replace(item, operation="UPDATE", updated_at=before.updated_at) == before
+
+
+def test_jti_guard_forgets_only_expired_tokens() -> None:
+    guard = InMemoryJtiGuard()
+    guard.use("a", NOW + 600, NOW)
+    guard.use("b", NOW + 10, NOW)
+    with pytest.raises(Rejection, match="CONSENT_INVALID"):
+        guard.use("a", NOW + 600, NOW + 300)
+    guard.use("c", NOW + 1300, NOW + 700)  # "a" and "b" have expired by now
+    assert len(guard) == 1
