@@ -487,11 +487,9 @@ class Endpoint(PlatformEndpoint):
             return sign_rendered(render_receipt(receipt, envelope), self.link.signer)
         if isinstance(result, BatchResult):
             batch = root.find(f"{_NS}Body/{_NS}ItemBatch")
-            items = batch.findall(f"{_NS}Item")  # §9: a refused item is named as it was sent
             answer = ItemBatchResult(batch.get("BatchNo") or result.batch_no, tuple(
-                G60ItemResult(r.item_code or _sent(items, i, "CatalogCode"), r.region or _sent(items, i, "Region"),
-                              r.ok, None if r.code is None else C(r.code), r.where)
-                for i, r in enumerate(result.results)))
+                G60ItemResult(r.item_code, r.region, r.ok, None if r.code is None else C(r.code), r.where)
+                for r in result.results))
             return sign_rendered(render_item_batch_result(answer, self._answer_envelope(header)), self.link.signer)
         if isinstance(result, LicenceAnswer):
             rendered = self.ctx.adapter.encode("licence", result.licence, self._answer_envelope(header))
@@ -507,9 +505,14 @@ class Endpoint(PlatformEndpoint):
         return sign_rendered(render_receipt(receipt, self._answer_envelope(header)), self.link.signer)
 
 
-def _sent(items: list[Any], index: int, local: str) -> str:
-    text = items[index].findtext(f"{_NS}{local}") if index < len(items) else None
-    return text or ""
+def _sent_names(ctx: WireContext, body: bytes) -> list[tuple[str, str]]:
+    """(CatalogCode, Region) of each Item as sent: §9 names a refused item too. Only read when one was refused."""
+    header, root = read_message(body)
+    names = []
+    for tree in _adapter(ctx).record_tree("item", header, root):
+        code, region = tree.get("CatalogCode"), tree.get("Region")
+        names.append((code if isinstance(code, str) else "", region if isinstance(region, str) else ""))
+    return names
 
 
 # --- simulator extras --------------------------------------------------------------------------------------------
@@ -526,9 +529,10 @@ def install_simulator_extras(sim: Any, spec: Any, ctx: WireContext) -> None:
         if call.message_id in first:  # §7: a repeated MessageId gets the first answer
             return first[call.message_id]
         results = []
-        for entry in call.record:
+        names = _sent_names(ctx, call.body) if any(isinstance(e, Rejection) for e in call.record) else []
+        for i, entry in enumerate(call.record):
             if isinstance(entry, Rejection):
-                results.append(ItemResult("", "", False, entry.code.value, entry.where))
+                results.append(ItemResult(*names[i], False, entry.code.value, entry.where))
                 continue
             sim.book.accept(InboundCall(call.platform, call.caller, "item", entry))
             results.append(ItemResult(entry.item_code, entry.region, True))
