@@ -37,6 +37,7 @@ __all__ = [
     "mask_mapping",
     "mask_text",
     "masked_bytes_preview",
+    "personal_values",
 ]
 
 _NB = r"(?<![0-9A-Za-z])"  # no alphanumeric before (CJK text around a number is fine)
@@ -268,12 +269,16 @@ def _scanner_for(catalogue: FieldCatalogue | None) -> _Scanner:
     return _SCANNER if catalogue is None or catalogue is CATALOGUE else _Scanner(catalogue)
 
 
-def mask_text(text: str, *, catalogue: FieldCatalogue | None = None) -> str:
+def mask_text(
+    text: str, *, known: Mapping[str, FieldKind] | None = None, catalogue: FieldCatalogue | None = None
+) -> str:
     """``text`` with personal data masked by field name, by format and by value (see the module docstring).
 
+    ``known`` are personal values found elsewhere (see :func:`personal_values`), masked here wherever they occur:
+    a log record's ``extra={"holderName": ...}`` also masks that name inside the record's traceback.
     ``catalogue`` defaults to the one read from the shipped mappings; tests pass their own.
     """
-    return _mask_text(text, _scanner_for(catalogue), {})
+    return _mask_text(text, _scanner_for(catalogue), dict(known or {}))
 
 
 # --- structured values -------------------------------------------------------------------------------------------
@@ -315,15 +320,24 @@ def _mask_obj(obj: Any, parent: str | None, scanner: _Scanner, found: Found) -> 
     return obj
 
 
-def mask_mapping(obj: Any, *, catalogue: FieldCatalogue | None = None) -> Any:
+def personal_values(obj: Any, *, catalogue: FieldCatalogue | None = None) -> dict[str, FieldKind]:
+    """The values under personal fields anywhere in ``obj`` (nested dicts and lists), with their kinds."""
+    found: Found = {}
+    _collect(obj, None, catalogue or CATALOGUE, found)
+    return found
+
+
+def mask_mapping(
+    obj: Any, *, known: Mapping[str, FieldKind] | None = None, catalogue: FieldCatalogue | None = None
+) -> Any:
     """A copy of ``obj`` (nested dicts and lists) with personal data masked.
 
     Values of personal fields are masked whole by their kind (a number under ``TELPHONE`` becomes a masked
     string); identifier fields are kept; every other string goes through :func:`mask_text`, which also masks
-    repeats of the personal values found anywhere in ``obj``. Tuples come back as lists.
+    repeats of the personal values found anywhere in ``obj`` or given in ``known``. Tuples come back as lists.
     """
     scanner = _scanner_for(catalogue)
-    found: Found = {}
+    found: Found = dict(known or {})
     _collect(obj, None, scanner.catalogue, found)
     return _mask_obj(obj, None, scanner, found)
 
