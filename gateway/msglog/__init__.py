@@ -1,0 +1,171 @@
+"""The tamper-evident message log (issue 6): every message in and out, with its signature evidence.
+
+Use :func:`open_message_log` and program against :class:`MessageLog` only::
+
+    log = await open_message_log(
+        "sqlite:///var/lib/tongban/msglog.db",            # or postgresql://...?schema=gateway
+        encryption_key=secret_from_file("/run/keys/msglog-k2"), key_id="k2", cipher="SM4-GCM",
+        signing_key=SigningKey.of("gw-seal-2025", ed25519_private_key),
+        older_keys=[AtRestKey.of("k1", old_secret)], retention=180 * 86400,
+    )
+    entry = await log.append(NewEntry(at=now, direction="in", platform="hefei", ...))
+    seal = await log.seal(now)                 # periodically: one signature over the new entries
+    report = await log.verify()                # report.ok, report.problem.kind / .seq
+    await log.export(path, first_seal=3, last_seal=9)
+    verify_export(path, {kid: verification_key})  # offline, no database, no data key
+    await log.purge_expired(now)               # whole sealed segments older than the retention
+
+How it works, and what is in the clear: see :mod:`.api`. The exact hashed bytes: :mod:`.chain`.
+Verification rules and diagnosis: :mod:`.verify`. Export format: :mod:`.export`.
+Errors: :mod:`.errors` (storage failures are the store's :class:`~gateway.store.errors.StoreError`).
+
+URL rules are the store's: ``sqlite://`` then the file path (options ``busy_timeout``, ``batch_max``);
+``postgresql://`` / ``postgres://`` go to asyncpg except ``schema``, ``min_size``, ``max_size``,
+``connect_timeout`` and ``batch_max``. The log may share the store's database: its tables are
+``msglog_*`` with their own ``msglog_schema_migrations``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+from gateway.store.errors import InvalidStoreURL
+from signing.keys import SigningKey, VerificationKey
+from signing.secret import Secret
+
+from .api import (
+    ALTERED,
+    BAD_SEAL,
+    INSERTED,
+    MALFORMED,
+    MASK,
+    REMOVED,
+    REORDERED,
+    UNSEALED_TAIL,
+    Anchor,
+    Entry,
+    EntrySummary,
+    ExportSummary,
+    MessageLog,
+    NewEntry,
+    Problem,
+    PurgeResult,
+    Seal,
+    VerifyReport,
+)
+from .atrest import AES_GCM, SM4_GCM, AtRestKey, AtRestKeys
+from .errors import DecryptionFailed, IntegrityError, MessageLogError, NothingToExport
+from .export import keys_from_jwks, verify_export
+from .postgres import PostgresMessageLog
+from .sqlite import SQLiteMessageLog
+
+__all__ = [
+    "AES_GCM",
+    "ALTERED",
+    "BAD_SEAL",
+    "INSERTED",
+    "MALFORMED",
+    "MASK",
+    "REMOVED",
+    "REORDERED",
+    "SM4_GCM",
+    "UNSEALED_TAIL",
+    "Anchor",
+    "AtRestKey",
+    "AtRestKeys",
+    "DecryptionFailed",
+    "Entry",
+    "EntrySummary",
+    "ExportSummary",
+    "IntegrityError",
+    "MessageLog",
+    "MessageLogError",
+    "NewEntry",
+    "NothingToExport",
+    "PostgresMessageLog",
+    "Problem",
+    "PurgeResult",
+    "SQLiteMessageLog",
+    "Seal",
+    "VerifyReport",
+    "keys_from_jwks",
+    "open_message_log",
+    "verify_export",
+]
+
+_SQLITE_OPTIONS: dict[str, Callable[[str], Any]] = {"busy_timeout": float, "batch_max": int}
+_POSTGRES_OPTIONS: dict[str, Callable[[str], Any]] = {
+    "schema": str,
+    "min_size": int,
+    "max_size": int,
+    "connect_timeout": float,
+    "batch_max": int,
+}
+
+
+async def open_message_log(
+    url: str,
+    *,
+    encryption_key: Secret | bytes,
+    key_id: str,
+    signing_key: SigningKey,
+    cipher: str = SM4_GCM,
+    older_keys: Iterable[AtRestKey] = (),
+    verification_keys: Iterable[VerificationKey] = (),
+    retention: float | None = None,
+) -> MessageLog:
+    """Open and migrate the message log named by ``url``.
+
+    ``encryption_key``/``key_id``/``cipher`` encrypt new entries; ``older_keys`` are previous data
+    keys (kept so that the log can still be read; the log itself never decrypts except on
+    :meth:`~MessageLog.search` with keys given). ``signing_key`` (Ed25519 or ES256) signs seals;
+    ``verification_keys`` are previous seal keys still trusted by :meth:`~MessageLog.verify`.
+    ``retention`` (seconds) is what :meth:`~MessageLog.purge_expired` keeps.
+
+    Raises :class:`InvalidStoreURL` for an unusable URL (never repeating it: it may hold a
+    password), ``StoreUnavailable`` when the database cannot be reached, ``SchemaError`` when it
+    is newer than this code, and ``KeyInvalid`` for an unusable key.
+    """
+    keys = AtRestKeys.create(AtRestKey.of(key_id, encryption_key, cipher), older_keys)
+    settings: dict[str, Any] = {
+        "keys": keys,
+        "signing_key": signing_key,
+        "verification_keys": verification_keys,
+        "retention": retention,
+    }
+    scheme, sep, _ = url.partition("://")
+    if not sep:
+        raise InvalidStoreURL("open", "the message log URL has no scheme; use sqlite:///path.db or postgresql://...")
+    scheme = scheme.lower()
+    if scheme == "sqlite":
+        path, _, query = url[len("sqlite://") :].partition("?")
+        if not path:
+            raise InvalidStoreURL("open", "sqlite URL has no file path; use sqlite:///path/to/file.db")
+        options, rest = _options(query, _SQLITE_OPTIONS)
+        if rest:
+            known = sorted(_SQLITE_OPTIONS)
+            raise InvalidStoreURL("open", f"unknown sqlite URL option(s) {sorted(rest)}; known: {known}")
+        return await SQLiteMessageLog.open(path, **settings, **options)
+    if scheme in ("postgresql", "postgres"):
+        parts = urlsplit(url)
+        options, rest = _options(parts.query, _POSTGRES_OPTIONS)
+        dsn = urlunsplit(parts._replace(query=urlencode(rest)))
+        return await PostgresMessageLog.open(dsn, **settings, **options)
+    raise InvalidStoreURL("open", f"unknown message log URL scheme {scheme!r}; use sqlite or postgresql")
+
+
+def _options(query: str, known: dict[str, Callable[[str], Any]]) -> tuple[dict[str, Any], dict[str, str]]:
+    """Split a query string into our typed options and the rest (passed on to the driver)."""
+    options: dict[str, Any] = {}
+    rest: dict[str, str] = {}
+    for key, value in parse_qsl(query, keep_blank_values=True):
+        if key not in known:
+            rest[key] = value
+            continue
+        try:
+            options[key] = known[key](value)
+        except ValueError as exc:
+            raise InvalidStoreURL("open", f"URL option {key}={value!r} is not a valid {known[key].__name__}") from exc
+    return options, rest

@@ -1,0 +1,84 @@
+"""Group commit for an asyncio backend: concurrent submissions share one transaction.
+
+Why: every message the gateway handles is appended to the log, and on PostgreSQL every append
+takes the chain head's row lock. One transaction per message would serialise the whole gateway on
+round trips; instead, submissions that arrive while a flush runs wait for the next flush and go in
+together. Only one flush runs at a time per instance (they would queue on the row lock anyway).
+
+A submission is a list of items; its results come back in the same order. A failing flush fails
+every submission in it (the transaction was rolled back, nothing of it was stored).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from collections.abc import Awaitable, Callable
+from typing import Generic, TypeVar
+
+from gateway.store.errors import StoreUnavailable
+
+__all__ = ["GroupCommitter"]
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+
+class GroupCommitter(Generic[T, R]):
+    """Hands queued submissions to ``flush`` together, one flush at a time, up to ``batch_max`` items."""
+
+    def __init__(self, flush: Callable[[list[T]], Awaitable[list[R]]], *, batch_max: int = 512) -> None:
+        if batch_max < 1:
+            raise ValueError(f"batch_max must be >= 1, got {batch_max!r}")
+        self._flush = flush
+        self._batch_max = batch_max
+        self._pending: deque[tuple[list[T], asyncio.Future[list[R]]]] = deque()
+        self._task: asyncio.Task[None] | None = None
+        self._closed = False
+        #: Flushes (transactions) committed so far.
+        self.flushes = 0
+
+    async def submit(self, items: list[T]) -> list[R]:
+        """Queue ``items`` and wait until the flush that carries them has committed."""
+        if self._closed:
+            raise StoreUnavailable("append", "the message log is closed")
+        future: asyncio.Future[list[R]] = asyncio.get_running_loop().create_future()
+        self._pending.append((items, future))
+        if self._task is None or self._task.done():
+            self._task = asyncio.create_task(self._run(), name="msglog-group-commit")
+        return await future
+
+    async def close(self) -> None:
+        """Refuse new submissions and wait for the queued ones to be flushed."""
+        self._closed = True
+        if self._task is not None:
+            await self._task
+
+    def _take(self) -> list[tuple[list[T], asyncio.Future[list[R]]]]:
+        batch: list[tuple[list[T], asyncio.Future[list[R]]]] = []
+        count = 0
+        while self._pending and (not batch or count + len(self._pending[0][0]) <= self._batch_max):
+            items, future = self._pending.popleft()
+            if not future.cancelled():
+                batch.append((items, future))
+                count += len(items)
+        return batch
+
+    async def _run(self) -> None:
+        while self._pending:
+            batch = self._take()
+            if not batch:
+                continue
+            try:
+                results = await self._flush([item for items, _ in batch for item in items])
+            except Exception as exc:  # handed to every waiter of this flush; the next flush proceeds
+                for _, future in batch:
+                    if not future.done():
+                        future.set_exception(exc)
+                continue
+            self.flushes += 1
+            start = 0
+            for items, future in batch:
+                if not future.done():
+                    future.set_result(results[start : start + len(items)])
+                start += len(items)

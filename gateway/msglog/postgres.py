@@ -1,0 +1,222 @@
+"""The shared message log: PostgreSQL through an asyncpg pool, for several gateway instances.
+
+Why the chain stays one chain across instances: every append and every seal runs in ONE
+transaction that first takes the row lock on ``msglog_head`` (``SELECT ... FOR UPDATE``), places its
+entries after the head it read, inserts them and moves the head before committing. A second
+instance waits on the lock and then reads the moved head. Within one instance concurrent appends
+are group-committed (:class:`._batcher.GroupCommitter`), so the lock is taken once per batch, not
+once per message. Reads (``verify``, ``export``) use a read-only REPEATABLE READ snapshot.
+
+Migrations run under a transaction-scoped advisory lock, as the store's do; ``schema`` (from the
+URL's ``?schema=``) becomes the connections' ``search_path``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Awaitable, Callable, Iterable
+from typing import Any, Final, TypeVar
+
+import asyncpg
+
+from gateway.store._pg_errors import translate
+from gateway.store.errors import InvalidStoreURL, StoreUnavailable
+from signing.keys import SigningKey, VerificationKey
+
+from . import _sql
+from ._base import BaseMessageLog
+from ._batcher import GroupCommitter
+from ._rows import (
+    Head,
+    anchor_from_row,
+    chain_entries,
+    entry_from_row,
+    entry_values,
+    head_from_row,
+    seal_from_row,
+    seal_values,
+)
+from .api import Anchor, Entry, PurgeResult, Seal
+from .atrest import AtRestKeys
+from .migrations import CREATE_VERSION_TABLE, plan
+
+__all__ = ["PostgresMessageLog"]
+
+T = TypeVar("T")
+_SCHEMA_NAME: Final = re.compile(r"[a-z_][a-z0-9_]{0,62}")
+_N = _sql.numbered
+_HEAD_LOCKED: Final = _N(_sql.HEAD) + " FOR UPDATE"
+_ANCHOR_LOCKED: Final = _N(_sql.ANCHOR) + " FOR UPDATE"
+
+
+class PostgresMessageLog(BaseMessageLog):
+    """:class:`~gateway.msglog.api.MessageLog` on PostgreSQL. Build it with :meth:`open`."""
+
+    def __init__(self, pool: Any, schema: str | None, batch_max: int, **settings: Any) -> None:
+        super().__init__(**settings)
+        self._pool = pool
+        self.schema = schema
+        self.migrated: tuple[int, ...] = ()
+        self._committer: GroupCommitter[Entry, Entry] = GroupCommitter(self._flush, batch_max=batch_max)
+
+    def __repr__(self) -> str:
+        return f"PostgresMessageLog(schema={self.schema!r})"
+
+    @classmethod
+    async def open(
+        cls,
+        dsn: str,
+        *,
+        keys: AtRestKeys,
+        signing_key: SigningKey,
+        verification_keys: Iterable[VerificationKey] = (),
+        retention: float | None = None,
+        schema: str | None = None,
+        min_size: int = 1,
+        max_size: int = 10,
+        connect_timeout: float = 10.0,
+        batch_max: int = 512,
+    ) -> PostgresMessageLog:
+        """Connect a pool to ``dsn``, create ``schema`` if given, and migrate the log's tables."""
+        if schema is not None and not _SCHEMA_NAME.fullmatch(schema):
+            raise InvalidStoreURL("open", f"schema={schema!r} is not a plain lower-case identifier")
+        settings = {} if schema is None else {"search_path": schema}
+        try:
+            pool = await asyncpg.create_pool(
+                dsn, min_size=min_size, max_size=max_size, timeout=connect_timeout, server_settings=settings
+            )
+        except ValueError as exc:  # a DSN asyncpg cannot parse; its text may hold the password
+            raise InvalidStoreURL("open", f"the PostgreSQL URL was refused ({type(exc).__name__})") from exc
+        except Exception as exc:
+            raise (translate("open", exc) or StoreUnavailable("open", type(exc).__name__)) from exc
+        log = cls(
+            pool,
+            schema,
+            batch_max,
+            keys=keys,
+            signing_key=signing_key,
+            verification_keys=verification_keys,
+            retention=retention,
+        )
+        try:
+            log.migrated = await log._run("migrate", lambda conn: _migrate(conn, schema))
+        except BaseException:
+            await pool.close()
+            raise
+        return log
+
+    @property
+    def commits(self) -> int:
+        """Append transactions committed so far by this instance."""
+        return self._committer.flushes
+
+    async def close(self) -> None:
+        await self._committer.close()
+        await self._pool.close()
+
+    async def _run(self, name: str, fn: Callable[[Any], Awaitable[T]]) -> T:
+        """Run ``fn(connection)`` on a pooled connection, translating driver errors once, here."""
+        try:
+            async with self._pool.acquire() as conn:
+                return await fn(conn)
+        except Exception as exc:
+            mapped = translate(name, exc)
+            if mapped is None:
+                raise
+            raise mapped from exc
+
+    async def _append_fields(self, fields: list[Entry]) -> list[Entry]:
+        return await self._committer.submit(fields)
+
+    async def _flush(self, fields: list[Entry]) -> list[Entry]:
+        async def job(conn: Any) -> list[Entry]:
+            async with conn.transaction():
+                placed = chain_entries(fields, head_from_row(await conn.fetchrow(_HEAD_LOCKED)))
+                await conn.executemany(_N(_sql.INSERT_ENTRY), [entry_values(e) for e in placed])
+                await conn.execute(_N(_sql.MOVE_HEAD), placed[-1].seq, placed[-1].entry_hash)
+                return placed
+
+        return await self._run("append", job)
+
+    async def _seal(self, build: Callable[[Head], Seal | None]) -> Seal | None:
+        async def job(conn: Any) -> Seal | None:
+            async with conn.transaction():
+                seal = build(head_from_row(await conn.fetchrow(_HEAD_LOCKED)))
+                if seal is not None:
+                    await conn.execute(_N(_sql.INSERT_SEAL), *seal_values(seal))
+                    await conn.execute(_N(_sql.SEAL_HEAD), seal.seal_no, seal.seal_hash, seal.last_seq)
+                return seal
+
+        return await self._run("seal", job)
+
+    async def _read(self, first_seal: int | None, last_seal: int | None) -> tuple[Anchor, list[Seal], list[Entry]]:
+        async def job(conn: Any) -> tuple[Anchor, list[Seal], list[Entry]]:
+            async with conn.transaction(isolation="repeatable_read", readonly=True):
+                anchor = anchor_from_row(await conn.fetchrow(_N(_sql.ANCHOR)))
+                if first_seal is None and last_seal is None:
+                    seals = [seal_from_row(r) for r in await conn.fetch(_sql.SEALS_ALL)]
+                    return anchor, seals, [entry_from_row(r) for r in await conn.fetch(_sql.ENTRIES_ALL)]
+                lo = anchor.seal_no + 1 if first_seal is None else first_seal
+                hi = _sql.MAX_SEQ if last_seal is None else last_seal
+                seals = [seal_from_row(r) for r in await conn.fetch(_N(_sql.SEALS_RANGE), lo, hi)]
+                if not seals:
+                    return anchor, [], []
+                if lo > anchor.seal_no + 1:
+                    row = await conn.fetchrow(_N(_sql.SEAL_BY_NO), lo - 1)
+                    if row is not None:
+                        before = seal_from_row(row)
+                        anchor = Anchor(before.last_seq, before.last_entry_hash, before.seal_no, before.seal_hash)
+                rows = await conn.fetch(_N(_sql.ENTRIES_RANGE), anchor.seq, seals[-1].last_seq)
+                return anchor, seals, [entry_from_row(r) for r in rows]
+
+        return await self._run("read", job)
+
+    async def _search(self, case_no: str | None, licence_id: str | None, limit: int) -> list[Entry]:
+        sql = _N(_sql.search_sql(case_no is not None, licence_id is not None))
+        params = [v for v in (case_no, licence_id) if v is not None]
+        rows = await self._run("search", lambda conn: conn.fetch(sql, *params, limit))
+        return [entry_from_row(r) for r in rows]
+
+    async def _purge(self, before_us: int | None) -> PurgeResult:
+        async def job(conn: Any) -> PurgeResult:
+            async with conn.transaction():
+                anchor = anchor_from_row(await conn.fetchrow(_ANCHOR_LOCKED))
+                if before_us is None:
+                    return PurgeResult(0, 0, anchor)
+                cutoff = await conn.fetchval(_N(_sql.PURGE_CUTOFF), before_us)
+                below = _sql.MAX_SEQ if cutoff is None else int(cutoff)
+                rows = await conn.fetch(_N(_sql.SEALS_RANGE), anchor.seal_no + 1, below - 1)
+                if not rows:
+                    return PurgeResult(0, 0, anchor)
+                last = seal_from_row(rows[-1])
+                entries = _count(await conn.execute(_N(_sql.PURGE_ENTRIES), last.last_seq))
+                seals = _count(await conn.execute(_N(_sql.PURGE_SEALS), last.seal_no))
+                moved = Anchor(last.last_seq, last.last_entry_hash, last.seal_no, last.seal_hash)
+                await conn.execute(_N(_sql.MOVE_ANCHOR), moved.seq, moved.entry_hash, moved.seal_no, moved.seal_hash)
+                return PurgeResult(seals, entries, moved)
+
+        return await self._run("purge", job)
+
+
+def _count(status: str) -> int:
+    """The row count of a command tag such as ``DELETE 3``."""
+    return int(status.rsplit(" ", 1)[-1])
+
+
+async def _migrate(conn: Any, schema: str | None) -> tuple[int, ...]:
+    """Create the schema if asked and apply missing migrations, under an advisory lock."""
+    async with conn.transaction():
+        await conn.execute("SELECT pg_advisory_xact_lock(hashtext('tongban-msglog:' || $1))", schema or "")
+        if schema is not None:
+            await conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
+        await conn.execute(CREATE_VERSION_TABLE)
+        todo = plan(r["version"] for r in await conn.fetch("SELECT version FROM msglog_schema_migrations"))
+        for migration in todo:
+            for statement in migration.render("postgres"):
+                await conn.execute(statement)
+            await conn.execute(
+                "INSERT INTO msglog_schema_migrations (version, name) VALUES ($1, $2)",
+                migration.version,
+                migration.name,
+            )
+    return tuple(m.version for m in todo)
