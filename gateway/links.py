@@ -43,6 +43,7 @@ def dev_link_settings(folder: Path, registry: Registry) -> tuple[dict[str, LinkS
     sides) by platform id."""
     gateway: dict[str, LinkSettings] = {}
     platform: dict[str, LinkSettings] = {}
+    fresh = False
     for pid, entry in registry.platforms.items():
         gw_file = folder / "links" / "gateway" / f"{pid}.json"
         pf_file = folder / "links" / "platform" / f"{pid}.json"
@@ -50,9 +51,32 @@ def dev_link_settings(folder: Path, registry: Registry) -> tuple[dict[str, LinkS
             gw, pf = scheme(entry.dialect).generate_link(folder, entry)
             _write_json(pf_file, pf)
             _write_json(gw_file, gw)
+            fresh = True
         gateway[pid] = LinkSettings(json.loads(gw_file.read_text(encoding="utf-8")), folder)
         platform[pid] = LinkSettings(json.loads(pf_file.read_text(encoding="utf-8")), folder)
+    if fresh:
+        _trust_every_issuer(folder, registry, gateway, platform)
     return gateway, platform
+
+
+def _trust_every_issuer(
+    folder: Path, registry: Registry, gateway: dict[str, LinkSettings], platform: dict[str, LinkSettings]
+) -> None:
+    """Every development link trusts every development licence issuer (anhui.md §6.6: a licence signed in Hefei
+    is verified in Ningbo), as issuers' certificates would be distributed in production."""
+    issuers: dict[str, str] = {}
+    for pid, entry in registry.platforms.items():
+        setting = getattr(scheme(entry.dialect), "LICENCE_TRUST_SETTING", None)
+        if setting is not None:
+            issuers.update(gateway[pid].settings.get(setting, {}))
+    for sides, kind in ((gateway, "gateway"), (platform, "platform")):
+        for pid, side in sides.items():
+            setting = getattr(scheme(registry.platforms[pid].dialect), "LICENCE_TRUST_SETTING", None)
+            if setting is None:
+                continue
+            settings = {**side.settings, setting: {**side.settings.get(setting, {}), **issuers}}
+            _write_json(folder / "links" / kind / f"{pid}.json", settings)
+            sides[pid] = LinkSettings(settings, folder)
 
 
 def gateway_link_settings(

@@ -19,9 +19,11 @@ from pathlib import Path
 from aiohttp import web
 
 from gateway.config import Config
+from gateway.consent import ConsentVerifier
 from gateway.delivery import BreakerRegistry
 from gateway.errors import PROBLEM_TYPE_BASE, ConfigError, Rejection
 from gateway.errors import RejectionCode as C
+from gateway.licences import LicenceService
 from gateway.links import LinkSettings, gateway_link_settings
 from gateway.pipeline.intake import Intake
 from gateway.pipeline.replay import StoreReplayGuard
@@ -35,6 +37,7 @@ from gateway.wire.base import PlatformClient, WireContext
 from gateway.wire.registry import scheme
 
 from .admin import admin_routes, ensure_admin_token
+from .handlers import PartnerHandler, consent_keys_of
 from .keys import CLOCK, CONFIG, STORE, WORKER
 from .problems import problem_middleware, problem_response
 
@@ -113,15 +116,25 @@ def create_app(
     router = Router(registry, config.routes)
     intake = Intake(registry, proxy, router, now, on_accepted=kick)  # type: ignore[arg-type]
     replay = StoreReplayGuard(proxy)  # type: ignore[arg-type]
+    loaded = {}
     for pid, platform in registry.platforms.items():
         wire = scheme(platform.dialect)
         link_settings: LinkSettings = links[pid]
-        link = wire.load_link(link_settings.settings, link_settings.base)
+        loaded[pid] = link = wire.load_link(link_settings.settings, link_settings.base)
         adapter = registry.adapter(platform.dialect)
         base_url = str(platform.settings.get("base_url", ""))
         clients[pid] = wire.Client(WireContext(platform, link, adapter, now, base_url), outbound)
+
+    async def remember(scope: str, nonce: str, expires_at: float, at: float) -> bool:
+        return await proxy.remember_nonce(scope, nonce, expires_at, at)  # type: ignore[no-any-return,operator]
+
+    licences = LicenceService(registry, clients, ConsentVerifier(consent_keys_of(loaded)), now, remember)
+    handler = PartnerHandler(intake, licences)
+    for pid, platform in registry.platforms.items():
+        wire = scheme(platform.dialect)
         partner = web.Application()
-        partner.add_routes(wire.Endpoint(WireContext(platform, link, adapter, now), replay, intake).routes())
+        ctx = WireContext(platform, loaded[pid], registry.adapter(platform.dialect), now)
+        partner.add_routes(wire.Endpoint(ctx, replay, handler).routes())
         app.add_subapp(f"/partners/{pid}/", partner)
 
     token = ensure_admin_token(config)

@@ -70,6 +70,9 @@ __all__ = [
     "simulator_library",
 ]
 
+#: the link setting naming the licence issuers this side trusts ({certificate serial: SM2 public key file})
+LICENCE_TRUST_SETTING = "licence_certs"
+
 log = logging.getLogger(__name__)
 BEIJING = timezone(timedelta(hours=8))
 _RECORD_TYPES = {"case": "case", "status": "status", "evaluation": "evaluation"}

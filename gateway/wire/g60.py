@@ -110,6 +110,9 @@ __all__ = [
     "server_ssl_context",
 ]
 
+#: the link setting naming the licence issuers this side trusts ({certificate serial: SM2 public key file})
+LICENCE_TRUST_SETTING = "licence_keys"
+
 CONTENT_TYPE = "application/xml; charset=GB18030"  # §1
 _SOURCE = "g60 link settings"
 #: Platform.record_types → the operations its endpoint takes (empty: all the dialect carries)
@@ -286,7 +289,7 @@ def generate_link(folder: Path, platform: Platform) -> tuple[dict[str, Any], dic
     ours = str(platform.settings.get("sender_code", "TONGBAN"))
     theirs = str(platform.settings.get("party_code", platform.id.upper().replace("-", "")))
     sm2 = generate_sm2()
-    cert_sn = uuid.uuid4().hex[:16].upper()
+    cert_sn = uuid.uuid4().hex[:16]  # lower-case hex: zlb.md §3 writes serials so, and links share issuers
     _write(out / "licence-sm2.key", private_key_pem(sm2), private=True)
     _write(out / "licence-sm2.pub", public_key_pem(sm2))
     gateway = {**_side(out, ca, "gateway", ours), "peer_code": theirs,

@@ -82,6 +82,9 @@ from .base import Accepted, InboundCall, InboundResult, LicenceAnswer, PlatformC
 
 __all__ = ["Client", "Endpoint", "Link", "generate_link", "install_simulator_extras", "load_link"]
 
+#: the link setting naming the licence issuers this side trusts ({certificate serial: SM2 public key file})
+LICENCE_TRUST_SETTING = "licence_issuer_keys"
+
 log = logging.getLogger(__name__)
 _CONTENT_TYPE = "text/xml; charset=UTF-8"  # §1
 _SOURCE = "shanghai link settings"

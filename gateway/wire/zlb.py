@@ -89,6 +89,9 @@ if TYPE_CHECKING:
 
 __all__ = ["Client", "Endpoint", "Link", "generate_link", "install_simulator_extras", "load_link"]
 
+#: the link setting naming the licence issuers this side trusts ({certificate serial: SM2 public key file})
+LICENCE_TRUST_SETTING = "licence_issuers"
+
 log = logging.getLogger(__name__)
 
 SUBMISSIONS = ("case", "status", "evaluation")
