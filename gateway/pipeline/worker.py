@@ -1,11 +1,22 @@
 """Delivery workers: claim due outbox messages, deliver each freshly signed, record what happened.
 
 The worker only claims, sends and records; what follows an attempt is decided by ``gateway.delivery`` in pure
-code (``next_action``: done, retry at a time, dead letter). Per attempt: the destination's circuit breaker may
-postpone it without sending; otherwise a few short in-process retries (tenacity) run for transient failures, each
-a newly rendered and signed request with the message's stable id (the receiver deduplicates: README §9). Longer
-retries are scheduled in the outbox, so they survive restarts; a lease makes sure two instances never deliver one
-message at the same time. Concurrency is bounded per destination.
+code (``next_action``: done, retry at a time, dead letter). Per attempt: a few short in-process retries
+(tenacity) run for transient failures, each a newly rendered and signed request with the message's stable id (the
+receiver deduplicates: README §9). Longer retries are scheduled in the outbox, so they survive restarts; a lease
+makes sure two instances never deliver one message at the same time.
+
+Claims are made per destination, so one slow or broken destination never holds the leases others need:
+
+- at most ``batch`` claimed messages per destination wait in this process, at most ``per_destination`` are being
+  sent at once;
+- a destination whose circuit breaker is open is not claimed from at all (its messages stay ``pending`` with their
+  own next attempt time, no attempt is spent); half-open, exactly one message is claimed as the probe;
+- a message whose lease is about to run out before it is sent is handed back unsent rather than risk a second
+  instance delivering it at the same moment.
+
+``stop`` stops claiming, waits for the sends in progress to finish and record their outcomes, and hands back the
+claimed messages it never started, so a clean stop leaves no ``delivering`` message with a live lease.
 """
 
 from __future__ import annotations
@@ -13,12 +24,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import Any
 
 from gateway.delivery import (
     BreakerRegistry,
-    DeadLetter,
+    BreakerState,
     Delivered,
     DeliveryError,
     Done,
@@ -33,21 +44,30 @@ from gateway.model import canonical_json
 from gateway.store.api import OutboundMessage, Store
 from gateway.wire.base import PlatformClient
 
-__all__ = ["DeliveryWorker", "WorkerSettings"]
+__all__ = ["NOT_SENT", "DeliveryWorker", "WorkerSettings"]
 
 log = logging.getLogger("gateway.delivery")
-BREAKER_OPEN = "BREAKER_OPEN"
+#: ``last_error_code`` of a claimed message handed back unsent (stop, or a lease about to expire)
+NOT_SENT = "NOT_SENT"
 
 
 class WorkerSettings:
-    """How hard one worker pushes: messages per claim, lease length, in-flight messages per destination."""
+    """How hard one worker pushes, per destination: claimed messages held (``batch``), sends at once
+    (``per_destination``); the lease length and the idle poll interval."""
 
     def __init__(self, *, batch: int = 64, lease_seconds: float = 120.0, per_destination: int = 8,
                  poll_interval: float = 0.5) -> None:
+        if batch < 1 or per_destination < 1 or lease_seconds <= 0 or poll_interval <= 0:
+            raise ValueError("batch and per_destination must be >= 1, lease_seconds and poll_interval > 0")
         self.batch = batch
         self.lease_seconds = lease_seconds
         self.per_destination = per_destination
         self.poll_interval = poll_interval
+
+    @property
+    def lease_margin(self) -> float:
+        """Do not start a send with less than this left on the lease (a send may take the transport's timeout)."""
+        return self.lease_seconds / 4
 
 
 class DeliveryWorker:
@@ -79,103 +99,167 @@ class DeliveryWorker:
         self.on_outcome = on_outcome  # metrics hook: (message, action)
         self._wake = asyncio.Event()
         self._stopping = asyncio.Event()
+        self._dirty: set[str] = set()  # destinations with new work since the last claim
+        self._full: set[str] = set()  # destinations whose last claim was full: more may be due
+        self._held: dict[str, int] = {}  # claimed and not finished, per destination
         self._limits: dict[str, asyncio.Semaphore] = {}
         self._in_flight: set[asyncio.Task[None]] = set()
+        self._running: asyncio.Task[None] | None = None
 
-    def kick(self, destinations: object = None) -> None:
-        """New work was committed: look for it now instead of at the next poll."""
+    def kick(self, destinations: Iterable[str] | None = None) -> None:
+        """New work was committed for ``destinations`` (all when None): claim it now, not at the next poll."""
+        self._dirty.update(self.clients if destinations is None else destinations)
         self._wake.set()
 
     def policy(self, destination: str) -> RetryPolicy:
         return self.policies.get(destination, self.default_policy)
 
+    def breaker_state(self, destination: str) -> BreakerState:
+        """The destination's circuit breaker as this worker sees it (readiness, metrics, tests)."""
+        return self.breakers.get(destination).state
+
+    @property
+    def in_flight(self) -> int:
+        """Messages claimed by this worker and not yet recorded."""
+        return len(self._in_flight)
+
     async def run(self) -> None:
-        """Deliver until ``stop``; between empty claims, wait for a kick or the poll interval."""
+        """Deliver until ``stop``; when nothing was claimed, wait for a kick, a finished send or the poll."""
+        self._running = asyncio.current_task()
+        everything = True
         while not self._stopping.is_set():
-            claimed = await self.run_once()
-            if claimed == 0:
-                self._wake.clear()
-                waiter = asyncio.ensure_future(self._wake.wait())
-                stopper = asyncio.ensure_future(self._stopping.wait())
-                await asyncio.wait({waiter, stopper}, timeout=self.settings.poll_interval,
-                                   return_when=asyncio.FIRST_COMPLETED)
+            self._wake.clear()  # before claiming: a kick arriving during the claim is not lost
+            claimed = await self.run_once(None if everything else self._wanted())
+            if claimed:
+                everything = False
+                continue
+            waiters = {asyncio.ensure_future(self._wake.wait()), asyncio.ensure_future(self._stopping.wait())}
+            done, _ = await asyncio.wait(waiters | self._in_flight, timeout=self.settings.poll_interval,
+                                         return_when=asyncio.FIRST_COMPLETED)
+            for waiter in waiters:
                 waiter.cancel()
-                stopper.cancel()
+            everything = not done  # the poll interval passed: look at every destination again
 
     async def stop(self) -> None:
-        """Stop claiming and let the messages in flight finish (their outcomes are recorded)."""
+        """Stop claiming; let the sends in progress finish and record; hand back what was never started."""
         self._stopping.set()
-        if self._in_flight:
+        if self._running is not None and self._running is not asyncio.current_task():
+            await asyncio.gather(self._running, return_exceptions=True)
+        while self._in_flight:
             await asyncio.gather(*self._in_flight, return_exceptions=True)
 
-    async def run_once(self) -> int:
-        """Claim one batch of due messages and start delivering them; return how many were claimed."""
-        free = self.settings.batch - len(self._in_flight)
-        if free <= 0:
-            await asyncio.wait(self._in_flight, return_when=asyncio.FIRST_COMPLETED)
-            return 1
-        claimed = await self.store.claim_due(self.clock(), free, self.owner, self.settings.lease_seconds)
-        for message in claimed:
-            task = asyncio.create_task(self._limited(message))
-            self._in_flight.add(task)
-            task.add_done_callback(self._in_flight.discard)
-        return len(claimed)
+    def _wanted(self) -> set[str]:
+        wanted = self._dirty | self._full
+        self._dirty = set()
+        return wanted
+
+    async def run_once(self, destinations: Iterable[str] | None = None) -> int:
+        """Claim due messages of ``destinations`` (all by default) as room allows; start delivering them."""
+        chosen = self.clients if destinations is None else [d for d in destinations if d in self.clients]
+        plans = [(d, n) for d in chosen if (n := self._room(d)) > 0]
+        now = self.clock()
+        results = await asyncio.gather(*(
+            self.store.claim_due(now, n, self.owner, self.settings.lease_seconds, d) for d, n in plans
+        ))
+        claimed = 0
+        for (destination, limit), messages in zip(plans, results, strict=True):
+            if len(messages) >= limit:
+                self._full.add(destination)
+            else:
+                self._full.discard(destination)
+            for message in messages:
+                self._start(message)
+            claimed += len(messages)
+        return claimed
+
+    def _room(self, destination: str) -> int:
+        """How many more messages to claim for ``destination`` now (0 while its breaker is open)."""
+        room = self.settings.batch - self._held.get(destination, 0)
+        state = self.breaker_state(destination)
+        if state is BreakerState.OPEN:
+            return 0
+        if state is BreakerState.HALF_OPEN:  # one probe at a time
+            return 1 if self._held.get(destination, 0) == 0 else 0
+        return max(room, 0)
+
+    def _start(self, message: OutboundMessage) -> None:
+        self._held[message.destination] = self._held.get(message.destination, 0) + 1
+        task = asyncio.create_task(self._limited(message))
+        self._in_flight.add(task)
+
+        def finished(done: asyncio.Task[None]) -> None:
+            self._in_flight.discard(done)
+            self._held[message.destination] -= 1
+
+        task.add_done_callback(finished)
 
     async def drain(self) -> None:
-        """Deliver everything due now and wait for it (tests and the demo)."""
-        while await self.run_once():
+        """Deliver everything due now and wait for it (tests, the demo, the benchmark)."""
+        while await self.run_once() or self._in_flight:
             if self._in_flight:
                 await asyncio.gather(*self._in_flight, return_exceptions=True)
-        if self._in_flight:
-            await asyncio.gather(*self._in_flight, return_exceptions=True)
 
     async def _limited(self, message: OutboundMessage) -> None:
         limit = self._limits.get(message.destination)
         if limit is None:
             limit = self._limits[message.destination] = asyncio.Semaphore(self.settings.per_destination)
-        async with limit:
-            try:
-                await self.deliver(message)
-            except Exception:  # a bug must not kill the worker; the lease expires and the message comes back
-                log.exception("delivery of an outbox message failed unexpectedly",
-                              extra={"destination": message.destination, "outbox_id": message.id})
+        try:
+            async with limit:
+                lease_left = (message.lease_until or 0.0) - self.clock()
+                if self._stopping.is_set() or lease_left < self.settings.lease_margin:
+                    await self._hand_back(message)
+                else:
+                    await self.deliver(message)
+        except Exception:  # a bug must not kill the worker; the lease expires and the message comes back
+            log.exception("delivery of an outbox message failed unexpectedly",
+                          extra={"destination": message.destination, "outbox_id": message.id})
+
+    async def _hand_back(self, message: OutboundMessage) -> None:
+        """Release a claimed message unsent: due again at once, for this or another instance."""
+        await self.store.schedule_retry(message.id, self.owner, self.clock(), NOT_SENT,
+                                        "claimed but not sent (worker stopping or lease running out)")
 
     async def deliver(self, message: OutboundMessage) -> None:
         """One attempt for one claimed message, and its recorded outcome."""
         breaker = self.breakers.get(message.destination)
-        if not breaker.allow():
+        if not breaker.allow():  # opened since the claim: postpone without sending
             when = breaker.retry_at() or self.clock() + 1.0
-            await self.store.schedule_retry(message.id, self.owner, when, BREAKER_OPEN,
+            await self.store.schedule_retry(message.id, self.owner, when, "BREAKER_OPEN",
                                             "destination circuit open; not sent")
             return
-        client = self.clients.get(message.destination)
         policy = self.policy(message.destination)
-        outcome: Delivered[object] | DeliveryError
-        if client is None:
-            outcome = PermanentRefusal("UNKNOWN_DESTINATION", "no client is configured for this destination")
-        else:
-            record = canonical_json.loads(message.kind, message.payload)
-
-            async def send() -> object:
-                accepted = await client.submit(message.kind, record, message.message_id)
-                return accepted.receipt_no
-
-            try:
-                outcome = Delivered(await send_with_short_retries(send, policy, self.sleep, rng=self.rng))
-            except DeliveryError as exc:
-                outcome = exc
-            except Rejection as exc:  # the client could not even build the request (e.g. a type not carried)
-                outcome = PermanentRefusal(exc.code.value, exc.detail, where=exc.where)
+        outcome = await self._attempt(message, policy)
         breaker.record(outcome)
         now = self.clock()
         action = next_action(policy, max(message.attempts, 1), message.created_at, now, outcome, rng=self.rng)
         if isinstance(action, Done):
-            await self.store.mark_delivered(message.id, self.owner, str(action.receipt).encode("utf-8"), now)
+            kept = await self.store.mark_delivered(message.id, self.owner, str(action.receipt).encode("utf-8"), now)
         elif isinstance(action, RetryAt):
-            await self.store.schedule_retry(message.id, self.owner, action.when, action.kind.value,
-                                            f"transient failure ({action.kind.value})")
-        elif isinstance(action, DeadLetter):
+            kept = await self.store.schedule_retry(message.id, self.owner, action.when, action.kind.value,
+                                                   f"transient failure ({action.kind.value})")
+        else:
             detail = action.reason if action.where is None else f"{action.reason} at {action.where}"
-            await self.store.dead_letter(message.id, self.owner, action.code, detail)
+            kept = await self.store.dead_letter(message.id, self.owner, action.code, detail)
+        if not kept:
+            log.warning("the lease of an outbox message was lost before its outcome was recorded",
+                        extra={"destination": message.destination, "outbox_id": message.id})
         if self.on_outcome is not None:
             self.on_outcome(message, action)
+
+    async def _attempt(self, message: OutboundMessage, policy: RetryPolicy) -> Delivered[object] | DeliveryError:
+        client = self.clients.get(message.destination)
+        if client is None:
+            return PermanentRefusal("UNKNOWN_DESTINATION", "no client is configured for this destination")
+        record = canonical_json.loads(message.kind, message.payload)
+
+        async def send() -> object:
+            accepted = await client.submit(message.kind, record, message.message_id)
+            return accepted.receipt_no
+
+        try:
+            return Delivered(await send_with_short_retries(send, policy, self.sleep, rng=self.rng))
+        except DeliveryError as exc:
+            return exc
+        except Rejection as exc:  # the client could not even build the request (e.g. a type not carried)
+            return PermanentRefusal(exc.code.value, exc.detail, where=exc.where)
+

@@ -1,19 +1,30 @@
 """Building blocks of the pipeline tests: the simulators of every platform and a gateway between them.
 
-Real servers on 127.0.0.1, real development credentials (generated once per test session), a real SQLite file per
-test. The gateway's clock is the real clock (the wire schemes' windows are checked against it).
+Real servers on 127.0.0.1, real development credentials (generated once per test session), a real store per test:
+a SQLite file in tmp_path, or a fresh schema of the PostgreSQL at 127.0.0.1:5432 (``store_url`` is parametrised
+over both; PostgreSQL is skipped with the reason when no server answers). The gateway's clock is the real clock
+(the wire schemes' windows are checked against it).
+
+- ``stack``: the default exchange on either backend.
+- ``make_stack(store_url, extra=..., run_workers=...)``: a stack with configuration changes (``[[routes]]``,
+  delivery settings); ``Stack.add_gateway()`` starts a second gateway instance on the same store.
+- ``write_config(config_dict, path)``: the same configuration as a TOML file, for a gateway subprocess.
 """
 
 from __future__ import annotations
 
+import asyncio
+import concurrent.futures
 import socket
 import time
 import tomllib
-from collections.abc import AsyncIterator
-from dataclasses import dataclass
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 import pytest
 from aiohttp import web
 
@@ -26,6 +37,10 @@ from gateway.transport import AiohttpTransport
 from gateway.wire.base import PlatformClient, WireContext
 from gateway.wire.registry import scheme
 
+PG_USERS = ("postgres", "root")
+PG_HOST = "127.0.0.1:5432"
+SIM_OPTIONS = {"hefei": {"catalogue_size": 2000}, "huainan": {"catalogue_size": 2000}}
+
 
 def free_port() -> int:
     with socket.socket() as s:
@@ -34,17 +49,75 @@ def free_port() -> int:
         return port
 
 
+def find_pg_dsn() -> str | None:
+    """The DSN of the test PostgreSQL (database ``test``), or None when no server answers."""
+
+    async def probe(dsn: str) -> bool:
+        try:
+            conn = await asyncpg.connect(dsn, timeout=3)
+        except (TimeoutError, OSError, asyncpg.PostgresError):
+            return False
+        await conn.close()
+        return True
+
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:  # probed from inside a running loop: own loop
+        for user in PG_USERS:
+            dsn = f"postgresql://{user}@{PG_HOST}/test"
+            if pool.submit(lambda d=dsn: asyncio.run(probe(d))).result():
+                return dsn
+    return None
+
+
+@pytest.fixture(scope="session")
+def pg_dsn() -> str:
+    dsn = find_pg_dsn()
+    if dsn is None:
+        pytest.skip(f"no PostgreSQL server answers at {PG_HOST} (database 'test', users {PG_USERS})")
+    return dsn
+
+
+def _drop_schema(dsn: str, schema: str) -> None:
+    async def drop() -> None:
+        conn = await asyncpg.connect(dsn)
+        try:
+            await conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+        finally:
+            await conn.close()
+
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        pool.submit(lambda: asyncio.run(drop())).result()
+
+
+@pytest.fixture
+def pg_url(pg_dsn: str) -> Iterator[str]:
+    """A store URL on a fresh PostgreSQL schema, dropped afterwards."""
+    schema = f"p_{uuid.uuid4().hex[:16]}"
+    yield f"{pg_dsn}?schema={schema}"
+    _drop_schema(pg_dsn, schema)
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """The store of a stack, on each backend in turn."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'gateway.db'}"
+    url: str = request.getfixturevalue("pg_url")
+    return url
+
+
 @pytest.fixture(scope="session")
 def dev_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
     folder = tmp_path_factory.mktemp("dev-credentials")
-    config = _config(folder, folder / "unused.db", {})
+    config = _config(folder, f"sqlite:///{folder / 'unused.db'}", {})
     dev_link_settings(folder, config.registry)  # generate once for the session (RSA keys are slow)
     return folder
 
 
-def _config(dev: Path, db: Path, base_urls: dict[str, str], port: int = 8080) -> Config:
+def config_dict(dev: Path, store_url: str, base_urls: dict[str, str], port: int = 8080,
+                extra: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The test configuration as a TOML-shaped dict: fast retries, short cool-down, quick polling."""
     data: dict[str, Any] = tomllib.loads(DEFAULT_CONFIG.read_text(encoding="utf-8"))
-    data["store"]["url"] = f"sqlite:///{db}"
+    data["store"]["url"] = store_url
     data["dev"]["credentials"] = str(dev)
     data["admin"]["token_file"] = str(dev / "admin-token")
     data["server"]["port"] = port
@@ -53,7 +126,61 @@ def _config(dev: Path, db: Path, base_urls: dict[str, str], port: int = 8080) ->
     data["delivery"]["worker"] = {"poll_interval": 0.05}
     for pid, url in base_urls.items():
         data["platforms"][pid]["base_url"] = url
-    return parse_config(data, "test configuration", dev.parent)
+    for key, value in (extra or {}).items():
+        if isinstance(value, dict) and isinstance(data.get(key), dict):
+            _merge(data[key], value)
+        else:
+            data[key] = value
+    return data
+
+
+def _merge(into: dict[str, Any], changes: dict[str, Any]) -> None:
+    for key, value in changes.items():
+        if isinstance(value, dict) and isinstance(into.get(key), dict):
+            _merge(into[key], value)
+        else:
+            into[key] = value
+
+
+def _config(dev: Path, store_url: str, base_urls: dict[str, str], port: int = 8080,
+            extra: dict[str, Any] | None = None) -> Config:
+    return parse_config(config_dict(dev, store_url, base_urls, port, extra), "test configuration", dev.parent)
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return repr(value)
+    if isinstance(value, str):
+        return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    if isinstance(value, list):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    if isinstance(value, dict):
+        return "{" + ", ".join(f'"{k}" = {_toml_value(v)}' for k, v in value.items()) + "}"
+    raise TypeError(f"no TOML form for {type(value).__name__}")
+
+
+def dump_toml(data: dict[str, Any], prefix: str = "") -> str:
+    """A small TOML writer for configuration dicts (tables, arrays of tables, scalars, inline tables)."""
+    lines: list[str] = []
+    nested: list[str] = []
+    for key, value in data.items():
+        name = f"{prefix}.{key}" if prefix else key
+        if isinstance(value, dict) and key != "item_codes":
+            nested.append(f"[{name}]\n" + dump_toml(value, name))
+        elif isinstance(value, list) and value and all(isinstance(v, dict) for v in value):
+            nested.extend(f"[[{name}]]\n" + dump_toml(v, name) for v in value)
+        else:
+            lines.append(f'"{key}" = {_toml_value(value)}')
+    return "\n".join(lines) + "\n\n" + "".join(nested)
+
+
+def write_config(data: dict[str, Any], path: Path) -> Path:
+    text = dump_toml(data)
+    tomllib.loads(text)  # refuse to write what would not read back
+    path.write_text(text, encoding="utf-8")
+    return path
 
 
 @dataclass
@@ -63,15 +190,16 @@ class Stack:
     sims: dict[str, RunningSimulator]
     app: web.Application
     transport: AiohttpTransport
+    closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
 
-    def partner_client(self, pid: str) -> PlatformClient:
+    def partner_client(self, pid: str, gateway_url: str | None = None) -> PlatformClient:
         """The platform ``pid`` calling the gateway, with its own side of the link (as a real partner would)."""
         platform = self.config.registry.platforms[pid]
         wire = scheme(platform.dialect)
         _, sides = dev_link_settings(self.config.dev_credentials, self.config.registry)  # type: ignore[arg-type]
         link = wire.load_link(sides[pid].settings, sides[pid].base)
         ctx = WireContext(platform, link, self.config.registry.adapter(platform.dialect), time.time,
-                          f"{self.gateway_url}/partners/{pid}")
+                          f"{gateway_url or self.gateway_url}/partners/{pid}")
         return wire.Client(ctx, self.transport)  # type: ignore[no-any-return]
 
     @property
@@ -82,24 +210,90 @@ class Stack:
     def worker(self) -> Any:
         return self.app[WORKER]
 
+    def book(self, pid: str) -> Any:
+        return self.sims[pid].sim.book
 
-@pytest.fixture
-async def stack(dev_folder: Path, tmp_path: Path) -> AsyncIterator[Stack]:
+    async def add_gateway(self, *, run_workers: bool = True) -> tuple[web.Application, str]:
+        """A second gateway instance (its own worker owner) on the same store and simulators."""
+        port = free_port()
+        app = create_app(self.config, transport=self.transport, run_workers=run_workers)
+        runner = web.AppRunner(app, access_log=None)
+        await runner.setup()
+        await web.TCPSite(runner, "127.0.0.1", port).start()
+        self.closers.insert(0, runner.cleanup)
+        return app, f"http://127.0.0.1:{port}"
+
+    async def close(self) -> None:
+        for close in self.closers:
+            await close()
+        self.closers.clear()
+
+
+async def start_stack(dev: Path, store_url: str, *, extra: dict[str, Any] | None = None,
+                      run_workers: bool = True) -> Stack:
     port = free_port()
-    base = _config(dev_folder, tmp_path / "gateway.db", {}, port)
+    base = _config(dev, store_url, {}, port, extra)
     transport = AiohttpTransport()
     running = await start_simulators(base, port_base=None, clock=time.time, transport=transport,
-                                     gateway_url=f"http://127.0.0.1:{port}",
-                                     options={"hefei": {"catalogue_size": 2000}, "huainan": {"catalogue_size": 2000}})
+                                     gateway_url=f"http://127.0.0.1:{port}", options=SIM_OPTIONS)
     sims = {r.platform: r for r in running}
-    config = _config(dev_folder, tmp_path / "gateway.db", {pid: r.url for pid, r in sims.items()}, port)
-    app = create_app(config, transport=transport)
+    config = _config(dev, store_url, {pid: r.url for pid, r in sims.items()}, port, extra)
+    app = create_app(config, transport=transport, run_workers=run_workers)
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     await web.TCPSite(runner, "127.0.0.1", port).start()
-    try:
-        yield Stack(config, f"http://127.0.0.1:{port}", sims, app, transport)
-    finally:
-        await runner.cleanup()
+
+    async def stop_sims() -> None:
         await stop_simulators(running)
-        await transport.close()
+
+    return Stack(config, f"http://127.0.0.1:{port}", sims, app, transport,
+                 [runner.cleanup, stop_sims, transport.close])
+
+
+StackFactory = Callable[..., Awaitable[Stack]]
+
+
+@pytest.fixture
+async def make_stack(dev_folder: Path) -> AsyncIterator[StackFactory]:
+    made: list[Stack] = []
+
+    async def make(store_url: str, **kwargs: Any) -> Stack:
+        built = await start_stack(dev_folder, store_url, **kwargs)
+        made.append(built)
+        return built
+
+    yield make
+    for built in made:
+        await built.close()
+
+
+@pytest.fixture
+async def stack(dev_folder: Path, store_url: str) -> AsyncIterator[Stack]:
+    built = await start_stack(dev_folder, store_url)
+    try:
+        yield built
+    finally:
+        await built.close()
+
+
+def sample(config: Config, samples_dir: Path, dialect: str, record_type: str, name: str) -> Any:
+    """A golden sample decoded by its dialect's adapter."""
+    body = (samples_dir / dialect / record_type / name).read_bytes()
+    return config.registry.adapter(dialect).decode(record_type, body)
+
+
+async def wait_for(predicate: Callable[[], Any], timeout: float = 10.0, what: str = "condition") -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what} not reached in {timeout:g}s")
+        await asyncio.sleep(0.02)
+
+
+async def wait_for_async(predicate: Callable[[], Awaitable[Any]], timeout: float = 10.0,
+                         what: str = "condition") -> None:
+    deadline = time.monotonic() + timeout
+    while not await predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what} not reached in {timeout:g}s")
+        await asyncio.sleep(0.05)
