@@ -58,18 +58,17 @@ def samples(samples_dir: Path) -> list[Sample]:
     return found
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-async def backend(request: pytest.FixtureRequest, tmp_path: Path, seal_key: SigningKey) -> AsyncIterator[Backend]:
-    if request.param == "sqlite":
+async def _backend(kind: str, request: pytest.FixtureRequest, tmp_path: Path, key: SigningKey) -> AsyncIterator[Backend]:  # noqa: E501
+    if kind == "sqlite":
         path = tmp_path / "msglog.db"
-        b = Backend("sqlite", f"sqlite://{path}", seal_key, path=path)
+        b = Backend("sqlite", f"sqlite://{path}", key, path=path)
         yield b
         for log in b.opened:
             await log.close()
         return
     dsn = request.getfixturevalue("msglog_pg_dsn")
     schema = f"m_{uuid.uuid4().hex[:16]}"
-    b = Backend("postgres", f"{dsn}?schema={schema}", seal_key, pg_dsn=dsn, schema=schema)
+    b = Backend("postgres", f"{dsn}?schema={schema}", key, pg_dsn=dsn, schema=schema)
     yield b
     for log in b.opened:
         await log.close()
@@ -78,3 +77,25 @@ async def backend(request: pytest.FixtureRequest, tmp_path: Path, seal_key: Sign
         await conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
     finally:
         await conn.close()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+async def backend(request: pytest.FixtureRequest, tmp_path: Path, seal_key: SigningKey) -> AsyncIterator[Backend]:
+    async for b in _backend(request.param, request, tmp_path, seal_key):
+        yield b
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=[pytest.mark.postgres, pytest.mark.slow])])
+async def matrix_backend(
+    request: pytest.FixtureRequest, tmp_path: Path, seal_key: SigningKey
+) -> AsyncIterator[Backend]:
+    """As ``backend``, for the long tampering matrix: its PostgreSQL half is marked slow."""
+    async for b in _backend(request.param, request, tmp_path, seal_key):
+        yield b
+
+
+@pytest.fixture
+async def pg_backend(request: pytest.FixtureRequest, tmp_path: Path, seal_key: SigningKey) -> AsyncIterator[Backend]:
+    """A PostgreSQL schema of its own, for tests that need two gateway instances on one database."""
+    async for b in _backend("postgres", request, tmp_path, seal_key):
+        yield b

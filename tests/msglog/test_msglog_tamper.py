@@ -219,8 +219,9 @@ async def delete_sealed_tail(b: Backend, s: list[Sample]) -> list[tuple[str, tup
     ids=lambda v: getattr(v, "__name__", str(v)),
 )
 async def test_tampering_is_found_at_the_first_bad_entry(
-    backend: Backend, samples: list[Sample], tamper: Tamper, kind: str, seq: int
+    matrix_backend: Backend, samples: list[Sample], tamper: Tamper, kind: str, seq: int
 ) -> None:
+    backend = matrix_backend
     log = await filled(backend, samples)
     assert (await log.verify()).ok
     await backend.sql(*await tamper(backend, samples))
