@@ -59,8 +59,10 @@ async def bench(url: str, n: int) -> None:
         report = await log.verify()
         checked = time.perf_counter() - started
         commits = log.commits  # type: ignore[attr-defined]
-        print(f"{url.split(':')[0]:10} concurrency {concurrency:3}: {rate:8.0f} appends/s, {commits} commits; "
-              f"seal {sealed * 1000:.1f} ms, verify {report.entries} in {checked * 1000:.0f} ms (ok={report.ok})")  # fmt: skip
+        backend = url.partition(":")[0]
+        print(f"{backend:10} concurrency {concurrency:3}: {rate:8.0f} appends/s, {commits} commits; "
+              f"seal {sealed * 1000:.1f} ms, verify {report.entries} in {checked * 1000:.0f} ms "
+              f"(ok={report.ok})")  # fmt: skip
         await log.close()
 
 
