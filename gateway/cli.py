@@ -56,6 +56,9 @@ def _parser() -> argparse.ArgumentParser:
         one = outbox_sub.add_parser(verb, help=text)
         one.add_argument("id")
 
+    demo = sub.add_parser("demo", help="simulators + gateway on the embedded default, a realistic stream, a summary")
+    demo.add_argument("--once", action="store_true", help="stop after the summary instead of running on")
+
     check = sub.add_parser("check-config", help="validate a configuration file without starting")
     check.add_argument("file", nargs="?", help="configuration file (default: --config or config/gateway.toml)")
     return parser
@@ -189,6 +192,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _simulate(config, args)
         if args.command == "outbox":
             return _outbox(config, args)
+        if args.command == "demo":
+            from gateway.demo import run_demo  # noqa: PLC0415
+
+            return run_demo(config, once=args.once, out=sys.stdout)
         return _serve(config, args)
     except ConfigError as exc:
         print(f"gateway: {exc}", file=sys.stderr)

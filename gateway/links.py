@@ -43,7 +43,6 @@ def dev_link_settings(folder: Path, registry: Registry) -> tuple[dict[str, LinkS
     sides) by platform id."""
     gateway: dict[str, LinkSettings] = {}
     platform: dict[str, LinkSettings] = {}
-    fresh = False
     for pid, entry in registry.platforms.items():
         gw_file = folder / "links" / "gateway" / f"{pid}.json"
         pf_file = folder / "links" / "platform" / f"{pid}.json"
@@ -51,11 +50,9 @@ def dev_link_settings(folder: Path, registry: Registry) -> tuple[dict[str, LinkS
             gw, pf = scheme(entry.dialect).generate_link(folder, entry)
             _write_json(pf_file, pf)
             _write_json(gw_file, gw)
-            fresh = True
         gateway[pid] = LinkSettings(json.loads(gw_file.read_text(encoding="utf-8")), folder)
         platform[pid] = LinkSettings(json.loads(pf_file.read_text(encoding="utf-8")), folder)
-    if fresh:
-        _trust_every_issuer(folder, registry, gateway, platform)
+    _trust_every_issuer(folder, registry, gateway, platform)
     return gateway, platform
 
 
@@ -74,9 +71,11 @@ def _trust_every_issuer(
             setting = getattr(scheme(registry.platforms[pid].dialect), "LICENCE_TRUST_SETTING", None)
             if setting is None:
                 continue
-            settings = {**side.settings, setting: {**side.settings.get(setting, {}), **issuers}}
-            _write_json(folder / "links" / kind / f"{pid}.json", settings)
-            sides[pid] = LinkSettings(settings, folder)
+            trusted = {**side.settings.get(setting, {}), **issuers}
+            if trusted != side.settings.get(setting):
+                settings = {**side.settings, setting: trusted}
+                _write_json(folder / "links" / kind / f"{pid}.json", settings)
+                sides[pid] = LinkSettings(settings, folder)
 
 
 def gateway_link_settings(
