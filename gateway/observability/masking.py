@@ -42,17 +42,23 @@ __all__ = [
 
 _NB = r"(?<![0-9A-Za-z])"  # no alphanumeric before (CJK text around a number is fine)
 _NA = r"(?![0-9A-Za-z])"
-_ID18 = re.compile(
-    _NB + r"[1-9]\d{5}(?:18|19|20)\d{2}(?:0[1-9]|1[0-2])(?:0[1-9]|[12]\d|3[01])\d{3}[0-9Xx]" + _NA
-)
-_MOBILE = re.compile(r"(?<![0-9A-Za-z+])(?:\+?86[ -]?)?1[3-9]\d(?:[ -]?\d{4}){2}" + _NA)
+# Only digits bound an ID or phone number: "ID340121…", "Tel139…" and "…686号" count (a letter is no excuse to
+# leak). Hashes and trace ids (16, 32, 40 or 64 hex characters with a letter) are protected instead: see _HEX.
+_ID18 = re.compile(r"(?<!\d)[1-9]\d{5}(?:18|19|20)\d{2}(?:0[1-9]|1[0-2])(?:0[1-9]|[12]\d|3[01])\d{3}[0-9Xx](?!\d)")
+_MOBILE = re.compile(r"(?<![\d+])(?:\+?86[ -]?)?1[3-9]\d(?:[ -]?\d{4}){2}(?!\d)")
 # A landline needs a separator or a +86 prefix: a bare 0-led digit run is as likely an item code (000131009000).
 _LANDLINE = re.compile(
-    _NB + r"(?:(?:\+86[ -]?)(?:\(0?\d{2,3}\)|0?\d{2,3})[ -]?|(?:\(0\d{2,3}\) ?|0\d{2,3}[ -]))\d{7,8}(?:-\d{1,6})?" + _NA
+    r"(?<![\d+])(?:(?:\+86[ -]?)(?:\(0?\d{2,3}\)|0?\d{2,3})[ -]?|(?:\(0\d{2,3}\) ?|0\d{2,3}[ -]))"
+    r"\d{7,8}(?:-\d{1,6})?(?!\d)"
 )
 _EMAIL = re.compile(r"(?<![\w.%+-])[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}" + _NA)
 _JWT = re.compile(r"\beyJ[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*")
 _BEARER = re.compile(r"(?i)\b(bearer|basic)\s+[A-Za-z0-9._~+/=-]{8,}")
+_HEX = re.compile(
+    r"(?<![0-9A-Za-z])(?=[0-9]*[a-fA-F])(?:[0-9a-fA-F]{64}|[0-9a-fA-F]{40}|[0-9a-fA-F]{32}|[0-9a-fA-F]{16})"
+    r"(?![0-9A-Za-z])"
+)
+_NUMBERS = re.compile(r"\d[\d ()+-]{5,}\d")  # the least any ID or phone shape needs: 7 digits and separators
 _LICENCE_ID = re.compile(r"\b1\.2\.156\.3005\.2\.[0-9A-Za-z]+(?:\.[0-9A-Za-z]+){4}\b")
 
 _NS = r"(?:[A-Za-z_][\w.-]*:)?"
@@ -116,15 +122,18 @@ def _alt(names: Iterable[str]) -> str:
     return "|".join(re.escape(n) for n in sorted(names, key=lambda n: (-len(n), n)))
 
 
-def _value_patterns(keys: str) -> list[re.Pattern[str]]:
+Gated = list[tuple[str, re.Pattern[str]]]  # (a character the text must hold for the pattern to match, pattern)
+
+
+def _value_patterns(keys: str) -> Gated:
     """JSON / repr pairs, XML elements and ``key=value`` / attributes for the key alternation ``keys``."""
     return [
-        re.compile(r'"(?P<key>' + keys + r')"\s*:\s*(?:"(?P<v>(?:[^"\\]|\\.)*)"|(?P<n>-?\d[\d.]*))'),
-        re.compile(r"'(?P<key>" + keys + r")'\s*:\s*(?:'(?P<v>(?:[^'\\]|\\.)*)'|(?P<n>-?\d[\d.]*))"),
-        re.compile(r"<" + _NS + r"(?P<key>" + keys + r")(?:\s[^<>]*)?>(?P<v>[^<]*)</" + _NS + r"(?P=key)\s*>"),
-        re.compile(
+        ('"', re.compile(r'"(?P<key>' + keys + r')"\s*:\s*(?:"(?P<v>(?:[^"\\]|\\.)*)"|(?P<n>-?\d[\d.]*))')),
+        ("'", re.compile(r"'(?P<key>" + keys + r")'\s*:\s*(?:'(?P<v>(?:[^'\\]|\\.)*)'|(?P<n>-?\d[\d.]*))")),
+        ("<", re.compile(r"<" + _NS + r"(?P<key>" + keys + r")(?:\s[^<>]*)?>(?P<v>[^<]*)</" + _NS + r"(?P=key)\s*>")),
+        ("=", re.compile(
             r"(?<![\w.@-])(?P<key>" + keys + r")\s*=\s*(?:\"(?P<v>[^\"]*)\"|'(?P<n>[^']*)'|(?P<b>[^\s,;&\"'<>]+))"
-        ),
+        )),
     ]
 
 
@@ -139,6 +148,7 @@ class _Scanner:
         parents = _alt(catalogue.nested)
         self.json_parent = re.compile(r"[\"'](?P<p>" + parents + r")[\"']\s*:\s*\{(?P<body>[^{}]*)\}")
         self.xml_parent = re.compile(r"<" + _NS + r"(?P<p>" + parents + r")(?P<attrs>(?:\s[^<>]*?)?)(?P<end>/?)>")
+        self.xml_close = {parent: re.compile(r"</" + _NS + re.escape(parent) + r"\s*>") for parent in catalogue.nested}
 
 
 _SCANNER = _Scanner(CATALOGUE)
@@ -181,10 +191,11 @@ Found = dict[str, FieldKind]  # personal values seen so far → their kind, mask
 
 
 def _claim_fields(
-    edits: _Edits, patterns: list[re.Pattern[str]], kind_of: Callable[[str], FieldKind | None],
-    span: tuple[int, int], found: Found,
+    edits: _Edits, patterns: Gated, kind_of: Callable[[str], FieldKind | None], span: tuple[int, int], found: Found,
 ) -> None:
-    for pattern in patterns:
+    for needle, pattern in patterns:
+        if needle not in edits.text:
+            continue
         for m in pattern.finditer(edits.text, *span):
             value_span = _value_span(m)
             kind = kind_of(m.group("key"))
@@ -198,6 +209,8 @@ def _claim_fields(
 def _claim_nested(edits: _Edits, scanner: _Scanner, found: Found) -> None:
     """Generic names (``Name``, ``name``) count only directly inside a personal parent (``Applicant``, ``agent``)."""
     text, cat = edits.text, scanner.catalogue
+    if "{" not in text and "<" not in text:
+        return
     for m in scanner.json_parent.finditer(text):
         parent = m.group("p")
         _claim_fields(edits, scanner.nested[parent], partial(cat.kind, parent=parent), m.span("body"), found)
@@ -208,30 +221,43 @@ def _claim_nested(edits: _Edits, scanner: _Scanner, found: Found) -> None:
         _claim_fields(edits, [attribute], kind_of, m.span("attrs"), found)
         if m.group("end"):
             continue
-        close = re.compile(r"</" + _NS + re.escape(parent) + r"\s*>").search(text, m.end())
+        close = scanner.xml_close[parent].search(text, m.end())
         if close is not None:
             _claim_fields(edits, [element], kind_of, (m.end(), close.start()), found)
 
 
 def _protect(edits: _Edits, scanner: _Scanner) -> None:
     """Claim identifier values unchanged, so the format scans leave case numbers and item codes readable."""
-    for pattern in scanner.safe:
+    for needle, pattern in scanner.safe:
+        if needle not in edits.text:
+            continue
         for m in pattern.finditer(edits.text):
             span = _value_span(m)
             if span is not None:
                 edits.claim(*span, edits.text[span[0]:span[1]])
-    for m in _LICENCE_ID.finditer(edits.text):
-        edits.claim(*m.span(), m.group())
+    if "3005" in edits.text:
+        for m in _LICENCE_ID.finditer(edits.text):
+            edits.claim(*m.span(), m.group())
+    if _NUMBERS.search(edits.text):
+        for m in _HEX.finditer(edits.text):
+            edits.claim(*m.span(), m.group())
 
 
 def _claim_formats(edits: _Edits) -> None:
+    """The shapes of README §7 and friends; each scan runs only when the text holds what it needs (speed)."""
     text = edits.text
-    for m in _BEARER.finditer(text):
-        edits.claim(*m.span(), m.group(1) + " " + _REDACTED)
-    for m in _JWT.finditer(text):
-        edits.claim(*m.span(), _REDACTED)
-    for m in _EMAIL.finditer(text):
-        edits.claim(*m.span(), _mask_email(m.group()))
+    lowered = text.lower()
+    if "bearer" in lowered or "basic" in lowered:
+        for m in _BEARER.finditer(text):
+            edits.claim(*m.span(), m.group(1) + " " + _REDACTED)
+    if "eyJ" in text:
+        for m in _JWT.finditer(text):
+            edits.claim(*m.span(), _REDACTED)
+    if "@" in text:
+        for m in _EMAIL.finditer(text):
+            edits.claim(*m.span(), _mask_email(m.group()))
+    if not _NUMBERS.search(text):
+        return
     for m in _ID18.finditer(text):
         edits.claim(*m.span(), _mask_id(m.group()))
     for m in _MOBILE.finditer(text):

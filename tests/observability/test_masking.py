@@ -7,10 +7,13 @@ import json
 import re
 import tomllib
 from collections.abc import Iterator
+from datetime import date
 from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from lxml import etree
 
 from gateway.observability.masking import mask_mapping, mask_text, masked_bytes_preview
@@ -130,6 +133,14 @@ def test_ids_phones_and_mail_are_masked_by_format_in_free_text() -> None:
     ):
         assert secret not in masked
     assert "3401************86" in masked and "139******84" in masked and "z***@example.cn" in masked
+    assert mask_text("ID340121199904278686 Tel13996120484号") == "ID3401************86 Tel139******84号"
+
+
+def test_hashes_and_trace_ids_are_not_read_as_numbers() -> None:
+    sha = ("5fbb657a13996120484a340121199904278686e" + "0df4181b0d985d03eac75614633f5afedb847")[:64]
+    span = "13996120484123ab"
+    text = f"sha {sha} span {span} trace 00-{sha[:32]}-{span}-01"
+    assert len(sha) == 64 and mask_text(text) == text
 
 
 def test_identifiers_stay_readable_in_free_text() -> None:
@@ -214,3 +225,26 @@ def test_preview_is_masked_before_it_is_cut(samples_dir: Path) -> None:
 )
 def test_mask_shapes(value: str, masked: str) -> None:
     assert mask_text(value) == masked
+
+
+_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
+
+
+@st.composite
+def _resident_ids(draw: st.DrawFn) -> str:
+    """Valid GB 11643 numbers (README §7.1): region, birth date, sequence, check character."""
+    region = draw(st.integers(110000, 659999))
+    born = draw(st.dates(min_value=date(1900, 1, 1), max_value=date(2025, 12, 31)))
+    body = f"{region}{born:%Y%m%d}{draw(st.integers(0, 999)):03d}"
+    return body + "10X98765432"[sum(int(c) * w for c, w in zip(body, _WEIGHTS, strict=True)) % 11]
+
+
+_AROUND = st.text(st.sampled_from("ab ID号码：:,;()[]{}\"'=身份证手机\n\t-_/"), max_size=12)
+
+
+@settings(max_examples=200, deadline=None)
+@given(_AROUND, _resident_ids(), _AROUND, st.from_regex(r"1[3-9]\d{9}", fullmatch=True), _AROUND)
+def test_generated_ids_and_mobiles_never_survive(before: str, id_number: str, middle: str, mobile: str,
+                                                 after: str) -> None:
+    masked = mask_text(before + id_number + middle + " " + mobile + after)
+    assert id_number not in masked and mobile not in masked
