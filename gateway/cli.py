@@ -58,6 +58,7 @@ def _parser() -> argparse.ArgumentParser:
 
     demo = sub.add_parser("demo", help="simulators + gateway on the embedded default, a realistic stream, a summary")
     demo.add_argument("--once", action="store_true", help="stop after the summary instead of running on")
+    demo.add_argument("--port-base", type=int, default=9101, help="first simulator port (consecutive ports)")
 
     check = sub.add_parser("check-config", help="validate a configuration file without starting")
     check.add_argument("file", nargs="?", help="configuration file (default: --config or config/gateway.toml)")
@@ -195,7 +196,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "demo":
             from gateway.demo import run_demo  # noqa: PLC0415
 
-            return run_demo(config, once=args.once, out=sys.stdout)
+            return run_demo(config, once=args.once, out=sys.stdout, port_base=args.port_base)
         return _serve(config, args)
     except ConfigError as exc:
         print(f"gateway: {exc}", file=sys.stderr)

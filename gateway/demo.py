@@ -10,6 +10,7 @@ next. The servers keep running until Ctrl-C (``--once`` stops after the summary)
 from __future__ import annotations
 
 import asyncio
+import copy
 import time
 import uuid
 from collections import Counter
@@ -20,7 +21,7 @@ from typing import Any, TextIO
 
 from aiohttp import web
 
-from gateway.config import Config
+from gateway.config import Config, parse_config
 from gateway.consent import issue_consent
 from gateway.delivery import DeliveryError, PermanentRefusal
 from gateway.errors import Rejection
@@ -171,10 +172,16 @@ def _where_next(demo: _Demo, sims: list[RunningSimulator], out: TextIO) -> None:
     print("  docs/ (running, several instances, adding a city, rotating keys) and docs/decisions.md", file=out)
 
 
-async def _run(config: Config, once: bool, out: TextIO) -> int:
+async def _run(config: Config, once: bool, out: TextIO, port_base: int) -> int:
     demo = _Demo(config, out)
     sims = await start_simulators(config, clock=time.time, transport=demo.transport, gateway_url=demo.gateway_url,
+                                  port_base=port_base,
                                   options={"hefei": {"catalogue_size": 2000}, "huainan": {"catalogue_size": 2000}})
+    data = copy.deepcopy(dict(config.raw))  # point the gateway at the simulators where they actually listen
+    for sim in sims:
+        data["platforms"][sim.platform]["base_url"] = sim.url
+    config = parse_config(data, config.source, config.base_dir)
+    demo.config = config
     app = create_app(config, transport=demo.transport)
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
@@ -197,8 +204,8 @@ async def _run(config: Config, once: bool, out: TextIO) -> int:
     return 0
 
 
-def run_demo(config: Config, *, once: bool, out: TextIO) -> int:
+def run_demo(config: Config, *, once: bool, out: TextIO, port_base: int = 9101) -> int:
     try:
-        return asyncio.run(_run(config, once, out))
+        return asyncio.run(_run(config, once, out, port_base))
     except KeyboardInterrupt:
         return 0
