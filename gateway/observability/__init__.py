@@ -5,6 +5,7 @@ without pulling in aiohttp through ``tracing``):
 
 * :mod:`.metrics`: ``GatewayMetrics(registry, platforms=...)``, every ``tongban_*`` metric, bounded labels;
 * :mod:`.masking`: ``mask_text``, ``mask_mapping``, ``masked_bytes_preview``: personal data never reaches a log;
+* :mod:`.shapes`: what an ID number, phone or e-mail looks like, and what is left of each once masked;
 * :mod:`.personal_fields`: which wire field names are personal, read from ``mappings/*/*.toml``;
 * :mod:`.logging`: ``JsonFormatter``, ``configure_logging``: one masked JSON object per line;
 * :mod:`.context`: the request id and trace in ``contextvars`` (``bind_request``, ``current_request``);

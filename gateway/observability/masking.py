@@ -31,6 +31,22 @@ from functools import partial
 from typing import Any
 
 from .personal_fields import CATALOGUE, FieldCatalogue, FieldKind
+from .shapes import (
+    BEARER,
+    EMAIL,
+    HEX,
+    ID18,
+    JWT,
+    LANDLINE,
+    LICENCE_ID,
+    MOBILE,
+    NUMBERS,
+    REDACTED,
+    mask_by_kind,
+    mask_email,
+    mask_id,
+    mask_phone,
+)
 
 __all__ = [
     "mask_by_kind",
@@ -42,79 +58,7 @@ __all__ = [
 
 _NB = r"(?<![0-9A-Za-z])"  # no alphanumeric before (CJK text around a number is fine)
 _NA = r"(?![0-9A-Za-z])"
-# Only digits bound an ID or phone number: "ID340121…", "Tel139…" and "…686号" count (a letter is no excuse to
-# leak). Hashes and trace ids (16, 32, 40 or 64 hex characters with a letter) are protected instead: see _HEX.
-_ID18 = re.compile(r"(?<!\d)[1-9]\d{5}(?:18|19|20)\d{2}(?:0[1-9]|1[0-2])(?:0[1-9]|[12]\d|3[01])\d{3}[0-9Xx](?!\d)")
-_MOBILE = re.compile(r"(?<![\d+])(?:\+?86[ -]?)?1[3-9]\d(?:[ -]?\d{4}){2}(?!\d)")
-# A landline needs a separator or a +86 prefix: a bare 0-led digit run is as likely an item code (000131009000).
-_LANDLINE = re.compile(
-    r"(?<![\d+])(?:(?:\+86[ -]?)(?:\(0?\d{2,3}\)|0?\d{2,3})[ -]?|(?:\(0\d{2,3}\) ?|0\d{2,3}[ -]))"
-    r"\d{7,8}(?:-\d{1,6})?(?!\d)"
-)
-_EMAIL = re.compile(r"(?<![\w.%+-])[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}" + _NA)
-_JWT = re.compile(r"\beyJ[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*")
-_BEARER = re.compile(r"(?i)\b(bearer|basic)\s+[A-Za-z0-9._~+/=-]{8,}")
-_HEX = re.compile(
-    r"(?<![0-9A-Za-z])(?=[0-9]*[a-fA-F])(?:[0-9a-fA-F]{64}|[0-9a-fA-F]{40}|[0-9a-fA-F]{32}|[0-9a-fA-F]{16})"
-    r"(?![0-9A-Za-z])"
-)
-_NUMBERS = re.compile(r"\d[\d ()+-]{5,}\d")  # the least any ID or phone shape needs: 7 digits and separators
-_LICENCE_ID = re.compile(r"\b1\.2\.156\.3005\.2\.[0-9A-Za-z]+(?:\.[0-9A-Za-z]+){4}\b")
-
-_NS = r"(?:[A-Za-z_][\w.-]*:)?"
-_REDACTED = "[redacted]"
-
-
-# --- mask shapes -------------------------------------------------------------------------------------------------
-def _mask_id(value: str) -> str:
-    n = len(value)
-    if n >= 15:
-        return value[:4] + "*" * (n - 6) + value[-2:]
-    if n >= 8:
-        return value[:1] + "*" * (n - 3) + value[-2:]
-    return "*" * n
-
-
-def _mask_phone(value: str) -> str:
-    digits = sum(ch.isdigit() for ch in value)
-    keep_head = 3 if digits >= 9 else 0
-    keep_tail = 2 if digits >= 7 else 0
-    out, seen = [], 0
-    for ch in value:
-        if ch.isdigit():
-            seen += 1
-            out.append(ch if seen <= keep_head or seen > digits - keep_tail else "*")
-        else:
-            out.append(ch)
-    return "".join(out)
-
-
-def _mask_name(value: str) -> str:
-    return value[:1] + "**" if len(value) > 1 else "*" * len(value)
-
-
-def _mask_address(value: str) -> str:
-    return value[: min(3, len(value) // 3)] + "***"
-
-
-def _mask_email(value: str) -> str:
-    local, _, domain = value.partition("@")
-    return local[:1] + "***@" + domain
-
-
-_MASKERS: Mapping[FieldKind, Callable[[str], str]] = {
-    FieldKind.ID: _mask_id,
-    FieldKind.PHONE: _mask_phone,
-    FieldKind.NAME: _mask_name,
-    FieldKind.ADDRESS: _mask_address,
-    FieldKind.CREDENTIAL: lambda _v: _REDACTED,
-    FieldKind.OTHER: lambda v: "***" if v else "",
-}
-
-
-def mask_by_kind(value: str, kind: FieldKind) -> str:
-    """Mask a value known to be personal data of ``kind`` (the whole value, keeping a hint of its shape)."""
-    return _MASKERS[kind](value)
+_NS = r"(?:[A-Za-z_][\w.-]*:)?"  # an XML namespace prefix
 
 
 # --- finding spans in text ---------------------------------------------------------------------------------------
@@ -236,10 +180,10 @@ def _protect(edits: _Edits, scanner: _Scanner) -> None:
             if span is not None:
                 edits.claim(*span, edits.text[span[0]:span[1]])
     if "3005" in edits.text:
-        for m in _LICENCE_ID.finditer(edits.text):
+        for m in LICENCE_ID.finditer(edits.text):
             edits.claim(*m.span(), m.group())
-    if _NUMBERS.search(edits.text):
-        for m in _HEX.finditer(edits.text):
+    if NUMBERS.search(edits.text):
+        for m in HEX.finditer(edits.text):
             edits.claim(*m.span(), m.group())
 
 
@@ -248,22 +192,22 @@ def _claim_formats(edits: _Edits) -> None:
     text = edits.text
     lowered = text.lower()
     if "bearer" in lowered or "basic" in lowered:
-        for m in _BEARER.finditer(text):
-            edits.claim(*m.span(), m.group(1) + " " + _REDACTED)
+        for m in BEARER.finditer(text):
+            edits.claim(*m.span(), m.group(1) + " " + REDACTED)
     if "eyJ" in text:
-        for m in _JWT.finditer(text):
-            edits.claim(*m.span(), _REDACTED)
+        for m in JWT.finditer(text):
+            edits.claim(*m.span(), REDACTED)
     if "@" in text:
-        for m in _EMAIL.finditer(text):
-            edits.claim(*m.span(), _mask_email(m.group()))
-    if not _NUMBERS.search(text):
+        for m in EMAIL.finditer(text):
+            edits.claim(*m.span(), mask_email(m.group()))
+    if not NUMBERS.search(text):
         return
-    for m in _ID18.finditer(text):
-        edits.claim(*m.span(), _mask_id(m.group()))
-    for m in _MOBILE.finditer(text):
-        edits.claim(*m.span(), _mask_phone(m.group()))
-    for m in _LANDLINE.finditer(text):
-        edits.claim(*m.span(), _mask_phone(m.group()))
+    for m in ID18.finditer(text):
+        edits.claim(*m.span(), mask_id(m.group()))
+    for m in MOBILE.finditer(text):
+        edits.claim(*m.span(), mask_phone(m.group()))
+    for m in LANDLINE.finditer(text):
+        edits.claim(*m.span(), mask_phone(m.group()))
 
 
 def _propagates(value: str) -> bool:
