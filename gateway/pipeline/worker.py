@@ -24,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+from collections import Counter
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import Any
 
@@ -92,7 +93,8 @@ class DeliveryWorker:
         self.clock = clock
         self.policies = dict(policies or {})
         self.default_policy = default_policy or RetryPolicy()
-        self.breakers = breakers or BreakerRegistry(clock=clock)
+        # not `breakers or ...`: an empty registry has len() 0 and would be replaced by the defaults
+        self.breakers = breakers if breakers is not None else BreakerRegistry(clock=clock)
         self.settings = settings or WorkerSettings()
         self.rng = rng or random.Random()
         self.sleep = sleep
@@ -105,6 +107,8 @@ class DeliveryWorker:
         self._limits: dict[str, asyncio.Semaphore] = {}
         self._in_flight: set[asyncio.Task[None]] = set()
         self._running: asyncio.Task[None] | None = None
+        #: outcomes recorded by this worker: ``delivered``, ``retry``, ``dead``, ``not_sent`` (tests, metrics)
+        self.counts: Counter[str] = Counter()
 
     def kick(self, destinations: Iterable[str] | None = None) -> None:
         """New work was committed for ``destinations`` (all when None): claim it now, not at the next poll."""
@@ -216,6 +220,7 @@ class DeliveryWorker:
 
     async def _hand_back(self, message: OutboundMessage) -> None:
         """Release a claimed message unsent: due again at once, for this or another instance."""
+        self.counts["not_sent"] += 1
         await self.store.schedule_retry(message.id, self.owner, self.clock(), NOT_SENT,
                                         "claimed but not sent (worker stopping or lease running out)")
 
@@ -224,6 +229,7 @@ class DeliveryWorker:
         breaker = self.breakers.get(message.destination)
         if not breaker.allow():  # opened since the claim: postpone without sending
             when = breaker.retry_at() or self.clock() + 1.0
+            self.counts["not_sent"] += 1
             await self.store.schedule_retry(message.id, self.owner, when, "BREAKER_OPEN",
                                             "destination circuit open; not sent")
             return
@@ -233,11 +239,14 @@ class DeliveryWorker:
         now = self.clock()
         action = next_action(policy, max(message.attempts, 1), message.created_at, now, outcome, rng=self.rng)
         if isinstance(action, Done):
+            self.counts["delivered"] += 1
             kept = await self.store.mark_delivered(message.id, self.owner, str(action.receipt).encode("utf-8"), now)
         elif isinstance(action, RetryAt):
+            self.counts["retry"] += 1
             kept = await self.store.schedule_retry(message.id, self.owner, action.when, action.kind.value,
                                                    f"transient failure ({action.kind.value})")
         else:
+            self.counts["dead"] += 1
             detail = action.reason if action.where is None else f"{action.reason} at {action.where}"
             kept = await self.store.dead_letter(message.id, self.owner, action.code, detail)
         if not kept:

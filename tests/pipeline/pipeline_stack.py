@@ -183,6 +183,17 @@ def write_config(data: dict[str, Any], path: Path) -> Path:
     return path
 
 
+def partner_client(config: Config, pid: str, gateway_url: str, transport: Any) -> PlatformClient:
+    """The platform ``pid`` calling the gateway at ``gateway_url`` with the platform's side of the dev link."""
+    platform = config.registry.platforms[pid]
+    wire = scheme(platform.dialect)
+    _, sides = dev_link_settings(config.dev_credentials, config.registry)  # type: ignore[arg-type]
+    link = wire.load_link(sides[pid].settings, sides[pid].base)
+    ctx = WireContext(platform, link, config.registry.adapter(platform.dialect), time.time,
+                      f"{gateway_url}/partners/{pid}")
+    return wire.Client(ctx, transport)  # type: ignore[no-any-return]
+
+
 @dataclass
 class Stack:
     config: Config
@@ -194,13 +205,7 @@ class Stack:
 
     def partner_client(self, pid: str, gateway_url: str | None = None) -> PlatformClient:
         """The platform ``pid`` calling the gateway, with its own side of the link (as a real partner would)."""
-        platform = self.config.registry.platforms[pid]
-        wire = scheme(platform.dialect)
-        _, sides = dev_link_settings(self.config.dev_credentials, self.config.registry)  # type: ignore[arg-type]
-        link = wire.load_link(sides[pid].settings, sides[pid].base)
-        ctx = WireContext(platform, link, self.config.registry.adapter(platform.dialect), time.time,
-                          f"{gateway_url or self.gateway_url}/partners/{pid}")
-        return wire.Client(ctx, self.transport)  # type: ignore[no-any-return]
+        return partner_client(self.config, pid, gateway_url or self.gateway_url, self.transport)
 
     @property
     def store(self) -> Any:
