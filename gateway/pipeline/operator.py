@@ -1,7 +1,8 @@
 """What operators do with the outbox (the admin API and ``gateway outbox`` share these): list, show, retry, discard.
 
-``show`` masks personal data in the record (``gateway.model.personal``); ``retry`` puts a dead letter back with its
-idempotency key and message id unchanged, so the destination recognises a repeat (README §9).
+``show`` masks personal data in the record (``gateway.observability.masking``: personal fields by name, and their
+values wherever else they recur, e.g. an applicant's name inside ``project_name``); ``retry`` puts a dead letter
+back with its idempotency key and message id unchanged, so the destination recognises a repeat (README §9).
 """
 
 from __future__ import annotations
@@ -9,13 +10,14 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from gateway.model.personal import masked_ref
+from gateway.observability.masking import mask_mapping, mask_text
 from gateway.store.api import DEAD, OutboundMessage, Store
 
 __all__ = ["discard", "list_summaries", "retry", "show", "summary"]
 
 
 def summary(message: OutboundMessage) -> dict[str, Any]:
+    """What an operator sees of a message in a list: envelope and outcome, never the record."""
     return {
         "id": message.id,
         "destination": message.destination,
@@ -35,24 +37,28 @@ def summary(message: OutboundMessage) -> dict[str, Any]:
 async def list_summaries(
     store: Store, *, state: str | None = None, destination: str | None = None, limit: int = 100, offset: int = 0
 ) -> list[dict[str, Any]]:
+    """Summaries of the outbox, oldest first, filtered by state and destination."""
     return [summary(m) for m in await store.list_messages(state, destination, limit, offset)]
 
 
 async def show(store: Store, message_id: str) -> dict[str, Any] | None:
+    """One message with its record, personal data masked; None when there is no such message."""
     message = await store.get_message(message_id)
     if message is None:
         return None
     out = summary(message)
-    out["record"] = masked_ref(json.loads(message.payload))
+    out["record"] = mask_mapping(json.loads(message.payload))
     if message.delivery_receipt is not None:
-        out["receipt"] = message.delivery_receipt.decode("utf-8", "replace")
+        out["receipt"] = mask_text(message.delivery_receipt.decode("utf-8", "replace"))
     return out
 
 
 async def retry(store: Store, message_id: str, now: float) -> bool:
+    """Put a dead letter back, due ``now``, keeping its idempotency key and message id; False if not dead."""
     message = await store.get_message(message_id)
     return message is not None and message.state == DEAD and await store.retry_dead(message_id, now)
 
 
 async def discard(store: Store, message_id: str) -> bool:
+    """Delete a dead letter for good; False if the message is not a dead letter."""
     return await store.discard(message_id)

@@ -37,6 +37,7 @@ from gateway.transport import AiohttpTransport
 from gateway.wire.base import PlatformClient, WireContext
 from gateway.wire.registry import scheme
 
+REPO = Path(__file__).resolve().parents[2]
 PG_USERS = ("postgres", "root")
 PG_HOST = "127.0.0.1:5432"
 SIM_OPTIONS = {"hefei": {"catalogue_size": 2000}, "huainan": {"catalogue_size": 2000}}
