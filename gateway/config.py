@@ -41,6 +41,19 @@ class DeliverySettings:
 
 
 @dataclass(frozen=True, slots=True)
+class MessageLogSettings:
+    """The tamper-evident message log: where, the at-rest data key, the seal key, sealing and retention."""
+
+    url: str
+    key_file: Path
+    key_id: str
+    cipher: str
+    seal_key_file: Path
+    seal_interval: float
+    retention_days: float | None
+
+
+@dataclass(frozen=True, slots=True)
 class Config:
     source: str
     server: ServerSettings
@@ -52,6 +65,7 @@ class Config:
     routes: tuple[Route, ...] = ()
     delivery: DeliverySettings | None = None
     admin_token_file: Path | None = None
+    message_log: MessageLogSettings | None = None
 
     def delivery_settings(self) -> DeliverySettings:
         return self.delivery if self.delivery is not None else _delivery({}, self.source)
@@ -93,6 +107,31 @@ def _delivery(raw: Any, source: str) -> DeliverySettings:
     return DeliverySettings(default, per, breaker, worker)
 
 
+def _message_log(raw: Any, base: Path, source: str) -> MessageLogSettings | None:
+    if raw is None:
+        return None
+    if not isinstance(raw, Mapping):
+        raise ConfigError(source, "message_log", "must be a table", "write [message_log] with url and key files")
+    url = str(raw.get("url", "sqlite:///var/msglog.db"))
+    if url.startswith("sqlite:///") and not url.startswith("sqlite:////"):
+        path, sep, query = url[len("sqlite:///") :].partition("?")
+        url = "sqlite://" + str((base / path).resolve()) + sep + query
+    cipher = str(raw.get("cipher", "SM4-GCM"))
+    if cipher not in ("SM4-GCM", "AES-GCM"):
+        raise ConfigError(source, "message_log.cipher", f"{cipher!r} is not supported", "use SM4-GCM or AES-GCM")
+    key_file = _path(raw.get("key_file"), base, source, "message_log.key_file")
+    seal_key_file = _path(raw.get("seal_key_file"), base, source, "message_log.seal_key_file")
+    if key_file is None or seal_key_file is None:
+        raise ConfigError(source, "message_log", "key_file and seal_key_file are required",
+                          "name a data key file (hex) and an Ed25519 PEM seal key file")
+    interval = raw.get("seal_interval", 60)
+    retention = raw.get("retention_days")
+    if not isinstance(interval, int | float) or interval <= 0:
+        raise ConfigError(source, "message_log.seal_interval", f"{interval!r} is not a number of seconds > 0")
+    return MessageLogSettings(url, key_file, str(raw.get("key_id", "key-1")), cipher, seal_key_file,
+                              float(interval), float(retention) if retention is not None else None)
+
+
 def _path(value: Any, base: Path, source: str, key: str) -> Path | None:
     if value is None:
         return None
@@ -128,6 +167,7 @@ def parse_config(data: Mapping[str, Any], source: str, base_dir: Path | None = N
         routes=load_routes(data.get("routes"), registry, source),
         delivery=_delivery(data.get("delivery", {}), source),
         admin_token_file=_path(admin.get("token_file"), base, source, "admin.token_file"),
+        message_log=_message_log(data.get("message_log"), base, source),
     )
 
 

@@ -12,19 +12,31 @@ import asyncio
 import secrets
 import socket
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
 from aiohttp import web
+from prometheus_client import CollectorRegistry
 
 from gateway.config import Config
 from gateway.consent import ConsentVerifier
 from gateway.delivery import BreakerRegistry
 from gateway.errors import PROBLEM_TYPE_BASE, ConfigError, Rejection
 from gateway.errors import RejectionCode as C
+from gateway.evidence import (
+    LoggedClient,
+    RecordingHandler,
+    RecordingTransport,
+    ensure_message_log_keys,
+    evidence_middleware,
+)
 from gateway.licences import LicenceService
 from gateway.links import LinkSettings, gateway_link_settings
+from gateway.msglog import open_message_log
+from gateway.msglog.api import MessageLog
+from gateway.observability.metrics import GatewayMetrics
+from gateway.observability.tracing import trace_middleware
 from gateway.pipeline.intake import Intake
 from gateway.pipeline.replay import StoreReplayGuard
 from gateway.pipeline.routing import Router
@@ -35,14 +47,17 @@ from gateway.translate import make_envelope, translate
 from gateway.transport import AiohttpTransport, Transport
 from gateway.wire.base import PlatformClient, WireContext
 from gateway.wire.registry import scheme
+from signing.keys import SigningKey, load_private_key_file
 
 from .admin import admin_routes, ensure_admin_token
 from .handlers import PartnerHandler, consent_keys_of
-from .keys import CLOCK, CONFIG, STORE, WORKER
+from .keys import CLOCK, CONFIG, METRICS, MSGLOG, STORE, WORKER
+from .operations import MeteredHandler, background, delivery_observer, metrics_route, readiness_route
 from .problems import problem_middleware, problem_response
 
-__all__ = ["CONFIG", "STORE", "WORKER", "create_app"]
+__all__ = ["CONFIG", "METRICS", "MSGLOG", "STORE", "WORKER", "create_app"]
 
+STUCK_BREAKER_SECONDS = 600.0  # /readyz fails when a destination's breaker has been open longer than this
 TRANSLATE_BODY_LIMIT = 10 * 1024 * 1024  # the largest dialect limit (g60, 10 MiB); each adapter checks its own
 
 
@@ -86,6 +101,24 @@ class _StoreProxy:
         return getattr(self.target, name)
 
 
+def _open_message_log(config: Config) -> Callable[[], Awaitable[MessageLog | None]]:
+    settings = config.message_log
+
+    async def open_log() -> MessageLog | None:
+        if settings is None:
+            return None
+        ensure_message_log_keys(settings.key_file, settings.seal_key_file, config.dev_credentials is not None)
+        if settings.url.startswith("sqlite://"):
+            Path(settings.url[len("sqlite://") :].partition("?")[0]).parent.mkdir(parents=True, exist_ok=True)
+        key = bytes.fromhex(settings.key_file.read_text(encoding="ascii").strip())
+        seal = SigningKey.of("gateway-seal-1", load_private_key_file(settings.seal_key_file))
+        retention = None if settings.retention_days is None else settings.retention_days * 86400
+        return await open_message_log(settings.url, encryption_key=key, key_id=settings.key_id, signing_key=seal,
+                                      cipher=settings.cipher, retention=retention)
+
+    return open_log
+
+
 def create_app(
     config: Config,
     *,
@@ -93,21 +126,36 @@ def create_app(
     transport: Transport | None = None,
     store: Store | None = None,
     run_workers: bool = True,
+    metrics_registry: CollectorRegistry | None = None,
 ) -> web.Application:
-    """Build the gateway from its configuration; tests pass their own clock, transport or store."""
+    """Build the gateway from its configuration; tests pass their own clock, transport, store or registry."""
     now = clock or time.time
     registry = config.registry
-    app = web.Application(middlewares=[problem_middleware], client_max_size=TRANSLATE_BODY_LIMIT + 1)
+    # problem+json rendering outermost, then the request id and trace context for everything inside
+    app = web.Application(middlewares=[problem_middleware, trace_middleware()],  # type: ignore[list-item]
+                          client_max_size=TRANSLATE_BODY_LIMIT + 1)
     app[CONFIG] = config
     app[CLOCK] = now
     app.router.add_get("/healthz", healthz)
     app.router.add_post("/v1/translate", translate_handler)
+    metrics = GatewayMetrics(metrics_registry or CollectorRegistry(), platforms=list(registry.platforms),
+                             destinations=list(registry.platforms))
+    app[METRICS] = metrics
+    app.router.add_routes([metrics_route(metrics)])
 
     links = gateway_link_settings(registry, config.base_dir, config.dev_credentials, config.source)
-    outbound: Transport = transport or AiohttpTransport()
+    msglog_box: list[MessageLog] = []
+
+    def current_log() -> MessageLog | None:
+        return msglog_box[0] if msglog_box else None
+
+    inner_transport: Transport = transport or AiohttpTransport()
+    outbound: Transport = RecordingTransport(inner_transport, current_log, now)
     proxy = _StoreProxy()
     clients: dict[str, PlatformClient] = {}
     worker_box: list[DeliveryWorker] = []
+    settings = config.delivery_settings()
+    breakers = BreakerRegistry(settings.breaker, clock=now)
 
     def kick(destinations: list[str]) -> None:
         for worker in worker_box:
@@ -123,22 +171,37 @@ def create_app(
         loaded[pid] = link = wire.load_link(link_settings.settings, link_settings.base)
         adapter = registry.adapter(platform.dialect)
         base_url = str(platform.settings.get("base_url", ""))
-        clients[pid] = wire.Client(WireContext(platform, link, adapter, now, base_url), outbound)
+        client = wire.Client(WireContext(platform, link, adapter, now, base_url), outbound)
+        clients[pid] = LoggedClient(client, pid)  # type: ignore[assignment]
 
     async def remember(scope: str, nonce: str, expires_at: float, at: float) -> bool:
         return await proxy.remember_nonce(scope, nonce, expires_at, at)  # type: ignore[no-any-return,operator]
 
     licences = LicenceService(registry, clients, ConsentVerifier(consent_keys_of(loaded)), now, remember)
-    handler = PartnerHandler(intake, licences)
+    handler = RecordingHandler(current_log, MeteredHandler(PartnerHandler(intake, licences), metrics), now)
     for pid, platform in registry.platforms.items():
         wire = scheme(platform.dialect)
-        partner = web.Application()
+        partner = web.Application(middlewares=[evidence_middleware()])
         ctx = WireContext(platform, loaded[pid], registry.adapter(platform.dialect), now)
         partner.add_routes(wire.Endpoint(ctx, replay, handler).routes())
         app.add_subapp(f"/partners/{pid}/", partner)
 
     token = ensure_admin_token(config)
     app.add_routes(admin_routes(token))
+    open_log = _open_message_log(config)
+
+    async def checks() -> dict[str, str]:
+        failures: dict[str, str] = {}
+        try:
+            await app[STORE].ping()
+        except Exception as exc:  # readiness reports, it does not raise
+            failures["store"] = type(exc).__name__
+        stuck = breakers.stuck_open(STUCK_BREAKER_SECONDS)
+        if stuck:
+            failures["breakers"] = ", ".join(stuck)
+        return failures
+
+    app.router.add_routes([readiness_route(checks)])
 
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
         if store is None and config.store_url.startswith("sqlite://"):
@@ -146,27 +209,37 @@ def create_app(
         opened = store or await open_store(config.store_url)
         proxy.target = opened
         app[STORE] = opened
-        settings = config.delivery_settings()
+        log = await open_log()
+        if log is not None:
+            msglog_box.append(log)
+            app[MSGLOG] = log
         worker = DeliveryWorker(
             opened, clients, owner=f"{socket.gethostname()}-{secrets.token_hex(4)}", clock=now,
             policies=settings.per_destination, default_policy=settings.default,
-            breakers=BreakerRegistry(settings.breaker, clock=now), settings=settings.worker,
+            breakers=breakers, settings=settings.worker, on_outcome=delivery_observer(metrics),
         )
         app[WORKER] = worker
         worker_box.append(worker)
         task = asyncio.create_task(worker.run()) if run_workers else None
+        stop = asyncio.Event()
+        seal_every = config.message_log.seal_interval if config.message_log else 60.0
+        gauges = asyncio.create_task(background(opened, breakers, metrics, list(registry.platforms), log,
+                                                seal_every, now, stop))
         try:
             yield
         finally:
+            stop.set()
             await worker.stop()
             if task is not None:
                 await task
+            await gauges
+            if log is not None:
+                await log.seal(now())
+                await log.close()
             if transport is None:
-                await outbound.close()  # type: ignore[attr-defined]
+                await inner_transport.close()  # type: ignore[attr-defined]
             if store is None:
                 await opened.close()
 
     app.cleanup_ctx.append(lifecycle)
     return app
-
-

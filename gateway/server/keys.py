@@ -7,12 +7,16 @@ from collections.abc import Callable
 from aiohttp import web
 
 from gateway.config import Config
+from gateway.msglog.api import MessageLog
+from gateway.observability.metrics import GatewayMetrics
 from gateway.pipeline.worker import DeliveryWorker
 from gateway.store.api import Store
 
-__all__ = ["CLOCK", "CONFIG", "STORE", "WORKER"]
+__all__ = ["CLOCK", "CONFIG", "METRICS", "MSGLOG", "STORE", "WORKER"]
 
 CONFIG: web.AppKey[Config] = web.AppKey("config", Config)
 CLOCK: web.AppKey[Callable[[], float]] = web.AppKey("clock")
 STORE: web.AppKey[Store] = web.AppKey("store")
 WORKER: web.AppKey[DeliveryWorker] = web.AppKey("worker", DeliveryWorker)
+METRICS: web.AppKey[GatewayMetrics] = web.AppKey("metrics", GatewayMetrics)
+MSGLOG: web.AppKey[MessageLog] = web.AppKey("msglog")

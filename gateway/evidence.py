@@ -1,0 +1,205 @@
+"""Every message the gateway receives or sends goes into the message log, with its signature evidence.
+
+- Inbound: a middleware on the partner endpoints keeps the signature-bearing headers of the request being handled
+  (``x-ah-jws``, ``x-tif-*``, ``x-sm2-*``, ``signature``, ``signature-input``, ``content-digest``, ``soapaction``;
+  XML dialects carry their signature inside the body, which is logged whole); ``RecordingHandler`` appends the
+  verified call before the business handler runs.
+- Outbound: ``RecordingTransport`` wraps the transport seam and appends every request sent and every answer
+  received, with the same headers. Callers name the platform and the record through ``exchange_context``.
+
+The log encrypts message bytes at rest; evidence and the search fields (case number, licence id) stay clear.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import time
+import uuid
+from collections.abc import Awaitable, Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from aiohttp import web
+
+from adapters.wire import HttpRequest, HttpResponse
+from gateway.msglog.api import MessageLog, NewEntry
+from gateway.transport import Transport
+from gateway.wire.base import InboundCall, InboundHandler, InboundResult
+
+__all__ = ["LoggedClient", "RecordingHandler", "RecordingTransport", "evidence_middleware", "exchange_context"]
+
+EVIDENCE_HEADERS = ("x-ah-jws", "x-tif-paasid", "x-tif-timestamp", "x-tif-nonce", "x-tif-signature",
+                    "x-sm2-sign", "x-sm2-cert-sn", "signature", "signature-input", "content-digest", "soapaction")
+
+
+def _evidence(headers: Mapping[str, str]) -> dict[str, str]:
+    lowered = {k.lower(): v for k, v in headers.items()}
+    return {name: lowered[name] for name in EVIDENCE_HEADERS if name in lowered}
+
+
+_inbound_evidence: contextvars.ContextVar[Mapping[str, str] | None] = contextvars.ContextVar(
+    "inbound_evidence", default=None
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Exchange:
+    platform: str = "unknown"
+    operation: str = "call"
+    record_type: str = ""
+    message_id: str = ""
+    idem_key: str = ""
+    case_no: str | None = None
+    licence_id: str | None = None
+
+
+_exchange: contextvars.ContextVar[Exchange | None] = contextvars.ContextVar("exchange", default=None)
+_NO_EXCHANGE = Exchange()
+
+
+@contextmanager
+def exchange_context(**fields: Any) -> Iterator[None]:
+    """Name the platform and record of the outbound calls made inside the block (for the log entries)."""
+    token = _exchange.set(Exchange(**fields))
+    try:
+        yield
+    finally:
+        _exchange.reset(token)
+
+
+def evidence_middleware() -> Any:
+    """Keep the request's signature headers for ``RecordingHandler`` (mounted on every partner endpoint)."""
+
+    @web.middleware
+    async def middleware(request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+                         ) -> web.StreamResponse:
+        token = _inbound_evidence.set(_evidence(request.headers))
+        try:
+            return await handler(request)
+        finally:
+            _inbound_evidence.reset(token)
+
+    return middleware
+
+
+def _search_fields(record: Any) -> tuple[str | None, str | None, str | None]:
+    case_no = getattr(record, "case_no", None)
+    licence_id = getattr(record, "identifier", None) or getattr(record, "licence_id", None)
+    holder = getattr(record, "holder_code", None)
+    return case_no, licence_id, holder
+
+
+class RecordingHandler:
+    """Appends each verified inbound call to the message log, then hands it to the business handler."""
+
+    def __init__(self, log: Callable[[], MessageLog | None], inner: InboundHandler,
+                 clock: Callable[[], float] = time.time) -> None:
+        self.log = log
+        self.inner = inner
+        self.clock = clock
+
+    async def __call__(self, call: InboundCall) -> InboundResult:
+        log = self.log()
+        if log is not None:
+            case_no, licence_id, _ = _search_fields(call.record)
+            await log.append(NewEntry(
+                at=self.clock(), direction="in", platform=call.platform, operation=call.operation,
+                record_type=call.operation, message_id=call.message_id or "",
+                idem_key=str(getattr(call.record, "idempotency_key", "") or ""), message=call.body,
+                evidence=_inbound_evidence.get() or {}, case_no=case_no, licence_id=licence_id,
+            ))
+        return await self.inner(call)
+
+
+class RecordingTransport:
+    """The transport seam, with every request and answer appended to the message log."""
+
+    def __init__(self, inner: Transport, log: Callable[[], MessageLog | None],
+                 clock: Callable[[], float] = time.time) -> None:
+        self.inner = inner
+        self.log = log
+        self.clock = clock
+
+    async def send(self, request: HttpRequest, *, timeout: float = 30.0) -> HttpResponse:
+        log = self.log()
+        ex = _exchange.get() or _NO_EXCHANGE
+        message_id = ex.message_id or str(uuid.uuid4())
+        if log is not None:
+            await log.append(self._entry("out", ex, message_id, request.body, request.headers, f"{request.method}"))
+        response = await self.inner.send(request, timeout=timeout)
+        if log is not None:
+            await log.append(self._entry("in", ex, message_id, response.body, response.headers, "answer"))
+        return response
+
+    def _entry(self, direction: str, ex: Exchange, message_id: str, body: bytes, headers: Mapping[str, str],
+               what: str) -> NewEntry:
+        return NewEntry(
+            at=self.clock(), direction=direction, platform=ex.platform, operation=f"{ex.operation}:{what}",
+            record_type=ex.record_type, message_id=message_id, idem_key=ex.idem_key, message=body,
+            evidence=_evidence(headers), case_no=ex.case_no, licence_id=ex.licence_id,
+        )
+
+    async def close(self) -> None:
+        close = getattr(self.inner, "close", None)
+        if close is not None:
+            await close()
+
+
+class LoggedClient:
+    """A platform client whose calls are named in the message log (platform, record, ids)."""
+
+    def __init__(self, inner: Any, platform: str) -> None:
+        self.inner = inner
+        self.platform = platform
+
+    async def submit(self, record_type: str, record: Any, message_id: str) -> Any:
+        case_no, licence_id, _ = _search_fields(record)
+        with exchange_context(platform=self.platform, operation=record_type, record_type=record_type,
+                              message_id=message_id, idem_key=str(getattr(record, "idempotency_key", "")),
+                              case_no=case_no, licence_id=licence_id):
+            return await self.inner.submit(record_type, record, message_id)
+
+    async def query_licence(self, query: Any, message_id: str) -> Any:
+        with exchange_context(platform=self.platform, operation="licence_query", record_type="licence",
+                              message_id=message_id, licence_id=query.identifier):
+            return await self.inner.query_licence(query, message_id)
+
+    async def fetch_catalogue(self, page_no: int, page_size: int, since: Any) -> Any:
+        with exchange_context(platform=self.platform, operation="catalogue", record_type="item"):
+            return await self.inner.fetch_catalogue(page_no, page_size, since)
+
+    async def upload_items(self, batch: Any, message_id: str) -> Any:
+        with exchange_context(platform=self.platform, operation="item_batch", record_type="item",
+                              message_id=message_id):
+            return await self.inner.upload_items(batch, message_id)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+
+def ensure_message_log_keys(key_file: Any, seal_key_file: Any, generate: bool) -> None:
+    """Development keys for the message log, made on first start when ``generate`` (``[dev] credentials``)."""
+    import os  # noqa: PLC0415
+    import secrets  # noqa: PLC0415
+
+    from gateway.errors import ConfigError  # noqa: PLC0415
+    from signing.devpki import generate_ed25519, private_key_pem  # noqa: PLC0415
+
+    def data_key() -> bytes:
+        return secrets.token_hex(16).encode("ascii")
+
+    def seal_key() -> bytes:
+        return private_key_pem(generate_ed25519())
+
+    makers: tuple[tuple[Any, Callable[[], bytes]], ...] = ((key_file, data_key), (seal_key_file, seal_key))
+    for path, make in makers:
+        if path.exists():
+            continue
+        if not generate:
+            raise ConfigError("configuration", "message_log", f"the key file {path} does not exist",
+                              "create it (production keys come from the key custodian)")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(make())
