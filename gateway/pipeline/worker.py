@@ -43,6 +43,7 @@ from gateway.delivery import (
 from gateway.errors import Rejection
 from gateway.model import canonical_json
 from gateway.store.api import OutboundMessage, Store
+from gateway.store.errors import StoreError
 from gateway.wire.base import PlatformClient
 
 __all__ = ["NOT_SENT", "DeliveryWorker", "WorkerSettings"]
@@ -133,7 +134,13 @@ class DeliveryWorker:
         everything = True
         while not self._stopping.is_set():
             self._wake.clear()  # before claiming: a kick arriving during the claim is not lost
-            claimed = await self.run_once(None if everything else self._wanted())
+            try:
+                claimed = await self.run_once(None if everything else self._wanted())
+            except StoreError as exc:  # the database restarts or fails over: keep the loop, try again later
+                log.warning("claiming from the outbox failed: %s", type(exc).__name__)
+                claimed, everything = 0, True
+                await asyncio.sleep(self.settings.poll_interval)
+                continue
             if claimed:
                 everything = False
                 continue

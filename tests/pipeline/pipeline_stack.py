@@ -7,7 +7,8 @@ over both; PostgreSQL is skipped with the reason when no server answers). The ga
 
 - ``stack``: the default exchange on either backend.
 - ``make_stack(store_url, extra=..., run_workers=...)``: a stack with configuration changes (``[[routes]]``,
-  delivery settings); ``Stack.add_gateway()`` starts a second gateway instance on the same store.
+  delivery settings); ``Stack.add_gateway()`` starts a second gateway instance on the same store. A test taking
+  ``store_url`` lists it BEFORE ``make_stack``, so the stack stops before its PostgreSQL schema is dropped.
 - ``write_config(config_dict, path)``: the same configuration as a TOML file, for a gateway subprocess.
 """
 
