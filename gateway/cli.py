@@ -56,6 +56,21 @@ def _parser() -> argparse.ArgumentParser:
         one = outbox_sub.add_parser(verb, help=text)
         one.add_argument("id")
 
+    logp = sub.add_parser("log", help="the tamper-evident message log: verify, search, export")
+    log_sub = logp.add_subparsers(dest="log_command", required=True)
+    log_sub.add_parser("verify", help="check the hash chain and every seal; report the first problem")
+    search = log_sub.add_parser("search", help="entries of a case or a licence (masked unless --reveal)")
+    search.add_argument("--case-no")
+    search.add_argument("--licence-id")
+    search.add_argument("--reveal", action="store_true", help="decrypt the messages with the configured data key")
+    export = log_sub.add_parser("export", help="write sealed segments to a self-contained file")
+    export.add_argument("out", type=Path)
+    export.add_argument("--first-seal", type=int)
+    export.add_argument("--last-seal", type=int)
+    offline = log_sub.add_parser("verify-export", help="verify an exported file offline with the seal public key")
+    offline.add_argument("file", type=Path)
+    offline.add_argument("--jwks", type=Path, help="trusted seal keys (JWKS); default: the configured seal key")
+
     demo = sub.add_parser("demo", help="simulators + gateway on the embedded default, a realistic stream, a summary")
     demo.add_argument("--once", action="store_true", help="stop after the summary instead of running on")
     demo.add_argument("--port-base", type=int, default=9101, help="first simulator port (consecutive ports)")
@@ -179,6 +194,20 @@ def _outbox(config: Config, args: argparse.Namespace) -> int:
     return asyncio.run(run())
 
 
+def _log(config: Config, args: argparse.Namespace) -> int:
+    import asyncio  # noqa: PLC0415
+
+    from gateway.msglog.errors import MessageLogError  # noqa: PLC0415
+    from gateway.msglog_cli import run_log_command  # noqa: PLC0415
+    from gateway.store.errors import StoreError  # noqa: PLC0415
+
+    try:
+        return asyncio.run(run_log_command(config, args, sys.stdout))
+    except (MessageLogError, StoreError, OSError) as exc:
+        print(f"gateway log: {exc}", file=sys.stderr)
+        return 1
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
@@ -193,6 +222,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _simulate(config, args)
         if args.command == "outbox":
             return _outbox(config, args)
+        if args.command == "log":
+            return _log(config, args)
         if args.command == "demo":
             from gateway.demo import run_demo  # noqa: PLC0415
 

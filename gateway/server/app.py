@@ -12,7 +12,7 @@ import asyncio
 import secrets
 import socket
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -24,17 +24,11 @@ from gateway.consent import ConsentVerifier
 from gateway.delivery import BreakerRegistry
 from gateway.errors import PROBLEM_TYPE_BASE, ConfigError, Rejection
 from gateway.errors import RejectionCode as C
-from gateway.evidence import (
-    LoggedClient,
-    RecordingHandler,
-    RecordingTransport,
-    ensure_message_log_keys,
-    evidence_middleware,
-)
+from gateway.evidence import LoggedClient, RecordingHandler, RecordingTransport, evidence_middleware
 from gateway.licences import LicenceService
 from gateway.links import LinkSettings, gateway_link_settings
-from gateway.msglog import open_message_log
 from gateway.msglog.api import MessageLog
+from gateway.msglog_cli import open_configured_log
 from gateway.observability.metrics import GatewayMetrics
 from gateway.observability.tracing import trace_middleware
 from gateway.pipeline.intake import Intake
@@ -47,7 +41,6 @@ from gateway.translate import make_envelope, translate
 from gateway.transport import AiohttpTransport, Transport
 from gateway.wire.base import PlatformClient, WireContext
 from gateway.wire.registry import scheme
-from signing.keys import SigningKey, load_private_key_file
 
 from .admin import admin_routes, ensure_admin_token
 from .handlers import PartnerHandler, consent_keys_of
@@ -99,24 +92,6 @@ class _StoreProxy:
         if self.target is None:
             raise RuntimeError("the store is not open yet")
         return getattr(self.target, name)
-
-
-def _open_message_log(config: Config) -> Callable[[], Awaitable[MessageLog | None]]:
-    settings = config.message_log
-
-    async def open_log() -> MessageLog | None:
-        if settings is None:
-            return None
-        ensure_message_log_keys(settings.key_file, settings.seal_key_file, config.dev_credentials is not None)
-        if settings.url.startswith("sqlite://"):
-            Path(settings.url[len("sqlite://") :].partition("?")[0]).parent.mkdir(parents=True, exist_ok=True)
-        key = bytes.fromhex(settings.key_file.read_text(encoding="ascii").strip())
-        seal = SigningKey.of("gateway-seal-1", load_private_key_file(settings.seal_key_file))
-        retention = None if settings.retention_days is None else settings.retention_days * 86400
-        return await open_message_log(settings.url, encryption_key=key, key_id=settings.key_id, signing_key=seal,
-                                      cipher=settings.cipher, retention=retention)
-
-    return open_log
 
 
 def create_app(
@@ -188,7 +163,6 @@ def create_app(
 
     token = ensure_admin_token(config)
     app.add_routes(admin_routes(token))
-    open_log = _open_message_log(config)
 
     async def checks() -> dict[str, str]:
         failures: dict[str, str] = {}
@@ -209,7 +183,7 @@ def create_app(
         opened = store or await open_store(config.store_url)
         proxy.target = opened
         app[STORE] = opened
-        log = await open_log()
+        log = await open_configured_log(config)
         if log is not None:
             msglog_box.append(log)
             app[MSGLOG] = log

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import time
+import tomllib
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -11,6 +13,7 @@ import aiohttp
 import pytest
 from pipeline_stack import Stack, start_stack
 
+from gateway.config import DEFAULT_CONFIG
 from gateway.server.keys import MSGLOG
 
 
@@ -22,6 +25,29 @@ async def ops_stack(dev_folder: Path, tmp_path: Path) -> AsyncIterator[Stack]:
         yield built
     finally:
         await built.close()
+
+
+@pytest.fixture
+async def ops_stack_done(ops_stack: Stack, dev_folder: Path, tmp_path: Path, samples_dir: Path) -> Path:
+    """A finished, sealed exchange, and a configuration file for the CLI naming the same message log and keys."""
+    case = sample(ops_stack, samples_dir, "shanghai", "case", "SC001.xml")
+    await ops_stack.partner_client("songjiang").submit("case", case, "m-cli-1")
+    await ops_stack.app[MSGLOG].seal(time.time())
+    base = dev_folder.parent
+    text = DEFAULT_CONFIG.read_text(encoding="utf-8")
+    for old, new in (
+        ('credentials = "var/dev"', f'credentials = "{dev_folder}"'),
+        ('url = "sqlite:///var/gateway.db"', f'url = "sqlite:///{tmp_path / "gw.db"}"'),
+        ('url = "sqlite:///var/msglog.db"', f'url = "sqlite:///{tmp_path / "msglog.db"}"'),
+        ('key_file = "var/dev/msglog-data.key"', f'key_file = "{base / "var/dev/msglog-data.key"}"'),
+        ('seal_key_file = "var/dev/msglog-seal.pem"', f'seal_key_file = "{base / "var/dev/msglog-seal.pem"}"'),
+        ('token_file = "var/dev/admin-token"', f'token_file = "{dev_folder / "admin-token"}"'),
+    ):
+        assert old in text
+        text = text.replace(old, new)
+    tomllib.loads(text)
+    (tmp_path / "gateway.toml").write_text(text, encoding="utf-8")
+    return tmp_path
 
 
 def sample(stack: Stack, samples_dir: Path, dialect: str, record_type: str, name: str) -> Any:
@@ -55,7 +81,7 @@ async def test_metrics_readiness_and_the_message_log(ops_stack: Stack, samples_d
     assert status == 200, text
 
     log = stack.app[MSGLOG]
-    await log.seal(0.0 + __import__("time").time())
+    await log.seal(time.time())
     report = await log.verify()
     assert report.ok, report
     found = await log.search(case_no=case.case_no)
@@ -65,3 +91,35 @@ async def test_metrics_readiness_and_the_message_log(ops_stack: Stack, samples_d
     data = (tmp_path / "msglog.db").read_bytes()
     assert case.applicant.id_number.encode() not in data
     assert evaluation.applicant.id_number.encode() not in data
+
+
+def test_log_commands_verify_search_export_offline(ops_stack_done: Path) -> None:
+    """The CLI reads the same log: verify, search (masked unless revealed), export, verify the export offline, and
+    a byte changed in the export is caught."""
+    import json
+    import subprocess
+    import sys
+
+    config = ops_stack_done / "gateway.toml"
+
+    def gateway(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "gateway.cli", "--config", str(config), "log", *args],
+                              capture_output=True, text=True, timeout=120, check=False, cwd=ops_stack_done)
+
+    verified = gateway("verify")
+    assert verified.returncode == 0, verified.stderr
+    assert json.loads(verified.stdout)["ok"] is True
+    found = gateway("search", "--case-no", "3205002405030562129")
+    assert found.returncode == 0, found.stderr
+    rows = [json.loads(line) for line in found.stdout.splitlines()]
+    assert rows
+    assert all("message" not in r for r in rows)
+    revealed = gateway("search", "--case-no", "3205002405030562129", "--reveal")
+    assert any("3205002405030562129" in json.loads(line).get("message", "") for line in revealed.stdout.splitlines())
+    export = ops_stack_done / "segment.json"
+    assert gateway("export", str(export)).returncode == 0
+    assert json.loads(gateway("verify-export", str(export)).stdout)["ok"] is True
+    data = bytearray(export.read_bytes())
+    data[len(data) // 2] ^= 0x01
+    export.write_bytes(bytes(data))
+    assert gateway("verify-export", str(export)).returncode != 0
