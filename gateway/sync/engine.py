@@ -157,9 +157,10 @@ class _Run:
     async def take(self, chunk: Chunk) -> None:
         """Classify a chunk's items; full batches are cut at once, the rest waits for the next chunk."""
         keys = [item_key(item) for item in chunk.items]
-        if any(entry.key in keys for entry in self.carry):
+        wanted = set(keys)
+        if any(entry.key in wanted for entry in self.carry):
             await self.flush()  # changed during the run before its first version was even sent
-        while any(key in self.pending for key in keys):
+        while not wanted.isdisjoint(self.pending):
             await self.confirm_oldest()  # changed during the run: its earlier send goes first
         stored = await self.store.get_item_hashes(self.namespace, keys)
         for item, key, position in zip(chunk.items, keys, chunk.positions, strict=True):

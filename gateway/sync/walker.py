@@ -20,7 +20,9 @@ as possible; a request costs one round trip, whatever its size.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncGenerator, Awaitable, Callable
+from contextlib import suppress
 from dataclasses import dataclass, replace
 from datetime import datetime
 
@@ -73,45 +75,60 @@ def _request(rank: int, page_size: int) -> tuple[int, int, int]:
 
 
 async def walk(
-    fetch: FetchPage, *, since: datetime | None, position: Position | None, page_size: int = 1000
+    fetch: FetchPage, *, since: datetime | None, position: Position | None, page_size: int = 1000,
+    prefetch: bool = True,
 ) -> AsyncGenerator[Chunk, None]:
     """Yield the items after ``position`` (or, without one, at or after ``since``) chunk by chunk, to the end.
 
-    The caller consumes each chunk before the next request is made, so a chunk's items may be sent, and the
-    position saved, before the walker reads on.
+    With ``prefetch`` the next page is requested before a chunk is handed over (the request depends only on the
+    position, known by then), so the source renders it while the caller hashes and sends: one page ahead at most.
     """
     if not 2 <= page_size <= 1000:
         raise ValueError("anhui.md §5: a catalogue page holds up to 1000 items (the walker needs 2 or more)")
     rank = position.rank if position is not None else 0
     cursor = position.time if position is not None else since
-    while True:
-        page_no, size, anchor = _request(rank, page_size)
-        page = await fetch(page_no, size, cursor)
-        items = page.items
-        start = (page_no - 1) * size
-        after_anchor = 0
-        if position is not None and rank > 0:
-            at = anchor - start
-            if at >= len(items) or not position.passed(items[at]):
-                rank = 0  # the anchor moved: re-read this second from its start, by key
-                continue
-            after_anchor = at + 1
-        new: list[Item] = []
-        positions: list[Position] = []
-        for index in range(after_anchor, len(items)):
-            item = items[index]
-            if position is not None and position.passed(item):
-                continue
-            position = Position.after(position, item)
-            if item.updated_at == cursor:  # its offset in this very result is its rank, exactly
-                position = replace(position, rank=start + index + 1)
-            new.append(item)
-            positions.append(position)
-        at_end = len(items) < size or start + len(items) >= page.total
-        if new and position is not None:
-            rank, cursor = position.rank, position.time
-            yield Chunk(tuple(new), tuple(positions), max(page.total - start - len(items), 0))
-        elif at_end:
-            return
-        else:
-            rank = start + len(items)  # a full page of items already passed: read on after it
+    ahead: tuple[tuple[int, int, datetime | None], asyncio.Task[CataloguePage]] | None = None
+    try:
+        while True:
+            page_no, size, anchor = _request(rank, page_size)
+            if ahead is not None and ahead[0] == (page_no, size, cursor):
+                page = await ahead[1]
+            else:
+                page = await fetch(page_no, size, cursor)
+            ahead = None
+            items = page.items
+            start = (page_no - 1) * size
+            after_anchor = 0
+            if position is not None and rank > 0:
+                at = anchor - start
+                if at >= len(items) or not position.passed(items[at]):
+                    rank = 0  # the anchor moved: re-read this second from its start, by key
+                    continue
+                after_anchor = at + 1
+            new: list[Item] = []
+            positions: list[Position] = []
+            for index in range(after_anchor, len(items)):
+                item = items[index]
+                if position is not None and position.passed(item):
+                    continue
+                position = Position.after(position, item)
+                if item.updated_at == cursor:  # its offset in this very result is its rank, exactly
+                    position = replace(position, rank=start + index + 1)
+                new.append(item)
+                positions.append(position)
+            at_end = len(items) < size or start + len(items) >= page.total
+            if new and position is not None:
+                rank, cursor = position.rank, position.time
+                if prefetch:
+                    next_no, next_size, _ = _request(rank, page_size)
+                    ahead = ((next_no, next_size, cursor), asyncio.ensure_future(fetch(next_no, next_size, cursor)))
+                yield Chunk(tuple(new), tuple(positions), max(page.total - start - len(items), 0))
+            elif at_end:
+                return
+            else:
+                rank = start + len(items)  # a full page of items already passed: read on after it
+    finally:
+        if ahead is not None:
+            ahead[1].cancel()
+            with suppress(asyncio.CancelledError, Exception):
+                await ahead[1]
