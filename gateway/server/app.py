@@ -45,11 +45,13 @@ from gateway.wire.registry import scheme
 from .admin import admin_routes, ensure_admin_token
 from .handlers import PartnerHandler, consent_keys_of
 from .keys import CLOCK, CONFIG, METRICS, MSGLOG, STORE, WORKER
+from .limits import DOCUMENTED_RATES, TokenBucket, limits_middleware
 from .operations import MeteredHandler, background, delivery_observer, metrics_route, readiness_route
 from .problems import problem_middleware, problem_response
 
 __all__ = ["CONFIG", "METRICS", "MSGLOG", "STORE", "WORKER", "create_app"]
 
+REQUEST_TIMEOUT = 60.0  # seconds a partner call may take, body upload included (slow clients are answered 408)
 STUCK_BREAKER_SECONDS = 600.0  # /readyz fails when a destination's breaker has been open longer than this
 TRANSLATE_BODY_LIMIT = 10 * 1024 * 1024  # the largest dialect limit (g60, 10 MiB); each adapter checks its own
 
@@ -156,7 +158,10 @@ def create_app(
     handler = RecordingHandler(current_log, MeteredHandler(PartnerHandler(intake, licences), metrics), now)
     for pid, platform in registry.platforms.items():
         wire = scheme(platform.dialect)
-        partner = web.Application(middlewares=[evidence_middleware()])
+        rate = float(platform.settings.get("rate_limit", DOCUMENTED_RATES.get(platform.dialect, 50.0)))
+        limit = registry.adapter(platform.dialect).body_limit
+        partner = web.Application(middlewares=[limits_middleware(TokenBucket(rate), REQUEST_TIMEOUT),
+                                               evidence_middleware()], client_max_size=limit * 4)
         ctx = WireContext(platform, loaded[pid], registry.adapter(platform.dialect), now)
         partner.add_routes(wire.Endpoint(ctx, replay, handler).routes())
         app.add_subapp(f"/partners/{pid}/", partner)

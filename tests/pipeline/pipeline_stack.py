@@ -128,6 +128,8 @@ def config_dict(dev: Path, store_url: str, base_urls: dict[str, str], port: int 
     data["delivery"]["worker"] = {"poll_interval": 0.05}
     for pid, url in base_urls.items():
         data["platforms"][pid]["base_url"] = url
+    for entry in data["platforms"].values():
+        entry.setdefault("rate_limit", 100_000)  # tests push bursts; test_limits.py holds partners to their rates
     for key, value in (extra or {}).items():
         if isinstance(value, dict) and isinstance(data.get(key), dict):
             _merge(data[key], value)

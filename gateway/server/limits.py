@@ -1,0 +1,75 @@
+"""Per-platform request rates and slow clients, answered as problem documents.
+
+The platform documents state each caller's rate (anhui.md §5 50/s per paas id, zlb.md §5 20/s per appKey,
+hunan.md §5 30/s per client, shanghai.md §4 20/s per appId); the gateway holds its partners to the same rates on
+their endpoints: a token bucket per partner platform (rate from ``[platforms.<id>] rate_limit``, else the
+dialect's documented rate), answered with 429, ``Retry-After`` and a problem document. A call (body upload included)
+that does not complete within ``request_timeout`` seconds is answered 408 instead of holding a connection open.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from aiohttp import web
+
+from gateway.errors import PROBLEM_TYPE_BASE
+
+from .problems import problem_response
+
+__all__ = ["DOCUMENTED_RATES", "TokenBucket", "limits_middleware"]
+
+DOCUMENTED_RATES = {"anhui": 50.0, "zlb": 20.0, "hunan": 30.0, "shanghai": 20.0, "g60": 50.0}
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+class TokenBucket:
+    """``rate`` requests per second with bursts of ``burst``; the clock is injectable."""
+
+    def __init__(self, rate: float, burst: float | None = None, clock: Callable[[], float] = time.monotonic) -> None:
+        self.rate = rate
+        self.burst = burst if burst is not None else max(rate, 1.0)
+        self.clock = clock
+        self.tokens = self.burst
+        self.at = clock()
+
+    def take(self) -> float:
+        """0.0 when a request may go now, otherwise the seconds until one may."""
+        now = self.clock()
+        self.tokens = min(self.burst, self.tokens + (now - self.at) * self.rate)
+        self.at = now
+        if self.tokens >= 1.0:
+            self.tokens -= 1.0
+            return 0.0
+        return (1.0 - self.tokens) / self.rate
+
+
+def limits_middleware(bucket: TokenBucket, request_timeout: float) -> Any:
+    """Rate first; then the whole call (body upload included) must finish within ``request_timeout`` seconds, so a
+    slow client cannot hold a connection and a worker slot open (answered 408)."""
+
+    @web.middleware
+    async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+        wait = bucket.take()
+        if wait > 0:
+            retry_after = max(1, math.ceil(wait))
+            return problem_response(
+                {"type": PROBLEM_TYPE_BASE + "RATE_LIMITED", "title": "Too many requests", "status": 429,
+                 "code": "RATE_LIMITED", "detail": "the documented request rate of this platform was exceeded"},
+                headers={"Retry-After": str(retry_after)},
+            )
+        try:
+            async with asyncio.timeout(request_timeout):
+                return await handler(request)
+        except TimeoutError:
+            return problem_response(
+                {"type": PROBLEM_TYPE_BASE + "REQUEST_TIMEOUT", "title": "Request too slow", "status": 408,
+                 "code": "REQUEST_TIMEOUT", "detail": f"the call did not complete within {request_timeout:g} s"}
+            )
+
+    return middleware
