@@ -16,7 +16,7 @@ from gateway.msglog.atrest import AtRestKey, AtRestKeys
 from gateway.msglog.export import keys_from_jwks, verify_export
 from signing.keys import SigningKey, load_private_key_file
 
-__all__ = ["open_configured_log", "run_log_command"]
+__all__ = ["open_configured_log", "run_log_command", "seal_key"]
 
 SEAL_KID = "gateway-seal-1"
 
@@ -31,7 +31,8 @@ def _data_key(config: Config) -> bytes:
     return bytes.fromhex(_settings(config).key_file.read_text(encoding="ascii").strip())
 
 
-def _seal_key(config: Config) -> SigningKey:
+def seal_key(config: Config) -> SigningKey:
+    """The gateway's message-log seal key (its public half is in the published JWKS)."""
     return SigningKey.of(SEAL_KID, load_private_key_file(_settings(config).seal_key_file))
 
 
@@ -45,7 +46,7 @@ async def open_configured_log(config: Config) -> MessageLog | None:
         Path(settings.url[len("sqlite://") :].partition("?")[0]).parent.mkdir(parents=True, exist_ok=True)
     retention = None if settings.retention_days is None else settings.retention_days * 86400
     return await open_message_log(settings.url, encryption_key=_data_key(config), key_id=settings.key_id,
-                                  signing_key=_seal_key(config), cipher=settings.cipher, retention=retention)
+                                  signing_key=seal_key(config), cipher=settings.cipher, retention=retention)
 
 
 def _report(report: VerifyReport, out: TextIO) -> int:
@@ -63,7 +64,7 @@ async def run_log_command(config: Config, args: argparse.Namespace, out: TextIO)
         if args.jwks is not None:
             trusted = keys_from_jwks(json.loads(args.jwks.read_text(encoding="utf-8")))
         else:
-            seal = _seal_key(config)
+            seal = seal_key(config)
             trusted = {seal.kid: seal.verification_key()}
         return _report(verify_export(args.file, trusted), out)
     log = await open_configured_log(config)

@@ -24,11 +24,17 @@ from gateway.consent import ConsentVerifier
 from gateway.delivery import BreakerRegistry
 from gateway.errors import PROBLEM_TYPE_BASE, ConfigError, Rejection
 from gateway.errors import RejectionCode as C
-from gateway.evidence import LoggedClient, RecordingHandler, RecordingTransport, evidence_middleware
+from gateway.evidence import (
+    LoggedClient,
+    RecordingHandler,
+    RecordingTransport,
+    ensure_message_log_keys,
+    evidence_middleware,
+)
 from gateway.licences import LicenceService
 from gateway.links import LinkSettings, gateway_link_settings
 from gateway.msglog.api import MessageLog
-from gateway.msglog_cli import open_configured_log
+from gateway.msglog_cli import open_configured_log, seal_key
 from gateway.observability.metrics import GatewayMetrics
 from gateway.observability.tracing import trace_middleware
 from gateway.pipeline.intake import Intake
@@ -48,6 +54,7 @@ from .keys import CLOCK, CONFIG, METRICS, MSGLOG, STORE, WORKER
 from .limits import DOCUMENTED_RATES, TokenBucket, limits_middleware
 from .operations import MeteredHandler, background, delivery_observer, metrics_route, readiness_route
 from .problems import problem_middleware, problem_response
+from .published import gateway_public_keys, published_routes
 
 __all__ = ["CONFIG", "METRICS", "MSGLOG", "STORE", "WORKER", "create_app"]
 
@@ -168,6 +175,12 @@ def create_app(
 
     token = ensure_admin_token(config)
     app.add_routes(admin_routes(token))
+    seals = []
+    if config.message_log is not None:
+        ensure_message_log_keys(config.message_log.key_file, config.message_log.seal_key_file,
+                                config.dev_credentials is not None)
+        seals.append(seal_key(config))
+    app.add_routes(published_routes(gateway_public_keys(loaded, seals)))
 
     async def checks() -> dict[str, str]:
         failures: dict[str, str] = {}
