@@ -52,7 +52,15 @@ from .admin import admin_routes, ensure_admin_token
 from .handlers import PartnerHandler, consent_keys_of
 from .keys import CLOCK, CONFIG, METRICS, MSGLOG, STORE, WORKER
 from .limits import DOCUMENTED_RATES, TokenBucket, limits_middleware
-from .operations import MeteredHandler, background, delivery_observer, metrics_route, readiness_route
+from .operations import (
+    MeteredHandler,
+    background,
+    delivery_observer,
+    link_certificates,
+    metrics_route,
+    readiness_route,
+    set_certificate_gauges,
+)
 from .problems import problem_middleware, problem_response
 from .published import gateway_public_keys, published_routes
 
@@ -122,11 +130,6 @@ def create_app(
     app[CLOCK] = now
     app.router.add_get("/healthz", healthz)
     app.router.add_post("/v1/translate", translate_handler)
-    metrics = GatewayMetrics(metrics_registry or CollectorRegistry(), platforms=list(registry.platforms),
-                             destinations=list(registry.platforms))
-    app[METRICS] = metrics
-    app.router.add_routes([metrics_route(metrics)])
-
     links = gateway_link_settings(registry, config.base_dir, config.dev_credentials, config.source)
     msglog_box: list[MessageLog] = []
 
@@ -157,6 +160,12 @@ def create_app(
         base_url = str(platform.settings.get("base_url", ""))
         client = wire.Client(WireContext(platform, link, adapter, now, base_url), outbound)
         clients[pid] = LoggedClient(client, pid)  # type: ignore[assignment]
+
+    certificates = link_certificates(loaded)
+    metrics = GatewayMetrics(metrics_registry or CollectorRegistry(), platforms=list(registry.platforms),
+                             destinations=list(registry.platforms), key_ids=[k for _, k, _ in certificates])
+    app[METRICS] = metrics
+    app.router.add_routes([metrics_route(metrics)])
 
     async def remember(scope: str, nonce: str, expires_at: float, at: float) -> bool:
         return await proxy.remember_nonce(scope, nonce, expires_at, at)  # type: ignore[no-any-return,operator]
@@ -191,6 +200,11 @@ def create_app(
         stuck = breakers.stuck_open(STUCK_BREAKER_SECONDS)
         if stuck:
             failures["breakers"] = ", ".join(stuck)
+        expired = set_certificate_gauges(metrics, certificates, now())
+        if expired:
+            failures["certificates"] = "expired: " + ", ".join(expired)
+        if not loaded:
+            failures["keys"] = "no link credentials loaded"
         return failures
 
     app.router.add_routes([readiness_route(checks)])
@@ -216,7 +230,7 @@ def create_app(
         stop = asyncio.Event()
         seal_every = config.message_log.seal_interval if config.message_log else 60.0
         gauges = asyncio.create_task(background(opened, breakers, metrics, list(registry.platforms), log,
-                                                seal_every, now, stop))
+                                                seal_every, now, stop, certificates=certificates))
         try:
             yield
         finally:

@@ -95,12 +95,14 @@ async def background(
     clock: Callable[[], float],
     stop: asyncio.Event,
     every: float = 5.0,
+    certificates: list[tuple[str, str, Any]] | None = None,
 ) -> None:
     """Refresh the gauges every ``every`` seconds and seal the message log every ``seal_interval``."""
     last_seal = clock()
     while not stop.is_set():
         try:
             await refresh_gauges(store, breakers, metrics, destinations, clock())
+            set_certificate_gauges(metrics, certificates or [], clock())
             if msglog is not None:
                 if clock() - last_seal >= seal_interval:
                     await msglog.seal(clock())
@@ -128,3 +130,30 @@ def readiness_route(checks: Callable[[], Any]) -> web.RouteDef:
         return web.json_response({"ready": not failures, "failures": failures}, status=status)
 
     return web.get("/readyz", readyz)
+
+
+def link_certificates(links: dict[str, Any]) -> list[tuple[str, str, Any]]:
+    """(platform, key id, certificate) for every X.509 certificate a link holds: its signing certificate
+    (``signer.cert``) and its trust anchors (``trust``); key ids are ``sign-<serial>`` and ``ca-<serial>``."""
+    found: list[tuple[str, str, Any]] = []
+    for platform, link in links.items():
+        signer = getattr(link, "signer", None)
+        cert = getattr(signer, "cert", None)
+        if cert is not None:
+            found.append((platform, f"sign-{cert.serial_number:x}"[:24], cert))
+        trust = getattr(link, "trust", None)
+        if trust is not None and hasattr(trust, "certificates"):
+            for anchor in trust.certificates():
+                found.append((platform, f"ca-{anchor.serial_number:x}"[:24], anchor))
+    return found
+
+
+def set_certificate_gauges(metrics: GatewayMetrics, certificates: list[tuple[str, str, Any]], now: float) -> list[str]:
+    """Seconds left per certificate into the metrics; returns the expired ones (platform/key id) for readiness."""
+    expired = []
+    for platform, key_id, cert in certificates:
+        left = cert.not_valid_after_utc.timestamp() - now
+        metrics.set_key_expiry(platform, key_id, left)
+        if left <= 0:
+            expired.append(f"{platform}/{key_id}")
+    return expired

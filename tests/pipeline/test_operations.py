@@ -123,3 +123,12 @@ def test_log_commands_verify_search_export_offline(ops_stack_done: Path) -> None
     data[len(data) // 2] ^= 0x01
     export.write_bytes(bytes(data))
     assert gateway("verify-export", str(export)).returncode != 0
+
+
+async def test_certificate_expiry_is_a_metric(ops_stack: Stack) -> None:
+    status, text = await _get(f"{ops_stack.gateway_url}/readyz")
+    assert status == 200, text
+    status, text = await _get(f"{ops_stack.gateway_url}/metrics")
+    lines = [line for line in text.splitlines() if line.startswith("tongban_key_expiry_seconds{")]
+    assert any('platform="g60"' in line for line in lines)  # the G60 link's signing certificate and CA
+    assert all(float(line.rsplit(" ", 1)[1]) > 0 for line in lines)
