@@ -21,26 +21,40 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import cProfile
 import json
 import os
+import pstats
 import resource
 import subprocess
 import sys
 import tempfile
 import time
 import tomllib
+import tracemalloc
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from adapters.base import Envelope
+from adapters.g60_wire import sign_rendered
+from gateway.config import DEFAULT_CONFIG, load_config
+from gateway.links import gateway_link_settings
+from gateway.model.records import ItemBatch
+from gateway.model.timefmt import BEIJING
+from gateway.simulate.catalogue import Catalogue
+from gateway.simulate.run import start_simulators, stop_simulators
+from gateway.sync.cli import add_sync_arguments, run_sync_command
+from gateway.sync.state import content_hash
+from gateway.wire.g60 import load_link
+
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 
 
 # --- child: the simulators --------------------------------------------------------------------------------------
 async def _serve_simulators(config_path: Path, size: int) -> None:
-    from gateway.config import load_config
-    from gateway.simulate.catalogue import Catalogue
-    from gateway.simulate.run import start_simulators, stop_simulators
 
     config = load_config(config_path)
     catalogue = Catalogue(seed=1, size=size)
@@ -64,23 +78,15 @@ async def _serve_simulators(config_path: Path, size: int) -> None:
 
 # --- child: one sync --------------------------------------------------------------------------------------------
 def _run_sync(config_path: Path, sync_args: list[str], profile: Path | None, trace: bool) -> None:
-    import argparse as ap
-
-    from gateway.config import load_config
-    from gateway.sync.cli import add_sync_arguments, run_sync_command
 
     if trace:
-        import tracemalloc
-
         tracemalloc.start()
-    parser = ap.ArgumentParser()
+    parser = argparse.ArgumentParser()
     add_sync_arguments(parser)
     args = parser.parse_args(sync_args)
     config = load_config(config_path)
     start = time.perf_counter()
     if profile is not None:
-        import cProfile
-
         profiler = cProfile.Profile()
         status = profiler.runcall(run_sync_command, config, args)
         profiler.dump_stats(profile)
@@ -91,16 +97,12 @@ def _run_sync(config_path: Path, sync_args: list[str], profile: Path | None, tra
     result = {"status": status, "seconds": seconds, "cpu_seconds": usage.ru_utime + usage.ru_stime,
               "max_rss_mb": usage.ru_maxrss / 1024}
     if trace:
-        import tracemalloc
-
         result["tracemalloc_peak_mb"] = tracemalloc.get_traced_memory()[1] / 2**20
     print("BENCH " + json.dumps(result), file=sys.stderr, flush=True)
 
 
 # --- parent -----------------------------------------------------------------------------------------------------
 def _write_config(folder: Path, urls: dict[str, str] | None) -> Path:
-    from gateway.config import DEFAULT_CONFIG
-
     data: dict[str, Any] = tomllib.loads(DEFAULT_CONFIG.read_text(encoding="utf-8"))
     lines = [DEFAULT_CONFIG.read_text(encoding="utf-8")]
     path = folder / ("gateway.toml" if urls else "simulators.toml")
@@ -116,22 +118,11 @@ def _write_config(folder: Path, urls: dict[str, str] | None) -> Path:
 
 def _micro(folder: Path) -> dict[str, float]:
     """Per-batch costs of the gateway's side, each measured alone (milliseconds)."""
-    from adapters.base import Envelope
-    from adapters.g60_wire import sign_rendered
-    from gateway.config import load_config
-    from gateway.links import gateway_link_settings
-    from gateway.model.records import ItemBatch
-    from gateway.model.timefmt import BEIJING
-    from gateway.simulate.catalogue import Catalogue
-    from gateway.sync.state import content_hash
-    from gateway.wire.g60 import load_link
 
     config = load_config(folder / "simulators.toml")
     registry = config.registry
     items = Catalogue(seed=1, size=142_000).page(1, 1000).items
     anhui, g60 = registry.adapter("anhui"), registry.adapter("g60")
-    from datetime import datetime
-
     now = datetime.now(BEIJING)
     page_bytes = anhui.encode("item", ItemBatch(items), Envelope("m", now, "m"), None)
     batch = ItemBatch(items[:500])
@@ -220,8 +211,6 @@ def main() -> None:
     print(json.dumps({"size": args.size, "cpus": os.cpu_count(), "micro": micro, "full": full,
                       "mutated": mutated, "incremental": incremental, "incremental_tracemalloc": traced}, indent=2))
     if profile is not None:
-        import pstats
-
         pstats.Stats(str(profile)).sort_stats("tottime").print_stats(25)
 
 

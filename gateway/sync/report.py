@@ -103,10 +103,10 @@ class SyncReport:
 
     def to_table(self) -> str:
         """A plain-text table (fixed-width, no colours) for a terminal or a log."""
-        verb = "would send" if self.dry_run else "sent"
+        verb = "would be sent" if self.dry_run else "sent"
         since = "the beginning" if self.since is None else self.since.isoformat(sep=" ")
         lines = [
-            f"catalogue sync {self.source} → {self.target} ({self.mode} from {since}"
+            f"catalogue sync {self.source} → {self.target} ({self.mode} run, items from {since}"
             f"{', resumed' if self.resumed else ''}{', dry run' if self.dry_run else ''})",
             "",
             f"  {'outcome':<10} {'items':>9}",

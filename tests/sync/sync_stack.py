@@ -147,8 +147,8 @@ async def stop_rig(rig: SyncRig) -> None:
 
 @pytest.fixture
 async def rig(sync_dev_folder: Path, tmp_path: Path) -> AsyncIterator[SyncRig]:
-    """2,400 items over the crosswalk's regions (seed 7)."""
-    made = await start_rig(sync_dev_folder, tmp_path, Catalogue(seed=7, size=2400))
+    """1,200 items over the crosswalk's regions (seed 7)."""
+    made = await start_rig(sync_dev_folder, tmp_path, Catalogue(seed=7, size=1200))
     try:
         yield made
     finally:
@@ -157,9 +157,9 @@ async def rig(sync_dev_folder: Path, tmp_path: Path) -> AsyncIterator[SyncRig]:
 
 @pytest.fixture
 async def refusing_rig(sync_dev_folder: Path, tmp_path: Path) -> AsyncIterator[SyncRig]:
-    """1,200 items, some in a region yrd-map does not know."""
+    """600 items, some in a region yrd-map does not know."""
     regions = (*default_regions()[:5], UNSERVED)
-    made = await start_rig(sync_dev_folder, tmp_path, Catalogue(seed=11, size=1200, regions=regions), (UNSERVED,))
+    made = await start_rig(sync_dev_folder, tmp_path, Catalogue(seed=11, size=600, regions=regions), (UNSERVED,))
     try:
         yield made
     finally:

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import time
 from collections import Counter
+from pathlib import Path
 from typing import Any
 
-from sync_stack import SyncRig
+import pytest
+from sync_stack import SyncRig, start_rig, stop_rig
 
 from gateway.model.records import to_ref
+from gateway.simulate.catalogue import Catalogue
 from gateway.sync.state import Checkpoint, content_hash, item_key, job_name, link_name
 
 
@@ -28,15 +31,16 @@ def _keys(records: list[dict[str, Any]]) -> list[str]:
 
 
 async def test_full_sync_delivers_every_item_once_equal_to_the_source(rig: SyncRig) -> None:
-    report = await rig.sync(page_size=500, batch_size=200)
+    report = await rig.sync(page_size=300, batch_size=100)
 
     received = rig.received()
     assert Counter(_keys(received)).most_common(1)[0][1] == 1  # each item once
     assert {f"{r['item_code']}:{r['region']}": r for r in received} == _source(rig)
     assert report.completed and report.error is None and report.exit_status == 0
-    assert report.counts == {"created": 2400, "updated": 0, "deleted": 0, "unchanged": 0, "refused": 0}
-    assert report.batches == len(rig.log.calls) == 12  # 2,400 items in batches of 200, whatever the pages
-    assert {len(c.keys) for c in rig.log.calls} == {200}
+    assert report.counts == {"created": 1200, "updated": 0, "deleted": 0, "unchanged": 0, "refused": 0}
+    assert report.batches == len(rig.log.calls) == 12  # 1,200 items in batches of 100, whatever the pages
+    assert {len(c.keys) for c in rig.log.calls} == {100}
+    assert report.pages >= 5
     saved = Checkpoint.loads(await rig.store.get_checkpoint(job_name("hefei", "yrd-map")) or "")
     assert saved.done and saved.since is None and saved.mode == "full"
     last = rig.catalogue.item(rig.catalogue.size - 1)
@@ -55,7 +59,7 @@ async def test_a_second_run_without_changes_sends_nothing(rig: SyncRig) -> None:
 
     again = await rig.sync(full=True)  # re-reads everything, still sends nothing unchanged
     assert len(rig.log.calls) == calls
-    assert again.counts["unchanged"] == 2400 and again.sent == 0 and again.pages >= 3
+    assert again.counts["unchanged"] == 1200 and again.sent == 0 and again.pages >= 3
 
 
 async def test_incremental_sends_only_changes_and_deletions_as_delete(rig: SyncRig) -> None:
@@ -82,11 +86,11 @@ async def test_incremental_sends_only_changes_and_deletions_as_delete(rig: SyncR
 async def test_dry_run_sends_and_remembers_nothing(rig: SyncRig) -> None:
     report = await rig.sync(dry_run=True, page_size=1000)
     assert report.dry_run and report.completed
-    assert report.counts["created"] == 2400 and report.batches == 0
+    assert report.counts["created"] == 1200 and report.batches == 0
     assert rig.log.calls == [] and rig.received() == []
     assert await rig.store.get_checkpoint(job_name("hefei", "yrd-map")) is None
     assert await rig.store.get_item_hashes(link_name("hefei", "yrd-map"), _source(rig)) == {}
-    assert "would send" in report.to_table()
+    assert "would be sent" in report.to_table()
 
     await rig.sync()
     rig.catalogue.mutate(0.01, seed=2, now=time.time())
@@ -98,7 +102,22 @@ async def test_dry_run_sends_and_remembers_nothing(rig: SyncRig) -> None:
 async def test_metrics_count_items_batches_and_success(rig: SyncRig) -> None:
     await rig.sync(batch_size=500)
     value = rig.registry.get_sample_value
-    assert value("tongban_sync_items_total", {"platform": "hefei", "outcome": "created"}) == 2400
-    assert value("tongban_sync_batches_total", {"platform": "hefei"}) == 5
+    assert value("tongban_sync_items_total", {"platform": "hefei", "outcome": "created"}) == 1200
+    assert value("tongban_sync_batches_total", {"platform": "hefei"}) == 3
     assert value("tongban_sync_progress_ratio", {"platform": "hefei"}) == 1.0
     assert (value("tongban_sync_last_success_timestamp_seconds", {"platform": "hefei"}) or 0) > time.time() - 60
+
+
+@pytest.mark.slow
+async def test_full_and_incremental_sync_of_5000_items(sync_dev_folder: Path, tmp_path: Path) -> None:
+    made = await start_rig(sync_dev_folder, tmp_path, Catalogue(seed=5, size=5000))
+    try:
+        report = await made.sync()
+        received = made.received()
+        assert len(received) == 5000 and {f"{r['item_code']}:{r['region']}": r for r in received} == _source(made)
+        assert report.batches == 10 and report.counts["created"] == 5000
+        made.catalogue.mutate(0.01, seed=9, now=time.time())
+        again = await made.sync()
+        assert again.sent == 50 and again.batches == 1 and len(made.received()) == 5050
+    finally:
+        await stop_rig(made)
