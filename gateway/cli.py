@@ -126,11 +126,16 @@ def _serve(config: Config, args: argparse.Namespace) -> int:
     # Imported here so that translate and check-config start without loading the server stack.
     from aiohttp import web  # noqa: PLC0415
 
+    from gateway.observability.logging import configure_logging  # noqa: PLC0415
     from gateway.server import create_app  # noqa: PLC0415
 
+    configure_logging("INFO", sys.stderr)  # one masked JSON object per line
     host = args.host or config.server.host
     port = args.port if args.port is not None else config.server.port
-    web.run_app(create_app(config), host=host, port=port, print=lambda msg: print(msg, file=sys.stderr))
+    # run_app stops on SIGTERM/SIGINT: stop accepting, finish in-flight requests (up to shutdown_timeout), then the
+    # app's cleanup stops the workers after their in-flight deliveries and closes the store
+    web.run_app(create_app(config), host=host, port=port, shutdown_timeout=30,
+                print=lambda msg: print(msg, file=sys.stderr))
     return 0
 
 
