@@ -59,6 +59,7 @@ from .operations import (
     link_certificates,
     metrics_route,
     readiness_route,
+    refusal_metrics_middleware,
     set_certificate_gauges,
 )
 from .problems import problem_middleware, problem_response
@@ -176,7 +177,8 @@ def create_app(
         wire = scheme(platform.dialect)
         rate = float(platform.settings.get("rate_limit", DOCUMENTED_RATES.get(platform.dialect, 50.0)))
         limit = registry.adapter(platform.dialect).body_limit
-        partner = web.Application(middlewares=[limits_middleware(TokenBucket(rate), REQUEST_TIMEOUT),
+        partner = web.Application(middlewares=[refusal_metrics_middleware(metrics, pid),
+                                               limits_middleware(TokenBucket(rate), REQUEST_TIMEOUT),
                                                evidence_middleware()], client_max_size=limit * 4)
         ctx = WireContext(platform, loaded[pid], registry.adapter(platform.dialect), now)
         partner.add_routes(wire.Endpoint(ctx, replay, handler).routes())
