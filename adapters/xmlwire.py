@@ -93,49 +93,68 @@ def parse_xml(text: str) -> Any:
         raise Rejection(C.MALFORMED, None, "body is not well-formed XML") from None
 
 
-def _local(tag: Any) -> tuple[str | None, str]:
-    if not isinstance(tag, str):
-        return None, ""
-    if tag[0] == "{":
-        ns, _, local = tag[1:].partition("}")
-        return ns, local
-    return None, tag
+class _Shape:
+    """A shape compiled for one namespace: children by Clark tag (``{ns}Name``), attributes, own text."""
+
+    __slots__ = ("attributes", "children", "text")
+
+    def __init__(self, shape: dict[str, Any], ns: str) -> None:
+        self.attributes = [(name, name[1:]) for name in shape if name[0] == "@"]
+        self.text = "#text" in shape
+        # Clark tag → (name, is_list, sub shape or None for a leaf)
+        self.children: dict[str, tuple[str, bool, _Shape | None]] = {}
+        for name, sub in shape.items():
+            if name[0] in "@#":
+                continue
+            is_list = isinstance(sub, list)
+            inner = (sub[0] if sub else None) if is_list else sub
+            self.children[f"{{{ns}}}{name}"] = (name, is_list, None if inner is None else _Shape(inner, ns))
+
+
+_COMPILED: dict[tuple[int, str], tuple[dict[str, Any], _Shape]] = {}
+
+
+def _compiled(shape: dict[str, Any], ns: str) -> _Shape:
+    found = _COMPILED.get((id(shape), ns))
+    if found is None or found[0] is not shape:  # the shape object is kept alive with its compiled form
+        found = _COMPILED[(id(shape), ns)] = (shape, _Shape(shape, ns))
+    return found[1]
 
 
 def element_tree(element: Any, shape: dict[str, Any], ns: str) -> dict[str, Any]:
     """The schema-guided tree of ``element`` for the mapping engine (see the module docstring)."""
+    return _tree(element, _compiled(shape, ns))
+
+
+def _tree(element: Any, shape: _Shape) -> dict[str, Any]:
     out: dict[str, Any] = {}
-    for name in shape:
-        if name[0] == "@":
-            value = element.get(name[1:])
-            if value is not None:
-                out[name] = value
-        elif name == "#text":
-            if len(element) == 0:
-                out[name] = element.text or ""
-            else:
-                out[name] = COMPLEX
+    for name, attribute in shape.attributes:
+        found = element.get(attribute)
+        if found is not None:
+            out[name] = found
+    if shape.text:
+        out["#text"] = (element.text or "") if len(element) == 0 else COMPLEX
+    children = shape.children
     for child in element:
-        child_ns, local = _local(child.tag)
-        if child_ns != ns or local not in shape:
+        known = children.get(child.tag)
+        if known is None:
             continue  # elements the documents do not define, or in another namespace, are ignored
-        sub = shape[local]
-        if isinstance(sub, list):
-            entry_shape = sub[0] if sub else None
-            out.setdefault(local, []).append(_value(child, entry_shape, ns))
+        name, is_list, sub = known
+        if sub is None:
+            value: Any = COMPLEX if len(child) else (child.text or "")
         else:
-            if local in out:
-                raise Rejection(C.MALFORMED, None, f"element {local} occurs more than once")
-            out[local] = _value(child, sub, ns)
+            value = _tree(child, sub)
+        if is_list:
+            entries = out.get(name)
+            if entries is None:
+                out[name] = [value]
+            else:
+                entries.append(value)
+        elif name in out:
+            raise Rejection(C.MALFORMED, None, f"element {name} occurs more than once")
+        else:
+            out[name] = value
     return out
-
-
-def _value(element: Any, shape: Any, ns: str) -> Any:
-    if shape is None:  # a leaf: its text
-        if len(element):
-            return COMPLEX
-        return element.text or ""
-    return element_tree(element, shape, ns)
 
 
 def build_element(parent: Any, tree: dict[str, Any], ns: str) -> None:
