@@ -118,7 +118,7 @@ def run_sync_command(config: Config, args: argparse.Namespace) -> int:
     out, err = sys.stdout, sys.stderr
     try:
         report = asyncio.run(_run(config, args, err))
-    except (ConfigError, CheckpointUnreadable, ValueError) as exc:
+    except (ConfigError, CheckpointUnreadable) as exc:
         print(f"gateway sync: {exc}", file=err)
         return EXIT_CONFIG
     except StoreError as exc:

@@ -147,8 +147,8 @@ async def stop_rig(rig: SyncRig) -> None:
 
 @pytest.fixture
 async def rig(sync_dev_folder: Path, tmp_path: Path) -> AsyncIterator[SyncRig]:
-    """1,200 items over the crosswalk's regions (seed 7)."""
-    made = await start_rig(sync_dev_folder, tmp_path, Catalogue(seed=7, size=1200))
+    """600 items over the crosswalk's regions (seed 7)."""
+    made = await start_rig(sync_dev_folder, tmp_path, Catalogue(seed=7, size=600))
     try:
         yield made
     finally:

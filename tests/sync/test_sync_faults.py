@@ -26,10 +26,11 @@ def _confirmed(position: Position, where: tuple[object, str]) -> bool:
     return where <= (position.time, position.code)  # type: ignore[operator]
 
 
+@pytest.mark.slow
 async def test_a_cancelled_sync_resumes_and_never_resends_a_confirmed_batch(rig: SyncRig) -> None:
     reached = asyncio.Event()
     rig.log.stop_after, rig.log.on_stop = 4, reached.set
-    task = asyncio.create_task(rig.sync(batch_size=50, concurrency=3))
+    task = asyncio.create_task(rig.sync(batch_size=25, concurrency=3))
     await asyncio.wait_for(reached.wait(), 10)
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
@@ -37,10 +38,10 @@ async def test_a_cancelled_sync_resumes_and_never_resends_a_confirmed_batch(rig:
     saved = Checkpoint.loads(await rig.store.get_checkpoint(JOB) or "")
     assert not saved.done and saved.position is not None
     first_calls = len(rig.log.calls)
-    assert first_calls < 24  # it was stopped early (1,200 items are 24 batches)
+    assert first_calls < 24  # it was stopped early (600 items are 24 batches)
 
     rig.log.stop_after = None
-    report = await rig.sync(batch_size=50, concurrency=3)
+    report = await rig.sync(batch_size=25, concurrency=3)
 
     assert report.resumed and report.completed and report.run == saved.run
     where = _positions(rig)
@@ -48,13 +49,14 @@ async def test_a_cancelled_sync_resumes_and_never_resends_a_confirmed_batch(rig:
     assert resent == []  # nothing at or before the checkpoint went out again
     received = [f"{r['item_code']}:{r['region']}" for r in rig.received()]
     assert set(received) == set(where)
-    assert len(received) - len(set(received)) <= 3 * 50  # at most the batches in flight when it was killed
+    assert len(received) - len(set(received)) <= 3 * 25  # at most the batches in flight when it was killed
 
 
+@pytest.mark.slow
 async def test_a_target_that_goes_down_stops_the_run_and_the_same_command_resumes(rig: SyncRig) -> None:
     rig.log.stop_after = 3
     rig.log.on_stop = lambda: rig.faults("yrd-map", down_until=time.time() + 3600)
-    stopped = await rig.sync(batch_size=100, concurrency=2)
+    stopped = await rig.sync(batch_size=50, concurrency=2)
     assert stopped.error is not None and stopped.error.startswith("TARGET_UNAVAILABLE")
     assert stopped.exit_status == 3 and not stopped.completed
     saved = Checkpoint.loads(await rig.store.get_checkpoint(JOB) or "")
@@ -62,7 +64,7 @@ async def test_a_target_that_goes_down_stops_the_run_and_the_same_command_resume
 
     rig.log.stop_after = None
     rig.faults("yrd-map", down_until=0)
-    resumed = await rig.sync(batch_size=100, concurrency=2)
+    resumed = await rig.sync(batch_size=50, concurrency=2)
     assert resumed.resumed and resumed.completed and resumed.exit_status == 0
     where = _positions(rig)
     assert not [k for call in rig.log.calls[3:] for k in call.keys if _confirmed(saved.position, where[k])]
@@ -72,7 +74,7 @@ async def test_a_target_that_goes_down_stops_the_run_and_the_same_command_resume
 async def test_faults_at_both_ends_are_retried_and_every_item_arrives_once(rig: SyncRig) -> None:
     rig.faults("yrd-map", error_rate=0.2, throttle_rate=0.15, retry_after=0, drop_rate=0.15, seed=3)
     rig.faults("hefei", error_rate=0.2, drop_rate=0.1, seed=4)
-    report = await rig.sync(page_size=300, batch_size=100)
+    report = await rig.sync(page_size=150, batch_size=50)
     assert report.completed and report.exit_status == 0
     received = [f"{r['item_code']}:{r['region']}" for r in rig.received()]
     assert sorted(received) == sorted(_positions(rig))  # once each: a retried batch keeps its MessageId

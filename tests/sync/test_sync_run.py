@@ -31,15 +31,15 @@ def _keys(records: list[dict[str, Any]]) -> list[str]:
 
 
 async def test_full_sync_delivers_every_item_once_equal_to_the_source(rig: SyncRig) -> None:
-    report = await rig.sync(page_size=300, batch_size=100)
+    report = await rig.sync(page_size=150, batch_size=50)
 
     received = rig.received()
     assert Counter(_keys(received)).most_common(1)[0][1] == 1  # each item once
     assert {f"{r['item_code']}:{r['region']}": r for r in received} == _source(rig)
     assert report.completed and report.error is None and report.exit_status == 0
-    assert report.counts == {"created": 1200, "updated": 0, "deleted": 0, "unchanged": 0, "refused": 0}
-    assert report.batches == len(rig.log.calls) == 12  # 1,200 items in batches of 100, whatever the pages
-    assert {len(c.keys) for c in rig.log.calls} == {100}
+    assert report.counts == {"created": 600, "updated": 0, "deleted": 0, "unchanged": 0, "refused": 0}
+    assert report.batches == len(rig.log.calls) == 12  # 600 items in batches of 50, whatever the pages
+    assert {len(c.keys) for c in rig.log.calls} == {50}
     assert report.pages >= 5
     saved = Checkpoint.loads(await rig.store.get_checkpoint(job_name("hefei", "yrd-map")) or "")
     assert saved.done and saved.since is None and saved.mode == "full"
@@ -57,9 +57,9 @@ async def test_a_second_run_without_changes_sends_nothing(rig: SyncRig) -> None:
     assert len(rig.log.calls) == calls and report.sent == 0
     assert report.mode == "incremental" and report.completed and report.exit_status == 0
 
-    again = await rig.sync(full=True)  # re-reads everything, still sends nothing unchanged
+    again = await rig.sync(full=True, page_size=250)  # re-reads everything, still sends nothing unchanged
     assert len(rig.log.calls) == calls
-    assert again.counts["unchanged"] == 1200 and again.sent == 0 and again.pages >= 3
+    assert again.counts["unchanged"] == 600 and again.sent == 0 and again.pages >= 3
 
 
 async def test_incremental_sends_only_changes_and_deletions_as_delete(rig: SyncRig) -> None:
@@ -86,14 +86,14 @@ async def test_incremental_sends_only_changes_and_deletions_as_delete(rig: SyncR
 async def test_dry_run_sends_and_remembers_nothing(rig: SyncRig) -> None:
     report = await rig.sync(dry_run=True, page_size=1000)
     assert report.dry_run and report.completed
-    assert report.counts["created"] == 1200 and report.batches == 0
+    assert report.counts["created"] == 600 and report.batches == 0
     assert rig.log.calls == [] and rig.received() == []
     assert await rig.store.get_checkpoint(job_name("hefei", "yrd-map")) is None
     assert await rig.store.get_item_hashes(link_name("hefei", "yrd-map"), _source(rig)) == {}
     assert "would be sent" in report.to_table()
 
     await rig.sync()
-    rig.catalogue.mutate(0.01, seed=2, now=time.time())
+    rig.catalogue.mutate(0.03, seed=2, now=time.time())
     preview = await rig.sync(dry_run=True)
     real = await rig.sync()
     assert preview.counts == real.counts and preview.sent == real.sent > 0
@@ -102,8 +102,8 @@ async def test_dry_run_sends_and_remembers_nothing(rig: SyncRig) -> None:
 async def test_metrics_count_items_batches_and_success(rig: SyncRig) -> None:
     await rig.sync(batch_size=500)
     value = rig.registry.get_sample_value
-    assert value("tongban_sync_items_total", {"platform": "hefei", "outcome": "created"}) == 1200
-    assert value("tongban_sync_batches_total", {"platform": "hefei"}) == 3
+    assert value("tongban_sync_items_total", {"platform": "hefei", "outcome": "created"}) == 600
+    assert value("tongban_sync_batches_total", {"platform": "hefei"}) == 2
     assert value("tongban_sync_progress_ratio", {"platform": "hefei"}) == 1.0
     assert (value("tongban_sync_last_success_timestamp_seconds", {"platform": "hefei"}) or 0) > time.time() - 60
 
