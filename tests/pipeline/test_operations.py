@@ -136,9 +136,9 @@ async def test_certificate_expiry_is_a_metric(ops_stack: Stack) -> None:
 
 async def test_authentication_refusals_are_counted(ops_stack: Stack, samples_dir: Path) -> None:
     body = (samples_dir / "anhui/case/SC001.json").read_bytes()
-    async with aiohttp.ClientSession() as session:
-        async with session.post(f"{ops_stack.gateway_url}/partners/hefei/kstb/v1/case/submit", data=body,
-                                headers={"Content-Type": "application/json;charset=UTF-8"}) as resp:
-            assert resp.status == 401  # no TIF headers (anhui.md §2)
-    status, text = await _get(f"{ops_stack.gateway_url}/metrics")
+    url = f"{ops_stack.gateway_url}/partners/hefei/kstb/v1/case/submit"
+    headers = {"Content-Type": "application/json;charset=UTF-8"}
+    async with aiohttp.ClientSession() as session, session.post(url, data=body, headers=headers) as resp:
+        assert resp.status == 401  # no TIF headers (anhui.md §2)
+    _, text = await _get(f"{ops_stack.gateway_url}/metrics")
     assert 'tongban_auth_refusals_total{code="AUTH_FAILED",platform="hefei"} 1.0' in text
