@@ -134,3 +134,34 @@ def test_checkpoint_round_trip_and_the_start_rules() -> None:
     with pytest.raises(CheckpointUnreadable):
         plan_run("{not json", full=False, since=None)
     assert plan_run("{not json", full=True, since=None).mode == "full"
+
+
+def test_progress_sinks_throttle_and_finish() -> None:
+    import io
+    import json as jsonlib
+
+    from gateway.sync.progress import BarSink, Progress, make_sink
+
+    now = [0.0]
+    stream = io.StringIO()
+    bar = BarSink(stream, lambda: now[0])
+    counts = {"created": 5, "unchanged": 0}
+    for done in range(0, 50, 5):
+        bar(Progress(done, 50 - done, counts, 1, 1.0))  # same instant: drawn once
+    assert stream.getvalue().count("\r") == 1
+    now[0] = 1.0
+    bar(Progress(50, 0, counts, 2, 2.0, final=True))
+    assert stream.getvalue().endswith("\n") and "100%" in stream.getvalue() and "50/50 items" in stream.getvalue()
+
+    lines = io.StringIO()
+    sink = make_sink("json", lines, lambda: now[0], interval=10)
+    assert sink is not None
+    sink(Progress(10, 90, counts, 1, 1.0))
+    sink(Progress(20, 80, counts, 1, 1.0))  # within the interval: skipped
+    sink(Progress(100, 0, counts, 2, 2.0, final=True))
+    written = [jsonlib.loads(line) for line in lines.getvalue().splitlines()]
+    assert [w["done"] for w in written] == [10, 100] and written[-1]["ratio"] == 1.0
+    assert make_sink(None, io.StringIO(), lambda: 0.0).__class__.__name__ == "LinesSink"  # not a terminal
+    assert make_sink("none", io.StringIO(), lambda: 0.0) is None
+    with pytest.raises(ValueError, match="unknown progress kind"):
+        make_sink("fancy", io.StringIO(), lambda: 0.0)
