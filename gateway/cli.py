@@ -56,6 +56,11 @@ def _parser() -> argparse.ArgumentParser:
         one = outbox_sub.add_parser(verb, help=text)
         one.add_argument("id")
 
+    sync = sub.add_parser("sync", help="sync the provincial catalogue to the service map (incremental, resumable)")
+    from gateway.sync.cli import add_sync_arguments  # noqa: PLC0415
+
+    add_sync_arguments(sync)
+
     logp = sub.add_parser("log", help="the tamper-evident message log: verify, search, export")
     log_sub = logp.add_subparsers(dest="log_command", required=True)
     log_sub.add_parser("verify", help="check the hash chain and every seal; report the first problem")
@@ -229,6 +234,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _outbox(config, args)
         if args.command == "log":
             return _log(config, args)
+        if args.command == "sync":
+            from gateway.sync.cli import run_sync_command  # noqa: PLC0415
+
+            return run_sync_command(config, args)
         if args.command == "demo":
             from gateway.demo import run_demo  # noqa: PLC0415
 
