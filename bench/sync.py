@@ -14,7 +14,7 @@ Three processes, so each figure is the gateway's own:
   (1,000 items), hashing 1,000 items, rendering a 500-item ``ItemBatch`` in GB18030, and its XMLDSig signature.
 
 Goals: full ≤ 60 s, incremental ≤ 5 s, peak memory ≤ 300 MB. ``--profile`` writes a cProfile of the full sync
-to ``bench/sync-full.prof`` (and prints the top entries).
+to ``bench/sync-full.prof`` (and prints the top entries; do not commit it).
 """
 
 from __future__ import annotations
