@@ -6,7 +6,8 @@ field) refuses the whole submission, so the sender learns it at once and nothing
 
 Then the inbound idempotency record and one outbox message per destination are committed in ONE transaction (the
 store groups concurrent commits), and only then is the sender answered. A repeated idempotency key gets the first
-receipt and creates nothing (README §9). The outbox keeps the canonical record (``canonical_json``): every delivery
+receipt and creates nothing (README §9): the store's ``accept`` detects the repeat inside its transaction, so the
+common path costs one store round trip. The outbox keeps the canonical record (``canonical_json``): every delivery
 attempt renders a fresh envelope and signature.
 """
 
@@ -15,7 +16,6 @@ from __future__ import annotations
 import secrets
 import uuid
 from collections.abc import Callable
-from datetime import UTC, datetime
 from typing import Any
 
 from gateway.errors import Rejection
@@ -23,7 +23,7 @@ from gateway.errors import RejectionCode as C
 from gateway.model import canonical_json
 from gateway.registry import Registry
 from gateway.store.api import InboundRecord, OutboundMessage, Store
-from gateway.translate import make_envelope, route
+from gateway.translate import route
 from gateway.wire.base import Accepted, InboundCall
 
 from .routing import Router, origin_key
@@ -33,7 +33,6 @@ __all__ = ["SUBMISSIONS", "Intake"]
 #: the operations that are submissions to deliver (licence queries are answered synchronously)
 SUBMISSIONS = frozenset({"case", "status", "evaluation"})
 RECEIPT_TYPE = "receipt_no"
-_CHECK_TIME = datetime(2000, 1, 1, tzinfo=UTC)  # the destination check's render is thrown away
 
 
 def new_receipt_no() -> str:
@@ -60,20 +59,38 @@ class Intake:
         self.on_accepted = on_accepted  # wakes the delivery workers of these destinations
 
     async def __call__(self, call: InboundCall) -> Accepted:
+        """Accept ``call`` (route, check, commit with its outbox messages) and return its receipt."""
         operation = call.operation
         if operation not in SUBMISSIONS:
             raise Rejection(C.UNSUPPORTED_TYPE, None, f"the gateway does not take {operation} here")
         record = call.record
         key = str(record.idempotency_key)
-        prior = await self.store.get_receipt(operation, key)
-        if prior is not None:
-            return Accepted(prior.receipt.decode("ascii"), repeated=True)
-        source = call.platform
+        now = self.clock()
+        try:
+            destinations, outbound = await self._plan(call, key, now)
+        except Rejection:
+            # A repeat gets its first receipt (README §9) even if it could not be routed today (a changed
+            # configuration); looked up only here, since ``accept`` below detects repeats in its transaction.
+            prior = await self.store.get_receipt(operation, key)
+            if prior is not None:
+                return Accepted(prior.receipt.decode("ascii"), repeated=True)
+            raise
+        receipt_no = new_receipt_no()
+        inbound = InboundRecord(operation, key, call.platform, now, receipt_no.encode("ascii"), RECEIPT_TYPE)
+        result = await self.store.accept(inbound, outbound)
+        if not result.new:
+            return Accepted(result.receipt.decode("ascii"), repeated=True)
+        if self.on_accepted is not None:
+            self.on_accepted(destinations)
+        return Accepted(receipt_no)
+
+    async def _plan(self, call: InboundCall, key: str, now: float) -> tuple[list[str], list[OutboundMessage]]:
+        """The destinations of ``call`` and one outbox message for each, every destination checked (§10 step 10)."""
+        operation, record, source = call.operation, call.record, call.platform
         origin = None
         if operation == "status":
             origin = await self.store.latest_source("case", origin_key(record.case_no))
         destinations = self.router.destinations(operation, record, source, origin)
-        now = self.clock()
         payload = canonical_json.dumps(record)
         outbound = []
         for destination in destinations:
@@ -82,21 +99,18 @@ class Intake:
                 id=uuid.uuid4().hex, destination=destination, kind=operation, idem_key=key,
                 message_id=str(uuid.uuid4()), payload=payload, now=now,
             ))
-        receipt_no = new_receipt_no()
-        inbound = InboundRecord(operation, key, source, now, receipt_no.encode("ascii"), RECEIPT_TYPE)
-        result = await self.store.accept(inbound, outbound)
-        if not result.new:
-            return Accepted(result.receipt.decode("ascii"), repeated=True)
-        if self.on_accepted is not None:
-            self.on_accepted(destinations)
-        return Accepted(receipt_no)
+        return destinations, outbound
 
     def _check_destination(self, source: str, destination: str, operation: str, record: Any) -> None:
-        """README §10 step 10 for one destination, placed at the sender's field."""
+        """README §10 step 10 for one destination, placed at the sender's field.
+
+        Only the mapping's tree is built (that is where an item the destination does not offer is refused); the
+        bytes are rendered and signed per delivery attempt, so rendering them here would be thrown away.
+        """
         path = route(self.registry, source, destination, operation)
         try:
             codes = self.registry.item_codes(path.dst_dialect, record, path.dst_platform)
-            path.destination.encode(operation, record, make_envelope(path.dst_platform, _CHECK_TIME), codes)
+            path.destination.mapping(operation).encode(record, codes)
         except Rejection as exc:
             where = path.source.mapping(operation).item_where if exc.code is C.UNKNOWN_ITEM else exc.where
             raise Rejection(exc.code, where, exc.detail) from None

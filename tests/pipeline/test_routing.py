@@ -91,3 +91,20 @@ async def test_a_status_event_for_an_unknown_case_goes_to_the_region_platform(
     ningbo = stack.book("ningbo")
     await wait_for(lambda: len(ningbo.snapshot("status")) == 1, what="ningbo got the status event")
     assert ningbo.snapshot("status")[0]["key"] == f"status:{event.case_no}:{event.seq}"
+
+
+async def test_a_repeat_gets_its_first_receipt_even_when_it_could_not_be_routed_today(
+    make_stack: StackFactory, tmp_path: Path, samples_dir: Path
+) -> None:
+    url = f"sqlite:///{tmp_path / 'gw.db'}"
+    first = await make_stack(url, run_workers=False)
+    case = sample(first.config, samples_dir, "anhui", "case", "SC001.json")
+    receipt = await first.partner_client("hefei").submit("case", case, "m-1")
+    await first.close()
+    # the configuration changed: 苏州 cases now go back to hefei itself, which is no destination
+    second = await make_stack(url, extra={"routes": [{"regions": ["320500"], "destinations": ["hefei"]}]})
+    client = second.partner_client("hefei")
+    assert (await client.submit("case", case, "m-2")).receipt_no == receipt.receipt_no
+    with pytest.raises(PermanentRefusal) as info:
+        await client.submit("case", replace(case, version=case.version + 1), "m-3")
+    assert info.value.code == "RULE_VIOLATION"

@@ -1,0 +1,416 @@
+"""The durable pipeline under load: intake (signed anhui→g60 case submissions) and outbox drain, each beside a
+bare aiohttp baseline measured in the same run, on SQLite and on PostgreSQL.
+
+Run: ``.venv/bin/python bench/pipeline.py [--requests 4000] [--concurrency 32] [--store sqlite,postgres]
+[--profile DIR]``. Takes about a minute per store.
+
+Processes: the gateway (``python -m gateway.cli serve``), the g60 simulator (``gateway simulate g60``) and the bare
+baseline server are subprocesses; this process is the load generator. Every request is signed as the hefei
+platform would sign it (anhui Client, the platform side of the dev link) BEFORE the timed phase, and sent by a
+minimal HTTP/1.1 keep-alive client over asyncio streams, so the load generator costs far less than the servers it
+measures (an aiohttp client would cap the baseline at ~4,000 requests/s on this machine).
+
+1. Intake: the g60 simulator is not up yet, so the gateway only accepts (its worker's breaker opens after a few
+   refused connections and stops trying). Closed loop at ``--concurrency``: requests/s, p50, p99. Then an open loop
+   paced at half that rate: p50 and p99 latency measured from each request's scheduled start. The same closed loop
+   against a bare aiohttp server answering the same POST is the baseline; the ratio is printed.
+2. Drain: the simulator starts; the gateway's worker delivers the backlog accepted in 1 (each message rendered and
+   signed afresh, g60 XMLDSig over mutual TLS). Messages/s from the first delivery to the last, beside a bare aiohttp
+   client posting pre-signed bodies of the same kind to the same simulator with the same concurrency.
+
+``--profile DIR`` runs the gateway under cProfile and writes DIR/gateway-<store>.prof (stopped with SIGINT).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import signal
+import socket
+import statistics
+import sys
+import tempfile
+import time
+import tomllib
+import uuid
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+import aiohttp  # noqa: E402
+from aiohttp import web  # noqa: E402
+
+from adapters.wire import HttpRequest  # noqa: E402
+from gateway.config import DEFAULT_CONFIG, Config, parse_config  # noqa: E402
+from gateway.links import dev_link_settings  # noqa: E402
+from gateway.store import open_store  # noqa: E402
+from gateway.transport import FakeTransport  # noqa: E402
+from gateway.wire.base import WireContext  # noqa: E402
+from gateway.wire.registry import scheme  # noqa: E402
+
+SAMPLE = Path(REPO.parent / "shared" / "platforms" / "samples" / "anhui" / "case" / "SC001.json")  # 苏州 → g60
+PER_DESTINATION = 8
+PG_DSNS = ("postgresql://postgres@127.0.0.1:5432/test", "postgresql://root@127.0.0.1:5432/test")
+
+
+# --- configuration ------------------------------------------------------------------------------------------------
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return repr(value)
+    if isinstance(value, str):
+        return json.dumps(value, ensure_ascii=False)
+    if isinstance(value, list):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    return "{" + ", ".join(f"{json.dumps(k)} = {_toml_value(v)}" for k, v in value.items()) + "}"
+
+
+def dump_toml(data: dict[str, Any], prefix: str = "") -> str:
+    """Enough TOML for a configuration dict: tables, arrays of tables, scalars, inline tables for item_codes."""
+    lines, nested = [], []
+    for key, value in data.items():
+        name = f"{prefix}.{key}" if prefix else key
+        if isinstance(value, dict) and key != "item_codes":
+            nested.append(f"[{name}]\n" + dump_toml(value, name))
+        elif isinstance(value, list) and value and all(isinstance(v, dict) for v in value):
+            nested.extend(f"[[{name}]]\n" + dump_toml(v, name) for v in value)
+        else:
+            lines.append(f"{json.dumps(key)} = {_toml_value(value)}")
+    return "\n".join(lines) + "\n\n" + "".join(nested)
+
+
+def bench_config(work: Path, store_url: str, gateway_port: int, sim_port_base: int) -> tuple[Path, Config]:
+    data: dict[str, Any] = tomllib.loads(DEFAULT_CONFIG.read_text(encoding="utf-8"))
+    data["store"]["url"] = store_url
+    data["dev"]["credentials"] = str(work / "dev")
+    data["admin"]["token_file"] = str(work / "dev" / "admin-token")
+    data["server"]["port"] = gateway_port
+    order = list(data["platforms"])
+    for pid in order:  # `gateway simulate` puts platform i at port_base + i
+        tls = pid in ("g60", "yrd-map")
+        data["platforms"][pid]["base_url"] = f"{'https' if tls else 'http'}://127.0.0.1:{sim_port_base + order.index(pid)}"
+    for entry in data["platforms"].values():
+        entry["rate_limit"] = 1_000_000  # the documented 50/s per paas id would be all we measured
+    data["delivery"].update({"base_delay": "100ms", "max_delay": "500ms"})
+    data["delivery"]["breaker"] = {"cool_down": "500ms"}
+    data["delivery"]["worker"] = {"batch": 256, "per_destination": PER_DESTINATION, "poll_interval": 0.1}
+    path = work / "gateway.toml"
+    path.write_text(dump_toml(data), encoding="utf-8")
+    return path, parse_config(data, str(path), work)
+
+
+# --- pre-signed requests ------------------------------------------------------------------------------------------
+class _Captured(Exception):
+    def __init__(self, request: HttpRequest) -> None:
+        self.request = request
+
+
+async def _capture(request: HttpRequest) -> Any:
+    raise _Captured(request)
+
+
+async def signed_requests(config: Config, sender: str, url: str, record_type: str, records: list[Any],
+                          *, gateway_side: bool = False) -> list[HttpRequest]:
+    """Requests exactly as ``sender``'s client would send them (signed now), captured instead of sent."""
+    registry = config.registry
+    platform = registry.platforms[sender]
+    wire = scheme(platform.dialect)
+    gw_sides, pf_sides = dev_link_settings(config.dev_credentials, registry)  # type: ignore[arg-type]
+    side = (gw_sides if gateway_side else pf_sides)[sender]
+    link = wire.load_link(side.settings, side.base)
+    client = wire.Client(WireContext(platform, link, registry.adapter(platform.dialect), time.time, url),
+                         FakeTransport(_capture))
+    out = []
+    for record in records:
+        try:
+            await client.submit(record_type, record, str(uuid.uuid4()))
+        except _Captured as got:
+            out.append(got.request)
+    return out
+
+
+def raw_bytes(request: HttpRequest) -> tuple[str, bytes]:
+    """(host:port, the HTTP/1.1 request bytes) for the raw load generator."""
+    parts = request.url.split("/", 3)
+    host, path = parts[2], "/" + parts[3]
+    head = [f"POST {path} HTTP/1.1", f"Host: {host}", f"Content-Length: {len(request.body)}"]
+    head += [f"{k}: {v}" for k, v in request.headers.items() if k.lower() not in ("host", "content-length")]
+    return host, ("\r\n".join(head) + "\r\n\r\n").encode("latin-1") + request.body
+
+
+# --- the raw load generator ---------------------------------------------------------------------------------------
+class Conn:
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.reader, self.writer = reader, writer
+
+    @classmethod
+    async def open(cls, host: str) -> Conn:
+        name, port = host.rsplit(":", 1)
+        return cls(*await asyncio.open_connection(name, int(port)))
+
+    async def call(self, data: bytes) -> int:
+        self.writer.write(data)
+        head = await self.reader.readuntil(b"\r\n\r\n")
+        status = int(head[9:12])
+        length = 0
+        for line in head.split(b"\r\n"):
+            if line[:15].lower() == b"content-length:":
+                length = int(line[15:])
+        await self.reader.readexactly(length)
+        return status
+
+    def close(self) -> None:
+        self.writer.close()
+
+
+async def closed_loop(host: str, payloads: list[bytes], concurrency: int) -> dict[str, float]:
+    queue = iter(payloads)
+    latencies: list[float] = []
+    errors = 0
+
+    async def one() -> None:
+        nonlocal errors
+        conn = await Conn.open(host)
+        for data in queue:
+            t = time.perf_counter()
+            if await conn.call(data) != 200:
+                errors += 1
+            latencies.append(time.perf_counter() - t)
+        conn.close()
+
+    start = time.perf_counter()
+    await asyncio.gather(*(one() for _ in range(concurrency)))
+    return summarise(latencies, time.perf_counter() - start, errors)
+
+
+async def open_loop(host: str, payloads: list[bytes], rate: float, connections: int) -> dict[str, float]:
+    """Paced at ``rate``; latency from each request's scheduled start (no coordinated omission)."""
+    pool: asyncio.Queue[Conn] = asyncio.Queue()
+    for _ in range(connections):
+        pool.put_nowait(await Conn.open(host))
+    latencies: list[float] = []
+    errors = 0
+    start = time.perf_counter()
+
+    async def one(i: int, data: bytes) -> None:
+        nonlocal errors
+        due = start + i / rate
+        await asyncio.sleep(max(0.0, due - time.perf_counter()))
+        conn = await pool.get()
+        if await conn.call(data) != 200:
+            errors += 1
+        latencies.append(time.perf_counter() - due)
+        pool.put_nowait(conn)
+
+    await asyncio.gather(*(one(i, d) for i, d in enumerate(payloads)))
+    elapsed = time.perf_counter() - start
+    while not pool.empty():
+        pool.get_nowait().close()
+    return summarise(latencies, elapsed, errors)
+
+
+def summarise(latencies: list[float], elapsed: float, errors: int) -> dict[str, float]:
+    ordered = sorted(latencies)
+    return {"rps": len(ordered) / elapsed, "p50_ms": 1000 * statistics.median(ordered),
+            "p99_ms": 1000 * ordered[int(0.99 * (len(ordered) - 1))], "errors": errors, "n": len(ordered)}
+
+
+# --- processes ----------------------------------------------------------------------------------------------------
+async def spawn(*args: str, log: Path, profile: Path | None = None) -> asyncio.subprocess.Process:
+    prefix = ["-m", "cProfile", "-o", str(profile)] if profile else []
+    with log.open("ab") as fh:
+        return await asyncio.create_subprocess_exec(sys.executable, *prefix, *args, cwd=REPO,
+                                                    stdout=asyncio.subprocess.DEVNULL, stderr=fh)
+
+
+async def wait_port(port: int, proc: asyncio.subprocess.Process, what: str) -> None:
+    deadline = time.monotonic() + 60
+    while True:
+        with contextlib.suppress(OSError):
+            _, writer = await asyncio.open_connection("127.0.0.1", port)
+            writer.close()
+            return
+        if proc.returncode is not None or time.monotonic() > deadline:
+            raise SystemExit(f"{what} did not start (exit status {proc.returncode})")
+        await asyncio.sleep(0.05)
+
+
+async def stop(proc: asyncio.subprocess.Process, sig: int = signal.SIGTERM) -> None:
+    if proc.returncode is None:
+        proc.send_signal(sig)
+        try:
+            await asyncio.wait_for(proc.wait(), 30)
+        except TimeoutError:
+            proc.kill()
+            await proc.wait()
+
+
+def baseline_server(port: int) -> None:
+    """A bare aiohttp server answering the anhui submit POST with a small JSON receipt."""
+
+    async def handler(request: web.Request) -> web.Response:
+        await request.read()
+        return web.json_response({"code": "0", "msg": "ok", "data": {"receiptNo": "TB0", "projid": None}})
+
+    app = web.Application()
+    app.router.add_post("/{tail:.*}", handler)
+    web.run_app(app, host="127.0.0.1", port=port, print=None, access_log=None)
+
+
+# --- one store ----------------------------------------------------------------------------------------------------
+async def outbox_left(store_url: str) -> int:
+    store = await open_store(store_url)
+    try:
+        stats = (await store.outbox_stats(time.time())).get("g60")
+        return 0 if stats is None else stats.pending + stats.delivering
+    finally:
+        await store.close()
+
+
+async def run_store(name: str, store_url: str, work: Path, args: argparse.Namespace) -> dict[str, Any]:
+    gw_port, g60_port = free_port(), free_port()
+    sim_base = g60_port - 2  # `gateway simulate` puts the registry's third platform (g60) at port_base + 2
+    config_file, config = bench_config(work, store_url, gw_port, sim_base)
+    if list(config.registry.platforms).index("g60") != 2:
+        raise SystemExit("the default registry no longer lists g60 third; adjust sim_base")
+    dev_link_settings(config.dev_credentials, config.registry)  # type: ignore[arg-type]
+    log = work / f"{name}.log"
+    profile = args.profile / f"gateway-{name}.prof" if args.profile else None
+    gateway = await spawn("-m", "gateway.cli", "--config", str(config_file), "serve", log=log, profile=profile)
+    await wait_port(gw_port, gateway, "the gateway")
+    base = config.registry.adapter("anhui").decode("case", SAMPLE.read_bytes())
+    n, warm = args.requests, 300
+    total = warm + n + n // 2
+    versions = range(args.version_base, args.version_base + total)
+    requests = await signed_requests(config, "hefei", f"http://127.0.0.1:{gw_port}/partners/hefei", "case",
+                                     [replace(base, version=v) for v in versions])
+    host, _ = raw_bytes(requests[0])
+    payloads = [raw_bytes(r)[1] for r in requests]
+    await closed_loop(host, payloads[:warm], args.concurrency)
+    peak = await closed_loop(host, payloads[warm:warm + n], args.concurrency)
+    half = await open_loop(host, payloads[warm + n:], peak["rps"] / 2, args.concurrency * 2)
+
+    b_port = free_port()
+    bare = await spawn(str(Path(__file__)), "--baseline-server", str(b_port), log=log)
+    await wait_port(b_port, bare, "the baseline server")
+    b_payloads = [raw_bytes(replace(r, url=r.url.replace(f":{gw_port}/", f":{b_port}/")))[1] for r in requests]
+    await closed_loop(f"127.0.0.1:{b_port}", b_payloads[:warm], args.concurrency)
+    baseline = await closed_loop(f"127.0.0.1:{b_port}", b_payloads[warm:warm + n], args.concurrency)
+    await stop(bare)
+
+    backlog = await outbox_left(store_url)
+    sim = await spawn("-m", "gateway.cli", "--config", str(config_file), "simulate", "g60",
+                      "--port-base", str(sim_base), log=log)
+    await wait_port(g60_port, sim, "the g60 simulator")
+    first = last = None
+    while True:
+        left = await outbox_left(store_url)
+        now = time.perf_counter()
+        if first is None and left < backlog:
+            first, at_first = now, left
+        if left == 0:
+            last = now
+            break
+        await asyncio.sleep(0.05)
+    drain_rate = (at_first if first is not None else backlog) / max(last - (first or last), 1e-3)
+    await stop(gateway, signal.SIGINT if profile else signal.SIGTERM)
+
+    # the same kind of deliveries by a bare aiohttp client: bodies signed beforehand by the gateway's g60 client
+    g60_url = config.registry.platforms["g60"].settings["base_url"]
+    bodies = await signed_requests(config, "g60", str(g60_url), "case",
+                                   [replace(base, version=v + total) for v in versions[:backlog]], gateway_side=True)
+    bare_rate = await bare_client_rate(bodies)
+    await stop(sim)
+    return {"store": name, "intake": peak, "half_load": half, "baseline": baseline,
+            "drain": {"messages": backlog, "rate": drain_rate}, "drain_baseline": {"rate": bare_rate}}
+
+
+async def bare_client_rate(requests: list[HttpRequest]) -> float:
+    queue = iter(requests)
+    connector = aiohttp.TCPConnector(limit=0, limit_per_host=32)
+    async with aiohttp.ClientSession(connector=connector) as http:
+
+        async def one() -> None:
+            for r in queue:
+                async with http.post(r.url, data=r.body, headers=dict(r.headers), ssl=r.tls) as resp:
+                    await resp.read()
+
+        start = time.perf_counter()
+        await asyncio.gather(*(one() for _ in range(PER_DESTINATION)))
+        return len(requests) / (time.perf_counter() - start)
+
+
+def pg_dsn() -> str | None:
+    import asyncpg  # noqa: PLC0415
+
+    async def probe(dsn: str) -> bool:
+        try:
+            await (await asyncpg.connect(dsn, timeout=3)).close()
+        except (OSError, TimeoutError, asyncpg.PostgresError):
+            return False
+        return True
+
+    return next((d for d in PG_DSNS if asyncio.run(probe(d))), None)
+
+
+def report(result: dict[str, Any]) -> None:
+    i, h, b, d, db = (result[k] for k in ("intake", "half_load", "baseline", "drain", "drain_baseline"))
+    print(f"\n== {result['store']} ==")
+    print(f"intake   gateway  {i['rps']:8.0f} req/s  p50 {i['p50_ms']:6.1f} ms  p99 {i['p99_ms']:6.1f} ms"
+          f"  errors {i['errors']}")
+    print(f"intake   baseline {b['rps']:8.0f} req/s  p50 {b['p50_ms']:6.1f} ms  p99 {b['p99_ms']:6.1f} ms")
+    print(f"intake   ratio    {i['rps'] / b['rps']:8.2f}   (goal >= 0.35)")
+    print(f"half load {h['rps']:7.0f} req/s  p50 {h['p50_ms']:6.1f} ms  p99 {h['p99_ms']:6.1f} ms  (goal p99 < 25 ms)"
+          f"  errors {h['errors']}")
+    print(f"drain    gateway  {d['rate']:8.0f} msg/s  ({d['messages']} messages)")
+    print(f"drain    baseline {db['rate']:8.0f} msg/s  ratio {d['rate'] / db['rate']:.2f}  (goal >= 0.5)")
+
+
+async def main(args: argparse.Namespace) -> None:
+    stores = args.store.split(",")
+    results = []
+    with tempfile.TemporaryDirectory(prefix="bench-pipeline-") as tmp:
+        work = Path(tmp)
+        for name in stores:
+            if name == "sqlite":
+                url = f"sqlite:///{work / 'gateway.db'}"
+            else:
+                dsn = await asyncio.to_thread(pg_dsn)
+                if dsn is None:
+                    print("PostgreSQL: no server answers at 127.0.0.1:5432; skipped")
+                    continue
+                url = f"{dsn}?schema=bench_{uuid.uuid4().hex[:12]}"
+            results.append(await run_store(name, url, work, args))
+            report(results[-1])
+    if args.json:
+        print(json.dumps(results))
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--requests", type=int, default=4000)
+    parser.add_argument("--concurrency", type=int, default=32)
+    parser.add_argument("--store", default="sqlite,postgres")
+    parser.add_argument("--profile", type=Path)
+    parser.add_argument("--json", action="store_true")
+    parser.add_argument("--version-base", type=int, default=int(time.time()) % 100000 * 100)
+    parser.add_argument("--baseline-server", type=int, help=argparse.SUPPRESS)
+    parsed = parser.parse_args()
+    if parsed.baseline_server:
+        baseline_server(parsed.baseline_server)
+    else:
+        os.environ.setdefault("PYTHONHASHSEED", "0")
+        asyncio.run(main(parsed))
