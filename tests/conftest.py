@@ -34,3 +34,14 @@ def config():  # type: ignore[no-untyped-def]
 @pytest.fixture(scope="session")
 def registry(config):  # type: ignore[no-untyped-def]
     return config.registry
+
+
+@pytest.fixture(scope="session")
+def pg_dsn() -> str:
+    """The test PostgreSQL's DSN; the test skips, saying why, only when no server answers."""
+    from pg_support import SKIP_REASON, find_pg_dsn
+
+    dsn = find_pg_dsn()
+    if dsn is None:
+        pytest.skip(SKIP_REASON)
+    return dsn

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import concurrent.futures
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -13,35 +11,6 @@ import pytest
 from store_helpers import Backend
 
 from gateway.store import Store
-
-PG_USERS = ("postgres", "root")
-PG_HOST = "127.0.0.1:5432"
-
-
-def _find_pg_dsn() -> str | None:
-    async def probe(dsn: str) -> bool:
-        try:
-            conn = await asyncpg.connect(dsn, timeout=3)
-        except (TimeoutError, OSError, asyncpg.PostgresError):
-            return False
-        await conn.close()
-        return True
-
-    # Asked for from inside the running test loop: probe on a thread with its own loop.
-    with concurrent.futures.ThreadPoolExecutor(1) as pool:
-        for user in PG_USERS:
-            dsn = f"postgresql://{user}@{PG_HOST}/test"
-            if pool.submit(lambda d=dsn: asyncio.run(probe(d))).result():
-                return dsn
-    return None
-
-
-@pytest.fixture(scope="session")
-def pg_dsn() -> str:
-    dsn = _find_pg_dsn()
-    if dsn is None:
-        pytest.skip(f"no PostgreSQL server answers at {PG_HOST} (database 'test', users {PG_USERS})")
-    return dsn
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
