@@ -115,6 +115,12 @@ class _Demo:
         await self.submit("ningbo", "evaluation", evaluation)
         await self.licence()
 
+    async def catalogue(self, app: web.Application) -> None:
+        try:
+            await _sync_catalogue(self, app)
+        except (DeliveryError, Rejection) as exc:
+            self.results[("catalogue sync", "hefei", f"failed {type(exc).__name__}")] += 1
+
     async def licence(self) -> None:
         from gateway.wire.anhui import dev_consent_key, load_link  # noqa: PLC0415
 
@@ -134,6 +140,19 @@ class _Demo:
         except (DeliveryError, Rejection) as exc:
             outcome = f"refused {getattr(exc, 'code', type(exc).__name__)}"
         self.results[("licence query", "ningbo", outcome)] += 1
+
+
+async def _sync_catalogue(demo: _Demo, app: web.Application) -> None:
+    """A small catalogue sync: the hefei simulator's 2,000-item catalogue to yrd-map, as ``gateway sync`` runs it."""
+    from gateway.sync.clients import sync_clients  # noqa: PLC0415
+    from gateway.sync.engine import SyncSettings, run_sync  # noqa: PLC0415
+
+    source, target = sync_clients(demo.config, "hefei", "yrd-map", demo.transport, time.time)
+    report = await run_sync(SyncSettings("hefei", "yrd-map", full=True), source=source, target=target,
+                            store=app[STORE])
+    for outcome, count in report.counts.items():
+        if count:
+            demo.results[("catalogue sync", "hefei", f"items {outcome}")] += count
 
 
 async def _drained(app: web.Application, timeout: float) -> dict[str, Any]:
@@ -192,6 +211,7 @@ async def _run(config: Config, once: bool, out: TextIO, port_base: int) -> int:
             print(f"{sim.platform:9} {sim.url}", file=out)
         await demo.stream()
         stats = await _drained(app, 30.0)
+        await demo.catalogue(app)
         _print_summary(demo, sims, stats, out)
         _where_next(demo, sims, out)
         if not once:

@@ -20,8 +20,8 @@ def _free_ports(n: int) -> int:
         try:
             for port in range(base, base + n):
                 s = socket.socket()
-                s.bind(("127.0.0.1", port))
                 sockets.append(s)
+                s.bind(("127.0.0.1", port))
             return base
         except OSError:
             continue
@@ -51,5 +51,6 @@ def test_demo_once(tmp_path: Path) -> None:
     assert "refused ID_CHECKSUM" in out
     assert "answered, issuer signature verified" in out
     assert "ningbo     case 1, status 1" in out
+    assert "catalogue sync  hefei      items created                                  2000" in out
     # personal data of the stream never reaches the output
     assert "11010519491231002X" not in out + result.stderr
