@@ -35,9 +35,19 @@ SUBMISSIONS = frozenset({"case", "status", "evaluation"})
 RECEIPT_TYPE = "receipt_no"
 
 
-def new_receipt_no() -> str:
+def new_receipt_no(raw: bytes | None = None) -> str:
     """A gateway receipt number: ``TB`` and 20 random upper-case hex characters (unique, unguessable)."""
-    return "TB" + secrets.token_hex(10).upper()
+    return "TB" + (raw if raw is not None else secrets.token_bytes(10))[:10].hex().upper()
+
+
+def new_ids(count: int) -> tuple[str, list[uuid.UUID]]:
+    """A receipt number and ``count`` random UUIDs from ONE read of the system's random source.
+
+    Measured: in this VM each ``os.urandom`` costs ~40 µs, and ``uuid4`` twice per destination plus the receipt
+    were three of the seven reads an accepted request made.
+    """
+    raw = secrets.token_bytes(10 + 16 * count)
+    return new_receipt_no(raw), [uuid.UUID(bytes=raw[10 + 16 * i : 26 + 16 * i], version=4) for i in range(count)]
 
 
 class Intake:
@@ -67,7 +77,7 @@ class Intake:
         key = str(record.idempotency_key)
         now = self.clock()
         try:
-            destinations, outbound = await self._plan(call, key, now)
+            destinations, outbound, receipt_no = await self._plan(call, key, now)
         except Rejection:
             # A repeat gets its first receipt (README §9) even if it could not be routed today (a changed
             # configuration); looked up only here, since ``accept`` below detects repeats in its transaction.
@@ -75,7 +85,6 @@ class Intake:
             if prior is not None:
                 return Accepted(prior.receipt.decode("ascii"), repeated=True)
             raise
-        receipt_no = new_receipt_no()
         inbound = InboundRecord(operation, key, call.platform, now, receipt_no.encode("ascii"), RECEIPT_TYPE)
         result = await self.store.accept(inbound, outbound)
         if not result.new:
@@ -84,22 +93,24 @@ class Intake:
             self.on_accepted(destinations)
         return Accepted(receipt_no)
 
-    async def _plan(self, call: InboundCall, key: str, now: float) -> tuple[list[str], list[OutboundMessage]]:
-        """The destinations of ``call`` and one outbox message for each, every destination checked (§10 step 10)."""
+    async def _plan(self, call: InboundCall, key: str, now: float) -> tuple[list[str], list[OutboundMessage], str]:
+        """The destinations of ``call``, one outbox message for each (every destination checked, §10 step 10), and
+        the receipt number. An outbox message's id is its transport message id in another spelling."""
         operation, record, source = call.operation, call.record, call.platform
         origin = None
         if operation == "status":
             origin = await self.store.latest_source("case", origin_key(record.case_no))
         destinations = self.router.destinations(operation, record, source, origin)
-        payload = canonical_json.dumps(record)
-        outbound = []
         for destination in destinations:
             self._check_destination(source, destination, operation, record)
-            outbound.append(OutboundMessage.new(
-                id=uuid.uuid4().hex, destination=destination, kind=operation, idem_key=key,
-                message_id=str(uuid.uuid4()), payload=payload, now=now,
-            ))
-        return destinations, outbound
+        payload = canonical_json.dumps(record)
+        receipt_no, ids = new_ids(len(destinations))
+        outbound = [
+            OutboundMessage.new(id=mid.hex, destination=destination, kind=operation, idem_key=key,
+                                message_id=str(mid), payload=payload, now=now)
+            for destination, mid in zip(destinations, ids, strict=True)
+        ]
+        return destinations, outbound, receipt_no
 
     def _check_destination(self, source: str, destination: str, operation: str, record: Any) -> None:
         """README §10 step 10 for one destination, placed at the sender's field.
