@@ -32,6 +32,7 @@ from signing.replay import InMemoryReplayGuard
 from ..wire.base import InboundCall, InboundResult, WireContext
 from ..wire.registry import scheme
 from .book import RecordBook
+from .extras import extras_for
 from .faults import FaultPlan, fault_middleware
 
 __all__ = ["SimulatedPlatform", "SimulatorSpec", "build_simulator"]
@@ -133,8 +134,9 @@ def build_simulator(
     plan = plan or FaultPlan()
     ctx = WireContext(spec.platform, link, adapter, clock)
     endpoint = wire.Endpoint(ctx, InMemoryReplayGuard(), sim)
-    if hasattr(wire, "install_simulator_extras"):
-        wire.install_simulator_extras(sim, spec, ctx)
+    install = extras_for(spec.platform.dialect)
+    if install is not None:
+        install(sim, spec, ctx)
     outbound = transport or AiohttpTransport()
 
     async def emit(event: StatusEvent) -> str:

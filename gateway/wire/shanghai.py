@@ -56,7 +56,6 @@ from adapters.shanghai_wire import (
     wsdl_document,
 )
 from adapters.wire import HttpRequest, HttpResponse
-from gateway.consent import ConsentVerifier
 from gateway.delivery.outcomes import PermanentRefusal, ServerError, Throttled
 from gateway.delivery.retry_after import parse_retry_after
 from gateway.errors import ConfigError, Rejection
@@ -64,7 +63,6 @@ from gateway.errors import RejectionCode as C
 from gateway.model.records import LicenceQuery
 from gateway.model.timefmt import BEIJING
 from gateway.registry import Platform
-from gateway.simulate.licences import LicenceLibrary
 from signing.devpki import private_key_pem, public_key_pem
 from signing.errors import Replayed, SigningError
 from signing.keys import (
@@ -78,9 +76,9 @@ from signing.keys import (
 from signing.secret import Secret, secret_from_file
 from signing.sm import sm2_generate
 
-from .base import Accepted, InboundCall, InboundResult, LicenceAnswer, PlatformClient, PlatformEndpoint, WireContext
+from .base import Accepted, InboundCall, InboundResult, LicenceAnswer, PlatformClient, PlatformEndpoint
 
-__all__ = ["Client", "Endpoint", "Link", "generate_link", "install_simulator_extras", "load_link"]
+__all__ = ["Client", "Endpoint", "Link", "generate_link", "load_link"]
 
 #: the link setting naming the licence issuers this side trusts ({certificate serial: SM2 public key file})
 LICENCE_TRUST_SETTING = "licence_issuer_keys"
@@ -359,31 +357,3 @@ async def _read_limited(request: web.Request, limit: int) -> bytes:
 
 
 # --- the simulator's licence service (§1 queryLicence) ----------------------------------------------------------
-def install_simulator_extras(sim: Any, spec: Any, ctx: WireContext) -> None:
-    """Answer ``queryLicence`` from a ``LicenceLibrary`` signed with the link's licence key, checking the holder's
-    consent with ``requester=None`` (an issuing platform cannot know whom the gateway forwards for).
-
-    ``spec.options``: ``consent_keys`` (kid → ES256 ``VerificationKey``) or ``consent_verifier``; ``licence_library``
-    or ``licence_seed``/``licence_size``. Without a licence signing key or consent keys, no licence service: the
-    simulator then refuses queries with ``UNSUPPORTED_TYPE``.
-    """
-    link: Link = ctx.link
-    options: Mapping[str, Any] = spec.options
-    consent = options.get("consent_verifier")
-    if consent is None and options.get("consent_keys"):
-        consent = ConsentVerifier(options["consent_keys"])
-    library = options.get("licence_library")
-    if library is None and link.licence_signer is not None:
-        seed, size = int(options.get("licence_seed", 0)), int(options.get("licence_size", 200))
-        library = LicenceLibrary(link.licence_signer, link.licence_signer.kid, ctx.platform.region, seed, size)
-    if consent is None or library is None:
-        return
-
-    async def licence_query(call: InboundCall) -> InboundResult:
-        try:
-            answer: LicenceAnswer = library.answer(call, consent, ctx.clock(), identifier_field=_IDENTIFIER)
-        except Rejection as exc:  # consent.py names the anhui field; place it where shanghai carries the token
-            raise (exc.at("queryLicence/ConsentToken") if exc.code == C.CONSENT_INVALID else exc) from None
-        return answer
-
-    sim.extras["licence_query"] = licence_query

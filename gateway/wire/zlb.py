@@ -22,7 +22,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import urlencode
 
 from aiohttp import web
@@ -56,7 +56,6 @@ from adapters.zlb_wire import (
     verify_licence_sign,
     verify_sm2_headers,
 )
-from gateway.consent import CONSENT_FIELD, ConsentVerifier
 from gateway.delivery.outcomes import PermanentRefusal, ServerError, Throttled
 from gateway.delivery.retry_after import parse_retry_after
 from gateway.errors import ConfigError, Rejection
@@ -64,7 +63,6 @@ from gateway.errors import RejectionCode as C
 from gateway.model.records import Licence, LicenceQuery
 from gateway.model.timefmt import BEIJING
 from gateway.registry import Platform
-from gateway.simulate.licences import LicenceLibrary
 from gateway.transport import Transport
 from signing.devpki import private_key_pem, public_key_pem
 from signing.errors import Replayed, SigningError
@@ -84,10 +82,7 @@ from .base import (
     WireContext,
 )
 
-if TYPE_CHECKING:
-    from gateway.simulate.app import SimulatedPlatform, SimulatorSpec
-
-__all__ = ["Client", "Endpoint", "Link", "generate_link", "install_simulator_extras", "load_link"]
+__all__ = ["Client", "Endpoint", "Link", "generate_link", "load_link"]
 
 #: the link setting naming the licence issuers this side trusts ({certificate serial: SM2 public key file})
 LICENCE_TRUST_SETTING = "licence_issuers"
@@ -527,28 +522,3 @@ class Client(PlatformClient):
 
 
 # --- the simulator ------------------------------------------------------------------------------------------------
-def install_simulator_extras(sim: SimulatedPlatform, spec: SimulatorSpec, ctx: WireContext) -> None:
-    """Licence queries answered from a ``LicenceLibrary`` (``spec.options["licence_library"]``, or one built from
-    the link's licence key), consent checked by ``spec.options["consent_verifier"]`` or by a verifier over
-    ``spec.options["consent_keys"]`` (kid → ES256 ``VerificationKey``). Without a library or licence key: none.
-    """
-    options = spec.options
-    library: LicenceLibrary | None = options.get("licence_library")
-    link: Link = ctx.link
-    if library is None and link.licence_key is not None:
-        size, seed = int(options.get("licence_size", 200)), int(options.get("licence_seed", 0))
-        library = LicenceLibrary(link.licence_key, link.licence_cert_sn, ctx.platform.region, seed=seed, size=size)
-    if library is None:
-        return
-    verifier: ConsentVerifier = options.get("consent_verifier") or ConsentVerifier(options.get("consent_keys", {}))
-    served = library
-
-    async def licence_query(call: InboundCall) -> InboundResult:
-        try:
-            return served.answer(call, verifier, ctx.clock(), identifier_field="body.certificateIdentifier")
-        except Rejection as exc:  # the consent verifier names the field as anhui does; zlb's sits in the body
-            if exc.where == CONSENT_FIELD:
-                raise exc.at(f"body.{CONSENT_FIELD}") from None
-            raise
-
-    sim.extras["licence_query"] = licence_query

@@ -20,6 +20,7 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestServer
 
+import gateway.simulate.extras.anhui as anhui_extras
 from adapters import anhui_wire as w
 from adapters.wire import HttpRequest, HttpResponse
 from gateway.consent import ConsentVerifier, InMemoryJtiGuard, issue_consent
@@ -478,7 +479,7 @@ async def test_client_signs_every_call_afresh_and_maps_auth_refusals(
 
 # === licences and the catalogue =====================================================================================
 async def test_licence_query_verified_consent_single_use(rig: Rig) -> None:
-    library = anhui.simulator_library(rig.spec, rig.pf)
+    library = anhui_extras.simulator_library(rig.spec, rig.pf)
     identifier = library.identifiers()[3]
     licence, _ = library.get(identifier)
     key = anhui.dev_consent_key(rig.folder, "hefei")
@@ -516,7 +517,7 @@ async def test_licence_query_verified_consent_single_use(rig: Rig) -> None:
 
 
 async def test_licence_whose_sm2_signature_fails_is_refused(rig: Rig) -> None:
-    library = anhui.simulator_library(rig.spec, rig.pf)
+    library = anhui_extras.simulator_library(rig.spec, rig.pf)
     identifier = library.identifiers()[0]
     licence, _ = library.get(identifier)
     key = anhui.dev_consent_key(rig.folder, "hefei")

@@ -48,11 +48,12 @@ from gateway.model.records import LicenceQuery, to_ref
 from gateway.model.timefmt import BEIJING
 from gateway.registry import Platform, Registry
 from gateway.simulate.app import SimulatedPlatform, SimulatorSpec, build_simulator
+from gateway.simulate.extras.zlb import install_simulator_extras
 from gateway.simulate.faults import FaultPlan
 from gateway.simulate.licences import LicenceLibrary
 from gateway.transport import AiohttpTransport
 from gateway.wire.base import InboundCall, InboundResult, WireContext
-from gateway.wire.zlb import Client, Endpoint, Link, generate_link, install_simulator_extras, load_link
+from gateway.wire.zlb import Client, Endpoint, Link, generate_link, load_link
 from signing.devpki import generate_p256, generate_sm2
 from signing.errors import SignatureInvalid, UnknownKey
 from signing.keys import SigningKey, sm2_private_from_hex, sm2_public_from_hex, sm2_public_to_hex
