@@ -1,0 +1,179 @@
+"""Field codecs: one field's format carried on one dialect's wire, as a (decoder, encoder) pair.
+
+``build_codec`` chooses the pair from the reference field's format (reference.toml), the row's wire options and the
+dialect's settings; ``formats`` holds the checks themselves. Decoders take the raw value (the ID number's decoder
+also the values decoded so far, to read its id type) and raise ``formats.Fail``; encoders never fail on a valid
+record.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any
+
+from gateway.errors import ConfigError
+from gateway.errors import RejectionCode as C
+from gateway.model import identifiers as ids
+
+from . import formats as fmt
+
+if TYPE_CHECKING:
+    from .engine import MappingContext
+
+__all__ = ["build_codec"]
+
+
+def build_codec(
+    source: str,
+    key: str,
+    kind: str,
+    ref_spec: Mapping[str, Any],
+    row: Mapping[str, Any],
+    ctx: MappingContext,
+    settings: Mapping[str, Any],
+) -> tuple[Callable[..., Any], Callable[[Any], Any]]:
+    """The (decoder, encoder) pair of one field: its format, carried on this dialect's wire."""
+    xml = settings.get("syntax") == "xml"
+    max_len = ref_spec.get("max")
+    ident = _identity
+
+    def plain(check: Callable[[Any], Any]) -> Callable[..., Any]:
+        return check
+
+    if kind in ("text", "label"):
+        return plain(fmt.text_checker(max_len if max_len is not None else 1 << 30)), ident
+    if kind == "case_no":
+        return plain(fmt.case_no), ident
+    if kind == "phone":
+        return plain(fmt.phone), ident
+    if kind == "sha256":
+        return plain(fmt.sha256_hex), ident
+    if kind == "uscc":
+        return plain(fmt.uscc), ident
+    if kind == "licence_id":
+        return plain(fmt.licence_id), ident
+    if kind == "type_code":
+        return plain(fmt.type_code), ident
+    if kind == "task_code":
+        return plain(fmt.task_code), ident
+    if kind == "basic_code":
+        return plain(fmt.basic_code), ident
+    if kind in ("region", "area"):
+        return _region_codec(kind, row.get("wire"), ctx)
+    if kind in ("int", "level"):
+        to_int = fmt.text_int if xml else fmt.json_int
+        minimum = ref_spec.get("min", 0)
+
+        def dec_int(raw: Any) -> int:
+            value = to_int(raw)
+            if kind == "level" and not 1 <= value <= 6:
+                raise fmt.Fail(C.UNKNOWN_CODE)  # README §5: the item level is a coded value
+            if value < minimum:
+                raise fmt.Fail(C.BAD_FORMAT)
+            return value
+
+        return dec_int, (str if xml else ident)
+    if kind == "bool":
+        wire = row.get("wire", settings.get("bool", "truefalse" if xml else "json"))
+        dec_b, enc_b = fmt.BOOL_WIRES[wire]
+        return plain(dec_b), enc_b
+    if kind == "datetime":
+        dec_t, enc_t = fmt.DATETIME_WIRES[row.get("wire", settings["datetime"])]
+        return plain(dec_t), enc_t
+    if kind == "date":
+        dec_d, enc_d = fmt.DATE_WIRES[row.get("wire", settings["date"])]
+        return plain(dec_d), enc_d
+    if kind == "code":
+        return _code_codec(source, key, ref_spec["list"], row, ctx, settings)
+    if kind == "id_number":
+        return _id_number_codec(tuple(ref_spec["id_type"].split(".")), max_len), ident
+    if kind == "item":
+        return _item_codec(ctx)
+    raise ConfigError(source, key, f"unknown format {kind!r}", "see the list at the top of reference.toml")
+
+
+def _identity(value: Any) -> Any:
+    return value
+
+
+def _region_codec(
+    kind: str, wire: str | None, ctx: MappingContext
+) -> tuple[Callable[..., Any], Callable[[Any], Any]]:
+    served = ctx.tables.regions.platform
+    twelve = wire == "region12"  # anhui.md §6.3, §6.5: GB/T 2260 code + "000000"
+    shape = fmt.fixed_checker(r"[0-9]{6}000000") if twelve else fmt.region_shape
+
+    def decode(raw: Any) -> str:
+        value = shape(raw)[:6]
+        if kind == "region" and value not in served:
+            raise fmt.Fail(C.UNKNOWN_REGION)
+        return value
+
+    return decode, ((lambda v: v + "000000") if twelve else _identity)
+
+
+def _code_codec(
+    source: str, key: str, list_name: str, row: Mapping[str, Any], ctx: MappingContext, settings: Mapping[str, Any]
+) -> tuple[Callable[..., Any], Callable[[Any], Any]]:
+    column = settings["codes_column"]
+    code_list = ctx.tables.codes.get(list_name)
+    if code_list is None or not code_list.to_ref.get(column):
+        raise ConfigError(source, key, f"code list {list_name!r} has no column {column!r}")
+    to_ref = code_list.to_ref[column]
+    to_wire = code_list.to_wire[column]
+    if row.get("json") == "number":
+        by_int = {int(k): v for k, v in to_ref.items()}
+        wire_int = {k: int(v) for k, v in to_wire.items()}
+
+        def dec_num(raw: Any) -> str:
+            if type(raw) is not int:
+                raise fmt.Fail(C.BAD_FORMAT)
+            ref = by_int.get(raw)
+            if ref is None:
+                raise fmt.Fail(C.UNKNOWN_CODE)
+            return ref
+
+        return dec_num, wire_int.__getitem__
+
+    def dec_str(raw: Any) -> str:
+        if type(raw) is not str or fmt.bad_text(raw):
+            raise fmt.Fail(C.BAD_FORMAT)
+        ref = to_ref.get(raw)
+        if ref is None:
+            raise fmt.Fail(C.UNKNOWN_CODE)
+        return ref
+
+    return dec_str, to_wire.__getitem__
+
+
+def _id_number_codec(id_type_ref: tuple[str, ...], max_len: int | None) -> Callable[..., Any]:
+    """README §5: length first, then the shape and check character of §7 for the person's id type."""
+
+    def decode(raw: Any, out: dict[str, Any]) -> str:
+        value = fmt.check_text(raw, max_len)
+        node: Any = out
+        for seg in id_type_ref:
+            node = node.get(seg) if isinstance(node, dict) else None
+        code = ids.check_id_number(node or "", value)
+        if code is not None:
+            raise fmt.Fail(code)
+        return value
+
+    return decode
+
+
+def _item_codec(ctx: MappingContext) -> tuple[Callable[..., Any], Callable[[Any], Any]]:
+    """A local item code → 基本编码 through the crosswalk; codes are opaque, never judged by shape (§6)."""
+    lookup = ctx.item_lookup()
+
+    def decode(raw: Any) -> str:
+        if type(raw) is not str:
+            raise fmt.Fail(C.BAD_FORMAT)
+        basic = lookup.get(raw)
+        if basic is None:
+            raise fmt.Fail(C.UNKNOWN_ITEM)
+        return basic
+
+    # Encoding needs the destination column, which depends on the record (the anhui site rule): see
+    # ``RecordMapping.encode(item_codes=...)``.
+    return decode, _identity
