@@ -4,6 +4,8 @@
     GET    /admin/outbox/{id}                                              one message, personal data masked
     POST   /admin/outbox/{id}/retry                                        a dead letter back to pending
     DELETE /admin/outbox/{id}                                              discard a dead letter
+    GET    /admin/delivery                                                 this instance's breakers, sends in
+                                                                           flight, outcome counts, outbox figures
 
 The token is a file (``[admin] token_file``), generated on first start for the embedded default; it is compared in
 constant time and never logged.
@@ -24,7 +26,7 @@ from gateway.pipeline import operator
 from gateway.store.api import STATES
 from signing.secret import Secret
 
-from .keys import CLOCK, STORE
+from .keys import CLOCK, STORE, WORKER
 from .problems import problem_response
 
 __all__ = ["admin_routes", "ensure_admin_token"]
@@ -92,7 +94,21 @@ def admin_routes(token: Secret | None) -> list[web.RouteDef]:
             return _problem(409, "NOT_DEAD", "Only a dead letter can be discarded")
         return web.json_response({"discarded": request.match_info["id"]})
 
+    async def delivery(request: web.Request) -> web.StreamResponse:
+        """Why is the backlog not moving? Per destination: this instance's breaker and the shared outbox figures."""
+        worker = request.app[WORKER]
+        stats = await request.app[STORE].outbox_stats(request.app[CLOCK]())
+        return web.json_response({
+            "owner": worker.owner,
+            "in_flight": worker.in_flight,
+            "outcomes": dict(worker.counts),
+            "breakers": {name: state.value for name, state in worker.breakers.states().items()},
+            "outbox": {name: {"pending": s.pending, "delivering": s.delivering, "dead": s.dead,
+                              "oldest_pending_age": s.oldest_pending_age} for name, s in stats.items()},
+        })
+
     return [
+        web.get("/admin/delivery", guarded(delivery)),
         web.get("/admin/outbox", guarded(list_outbox)),
         web.get("/admin/outbox/{id}", guarded(show)),
         web.post("/admin/outbox/{id}/retry", guarded(retry)),

@@ -14,6 +14,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 from pipeline_stack import Stack, sample, wait_for, wait_for_async
 
 from gateway.delivery import BreakerState
@@ -51,6 +52,10 @@ async def test_a_down_destination_keeps_its_backlog_opens_its_breaker_and_drains
     assert max(m.next_attempt_at for m in later) > max(m.next_attempt_at for m in first)
     assert {m.last_error_code for m in later if m.state == PENDING} <= {"connection", "BREAKER_OPEN", "NOT_SENT"}
     assert g60.sim.book.calls == 0
+    view = await admin_delivery(stack)  # what an operator sees: the breaker and the waiting backlog
+    assert view["breakers"]["g60"] in ("open", "half_open")
+    assert view["outbox"]["g60"]["pending"] + view["outbox"]["g60"]["delivering"] == N
+    assert view["outbox"]["g60"]["dead"] == 0 and view["outcomes"].get("delivered", 0) == 0
     assert stack.worker.counts["retry"] > 0 and stack.worker.counts["delivered"] == 0
 
     g60.plan.down_until = 0
@@ -62,6 +67,15 @@ async def test_a_down_destination_keeps_its_backlog_opens_its_breaker_and_drains
     )
     assert book.calls == N  # each message reached the destination once
     assert stack.worker.breaker_state("g60") is BreakerState.CLOSED
+
+
+async def admin_delivery(stack: Stack) -> Any:
+    token = (stack.config.dev_credentials / "admin-token").read_text(encoding="ascii").strip()  # type: ignore[operator]
+    async with aiohttp.ClientSession() as http, http.get(
+        f"{stack.gateway_url}/admin/delivery", headers={"Authorization": f"Bearer {token}"}
+    ) as resp:
+        assert resp.status == 200
+        return await resp.json()
 
 
 async def _tried(stack: Stack) -> bool:
