@@ -131,9 +131,14 @@ class DeliveryWorker:
     async def run(self) -> None:
         """Deliver until ``stop``; when nothing was claimed, wait for a kick, a finished send or the poll."""
         self._running = asyncio.current_task()
-        everything = True
+        loop = asyncio.get_running_loop()
+        everything, scanned = True, 0.0
         while not self._stopping.is_set():
             self._wake.clear()  # before claiming: a kick arriving during the claim is not lost
+            # every poll interval at least, look at every destination: retries come due without a kick, and a
+            # busy stream of kicks for one destination must not starve the others
+            if everything or loop.time() - scanned >= self.settings.poll_interval:
+                everything, scanned, self._dirty = True, loop.time(), set()
             try:
                 claimed = await self.run_once(None if everything else self._wanted())
             except StoreError as exc:  # the database restarts or fails over: keep the loop, try again later
