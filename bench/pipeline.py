@@ -223,6 +223,20 @@ async def open_loop(host: str, payloads: list[bytes], rate: float, connections: 
     return summarise(latencies, elapsed, errors)
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time a process has used so far (Linux /proc): a cost that other load does not inflate."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+async def measured(pid: int, run: Any) -> dict[str, float]:
+    """``run``'s figures plus the server's CPU microseconds per request."""
+    before = cpu_seconds(pid)
+    result: dict[str, float] = await run
+    result["cpu_us"] = 1e6 * (cpu_seconds(pid) - before) / max(result["n"], 1)
+    return result
+
+
 def summarise(latencies: list[float], elapsed: float, errors: int) -> dict[str, float]:
     ordered = sorted(latencies)
     return {"rps": len(ordered) / elapsed, "p50_ms": 1000 * statistics.median(ordered),
@@ -301,7 +315,7 @@ async def run_store(name: str, store_url: str, work: Path, args: argparse.Namesp
     host, _ = raw_bytes(requests[0])
     payloads = [raw_bytes(r)[1] for r in requests]
     await closed_loop(host, payloads[:warm], args.concurrency)
-    peak = await closed_loop(host, payloads[warm:warm + n], args.concurrency)
+    peak = await measured(gateway.pid, closed_loop(host, payloads[warm:warm + n], args.concurrency))
     half = await open_loop(host, payloads[warm + n:], peak["rps"] / 2, args.concurrency * 2)
 
     b_port = free_port()
@@ -309,7 +323,8 @@ async def run_store(name: str, store_url: str, work: Path, args: argparse.Namesp
     await wait_port(b_port, bare, "the baseline server")
     b_payloads = [raw_bytes(replace(r, url=r.url.replace(f":{gw_port}/", f":{b_port}/")))[1] for r in requests]
     await closed_loop(f"127.0.0.1:{b_port}", b_payloads[:warm], args.concurrency)
-    baseline = await closed_loop(f"127.0.0.1:{b_port}", b_payloads[warm:warm + n], args.concurrency)
+    baseline = await measured(bare.pid, closed_loop(f"127.0.0.1:{b_port}", b_payloads[warm:warm + n],
+                                                   args.concurrency))
     await stop(bare)
 
     backlog = await outbox_left(store_url)
@@ -374,9 +389,11 @@ def report(result: dict[str, Any]) -> None:
     i, h, b, d, db = (result.get(k) for k in ("intake", "half_load", "baseline", "drain", "drain_baseline"))
     print(f"\n== {result['store']} ==")
     print(f"intake   gateway  {i['rps']:8.0f} req/s  p50 {i['p50_ms']:6.1f} ms  p99 {i['p99_ms']:6.1f} ms"
-          f"  errors {i['errors']}")
-    print(f"intake   baseline {b['rps']:8.0f} req/s  p50 {b['p50_ms']:6.1f} ms  p99 {b['p99_ms']:6.1f} ms")
-    print(f"intake   ratio    {i['rps'] / b['rps']:8.2f}   (goal >= 0.35)")
+          f"  cpu {i['cpu_us']:6.0f} us/req  errors {i['errors']}")
+    print(f"intake   baseline {b['rps']:8.0f} req/s  p50 {b['p50_ms']:6.1f} ms  p99 {b['p99_ms']:6.1f} ms"
+          f"  cpu {b['cpu_us']:6.0f} us/req")
+    print(f"intake   ratio    {i['rps'] / b['rps']:8.2f}   (goal >= 0.35; by CPU per request "
+          f"{b['cpu_us'] / i['cpu_us']:.2f})")
     print(f"half load {h['rps']:7.0f} req/s  p50 {h['p50_ms']:6.1f} ms  p99 {h['p99_ms']:6.1f} ms  (goal p99 < 25 ms)"
           f"  errors {h['errors']}")
     if d is None or db is None:
@@ -386,6 +403,7 @@ def report(result: dict[str, Any]) -> None:
 
 
 async def main(args: argparse.Namespace) -> None:
+    sys.stdout.reconfigure(line_buffering=True)  # type: ignore[attr-defined]
     stores = args.store.split(",")
     results = []
     with tempfile.TemporaryDirectory(prefix="bench-pipeline-") as tmp:
