@@ -27,7 +27,17 @@ from mappings.formats import DATETIME_WIRES
 from mappings.tables import Tables
 
 from .base import MAPPINGS, DialectAdapter, Envelope
-from .xmlwire import build_element, check_xml_declaration, element_tree, parse_xml, refuse_dtd, serialise
+from .xmlwire import (
+    build_element,
+    check_xml_declaration,
+    element_tree,
+    escape_attribute,
+    escape_text,
+    parse_xml,
+    refuse_dtd,
+    serialise,
+    write_elements,
+)
 
 __all__ = [
     "BATCH_LIMIT",
@@ -190,15 +200,24 @@ class G60Adapter(DialectAdapter):
         if record_type == "item" and not 0 < len(tree) <= BATCH_LIMIT:  # §6.4: 1-500 Item, README §10 step 10
             code = C.MISSING_FIELD if not tree else C.BATCH_TOO_LARGE
             raise Rejection(code, "ItemBatch", f"an ItemBatch holds 1 to {BATCH_LIMIT} Item")
-        root, body = _message(message_type, envelope)
-        element = etree.SubElement(body, _qname(local))
+        if envelope.sent_at.tzinfo is None:
+            raise ValueError("Envelope.sent_at must be an aware datetime (SentAt is written in Beijing time)")
+        # Written as text straight from the tree (the same document build_element makes, several times faster: a
+        # 500-item ItemBatch is the sync's unit); §3: the default namespace, no prefix, elements in table order.
+        values = (envelope.message_id, message_type, envelope.sender, envelope.receiver, _compact(envelope.sent_at))
+        parts = [f'<G60Message xmlns="{NS}"><Header>']
+        parts.extend(f"<{name}>{escape_text(value)}</{name}>" for name, value in zip(HEADER_FIELDS, values,
+                                                                                     strict=True))
+        parts.append("</Header><Body>")
         if record_type == "item":
-            element.set("BatchNo", batch_no(envelope.message_id))
-            element.set("Count", str(len(tree)))
-            build_element(element, {"Item": tree}, NS)
+            parts.append(f'<ItemBatch BatchNo="{escape_attribute(batch_no(envelope.message_id))}" '
+                         f'Count="{len(tree)}">')
+            write_elements(parts, {"Item": tree})
+            parts.append("</ItemBatch>")
         else:
-            build_element(element, tree, NS)
-        return _bytes(root)
+            write_elements(parts, {local: tree})
+        parts.append("</Body></G60Message>")
+        return DECLARATION + "".join(parts).encode("gb18030")
 
 
 def _tree(element: Any, shape: dict[str, Any], where: str) -> dict[str, Any]:
