@@ -55,16 +55,19 @@ NOT_SENT = "NOT_SENT"
 
 class WorkerSettings:
     """How hard one worker pushes, per destination: claimed messages held (``batch``), sends at once
-    (``per_destination``); the lease length and the idle poll interval."""
+    (``per_destination``); the lease length, the idle poll interval and the linger after a kick."""
 
     def __init__(self, *, batch: int = 64, lease_seconds: float = 120.0, per_destination: int = 8,
-                 poll_interval: float = 0.5) -> None:
-        if batch < 1 or per_destination < 1 or lease_seconds <= 0 or poll_interval <= 0:
-            raise ValueError("batch and per_destination must be >= 1, lease_seconds and poll_interval > 0")
+                 poll_interval: float = 0.5, linger: float = 0.005) -> None:
+        if batch < 1 or per_destination < 1 or lease_seconds <= 0 or poll_interval <= 0 or linger < 0:
+            raise ValueError("batch and per_destination must be >= 1, lease_seconds and poll_interval > 0, "
+                             "linger >= 0")
         self.batch = batch
         self.lease_seconds = lease_seconds
         self.per_destination = per_destination
         self.poll_interval = poll_interval
+        #: after a kick, wait this long before claiming, so a burst of submissions is claimed in one query
+        self.linger = linger
 
     @property
     def lease_margin(self) -> float:
@@ -155,6 +158,8 @@ class DeliveryWorker:
             for waiter in waiters:
                 waiter.cancel()
             everything = not done  # the poll interval passed: look at every destination again
+            if self._wake.is_set() and self.settings.linger:
+                await asyncio.sleep(self.settings.linger)
 
     async def stop(self) -> None:
         """Stop claiming; let the sends in progress finish and record; hand back what was never started."""
