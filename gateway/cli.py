@@ -139,7 +139,9 @@ def _serve(config: Config, args: argparse.Namespace) -> int:
     port = args.port if args.port is not None else config.server.port
     # run_app stops on SIGTERM/SIGINT: stop accepting, finish in-flight requests (up to shutdown_timeout), then the
     # app's cleanup stops the workers after their in-flight deliveries and closes the store
-    web.run_app(create_app(config), host=host, port=port, shutdown_timeout=30,
+    # no per-request access log: request outcomes and latency are metrics, and masking every access line in JSON
+    # cost 15 % of a request's CPU; errors and refusals are still logged where they happen
+    web.run_app(create_app(config), host=host, port=port, shutdown_timeout=30, access_log=None,
                 print=lambda msg: print(msg, file=sys.stderr))
     return 0
 

@@ -50,7 +50,13 @@ class MeteredHandler:
             outcome = "error"
             raise
         finally:
-            self.metrics.observe_request(call.platform, call.operation, outcome, self.clock() - started)
+            elapsed = self.clock() - started
+            self.metrics.observe_request(call.platform, call.operation, outcome, elapsed)
+            # one line per verified call; the record itself never goes to the log (the formatter masks by format
+            # as a second line of defence)
+            log.info("%s %s from %s: %s", call.operation, getattr(call.record, "case_no", "-"), call.platform,
+                     outcome, extra={"platform": call.platform, "operation": call.operation, "outcome": outcome,
+                                     "ms": round(elapsed * 1000, 2)})
             if call.operation == "licence_query":
                 self.metrics.observe_licence_query(call.platform, outcome)
         if call.operation == "evaluation" and getattr(call.record, "level", None) in BAD_REVIEW:
@@ -62,6 +68,9 @@ def delivery_observer(metrics: GatewayMetrics) -> Callable[[OutboundMessage, Any
     """The worker's outcome hook: attempts, retries and dead letters per destination."""
 
     def observe(message: OutboundMessage, action: Any) -> None:
+        log.info("delivery of %s to %s: %s", message.kind, message.destination, type(action).__name__,
+                 extra={"destination": message.destination, "outbox_id": message.id, "attempts": message.attempts,
+                        "code": getattr(action, "code", None)})
         if isinstance(action, Done):
             metrics.observe_delivery(message.destination, "delivered")
         elif isinstance(action, RetryAt):
