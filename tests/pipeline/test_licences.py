@@ -18,6 +18,7 @@ from gateway.model.licence_sign import licence_signing_string
 from gateway.model.records import LicenceQuery
 from gateway.simulate.licences import LicenceLibrary
 from gateway.wire.anhui import dev_consent_key, load_link
+from signing.keys import public_key_of
 from signing.sm import sm2_verify_b64
 
 
@@ -44,10 +45,12 @@ async def test_ningbo_gets_a_hefei_licence_with_consent(stack: Stack) -> None:
     answer = await stack.partner_client("ningbo").query_licence(query, "q-1")
     assert answer.licence == licence
     assert answer.signature is not None
-    # the issuer's signature travelled with it and verifies over the reference values (anhui.md §6.6)
-    public = library.issuer_public_key() if hasattr(library, "issuer_public_key") else None
-    if public is not None:
-        assert sm2_verify_b64(public, licence_signing_string(answer.licence), answer.signature.value)
+    # the issuer's signature travelled with it (zlb datas.digitalSign) and verifies over the reference values with
+    # the Hefei issuer's public key (anhui.md §6.6): raises SignatureInvalid otherwise
+    _, sides = dev_link_settings(stack.config.dev_credentials, stack.config.registry)  # type: ignore[arg-type]
+    issuer = load_link(sides["hefei"].settings, sides["hefei"].base).licence_key
+    assert issuer is not None
+    sm2_verify_b64(public_key_of(issuer.private), answer.signature.value, licence_signing_string(answer.licence))
 
 
 @pytest.mark.parametrize(
@@ -99,3 +102,27 @@ async def test_unknown_licence_and_unserved_issuer(stack: Stack) -> None:
     with pytest.raises(PermanentRefusal) as info:
         await client.query_licence(LicenceQuery(missing, "核验", consent(stack, unknown)), "q-6")
     assert info.value.code == "UNKNOWN_CODE"
+
+
+async def test_a_tampered_licence_from_the_issuer_is_refused(stack: Stack) -> None:
+    """The issuing platform answers a licence whose content no longer matches its SM2 signature (a changed
+    surface value): the gateway's client for the issuer refuses it, and the requester gets SIGNATURE_INVALID."""
+    from gateway.wire.base import LicenceAnswer
+
+    sim = stack.sims["hefei"].sim
+    honest = sim.extras["licence_query"]
+
+    async def tampering(call: Any) -> LicenceAnswer:
+        answer: LicenceAnswer = await honest(call)
+        surface = (replace(answer.licence.surface[0], value=answer.licence.surface[0].value + "（改）"),
+                   *answer.licence.surface[1:])
+        return LicenceAnswer(replace(answer.licence, surface=surface), answer.signature)
+
+    sim.extras["licence_query"] = tampering
+    library = hefei_library(stack)
+    identifier = library.identifiers()[4]
+    licence, _ = library.get(identifier)
+    with pytest.raises(PermanentRefusal) as info:
+        await stack.partner_client("ningbo").query_licence(LicenceQuery(identifier, "核验", consent(stack, licence)),
+                                                           "q-7")
+    assert info.value.code == "SIGNATURE_INVALID"
