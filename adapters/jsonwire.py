@@ -50,7 +50,7 @@ def parse_json(body: bytes) -> dict[str, Any]:
     except UnicodeDecodeError:
         raise Rejection(C.ENCODING_MISMATCH, None, "body is not valid UTF-8") from None
     try:
-        tree = json.loads(text, object_pairs_hook=_pairs, parse_constant=_constant)
+        tree = _DECODER.decode(text)
     except (ValueError, RecursionError):
         raise Rejection(C.MALFORMED, None, "body is not well-formed JSON") from None
     # Python's json joins escaped surrogate pairs and lets a lone half through: that is MALFORMED here.
@@ -63,4 +63,9 @@ def parse_json(body: bytes) -> dict[str, Any]:
 
 def dump_json(tree: Any) -> bytes:
     """UTF-8 JSON, characters written as themselves (JSON senders write UTF-8, README §8)."""
-    return json.dumps(tree, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    return _ENCODER.encode(tree).encode("utf-8")
+
+
+# Made once: json.loads/dumps with options build a new decoder or encoder on every call.
+_DECODER = json.JSONDecoder(object_pairs_hook=_pairs, parse_constant=_constant)
+_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))

@@ -105,6 +105,10 @@ class Registry:
     def item_codes(self, dialect: str, record: Any, platform: Platform | None = None) -> dict[str, str] | None:
         """基本编码 → local code for ``record`` sent in ``dialect``; None where the dialect names items by 基本编码."""
         region = getattr(record, "handling_region", None) or getattr(record, "region", None)
+        key = ("item_codes", dialect, region, platform.id if platform is not None else None)
+        return self.memo(key, lambda: self._item_codes(dialect, region, platform))  # type: ignore[no-any-return]
+
+    def _item_codes(self, dialect: str, region: str | None, platform: Platform | None) -> dict[str, str] | None:
         site = self.item_site(dialect, region, platform)
         if site is None or site.item_column is None:
             return None

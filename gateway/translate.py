@@ -86,8 +86,10 @@ def translate(
     envelope: Envelope,
 ) -> bytes:
     """``body`` (a ``record_type`` message in ``source``'s dialect) rendered for ``destination``."""
-    record = decode_for(registry, source, destination, record_type, body)
+    src_dialect, _ = registry.resolve(source)
+    registry.adapter(src_dialect).check_size(body)  # README §10 step 1 comes before step 2
     path = route(registry, source, destination, record_type)
+    record = path.source.decode(record_type, body)
     try:
         item_codes = registry.item_codes(path.dst_dialect, record, path.dst_platform)
         return path.destination.encode(record_type, record, envelope, item_codes)
