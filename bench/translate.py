@@ -7,7 +7,8 @@ samples: every case gets its own case number, version, applicant name and materi
 source dialect once; the timed loop then runs the full ``translate`` (README §10 checks, mapping, rules, encoding)
 on each. The baseline, timed in the same run on the same bytes, is what any gateway must pay at least: parse the
 source bytes and serialise the result (``json`` or ``lxml``). The ratio baseline/translate says how much the
-checks and mapping cost on top. Goals (issue 2): ≥ 10,000 records/s for JSON↔JSON pairs, ≥ 5,000/s with XML.
+checks and mapping cost on top. Each figure is the best of ``--repeat`` runs: the hosts are noisy virtual machines.
+Goals (issue 2): ≥ 10,000 records/s for JSON↔JSON pairs, ≥ 5,000/s with XML.
 """
 
 from __future__ import annotations
@@ -71,10 +72,17 @@ def baseline(bodies: list[bytes], xml_in: bool, xml_out: bool) -> float:
     return time.perf_counter() - start
 
 
+def _timed(run: object) -> float:
+    start = time.perf_counter()
+    run()  # type: ignore[operator]
+    return time.perf_counter() - start
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--records", type=int, default=10_000)
     parser.add_argument("--types", default="case,status")
+    parser.add_argument("--repeat", type=int, default=3, help="best of N runs (the host is noisy)")
     args = parser.parse_args()
     registry = load_config().registry
     env = Envelope("bench", datetime.now(UTC), "bench", "TONGBAN", "G60")
@@ -96,11 +104,13 @@ def main() -> None:
                 xml_in, xml_out = src in ("g60", "shanghai"), dst in ("g60", "shanghai")
                 _, platform = registry.resolve(dst)
                 envelope = make_envelope(platform, datetime.now(UTC))
-                start = time.perf_counter()
-                for body in bodies:
-                    translate(registry, src, dst, record_type, body, envelope)
-                elapsed = time.perf_counter() - start
-                base = baseline(bodies, xml_in, xml_out)
+                def run(src: str = src, dst: str = dst, rt: str = record_type, env: Envelope = envelope,
+                        bodies: list[bytes] = bodies) -> None:
+                    for body in bodies:
+                        translate(registry, src, dst, rt, body, env)
+
+                elapsed = min(_timed(run) for _ in range(args.repeat))
+                base = min(baseline(bodies, xml_in, xml_out) for _ in range(args.repeat))
                 rate = len(bodies) / elapsed
                 goal = 5_000 if xml_in or xml_out else 10_000
                 mark = "ok" if rate >= goal else "BELOW"
