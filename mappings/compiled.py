@@ -74,6 +74,17 @@ def _field(src: _Source, indent: int, f: FieldMapping, tree: str, out: str, wher
         src.add(indent, f"raw = {tree}.get({f.key!r}, ABSENT)")
         src.add(indent, "if raw is None or raw == '':")
         src.add(indent + 1, "raw = ABSENT")
+    elif len(f.path) == 2 and f.path[0][0] != "*" and f.path[1][0] != "*":
+        # two steps (Applicant/Name, applicant.name): inline, as ``_get`` would walk them
+        src.add(indent, f"node = {tree}.get({f.path[0]!r}, ABSENT)")
+        src.add(indent, "if type(node) is dict:")
+        src.add(indent + 1, f"raw = node.get({f.path[1]!r}, ABSENT)")
+        src.add(indent + 1, "if raw is None or raw == '':")
+        src.add(indent + 2, "raw = ABSENT")
+        src.add(indent, "elif node is ABSENT or node is None or node == '':")
+        src.add(indent + 1, "raw = ABSENT")
+        src.add(indent, "else:")
+        src.add(indent + 1, "raw = WRONG")
     else:
         src.add(indent, f"raw = _get({tree}, {src.bind(f.path, 'p')})")
     src.add(indent, "if raw is ABSENT:")
