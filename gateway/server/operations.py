@@ -54,8 +54,9 @@ class MeteredHandler:
             self.metrics.observe_request(call.platform, call.operation, outcome, elapsed)
             # one line per verified call; the record itself never goes to the log (the formatter masks by format
             # as a second line of defence)
-            log.info("%s %s from %s: %s", call.operation, getattr(call.record, "case_no", "-"), call.platform,
-                     outcome, extra={"platform": call.platform, "operation": call.operation, "outcome": outcome,
+            log.log(logging.DEBUG if outcome == "accepted" else logging.INFO,  # refusals are the news
+                    "%s %s from %s: %s", call.operation, getattr(call.record, "case_no", "-"), call.platform,
+                    outcome, extra={"platform": call.platform, "operation": call.operation, "outcome": outcome,
                                      "ms": round(elapsed * 1000, 2)})
             if call.operation == "licence_query":
                 self.metrics.observe_licence_query(call.platform, outcome)
@@ -68,8 +69,9 @@ def delivery_observer(metrics: GatewayMetrics) -> Callable[[OutboundMessage, Any
     """The worker's outcome hook: attempts, retries and dead letters per destination."""
 
     def observe(message: OutboundMessage, action: Any) -> None:
-        log.info("delivery of %s to %s: %s", message.kind, message.destination, type(action).__name__,
-                 extra={"destination": message.destination, "outbox_id": message.id, "attempts": message.attempts,
+        log.log(logging.DEBUG if isinstance(action, Done) else logging.INFO,
+                "delivery of %s to %s: %s", message.kind, message.destination, type(action).__name__,
+                extra={"destination": message.destination, "outbox_id": message.id, "attempts": message.attempts,
                         "code": getattr(action, "code", None)})
         if isinstance(action, Done):
             metrics.observe_delivery(message.destination, "delivered")
