@@ -18,6 +18,7 @@ import aiohttp
 
 from adapters.wire import HttpRequest, HttpResponse, lower_headers
 from gateway.delivery.outcomes import ConnectionFailed, DeliveryTimeout
+from gateway.observability.tracing import child_traceparent
 
 __all__ = ["AiohttpTransport", "FakeTransport", "Transport"]
 
@@ -45,11 +46,14 @@ class AiohttpTransport:
 
     async def send(self, request: HttpRequest, *, timeout: float = 30.0) -> HttpResponse:
         tls: ssl.SSLContext | bool = request.tls if request.tls is not None else True
+        headers = dict(request.headers)
+        # W3C trace context: a child of the current request's span (or a new trace), never covered by a signature
+        headers.setdefault("traceparent", child_traceparent())
         try:
             async with self._client().request(
                 request.method,
                 request.url,
-                headers=dict(request.headers),
+                headers=headers,
                 # aiohttp warns about large bytes payloads; a stream of the same bytes goes out unchanged
                 data=(io.BytesIO(request.body) if len(request.body) > LARGE_BODY else request.body) or None,
                 ssl=tls,
