@@ -51,11 +51,14 @@ class ConsentVerifier:
         self._keys = {kid: key for kid, key in keys.items() if key.alg == ALG_ES256}
         self._issuer = issuer
 
-    def verify(self, token: str, *, requester: str | None, licence: Licence, now: float) -> dict[str, Any]:
+    def verify(self, token: str | None, *, requester: str | None, licence: Licence, now: float) -> dict[str, Any]:
         """The token's claims when it allows ``requester`` to see ``licence`` at ``now``; else ``Rejection``.
 
-        ``requester=None`` skips only the audience check (see the module docstring).
+        ``requester=None`` skips only the audience check (see the module docstring). A query without a token is
+        ``CONSENT_INVALID`` too (README §10: "without a valid holder consent token").
         """
+        if not token:
+            raise _refuse("missing_token")
         try:
             claims = verify_jwt(
                 token,

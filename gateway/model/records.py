@@ -187,7 +187,7 @@ class LicenceQuery:
     nested: ClassVar[dict[str, tuple[type, bool]]] = {}
     identifier: str
     use_cause: str
-    consent_token: str
+    consent_token: str | None = None  # absent: refused with CONSENT_INVALID by whoever serves the licence
 
     def __repr__(self) -> str:
         return f"LicenceQuery(identifier={self.identifier!r}, …)"

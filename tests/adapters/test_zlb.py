@@ -436,12 +436,18 @@ def test_licence_query_request(zlb: ZlbAdapter) -> None:
     assert zlb.decode("licence_query", out) == query
 
 
+def test_a_query_without_consent_decodes_for_the_licence_service_to_refuse(zlb: ZlbAdapter) -> None:
+    """README §10: CONSENT_INVALID for a query "without a valid holder consent token", refused where the consent
+    is checked (tests/pipeline/test_licences.py), not MISSING_FIELD at decoding."""
+    assert zlb.decode("licence_query", _query(consentToken=None)).consent_token is None
+
+
 @pytest.mark.parametrize(
     ("raw", "code", "where"),
     [
         (_query("CASE_SUBMIT"), C.MALFORMED, "head.bizType"),
         (_query(certificateIdentifier=LICENCE_ID[:-1] + "A"), C.LICENCE_ID_CHECKSUM, "body.certificateIdentifier"),
-        (_query(consentToken=None), C.MISSING_FIELD, "body.consentToken"),
+        (_query(consentToken=12), C.BAD_FORMAT, "body.consentToken"),
     ],
 )
 def test_licence_query_refusals(zlb: ZlbAdapter, raw: bytes, code: C, where: str) -> None:

@@ -126,3 +126,11 @@ async def test_a_tampered_licence_from_the_issuer_is_refused(stack: Stack) -> No
         await stack.partner_client("ningbo").query_licence(LicenceQuery(identifier, "核验", consent(stack, licence)),
                                                            "q-7")
     assert info.value.code == "SIGNATURE_INVALID"
+
+
+async def test_a_query_without_consent_is_consent_invalid(stack: Stack) -> None:
+    library = hefei_library(stack)
+    identifier = library.identifiers()[5]
+    with pytest.raises(PermanentRefusal) as info:
+        await stack.partner_client("ningbo").query_licence(LicenceQuery(identifier, "核验", None), "q-8")
+    assert info.value.code == "CONSENT_INVALID"
