@@ -51,6 +51,7 @@ class MessageLogSettings:
     seal_key_file: Path
     seal_interval: float
     retention_days: float | None
+    key_env: str | None = None  # the data key (hex) from this environment variable instead of key_file
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,6 +67,7 @@ class Config:
     delivery: DeliverySettings | None = None
     admin_token_file: Path | None = None
     message_log: MessageLogSettings | None = None
+    admin_token_env: str | None = None  # the admin token from this environment variable instead of a file
 
     def delivery_settings(self) -> DeliverySettings:
         return self.delivery if self.delivery is not None else _delivery({}, self.source)
@@ -129,7 +131,16 @@ def _message_log(raw: Any, base: Path, source: str) -> MessageLogSettings | None
     if not isinstance(interval, int | float) or interval <= 0:
         raise ConfigError(source, "message_log.seal_interval", f"{interval!r} is not a number of seconds > 0")
     return MessageLogSettings(url, key_file, str(raw.get("key_id", "key-1")), cipher, seal_key_file,
-                              float(interval), float(retention) if retention is not None else None)
+                              float(interval), float(retention) if retention is not None else None,
+                              _env_name(raw.get("key_env"), source, "message_log.key_env"))
+
+
+def _env_name(value: Any, source: str, key: str) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value.replace("_", "").isalnum():
+        raise ConfigError(source, key, f"{value!r} is not an environment variable name", 'write e.g. "TONGBAN_KEY"')
+    return value
 
 
 def _path(value: Any, base: Path, source: str, key: str) -> Path | None:
@@ -167,6 +178,7 @@ def parse_config(data: Mapping[str, Any], source: str, base_dir: Path | None = N
         routes=load_routes(data.get("routes"), registry, source),
         delivery=_delivery(data.get("delivery", {}), source),
         admin_token_file=_path(admin.get("token_file"), base, source, "admin.token_file"),
+        admin_token_env=_env_name(admin.get("token_env"), source, "admin.token_env"),
         message_log=_message_log(data.get("message_log"), base, source),
     )
 

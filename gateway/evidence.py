@@ -194,7 +194,7 @@ def ensure_message_log_keys(key_file: Any, seal_key_file: Any, generate: bool) -
 
     makers: tuple[tuple[Any, Callable[[], bytes]], ...] = ((key_file, data_key), (seal_key_file, seal_key))
     for path, make in makers:
-        if path.exists():
+        if path is None or path.exists():  # None: the key comes from elsewhere (the environment)
             continue
         if not generate:
             raise ConfigError("configuration", "message_log", f"the key file {path} does not exist",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 from pathlib import Path
 from typing import TextIO
 
@@ -28,7 +29,15 @@ def _settings(config: Config) -> MessageLogSettings:
 
 
 def _data_key(config: Config) -> bytes:
-    return bytes.fromhex(_settings(config).key_file.read_text(encoding="ascii").strip())
+    """The at-rest data key (hex): from ``key_env`` when configured, else ``key_file``."""
+    settings = _settings(config)
+    if settings.key_env is not None:
+        value = os.environ.get(settings.key_env)
+        if not value:
+            raise ConfigError(config.source, "message_log.key_env", f"{settings.key_env} is not set",
+                              "export it (hex), or use key_file")
+        return bytes.fromhex(value.strip())
+    return bytes.fromhex(settings.key_file.read_text(encoding="ascii").strip())
 
 
 def seal_key(config: Config) -> SigningKey:
@@ -41,7 +50,8 @@ async def open_configured_log(config: Config) -> MessageLog | None:
     settings = config.message_log
     if settings is None:
         return None
-    ensure_message_log_keys(settings.key_file, settings.seal_key_file, config.dev_credentials is not None)
+    ensure_message_log_keys(None if settings.key_env else settings.key_file, settings.seal_key_file,
+                            config.dev_credentials is not None)
     if settings.url.startswith("sqlite://"):
         Path(settings.url[len("sqlite://") :].partition("?")[0]).parent.mkdir(parents=True, exist_ok=True)
     retention = None if settings.retention_days is None else settings.retention_days * 86400

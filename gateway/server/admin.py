@@ -16,15 +16,16 @@ from __future__ import annotations
 import hmac
 import os
 import secrets
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 
 from aiohttp import web
 
 from gateway.config import Config
-from gateway.errors import PROBLEM_TYPE_BASE
+from gateway.errors import PROBLEM_TYPE_BASE, ConfigError
 from gateway.pipeline import operator
 from gateway.store.api import STATES
-from signing.secret import Secret
+from signing.errors import KeyInvalid
+from signing.secret import Secret, secret_from_env
 
 from .keys import CLOCK, STORE, WORKER
 from .problems import problem_response
@@ -34,8 +35,15 @@ __all__ = ["admin_routes", "ensure_admin_token"]
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
-def ensure_admin_token(config: Config) -> Secret | None:
-    """The admin credential from its file (created with a random token if the file is missing)."""
+def ensure_admin_token(config: Config, environ: Mapping[str, str] | None = None) -> Secret | None:
+    """The admin credential: from ``[admin] token_env`` when set, else its file (created with a random token if the
+    file is missing)."""
+    if config.admin_token_env is not None:
+        try:
+            return secret_from_env(config.admin_token_env, dict(environ if environ is not None else os.environ))
+        except KeyInvalid as exc:
+            raise ConfigError(config.source, "admin.token_env", f"{config.admin_token_env} is not set",
+                              "export it, or use token_file") from exc
     path = config.admin_token_file
     if path is None:
         return None

@@ -188,7 +188,8 @@ def create_app(
     app.add_routes(admin_routes(token))
     seals = []
     if config.message_log is not None:
-        ensure_message_log_keys(config.message_log.key_file, config.message_log.seal_key_file,
+        ensure_message_log_keys(None if config.message_log.key_env else config.message_log.key_file,
+                                config.message_log.seal_key_file,
                                 config.dev_credentials is not None)
         seals.append(seal_key(config))
     app.add_routes(published_routes(gateway_public_keys(loaded, seals)))

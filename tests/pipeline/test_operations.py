@@ -142,3 +142,29 @@ async def test_authentication_refusals_are_counted(ops_stack: Stack, samples_dir
         assert resp.status == 401  # no TIF headers (anhui.md §2)
     _, text = await _get(f"{ops_stack.gateway_url}/metrics")
     assert 'tongban_auth_refusals_total{code="AUTH_FAILED",platform="hefei"} 1.0' in text
+
+
+def test_secrets_from_the_environment(dev_folder: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The admin token and the message-log data key may come from the environment, read once at start."""
+    from pipeline_stack import config_dict
+
+    from gateway.config import parse_config
+    from gateway.errors import ConfigError
+    from gateway.msglog_cli import _data_key
+    from gateway.server.admin import ensure_admin_token
+
+    data = config_dict(dev_folder, f"sqlite:///{tmp_path / 'gw.db'}", {},
+                       extra={"admin": {"token_env": "TB_ADMIN"}, "message_log": {"key_env": "TB_LOGKEY"}})
+    config = parse_config(data, "env test", tmp_path)
+    token = ensure_admin_token(config, {"TB_ADMIN": "s3cret-token"})
+    assert token is not None
+    assert token.reveal() == b"s3cret-token"
+    assert "s3cret" not in repr(token)
+    with pytest.raises(ConfigError) as info:
+        ensure_admin_token(config, {})
+    assert info.value.key == "admin.token_env"
+    monkeypatch.setenv("TB_LOGKEY", "00" * 16)
+    assert _data_key(config) == bytes(16)
+    monkeypatch.delenv("TB_LOGKEY")
+    with pytest.raises(ConfigError):
+        _data_key(config)
