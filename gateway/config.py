@@ -105,7 +105,9 @@ def _delivery(raw: Any, source: str) -> DeliverySettings:
         worker = WorkerSettings(**worker_raw)
     except TypeError:
         raise ConfigError(source, "delivery.worker", f"{worker_raw!r} has an unknown key",
-                          "use batch, lease_seconds, per_destination, poll_interval") from None
+                          "use batch, lease_seconds, per_destination, poll_interval, linger") from None
+    except ValueError as exc:
+        raise ConfigError(source, "delivery.worker", str(exc), "use positive numbers") from None
     return DeliverySettings(default, per, breaker, worker)
 
 

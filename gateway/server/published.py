@@ -113,6 +113,11 @@ OPENAPI: dict[str, Any] = {
                                      "401": {"description": "Unauthorised", "content": _problem_ref()},
                                      "409": {"description": "Not a dead letter", "content": _problem_ref()}}},
         },
+        "/admin/delivery": {"get": {
+            "summary": "This instance's delivery: breakers, sends in flight, outcome counts, outbox per destination",
+            "security": _ADMIN,
+            "responses": {"200": _ok("Delivery state", {"type": "object"}),
+                          "401": {"description": "Unauthorised", "content": _problem_ref()}}}},
         "/admin/outbox/{id}/retry": {"post": {
             "summary": "Put a dead letter back (same idempotency key and message id)", "security": _ADMIN,
             "parameters": _ID,
