@@ -25,8 +25,11 @@ from gateway.model.records import to_ref
 from gateway.observability.logging import configure_logging
 
 SENDER = {"anhui": "hefei", "zlb": "ningbo", "hunan": "changsha", "shanghai": "songjiang", "g60": "ningbo"}
-ID_SHAPE = re.compile(r"(?<![0-9])[1-9][0-9]{5}(?:19|20)[0-9]{2}(?:0[1-9]|1[0-2])(?:[0-2][0-9]|3[01])[0-9]{3}[0-9X]")
-MOBILE = re.compile(r"(?<![0-9])1[3-9][0-9]{9}(?![0-9])")
+# shapes standing alone (not inside a hex id such as an outbox message id, where digit runs occur by chance)
+ID_SHAPE = re.compile(
+    r"(?<![0-9A-Za-z])[1-9][0-9]{5}(?:19|20)[0-9]{2}(?:0[1-9]|1[0-2])(?:[0-2][0-9]|3[01])[0-9]{3}[0-9X](?![0-9A-Za-z])"
+)
+MOBILE = re.compile(r"(?<![0-9A-Za-z])1[3-9][0-9]{9}(?![0-9A-Za-z])")
 
 
 def _personal(values: dict[str, Any], prefix: str = "") -> set[str]:
