@@ -129,20 +129,21 @@ def _translate(config: Config, args: argparse.Namespace) -> int:
 
 def _serve(config: Config, args: argparse.Namespace) -> int:
     # Imported here so that translate and check-config start without loading the server stack.
-    from aiohttp import web  # noqa: PLC0415
+    import asyncio  # noqa: PLC0415
 
     from gateway.observability.logging import configure_logging  # noqa: PLC0415
     from gateway.server import create_app  # noqa: PLC0415
+    from gateway.server.run import serve_until_stopped  # noqa: PLC0415
 
     configure_logging("INFO", sys.stderr)  # one masked JSON object per line
-    host = args.host or config.server.host
-    port = args.port if args.port is not None else config.server.port
-    # run_app stops on SIGTERM/SIGINT: stop accepting, finish in-flight requests (up to shutdown_timeout), then the
-    # app's cleanup stops the workers after their in-flight deliveries and closes the store
     # no per-request access log: request outcomes and latency are metrics, and masking every access line in JSON
-    # cost 15 % of a request's CPU; errors and refusals are still logged where they happen
-    web.run_app(create_app(config), host=host, port=port, shutdown_timeout=30, access_log=None,
-                print=lambda msg: print(msg, file=sys.stderr))
+    # cost 15 % of a request's CPU; refusals and failures are logged where they happen
+
+    async def run() -> None:
+        await serve_until_stopped(create_app(config), config, host=args.host, port=args.port,
+                                  announce=lambda msg: print(msg, file=sys.stderr))
+
+    asyncio.run(run())
     return 0
 
 

@@ -28,6 +28,10 @@ DEFAULT_CONFIG = Path(__file__).resolve().parents[1] / "config" / "gateway.toml"
 class ServerSettings:
     host: str = "127.0.0.1"
     port: int = 8080
+    # a second listener with mutual TLS for the partner whose scheme needs it (g60.md §1): its platform id, and the
+    # gateway's side of that link provides the server certificate and the CA its clients' certificates come from
+    tls_port: int | None = None
+    tls_platform: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,7 +88,14 @@ def _server(raw: Any, source: str) -> ServerSettings:
         raise ConfigError(source, "server.host", f"{host!r} is not a host name", 'write e.g. host = "127.0.0.1"')
     if type(port) is not int or not 0 <= port <= 65535:
         raise ConfigError(source, "server.port", f"{port!r} is not a TCP port", "use a whole number 0-65535")
-    return ServerSettings(host, port)
+    tls_port = raw.get("tls_port")
+    tls_platform = raw.get("tls_platform")
+    if tls_port is not None and (type(tls_port) is not int or not 0 <= tls_port <= 65535):
+        raise ConfigError(source, "server.tls_port", f"{tls_port!r} is not a TCP port", "use a whole number 0-65535")
+    if (tls_port is None) != (tls_platform is None):
+        raise ConfigError(source, "server.tls_platform", "tls_port and tls_platform go together",
+                          'write both, e.g. tls_port = 8443 and tls_platform = "g60"')
+    return ServerSettings(host, port, tls_port, tls_platform)
 
 
 def _delivery(raw: Any, source: str) -> DeliverySettings:

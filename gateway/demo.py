@@ -30,6 +30,7 @@ from gateway.model.records import Case, Evaluation, LicenceQuery, StatusEvent
 from gateway.model.timefmt import BEIJING
 from gateway.server.app import create_app
 from gateway.server.keys import STORE
+from gateway.server.run import start_sites
 from gateway.simulate.licences import LicenceLibrary
 from gateway.simulate.run import RunningSimulator, start_simulators, stop_simulators
 from gateway.transport import AiohttpTransport
@@ -68,8 +69,10 @@ class _Demo:
         wire = scheme(platform.dialect)
         _, sides = dev_link_settings(self.config.dev_credentials, registry)  # type: ignore[arg-type]
         link = wire.load_link(sides[pid].settings, sides[pid].base)
-        ctx = WireContext(platform, link, registry.adapter(platform.dialect), time.time,
-                          f"{self.gateway_url}/partners/{pid}")
+        base = self.gateway_url
+        if pid == self.config.server.tls_platform and self.config.server.tls_port is not None:
+            base = f"https://{self.config.server.host}:{self.config.server.tls_port}"  # g60.md §1: mutual TLS
+        ctx = WireContext(platform, link, registry.adapter(platform.dialect), time.time, f"{base}/partners/{pid}")
         client: PlatformClient = wire.Client(ctx, self.transport)
         return client
 
@@ -101,11 +104,11 @@ class _Demo:
         bad = replace(cases[1][1], case_no="DEMOBAD000001",
                       applicant=replace(person, id_number="110105194912310021"))
         await self.submit("changsha", "case", bad)  # refused: GB 11643 check character
-        for _, case in cases[:3]:  # the handling platform reports back; the gateway routes to the origin
+        for _, case in [*cases[:3], cases[4]]:  # the handling platform reports back; routed to the case's origin
             serving = self.config.registry.serving_platform(case.handling_region) or ""
             event = StatusEvent(case.case_no, 2, "ACCEPTED", _now(), case.handling_region, case.dept_code,
                                 case.dept_name, "材料齐全，符合法定形式", promise_end=_now())
-            if serving in ("hefei", "huainan", "ningbo", "changsha", "songjiang"):
+            if serving in self.config.registry.platforms:
                 await self.submit(serving, "status", event)
         evaluation = Evaluation(
             "DEMOEVAL000001", cases[0][1].case_no, "000131005000", "食品经营许可", "11340400MBDB168C5K",
@@ -202,11 +205,9 @@ async def _run(config: Config, once: bool, out: TextIO, port_base: int) -> int:
     config = parse_config(data, config.source, config.base_dir)
     demo.config = config
     app = create_app(config, transport=demo.transport)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
+    runner, urls = await start_sites(app, config)
     try:
-        await web.TCPSite(runner, config.server.host, config.server.port).start()
-        print(f"gateway   {demo.gateway_url}", file=out)
+        print(f"gateway   {' and '.join(urls)}", file=out)
         for sim in sims:
             print(f"{sim.platform:9} {sim.url}", file=out)
         await demo.stream()

@@ -34,8 +34,8 @@ def _free_ports(n: int) -> int:
 def test_demo_once(tmp_path: Path) -> None:
     base = _free_ports(9)
     text = DEFAULT_CONFIG.read_text(encoding="utf-8")
-    text = text.replace("port = 8080", f"port = {base + 8}").replace('credentials = "var/dev"',
-                                                                     f'credentials = "{tmp_path / "dev"}"')
+    text = text.replace("tls_port = 8443", f"tls_port = {base + 7}").replace("port = 8080", f"port = {base + 8}")
+    text = text.replace('credentials = "var/dev"', f'credentials = "{tmp_path / "dev"}"')
     text = text.replace('token_file = "var/dev/admin-token"', f'token_file = "{tmp_path / "admin-token"}"')
     text = text.replace('url = "sqlite:///var/gateway.db"', f'url = "sqlite:///{tmp_path / "gateway.db"}"')
     tomllib.loads(text)
@@ -50,7 +50,7 @@ def test_demo_once(tmp_path: Path) -> None:
     assert "outbox: 0 pending, 0 dead letters" in out
     assert "refused ID_CHECKSUM" in out
     assert "answered, issuer signature verified" in out
-    assert "ningbo     case 1, status 1" in out
+    assert "ningbo     case 1, status 2" in out  # one from changsha, one from the g60 hub over mutual TLS
     assert "catalogue sync  hefei      items created                                  2000" in out
     # personal data of the stream never reaches the output
     assert "11010519491231002X" not in out + result.stderr

@@ -50,7 +50,7 @@ from gateway.wire.registry import scheme
 
 from .admin import admin_routes, ensure_admin_token
 from .handlers import PartnerHandler, consent_keys_of
-from .keys import CLOCK, CONFIG, METRICS, MSGLOG, STORE, WORKER
+from .keys import CLOCK, CONFIG, METRICS, MSGLOG, SERVER_TLS, STORE, WORKER
 from .limits import DOCUMENTED_RATES, TokenBucket, limits_middleware
 from .operations import (
     MeteredHandler,
@@ -183,6 +183,16 @@ def create_app(
         ctx = WireContext(platform, loaded[pid], registry.adapter(platform.dialect), now)
         partner.add_routes(wire.Endpoint(ctx, replay, handler).routes())
         app.add_subapp(f"/partners/{pid}/", partner)
+
+    app[SERVER_TLS] = None
+    tls_platform = config.server.tls_platform
+    if tls_platform is not None:
+        if tls_platform not in loaded:
+            raise ConfigError(config.source, "server.tls_platform", f"{tls_platform!r} is not a configured platform")
+        wire = scheme(registry.platforms[tls_platform].dialect)
+        if not hasattr(wire, "server_ssl_context"):
+            raise ConfigError(config.source, "server.tls_platform", f"{tls_platform!r} does not use mutual TLS")
+        app[SERVER_TLS] = wire.server_ssl_context(loaded[tls_platform])
 
     token = ensure_admin_token(config)
     app.add_routes(admin_routes(token))

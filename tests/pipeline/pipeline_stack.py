@@ -32,7 +32,7 @@ from aiohttp import web
 from gateway.config import DEFAULT_CONFIG, Config, parse_config
 from gateway.links import dev_link_settings
 from gateway.server.app import create_app
-from gateway.server.keys import STORE, WORKER
+from gateway.server.keys import SERVER_TLS, STORE, WORKER
 from gateway.simulate.run import RunningSimulator, start_simulators, stop_simulators
 from gateway.transport import AiohttpTransport
 from gateway.wire.base import PlatformClient, WireContext
@@ -123,6 +123,7 @@ def config_dict(dev: Path, store_url: str, base_urls: dict[str, str], port: int 
     data["dev"]["credentials"] = str(dev)
     data["admin"]["token_file"] = str(dev / "admin-token")
     data["server"]["port"] = port
+    data["server"]["tls_port"] = free_port()  # the mutual-TLS listener (g60.md §1) on a port of its own
     data["delivery"].update({"base_delay": "200ms", "max_delay": "1s", "short_attempts": 2, "short_wait": "10ms"})
     data["delivery"]["breaker"] = {"cool_down": "300ms"}
     data["delivery"]["worker"] = {"poll_interval": 0.05}
@@ -251,6 +252,9 @@ async def start_stack(dev: Path, store_url: str, *, extra: dict[str, Any] | None
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     await web.TCPSite(runner, "127.0.0.1", port).start()
+    tls_port = config.server.tls_port
+    if app[SERVER_TLS] is not None and tls_port is not None:
+        await web.TCPSite(runner, "127.0.0.1", tls_port, ssl_context=app[SERVER_TLS]).start()
 
     async def stop_sims() -> None:
         await stop_simulators(running)

@@ -58,3 +58,20 @@ async def test_an_item_the_destination_does_not_offer_is_refused_at_once(stack: 
     with pytest.raises(PermanentRefusal) as info:
         await stack.partner_client("ningbo").submit("case", case, "m-6")
     assert info.value.code == "UNKNOWN_ITEM"
+
+
+async def test_the_g60_hub_reports_status_over_mutual_tls(stack: Stack, samples_dir: Path) -> None:
+    """g60.md §1: the hub calls the gateway's /partners/g60/ over mutual TLS with its G60 CA client certificate;
+    a status event for a case that came from Ningbo goes back to Ningbo."""
+    case = sample(stack, samples_dir, "zlb", "case", "SC002.json")  # from ningbo, handled in 宣城 341800 → g60
+    await stack.partner_client("ningbo").submit("case", case, "m-tls-1")
+    event = replace(sample(stack, samples_dir, "g60", "status", "SS002.xml"), case_no=case.case_no,
+                    handling_region="341800")
+    tls_url = f"https://127.0.0.1:{stack.config.server.tls_port}"
+    await stack.partner_client("g60", tls_url).submit("status", event, "m-tls-2")
+    ningbo = stack.sims["ningbo"].sim.book
+    await wait_for(lambda: len(ningbo.snapshot("status")) == 1)
+    # and the plain listener does not serve the g60 route's caller: no client certificate, no acceptance
+    with pytest.raises(PermanentRefusal) as info:
+        await stack.partner_client("g60").submit("status", replace(event, seq=event.seq + 1), "m-tls-3")
+    assert info.value.code == "AUTH_FAILED"
