@@ -29,9 +29,8 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from typing import Any
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-from gateway.store.errors import InvalidStoreURL
+from gateway.store.urls import read_database_url
 from signing.keys import SigningKey, VerificationKey
 from signing.secret import Secret
 
@@ -135,37 +134,10 @@ async def open_message_log(
         "verification_keys": verification_keys,
         "retention": retention,
     }
-    scheme, sep, _ = url.partition("://")
-    if not sep:
-        raise InvalidStoreURL("open", "the message log URL has no scheme; use sqlite:///path.db or postgresql://...")
-    scheme = scheme.lower()
-    if scheme == "sqlite":
-        path, _, query = url[len("sqlite://") :].partition("?")
-        if not path:
-            raise InvalidStoreURL("open", "sqlite URL has no file path; use sqlite:///path/to/file.db")
-        options, rest = _options(query, _SQLITE_OPTIONS)
-        if rest:
-            known = sorted(_SQLITE_OPTIONS)
-            raise InvalidStoreURL("open", f"unknown sqlite URL option(s) {sorted(rest)}; known: {known}")
-        return await SQLiteMessageLog.open(path, **settings, **options)
-    if scheme in ("postgresql", "postgres"):
-        parts = urlsplit(url)
-        options, rest = _options(parts.query, _POSTGRES_OPTIONS)
-        dsn = urlunsplit(parts._replace(query=urlencode(rest)))
-        return await PostgresMessageLog.open(dsn, **settings, **options)
-    raise InvalidStoreURL("open", f"unknown message log URL scheme {scheme!r}; use sqlite or postgresql")
+    parsed = read_database_url(url, sqlite_options=_SQLITE_OPTIONS, postgres_options=_POSTGRES_OPTIONS,
+                               what="message log")
+    if parsed.kind == "sqlite":
+        return await SQLiteMessageLog.open(parsed.target, **settings, **parsed.options)
+    return await PostgresMessageLog.open(parsed.target, **settings, **parsed.options)
 
 
-def _options(query: str, known: dict[str, Callable[[str], Any]]) -> tuple[dict[str, Any], dict[str, str]]:
-    """Split a query string into our typed options and the rest (passed on to the driver)."""
-    options: dict[str, Any] = {}
-    rest: dict[str, str] = {}
-    for key, value in parse_qsl(query, keep_blank_values=True):
-        if key not in known:
-            rest[key] = value
-            continue
-        try:
-            options[key] = known[key](value)
-        except ValueError as exc:
-            raise InvalidStoreURL("open", f"URL option {key}={value!r} is not a valid {known[key].__name__}") from exc
-    return options, rest

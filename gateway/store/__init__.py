@@ -19,7 +19,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from typing import Any
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from .api import (
     DEAD,
@@ -36,6 +35,7 @@ from .api import (
 from .errors import InvalidStoreURL, SchemaError, StoreConflict, StoreError, StoreUnavailable
 from .postgres import PostgresStore
 from .sqlite import SQLiteStore
+from .urls import read_database_url
 
 __all__ = [
     "DEAD",
@@ -74,42 +74,9 @@ async def open_store(url: str) -> Store:
     which may hold a password), :class:`StoreUnavailable` when the database cannot be reached and
     :class:`SchemaError` when the database is newer than this code.
     """
-    scheme, sep, _ = url.partition("://")
-    if not sep:
-        raise InvalidStoreURL(
-            "open", "the store URL has no scheme; use sqlite:///path.db or postgresql://..."
-        )
-    scheme = scheme.lower()
-    if scheme == "sqlite":
-        path, _, query = url[len("sqlite://") :].partition("?")
-        if not path:
-            raise InvalidStoreURL("open", "sqlite URL has no file path; use sqlite:///path/to/file.db")
-        options, rest = _options(query, _SQLITE_OPTIONS)
-        if rest:
-            raise InvalidStoreURL(
-                "open", f"unknown sqlite URL option(s) {sorted(rest)}; known: {sorted(_SQLITE_OPTIONS)}"
-            )
-        return await SQLiteStore.open(path, **options)
-    if scheme in ("postgresql", "postgres"):
-        parts = urlsplit(url)
-        options, rest = _options(parts.query, _POSTGRES_OPTIONS)
-        dsn = urlunsplit(parts._replace(query=urlencode(rest)))
-        return await PostgresStore.open(dsn, **options)
-    raise InvalidStoreURL("open", f"unknown store URL scheme {scheme!r}; use sqlite or postgresql")
+    parsed = read_database_url(url, sqlite_options=_SQLITE_OPTIONS, postgres_options=_POSTGRES_OPTIONS, what="store")
+    if parsed.kind == "sqlite":
+        return await SQLiteStore.open(parsed.target, **parsed.options)
+    return await PostgresStore.open(parsed.target, **parsed.options)
 
 
-def _options(query: str, known: dict[str, Callable[[str], Any]]) -> tuple[dict[str, Any], dict[str, str]]:
-    """Split a query string into our typed options and the rest (passed on to the driver)."""
-    options: dict[str, Any] = {}
-    rest: dict[str, str] = {}
-    for key, value in parse_qsl(query, keep_blank_values=True):
-        if key not in known:
-            rest[key] = value
-            continue
-        try:
-            options[key] = known[key](value)
-        except ValueError as exc:
-            raise InvalidStoreURL(
-                "open", f"store URL option {key}={value!r} is not a valid {known[key].__name__}"
-            ) from exc
-    return options, rest
