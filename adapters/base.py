@@ -12,6 +12,7 @@ Subclasses implement two hooks, ``parse`` (bytes → the record's tree, or the l
 from __future__ import annotations
 
 import tomllib
+from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -44,7 +45,7 @@ class Envelope:
     receiver: str = ""
 
 
-class DialectAdapter:
+class DialectAdapter(ABC):
     """Base of the dialect adapters; see the module docstring."""
 
     name: ClassVar[str] = ""
@@ -130,10 +131,10 @@ class DialectAdapter:
         return self.render(record_type, tree, envelope)
 
     # --- the dialect's hooks -----------------------------------------------------------------------------------------
+    @abstractmethod
     def parse(self, record_type: str, body: bytes) -> Any:
         """Bytes → the record object's tree (or a list of item trees); README §10 steps 3-7."""
-        raise NotImplementedError
 
+    @abstractmethod
     def render(self, record_type: str, tree: Any, envelope: Envelope) -> bytes:
         """The record tree (or list of item trees) → bytes with this dialect's envelope."""
-        raise NotImplementedError

@@ -15,6 +15,7 @@ does what needs its driver, each primitive in ONE transaction:
 from __future__ import annotations
 
 import asyncio
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 
@@ -32,7 +33,7 @@ from .verify import verify_chain
 __all__ = ["BaseMessageLog"]
 
 
-class BaseMessageLog:
+class BaseMessageLog(ABC):
     """Shared :class:`~.api.MessageLog` behaviour over a backend's storage primitives."""
 
     def __init__(
@@ -130,24 +131,28 @@ class BaseMessageLog:
             return await self._purge(None)
         return await self._purge(to_micros(now - self.retention))
 
+    @abstractmethod
     async def close(self) -> None:
-        raise NotImplementedError
+        """Release connections and threads."""
 
     # --- storage primitives (one transaction each) -------------------------------------------
 
+    @abstractmethod
     async def _append_fields(self, fields: list[Entry]) -> list[Entry]:
-        raise NotImplementedError
+        ...
 
+    @abstractmethod
     async def _seal(self, build: Callable[[Head], Seal | None]) -> Seal | None:
-        raise NotImplementedError
+        ...
 
+    @abstractmethod
     async def _read(self, first_seal: int | None, last_seal: int | None) -> tuple[Anchor, list[Seal], list[Entry]]:
         """Everything from the anchor when both are None; else the seals in range and their entries."""
-        raise NotImplementedError
 
+    @abstractmethod
     async def _search(self, case_no: str | None, licence_id: str | None, limit: int) -> list[Entry]:
-        raise NotImplementedError
+        ...
 
+    @abstractmethod
     async def _purge(self, before_us: int | None) -> PurgeResult:
         """Purge seals made before ``before_us`` (None: purge nothing, report the anchor)."""
-        raise NotImplementedError

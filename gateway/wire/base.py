@@ -19,6 +19,7 @@ frozen dataclass (the dialect's ``Link``), loaded from a ``[platforms.<id>.link]
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -152,7 +153,7 @@ class PlatformClient:
         raise _unsupported("item batches")
 
 
-class PlatformEndpoint:
+class PlatformEndpoint(ABC):
     """Server role of a dialect for one platform (see the module docstring)."""
 
     def __init__(self, ctx: WireContext, replay: ReplayGuard, handler: InboundHandler) -> None:
@@ -160,9 +161,9 @@ class PlatformEndpoint:
         self.replay = replay
         self.handler = handler
 
+    @abstractmethod
     def routes(self) -> list[web.RouteDef]:
         """The platform's documented routes, relative to its base path (e.g. ``/kstb/v1/case/submit``)."""
-        raise NotImplementedError
 
 
 #: per dialect: generate a matched pair of link settings (the gateway's side, the platform's side) into a folder
