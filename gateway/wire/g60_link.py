@@ -1,0 +1,219 @@
+"""The g60 link: one side's credentials (``Link``), reading them, and development credentials.
+
+Split from ``gateway/wire/g60.py`` (which re-exports these names for the scheme registry).
+"""
+
+from __future__ import annotations
+
+import functools
+import ssl
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from cryptography import x509
+
+from adapters.g60_wire import (
+    Signer,
+)
+from gateway.errors import ConfigError
+from gateway.registry import Platform
+from signing import tls
+from signing.devpki import (
+    Issued,
+    generate_rsa,
+    generate_sm2,
+    issue_tls_client,
+    issue_tls_server,
+    issue_xml_signing,
+    make_ca,
+    private_key_pem,
+    public_key_pem,
+)
+from signing.errors import SigningError
+from signing.keys import load_private_key_file, load_public_key_file
+from signing.trust import TrustStore, load_certificates, subject_serial_number
+
+_SOURCE = "g60 link settings"
+
+__all__ = ['Link', 'generate_link', 'load_link', 'server_ssl_context']
+
+
+# --- one side's credentials --------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Link:
+    """One side of a g60 link: who it is, what it signs with, and whom it believes (allow-lists).
+
+    ``code`` is this side's SenderCode (its certificates' subject ``serialNumber``); ``peer_code`` is the code it
+    writes as ``ReceiverCode``; ``peer_codes`` the codes a peer may sign or connect as. ``trust`` is the G60 CA
+    (peer signatures and TLS client certificates; XMLDSig is one fixed algorithm profile, §4). ``licence_keys``
+    are the issuers' SM2 keys by ``CertSn``; ``licence_signer`` (``CertSn``, SM2 key) signs licences it serves.
+    """
+
+    code: str
+    peer_code: str
+    peer_codes: frozenset[str]
+    signer: Signer
+    trust: TrustStore
+    ca_file: Path
+    client_tls: ssl.SSLContext | None = field(default=None, repr=False, compare=False)
+    server_cert: Path | None = None
+    server_key: Path | None = field(default=None, repr=False)
+    licence_keys: Mapping[str, Any] = field(default_factory=dict, repr=False)
+    licence_signer: tuple[str, Any] | None = field(default=None, repr=False)
+
+
+def _optional(settings: Mapping[str, Any], key: str, base: Path) -> Path | None:
+    value = settings.get(key)
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value:
+        raise ConfigError(_SOURCE, key, f"{value!r} is not a file name")
+    path = base / value
+    if not path.is_file():
+        raise ConfigError(_SOURCE, key, f"file {value!r} does not exist under {base}")
+    return path
+
+
+def _required(settings: Mapping[str, Any], key: str, base: Path) -> Path:
+    path = _optional(settings, key, base)
+    if path is None:
+        raise ConfigError(_SOURCE, key, "is missing", "run generate_link or name a PEM file")
+    return path
+
+
+def _certs(path: Path) -> list[x509.Certificate]:
+    return load_certificates(path.read_bytes())
+
+
+def _text(settings: Mapping[str, Any], key: str) -> str:
+    value = settings.get(key)
+    if not isinstance(value, str) or not value:
+        raise ConfigError(_SOURCE, key, f"{value!r} is not a party code", 'write e.g. "G60" or "340100"')
+    return value
+
+
+def _load(what: str, key: str, load: Any, path: Path) -> Any:
+    try:
+        return load(path)
+    except (SigningError, OSError, ValueError) as exc:
+        raise ConfigError(_SOURCE, key, f"cannot read the {what} in {path.name}", "write a PEM file") from exc
+
+
+def _client_tls(settings: Mapping[str, Any], base: Path, code: str, ca: Path) -> ssl.SSLContext | None:
+    """§1: the client certificate (subject ``serialNumber`` = this side's code) and the server's CA."""
+    cert, key = _optional(settings, "tls_cert", base), _optional(settings, "tls_key", base)
+    if cert is None:
+        return None
+    if key is None:
+        raise ConfigError(_SOURCE, "tls_key", "is missing", "a client certificate needs its key")
+    if subject_serial_number(_load("client certificate", "tls_cert", _certs, cert)[0]) != code:
+        raise ConfigError(_SOURCE, "tls_cert", "the certificate's serialNumber is not this side's code",
+                          "g60.md §1: the client certificate carries the SenderCode")
+    server_ca = _optional(settings, "server_ca", base) or ca
+    context: ssl.SSLContext = _load("client certificate", "tls_cert",
+                                    lambda _: tls.client_context(server_ca, cert, key), cert)
+    return context
+
+
+def _licence_keys(settings: Mapping[str, Any], base: Path) -> dict[str, Any]:
+    keys = settings.get("licence_keys", {})
+    if not isinstance(keys, Mapping):
+        raise ConfigError(_SOURCE, "licence_keys", "must map CertSn to an SM2 public key file")
+    return {sn: _load("SM2 public key", f"licence_keys.{sn}", load_public_key_file, _required(keys, sn, base))
+            for sn in keys}
+
+
+@functools.lru_cache(maxsize=64)
+def _private_key(path: str, mtime_ns: int, size: int) -> Any:
+    """Loading a PEM RSA key checks it (~100 ms); a file read again unchanged gives the same key."""
+    return load_private_key_file(path)
+
+
+def _key_file(path: Path) -> Any:
+    stat = path.stat()
+    return _private_key(str(path), stat.st_mtime_ns, stat.st_size)
+
+
+def load_link(settings: Mapping[str, Any], base: Path) -> Link:
+    """Read one side's ``[platforms.<id>.link]`` table (file names relative to ``base``); ``ConfigError`` names
+    the key on any problem, including certificates that do not carry this side's ``code``."""
+    code, peer_code = _text(settings, "code"), _text(settings, "peer_code")
+    peers = settings.get("peer_codes", [peer_code])
+    if not isinstance(peers, list) or not peers or not all(isinstance(p, str) and p for p in peers):
+        raise ConfigError(_SOURCE, "peer_codes", f"{peers!r} is not a list of party codes", 'write ["G60"]')
+    ca = _required(settings, "ca", base)
+    trust = TrustStore("G60 CA", tuple(_load("CA certificates", "ca", _certs, ca)))
+    chain = _load("signing certificate", "sign_cert", _certs, _required(settings, "sign_cert", base))
+    key = _load("signing key", "sign_key", _key_file, _required(settings, "sign_key", base))
+    signer = Signer(chain[0], key, tuple(chain[1:]))
+    if signer.code != code:
+        raise ConfigError(_SOURCE, "sign_cert", "the certificate's serialNumber is not this side's code",
+                          "issue it for the code (g60.md §4)")
+    licence_signer = None
+    if settings.get("licence_sign_key") is not None:
+        sm2 = _load("SM2 key", "licence_sign_key", load_private_key_file, _required(settings, "licence_sign_key", base))
+        licence_signer = (_text(settings, "licence_cert_sn"), sm2)
+    return Link(
+        code, peer_code, frozenset(peers), signer, trust, ca, _client_tls(settings, base, code, ca),
+        _optional(settings, "server_cert", base), _optional(settings, "server_key", base),
+        _licence_keys(settings, base), licence_signer,
+    )
+
+
+def server_ssl_context(link: Link) -> ssl.SSLContext:
+    """§1: TLS 1.2+ requiring a client certificate from the G60 CA."""
+    if link.server_cert is None or link.server_key is None:
+        raise ConfigError(_SOURCE, "server_cert", "this side has no server certificate", "add server_cert/key")
+    return tls.server_context(link.server_cert, link.server_key, link.ca_file)
+
+
+# --- development credentials -------------------------------------------------------------------------------------
+@functools.lru_cache(maxsize=64)
+def _rsa_key(slot: str) -> Any:
+    """RSA generation is the slow part (~100 ms); one key per slot and process is enough for development."""
+    return generate_rsa()
+
+
+def _write(path: Path, data: bytes, private: bool = False) -> str:
+    path.write_bytes(data)
+    if private:
+        path.chmod(0o600)
+    return path.name
+
+
+def _side(folder: Path, ca: Issued, role: str, code: str) -> dict[str, Any]:
+    sign = issue_xml_signing(ca, code, key=_rsa_key(f"{role}:{code}"))
+    client = issue_tls_client(ca, code)
+    server = issue_tls_server(ca)
+    rel = folder.name
+    out: dict[str, Any] = {"code": code, "ca": f"{rel}/ca.pem"}
+    for name, issued in (("sign", sign), ("tls", client), ("server", server)):
+        out[f"{name}_cert"] = f"{rel}/" + _write(folder / f"{role}-{name}.pem", issued.cert_pem())
+        out[f"{name}_key"] = f"{rel}/" + _write(folder / f"{role}-{name}.key", issued.key_pem(), private=True)
+    return out
+
+
+def generate_link(folder: Path, platform: Platform) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Fresh development credentials for ``platform`` under ``folder/<platform id>/``: a G60 CA, each side's
+    signing, TLS client and TLS server certificates, the issuer's SM2 licence key. File names in the returned
+    settings are relative to ``folder``. The gateway's code is ``sender_code`` (default ``TONGBAN``), the
+    platform's ``party_code`` (default its id upper-cased without ``-``: ``G60``, ``YRDMAP``)."""
+    out = folder / platform.id
+    out.mkdir(parents=True, exist_ok=True)
+    ca = make_ca("G60 Dev CA")
+    _write(out / "ca.pem", ca.cert_pem())
+    _write(out / "ca.key", ca.key_pem(), private=True)
+    ours = str(platform.settings.get("sender_code", "TONGBAN"))
+    theirs = str(platform.settings.get("party_code", platform.id.upper().replace("-", "")))
+    sm2 = generate_sm2()
+    cert_sn = uuid.uuid4().hex[:16]  # lower-case hex: zlb.md §3 writes serials so, and links share issuers
+    _write(out / "licence-sm2.key", private_key_pem(sm2), private=True)
+    _write(out / "licence-sm2.pub", public_key_pem(sm2))
+    gateway = {**_side(out, ca, "gateway", ours), "peer_code": theirs,
+               "licence_keys": {cert_sn: f"{out.name}/licence-sm2.pub"}}
+    simulated = {**_side(out, ca, "platform", theirs), "peer_code": ours,
+                 "licence_sign_key": f"{out.name}/licence-sm2.key", "licence_cert_sn": cert_sn}
+    return gateway, simulated
