@@ -303,7 +303,10 @@ async def run_store(name: str, store_url: str, work: Path, args: argparse.Namesp
         raise SystemExit("the default registry no longer lists g60 third; adjust sim_base")
     dev_link_settings(config.dev_credentials, config.registry)  # type: ignore[arg-type]
     log = work / f"{name}.log"
-    profile = args.profile / f"gateway-{name}.prof" if args.profile else None
+    profile = None
+    if args.profile:
+        args.profile.mkdir(parents=True, exist_ok=True)
+        profile = args.profile / f"gateway-{name}.prof"
     gateway = await spawn("-m", "gateway.cli", "--config", str(config_file), "serve", log=log, profile=profile)
     await wait_port(gw_port, gateway, "the gateway")
     base = config.registry.adapter("anhui").decode("case", SAMPLE.read_bytes())
