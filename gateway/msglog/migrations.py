@@ -12,22 +12,14 @@ statement format, the type placeholders and the rules are the store's (:mod:`gat
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from typing import Final
 
-from gateway.store.errors import SchemaError
-from gateway.store.migrations import Migration
+from gateway.store.migrations import Migration, SchemaHistory
 
-__all__ = ["CREATE_VERSION_TABLE", "MIGRATIONS", "latest_version", "plan"]
+__all__ = ["MIGRATIONS", "MSGLOG_SCHEMA"]
 
 _ZERO: Final = "0" * 64
 
-CREATE_VERSION_TABLE: Final = (
-    "CREATE TABLE IF NOT EXISTS msglog_schema_migrations ("
-    " version INTEGER PRIMARY KEY,"
-    " name TEXT NOT NULL,"
-    " applied_at TEXT NOT NULL DEFAULT CURRENT_TIMESTAMP)"
-)
 
 MIGRATIONS: Final[tuple[Migration, ...]] = (
     Migration(
@@ -88,22 +80,4 @@ MIGRATIONS: Final[tuple[Migration, ...]] = (
 )
 
 
-def latest_version() -> int:
-    """The newest message log schema version this code knows."""
-    return MIGRATIONS[-1].version
-
-
-def plan(applied: Iterable[int]) -> list[Migration]:
-    """The migrations still to apply, in order; :class:`SchemaError` when the database is ahead or has a gap."""
-    done = set(applied)
-    known = {m.version for m in MIGRATIONS}
-    unknown = sorted(done - known)
-    if unknown:
-        raise SchemaError(
-            "migrate",
-            f"message log schema version(s) {unknown} unknown to this gateway (knows up to {latest_version()})",
-        )
-    todo = [m for m in MIGRATIONS if m.version not in done]
-    if done and todo and todo[0].version < max(done):
-        raise SchemaError("migrate", f"msglog_schema_migrations has a gap: version {todo[0].version} missing")
-    return todo
+MSGLOG_SCHEMA: Final = SchemaHistory("message log", "msglog_schema_migrations", MIGRATIONS)

@@ -21,6 +21,7 @@ import asyncpg
 
 from gateway.store._pg_errors import translate
 from gateway.store.errors import InvalidStoreURL, StoreUnavailable
+from gateway.store.migrate import migrate_postgres
 from signing.keys import SigningKey, VerificationKey
 
 from . import _sql
@@ -38,7 +39,7 @@ from ._rows import (
 )
 from .api import Anchor, Entry, PurgeResult, Seal
 from .atrest import AtRestKeys
-from .migrations import CREATE_VERSION_TABLE, plan
+from .migrations import MSGLOG_SCHEMA
 
 __all__ = ["PostgresMessageLog"]
 
@@ -99,7 +100,7 @@ class PostgresMessageLog(BaseMessageLog):
             retention=retention,
         )
         try:
-            log.migrated = await log._run("migrate", lambda conn: _migrate(conn, schema))
+            log.migrated = await log._run("migrate", lambda conn: migrate_postgres(conn, MSGLOG_SCHEMA, schema))
         except BaseException:
             await pool.close()
             raise
@@ -201,22 +202,3 @@ class PostgresMessageLog(BaseMessageLog):
 def _count(status: str) -> int:
     """The row count of a command tag such as ``DELETE 3``."""
     return int(status.rsplit(" ", 1)[-1])
-
-
-async def _migrate(conn: Any, schema: str | None) -> tuple[int, ...]:
-    """Create the schema if asked and apply missing migrations, under an advisory lock."""
-    async with conn.transaction():
-        await conn.execute("SELECT pg_advisory_xact_lock(hashtext('tongban-msglog:' || $1))", schema or "")
-        if schema is not None:
-            await conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
-        await conn.execute(CREATE_VERSION_TABLE)
-        todo = plan(r["version"] for r in await conn.fetch("SELECT version FROM msglog_schema_migrations"))
-        for migration in todo:
-            for statement in migration.render("postgres"):
-                await conn.execute(statement)
-            await conn.execute(
-                "INSERT INTO msglog_schema_migrations (version, name) VALUES ($1, $2)",
-                migration.version,
-                migration.name,
-            )
-    return tuple(m.version for m in todo)

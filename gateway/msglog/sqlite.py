@@ -17,6 +17,7 @@ from typing import Any
 
 from gateway.store._sqlite_worker import SQLiteWorker
 from gateway.store.errors import StoreError
+from gateway.store.migrate import migrate_sqlite
 from signing.keys import SigningKey, VerificationKey
 
 from . import _sql
@@ -33,29 +34,9 @@ from ._rows import (
 )
 from .api import Anchor, Entry, PurgeResult, Seal
 from .atrest import AtRestKeys
-from .migrations import CREATE_VERSION_TABLE, plan
+from .migrations import MSGLOG_SCHEMA
 
 __all__ = ["SQLiteMessageLog"]
-
-
-def _migrate(conn: sqlite3.Connection) -> tuple[int, ...]:
-    """Apply the missing message log migrations in one write transaction."""
-    conn.execute("BEGIN IMMEDIATE")
-    try:
-        conn.execute(CREATE_VERSION_TABLE)
-        todo = plan(row[0] for row in conn.execute("SELECT version FROM msglog_schema_migrations"))
-        for migration in todo:
-            for statement in migration.render("sqlite"):
-                conn.execute(statement)
-            conn.execute(
-                "INSERT INTO msglog_schema_migrations (version, name) VALUES (?, ?)",
-                (migration.version, migration.name),
-            )
-        conn.execute("COMMIT")
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
-    return tuple(m.version for m in todo)
 
 
 def _connector(path: str, busy_timeout: float) -> Callable[[], sqlite3.Connection]:
@@ -109,7 +90,10 @@ class SQLiteMessageLog(BaseMessageLog):
         batch_max: int = 512,
     ) -> SQLiteMessageLog:
         """Open (creating if needed) and migrate the message log tables in the file at ``path``."""
-        worker = SQLiteWorker(_connector(str(path), busy_timeout), _migrate, batch_max=batch_max)
+        def migrate(conn: sqlite3.Connection) -> tuple[int, ...]:
+            return migrate_sqlite(conn, MSGLOG_SCHEMA)
+
+        worker = SQLiteWorker(_connector(str(path), busy_timeout), migrate, batch_max=batch_max)
         migrated = await worker.start()
         return cls(
             worker,

@@ -2,9 +2,9 @@
 
 Why data: both backends must hold the same logical schema, so each migration is written once with
 type placeholders (``{real}``, ``{blob}``, ``{bigint}``, ``{binary}``) rendered per dialect; each backend runs
-:func:`plan` inside one locked transaction at open and records what it applied in
-``schema_migrations``. Opening twice, or from two instances at once, applies nothing the second
-time.
+:meth:`SchemaHistory.plan` inside one locked transaction at open (:mod:`gateway.store.migrate`) and records what
+it applied in the history's version table (``schema_migrations`` here; the message log keeps its own history).
+Opening twice, or from two instances at once, applies nothing the second time.
 
 Rules for editing this file:
 
@@ -22,7 +22,7 @@ from typing import Final, Literal
 
 from .errors import SchemaError
 
-__all__ = ["CREATE_VERSION_TABLE", "MIGRATIONS", "Dialect", "Migration", "latest_version", "plan"]
+__all__ = ["MIGRATIONS", "STORE_SCHEMA", "Dialect", "Migration", "SchemaHistory", "latest_version", "plan"]
 
 Dialect = Literal["sqlite", "postgres"]
 
@@ -31,18 +31,10 @@ _TYPES: Final[dict[str, dict[str, str]]] = {
     "postgres": {"real": "DOUBLE PRECISION", "blob": "BYTEA", "bigint": "BIGINT", "binary": '"C"'},
 }
 
-#: The bookkeeping table; created before anything else, outside the numbered migrations.
-CREATE_VERSION_TABLE: Final = (
-    "CREATE TABLE IF NOT EXISTS schema_migrations ("
-    " version INTEGER PRIMARY KEY,"
-    " name TEXT NOT NULL,"
-    " applied_at TEXT NOT NULL DEFAULT CURRENT_TIMESTAMP)"
-)
-
 
 @dataclass(frozen=True, slots=True)
 class Migration:
-    """One schema step: a version number, a name for ``schema_migrations`` and its statements."""
+    """One schema step: a version number, a name for the version table and its statements."""
 
     version: int
     name: str
@@ -125,30 +117,51 @@ MIGRATIONS: Final[tuple[Migration, ...]] = (
 )
 
 
-def latest_version() -> int:
-    """The newest schema version this code knows."""
-    return MIGRATIONS[-1].version
+@dataclass(frozen=True, slots=True)
+class SchemaHistory:
+    """A numbered list of migrations with its own version table: the store's, or the message log's."""
 
+    what: str  # names the schema in errors: "database", "message log"
+    version_table: str
+    migrations: tuple[Migration, ...]
 
-def plan(applied: Iterable[int]) -> list[Migration]:
-    """The migrations still to apply, in order, given the versions already recorded.
-
-    Raises :class:`SchemaError` when the database is ahead of this code (an older gateway must not
-    write into a newer schema) or has a gap (a damaged or hand-edited ``schema_migrations``).
-    """
-    done = set(applied)
-    known = {m.version for m in MIGRATIONS}
-    unknown = sorted(done - known)
-    if unknown:
-        raise SchemaError(
-            "migrate",
-            f"database has schema version(s) {unknown} unknown to this gateway (knows up to "
-            f"{latest_version()}); run a newer gateway or restore the database",
+    def create_version_table(self) -> str:
+        """The bookkeeping table; created before anything else, outside the numbered migrations."""
+        return (
+            f"CREATE TABLE IF NOT EXISTS {self.version_table} ("
+            " version INTEGER PRIMARY KEY,"
+            " name TEXT NOT NULL,"
+            " applied_at TEXT NOT NULL DEFAULT CURRENT_TIMESTAMP)"
         )
-    todo = [m for m in MIGRATIONS if m.version not in done]
-    if done and todo and todo[0].version < max(done):
-        raise SchemaError(
-            "migrate",
-            f"schema_migrations has a gap: version {todo[0].version} missing below {max(done)}",
-        )
-    return todo
+
+    def latest_version(self) -> int:
+        """The newest schema version this code knows."""
+        return self.migrations[-1].version
+
+    def plan(self, applied: Iterable[int]) -> list[Migration]:
+        """The migrations still to apply, in order, given the versions already recorded.
+
+        Raises :class:`SchemaError` when the database is ahead of this code (an older gateway must not
+        write into a newer schema) or has a gap (a damaged or hand-edited version table).
+        """
+        done = set(applied)
+        known = {m.version for m in self.migrations}
+        unknown = sorted(done - known)
+        if unknown:
+            raise SchemaError(
+                "migrate",
+                f"{self.what} has schema version(s) {unknown} unknown to this gateway (knows up to "
+                f"{self.latest_version()}); run a newer gateway or restore the database",
+            )
+        todo = [m for m in self.migrations if m.version not in done]
+        if done and todo and todo[0].version < max(done):
+            raise SchemaError(
+                "migrate",
+                f"{self.version_table} has a gap: version {todo[0].version} missing below {max(done)}",
+            )
+        return todo
+
+
+STORE_SCHEMA: Final = SchemaHistory("database", "schema_migrations", MIGRATIONS)
+latest_version = STORE_SCHEMA.latest_version
+plan = STORE_SCHEMA.plan

@@ -23,7 +23,8 @@ from . import _rows
 from ._pg_errors import translate
 from .api import STATES, Accepted, DestinationStats, InboundRecord, OutboundMessage
 from .errors import InvalidStoreURL, StoreError, StoreUnavailable
-from .migrations import CREATE_VERSION_TABLE, plan
+from .migrate import migrate_postgres
+from .migrations import STORE_SCHEMA
 
 __all__ = ["PostgresStore"]
 
@@ -78,7 +79,7 @@ class PostgresStore:
             raise (translate("open", exc) or StoreUnavailable("open", type(exc).__name__)) from exc
         store = cls(pool, schema, ())
         try:
-            store.migrated = await store._run("migrate", lambda conn: _migrate(conn, schema))
+            store.migrated = await store._run("migrate", lambda conn: migrate_postgres(conn, STORE_SCHEMA, schema))
         except BaseException:
             await pool.close()
             raise
@@ -314,22 +315,3 @@ class PostgresStore:
 def _count(status: str) -> int:
     """The row count of a command tag such as ``DELETE 3``."""
     return int(status.rsplit(" ", 1)[-1])
-
-
-async def _migrate(conn: Any, schema: str | None) -> tuple[int, ...]:
-    """Create the schema if asked and apply missing migrations, under an advisory lock."""
-    async with conn.transaction():
-        await conn.execute("SELECT pg_advisory_xact_lock(hashtext('tongban-store:' || $1))", schema or "")
-        if schema is not None:
-            await conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
-        await conn.execute(CREATE_VERSION_TABLE)
-        todo = plan(r["version"] for r in await conn.fetch("SELECT version FROM schema_migrations"))
-        for migration in todo:
-            for statement in migration.render("postgres"):
-                await conn.execute(statement)
-            await conn.execute(
-                "INSERT INTO schema_migrations (version, name) VALUES ($1, $2)",
-                migration.version,
-                migration.name,
-            )
-    return tuple(m.version for m in todo)

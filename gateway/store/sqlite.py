@@ -20,7 +20,8 @@ from . import _rows
 from ._sqlite_worker import SQLiteWorker
 from .api import STATES, Accepted, DestinationStats, InboundRecord, OutboundMessage
 from .errors import StoreError
-from .migrations import CREATE_VERSION_TABLE, plan
+from .migrate import migrate_sqlite
+from .migrations import STORE_SCHEMA
 
 __all__ = ["SQLiteStore"]
 
@@ -33,26 +34,6 @@ _INSERT_INBOUND = (
 )
 # Only the lease holder may record an outcome; recording one ends the lease.
 _HELD = "lease_owner = NULL, lease_until = NULL WHERE id = ? AND state = 'delivering' AND lease_owner = ?"
-
-
-def _migrate(conn: sqlite3.Connection) -> tuple[int, ...]:
-    """Apply the missing migrations in one write transaction; returns the versions applied."""
-    conn.execute("BEGIN IMMEDIATE")
-    try:
-        conn.execute(CREATE_VERSION_TABLE)
-        todo = plan(row[0] for row in conn.execute("SELECT version FROM schema_migrations"))
-        for migration in todo:
-            for statement in migration.render("sqlite"):
-                conn.execute(statement)
-            conn.execute(
-                "INSERT INTO schema_migrations (version, name) VALUES (?, ?)",
-                (migration.version, migration.name),
-            )
-        conn.execute("COMMIT")
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
-    return tuple(m.version for m in todo)
 
 
 def _connector(path: str, busy_timeout: float) -> Any:
@@ -87,7 +68,10 @@ class SQLiteStore:
     @classmethod
     async def open(cls, path: str | Path, *, busy_timeout: float = 5.0, batch_max: int = 512) -> SQLiteStore:
         """Open (creating if needed) and migrate the database file at ``path``."""
-        worker = SQLiteWorker(_connector(str(path), busy_timeout), _migrate, batch_max=batch_max)
+        def migrate(conn: sqlite3.Connection) -> tuple[int, ...]:
+            return migrate_sqlite(conn, STORE_SCHEMA)
+
+        worker = SQLiteWorker(_connector(str(path), busy_timeout), migrate, batch_max=batch_max)
         migrated = await worker.start()
         return cls(worker, str(path), migrated)
 

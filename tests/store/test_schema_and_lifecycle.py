@@ -12,6 +12,7 @@ import asyncpg
 import pytest
 from store_helpers import T0, Backend, inbound, message
 
+from gateway.msglog.migrations import MSGLOG_SCHEMA
 from gateway.store import (
     InvalidStoreURL,
     PostgresStore,
@@ -21,7 +22,7 @@ from gateway.store import (
     StoreUnavailable,
     open_store,
 )
-from gateway.store.migrations import MIGRATIONS, latest_version, plan
+from gateway.store.migrations import MIGRATIONS, STORE_SCHEMA, latest_version, plan
 
 
 def test_plan_applies_missing_versions_in_order() -> None:
@@ -35,6 +36,13 @@ def test_plan_refuses_a_newer_or_gapped_schema() -> None:
         plan([1, 2, 3, latest_version() + 1])
     with pytest.raises(SchemaError, match="gap"):
         plan([2])
+
+
+def test_the_message_log_plans_its_own_history() -> None:
+    assert MSGLOG_SCHEMA.version_table != STORE_SCHEMA.version_table
+    assert [m.version for m in MSGLOG_SCHEMA.plan([])] == list(range(1, MSGLOG_SCHEMA.latest_version() + 1))
+    with pytest.raises(SchemaError, match="message log has schema version"):
+        MSGLOG_SCHEMA.plan([MSGLOG_SCHEMA.latest_version() + 1])
 
 
 def test_every_migration_renders_for_both_dialects() -> None:
