@@ -28,8 +28,10 @@ from .atrest import AtRestKeys, aad_for
 
 __all__ = [
     "FORMAT_VERSION",
+    "b64_or_none",
     "canonical_entry",
     "canonical_json",
+    "entry_fields",
     "entry_hash",
     "evidence_json",
     "new_entry_fields",
@@ -52,7 +54,8 @@ def evidence_json(evidence: Mapping[str, str]) -> str:
     return canonical_json(dict(evidence)).decode("ascii")
 
 
-def _b64(data: bytes | None) -> str | None:
+def b64_or_none(data: bytes | None) -> str | None:
+    """Standard Base64 of ``data``; None stays None."""
     return None if data is None else base64.b64encode(data).decode("ascii")
 
 
@@ -63,29 +66,31 @@ def _raw_hash(value: str) -> bytes:
     return value.encode("utf-8", "backslashreplace")
 
 
+def entry_fields(entry: Entry, seq: int | None = None) -> dict[str, Any]:
+    """The fields an entry's hash covers, as JSON values (ciphertexts in Base64); the export writes the same."""
+    return {
+        "seq": entry.seq if seq is None else seq,
+        "at_us": entry.at_us,
+        "direction": entry.direction,
+        "platform": entry.platform,
+        "operation": entry.operation,
+        "record_type": entry.record_type,
+        "message_id": entry.message_id,
+        "idem_key": entry.idem_key,
+        "case_no": entry.case_no,
+        "licence_id": entry.licence_id,
+        "message_key_id": entry.message_key_id,
+        "message_ct": b64_or_none(entry.message_ct),
+        "message_sha256": entry.message_sha256,
+        "holder_key_id": entry.holder_key_id,
+        "holder_ct": b64_or_none(entry.holder_ct),
+        "evidence": entry.evidence_json,
+    }
+
+
 def canonical_entry(entry: Entry, seq: int | None = None) -> bytes:
     """The canonical bytes of an entry's fields (``seq`` overrides the stored one, for diagnosis)."""
-    return canonical_json(
-        {
-            "v": FORMAT_VERSION,
-            "seq": entry.seq if seq is None else seq,
-            "at_us": entry.at_us,
-            "direction": entry.direction,
-            "platform": entry.platform,
-            "operation": entry.operation,
-            "record_type": entry.record_type,
-            "message_id": entry.message_id,
-            "idem_key": entry.idem_key,
-            "case_no": entry.case_no,
-            "licence_id": entry.licence_id,
-            "message_key_id": entry.message_key_id,
-            "message_ct": _b64(entry.message_ct),
-            "message_sha256": entry.message_sha256,
-            "holder_key_id": entry.holder_key_id,
-            "holder_ct": _b64(entry.holder_ct),
-            "evidence": entry.evidence_json,
-        }
-    )
+    return canonical_json({"v": FORMAT_VERSION, **entry_fields(entry, seq)})
 
 
 def entry_hash(entry: Entry, seq: int | None = None) -> str:

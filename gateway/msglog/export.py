@@ -36,7 +36,7 @@ from signing.jwks import jwk_of
 from signing.keys import VerificationKey
 
 from .api import BAD_SEAL, MALFORMED, Anchor, Entry, Problem, Seal, VerifyReport
-from .chain import canonical_json
+from .chain import b64_or_none, canonical_json, entry_fields
 from .errors import MessageLogError
 from .verify import verify_chain
 
@@ -57,31 +57,8 @@ class _Malformed(Exception):
     """The export document is not what :func:`write_export` writes (internal; becomes a report)."""
 
 
-def _b64(data: bytes | None) -> str | None:
-    return None if data is None else base64.b64encode(data).decode("ascii")
-
-
 def _entry_doc(entry: Entry) -> dict[str, Any]:
-    return {
-        "seq": entry.seq,
-        "at_us": entry.at_us,
-        "direction": entry.direction,
-        "platform": entry.platform,
-        "operation": entry.operation,
-        "record_type": entry.record_type,
-        "message_id": entry.message_id,
-        "idem_key": entry.idem_key,
-        "case_no": entry.case_no,
-        "licence_id": entry.licence_id,
-        "message_key_id": entry.message_key_id,
-        "message_ct": _b64(entry.message_ct),
-        "message_sha256": entry.message_sha256,
-        "holder_key_id": entry.holder_key_id,
-        "holder_ct": _b64(entry.holder_ct),
-        "evidence": entry.evidence_json,
-        "prev_hash": entry.prev_hash,
-        "entry_hash": entry.entry_hash,
-    }
+    return {**entry_fields(entry), "prev_hash": entry.prev_hash, "entry_hash": entry.entry_hash}
 
 
 def _seal_doc(seal: Seal) -> dict[str, Any]:
@@ -132,7 +109,7 @@ def _bytes(obj: Mapping[str, Any], name: str, optional: bool = False) -> bytes |
         raw = base64.b64decode(text, validate=True)
     except (binascii.Error, ValueError) as exc:
         raise _Malformed(f"field {name!r} is not base64") from exc
-    if _b64(raw) != text:  # unused trailing bits: two spellings of one value
+    if b64_or_none(raw) != text:  # unused trailing bits: two spellings of one value
         raise _Malformed(f"field {name!r} is not canonical base64")
     return raw
 
