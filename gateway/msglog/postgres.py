@@ -19,7 +19,7 @@ from typing import Any, Final, TypeVar
 
 import asyncpg
 
-from gateway.store._pg_errors import translate
+from gateway.store._pg_errors import run_pooled, translate
 from gateway.store.errors import InvalidStoreURL, StoreUnavailable
 from gateway.store.migrate import migrate_postgres
 from signing.keys import SigningKey, VerificationKey
@@ -117,14 +117,7 @@ class PostgresMessageLog(BaseMessageLog):
 
     async def _run(self, name: str, fn: Callable[[Any], Awaitable[T]]) -> T:
         """Run ``fn(connection)`` on a pooled connection, translating driver errors once, here."""
-        try:
-            async with self._pool.acquire() as conn:
-                return await fn(conn)
-        except Exception as exc:
-            mapped = translate(name, exc)
-            if mapped is None:
-                raise
-            raise mapped from exc
+        return await run_pooled(self._pool, name, fn)
 
     async def _append_fields(self, fields: list[Entry]) -> list[Entry]:
         return await self._committer.submit(fields)

@@ -15,8 +15,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
-from gateway.store._sqlite_worker import SQLiteWorker
-from gateway.store.errors import StoreError
+from gateway.store._sqlite_worker import SQLiteWorker, wal_connector
 from gateway.store.migrate import migrate_sqlite
 from signing.keys import SigningKey, VerificationKey
 
@@ -37,23 +36,6 @@ from .atrest import AtRestKeys
 from .migrations import MSGLOG_SCHEMA
 
 __all__ = ["SQLiteMessageLog"]
-
-
-def _connector(path: str, busy_timeout: float) -> Callable[[], sqlite3.Connection]:
-    def connect() -> sqlite3.Connection:
-        conn = sqlite3.connect(path, timeout=busy_timeout, isolation_level=None)
-        try:
-            conn.row_factory = sqlite3.Row
-            mode = conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]
-            if str(mode).lower() != "wal":
-                raise StoreError("open", f"the database refused WAL mode (journal_mode={mode})")
-            conn.execute("PRAGMA synchronous=FULL")
-        except BaseException:
-            conn.close()
-            raise
-        return conn
-
-    return connect
 
 
 def _head(conn: sqlite3.Connection) -> Head:
@@ -93,7 +75,7 @@ class SQLiteMessageLog(BaseMessageLog):
         def migrate(conn: sqlite3.Connection) -> tuple[int, ...]:
             return migrate_sqlite(conn, MSGLOG_SCHEMA)
 
-        worker = SQLiteWorker(_connector(str(path), busy_timeout), migrate, batch_max=batch_max)
+        worker = SQLiteWorker(wal_connector(str(path), busy_timeout), migrate, batch_max=batch_max)
         migrated = await worker.start()
         return cls(
             worker,

@@ -26,7 +26,7 @@ from typing import Any, Final, TypeVar
 
 from .errors import StoreConflict, StoreError, StoreUnavailable
 
-__all__ = ["SQLiteWorker", "translate"]
+__all__ = ["SQLiteWorker", "translate", "wal_connector"]
 
 T = TypeVar("T")
 
@@ -70,6 +70,29 @@ class _Job:
         self.name = name
         self.fn = fn
         self.future: concurrent.futures.Future[Any] = concurrent.futures.Future()
+
+
+def wal_connector(path: str, busy_timeout: float) -> Callable[[], sqlite3.Connection]:
+    """A connect function for :class:`SQLiteWorker`: no implicit transactions (the worker BEGINs), WAL, FULL sync.
+
+    Why refuse a database that stays out of WAL mode: group commit counts on one WAL append and fsync per batch,
+    and readers (the CLI, /readyz) must not block the writer.
+    """
+
+    def connect() -> sqlite3.Connection:
+        conn = sqlite3.connect(path, timeout=busy_timeout, isolation_level=None)
+        try:
+            conn.row_factory = sqlite3.Row
+            mode = conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]
+            if str(mode).lower() != "wal":
+                raise StoreError("open", f"the database refused WAL mode (journal_mode={mode})")
+            conn.execute("PRAGMA synchronous=FULL")
+        except BaseException:
+            conn.close()
+            raise
+        return conn
+
+    return connect
 
 
 class SQLiteWorker:

@@ -20,7 +20,7 @@ from typing import Any, Final, TypeVar
 import asyncpg
 
 from . import _rows
-from ._pg_errors import translate
+from ._pg_errors import run_pooled, translate
 from .api import STATES, Accepted, DestinationStats, InboundRecord, OutboundMessage
 from .errors import InvalidStoreURL, StoreError, StoreUnavailable
 from .migrate import migrate_postgres
@@ -87,14 +87,7 @@ class PostgresStore:
 
     async def _run(self, name: str, fn: Callable[[Any], Awaitable[T]]) -> T:
         """Run ``fn(connection)`` on a pooled connection, translating driver errors once, here."""
-        try:
-            async with self._pool.acquire() as conn:
-                return await fn(conn)
-        except Exception as exc:
-            mapped = translate(name, exc)
-            if mapped is None:
-                raise
-            raise mapped from exc
+        return await run_pooled(self._pool, name, fn)
 
     # --- inbound + outbox -------------------------------------------------------------------
 

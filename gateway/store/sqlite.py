@@ -17,9 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from . import _rows
-from ._sqlite_worker import SQLiteWorker
+from ._sqlite_worker import SQLiteWorker, wal_connector
 from .api import STATES, Accepted, DestinationStats, InboundRecord, OutboundMessage
-from .errors import StoreError
 from .migrate import migrate_sqlite
 from .migrations import STORE_SCHEMA
 
@@ -34,23 +33,6 @@ _INSERT_INBOUND = (
 )
 # Only the lease holder may record an outcome; recording one ends the lease.
 _HELD = "lease_owner = NULL, lease_until = NULL WHERE id = ? AND state = 'delivering' AND lease_owner = ?"
-
-
-def _connector(path: str, busy_timeout: float) -> Any:
-    def connect() -> sqlite3.Connection:
-        conn = sqlite3.connect(path, timeout=busy_timeout, isolation_level=None)
-        try:
-            conn.row_factory = sqlite3.Row
-            mode = conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]
-            if str(mode).lower() != "wal":
-                raise StoreError("open", f"the database refused WAL mode (journal_mode={mode})")
-            conn.execute("PRAGMA synchronous=FULL")
-        except BaseException:
-            conn.close()
-            raise
-        return conn
-
-    return connect
 
 
 class SQLiteStore:
@@ -71,7 +53,7 @@ class SQLiteStore:
         def migrate(conn: sqlite3.Connection) -> tuple[int, ...]:
             return migrate_sqlite(conn, STORE_SCHEMA)
 
-        worker = SQLiteWorker(_connector(str(path), busy_timeout), migrate, batch_max=batch_max)
+        worker = SQLiteWorker(wal_connector(str(path), busy_timeout), migrate, batch_max=batch_max)
         migrated = await worker.start()
         return cls(worker, str(path), migrated)
 
