@@ -15,7 +15,6 @@ over both; PostgreSQL is skipped with the reason when no server answers). The ga
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
 import socket
 import time
 import tomllib
@@ -25,9 +24,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import asyncpg
 import pytest
 from aiohttp import web
+from pg_support import drop_schema
 
 from gateway.config import DEFAULT_CONFIG, Config, parse_config
 from gateway.links import dev_link_settings
@@ -39,8 +38,6 @@ from gateway.wire.base import PlatformClient, WireContext
 from gateway.wire.registry import scheme
 
 REPO = Path(__file__).resolve().parents[2]
-PG_USERS = ("postgres", "root")
-PG_HOST = "127.0.0.1:5432"
 SIM_OPTIONS = {"hefei": {"catalogue_size": 2000}, "huainan": {"catalogue_size": 2000}}
 
 
@@ -51,51 +48,12 @@ def free_port() -> int:
         return port
 
 
-def find_pg_dsn() -> str | None:
-    """The DSN of the test PostgreSQL (database ``test``), or None when no server answers."""
-
-    async def probe(dsn: str) -> bool:
-        try:
-            conn = await asyncpg.connect(dsn, timeout=3)
-        except (TimeoutError, OSError, asyncpg.PostgresError):
-            return False
-        await conn.close()
-        return True
-
-    with concurrent.futures.ThreadPoolExecutor(1) as pool:  # probed from inside a running loop: own loop
-        for user in PG_USERS:
-            dsn = f"postgresql://{user}@{PG_HOST}/test"
-            if pool.submit(lambda d=dsn: asyncio.run(probe(d))).result():
-                return dsn
-    return None
-
-
-@pytest.fixture(scope="session")
-def pg_dsn() -> str:
-    dsn = find_pg_dsn()
-    if dsn is None:
-        pytest.skip(f"no PostgreSQL server answers at {PG_HOST} (database 'test', users {PG_USERS})")
-    return dsn
-
-
-def _drop_schema(dsn: str, schema: str) -> None:
-    async def drop() -> None:
-        conn = await asyncpg.connect(dsn)
-        try:
-            await conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
-        finally:
-            await conn.close()
-
-    with concurrent.futures.ThreadPoolExecutor(1) as pool:
-        pool.submit(lambda: asyncio.run(drop())).result()
-
-
 @pytest.fixture
 def pg_url(pg_dsn: str) -> Iterator[str]:
     """A store URL on a fresh PostgreSQL schema, dropped afterwards."""
     schema = f"p_{uuid.uuid4().hex[:16]}"
     yield f"{pg_dsn}?schema={schema}"
-    _drop_schema(pg_dsn, schema)
+    drop_schema(pg_dsn, schema)
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
