@@ -44,6 +44,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 import aiohttp  # noqa: E402
+import tomli_w  # noqa: E402
 from aiohttp import web  # noqa: E402
 
 from adapters.wire import HttpRequest  # noqa: E402
@@ -66,32 +67,6 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def _toml_value(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int | float):
-        return repr(value)
-    if isinstance(value, str):
-        return json.dumps(value, ensure_ascii=False)
-    if isinstance(value, list):
-        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
-    return "{" + ", ".join(f"{json.dumps(k)} = {_toml_value(v)}" for k, v in value.items()) + "}"
-
-
-def dump_toml(data: dict[str, Any], prefix: str = "") -> str:
-    """Enough TOML for a configuration dict: tables, arrays of tables, scalars, inline tables for item_codes."""
-    lines, nested = [], []
-    for key, value in data.items():
-        name = f"{prefix}.{key}" if prefix else key
-        if isinstance(value, dict) and key != "item_codes":
-            nested.append(f"[{name}]\n" + dump_toml(value, name))
-        elif isinstance(value, list) and value and all(isinstance(v, dict) for v in value):
-            nested.extend(f"[[{name}]]\n" + dump_toml(v, name) for v in value)
-        else:
-            lines.append(f"{json.dumps(key)} = {_toml_value(value)}")
-    return "\n".join(lines) + "\n\n" + "".join(nested)
-
-
 def bench_config(work: Path, store_url: str, gateway_port: int, sim_port_base: int) -> tuple[Path, Config]:
     data: dict[str, Any] = tomllib.loads(DEFAULT_CONFIG.read_text(encoding="utf-8"))
     data["store"]["url"] = store_url
@@ -109,7 +84,7 @@ def bench_config(work: Path, store_url: str, gateway_port: int, sim_port_base: i
     data["delivery"]["breaker"] = {"cool_down": "500ms"}
     data["delivery"]["worker"] = {"batch": 256, "per_destination": PER_DESTINATION, "poll_interval": 0.1}
     path = work / "gateway.toml"
-    path.write_text(dump_toml(data), encoding="utf-8")
+    path.write_text(tomli_w.dumps(data), encoding="utf-8")
     return path, parse_config(data, str(path), work)
 
 

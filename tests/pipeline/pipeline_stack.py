@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import tomli_w
 from aiohttp import web
 from pg_support import drop_schema
 
@@ -110,39 +111,8 @@ def _config(dev: Path, store_url: str, base_urls: dict[str, str], port: int = 80
     return parse_config(config_dict(dev, store_url, base_urls, port, extra), "test configuration", dev.parent)
 
 
-def _toml_value(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int | float):
-        return repr(value)
-    if isinstance(value, str):
-        return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
-    if isinstance(value, list):
-        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
-    if isinstance(value, dict):
-        return "{" + ", ".join(f'"{k}" = {_toml_value(v)}' for k, v in value.items()) + "}"
-    raise TypeError(f"no TOML form for {type(value).__name__}")
-
-
-def dump_toml(data: dict[str, Any], prefix: str = "") -> str:
-    """A small TOML writer for configuration dicts (tables, arrays of tables, scalars, inline tables)."""
-    lines: list[str] = []
-    nested: list[str] = []
-    for key, value in data.items():
-        name = f"{prefix}.{key}" if prefix else key
-        if isinstance(value, dict) and key != "item_codes":
-            nested.append(f"[{name}]\n" + dump_toml(value, name))
-        elif isinstance(value, list) and value and all(isinstance(v, dict) for v in value):
-            nested.extend(f"[[{name}]]\n" + dump_toml(v, name) for v in value)
-        else:
-            lines.append(f'"{key}" = {_toml_value(value)}')
-    return "\n".join(lines) + "\n\n" + "".join(nested)
-
-
 def write_config(data: dict[str, Any], path: Path) -> Path:
-    text = dump_toml(data)
-    tomllib.loads(text)  # refuse to write what would not read back
-    path.write_text(text, encoding="utf-8")
+    path.write_text(tomli_w.dumps(data), encoding="utf-8")
     return path
 
 
