@@ -23,7 +23,8 @@ from gateway.errors import Rejection
 from gateway.errors import RejectionCode as C
 from gateway.model.records import ItemBatch
 from gateway.model.rules import check_record_rules
-from mappings.engine import MappingContext, RecordMapping, compile_mapping, load_reference
+from mappings.engine import MappingContext, RecordMapping
+from mappings.loader import compile_mapping, load_reference
 from mappings.tables import Tables
 
 __all__ = ["DialectAdapter", "Envelope"]
