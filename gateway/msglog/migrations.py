@@ -80,4 +80,4 @@ MIGRATIONS: Final[tuple[Migration, ...]] = (
 )
 
 
-MSGLOG_SCHEMA: Final = SchemaHistory("message log", "msglog_schema_migrations", MIGRATIONS)
+MSGLOG_SCHEMA: Final = SchemaHistory("message log", "msglog_schema_migrations", MIGRATIONS, "tongban-msglog:")

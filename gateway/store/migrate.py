@@ -38,9 +38,7 @@ def migrate_sqlite(conn: sqlite3.Connection, history: SchemaHistory) -> tuple[in
 async def migrate_postgres(conn: Any, history: SchemaHistory, schema: str | None) -> tuple[int, ...]:
     """Create ``schema`` if given and apply the missing migrations, under a transaction-scoped advisory lock."""
     async with conn.transaction():
-        await conn.execute(
-            "SELECT pg_advisory_xact_lock(hashtext('tongban:' || $1 || ':' || $2))", history.version_table, schema or ""
-        )
+        await conn.execute("SELECT pg_advisory_xact_lock(hashtext($1 || $2))", history.lock_name, schema or "")
         if schema is not None:
             await conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
         await conn.execute(history.create_version_table())

@@ -124,6 +124,7 @@ class SchemaHistory:
     what: str  # names the schema in errors: "database", "message log"
     version_table: str
     migrations: tuple[Migration, ...]
+    lock_name: str  # PostgreSQL advisory lock taken while migrating, with the schema name appended
 
     def create_version_table(self) -> str:
         """The bookkeeping table; created before anything else, outside the numbered migrations."""
@@ -162,6 +163,6 @@ class SchemaHistory:
         return todo
 
 
-STORE_SCHEMA: Final = SchemaHistory("database", "schema_migrations", MIGRATIONS)
+STORE_SCHEMA: Final = SchemaHistory("database", "schema_migrations", MIGRATIONS, "tongban-store:")
 latest_version = STORE_SCHEMA.latest_version
 plan = STORE_SCHEMA.plan
