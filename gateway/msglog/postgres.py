@@ -13,14 +13,10 @@ URL's ``?schema=``) becomes the connections' ``search_path``.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any, Final, TypeVar
 
-import asyncpg
-
-from gateway.store._pg_errors import run_pooled, translate
-from gateway.store.errors import InvalidStoreURL, StoreUnavailable
+from gateway.store._pg_pool import open_pool, run_pooled
 from gateway.store.migrate import migrate_postgres
 from signing.keys import SigningKey, VerificationKey
 
@@ -44,7 +40,6 @@ from .migrations import MSGLOG_SCHEMA
 __all__ = ["PostgresMessageLog"]
 
 T = TypeVar("T")
-_SCHEMA_NAME: Final = re.compile(r"[a-z_][a-z0-9_]{0,62}")
 _N = _sql.numbered
 _HEAD_LOCKED: Final = _N(_sql.HEAD) + " FOR UPDATE"
 _ANCHOR_LOCKED: Final = _N(_sql.ANCHOR) + " FOR UPDATE"
@@ -79,17 +74,9 @@ class PostgresMessageLog(BaseMessageLog):
         batch_max: int = 512,
     ) -> PostgresMessageLog:
         """Connect a pool to ``dsn``, create ``schema`` if given, and migrate the log's tables."""
-        if schema is not None and not _SCHEMA_NAME.fullmatch(schema):
-            raise InvalidStoreURL("open", f"schema={schema!r} is not a plain lower-case identifier")
-        settings = {} if schema is None else {"search_path": schema}
-        try:
-            pool = await asyncpg.create_pool(
-                dsn, min_size=min_size, max_size=max_size, timeout=connect_timeout, server_settings=settings
-            )
-        except ValueError as exc:  # a DSN asyncpg cannot parse; its text may hold the password
-            raise InvalidStoreURL("open", f"the PostgreSQL URL was refused ({type(exc).__name__})") from exc
-        except Exception as exc:
-            raise (translate("open", exc) or StoreUnavailable("open", type(exc).__name__)) from exc
+        pool = await open_pool(
+            dsn, schema, min_size=min_size, max_size=max_size, connect_timeout=connect_timeout
+        )
         log = cls(
             pool,
             schema,

@@ -8,16 +8,13 @@ PostgreSQL messages may quote the offending values, which can be personal data.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-from typing import Any, Final, TypeVar
+from typing import Final
 
 import asyncpg
 
 from .errors import StoreConflict, StoreError, StoreUnavailable
 
-__all__ = ["run_pooled", "translate"]
-
-T = TypeVar("T")
+__all__ = ["translate"]
 
 _UNAVAILABLE: Final = (
     OSError,  # includes TimeoutError
@@ -53,14 +50,3 @@ def _short(exc: BaseException) -> str:
         return f"SQLSTATE {exc.sqlstate}"
     return str(exc)[:200]
 
-
-async def run_pooled(pool: Any, name: str, fn: Callable[[Any], Awaitable[T]]) -> T:
-    """Run ``fn(connection)`` on a connection from ``pool``, translating driver errors once, here."""
-    try:
-        async with pool.acquire() as conn:
-            return await fn(conn)
-    except Exception as exc:
-        mapped = translate(name, exc)
-        if mapped is None:
-            raise
-        raise mapped from exc

@@ -13,16 +13,13 @@ it to isolate themselves.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from typing import Any, Final, TypeVar
 
-import asyncpg
-
 from . import _rows
-from ._pg_errors import run_pooled, translate
+from ._pg_pool import open_pool, run_pooled
 from .api import STATES, Accepted, DestinationStats, InboundRecord, OutboundMessage
-from .errors import InvalidStoreURL, StoreError, StoreUnavailable
+from .errors import StoreError
 from .migrate import migrate_postgres
 from .migrations import STORE_SCHEMA
 
@@ -30,7 +27,6 @@ __all__ = ["PostgresStore"]
 
 T = TypeVar("T")
 
-_SCHEMA_NAME: Final = re.compile(r"[a-z_][a-z0-9_]{0,62}")
 _COLS: Final = ", ".join(_rows.OUTBOX_COLUMNS)
 _O_COLS: Final = ", ".join(f"o.{c}" for c in _rows.OUTBOX_COLUMNS)
 _PLACEHOLDERS: Final = ", ".join(f"${i}" for i in range(1, len(_rows.OUTBOX_COLUMNS) + 1))
@@ -64,19 +60,9 @@ class PostgresStore:
         connect_timeout: float = 10.0,
     ) -> PostgresStore:
         """Connect a pool to ``dsn`` (a libpq URL), create ``schema`` if given, and migrate."""
-        if schema is not None and not _SCHEMA_NAME.fullmatch(schema):
-            raise InvalidStoreURL(
-                "open", f"schema={schema!r} is not a plain lower-case identifier; use [a-z_][a-z0-9_]*"
-            )
-        settings = {} if schema is None else {"search_path": schema}
-        try:
-            pool = await asyncpg.create_pool(
-                dsn, min_size=min_size, max_size=max_size, timeout=connect_timeout, server_settings=settings
-            )
-        except ValueError as exc:  # a DSN asyncpg cannot parse; its text may hold the password
-            raise InvalidStoreURL("open", f"the PostgreSQL URL was refused ({type(exc).__name__})") from exc
-        except Exception as exc:
-            raise (translate("open", exc) or StoreUnavailable("open", type(exc).__name__)) from exc
+        pool = await open_pool(
+            dsn, schema, min_size=min_size, max_size=max_size, connect_timeout=connect_timeout
+        )
         store = cls(pool, schema, ())
         try:
             store.migrated = await store._run("migrate", lambda conn: migrate_postgres(conn, STORE_SCHEMA, schema))
