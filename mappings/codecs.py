@@ -22,6 +22,18 @@ if TYPE_CHECKING:
 
 __all__ = ["build_codec"]
 
+#: Formats whose wire value is the reference value: checked, never converted.
+_CHECKED_AS_IS: dict[str, Callable[[Any], Any]] = {
+    "case_no": fmt.case_no,
+    "phone": fmt.phone,
+    "sha256": fmt.sha256_hex,
+    "uscc": fmt.uscc,
+    "licence_id": fmt.licence_id,
+    "type_code": fmt.type_code,
+    "task_code": fmt.task_code,
+    "basic_code": fmt.basic_code,
+}
+
 
 def build_codec(
     source: str,
@@ -37,27 +49,10 @@ def build_codec(
     max_len = ref_spec.get("max")
     ident = _identity
 
-    def plain(check: Callable[[Any], Any]) -> Callable[..., Any]:
-        return check
-
     if kind in ("text", "label"):
-        return plain(fmt.text_checker(max_len if max_len is not None else 1 << 30)), ident
-    if kind == "case_no":
-        return plain(fmt.case_no), ident
-    if kind == "phone":
-        return plain(fmt.phone), ident
-    if kind == "sha256":
-        return plain(fmt.sha256_hex), ident
-    if kind == "uscc":
-        return plain(fmt.uscc), ident
-    if kind == "licence_id":
-        return plain(fmt.licence_id), ident
-    if kind == "type_code":
-        return plain(fmt.type_code), ident
-    if kind == "task_code":
-        return plain(fmt.task_code), ident
-    if kind == "basic_code":
-        return plain(fmt.basic_code), ident
+        return fmt.text_checker(max_len if max_len is not None else 1 << 30), ident
+    if kind in _CHECKED_AS_IS:
+        return _CHECKED_AS_IS[kind], ident
     if kind in ("region", "area"):
         return _region_codec(kind, row.get("wire"), ctx)
     if kind in ("int", "level"):
@@ -76,13 +71,13 @@ def build_codec(
     if kind == "bool":
         wire = row.get("wire", settings.get("bool", "truefalse" if xml else "json"))
         dec_b, enc_b = fmt.BOOL_WIRES[wire]
-        return plain(dec_b), enc_b
+        return dec_b, enc_b
     if kind == "datetime":
         dec_t, enc_t = fmt.DATETIME_WIRES[row.get("wire", settings["datetime"])]
-        return plain(dec_t), enc_t
+        return dec_t, enc_t
     if kind == "date":
         dec_d, enc_d = fmt.DATE_WIRES[row.get("wire", settings["date"])]
-        return plain(dec_d), enc_d
+        return dec_d, enc_d
     if kind == "code":
         return _code_codec(source, key, ref_spec["list"], row, ctx, settings)
     if kind == "id_number":
