@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import contextvars
 import re
-import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TypeGuard
+
+from gateway.randomness import random_hex
 
 __all__ = [
     "RequestContext",
@@ -45,7 +46,7 @@ _CURRENT: contextvars.ContextVar[RequestContext | None] = contextvars.ContextVar
 
 def new_request_id() -> str:
     """A fresh request id: 32 hex characters, unguessable, no meaning."""
-    return uuid.uuid4().hex
+    return random_hex(16)
 
 
 def valid_request_id(value: str | None) -> TypeGuard[str]:

@@ -17,11 +17,12 @@ A malformed header is not an error for the request: the trace restarts (a new tr
 from __future__ import annotations
 
 import re
-import secrets
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from aiohttp import web
+
+from gateway.randomness import random_hex
 
 from .context import bind_request, current_request
 
@@ -75,7 +76,7 @@ class TraceParent:
 
 def _random_hex(nbytes: int) -> str:
     while True:
-        value = secrets.token_hex(nbytes)
+        value = random_hex(nbytes)
         if value.strip("0"):  # all-zero ids are invalid
             return value
 
