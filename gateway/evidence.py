@@ -1,6 +1,7 @@
 """Every message the gateway receives or sends goes into the message log, with its signature evidence.
 
-- Inbound: a middleware on the partner endpoints keeps the signature-bearing headers of the request being handled
+- Inbound: the partner endpoints' edge middleware binds the headers of the request being handled; the
+  signature-bearing ones
   (``x-ah-jws``, ``x-tif-*``, ``x-sm2-*``, ``signature``, ``signature-input``, ``content-digest``, ``soapaction``;
   XML dialects carry their signature inside the body, which is logged whole); ``RecordingHandler`` appends the
   verified call before the business handler runs.
@@ -15,19 +16,24 @@ from __future__ import annotations
 import contextvars
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
-
-from aiohttp import web
 
 from adapters.wire import HttpRequest, HttpResponse
 from gateway.msglog.api import MessageLog, NewEntry
 from gateway.transport import Transport
 from gateway.wire.base import InboundCall, InboundHandler, InboundResult
 
-__all__ = ["LoggedClient", "RecordingHandler", "RecordingTransport", "evidence_middleware", "exchange_context"]
+__all__ = [
+    "LoggedClient",
+    "RecordingHandler",
+    "RecordingTransport",
+    "bind_inbound_headers",
+    "exchange_context",
+    "unbind_inbound_headers",
+]
 
 EVIDENCE_HEADERS = ("x-ah-jws", "x-tif-paasid", "x-tif-timestamp", "x-tif-nonce", "x-tif-signature",
                     "x-sm2-sign", "x-sm2-cert-sn", "signature", "signature-input", "content-digest", "soapaction")
@@ -38,8 +44,8 @@ def _evidence(headers: Mapping[str, str]) -> dict[str, str]:
     return {name: lowered[name] for name in EVIDENCE_HEADERS if name in lowered}
 
 
-_inbound_evidence: contextvars.ContextVar[Mapping[str, str] | None] = contextvars.ContextVar(
-    "inbound_evidence", default=None
+_inbound_headers: contextvars.ContextVar[Mapping[str, str] | None] = contextvars.ContextVar(
+    "inbound_headers", default=None
 )
 
 
@@ -68,19 +74,14 @@ def exchange_context(**fields: Any) -> Iterator[None]:
         _exchange.reset(token)
 
 
-def evidence_middleware() -> Any:
-    """Keep the request's signature headers for ``RecordingHandler`` (mounted on every partner endpoint)."""
+def bind_inbound_headers(headers: Mapping[str, str]) -> contextvars.Token[Mapping[str, str] | None]:
+    """Make the request's headers the evidence of the call being handled (the evidence is picked only when the
+    verified call is logged, so refused calls cost nothing here); undo with :func:`unbind_inbound_headers`."""
+    return _inbound_headers.set(headers)
 
-    @web.middleware
-    async def middleware(request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
-                         ) -> web.StreamResponse:
-        token = _inbound_evidence.set(_evidence(request.headers))
-        try:
-            return await handler(request)
-        finally:
-            _inbound_evidence.reset(token)
 
-    return middleware
+def unbind_inbound_headers(token: contextvars.Token[Mapping[str, str] | None]) -> None:
+    _inbound_headers.reset(token)
 
 
 def _search_fields(record: Any) -> tuple[str | None, str | None, str | None]:
@@ -107,7 +108,7 @@ class RecordingHandler:
                 at=self.clock(), direction="in", platform=call.platform, operation=call.operation,
                 record_type=call.operation, message_id=call.message_id or "",
                 idem_key=str(getattr(call.record, "idempotency_key", "") or ""), message=call.body,
-                evidence=_inbound_evidence.get() or {}, case_no=case_no, licence_id=licence_id,
+                evidence=_evidence(_inbound_headers.get() or {}), case_no=case_no, licence_id=licence_id,
             ))
         return await self.inner(call)
 

@@ -29,7 +29,6 @@ from gateway.evidence import (
     RecordingHandler,
     RecordingTransport,
     ensure_message_log_keys,
-    evidence_middleware,
 )
 from gateway.licences import LicenceService
 from gateway.links import LinkSettings, gateway_link_settings
@@ -49,9 +48,10 @@ from gateway.wire.base import PlatformClient, WireContext
 from gateway.wire.registry import scheme
 
 from .admin import admin_routes, ensure_admin_token
+from .edge import partner_edge_middleware
 from .handlers import PartnerHandler, consent_keys_of
 from .keys import CLOCK, CONFIG, METRICS, MSGLOG, SERVER_TLS, STORE, WORKER
-from .limits import DOCUMENTED_RATES, TokenBucket, limits_middleware
+from .limits import DOCUMENTED_RATES, TokenBucket
 from .operations import (
     MeteredHandler,
     background,
@@ -59,7 +59,6 @@ from .operations import (
     link_certificates,
     metrics_route,
     readiness_route,
-    refusal_metrics_middleware,
     set_certificate_gauges,
 )
 from .problems import problem_middleware, problem_response
@@ -177,9 +176,8 @@ def create_app(
         wire = scheme(platform.dialect)
         rate = float(platform.settings.get("rate_limit", DOCUMENTED_RATES.get(platform.dialect, 50.0)))
         limit = registry.adapter(platform.dialect).body_limit
-        partner = web.Application(middlewares=[refusal_metrics_middleware(metrics, pid),
-                                               limits_middleware(TokenBucket(rate), REQUEST_TIMEOUT),
-                                               evidence_middleware()], client_max_size=limit * 4)
+        edge = partner_edge_middleware(metrics, pid, TokenBucket(rate), REQUEST_TIMEOUT)
+        partner = web.Application(middlewares=[edge], client_max_size=limit * 4)
         ctx = WireContext(platform, loaded[pid], registry.adapter(platform.dialect), now)
         partner.add_routes(wire.Endpoint(ctx, replay, handler).routes())
         app.add_subapp(f"/partners/{pid}/", partner)

@@ -9,11 +9,9 @@ that does not complete within ``request_timeout`` seconds is answered 408 instea
 
 from __future__ import annotations
 
-import asyncio
 import math
 import time
-from collections.abc import Awaitable, Callable
-from typing import Any
+from collections.abc import Callable
 
 from aiohttp import web
 
@@ -21,11 +19,9 @@ from gateway.errors import PROBLEM_TYPE_BASE
 
 from .problems import problem_response
 
-__all__ = ["DOCUMENTED_RATES", "TokenBucket", "limits_middleware"]
+__all__ = ["DOCUMENTED_RATES", "TokenBucket", "rate_refusal", "timeout_refusal"]
 
 DOCUMENTED_RATES = {"anhui": 50.0, "zlb": 20.0, "hunan": 30.0, "shanghai": 20.0, "g60": 50.0}
-
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 class TokenBucket:
@@ -49,27 +45,21 @@ class TokenBucket:
         return (1.0 - self.tokens) / self.rate
 
 
-def limits_middleware(bucket: TokenBucket, request_timeout: float) -> Any:
-    """Rate first; then the whole call (body upload included) must finish within ``request_timeout`` seconds, so a
-    slow client cannot hold a connection and a worker slot open (answered 408)."""
+def rate_refusal(bucket: TokenBucket) -> web.Response | None:
+    """The 429 answer (``Retry-After`` in whole seconds) when ``bucket`` has no token now, else None."""
+    wait = bucket.take()
+    if wait <= 0:
+        return None
+    return problem_response(
+        {"type": PROBLEM_TYPE_BASE + "RATE_LIMITED", "title": "Too many requests", "status": 429,
+         "code": "RATE_LIMITED", "detail": "the documented request rate of this platform was exceeded"},
+        headers={"Retry-After": str(max(1, math.ceil(wait)))},
+    )
 
-    @web.middleware
-    async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-        wait = bucket.take()
-        if wait > 0:
-            retry_after = max(1, math.ceil(wait))
-            return problem_response(
-                {"type": PROBLEM_TYPE_BASE + "RATE_LIMITED", "title": "Too many requests", "status": 429,
-                 "code": "RATE_LIMITED", "detail": "the documented request rate of this platform was exceeded"},
-                headers={"Retry-After": str(retry_after)},
-            )
-        try:
-            async with asyncio.timeout(request_timeout):
-                return await handler(request)
-        except TimeoutError:
-            return problem_response(
-                {"type": PROBLEM_TYPE_BASE + "REQUEST_TIMEOUT", "title": "Request too slow", "status": 408,
-                 "code": "REQUEST_TIMEOUT", "detail": f"the call did not complete within {request_timeout:g} s"}
-            )
 
-    return middleware
+def timeout_refusal(request_timeout: float) -> web.Response:
+    """The 408 answer to a call (body upload included) that did not complete within ``request_timeout`` seconds."""
+    return problem_response(
+        {"type": PROBLEM_TYPE_BASE + "REQUEST_TIMEOUT", "title": "Request too slow", "status": 408,
+         "code": "REQUEST_TIMEOUT", "detail": f"the call did not complete within {request_timeout:g} s"}
+    )

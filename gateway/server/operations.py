@@ -175,23 +175,16 @@ def set_certificate_gauges(metrics: GatewayMetrics, certificates: list[tuple[str
 _TRANSPORT_CODES = (b"SIGNATURE_INVALID", b"AUTH_FAILED", b"REPLAYED")
 
 
-def refusal_metrics_middleware(metrics: GatewayMetrics, platform: str) -> Any:
-    """Count authentication, signature and replay refusals of a partner endpoint (``tongban_auth_refusals``).
+def count_transport_refusal(metrics: GatewayMetrics, platform: str, response: web.StreamResponse) -> None:
+    """Count an authentication, signature or replay refusal of a partner endpoint (``tongban_auth_refusals``).
 
     The endpoints answer these in their dialect's own form (HTTP 401, a SOAP fault, a g60 receipt), so the stable
     code is read from the answer: the first of the three codes it names; a 401 naming none is ``AUTH_FAILED``.
     """
-
-    @web.middleware
-    async def middleware(request: web.Request, handler: Any) -> web.StreamResponse:
-        response: web.StreamResponse = await handler(request)
-        body = getattr(response, "body", None)
-        if isinstance(body, bytes) and len(body) < 16_384:
-            code = next((c.decode() for c in _TRANSPORT_CODES if c in body), None)
-            if code is None and response.status == 401:
-                code = "AUTH_FAILED"
-            if code is not None:
-                metrics.refuse_auth(platform, code)
-        return response
-
-    return middleware
+    body = getattr(response, "body", None)
+    if isinstance(body, bytes) and len(body) < 16_384:
+        code = next((c.decode() for c in _TRANSPORT_CODES if c in body), None)
+        if code is None and response.status == 401:
+            code = "AUTH_FAILED"
+        if code is not None:
+            metrics.refuse_auth(platform, code)
