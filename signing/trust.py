@@ -6,6 +6,12 @@ relaxed to ``permit_all`` because partners' signing and client certificates carr
 checks the leaf explicitly: not a CA, ``keyUsage`` present with ``digitalSignature``, and for TLS clients an
 ``extendedKeyUsage`` (when present) containing ``clientAuth``. Validity is also checked explicitly first so the
 failure reason says *expired* / *not yet valid* rather than "no chain".
+
+Verified chains are remembered: the same partner certificate arrives with every message (a g60 receipt carries
+it in its XMLDSig ``KeyInfo``), and building and checking its path again cost ~5 % of the delivery worker's time.
+A remembered chain answers only while every certificate in it is within its validity window; outside it, or for
+another leaf, presented intermediates or usage, the full check runs (so the refusal reason is the same as without
+the memory). Trust decisions here never depended on anything else: no revocation is consulted.
 """
 
 from __future__ import annotations
@@ -105,6 +111,19 @@ def _check_leaf_usage(cert: x509.Certificate, usage: Usage) -> None:
         raise CertificateInvalid("wrong_key_usage", f"leaf extendedKeyUsage does not allow {usage.value}")
 
 
+_REMEMBERED_CHAINS = 256  # distinct (leaf, intermediates, usage) per store; partners present a handful
+_ChainKey = tuple[x509.Certificate, tuple[x509.Certificate, ...], "Usage"]
+
+
+@dataclass(frozen=True, slots=True)
+class _Verified:
+    """A chain that verified, and the window in which every certificate of it is valid."""
+
+    chain: tuple[x509.Certificate, ...]
+    valid_from: dt.datetime
+    valid_until: dt.datetime
+
+
 @dataclass(frozen=True)
 class TrustStore:
     """The CA certificates one partner's certificates must chain to, plus optional known intermediates."""
@@ -114,11 +133,13 @@ class TrustStore:
     intermediates: tuple[x509.Certificate, ...] = ()
     max_chain_depth: int = 4
     _store: xv.Store = field(init=False, repr=False, compare=False)
+    _verified: dict[_ChainKey, _Verified] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if not self.roots:
             raise CertificateInvalid("empty_trust_store", f"trust store {self.name!r} has no CA certificate")
         object.__setattr__(self, "_store", xv.Store(list(self.roots)))
+        object.__setattr__(self, "_verified", {})
 
     @classmethod
     def from_pem(cls, name: str, roots_pem: bytes | str, intermediates_pem: bytes | str | None = None) -> TrustStore:
@@ -158,6 +179,10 @@ class TrustStore:
         or ``untrusted_chain``.
         """
         at = as_datetime(now)
+        key = (leaf, tuple(intermediates), usage)
+        known = self._verified.get(key)
+        if known is not None and known.valid_from <= at <= known.valid_until:
+            return list(known.chain)
         _check_validity(leaf, at, "leaf")
         _check_leaf_usage(leaf, usage)
         pool: Iterable[x509.Certificate] = (*intermediates, *self.intermediates)
@@ -176,4 +201,12 @@ class TrustStore:
             for cert in intermediates:
                 _check_validity(cert, at, "intermediate")
             raise CertificateInvalid("untrusted_chain", f"certificate does not chain to {self.name!r}") from exc
-        return list(verified.chain)
+        chain = tuple(verified.chain)
+        if len(self._verified) >= _REMEMBERED_CHAINS:
+            self._verified.clear()
+        self._verified[key] = _Verified(
+            chain,
+            max(c.not_valid_before_utc for c in chain),
+            min(c.not_valid_after_utc for c in chain),
+        )
+        return list(chain)

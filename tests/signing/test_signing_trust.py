@@ -94,3 +94,35 @@ def test_generate_dev_pki_writes_a_usable_folder(tmp_path) -> None:  # type: ign
         store.verify(out.xml_signers[code].cert, now=NOW)
     load_private_key_file(tmp_path / "pki" / "sm2.key")
     load_public_key_file(tmp_path / "pki" / "ed25519.pub")
+
+
+def test_a_verified_chain_is_remembered_only_within_its_validity_window(
+    pki: Pki, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = TrustStore("g60", (pki.ca.cert,))
+    first = store.verify(pki.signer.cert, now=NOW)
+
+    def no_path_building() -> None:
+        raise AssertionError("the chain was built again")
+
+    with monkeypatch.context() as patched:  # a repeat inside the window is answered from memory
+        patched.setattr("signing.trust.xv.PolicyBuilder", no_path_building)
+        assert store.verify(pki.signer.cert, now=NOW + dt.timedelta(hours=1)) == first
+    for at, reason in [(pki.signer.cert.not_valid_after_utc + dt.timedelta(seconds=1), "expired"),
+                       (pki.signer.cert.not_valid_before_utc - dt.timedelta(seconds=1), "not_yet_valid")]:
+        with pytest.raises(CertificateInvalid) as err:
+            store.verify(pki.signer.cert, now=at)
+        assert err.value.reason == reason
+
+
+def test_a_remembered_chain_answers_only_for_its_own_usage_and_intermediates(pki: Pki) -> None:
+    store = TrustStore("g60", (pki.ca.cert,))
+    server = issue_tls_server(pki.ca, now=NOW)
+    assert store.verify(server.cert, now=NOW, usage=Usage.TLS_SERVER)
+    with pytest.raises(CertificateInvalid) as err:
+        store.verify(server.cert, now=NOW, usage=Usage.TLS_CLIENT)
+    assert err.value.reason == "wrong_key_usage"
+    assert len(store.verify(pki.signer_via_intermediate.cert, [pki.intermediate.cert], now=NOW)) == 3
+    with pytest.raises(CertificateInvalid) as err:  # the same leaf without its intermediate does not chain
+        store.verify(pki.signer_via_intermediate.cert, now=NOW)
+    assert err.value.reason == "untrusted_chain"
