@@ -49,6 +49,18 @@ def free_port() -> int:
         return port
 
 
+def held_port() -> tuple[socket.socket, int]:
+    """A loopback socket bound now, and its port: the port is ours from here on (``web.SockSite`` serves on it).
+
+    ``free_port`` releases its port at once; a simulator binding port 0 meanwhile could be given the same one.
+    """
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    port: int = sock.getsockname()[1]
+    return sock, port
+
+
 @pytest.fixture
 def pg_url(pg_dsn: str) -> Iterator[str]:
     """A store URL on a fresh PostgreSQL schema, dropped afterwards."""
@@ -153,11 +165,11 @@ class Stack:
 
     async def add_gateway(self, *, run_workers: bool = True) -> tuple[web.Application, str]:
         """A second gateway instance (its own worker owner) on the same store and simulators."""
-        port = free_port()
+        sock, port = held_port()
         app = create_app(self.config, transport=self.transport, run_workers=run_workers)
         runner = web.AppRunner(app, access_log=None)
         await runner.setup()
-        await web.TCPSite(runner, "127.0.0.1", port).start()
+        await web.SockSite(runner, sock).start()
         self.closers.insert(0, runner.cleanup)
         return app, f"http://127.0.0.1:{port}"
 
@@ -169,7 +181,9 @@ class Stack:
 
 async def start_stack(dev: Path, store_url: str, *, extra: dict[str, Any] | None = None,
                       run_workers: bool = True) -> Stack:
-    port = free_port()
+    sock, port = held_port()
+    tls_sock, tls_port = held_port()  # the mutual-TLS listener (g60.md §1)
+    extra = _with_tls_port(extra, tls_port)
     base = _config(dev, store_url, {}, port, extra)
     transport = AiohttpTransport()
     running = await start_simulators(base, port_base=None, clock=time.time, transport=transport,
@@ -179,16 +193,23 @@ async def start_stack(dev: Path, store_url: str, *, extra: dict[str, Any] | None
     app = create_app(config, transport=transport, run_workers=run_workers)
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", port).start()
-    tls_port = config.server.tls_port
-    if app[SERVER_TLS] is not None and tls_port is not None:
-        await web.TCPSite(runner, "127.0.0.1", tls_port, ssl_context=app[SERVER_TLS]).start()
+    await web.SockSite(runner, sock).start()
+    if app[SERVER_TLS] is not None:
+        await web.SockSite(runner, tls_sock, ssl_context=app[SERVER_TLS]).start()
+    else:
+        tls_sock.close()
 
     async def stop_sims() -> None:
         await stop_simulators(running)
 
     return Stack(config, f"http://127.0.0.1:{port}", sims, app, transport,
                  [runner.cleanup, stop_sims, transport.close])
+
+
+def _with_tls_port(extra: dict[str, Any] | None, tls_port: int) -> dict[str, Any]:
+    merged = dict(extra or {})
+    merged["server"] = {**merged.get("server", {}), "tls_port": tls_port}
+    return merged
 
 
 StackFactory = Callable[..., Awaitable[Stack]]
