@@ -73,6 +73,16 @@ async def test_one_failing_call_does_not_sink_its_batch(sqlite_store: SQLiteStor
     assert sqlite_store.commits - before <= 10
     assert await sqlite_store.get_receipt("case", "B25:1") is None
     assert await sqlite_store.get_receipt("case", "B24:1") is not None
+    assert sqlite_store._worker.isolated >= 1  # the batch holding the clash was run again job by job
+
+
+async def test_batches_without_a_failure_run_once_without_savepoints(sqlite_store: SQLiteStore) -> None:
+    results = await asyncio.gather(
+        *(sqlite_store.accept(inbound(key=f"C{i}:1"), [message(id=f"c{i}")]) for i in range(50))
+    )
+    assert all(r.new for r in results)
+    assert sqlite_store._worker.isolated == 0
+    assert all([await sqlite_store.get_receipt("case", f"C{i}:1") for i in (0, 49)])
 
 
 async def test_batch_size_is_capped(tmp_path: Path) -> None:
