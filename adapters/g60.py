@@ -47,9 +47,11 @@ __all__ = [
     "ItemResult",
     "Receipt",
     "batch_no",
+    "item_batch_result_of",
     "parse_envelope",
     "parse_item_batch_result",
     "parse_receipt",
+    "receipt_of",
     "render_item_batch_result",
     "render_receipt",
 ]
@@ -345,7 +347,11 @@ def _choice(value: str | None, yes: str, no: str, where: str) -> bool:
 
 def parse_receipt(body: bytes) -> Receipt:
     """A ``Receipt`` message (§7); the same encoding, DTD and envelope checks as records."""
-    header, root = parse_envelope(body)
+    return receipt_of(*parse_envelope(body))
+
+
+def receipt_of(header: dict[str, str], root: Any) -> Receipt:
+    """The ``Receipt`` of an envelope ``parse_envelope`` already read (a client reads the answer once)."""
     element = _body_element(header, root, "Receipt", "Receipt")
     values = {n: _leaf_text(_only(element, n, f"Receipt/{n}"), f"Receipt/{n}")
               for n in ("Result", "ErrorCode", "ErrorPath", "Message")}
@@ -361,7 +367,11 @@ def parse_receipt(body: bytes) -> Receipt:
 
 def parse_item_batch_result(body: bytes) -> ItemBatchResult:
     """An ``ItemBatchResult`` message (§9); ``Accepted``/``Rejected`` must agree with the results."""
-    header, root = parse_envelope(body)
+    return item_batch_result_of(*parse_envelope(body))
+
+
+def item_batch_result_of(header: dict[str, str], root: Any) -> ItemBatchResult:
+    """The ``ItemBatchResult`` of an envelope ``parse_envelope`` already read."""
     element = _body_element(header, root, "ItemBatchResult", "ItemBatchResult")
     results = []
     for i, r in enumerate(_children(element, "Result"), 1):

@@ -29,8 +29,8 @@ from adapters.g60 import (
     G60Adapter,
     ItemBatchResult,
     Receipt,
-    parse_item_batch_result,
-    parse_receipt,
+    item_batch_result_of,
+    receipt_of,
     render_item_batch_result,
     render_receipt,
 )
@@ -132,22 +132,25 @@ class Client(PlatformClient):
         base = self.ctx.base_url.rstrip("/")
         return base if base.endswith(path) else base + path  # config may name the endpoint itself
 
-    async def _call(self, record_type: str, record: Any, message_id: str) -> tuple[dict[str, str], Any, bytes]:
+    async def _call(self, record_type: str, record: Any, message_id: str) -> tuple[dict[str, str], Any]:
         now = self.ctx.clock()  # a fresh SentAt and signature on every call: a retry is re-signed
         envelope = _envelope(message_id, now, self.link.code, self.link.peer_code)
         body = sign_rendered(self.ctx.adapter.encode(record_type, record, envelope), self.link.signer)
         request = HttpRequest("POST", self._url(), {"content-type": CONTENT_TYPE}, body, tls=self.link.client_tls)
         response = await self.transport.send(request)
-        header, root = read_answer(response.status, response.header("retry-after"), response.body,
-                                   self.link.trust, self.link.peer_codes, self.ctx.clock())
-        return header, root, response.body
+        return read_answer(response.status, response.header("retry-after"), response.body,
+                           self.link.trust, self.link.peer_codes, self.ctx.clock())
 
     @staticmethod
-    def _refused(header: dict[str, str], body: bytes, message_id: str, expected: str) -> None:
-        """A ``Receipt`` where ``expected`` was due is a refusal (§7); anything else is not an answer."""
+    def _answer(header: dict[str, str], root: Any, message_id: str, expected: str) -> Receipt | None:
+        """The answer's ``Receipt``, if it is one (read from the envelope already parsed and verified).
+
+        A ``Receipt`` where ``expected`` was due is a refusal (§7); anything else is not an answer.
+        """
+        receipt = None
         if header.get("MessageType") == "Receipt":
             try:
-                receipt = parse_receipt(body)
+                receipt = receipt_of(header, root)
             except Rejection as exc:
                 raise _unverified() from exc
             refusal = refusal_of(receipt, message_id)
@@ -155,18 +158,20 @@ class Client(PlatformClient):
                 raise refusal
         if header.get("MessageType") != expected:
             raise _unverified()
+        return receipt
 
     async def submit(self, record_type: str, record: Any, message_id: str) -> Accepted:
         if record_type not in ("case", "status"):
             return await super().submit(record_type, record, message_id)
-        header, _, body = await self._call(record_type, record, message_id)
-        self._refused(header, body, message_id, "Receipt")
-        receipt = parse_receipt(body)
+        header, root = await self._call(record_type, record, message_id)
+        receipt = self._answer(header, root, message_id, "Receipt")
+        if receipt is None:  # unreachable: a Receipt was expected and checked above
+            raise _unverified()
         return Accepted(header.get("MessageId", ""), repeated=receipt.message == REPEATED)
 
     async def query_licence(self, query: LicenceQuery, message_id: str) -> LicenceAnswer:
-        header, root, body = await self._call("licence_query", query, message_id)
-        self._refused(header, body, message_id, "LicenceData")
+        header, root = await self._call("licence_query", query, message_id)
+        self._answer(header, root, message_id, "LicenceData")
         adapter = _adapter(self.ctx)
         try:
             licence = adapter.decode_record(adapter.mapping("licence"), adapter.record_tree("licence", header, root))
@@ -177,10 +182,10 @@ class Client(PlatformClient):
         return LicenceAnswer(licence, signature)
 
     async def upload_items(self, batch: ItemBatch, message_id: str) -> BatchResult:
-        header, _, body = await self._call("item", batch, message_id)
-        self._refused(header, body, message_id, "ItemBatchResult")
+        header, root = await self._call("item", batch, message_id)
+        self._answer(header, root, message_id, "ItemBatchResult")
         try:
-            result = parse_item_batch_result(body)
+            result = item_batch_result_of(header, root)
         except Rejection as exc:
             raise _unverified() from exc
         return BatchResult(result.batch_no, tuple(
