@@ -28,7 +28,7 @@ from gateway.msglog import (
     open_message_log,
     verify_export,
 )
-from gateway.store.errors import InvalidStoreURL
+from gateway.store.errors import InvalidStoreURL, StoreUnavailable
 from signing.errors import KeyInvalid
 from signing.jwks import jwks_document
 from signing.keys import SigningKey, VerificationKey
@@ -275,6 +275,25 @@ async def test_a_hundred_concurrent_appenders_make_one_chain(backend: Backend, s
     assert report.ok and report.problem is None
     assert (report.entries, report.first_seq, report.last_seq) == (1000, 1, 1000)
     assert log.commits < 500  # type: ignore[attr-defined]  # appends were batched
+
+
+async def test_appends_of_one_turn_share_a_job_and_each_caller_gets_its_own_entries(
+    tmp_path: Path, seal_key: SigningKey, samples: list[Sample]
+) -> None:
+    backend = Backend("sqlite", f"sqlite://{tmp_path / 'turn.db'}", seal_key, path=tmp_path / "turn.db")
+    log = await backend.open()
+    try:
+        pool = entries(samples, 30)
+        groups = [pool[0:1], pool[1:4], pool[4:5], pool[5:30]]
+        placed = await asyncio.gather(*(log.append_many(g) for g in groups))  # all in one turn of the loop
+        assert [[e.message_id for e in got] for got in placed] == [[e.message_id for e in g] for g in groups]
+        assert [e.seq for got in placed for e in got] == list(range(1, 31))
+        assert log._worker.jobs == 1  # type: ignore[attr-defined]  # one append job for the whole turn
+        await log.close()
+        with pytest.raises(StoreUnavailable):  # a closed log refuses every waiter of the turn
+            await asyncio.gather(log.append(pool[0]), log.append(pool[1]))
+    finally:
+        await log.close()
 
 
 @pytest.mark.postgres
