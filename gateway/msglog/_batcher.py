@@ -1,9 +1,10 @@
-"""Group commit for an asyncio backend: concurrent submissions share one transaction.
+"""Group commit for the message log: concurrent submissions share one flush (one chain-head update).
 
-Why: every message the gateway handles is appended to the log, and on PostgreSQL every append
-takes the chain head's row lock. One transaction per message would serialise the whole gateway on
-round trips; instead, submissions that arrive while a flush runs wait for the next flush and go in
-together. Only one flush runs at a time per instance (they would queue on the row lock anyway).
+Why: every message the gateway handles is appended to the log, and every append reads and moves the
+chain head (on PostgreSQL under its row lock). One flush per message would serialise the gateway on
+round trips (PostgreSQL) or spend the SQLite writer thread on a head read and update per entry;
+instead, submissions that arrive while a flush runs wait for the next flush and go in together.
+Only one flush runs at a time per instance (they would queue on the head anyway).
 
 A submission is a list of items; its results come back in the same order. A failing flush fails
 every submission in it (the transaction was rolled back, nothing of it was stored).

@@ -7,15 +7,15 @@ one batch chain after each other exactly as if they ran one by one. The file may
 the store's (the tables are ``msglog_*``); ``BEGIN IMMEDIATE`` makes two log objects on one file
 (the gateway and an operator's ``gateway log verify``) wait for each other.
 
-Appends made in the same turn of the event loop are coalesced into ONE job: one head read, one
-``executemany`` and one head update for all of them, instead of per entry. Under intake load the
-per-entry head read and update were most of the log's work on the writer thread. The entries of one
-job succeed or fail together (a failure there is the database's, not an entry's).
+Concurrent appends are grouped before they reach the worker (``GroupCommitter``, as on PostgreSQL):
+one job per group, with one head read, one ``executemany`` and one head update, instead of one job
+per entry. Under intake load the per-entry head read and update were most of the log's work on the
+writer thread. The entries of one group succeed or fail together (a failure there is the
+database's, not an entry's).
 """
 
 from __future__ import annotations
 
-import asyncio
 import sqlite3
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -27,6 +27,7 @@ from signing.keys import SigningKey, VerificationKey
 
 from . import _sql
 from ._base import BaseMessageLog
+from ._batcher import GroupCommitter
 from ._rows import (
     Head,
     anchor_from_row,
@@ -58,8 +59,7 @@ class SQLiteMessageLog(BaseMessageLog):
     def __init__(self, worker: SQLiteWorker, path: str, migrated: tuple[int, ...], **settings: Any) -> None:
         super().__init__(**settings)
         self._worker = worker
-        self._pending: list[tuple[list[Entry], asyncio.Future[list[Entry]]]] = []
-        self._flushing: set[asyncio.Future[list[Entry]]] = set()  # held so a flush is never collected mid-way
+        self._committer: GroupCommitter[Entry, Entry] = GroupCommitter(self._flush)
         self.path = path
         #: Migration versions this open applied (empty when the schema was already current).
         self.migrated = migrated
@@ -101,44 +101,20 @@ class SQLiteMessageLog(BaseMessageLog):
         return self._worker.commits
 
     async def close(self) -> None:
+        await self._committer.close()  # queued appends are written first
         await self._worker.stop()
 
     async def _append_fields(self, fields: list[Entry]) -> list[Entry]:
-        loop = asyncio.get_running_loop()
-        placed: asyncio.Future[list[Entry]] = loop.create_future()
-        self._pending.append((fields, placed))
-        if len(self._pending) == 1:  # the first append of this turn: the rest of the turn joins it
-            loop.call_soon(self._flush)
-        return await placed
+        return await self._committer.submit(fields)
 
-    def _flush(self) -> None:
-        """One append job for everything appended in this turn; each caller gets its own entries back."""
-        pending, self._pending = self._pending, []
-        fields = [entry for part, _ in pending for entry in part]
-
+    async def _flush(self, fields: list[Entry]) -> list[Entry]:
         def job(conn: sqlite3.Connection) -> list[Entry]:
             placed = chain_entries(fields, _head(conn))
             conn.executemany(_sql.INSERT_ENTRY, [entry_values(e) for e in placed])
             conn.execute(_sql.MOVE_HEAD, (placed[-1].seq, placed[-1].entry_hash))
             return placed
 
-        def hand_out(done: asyncio.Future[list[Entry]]) -> None:
-            failure = None if done.cancelled() else done.exception()
-            at = 0
-            for part, waiter in pending:
-                if not waiter.done():
-                    if done.cancelled():
-                        waiter.cancel()
-                    elif failure is not None:
-                        waiter.set_exception(failure)
-                    else:
-                        waiter.set_result(done.result()[at : at + len(part)])
-                at += len(part)
-
-        flush = asyncio.ensure_future(self._worker.run("append", job))
-        self._flushing.add(flush)
-        flush.add_done_callback(self._flushing.discard)
-        flush.add_done_callback(hand_out)
+        return await self._worker.run("append", job)
 
     async def _seal(self, build: Callable[[Head], Seal | None]) -> Seal | None:
         def job(conn: sqlite3.Connection) -> Seal | None:
