@@ -30,6 +30,7 @@ import logging
 import queue
 import sqlite3
 import threading
+import time
 from collections.abc import Callable
 from typing import Any, Final, TypeVar
 
@@ -103,6 +104,24 @@ def _wake(outcomes: list[tuple[_Job, bool, Any]]) -> None:
             loop.call_soon_threadsafe(_settle, part)
 
 
+def _switch_to_wal(conn: sqlite3.Connection, busy_timeout: float) -> Any:
+    """``PRAGMA journal_mode=WAL``, retried while the file is busy, up to ``busy_timeout`` seconds.
+
+    Why retry by hand: when several processes open a new file at once, SQLite may answer "database is locked"
+    at once instead of waiting in its busy handler (it refuses to wait where waiting could deadlock); seen as
+    1 failed open in 50 with six instances starting together on a loaded machine.
+    """
+    deadline = time.monotonic() + busy_timeout
+    while True:
+        try:
+            return conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]
+        except sqlite3.OperationalError as exc:
+            busy = getattr(exc, "sqlite_errorcode", 0) & 0xFF == sqlite3.SQLITE_BUSY
+            if not busy or time.monotonic() >= deadline:
+                raise
+            time.sleep(0.01)
+
+
 def wal_connector(path: str, busy_timeout: float) -> Callable[[], sqlite3.Connection]:
     """A connect function for :class:`SQLiteWorker`: no implicit transactions (the worker BEGINs), WAL, FULL sync.
 
@@ -114,7 +133,7 @@ def wal_connector(path: str, busy_timeout: float) -> Callable[[], sqlite3.Connec
         conn = sqlite3.connect(path, timeout=busy_timeout, isolation_level=None)
         try:
             conn.row_factory = sqlite3.Row
-            mode = conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]
+            mode = _switch_to_wal(conn, busy_timeout)
             if str(mode).lower() != "wal":
                 raise StoreError("open", f"the database refused WAL mode (journal_mode={mode})")
             conn.execute("PRAGMA synchronous=FULL")

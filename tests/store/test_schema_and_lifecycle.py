@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import socket
 import sqlite3
+import threading
 import uuid
 from pathlib import Path
 
@@ -22,6 +23,7 @@ from gateway.store import (
     StoreUnavailable,
     open_store,
 )
+from gateway.store._sqlite_worker import _switch_to_wal
 from gateway.store.migrations import MIGRATIONS, STORE_SCHEMA, latest_version, plan
 
 
@@ -170,3 +172,42 @@ async def test_sqlite_locked_past_busy_timeout_is_unavailable(tmp_path: Path) ->
     finally:
         holder.close()
         await store.close()
+
+
+def test_switching_to_wal_waits_for_a_busy_file_even_when_sqlite_answers_busy_at_once(tmp_path: Path) -> None:
+    path = tmp_path / "busy.db"
+    locked, release = threading.Event(), threading.Event()
+
+    def hold_the_lock() -> None:  # another instance, mid-way through creating the file
+        holder = sqlite3.connect(path, isolation_level=None)
+        holder.execute("BEGIN EXCLUSIVE")
+        locked.set()
+        release.wait(5)
+        holder.execute("ROLLBACK")
+        holder.close()
+
+    thread = threading.Thread(target=hold_the_lock)
+    thread.start()
+    locked.wait(5)
+    conn = sqlite3.connect(path, timeout=0, isolation_level=None)  # SQLite itself answers "locked" at once
+    try:
+        threading.Timer(0.2, release.set).start()
+        assert _switch_to_wal(conn, busy_timeout=5.0) == "wal"
+    finally:
+        conn.close()
+        release.set()
+        thread.join()
+
+
+def test_switching_to_wal_gives_up_after_the_busy_timeout(tmp_path: Path) -> None:
+    path = tmp_path / "held.db"
+    holder = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    holder.execute("BEGIN EXCLUSIVE")
+    conn = sqlite3.connect(path, timeout=0, isolation_level=None)
+    try:
+        with pytest.raises(sqlite3.OperationalError, match="locked"):
+            _switch_to_wal(conn, busy_timeout=0.1)
+    finally:
+        conn.close()
+        holder.execute("ROLLBACK")
+        holder.close()
