@@ -1,10 +1,9 @@
 """Every message the gateway receives or sends goes into the message log, with its signature evidence.
 
-- Inbound: the partner endpoints' edge middleware binds the headers of the request being handled; the
-  signature-bearing ones
-  (``x-ah-jws``, ``x-tif-*``, ``x-sm2-*``, ``signature``, ``signature-input``, ``content-digest``, ``soapaction``;
-  XML dialects carry their signature inside the body, which is logged whole); ``RecordingHandler`` appends the
-  verified call before the business handler runs.
+- Inbound: the partner endpoints' edge middleware binds the headers of the request being handled, and
+  ``RecordingHandler`` appends the verified call with its signature-bearing headers (``x-ah-jws``, ``x-tif-*``,
+  ``x-sm2-*``, ``signature``, ``signature-input``, ``content-digest``, ``soapaction``; XML dialects carry their
+  signature inside the body, which is logged whole) before the business handler runs.
 - Outbound: ``RecordingTransport`` wraps the transport seam and appends every request sent and every answer
   received, with the same headers. Callers name the platform and the record through ``exchange_context``.
 
