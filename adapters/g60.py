@@ -21,7 +21,7 @@ from typing import Any
 
 from lxml import etree
 
-from gateway.errors import Rejection
+from gateway.errors import Rejection, peer_code
 from gateway.errors import RejectionCode as C
 from mappings.formats import DATETIME_WIRES
 from mappings.tables import Tables
@@ -333,10 +333,7 @@ def render_item_batch_result(result: ItemBatchResult, envelope: Envelope) -> byt
 def _code(value: str | None, where: str) -> C | None:
     if value is None:
         return None
-    try:
-        return C(value)
-    except ValueError:
-        raise Rejection(C.UNKNOWN_CODE, where, "not a rejection code of README §10") from None
+    return peer_code(value)[0]  # a code README §10 does not list maps to the documented fallback
 
 
 def _choice(value: str | None, yes: str, no: str, where: str) -> bool:

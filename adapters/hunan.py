@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from gateway.errors import PROBLEM_CONTENT_TYPE, Rejection
+from gateway.errors import PROBLEM_CONTENT_TYPE, Rejection, peer_code
 from gateway.errors import RejectionCode as C
 from mappings import formats as fmt
 
@@ -187,9 +187,9 @@ def parse_problem(body: bytes) -> HunanProblem:
     raw_code = tree.get("code")
     code: C | None = None
     if raw_code is not None:
-        if type(raw_code) is not str or raw_code not in C.__members__:
-            raise Rejection(C.MALFORMED, "code", "not a rejection code of README §10")
-        code = C(raw_code)
+        if type(raw_code) is not str:
+            raise Rejection(C.MALFORMED, "code", "a rejection code is a string")
+        code = peer_code(raw_code)[0]  # a code README §10 does not list maps to the documented fallback
     elif status < 500:
         raise Rejection(C.MALFORMED, "code", "a refusal names its rejection code")
     return HunanProblem(status, code, _optional_text(tree, "field"), _optional_text(tree, "case_no"))

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from gateway.errors import Rejection
+from gateway.errors import Rejection, peer_code
 from gateway.errors import RejectionCode as C
 from gateway.model.timefmt import to_epoch_ms
 
@@ -134,7 +134,8 @@ class ZlbResponse:
         """The refusal this response carries (codes 10, 14-17), or ``None`` for success and ``99``."""
         if self.code == REFUSED and self.datas is not None:
             field = self.datas.get("field")
-            return Rejection(C(self.datas["errorCode"]), field if type(field) is str else None, "refused by zlb")
+            parsed, unknown = peer_code(self.datas.get("errorCode"))  # an unknown code maps to the fallback
+            return Rejection(parsed, field if type(field) is str else None, unknown or "refused by zlb")
         code = RESULT_CODES[self.code]
         return None if code is None else Rejection(code, None, f"zlb answered code {self.code}")
 

@@ -6,6 +6,11 @@ query the gateway forwards on behalf of the real requester, so it cannot know th
 real requester. Every failure is one ``Rejection(CONSENT_INVALID, "consentToken", reason)``; the reason names what
 failed, never the token, the holder code or a claim value (they are personal data).
 
+The gateway splits the check in two (docs/decisions.md, "Consent before disclosure"): :meth:`ConsentVerifier.admit`
+runs every check that needs only the query (issuer's key, the real requester as audience, the licence type code in
+``scope``, expiry, lifetime, a ``jti``) BEFORE anything is sent to the issuing platform; :meth:`check_holder` runs
+the one check that needs the licence (``sub`` is its holder) on the answer, before the requester sees it.
+
 Single use of ``jti`` is a separate concern (:class:`ConsentJtiGuard`): the verifier answers "is this token
 acceptable for this licence now", the guard "has it been used before".
 """
@@ -31,6 +36,7 @@ __all__ = [
     "ConsentJtiGuard",
     "ConsentVerifier",
     "InMemoryJtiGuard",
+    "check_holder",
     "issue_consent",
 ]
 
@@ -57,6 +63,16 @@ class ConsentVerifier:
         ``requester=None`` skips only the audience check (see the module docstring). A query without a token is
         ``CONSENT_INVALID`` too (README §10: "without a valid holder consent token").
         """
+        claims = self.admit(token, requester=requester, type_code=licence.type_code, now=now)
+        check_holder(claims, licence)
+        return claims
+
+    def admit(self, token: str | None, *, requester: str | None, type_code: str, now: float) -> dict[str, Any]:
+        """The token's claims when it lets ``requester`` see a licence of ``type_code`` at ``now``; else ``Rejection``.
+
+        Everything but the holder: this is what can be known before the licence is fetched, so a token that fails
+        here never leaves the gateway (the licence type code is part of the licence identifier, GB/T 36904).
+        """
         if not token:
             raise _refuse("missing_token")
         try:
@@ -73,14 +89,27 @@ class ConsentVerifier:
         except SigningError as exc:  # TokenInvalid, SignatureInvalid, UnknownKey: all one code here
             raise _refuse(exc.reason) from exc
         scope = claims.get("scope")
-        if not isinstance(scope, str) or licence.type_code not in scope.split(" "):
+        if not isinstance(scope, str) or type_code not in scope.split(" "):
             raise _refuse("out_of_scope")
-        if claims.get("sub") != licence.holder_code:
-            raise _refuse("wrong_subject")
+        if not isinstance(claims.get("sub"), str) or not claims["sub"]:
+            raise _refuse("missing_subject")
         jti = claims.get("jti")
         if not isinstance(jti, str) or not jti:
             raise _refuse("missing_jti")
         return claims
+
+
+def check_holder(claims: Mapping[str, Any], licence: Licence) -> None:
+    """``Rejection(CONSENT_INVALID)`` unless the admitted ``claims`` are the consent of ``licence``'s holder.
+
+    The scope is checked again against the licence itself: its type code must equal the identifier's type part
+    (README §5.4, a decoder rule), and checking it here keeps the guarantee if that rule ever moved.
+    """
+    scope = claims.get("scope")
+    if not isinstance(scope, str) or licence.type_code not in scope.split(" "):
+        raise _refuse("out_of_scope")
+    if claims.get("sub") != licence.holder_code:
+        raise _refuse("wrong_subject")
 
 
 def _claimed_audience(token: str) -> str | None:

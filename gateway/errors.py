@@ -11,15 +11,18 @@ phones), and rejections end up in logs, metrics and problem documents.
 
 from __future__ import annotations
 
+import re
 from enum import StrEnum
 from typing import Any
 
 __all__ = [
     "PROBLEM_CONTENT_TYPE",
+    "UNKNOWN_PEER_CODE_FALLBACK",
     "ConfigError",
     "GatewayError",
     "Rejection",
     "RejectionCode",
+    "peer_code",
 ]
 
 PROBLEM_CONTENT_TYPE = "application/problem+json"
@@ -87,6 +90,29 @@ _STATUS: dict[RejectionCode, int] = {
     RejectionCode.MALFORMED: 400,
     RejectionCode.CONSENT_INVALID: 403,
 }
+
+
+#: What a peer's refusal code that README §10 does not list becomes (docs/decisions.md, "Codes from a peer"): the
+#: peer refused the message on business grounds that fields were individually readable but unacceptable to it, and
+#: sending it again unchanged cannot succeed. ``RULE_VIOLATION`` is the one §10 code that says exactly that much.
+UNKNOWN_PEER_CODE_FALLBACK = RejectionCode.RULE_VIOLATION
+
+_PEER_CODE_SHAPE = re.compile(r"[A-Z][A-Z0-9_]{0,39}")
+
+
+def peer_code(raw: object) -> tuple[RejectionCode, str]:
+    """A refusal code as a peer platform sent it, parsed once: (the §10 code, a detail naming what was sent).
+
+    Every place that reads a peer's code goes through here, so a code the gateway does not know (``NOT_FOUND``) is
+    a refusal with :data:`UNKNOWN_PEER_CODE_FALLBACK`, never a ``ValueError``. The detail quotes the peer's code only
+    when it has the shape of a code (upper-case letters, digits, ``_``; at most 40), since it is peer input that ends
+    in logs; anything else is described, not quoted.
+    """
+    if isinstance(raw, str) and raw in RejectionCode.__members__:
+        return RejectionCode(raw), ""
+    if isinstance(raw, str) and _PEER_CODE_SHAPE.fullmatch(raw):
+        return UNKNOWN_PEER_CODE_FALLBACK, f"the peer answered code {raw}, which README §10 does not list"
+    return UNKNOWN_PEER_CODE_FALLBACK, "the peer answered a refusal code that README §10 does not list"
 
 
 class GatewayError(Exception):

@@ -170,7 +170,10 @@ def create_app(
     async def remember(scope: str, nonce: str, expires_at: float, at: float) -> bool:
         return await proxy.remember_nonce(scope, nonce, expires_at, at)  # type: ignore[no-any-return,operator]
 
-    licences = LicenceService(registry, clients, ConsentVerifier(consent_keys_of(loaded)), now, remember)
+    async def forget(scope: str, nonce: str) -> None:
+        await proxy.forget_nonce(scope, nonce)  # type: ignore[operator]
+
+    licences = LicenceService(registry, clients, ConsentVerifier(consent_keys_of(loaded)), now, remember, forget)
     handler = RecordingHandler(current_log, MeteredHandler(PartnerHandler(intake, licences), metrics), now)
     for pid, platform in registry.platforms.items():
         wire = scheme(platform.dialect)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import ssl
+from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -33,7 +34,7 @@ from ..wire.base import InboundCall, InboundResult, WireContext
 from ..wire.registry import scheme
 from .book import RecordBook
 from .extras import extras_for
-from .faults import FaultPlan, fault_middleware
+from .faults import CONTROL_PREFIX, FaultPlan, fault_middleware
 
 __all__ = ["SimulatedPlatform", "SimulatorSpec", "build_simulator"]
 
@@ -61,6 +62,8 @@ class SimulatedPlatform:
         self.platform = platform
         self.book = RecordBook(prefix=platform.id.upper().replace("-", "")[:6])
         self.extras: dict[str, Extra] = {}
+        # "METHOD /path" of the latest requests that reached it (control routes aside); bounded for long runs
+        self.requests: deque[str] = deque(maxlen=10_000)
 
     async def __call__(self, call: InboundCall) -> InboundResult:
         extra = self.extras.get(call.operation)
@@ -89,6 +92,7 @@ def _control_routes(sim: SimulatedPlatform, plan: FaultPlan, emit: Callable[[Sta
 
     async def reset(request: web.Request) -> web.Response:
         sim.book.reset()
+        sim.requests.clear()
         return web.json_response({"reset": True})
 
     async def emit_status(request: web.Request) -> web.Response:
@@ -104,6 +108,21 @@ def _control_routes(sim: SimulatedPlatform, plan: FaultPlan, emit: Callable[[Sta
         web.post("/_sim/reset", reset),
         web.post("/_sim/emit-status", emit_status),
     ]
+
+
+def _request_log(sim: SimulatedPlatform) -> Any:
+    """Note every request the platform receives (before any fault or check): tests assert on what reached it,
+    e.g. that a refused licence consent sent nothing at all to the issuing platform."""
+
+    @web.middleware
+    async def middleware(
+        request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+    ) -> web.StreamResponse:
+        if not request.path.startswith(CONTROL_PREFIX):
+            sim.requests.append(f"{request.method} {request.path}")
+        return await handler(request)
+
+    return middleware
 
 
 def _status_values(values: dict[str, Any]) -> dict[str, Any]:
@@ -147,7 +166,9 @@ def build_simulator(
         accepted = await client.submit("status", event, f"{spec.platform.id}-status-{event.case_no}-{event.seq}")
         return str(accepted.receipt_no)
 
-    app = web.Application(middlewares=[fault_middleware(plan, clock)], client_max_size=16 * 1024 * 1024)
+    app = web.Application(
+        middlewares=[_request_log(sim), fault_middleware(plan, clock)], client_max_size=16 * 1024 * 1024
+    )
     app.add_routes(endpoint.routes())
     app.add_routes(_control_routes(sim, plan, emit))
     server_tls = wire.server_ssl_context(link) if hasattr(wire, "server_ssl_context") else None

@@ -240,6 +240,10 @@ class Store(Protocol):
         """Record a nonce; False if it was seen in ``scope`` and has not expired by ``now`` (a replay)."""
         ...
 
+    async def forget_nonce(self, scope: str, nonce: str) -> None:
+        """Take back a recorded nonce (a consent ``jti`` reserved for an exchange that then failed)."""
+        ...
+
     async def purge_nonces(self, now: float) -> int:
         """Delete nonces expired by ``now``; returns how many went."""
         ...

@@ -244,6 +244,10 @@ class PostgresStore:
         args = (scope, nonce, float(expires_at), float(now))
         return bool(await self._run("remember_nonce", lambda conn: conn.fetchval(sql, *args)))
 
+    async def forget_nonce(self, scope: str, nonce: str) -> None:
+        sql = "DELETE FROM nonces WHERE scope = $1 AND nonce = $2"
+        await self._run("forget_nonce", lambda conn: conn.execute(sql, scope, nonce))
+
     async def purge_nonces(self, now: float) -> int:
         sql = "DELETE FROM nonces WHERE expires_at <= $1"
         return _count(await self._run("purge_nonces", lambda conn: conn.execute(sql, float(now))))

@@ -241,6 +241,10 @@ class SQLiteStore:
             "remember_nonce", lambda conn: conn.execute(sql, params).fetchone() is not None
         )
 
+    async def forget_nonce(self, scope: str, nonce: str) -> None:
+        sql = "DELETE FROM nonces WHERE scope = ? AND nonce = ?"
+        await self._worker.run("forget_nonce", lambda conn: conn.execute(sql, (scope, nonce)))
+
     async def purge_nonces(self, now: float) -> int:
         sql = "DELETE FROM nonces WHERE expires_at <= ?"
         return await self._worker.run("purge_nonces", lambda conn: conn.execute(sql, (now,)).rowcount)

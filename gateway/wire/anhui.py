@@ -34,7 +34,7 @@ from adapters.base import Envelope
 from adapters.wire import HttpRequest, HttpResponse
 from gateway.delivery.outcomes import PermanentRefusal, ServerError, Throttled
 from gateway.delivery.retry_after import parse_retry_after
-from gateway.errors import ConfigError, Rejection
+from gateway.errors import ConfigError, Rejection, peer_code
 from gateway.errors import RejectionCode as C
 from gateway.model.licence_sign import licence_signing_string
 from gateway.model.records import LicenceQuery
@@ -276,7 +276,8 @@ class Client(PlatformClient):
         code = answer.error_code or {401: "AUTH_FAILED", 413: "BODY_TOO_LARGE"}.get(response.status)
         if code is None:
             raise ServerError(f"unreadable refusal (HTTP {response.status})")
-        raise PermanentRefusal(code, answer.msg, where=answer.field)
+        parsed, unknown = peer_code(code)  # README §10 codes only; an unknown one maps to the documented fallback
+        raise PermanentRefusal(parsed.value, unknown or answer.msg, where=answer.field)
 
     async def submit(self, record_type: str, record: Any, message_id: str) -> Accepted:
         """§6.1-§6.3; the receipt number is ``data.receiptNo``."""

@@ -58,7 +58,7 @@ from adapters.shanghai_wire import (
 from adapters.wire import HttpRequest, HttpResponse
 from gateway.delivery.outcomes import PermanentRefusal, ServerError, Throttled
 from gateway.delivery.retry_after import parse_retry_after
-from gateway.errors import ConfigError, Rejection
+from gateway.errors import ConfigError, Rejection, peer_code
 from gateway.errors import RejectionCode as C
 from gateway.model.records import LicenceQuery
 from gateway.model.timefmt import BEIJING
@@ -269,7 +269,8 @@ class Client(PlatformClient):
             return reply
         if fault.server or not fault.code:
             raise ServerError("platform fault", retry_after=wait)  # §3: retry with the same caseNo + version
-        raise PermanentRefusal(fault.code, fault.faultstring, where=fault.field)
+        parsed, unknown = peer_code(fault.code)  # README §10 codes only; an unknown one maps to the fallback
+        raise PermanentRefusal(parsed.value, unknown or fault.faultstring, where=fault.field)
 
 
 # --- server role -------------------------------------------------------------------------------------------------

@@ -29,7 +29,7 @@ from adapters.g60 import (
     render_item_batch_result,
     render_receipt,
 )
-from gateway.errors import Rejection
+from gateway.errors import UNKNOWN_PEER_CODE_FALLBACK, Rejection
 from gateway.errors import RejectionCode as C
 from gateway.model.records import Case, LicenceQuery
 from mappings.tables import Tables, load_tables
@@ -494,9 +494,10 @@ def test_receipt_round_trip(envelope: Envelope) -> None:
 
 def test_receipt_refusals(envelope: Envelope, case_text: str) -> None:
     body = render_receipt(Receipt.reject("m-1", Rejection(C.MALFORMED)), envelope).decode("gb18030")
-    with pytest.raises(Rejection) as info:
-        parse_receipt(_edit(body, "<ErrorCode>MALFORMED", "<ErrorCode>NOPE"))
-    assert (info.value.code, info.value.where) == (C.UNKNOWN_CODE, "Receipt/ErrorCode")
+    # a code README §10 does not list is the peer's refusal all the same (issue 13): the documented fallback
+    assert parse_receipt(_edit(body, "<ErrorCode>MALFORMED", "<ErrorCode>NOPE")).error_code is (
+        UNKNOWN_PEER_CODE_FALLBACK
+    )
     with pytest.raises(Rejection) as info:
         parse_receipt(_edit(body, "<ErrorCode>MALFORMED</ErrorCode>", ""))
     assert (info.value.code, info.value.where) == (C.MISSING_FIELD, "Receipt/ErrorCode")

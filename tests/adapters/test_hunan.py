@@ -28,7 +28,7 @@ from adapters.hunan import (
     render_problem,
     render_receipt,
 )
-from gateway.errors import Rejection
+from gateway.errors import UNKNOWN_PEER_CODE_FALLBACK, Rejection
 from gateway.errors import RejectionCode as C
 from gateway.model.identifiers import gb11643_check_char
 from gateway.model.timefmt import BEIJING
@@ -492,7 +492,6 @@ def test_platform_fault_without_code() -> None:
     ("body", "where"),
     [
         (b'{"status":422,"title":"x"}', "code"),
-        (b'{"status":422,"code":"NOT_A_CODE"}', "code"),
         (b'{"status":422,"code":["ID_CHECKSUM"]}', "code"),
         (b'{"status":"422","code":"ID_CHECKSUM"}', "status"),
         (b'{"status":200,"code":"ID_CHECKSUM"}', "status"),
@@ -503,6 +502,12 @@ def test_bad_problem_documents(body: bytes, where: str) -> None:
     with pytest.raises(Rejection) as info:
         parse_problem(body)
     assert (info.value.code, info.value.where) == (C.MALFORMED, where)
+
+
+def test_a_peer_code_not_in_readme_s10_is_the_documented_fallback_not_malformed() -> None:
+    """Issue 13: a peer's unknown code (``NOT_FOUND``) is parsed once, to ``UNKNOWN_PEER_CODE_FALLBACK``."""
+    problem = parse_problem(b'{"status":422,"code":"NOT_FOUND","field":"x"}')
+    assert (problem.code, problem.field) == (UNKNOWN_PEER_CODE_FALLBACK, "x")
 
 
 def test_decoded_cases_are_independent(org_case: dict[str, Any], hunan: HunanAdapter) -> None:

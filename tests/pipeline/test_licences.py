@@ -5,20 +5,27 @@ from __future__ import annotations
 import time
 import uuid
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
+import jwt as pyjwt
 import pytest
-from pipeline_stack import Stack
+from aiohttp import web
+from cryptography.hazmat.primitives.asymmetric import ec
+from pipeline_stack import Stack, _config
 
+from adapters.anhui_wire import H_JWS, PATHS, render_answer, sign_body
 from gateway.consent import issue_consent
-from gateway.delivery import PermanentRefusal
-from gateway.licences import issuing_region
+from gateway.delivery import DeliveryError, PermanentRefusal
+from gateway.errors import UNKNOWN_PEER_CODE_FALLBACK
+from gateway.licences import JTI_SCOPE, issuing_region
 from gateway.links import dev_link_settings
+from gateway.model.identifiers import mod37_36
 from gateway.model.licence_sign import licence_signing_string
 from gateway.model.records import LicenceQuery
 from gateway.simulate.licences import LicenceLibrary
 from gateway.wire.anhui import dev_consent_key, load_link
-from signing.keys import public_key_of
+from signing.keys import ALG_ES256, SigningKey, public_key_of
 from signing.sm import sm2_verify_b64
 
 
@@ -134,3 +141,162 @@ async def test_a_query_without_consent_is_consent_invalid(stack: Stack) -> None:
     with pytest.raises(PermanentRefusal) as info:
         await stack.partner_client("ningbo").query_licence(LicenceQuery(identifier, "核验", None), "q-8")
     assert info.value.code == "CONSENT_INVALID"
+
+
+# --- issue 11 item 1: nothing about a holder leaves the gateway before their consent is verified ------------------
+
+
+def _other_es256_key(kid: str) -> SigningKey:
+    """An ES256 key the gateway does not know, under the real issuer's kid: a forged consent."""
+    return SigningKey(kid, ALG_ES256, ec.generate_private_key(ec.SECP256R1()))
+
+
+def _refused_consents(stack: Stack, licence: Any) -> dict[str, str | None]:
+    key = dev_consent_key(stack.config.dev_credentials, "hefei")  # type: ignore[arg-type]
+    now = time.time()
+    return {
+        "no token": None,
+        "not a token": "not-a-token",
+        "another requester": consent(stack, licence, aud="songjiang"),
+        "the other site's platform": consent(stack, licence, aud="huainan"),
+        "out of scope": consent(stack, licence, scope="11100000MB3L0DD70W017"),
+        "expired": consent(stack, licence, now=now - 3600),
+        "issued in the future": consent(stack, licence, now=now + 3600),
+        "lifetime over 600 s": consent(stack, licence, lifetime=601),
+        "wrong signature": issue_consent(
+            _other_es256_key(key.kid),
+            sub=licence.holder_code,
+            aud="ningbo",
+            scope=licence.type_code,
+            purpose="3302002506000000417",
+            now=now,
+        ),
+        "unknown key id": issue_consent(
+            _other_es256_key("nobody-consent-01"),
+            sub=licence.holder_code,
+            aud="ningbo",
+            scope=licence.type_code,
+            purpose="p",
+            now=now,
+        ),
+    }
+
+
+async def test_a_refused_consent_sends_nothing_to_the_issuing_platform(stack: Stack) -> None:
+    """Issue 11 item 1: every refused consent is refused by the gateway itself; hefei's simulator receives no
+    request at all (its request log), whatever the reason."""
+    library = hefei_library(stack)
+    identifier = library.identifiers()[6]
+    licence, _ = library.get(identifier)
+    issuer = stack.sims["hefei"].sim
+    client = stack.partner_client("ningbo")
+    for number, (case, token) in enumerate(_refused_consents(stack, licence).items()):
+        before = len(issuer.requests)
+        with pytest.raises(PermanentRefusal) as info:
+            await client.query_licence(LicenceQuery(identifier, "核验", token), f"q-r{number}")
+        assert info.value.code == "CONSENT_INVALID", case
+        assert len(issuer.requests) == before, f"{case}: the issuer received {list(issuer.requests)[before:]}"
+
+
+async def test_a_reused_consent_is_refused_before_the_issuing_platform(stack: Stack) -> None:
+    library = hefei_library(stack)
+    identifier = library.identifiers()[7]
+    licence, _ = library.get(identifier)
+    issuer = stack.sims["hefei"].sim
+    client = stack.partner_client("ningbo")
+    token = consent(stack, licence)
+    assert (await client.query_licence(LicenceQuery(identifier, "核验", token), "q-u1")).licence == licence
+    before = len(issuer.requests)
+    assert before > 0  # the request log does see the query that was let through
+    with pytest.raises(PermanentRefusal) as info:
+        await client.query_licence(LicenceQuery(identifier, "核验", token), "q-u2")
+    assert info.value.code == "CONSENT_INVALID"
+    assert len(issuer.requests) == before
+
+
+async def test_a_token_refused_for_a_wrong_requester_still_serves_its_rightful_audience(stack: Stack) -> None:
+    """Issue 11 item 1: ningbo presenting songjiang's token once spent it at the issuer, so songjiang was refused
+    with its own genuine token. Now the refusal spends nothing, at the gateway or at the issuer."""
+    library = hefei_library(stack)
+    identifier = library.identifiers()[8]
+    licence, _ = library.get(identifier)
+    issuer = stack.sims["hefei"].sim
+    token = consent(stack, licence, aud="songjiang")
+    before = len(issuer.requests)
+    with pytest.raises(PermanentRefusal) as info:
+        await stack.partner_client("ningbo").query_licence(LicenceQuery(identifier, "核验", token), "q-w1")
+    assert info.value.code == "CONSENT_INVALID"
+    assert len(issuer.requests) == before
+    answer = await stack.partner_client("songjiang").query_licence(LicenceQuery(identifier, "核验", token), "q-w2")
+    assert answer.licence == licence
+
+
+async def test_a_failed_exchange_does_not_spend_the_token(stack: Stack) -> None:
+    """The ``jti`` is reserved before the query and released when the exchange fails: the issuer refusing (a
+    licence it does not hold, in the token's scope) or being down leaves the token usable for the real licence."""
+    library = hefei_library(stack)
+    identifier = library.identifiers()[9]
+    licence, _ = library.get(identifier)
+    client = stack.partner_client("ningbo")
+    token = consent(stack, licence)
+    with pytest.raises(PermanentRefusal) as info:
+        await client.query_licence(LicenceQuery(_unheld(identifier), "核验", token), "q-f1")
+    assert info.value.code == "UNKNOWN_CODE"
+    stack.sims["hefei"].plan.update({"down_until": time.time() + 60})
+    with pytest.raises(DeliveryError) as down:
+        await client.query_licence(LicenceQuery(identifier, "核验", token), "q-f2")
+    assert not isinstance(down.value, PermanentRefusal)
+    stack.sims["hefei"].plan.update({"down_until": 0})
+    assert (await client.query_licence(LicenceQuery(identifier, "核验", token), "q-f3")).licence == licence
+
+
+def _unheld(identifier: str) -> str:
+    """An identifier of the same type and issuer with a serial the issuer does not hold (valid check character)."""
+    parts = identifier.split(".")
+    parts[7] = "999999999999"
+    parts[9] = mod37_36((parts[5] + parts[6] + parts[7] + parts[8]).upper())
+    return ".".join(parts)
+
+
+# --- issue 13: a peer's code the gateway does not know ----------------------------------------------------------
+
+
+async def test_an_issuer_answering_not_found_is_a_refusal_not_a_500(
+    make_stack: Any, store_url: str, dev_folder: Path
+) -> None:
+    """Issue 13: hefei answering a licence query with ``NOT_FOUND`` (no README §10 code) was ``ValueError`` and a
+    signed 500. A peer's code is parsed once (``gateway.errors.peer_code``): the requester gets the documented
+    fallback, a permanent refusal, and the token stays unspent."""
+    registry = _config(dev_folder, store_url, {}).registry
+    _, sides = dev_link_settings(dev_folder, registry)
+    hefei = load_link(sides["hefei"].settings, sides["hefei"].base)
+    seen: list[str] = []
+
+    async def not_found(request: web.Request) -> web.Response:
+        seen.append(request.path)
+        body = render_answer({"errorCode": "NOT_FOUND", "field": "certificateIdentifier"}, code="400", msg="证照不存在")
+        return web.Response(body=body, headers={H_JWS: sign_body(body, hefei.jws_key)}, content_type="application/json")
+
+    peer = web.Application()
+    peer.add_routes([web.post(PATHS["licence_query"], not_found)])
+    runner = web.AppRunner(peer, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    try:
+        port = runner.addresses[0][1]
+        built = await make_stack(store_url, extra={"platforms": {"hefei": {"base_url": f"http://127.0.0.1:{port}"}}})
+        library = hefei_library(built)
+        identifier = library.identifiers()[10]
+        licence, _ = library.get(identifier)
+        token = consent(built, licence)
+        client = built.partner_client("ningbo")
+        with pytest.raises(PermanentRefusal) as info:
+            await client.query_licence(LicenceQuery(identifier, "核验", token), "q-n1")
+        assert info.value.code == UNKNOWN_PEER_CODE_FALLBACK.value
+        assert seen == [PATHS["licence_query"]]
+        # the refused exchange spent nothing: the token's jti is not in the store's nonce table
+        jti = pyjwt.decode(token, options={"verify_signature": False})["jti"]
+        assert await built.store.remember_nonce(JTI_SCOPE, jti, time.time() + 60, time.time())
+    finally:
+        await runner.cleanup()

@@ -29,6 +29,17 @@ async def test_concurrent_nonce_use_admits_one(store: Store) -> None:
     assert results.count(True) == 1
 
 
+async def test_a_forgotten_nonce_may_be_recorded_again_and_only_in_its_scope(store: Store) -> None:
+    """A consent ``jti`` reserved for a licence exchange that failed is taken back (gateway/licences.py)."""
+    assert await store.remember_nonce("consent-jti", "j-1", expires_at=T0 + 600, now=T0)
+    assert await store.remember_nonce("other", "j-1", expires_at=T0 + 600, now=T0)
+    await store.forget_nonce("consent-jti", "j-1")
+    await store.forget_nonce("consent-jti", "never-recorded")  # nothing to take back is not an error
+    assert await store.remember_nonce("consent-jti", "j-1", expires_at=T0 + 600, now=T0 + 1)
+    assert not await store.remember_nonce("consent-jti", "j-1", expires_at=T0 + 600, now=T0 + 2)
+    assert not await store.remember_nonce("other", "j-1", expires_at=T0 + 600, now=T0 + 2)
+
+
 async def test_purge_nonces_drops_only_expired(store: Store) -> None:
     for i in range(5):
         await store.remember_nonce("s", f"n{i}", expires_at=T0 + i, now=T0 - 10)
