@@ -4,6 +4,13 @@ README §10 step 10 happens here for every destination before anything is writte
 carry the record type (``UNSUPPORTED_TYPE``) or does not offer the item (``UNKNOWN_ITEM``, at the sender's item
 field) refuses the whole submission, so the sender learns it at once and nothing half-accepted waits in the outbox.
 
+A status event whose ``seq`` is lower than one already accepted for its case is refused ``RULE_VIOLATION`` with
+nothing stored (README §5.2), after routing and the destination checks (so it is recorded only when it would be
+accepted) and never for a repeat: a repeated (``case_no``, ``seq``) is answered with its first receipt (§9), even
+when a higher ``seq`` arrived since. The store's ``record_seq`` raises the case's highest ``seq`` atomically, so of
+two events racing, a lower one arriving second is refused on either backend. An event's own ``seq`` recorded by an
+attempt that then failed to commit does not refuse its retry (only a strictly lower one is refused).
+
 Then the inbound idempotency record and one outbox message per destination are committed in ONE transaction (the
 store groups concurrent commits), and only then is the sender answered. A repeated idempotency key gets the first
 receipt and creates nothing (README §9): the store's ``accept`` detects the repeat inside its transaction, so the
@@ -81,6 +88,10 @@ class Intake:
             if prior is not None:
                 return Accepted(prior.receipt.decode("ascii"), repeated=True)
             raise
+        if operation == "status":
+            prior_receipt = await self._check_seq(call, key)
+            if prior_receipt is not None:
+                return prior_receipt
         inbound = InboundRecord(operation, key, call.platform, now, receipt_no.encode("ascii"), RECEIPT_TYPE)
         result = await self.store.accept(inbound, outbound)
         if not result.new:
@@ -88,6 +99,21 @@ class Intake:
         if self.on_accepted is not None:
             self.on_accepted(destinations)
         return Accepted(receipt_no)
+
+    async def _check_seq(self, call: InboundCall, key: str) -> Accepted | None:
+        """README §5.2: refuse a ``seq`` lower than the case's highest accepted one (at the sender's ``seq`` field),
+        unless it is a repeat (§9: its first receipt, returned here)."""
+        record = call.record
+        highest = await self.store.record_seq(record.case_no, record.seq)
+        if highest <= record.seq:
+            return None
+        prior = await self.store.get_receipt(call.operation, key)
+        if prior is not None:
+            return Accepted(prior.receipt.decode("ascii"), repeated=True)
+        sender = self.registry.platforms.get(call.platform)
+        mapping = None if sender is None else self.registry.adapter(sender.dialect).mapping(call.operation)
+        where = None if mapping is None else mapping.ref_where.get("seq")
+        raise Rejection(C.RULE_VIOLATION, where, "a higher seq was already accepted for this case")
 
     async def _plan(self, call: InboundCall, key: str, now: float) -> tuple[list[str], list[OutboundMessage], str]:
         """The destinations of ``call``, one outbox message for each (every destination checked, §10 step 10), and

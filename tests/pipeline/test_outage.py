@@ -110,11 +110,14 @@ async def test_a_business_refusal_is_a_dead_letter_at_once(stack: Stack, samples
     ningbo = stack.book("ningbo")
     await wait_for(lambda: len(ningbo.snapshot("status")) == 1, what="seq 5 delivered")
 
-    await hefei.submit("status", replace(event, seq=3), "m-seq3")  # lower than the accepted 5: ningbo refuses
+    # ningbo accepted seq 9 of this case through a channel the gateway does not see (its own window): the gateway
+    # takes seq 6 (higher than any it accepted; a lower one is refused at intake, test_status_seq.py), ningbo refuses
+    ningbo.highest_seq[case.case_no] = 9
+    await hefei.submit("status", replace(event, seq=6), "m-seq6")
     dead = await _wait_dead(stack, "ningbo")
     assert dead.last_error_code == "RULE_VIOLATION"
     assert dead.attempts == 1  # no retry: sending it again cannot help
-    assert dead.idem_key == f"{case.case_no}:3"
+    assert dead.idem_key == f"{case.case_no}:6"
     assert len(ningbo.snapshot("status")) == 1
 
 
