@@ -17,7 +17,7 @@ from adapters.registry import DIALECTS, adapter_class
 from gateway.errors import ConfigError
 from mappings.tables import Tables
 
-__all__ = ["Platform", "Registry", "load_registry"]
+__all__ = ["Platform", "Registry", "item_codes_for", "load_registry"]
 
 _NONE = object()
 
@@ -102,8 +102,17 @@ class Registry:
             return platform
         return sites[0] if len(sites) == 1 else None
 
-    def item_codes(self, dialect: str, record: Any, platform: Platform | None = None) -> dict[str, str] | None:
-        """基本编码 → local code for ``record`` sent in ``dialect``; None where the dialect names items by 基本编码."""
+    def item_codes(self, dialect: str, record: Any, platform: Platform | None = None) -> Mapping[str, str] | None:
+        """基本编码 → local code for ``record`` sent in ``dialect`` (to ``platform`` when given); None where the
+        dialect names items by 基本编码.
+
+        A destination platform with a column of its own receives its own codes (:func:`item_codes_for`): that is
+        what its client encodes, so intake checks exactly what delivery sends (issue 13). Without one (a dialect
+        named without a platform, as ``gateway translate --to anhui`` does, or a platform without a column) the
+        dialect's site rule picks the column (anhui.md §6.1).
+        """
+        if platform is not None and platform.item_column is not None:
+            return item_codes_for(self.tables, platform)
         region = getattr(record, "handling_region", None) or getattr(record, "region", None)
         key = ("item_codes", dialect, region, platform.id if platform is not None else None)
         return self.memo(key, lambda: self._item_codes(dialect, region, platform))  # type: ignore[no-any-return]
@@ -118,6 +127,20 @@ class Registry:
     def serving_platform(self, region: str) -> str | None:
         """README §4: the platform serving a handling region (crosswalk/regions.csv plus configured regions)."""
         return self.tables.regions.platform.get(region)
+
+
+def item_codes_for(tables: Tables, platform: Platform) -> Mapping[str, str] | None:
+    """基本编码 → the implementing code ``platform`` names the item by; None when it names items by 基本编码.
+
+    The one answer to "which item codes does this destination receive", used by intake for every destination of a
+    route (README §10 step 10) and by every client when it encodes: a record intake accepted can always be encoded
+    for each of its destinations. The site that receives a record names the item by its own implementing code
+    (anhui.md §6.1: "the item at the Anhui site that files or receives the case"); an empty cell is an item the
+    platform does not offer (``UNKNOWN_ITEM``, README §6).
+    """
+    if platform.item_column is None:
+        return None
+    return tables.crosswalk.columns.get(platform.item_column, {})
 
 
 def _tuple(value: Any, source: str, key: str) -> tuple[str, ...]:

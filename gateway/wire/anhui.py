@@ -38,7 +38,7 @@ from gateway.errors import ConfigError, Rejection, peer_code
 from gateway.errors import RejectionCode as C
 from gateway.model.licence_sign import licence_signing_string
 from gateway.model.records import LicenceQuery
-from gateway.registry import Platform
+from gateway.registry import Platform, item_codes_for
 from signing import devpki
 from signing.errors import Replayed, SigningError
 from signing.keys import (
@@ -241,14 +241,9 @@ class Client(PlatformClient):
         return HttpRequest(method, url, headers, body)
 
     def _item_codes(self) -> Mapping[str, str] | None:
-        """基本编码 → this site's implementing code (anhui.md §6.1 ``TASK_CODE``, §6.3 ``serviceCode``).
-
-        The site rule names the Huainan code for regions 3404xx and the Hefei code otherwise; records are routed
-        by region (README §4), so the destination site's own column is the rule's answer for routed traffic.
-        (``WireContext`` has no registry to apply the rule to a record routed elsewhere.)
-        """
-        column = self.ctx.platform.item_column
-        return self.ctx.adapter.tables.crosswalk.columns.get(column) if column else None
+        """基本编码 → this site's implementing code (anhui.md §6.1 ``TASK_CODE``, §6.3 ``serviceCode``): the codes
+        intake checked for this destination (``gateway.registry.item_codes_for``, one function for both)."""
+        return item_codes_for(self.ctx.adapter.tables, self.ctx.platform)
 
     def _envelope(self, message_id: str) -> Envelope:
         return Envelope(message_id, datetime.fromtimestamp(self.ctx.clock(), BEIJING), message_id)

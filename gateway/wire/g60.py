@@ -62,7 +62,7 @@ from gateway.errors import ConfigError, Rejection
 from gateway.errors import RejectionCode as C
 from gateway.model.records import Item, ItemBatch, LicenceQuery
 from gateway.model.timefmt import BEIJING
-from gateway.registry import Platform
+from gateway.registry import Platform, item_codes_for
 from signing import tls
 from signing.errors import SigningError
 from signing.trust import Usage, subject_serial_number
@@ -135,7 +135,11 @@ class Client(PlatformClient):
     async def _call(self, record_type: str, record: Any, message_id: str) -> tuple[dict[str, str], Any]:
         now = self.ctx.clock()  # a fresh SentAt and signature on every call: a retry is re-signed
         envelope = _envelope(message_id, now, self.link.code, self.link.peer_code)
-        body = sign_rendered(self.ctx.adapter.encode(record_type, record, envelope), self.link.signer)
+        codes = item_codes_for(self.ctx.adapter.tables, self.ctx.platform)  # what intake checked (one function)
+        body = sign_rendered(
+            self.ctx.adapter.encode(record_type, record, envelope, codes if record_type == "case" else None),
+            self.link.signer,
+        )
         request = HttpRequest("POST", self._url(), {"content-type": CONTENT_TYPE}, body, tls=self.link.client_tls)
         response = await self.transport.send(request)
         return read_answer(response.status, response.header("retry-after"), response.body,

@@ -40,7 +40,7 @@ from gateway.errors import ConfigError, Rejection
 from gateway.errors import RejectionCode as C
 from gateway.model.records import Case, from_ref
 from gateway.model.timefmt import BEIJING
-from gateway.registry import Platform
+from gateway.registry import Platform, item_codes_for
 from gateway.transport import Transport
 from signing.devpki import generate_ed25519, generate_p256, private_key_pem, public_key_pem
 from signing.errors import Replayed, SigningError
@@ -195,8 +195,7 @@ class Client(PlatformClient):
             raise Rejection(C.UNSUPPORTED_TYPE, None, f"the hunan dialect does not carry {record_type} records")
         now = self.ctx.clock()
         envelope = Envelope(message_id, datetime.fromtimestamp(int(now), BEIJING), message_id)
-        column = self.ctx.platform.item_column
-        codes = self.ctx.adapter.tables.crosswalk.columns.get(column) if column else None
+        codes = item_codes_for(self.ctx.adapter.tables, self.ctx.platform)  # what intake checked (one function)
         body = self.ctx.adapter.encode(record_type, record, envelope, codes)
         response = await self._authorized("POST", path, body)
         if response.status not in (200, 201, 202):
@@ -453,9 +452,8 @@ class Endpoint(PlatformEndpoint):
         values["submitted_at"] = datetime.fromisoformat(values["submitted_at"])
         return from_ref(Case, values)
 
-    def _item_codes(self) -> dict[str, str] | None:
-        column = self.ctx.platform.item_column
-        return self.ctx.adapter.tables.crosswalk.columns.get(column) if column else None
+    def _item_codes(self) -> Mapping[str, str] | None:
+        return item_codes_for(self.ctx.adapter.tables, self.ctx.platform)  # what intake checked (one function)
 
     # --- answers ----------------------------------------------------------------------------------------------------
     async def _serve(self, work: _Work, case_no: str | None) -> web.Response:

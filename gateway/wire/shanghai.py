@@ -62,7 +62,7 @@ from gateway.errors import ConfigError, Rejection, peer_code
 from gateway.errors import RejectionCode as C
 from gateway.model.records import LicenceQuery
 from gateway.model.timefmt import BEIJING
-from gateway.registry import Platform
+from gateway.registry import Platform, item_codes_for
 from signing.devpki import private_key_pem, public_key_pem
 from signing.errors import Replayed, SigningError
 from signing.keys import (
@@ -231,7 +231,7 @@ class Client(PlatformClient):
         platform, adapter = self.ctx.platform, self.ctx.adapter
         sent_at = datetime.fromtimestamp(self.ctx.clock(), BEIJING)
         envelope = Envelope(message_id, sent_at, message_id, sender=self.ctx.link.app_id, receiver=platform.id)
-        codes = adapter.tables.crosswalk.columns.get(platform.item_column) if platform.item_column else None
+        codes = item_codes_for(adapter.tables, platform)  # what intake checked for this destination (one function)
         try:
             return adapter.encode(record_type, record, envelope, codes if record_type == "case" else None)
         except Rejection as exc:  # the record cannot travel in this dialect: sending again cannot help

@@ -58,6 +58,7 @@ from gateway.errors import ConfigError, Rejection
 from gateway.errors import RejectionCode as C
 from gateway.model.records import Licence, LicenceQuery
 from gateway.model.timefmt import BEIJING
+from gateway.registry import item_codes_for
 from gateway.transport import Transport
 from signing.errors import Replayed, SigningError
 from signing.replay import ReplayGuard
@@ -253,8 +254,7 @@ class Client(PlatformClient):
         self.link: Link = ctx.link
         self._grant: TokenGrant | None = None
         self._lock = asyncio.Lock()
-        column = ctx.platform.item_column
-        self._item_codes = ctx.adapter.tables.crosswalk.columns.get(column, {}) if column else None
+        self._item_codes = item_codes_for(ctx.adapter.tables, ctx.platform)  # what intake checked (one function)
 
     # --- the requestSecret (§2) -------------------------------------------------------------------------------------
     async def _secret(self) -> Secret:

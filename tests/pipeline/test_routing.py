@@ -108,3 +108,48 @@ async def test_a_repeat_gets_its_first_receipt_even_when_it_could_not_be_routed_
     with pytest.raises(PermanentRefusal) as info:
         await client.submit("case", replace(case, version=case.version + 1), "m-3")
     assert info.value.code == "RULE_VIOLATION"
+
+
+HEFEI_AND_HUAINAN = {
+    "routes": [{"record_types": ["case"], "regions": ["340100"], "destinations": ["hefei", "huainan"]}]
+}
+
+
+async def test_a_case_one_destination_cannot_carry_is_refused_at_intake_not_dead_lettered_after_its_receipt(
+    store_url: str, make_stack: StackFactory, samples_dir: Path
+) -> None:
+    """Issue 13: 000109021000 (出生医学证明补发) has a Hefei code and no Huainan code. Intake checked the hefei
+    column for both destinations (the site rule), delivery encoded the huainan copy with the huainan column: the case
+    got a receipt, then the gateway's own encoder dead-lettered it. Both now ask ``item_codes_for``: the case is
+    refused at intake with UNKNOWN_ITEM at ningbo's item field, and nothing is stored or sent."""
+    stack = await make_stack(store_url, extra=HEFEI_AND_HUAINAN)
+    case = sample(stack.config, samples_dir, "zlb", "case", "SC002.json")
+    case = replace(case, item_code="000109021000", item_type="PUBLIC_SERVICE", handling_region="340100")
+    with pytest.raises(PermanentRefusal) as info:
+        await stack.partner_client("ningbo").submit("case", case, "m-hh1")
+    item_field = stack.config.registry.adapter("zlb").mapping("case").item_where
+    assert (info.value.code, info.value.where) == ("UNKNOWN_ITEM", item_field)
+    assert await stack.store.list_messages() == []
+    assert await stack.store.get_receipt("case", f"{case.case_no}:{case.version}") is None
+    await asyncio.sleep(0.2)
+    assert stack.book("hefei").calls == stack.book("huainan").calls == 0
+
+
+async def test_a_case_both_destinations_carry_reaches_each_with_its_own_item_code(
+    store_url: str, make_stack: StackFactory, samples_dir: Path
+) -> None:
+    """The same route with an item both Anhui sites offer: both copies are delivered (no copy dies on the gateway's
+    own encoder)."""
+    stack = await make_stack(store_url, extra=HEFEI_AND_HUAINAN)
+    case = sample(stack.config, samples_dir, "zlb", "case", "SC002.json")  # 000172001000, both sites offer it
+    case = replace(case, handling_region="340100")
+    await stack.partner_client("ningbo").submit("case", case, "m-hh2")
+    for pid in ("hefei", "huainan"):
+        book = stack.book(pid)
+        await wait_for(lambda b=book: len(b.snapshot("case")) == 1, what=f"{pid} got the case")
+        assert book.snapshot("case")[0]["record"]["item_code"] == "000172001000"
+
+    async def all_delivered() -> bool:
+        return all(m.state == DELIVERED for m in await stack.store.list_messages())
+
+    await wait_for_async(all_delivered, what="both copies marked delivered")
