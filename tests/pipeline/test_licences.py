@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 import uuid
 from dataclasses import replace
@@ -300,3 +301,40 @@ async def test_an_issuer_answering_not_found_is_a_refusal_not_a_500(
         assert await built.store.remember_nonce(JTI_SCOPE, jti, time.time() + 60, time.time())
     finally:
         await runner.cleanup()
+
+
+async def test_the_same_token_twice_at_once_reaches_the_issuer_once(stack: Stack) -> None:
+    """The ``jti`` is reserved in the shared nonce table before the query: of two concurrent uses, one is refused
+    without asking the issuer."""
+    library = hefei_library(stack)
+    identifier = library.identifiers()[11]
+    licence, _ = library.get(identifier)
+    issuer = stack.sims["hefei"].sim
+    token = consent(stack, licence)
+    before = len(issuer.requests)
+
+    async def use(n: int) -> str:
+        try:
+            await stack.partner_client("ningbo").query_licence(LicenceQuery(identifier, "核验", token), f"q-c{n}")
+        except PermanentRefusal as exc:
+            return exc.code
+        return "OK"
+
+    assert sorted(await asyncio.gather(use(1), use(2))) == ["CONSENT_INVALID", "OK"]
+    assert len(issuer.requests) == before + 1
+
+
+async def test_a_consent_for_another_holder_is_refused_and_spends_nothing(stack: Stack) -> None:
+    """The holder is the one check that needs the licence, so it is the one refusal the issuer sees (anhui.md §6.6;
+    docs/decisions.md). The gateway passes on CONSENT_INVALID and releases the token's reservation."""
+    library = hefei_library(stack)
+    identifier = library.identifiers()[12]
+    licence, _ = library.get(identifier)
+    other, _ = library.get(library.identifiers()[13])
+    assert other.holder_code != licence.holder_code
+    token = consent(stack, replace(licence, holder_code=other.holder_code))
+    with pytest.raises(PermanentRefusal) as info:
+        await stack.partner_client("ningbo").query_licence(LicenceQuery(identifier, "核验", token), "q-h1")
+    assert info.value.code == "CONSENT_INVALID"
+    jti = pyjwt.decode(token, options={"verify_signature": False})["jti"]
+    assert await stack.store.remember_nonce(JTI_SCOPE, jti, time.time() + 60, time.time())
