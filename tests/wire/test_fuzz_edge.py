@@ -1,0 +1,62 @@
+"""Property: a mutated, validly signed partner call never gets a 5xx fault or an unsigned answer (issue 11).
+
+One property per dialect, over every endpoint its partners call (``edge_fuzz.DIALECT_PARTNERS``), against one running
+gateway per module (loopback, real SQLite store, the simulators behind it). The body is mutated before the partner's
+real client signs it; a header or query value after. ``bench/fuzz_edge.py`` runs the same property much longer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from edge_fuzz import DIALECT_PARTNERS, EdgeRig, Mutation, mutations, prepare_credentials, start_rig
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+#: examples per dialect in CI (five dialects: a few thousand in all); EDGE_FUZZ_EXAMPLES runs more
+EXAMPLES = int(os.environ.get("EDGE_FUZZ_EXAMPLES", "500"))
+
+
+@pytest.fixture(scope="module")
+def rig(
+    tmp_path_factory: pytest.TempPathFactory, samples_dir: Path
+) -> Iterator[tuple[asyncio.AbstractEventLoop, EdgeRig]]:
+    dev = tmp_path_factory.mktemp("edge-fuzz-dev")
+    prepare_credentials(dev)
+    loop = asyncio.new_event_loop()
+    pids = tuple(p for partners in DIALECT_PARTNERS.values() for p in partners)
+    built = loop.run_until_complete(start_rig(dev, f"sqlite:///{dev / 'gateway.db'}", samples_dir, pids))
+    try:
+        yield loop, built
+    finally:
+        loop.run_until_complete(built.close())
+        loop.run_until_complete(loop.shutdown_asyncgens())
+        loop.close()
+
+
+@pytest.mark.parametrize("dialect", sorted(DIALECT_PARTNERS))
+def test_mutated_signed_calls_get_signed_refusals_never_a_fault(
+    rig: tuple[asyncio.AbstractEventLoop, EdgeRig], dialect: str
+) -> None:
+    loop, edge = rig
+    partners = DIALECT_PARTNERS[dialect]
+    before, unanswered = edge.answers, edge.unanswered
+
+    @settings(
+        max_examples=EXAMPLES,
+        deadline=None,
+        database=None,
+        suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+    )
+    @given(st.sampled_from(partners), st.floats(min_value=0, max_value=1, exclude_max=True), mutations())
+    def one(pid: str, call: float, mutation: Mutation) -> None:
+        breaches = loop.run_until_complete(edge.run(pid, call, mutation))
+        assert not breaches, breaches
+
+    one()
+    assert edge.unanswered == unanswered  # every example reached the gateway and was answered
+    assert edge.answers - before >= EXAMPLES
