@@ -38,7 +38,9 @@ from lxml import etree
 
 from adapters import anhui_wire, hunan_wire
 from adapters.g60 import parse_envelope
+from adapters.g60_wire import verify_signature
 from adapters.shanghai import auth_header, read_envelope, read_reply
+from adapters.shanghai_wire import verify_auth
 from adapters.wire import HttpRequest, HttpResponse
 from adapters.zlb import parse_response
 from adapters.zlb_wire import verify_sm2_headers
@@ -55,7 +57,17 @@ from gateway.wire.base import PlatformClient, WireContext
 from gateway.wire.registry import scheme
 from signing.errors import SigningError
 
-__all__ = ["DIALECT_PARTNERS", "EdgeRig", "Mutation", "judge", "mutations", "prepare_credentials", "start_rig"]
+__all__ = [
+    "DIALECT_PARTNERS",
+    "EdgeRig",
+    "Mutation",
+    "fault",
+    "judge",
+    "mutations",
+    "prepare_credentials",
+    "start_rig",
+    "unsigned",
+]
 
 #: the partners whose endpoints the fuzzer calls (yrd-map is left out: it calls no gateway route, and its route on
 #: the gateway needs a client certificate the mutual-TLS listener, which serves the g60 hub's CA, never accepts)
@@ -281,41 +293,24 @@ class _Recording(Transport):
 
 
 # --- the judge ----------------------------------------------------------------------------------------------------
-def judge(dialect: str, link: Any, response: HttpResponse, now: float) -> str | None:
-    """Why ``response`` breaks the rule (a 5xx fault, or an answer not signed as the dialect signs), or ``None``."""
-    status, headers, body = response.status, response.headers, response.body
+def unsigned(dialect: str, link: Any, response: HttpResponse, now: float) -> str | None:
+    """Why ``response`` is not signed as ``dialect`` signs its answers, refusals and faults, or ``None``."""
+    headers, body = response.headers, response.body
     try:
         if dialect == "anhui":
-            if status >= 500:
-                return f"HTTP {status}"
             anhui_wire.verify_body(response.header(anhui_wire.H_JWS), body, link.peer_jws_keys)
         elif dialect == "zlb":
-            if status >= 500:
-                return f"HTTP {status}"
             verify_sm2_headers(headers, body, link.peer_certs)
-            if parse_response(body).code == "99":
-                return "platform fault 99"
         elif dialect == "hunan":
-            if status >= 500:
-                return f"HTTP {status}"
-            hunan_wire.verify_response(status, headers, body, link.peer_signing_keys)
+            hunan_wire.verify_response(response.status, headers, body, link.peer_signing_keys)
         elif dialect == "shanghai":
-            if status not in (200, 500):
-                return f"HTTP {status}"
             message = read_envelope(body)
             reply = read_reply(body, message.operation_name.removesuffix("Response"))
-            if reply.fault is not None and reply.fault.server:
-                return "soap:Server fault"
-            if reply.fault is not None and reply.fault.code == "AUTH_FAILED" and auth_header(message.envelope) is None:
+            fault = reply.fault
+            if fault is not None and fault.code == "AUTH_FAILED" and auth_header(message.envelope) is None:
                 return None  # shanghai.md §2: the unknown-appId fault is the one unsigned answer
-            from adapters.shanghai_wire import verify_auth
-
             verify_auth(message, link.secret_for)
         elif dialect == "g60":
-            if status != 200:
-                return f"HTTP {status}"
-            from adapters.g60_wire import verify_signature
-
             header, root = parse_envelope(body)
             verify_signature(root, header, link.trust, now)
             if header.get("SenderCode") not in link.peer_codes:
@@ -325,6 +320,32 @@ def judge(dialect: str, link: Any, response: HttpResponse, now: float) -> str | 
     except (Rejection, SigningError) as exc:
         return f"unsigned or unreadable answer ({exc})"
     return None
+
+
+def fault(dialect: str, response: HttpResponse) -> str | None:
+    """Why ``response`` is the dialect's platform-fault form (a 5xx, zlb code 99, ``soap:Server``), or ``None``."""
+    status, body = response.status, response.body
+    try:
+        if dialect == "shanghai":
+            if status not in (200, 500):
+                return f"HTTP {status}"
+            message = read_envelope(body)
+            reply = read_reply(body, message.operation_name.removesuffix("Response"))
+            return "soap:Server fault" if reply.fault is not None and reply.fault.server else None
+        if dialect == "g60" and status != 200:
+            return f"HTTP {status}"
+        if status >= 500:
+            return f"HTTP {status}"
+        if dialect == "zlb" and parse_response(body).code == "99":
+            return "platform fault 99"
+    except Rejection as exc:
+        return f"unreadable answer ({exc})"
+    return None
+
+
+def judge(dialect: str, link: Any, response: HttpResponse, now: float) -> str | None:
+    """Why ``response`` breaks the rule (a fault, or an answer not signed as the dialect signs), or ``None``."""
+    return fault(dialect, response) or unsigned(dialect, link, response, now)
 
 
 # --- the rig: one gateway and the simulators, on loopback -------------------------------------------------------
@@ -363,6 +384,7 @@ class EdgeRig:
     """A running gateway with the simulators, and each partner's mutating client."""
 
     config: Config
+    app: web.Application
     gateway_url: str
     tls_url: str
     calls: dict[str, list[_Call]]
@@ -421,6 +443,10 @@ class EdgeRig:
                 await call.make(client, uuid.uuid4().hex)
             self.templates[key] = recording.seen[-1][0]
         return self.templates[key]
+
+    @staticmethod
+    def now() -> float:
+        return time.time()
 
     async def close(self) -> None:
         for close in self.closers:
@@ -491,6 +517,7 @@ async def start_rig(dev: Path, store_url: str, samples_dir: Path, pids: tuple[st
 
     rig = EdgeRig(
         config,
+        app,
         f"http://127.0.0.1:{port}",
         f"https://127.0.0.1:{tls_port}",
         {},
