@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -60,3 +62,20 @@ def test_mutated_signed_calls_get_signed_refusals_never_a_fault(
     one()
     assert edge.unanswered == unanswered  # every example reached the gateway and was answered
     assert edge.answers - before >= EXAMPLES
+
+
+def test_the_bench_command_runs_and_reports_each_dialect() -> None:
+    """``bench/fuzz_edge.py --examples N`` (docs/operations.md) runs the same property and says what it judged."""
+    repo = Path(__file__).resolve().parents[2]
+    done = subprocess.run(
+        [sys.executable, "bench/fuzz_edge.py", "--examples", "5", "--dialect", "hunan", "--dialect", "zlb"],
+        cwd=repo,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    lines = done.stdout.splitlines()
+    assert [line.split(":")[0] for line in lines] == ["hunan", "zlb"], lines
+    assert all("answers judged" in line for line in lines)
