@@ -112,6 +112,8 @@ _text = st.one_of(
 )
 _header_text = st.text(alphabet=st.characters(min_codepoint=0x20, max_codepoint=0x7E), max_size=60)
 _raw = st.binary(max_size=24)
+#: query values worth trying: numbers past Python's int digit limit (4300) still fit aiohttp's 8190-byte request line
+_query_text = st.sampled_from(["9" * 4400, "0", "-1", "", "１２"])
 
 
 @st.composite
@@ -131,7 +133,8 @@ def mutations(draw: st.DrawFn) -> Mutation:
         payload = draw(_raw)
     body = None if kind == "none" else (kind, draw(where), payload)
     header_kind = draw(st.sampled_from(["none", "none", "set", "drop", "append", "query"]))
-    header = None if header_kind == "none" else (header_kind, draw(where), draw(_header_text))
+    values = _header_text | _query_text if header_kind == "query" else _header_text
+    header = None if header_kind == "none" else (header_kind, draw(where), draw(values))
     return Mutation(body, header, body is not None and draw(st.integers(0, 3)) == 0)
 
 

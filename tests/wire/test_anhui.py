@@ -745,3 +745,12 @@ def test_jti_guard_forgets_only_expired_tokens() -> None:
         guard.use("a", NOW + 600, NOW + 300)
     guard.use("c", NOW + 1300, NOW + 700)  # "a" and "b" have expired by now
     assert len(guard) == 1
+
+
+@pytest.mark.parametrize("name", ["pageNo", "pageSize"])
+@pytest.mark.parametrize("digits", [11, 4301, 50_000])
+def test_catalogue_page_number_of_thousands_of_digits_is_bad_format(name: str, digits: int) -> None:
+    """Found by the edge fuzz's reasoning: ``int()`` on 4301+ digits raises ValueError (a fault answer); BAD_FORMAT."""
+    with pytest.raises(Rejection) as err:
+        w.read_catalogue_query({name: "1" * digits})
+    assert (err.value.code, err.value.where) == ("BAD_FORMAT", name)
