@@ -26,6 +26,7 @@ import socket
 import time
 import tomllib
 import uuid
+from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -394,6 +395,8 @@ class EdgeRig:
     closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
     clients: dict[str, tuple[PlatformClient, _MutatingAdapter, _Recording, Any]] = field(default_factory=dict)
     templates: dict[str, HttpRequest] = field(default_factory=dict)
+    #: how the partner's client read each example's answer ("ok", a README §10 code, or an exception class)
+    outcomes: Counter[str] = field(default_factory=Counter)
     examples: int = 0
     answers: int = 0
     last_error: Exception | None = None
@@ -414,7 +417,9 @@ class EdgeRig:
         adapter.last = None
         try:
             await call.make(client, uuid.uuid4().hex)
+            self.outcomes[f"{pid}:ok"] += 1
         except Exception as exc:
+            self.outcomes[f"{pid}:{getattr(exc, 'code', type(exc).__name__)}"] += 1
             self.last_error = exc  # itself), or the client could not sign or send what the mutation left
         try:
             if (
