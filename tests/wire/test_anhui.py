@@ -32,7 +32,7 @@ from gateway.model.records import Licence, LicenceQuery, StatusEvent, SurfaceEnt
 from gateway.simulate.app import SimulatorSpec, build_simulator
 from gateway.simulate.catalogue import Catalogue
 from gateway.simulate.faults import FaultPlan
-from gateway.transport import AiohttpTransport
+from gateway.transport import AiohttpTransport, FakeTransport
 from gateway.wire import anhui
 from gateway.wire.base import Accepted, InboundCall, LicenceAnswer, WireContext
 from signing.b64 import b64url_encode
@@ -754,3 +754,21 @@ def test_catalogue_page_number_of_thousands_of_digits_is_bad_format(name: str, d
     with pytest.raises(Rejection) as err:
         w.read_catalogue_query({name: "1" * digits})
     assert (err.value.code, err.value.where) == ("BAD_FORMAT", name)
+
+
+@pytest.mark.parametrize("entry", [5, "x", None, ["TASK_CODE"]])
+async def test_catalogue_page_with_a_non_object_entry_is_a_refusal_for_the_sync(rig: Rig, entry: Any) -> None:
+    """Issue 11 item 7, through the client the catalogue sync uses: a signed page whose ``data.list`` holds a
+    non-object is a PermanentRefusal at that entry, not an AttributeError."""
+    item = Catalogue(seed=0, size=1).page(1, 10).items[0]
+    tree = rig.client.ctx.adapter.mapping("item").encode(item)
+    body = w.page_body(1, 10, 2, [tree, entry])
+
+    async def platform(request: HttpRequest) -> HttpResponse:
+        headers = {w.H_JWS.lower(): w.sign_body(body, rig.pf.jws_key), "content-type": "application/json"}
+        return HttpResponse(200, headers, body)
+
+    client = anhui.Client(rig.client.ctx, FakeTransport(platform))
+    with pytest.raises(PermanentRefusal) as err:
+        await client.fetch_catalogue(1, 10, None)
+    assert (err.value.code, err.value.where) == ("MALFORMED", "data.list[1]")
