@@ -176,8 +176,9 @@ def log_fault(logger: logging.Logger, platform: str, where: str, exc: BaseExcept
     """One line per fault: a store outage is a WARNING naming the error class (it is counted and alerted on through
     readiness, not through tracebacks); anything else an ERROR with its traceback (a bug to fix)."""
     if fault.retryable:
-        logger.warning("%s endpoint %s: store unavailable (%s), answered %d", platform, where,
-                       type(exc).__name__, fault.status)
+        logger.warning(
+            "%s endpoint %s: store unavailable (%s), answered %d", platform, where, type(exc).__name__, fault.status
+        )
     else:
         logger.error("%s endpoint %s failed (%s)", platform, where, type(exc).__name__, exc_info=exc)
 

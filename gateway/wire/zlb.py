@@ -137,7 +137,11 @@ class Endpoint(PlatformEndpoint):
 
     # --- answers ------------------------------------------------------------------------------------------------
     def _answer(
-        self, code: str, datas: dict[str, Any] | None, request_id: str, status: int = 0,
+        self,
+        code: str,
+        datas: dict[str, Any] | None,
+        request_id: str,
+        status: int = 0,
         extra: dict[str, str] | None = None,
     ) -> web.Response:
         body = dump_response(code, datas, request_id, msg=_MSG[code])
