@@ -258,7 +258,8 @@ def _int_param(query: Mapping[str, str], name: str, default: int, low: int, high
     raw = query.get(name)
     if raw is None or raw == "":
         return default
-    if not raw.isascii() or not raw.isdigit() or not low <= int(raw) <= high:
+    # the length first: int() of thousands of digits raises (Python's digit limit) instead of answering
+    if len(raw) > len(str(high)) or not raw.isascii() or not raw.isdigit() or not low <= int(raw) <= high:
         raise Rejection(C.BAD_FORMAT, name, f"{name} must be an integer from {low} to {high}")
     return int(raw)
 

@@ -96,6 +96,8 @@ class DialectAdapter(ABC):
         return self.decode_record(mapping, tree)
 
     def decode_record(self, mapping: RecordMapping, tree: Any) -> Any:
+        if type(tree) is not dict:  # e.g. a number or a list among a catalogue page's items (issue 11 item 7)
+            raise Rejection(C.MALFORMED, mapping.root or None, "a record must be an object")
         values = mapping.decode_values(tree)
         mapping.check_wire_rules(tree)
         record = mapping.build(values)

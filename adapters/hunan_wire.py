@@ -268,9 +268,10 @@ def case_no_hint(body: bytes) -> str | None:
 
 
 def render_not_found() -> bytes:
-    """The 404 answer of ``GET /api/v2/cases/{case_no}`` for an unknown case: an RFC 9457 document without a
-    ``code`` (not found is no rejection of README §10)."""
-    return dump_json({"type": "about:blank", "title": "Not Found", "status": 404})
+    """The 404 answer of ``GET /api/v2/cases/{case_no}`` for an unknown case: an RFC 9457 document. Not found is no
+    rejection of README §10, but like every refusal of the gateway it carries a stable ``code``, ``NOT_FOUND`` (the
+    code the gateway's own problem documents give a 404; issue 11 item 10)."""
+    return dump_json({"type": "about:blank", "title": "Not Found", "status": 404, "code": "NOT_FOUND"})
 
 
 # --- §3 message signatures --------------------------------------------------------------------------------------------

@@ -3,6 +3,11 @@
 Refused as ``MALFORMED``: a byte order mark, a duplicate key in any object, a lone surrogate escape, ``NaN`` or
 ``Infinity``, anything outside RFC 8259, or a top level that is not an object. Bytes that are not UTF-8 are
 ``ENCODING_MISMATCH``. No I/O.
+
+An integer of more digits than any field can hold is read as a stand-in of the same sign that is outside every
+field's range, so it is refused ``BAD_FORMAT`` where its field is checked (README §2 "Integers": a number outside
+a field's range), not ``MALFORMED``; and Python's ``int()`` (limited to 4300 digits, quadratic in time) never sees
+it (issue 11 item 9).
 """
 
 from __future__ import annotations
@@ -25,6 +30,18 @@ def _pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     if len(obj) != len(pairs):
         raise Rejection(C.MALFORMED, None, "duplicate key in a JSON object")
     return obj
+
+
+#: more digits than any integer field (0-999 999 999) or epoch-millisecond time (13 digits) could be valid with
+_MAX_INT_DIGITS = 64
+#: the stand-in for such an integer: outside every field's range, and not a whole number of seconds in milliseconds
+_HUGE: int = 10**_MAX_INT_DIGITS + 1
+
+
+def _int(text: str) -> int:
+    if len(text) > _MAX_INT_DIGITS:
+        return -_HUGE if text[0] == "-" else _HUGE
+    return int(text)
 
 
 def _constant(name: str) -> Any:
@@ -67,5 +84,5 @@ def dump_json(tree: Any) -> bytes:
 
 
 # Made once: json.loads/dumps with options build a new decoder or encoder on every call.
-_DECODER = json.JSONDecoder(object_pairs_hook=_pairs, parse_constant=_constant)
+_DECODER = json.JSONDecoder(object_pairs_hook=_pairs, parse_constant=_constant, parse_int=_int)
 _ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))

@@ -43,7 +43,10 @@ def _number(claims: Mapping[str, Any], name: str) -> float | None:
         return None
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise TokenInvalid("bad_claim", f"claim {name} is not a number")
-    return float(value)
+    try:
+        return float(value)
+    except OverflowError:  # an integer of hundreds of digits: no time, and not a crash either
+        raise TokenInvalid("bad_claim", f"claim {name} is out of range") from None
 
 
 def _check_times(claims: Mapping[str, Any], now: float, leeway: float, max_lifetime: float | None) -> None:

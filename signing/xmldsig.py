@@ -24,6 +24,7 @@ import datetime as dt
 from typing import Any
 
 from cryptography import x509
+from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives.asymmetric import rsa
 from lxml import etree
 from signxml.algorithms import CanonicalizationMethod, DigestAlgorithm, SignatureMethod
@@ -43,6 +44,11 @@ SIG_RSA_SHA256 = "http://www.w3.org/2001/04/xmldsig-more#rsa-sha256"
 DIGEST_SHA256 = "http://www.w3.org/2001/04/xmlenc#sha256"
 ENVELOPED = "http://www.w3.org/2000/09/xmldsig#enveloped-signature"
 _MIN_RSA_BITS = 2048
+#: What signxml lets escape on a signature it cannot even read, besides its own ``SignXMLException``: lxml's
+#: ``DocumentInvalid`` (an extra element in ``SignedInfo`` fails its XSD check), ``binascii.Error`` / ``ValueError``
+#: (a ``SignatureValue`` or ``DigestValue`` that is not Base64), ``TypeError`` / ``KeyError`` / ``IndexError`` /
+#: ``AttributeError`` (an element where text was due, or the other way round). All are the message's fault.
+_SIGNXML_PARSE_FAILURES = (etree.LxmlError, ValueError, TypeError, KeyError, IndexError, AttributeError)
 
 
 def _ds(local: str) -> str:
@@ -127,12 +133,16 @@ def _certificates(sig: Any) -> list[x509.Certificate]:
 def verify_enveloped(root: Any, trust: TrustStore, *, now: float | dt.datetime) -> x509.Certificate:
     """Verify the enveloped signature of ``root``; return the signer's verified certificate.
 
-    Raises :class:`SignatureInvalid` (missing, misplaced, refused algorithm, tampered content) or
-    :class:`CertificateInvalid` (untrusted chain, expired, wrong usage, weak key).
+    Raises :class:`SignatureInvalid` (missing, misplaced, refused algorithm, malformed, tampered content) or
+    :class:`CertificateInvalid` (untrusted chain, expired, wrong usage, weak key), and nothing else: whatever
+    signxml or lxml raise on a malformed signature is mapped here, at the boundary (issue 11 item 4).
     """
     sig = _check_profile(root)
     leaf, *intermediates = _certificates(sig)
-    public = leaf.public_key()
+    try:
+        public = leaf.public_key()
+    except (ValueError, UnsupportedAlgorithm) as exc:  # a DER certificate whose key cryptography cannot load
+        raise CertificateInvalid("weak_key", "XMLDSig certificate's key cannot be read") from exc
     if not isinstance(public, rsa.RSAPublicKey) or public.key_size < _MIN_RSA_BITS:
         raise CertificateInvalid("weak_key", "XMLDSig certificate must hold an RSA key >= 2048 bits")
     at = as_datetime(now)
@@ -148,4 +158,6 @@ def verify_enveloped(root: Any, trust: TrustStore, *, now: float | dt.datetime) 
         XMLVerifier().verify(root, x509_cert=leaf, expect_config=config)
     except SignXMLException as exc:
         raise SignatureInvalid("bad_signature", "XMLDSig does not verify") from exc
+    except _SIGNXML_PARSE_FAILURES as exc:  # the peer's bytes, not our bug: a refusal, never an unsigned 500
+        raise SignatureInvalid("malformed_signature", "ds:Signature is not the XMLDSig schema's form") from exc
     return leaf

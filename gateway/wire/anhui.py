@@ -54,7 +54,16 @@ from signing.keys import (
 from signing.secret import Secret, secret_from_file
 from signing.sm import sm2_verify_b64
 
-from .base import Accepted, CataloguePage, InboundCall, LicenceAnswer, PlatformClient, PlatformEndpoint
+from .base import (
+    Accepted,
+    CataloguePage,
+    InboundCall,
+    LicenceAnswer,
+    PlatformClient,
+    PlatformEndpoint,
+    fault_of,
+    log_fault,
+)
 
 __all__ = [
     "Client",
@@ -257,7 +266,8 @@ class Client(PlatformClient):
             wait = parse_retry_after(response.header("retry-after"), self.ctx.clock())
             raise Throttled("HTTP 429", retry_after=wait)
         if response.status >= 500:
-            raise ServerError(f"HTTP {response.status}")
+            wait = parse_retry_after(response.header("retry-after"), self.ctx.clock())
+            raise ServerError(f"HTTP {response.status}", retry_after=wait)
         link: Link = self.ctx.link
         try:
             w.verify_body(response.header(w.H_JWS), response.body, link.peer_jws_keys)
@@ -328,8 +338,8 @@ class Endpoint(PlatformEndpoint):
         posts = [web.post(path, self._post_handler(op)) for op, path in w.PATHS.items()]
         return [*posts, web.get(w.CATALOGUE_PATH, self._catalogue)]
 
-    def _answer(self, status: int, body: bytes) -> web.Response:
-        headers = {w.H_JWS: w.sign_body(body, self.ctx.link.jws_key)}
+    def _answer(self, status: int, body: bytes, extra: dict[str, str] | None = None) -> web.Response:
+        headers = {w.H_JWS: w.sign_body(body, self.ctx.link.jws_key), **(extra or {})}
         return web.Response(status=status, body=body, headers=headers, content_type="application/json", charset="utf-8")
 
     def _refuse(self, rejection: Rejection) -> web.Response:
@@ -374,9 +384,10 @@ class Endpoint(PlatformEndpoint):
             return self._refuse(exc)
         except SigningError as exc:
             return self._refuse(Rejection(C.SIGNATURE_INVALID, w.H_JWS, exc.reason))
-        except Exception:  # the documented fault answer (§4), never a traceback page
-            log.exception("anhui endpoint %s failed on %s", self.ctx.platform.id, op)
-            return self._answer(500, w.render_answer({}, code="500"))
+        except Exception as exc:  # the documented fault answer (§4: 5xx, code "500"), never a traceback page
+            fault = fault_of(exc)
+            log_fault(log, self.ctx.platform.id, op, exc, fault)
+            return self._answer(fault.status, w.render_answer({}, code="500"), fault.headers)
 
     def _render(self, op: str, record: Any, result: Any) -> bytes:
         if isinstance(result, Accepted):

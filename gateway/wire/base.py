@@ -10,8 +10,10 @@ exception tree: ``PermanentRefusal`` (the platform refused on business grounds, 
 Server role, ``PlatformEndpoint``: receiving calls as the platform does: README §10 step 1 in the dialect's order
 (body size, client authentication, message signature, timestamp and nonce), then the adapter's decoding (steps
 2-9), then a business ``InboundHandler``; the answer (receipt or refusal) is written and signed as the dialect
-requires, never a bare 500. One endpoint class serves both the simulator of a platform and the gateway's inbound
-routes towards that platform's partners (the documents' "other direction").
+requires, never a bare 500. What the endpoint could not serve at all is answered in the dialect's fault form, signed
+too, with the status and ``Retry-After`` of :func:`fault_of`: a store outage is retryable (503 where the dialect
+allows it), anything else a 500 (issue 12 item 6). One endpoint class serves both the simulator of a platform and
+the gateway's inbound routes towards that platform's partners (the documents' "other direction").
 
 Credentials of one side of a link (its own keys and secrets, and the peer's public keys) are a dialect-specific
 frozen dataclass (the dialect's ``Link``), loaded from a ``[platforms.<id>.link]`` table.
@@ -19,6 +21,7 @@ frozen dataclass (the dialect's ``Link``), loaded from a ``[platforms.<id>.link]
 
 from __future__ import annotations
 
+import logging
 from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
@@ -34,14 +37,17 @@ from gateway.errors import RejectionCode as C
 from gateway.model.licence_sign import LicenceSignature
 from gateway.model.records import Item, ItemBatch, Licence, LicenceQuery
 from gateway.registry import Platform
+from gateway.store.errors import StoreUnavailable
 from gateway.transport import Transport
 from signing.replay import ReplayGuard
 
 __all__ = [
+    "OUTAGE_RETRY_AFTER",
     "Accepted",
     "BatchResult",
     "CataloguePage",
     "Clock",
+    "Fault",
     "InboundCall",
     "InboundHandler",
     "InboundResult",
@@ -50,6 +56,8 @@ __all__ = [
     "PlatformClient",
     "PlatformEndpoint",
     "WireContext",
+    "fault_of",
+    "log_fault",
 ]
 
 Clock = Callable[[], float]  # Unix seconds; injected everywhere so tests control time
@@ -126,6 +134,53 @@ class WireContext:
     adapter: DialectAdapter
     clock: Clock
     base_url: str = ""  # client role: the peer's base URL
+
+
+#: seconds a partner is asked to wait (``Retry-After``) when the gateway's store cannot take its call: long enough
+#: for a database restart or fail-over to be noticed, short enough that a partner's retry finds it back
+OUTAGE_RETRY_AFTER = 5
+
+
+@dataclass(frozen=True, slots=True)
+class Fault:
+    """How an endpoint answers a call it could not serve: the HTTP status, and ``retry_after`` seconds when trying
+    again later can succeed. The dialect writes and signs its own fault body (anhui code ``500``, zlb ``99``, hunan
+    a problem document, shanghai ``soap:Server``, g60 a ``REJECTED`` receipt)."""
+
+    status: int
+    retry_after: int | None
+    code: str  # for the dialects whose fault form names one (hunan's problem document, §4)
+
+    @property
+    def retryable(self) -> bool:
+        return self.retry_after is not None
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {} if self.retry_after is None else {"Retry-After": str(self.retry_after)}
+
+
+_OUTAGE = Fault(503, OUTAGE_RETRY_AFTER, "UNAVAILABLE")
+_INTERNAL = Fault(500, None, "INTERNAL")
+
+
+def fault_of(exc: BaseException) -> Fault:
+    """The fault for what escaped an endpoint's business steps: a store outage (``StoreUnavailable``: the database
+    cannot be reached, is locked past its timeout, or the store is closed) is retryable, a 503 with ``Retry-After``;
+    anything else is a 500 (a bug, or a permanent store error), which a partner may also retry but is not told when.
+    """
+    return _OUTAGE if isinstance(exc, StoreUnavailable) else _INTERNAL
+
+
+def log_fault(logger: logging.Logger, platform: str, where: str, exc: BaseException, fault: Fault) -> None:
+    """One line per fault: a store outage is a WARNING naming the error class (it is counted and alerted on through
+    readiness, not through tracebacks); anything else an ERROR with its traceback (a bug to fix)."""
+    if fault.retryable:
+        logger.warning(
+            "%s endpoint %s: store unavailable (%s), answered %d", platform, where, type(exc).__name__, fault.status
+        )
+    else:
+        logger.error("%s endpoint %s failed (%s)", platform, where, type(exc).__name__, exc_info=exc)
 
 
 def _unsupported(what: str) -> Rejection:

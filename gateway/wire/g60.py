@@ -17,6 +17,7 @@ nonce cache (an exact resend must get the first receipt, not ``REPLAYED``).
 
 from __future__ import annotations
 
+import logging
 import uuid
 from datetime import datetime
 from typing import Any
@@ -77,6 +78,8 @@ from .base import (
     PlatformClient,
     PlatformEndpoint,
     WireContext,
+    fault_of,
+    log_fault,
 )
 from .g60_link import Link, generate_link, load_link, server_ssl_context
 
@@ -89,6 +92,7 @@ __all__ = [
     "server_ssl_context",
 ]
 
+log = logging.getLogger(__name__)
 #: the link setting naming the licence issuers this side trusts ({certificate serial: SM2 public key file})
 LICENCE_TRUST_SETTING = "licence_keys"
 
@@ -236,8 +240,8 @@ class Endpoint(PlatformEndpoint):
             peer = tls.peer_certificate(request.transport)
         except SigningError:
             peer = None
-        answer = await self.answer(body, peer)
-        return web.Response(body=answer, status=200, headers={"Content-Type": CONTENT_TYPE})
+        status, answer, extra = await self.respond(body, peer)
+        return web.Response(body=answer, status=status, headers={"Content-Type": CONTENT_TYPE, **extra})
 
     def _peer_code(self, peer: x509.Certificate | None) -> str | None:
         """The TLS client certificate's code, re-checked at the injected clock for the TLS client usage."""
@@ -251,10 +255,28 @@ class Endpoint(PlatformEndpoint):
 
     async def answer(self, body: bytes, peer: x509.Certificate | None) -> bytes:
         """README §10 for g60 (see the module docstring); the signed answer, refusals included."""
+        return (await self.respond(body, peer))[1]
+
+    async def respond(self, body: bytes, peer: x509.Certificate | None) -> tuple[int, bytes, dict[str, str]]:
+        """The HTTP status, the signed answer and extra headers: 200 for every answer and refusal (§7); a call the
+        endpoint could not serve is a transport fault (§7: "HTTP 4xx/5xx only for transport faults"), a 503 with
+        ``Retry-After`` for a store outage, else 500, with a signed ``REJECTED`` receipt naming no rejection code."""
         header: dict[str, str] = {}
         try:
+            return 200, await self._answer_of(body, peer, header), {}
+        except Exception as exc:  # never an unsigned page
+            fault = fault_of(exc)
+            log_fault(log, self.ctx.platform.id, "message", exc, fault)
+            receipt = Receipt(header.get("MessageId") or UNKNOWN_REF, False, message="platform fault, retry later")
+            signed = sign_rendered(render_receipt(receipt, self._answer_envelope(header)), self.link.signer)
+            return fault.status, signed, fault.headers
+
+    async def _answer_of(self, body: bytes, peer: x509.Certificate | None, header: dict[str, str]) -> bytes:
+        """README §10 steps in g60's order; ``header`` is filled as soon as it is read (a fault answer names it)."""
+        try:
             self.ctx.adapter.check_size(body)
-            header, root = read_message(body)
+            read, root = read_message(body)
+            header.update(read)
             sender = authenticate_peer(header, self._peer_code(peer), self.link.peer_codes)
             now = self.ctx.clock()
             verify_signature(root, header, self.link.trust, now)

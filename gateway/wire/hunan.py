@@ -55,7 +55,16 @@ from signing.keys import (
 )
 from signing.replay import InMemoryReplayGuard, ReplayGuard
 
-from .base import Accepted, InboundCall, InboundHandler, PlatformClient, PlatformEndpoint, WireContext
+from .base import (
+    Accepted,
+    InboundCall,
+    InboundHandler,
+    PlatformClient,
+    PlatformEndpoint,
+    WireContext,
+    fault_of,
+    log_fault,
+)
 
 __all__ = ["Client", "Endpoint", "Link", "generate_link", "load_link"]
 
@@ -462,14 +471,18 @@ class Endpoint(PlatformEndpoint):
             return await work(now)
         except Rejection as exc:
             return self._answer(exc.http_status, render_problem(exc, case_no), PROBLEM_CONTENT_TYPE, now)
-        except Exception as exc:  # never a 500 page: a signed §4 platform fault, retried by the client
-            log.error("hunan endpoint fault: %s", type(exc).__name__)
-            fault = {"type": "about:blank", "title": "Platform fault", "status": 500}
-            return self._answer(500, dump_json(fault), PROBLEM_CONTENT_TYPE, now)
+        except Exception as exc:  # never a 500 page: a signed §4 platform fault (5xx), retried by the client
+            fault = fault_of(exc)
+            log_fault(log, self.ctx.platform.id, "call", exc, fault)
+            title = "Platform unavailable" if fault.retryable else "Platform fault"
+            problem = {"type": "about:blank", "title": title, "status": fault.status, "code": fault.code}
+            return self._answer(fault.status, dump_json(problem), PROBLEM_CONTENT_TYPE, now, fault.headers)
 
-    def _answer(self, status: int, body: bytes, content_type: str, now: float) -> web.Response:
+    def _answer(
+        self, status: int, body: bytes, content_type: str, now: float, extra: dict[str, str] | None = None
+    ) -> web.Response:
         headers = hw.sign_response(status, body, content_type, self.link.signing_key, created=int(now), nonce=_nonce())
-        return web.Response(status=status, body=body, headers=headers)
+        return web.Response(status=status, body=body, headers={**headers, **(extra or {})})
 
 
 def _url(request: web.Request) -> str:

@@ -76,7 +76,16 @@ from signing.keys import (
 from signing.secret import Secret, secret_from_file
 from signing.sm import sm2_generate
 
-from .base import Accepted, InboundCall, InboundResult, LicenceAnswer, PlatformClient, PlatformEndpoint
+from .base import (
+    Accepted,
+    InboundCall,
+    InboundResult,
+    LicenceAnswer,
+    PlatformClient,
+    PlatformEndpoint,
+    fault_of,
+    log_fault,
+)
 
 __all__ = ["Client", "Endpoint", "Link", "generate_link", "load_link"]
 
@@ -313,8 +322,9 @@ class Endpoint(PlatformEndpoint):
             refused = Rejection(C.SIGNATURE_INVALID, None, f"signature refused: {exc.reason}")
             return self._fault(SoapFault.from_rejection(refused), signer)
         except Exception as exc:  # the platform's own failure: a soap:Server fault, never a traceback (§3)
-            log.error("shanghai endpoint: the handler failed with %s", type(exc).__name__)
-            return self._fault(SoapFault("platform fault, retry later", server=True), signer)
+            fault = fault_of(exc)  # §3: HTTP 500 for every fault (SOAP 1.1), so an outage says only Retry-After
+            log_fault(log, self.ctx.platform.id, "exchange", exc, fault)
+            return self._fault(SoapFault("platform fault, retry later", server=True), signer, fault.headers)
         try:
             answer = self._render_answer(record_type, result)
         except (Rejection, ValueError) as exc:
@@ -333,13 +343,17 @@ class Endpoint(PlatformEndpoint):
             return insert_digital_sign(body, result.signature) if result.signature is not None else body
         raise ValueError(f"no {record_type} answer for a {type(result).__name__}")
 
-    def _fault(self, fault: SoapFault, signer: tuple[str, Secret] | None) -> web.Response:
-        return self._respond(500, render_fault(fault), signer)  # §3: HTTP 500 for every fault
+    def _fault(
+        self, fault: SoapFault, signer: tuple[str, Secret] | None, extra: dict[str, str] | None = None
+    ) -> web.Response:
+        return self._respond(500, render_fault(fault), signer, extra)  # §3: HTTP 500 for every fault
 
-    def _respond(self, status: int, body: bytes, signer: tuple[str, Secret] | None) -> web.Response:
+    def _respond(
+        self, status: int, body: bytes, signer: tuple[str, Secret] | None, extra: dict[str, str] | None = None
+    ) -> web.Response:
         if signer is not None:
             body = _sign(body, signer[0], signer[1], self.ctx.clock())
-        return web.Response(status=status, body=body, headers={"Content-Type": _CONTENT_TYPE})
+        return web.Response(status=status, body=body, headers={"Content-Type": _CONTENT_TYPE, **(extra or {})})
 
 
 async def _read_limited(request: web.Request, limit: int) -> bytes:

@@ -73,6 +73,8 @@ from .base import (
     PlatformClient,
     PlatformEndpoint,
     WireContext,
+    fault_of,
+    log_fault,
 )
 from .zlb_link import Link, generate_link, load_link
 
@@ -135,10 +137,17 @@ class Endpoint(PlatformEndpoint):
         return routes
 
     # --- answers ------------------------------------------------------------------------------------------------
-    def _answer(self, code: str, datas: dict[str, Any] | None, request_id: str, status: int = 0) -> web.Response:
+    def _answer(
+        self,
+        code: str,
+        datas: dict[str, Any] | None,
+        request_id: str,
+        status: int = 0,
+        extra: dict[str, str] | None = None,
+    ) -> web.Response:
         body = dump_response(code, datas, request_id, msg=_MSG[code])
         signed = sm2_headers(self.link.sign_key, self.link.cert_sn, body)
-        headers = {"Content-Type": self.adapter.content_type, **signed}
+        headers = {"Content-Type": self.adapter.content_type, **signed, **(extra or {})}
         return web.Response(body=body, status=status or _STATUS[code], headers=headers)
 
     def _refuse(self, exc: Rejection, request_id: str) -> web.Response:
@@ -159,9 +168,10 @@ class Endpoint(PlatformEndpoint):
             return self._refuse(Rejection(C.REPLAYED, REQUEST_TIME, exc.reason), state["request_id"])
         except SigningError as exc:  # SignatureInvalid, UnknownKey, KeyInvalid: all code 16 (§3)
             return self._refuse(Rejection(C.SIGNATURE_INVALID, "X-Sm2-Sign", exc.reason), state["request_id"])
-        except Exception as exc:  # the edge: never a traceback to the caller
-            log.error("zlb endpoint fault on %s: %s", request.path, type(exc).__name__)
-            return self._answer("99", None, state["request_id"])
+        except Exception as exc:  # the edge: never a traceback to the caller; §4 code 99, "retry later"
+            fault = fault_of(exc)
+            log_fault(log, self.ctx.platform.id, request.path, exc, fault)
+            return self._answer("99", None, state["request_id"], status=fault.status, extra=fault.headers)
 
     # --- README §10 step 1 ------------------------------------------------------------------------------------------
     def _authenticate(self, auth: AuthQuery, now_ms: int) -> None:

@@ -300,3 +300,32 @@ def test_catalogue_page_rules(anhui: AnhuiAdapter, samples_dir: Path) -> None:
     wrong["data"]["list"] = wrong["data"]["list"][:3]
     exc = _refusal(anhui, "item", wrong)
     assert (exc.code, exc.where) == (C.BAD_FORMAT, "data.list[0].IS_ONLINE")
+
+
+@pytest.mark.parametrize("entry", [1, "x", None, [], [{"TASK_CODE": "x"}], True])
+def test_catalogue_page_entry_that_is_not_an_object_is_malformed_not_a_crash(
+    anhui: AnhuiAdapter, samples_dir: Path, entry: Any
+) -> None:
+    """Issue 11 item 7: a non-object in ``data.list`` (the catalogue sync's decoder too) is MALFORMED at its place."""
+    page = _sample(samples_dir, "item/SI001.json")
+    page["data"]["list"].append(entry)
+    exc = _refusal(anhui, "item", page)
+    assert (exc.code, exc.where) == (C.MALFORMED, f"data.list[{len(page['data']['list']) - 1}]")
+
+
+@pytest.mark.parametrize("digits", [10, 65, 4301, 20_000])
+@pytest.mark.parametrize("sign", ["", "-"])
+def test_integer_of_thousands_of_digits_is_bad_format_not_malformed(
+    anhui: AnhuiAdapter, samples_dir: Path, digits: int, sign: str
+) -> None:
+    """Issue 11 item 9: README §2 says a number outside a field's range is BAD_FORMAT, whatever its length."""
+    body = (samples_dir / "anhui/case/SC001.json").read_bytes()
+    tree = json.loads(body)
+    version = json.dumps(tree["DATAVER"])
+    huge = body.replace(f'"DATAVER":{version}'.encode(), f'"DATAVER":{sign}{"9" * digits}'.encode(), 1)
+    if huge == body:  # the sample may write a space after the colon
+        huge = body.replace(f'"DATAVER": {version}'.encode(), f'"DATAVER": {sign}{"9" * digits}'.encode(), 1)
+    assert huge != body
+    with pytest.raises(Rejection) as info:
+        anhui.decode("case", huge)
+    assert (info.value.code, info.value.where) == (C.BAD_FORMAT, "DATAVER")

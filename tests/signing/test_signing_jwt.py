@@ -163,3 +163,13 @@ def test_tampered_claims_refused(key: SigningKey, keys: dict[str, VerificationKe
     forged = ".".join([header, b64url_encode(json.dumps(_claims(sub="someone-else")).encode()), sig])
     with pytest.raises(SignatureInvalid):
         _verify(forged, keys)
+
+
+@pytest.mark.parametrize("claim", ["exp", "iat", "nbf"])
+def test_time_claim_of_hundreds_of_digits_is_token_invalid_not_overflow(
+    key: SigningKey, keys: dict[str, VerificationKey], claim: str
+) -> None:
+    """A signed token whose time claim does not fit a float is refused (the edge fuzz rule), never OverflowError."""
+    claims = {"iss": "a", "iat": 1_000, "exp": 2_000, claim: 10**400}
+    with pytest.raises(TokenInvalid):
+        verify_jwt(issue_jwt(claims, key), keys, ("ES256",), now=1_500)

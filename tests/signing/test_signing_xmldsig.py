@@ -170,3 +170,36 @@ def test_sign_refuses_non_rsa_key(pki: Pki) -> None:
 def test_non_element_input_refused(trust: TrustStore) -> None:
     with pytest.raises(SignatureInvalid):
         verify_enveloped(DOC, trust, now=NOW)
+
+
+# --- issue 11 item 4: malformed signatures are refusals, never an exception signxml lets escape ------------------
+def _set_text(signed: etree._Element, local: str, text: str) -> etree._Element:
+    signed.find(f".//{{{DS_NS}}}{local}").text = text
+    return signed
+
+
+@pytest.mark.parametrize(
+    "mutate",
+    [
+        pytest.param(lambda s: _set_text(s, "SignatureValue", "not base64 at all!*"), id="signature_value_not_base64"),
+        pytest.param(lambda s: _set_text(s, "DigestValue", "%%%not-base64%%%"), id="digest_value_not_base64"),
+        pytest.param(lambda s: _set_text(s, "SignatureValue", "QUJD="), id="signature_value_bad_padding"),
+        pytest.param(lambda s: _set_text(s, "DigestValue", ""), id="digest_value_empty"),
+        pytest.param(
+            lambda s: (s.find(f".//{{{DS_NS}}}SignedInfo").append(etree.Element(f"{{{DS_NS}}}Object")), s)[1],
+            id="extra_element_in_signed_info",
+        ),
+        pytest.param(
+            lambda s: (s.find(f".//{{{DS_NS}}}SignedInfo").append(etree.Element("{urn:other}Extra")), s)[1],
+            id="foreign_element_in_signed_info",
+        ),
+        pytest.param(
+            lambda s: (s.find(f".//{{{DS_NS}}}SignatureValue").append(etree.Element(f"{{{DS_NS}}}X")), s)[1],
+            id="element_inside_signature_value",
+        ),
+    ],
+)
+def test_malformed_signature_parts_are_signature_invalid_not_a_crash(pki: Pki, trust: TrustStore, mutate) -> None:  # type: ignore[no-untyped-def]
+    signed = _parse(_wire(sign_enveloped(_parse(DOC), pki.signer.key, pki.signer.cert)))
+    with pytest.raises(SignatureInvalid):
+        verify_enveloped(mutate(signed), trust, now=NOW)

@@ -32,7 +32,7 @@ from gateway.model.records import Licence, LicenceQuery, StatusEvent, SurfaceEnt
 from gateway.simulate.app import SimulatorSpec, build_simulator
 from gateway.simulate.catalogue import Catalogue
 from gateway.simulate.faults import FaultPlan
-from gateway.transport import AiohttpTransport
+from gateway.transport import AiohttpTransport, FakeTransport
 from gateway.wire import anhui
 from gateway.wire.base import Accepted, InboundCall, LicenceAnswer, WireContext
 from signing.b64 import b64url_encode
@@ -745,3 +745,30 @@ def test_jti_guard_forgets_only_expired_tokens() -> None:
         guard.use("a", NOW + 600, NOW + 300)
     guard.use("c", NOW + 1300, NOW + 700)  # "a" and "b" have expired by now
     assert len(guard) == 1
+
+
+@pytest.mark.parametrize("name", ["pageNo", "pageSize"])
+@pytest.mark.parametrize("digits", [11, 4301, 50_000])
+def test_catalogue_page_number_of_thousands_of_digits_is_bad_format(name: str, digits: int) -> None:
+    """Found by the edge fuzz's reasoning: ``int()`` on 4301+ digits raises ValueError (a fault answer); BAD_FORMAT."""
+    with pytest.raises(Rejection) as err:
+        w.read_catalogue_query({name: "1" * digits})
+    assert (err.value.code, err.value.where) == ("BAD_FORMAT", name)
+
+
+@pytest.mark.parametrize("entry", [5, "x", None, ["TASK_CODE"]])
+async def test_catalogue_page_with_a_non_object_entry_is_a_refusal_for_the_sync(rig: Rig, entry: Any) -> None:
+    """Issue 11 item 7, through the client the catalogue sync uses: a signed page whose ``data.list`` holds a
+    non-object is a PermanentRefusal at that entry, not an AttributeError."""
+    item = Catalogue(seed=0, size=1).page(1, 10).items[0]
+    tree = rig.client.ctx.adapter.mapping("item").encode(item)
+    body = w.page_body(1, 10, 2, [tree, entry])
+
+    async def platform(request: HttpRequest) -> HttpResponse:
+        headers = {w.H_JWS.lower(): w.sign_body(body, rig.pf.jws_key), "content-type": "application/json"}
+        return HttpResponse(200, headers, body)
+
+    client = anhui.Client(rig.client.ctx, FakeTransport(platform))
+    with pytest.raises(PermanentRefusal) as err:
+        await client.fetch_catalogue(1, 10, None)
+    assert (err.value.code, err.value.where) == ("MALFORMED", "data.list[1]")

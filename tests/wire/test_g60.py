@@ -700,3 +700,27 @@ async def test_hub_submits_status_to_the_gateway_endpoint(hub: Peer, registry: A
     assert accepted.receipt_no == receipt_message_id("TONGBAN", "GW0000000001")
     assert [(c.caller, c.operation, c.message_id, c.record) for c in received] == [
         ("G60", "status", "g60-status-1", status_ss002)]
+
+
+async def test_a_failing_handler_gets_a_signed_fault_receipt_not_a_bare_500(
+    hub: Peer, creds: dict[str, Any], registry: Any, case_sc001: Any
+) -> None:
+    """Issue 12 item 6: the endpoint had no catch-all; what it cannot serve is a signed REJECTED receipt (§7: 5xx
+    only for transport faults), 500 without Retry-After for anything but a store outage."""
+
+    async def failing(call: Any) -> Any:
+        raise RuntimeError("the business side broke")
+
+    gw_settings, _ = creds["g60"]
+    peer = x509.load_pem_x509_certificate((creds["folder"] / gw_settings["tls_cert"]).read_bytes())
+    endpoint = Endpoint(WireContext(hub.platform, hub.pf, registry.adapter("g60"), hub.clock), InMemoryReplayGuard(),
+                        failing)
+    status, body, headers = await endpoint.respond(_signed_case(hub, registry, case_sc001, message_id="m-fault"), peer)
+    assert (status, headers) == (500, {})
+    header, root = read_message(body)
+    verify_signature(root, header, hub.gw.trust, hub.clock())
+    assert (header["SenderCode"], header["MessageType"]) == (hub.pf.code, "Receipt")
+    receipt = root.find(f"{{{NS}}}Body/{{{NS}}}Receipt")
+    assert receipt.get("RefMessageId") == "m-fault"
+    assert receipt.findtext(f"{{{NS}}}Result") == "REJECTED"
+    assert receipt.find(f"{{{NS}}}ErrorCode") is None  # no README §10 code says "retry later"

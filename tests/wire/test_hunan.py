@@ -874,3 +874,15 @@ async def test_a_handler_fault_is_a_signed_500_and_a_server_error(
     finally:
         await inner.close()
         await server.close()
+
+
+async def test_unknown_case_404_carries_a_code_like_every_refusal(env: Env) -> None:
+    """Issue 11 item 10: the read route's 404 is a signed §4 document with a stable ``code``."""
+    path = hw.case_path("4301002506000000123")
+    token = await env.token()
+    response = await env.send("GET", path, None, env.signed("GET", path, None, token=token))
+    assert response.status == 404
+    assert response.header("content-type") == "application/problem+json"
+    hw.verify_response(response.status, response.headers, response.body, env.gw.peer_signing_keys)
+    assert json.loads(response.body) == {"type": "about:blank", "title": "Not Found", "status": 404,
+                                         "code": "NOT_FOUND"}
