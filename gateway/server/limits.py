@@ -15,11 +15,12 @@ from collections.abc import Callable
 
 from aiohttp import web
 
-from gateway.errors import PROBLEM_TYPE_BASE
+from gateway.errors import PROBLEM_TYPE_BASE, Rejection
+from gateway.errors import RejectionCode as C
 
 from .problems import problem_response
 
-__all__ = ["DOCUMENTED_RATES", "TokenBucket", "rate_refusal", "timeout_refusal"]
+__all__ = ["DOCUMENTED_RATES", "TokenBucket", "mtls_refusal", "rate_refusal", "read_bounded", "timeout_refusal"]
 
 DOCUMENTED_RATES = {"anhui": 50.0, "zlb": 20.0, "hunan": 30.0, "shanghai": 20.0, "g60": 50.0}
 
@@ -62,4 +63,30 @@ def timeout_refusal(request_timeout: float) -> web.Response:
     return problem_response(
         {"type": PROBLEM_TYPE_BASE + "REQUEST_TIMEOUT", "title": "Request too slow", "status": 408,
          "code": "REQUEST_TIMEOUT", "detail": f"the call did not complete within {request_timeout:g} s"}
+    )
+
+
+async def read_bounded(request: web.Request, limit: int) -> bytes:
+    """The whole body as it arrives, however many reads that takes; ``BODY_TOO_LARGE`` past ``limit`` bytes.
+
+    ``request.content.read(n)`` returns what is buffered now, up to ``n``: a body arriving in two TCP segments was
+    cut at the first (issue 11 item 5). A chunked body (no ``Content-Length``) is read no further than the limit.
+    """
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        chunk = await request.content.read(min(65536, limit + 1 - size))
+        if not chunk:
+            return b"".join(chunks)
+        size += len(chunk)
+        if size > limit:
+            raise Rejection(C.BODY_TOO_LARGE, None, f"body is larger than {limit} bytes")
+        chunks.append(chunk)
+
+
+def mtls_refusal() -> web.Response:
+    """The answer on any listener but the mutual-TLS one to a route whose scheme needs the client certificate."""
+    return problem_response(
+        {"type": PROBLEM_TYPE_BASE + "NOT_FOUND", "title": "Not Found", "status": 404, "code": "NOT_FOUND",
+         "detail": "this platform's endpoint is served on the gateway's mutual-TLS listener only"}
     )
