@@ -9,9 +9,11 @@ that does not complete within ``request_timeout`` seconds is answered 408 instea
 
 from __future__ import annotations
 
+import asyncio
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 from aiohttp import web
 
@@ -20,7 +22,17 @@ from gateway.errors import RejectionCode as C
 
 from .problems import problem_response
 
-__all__ = ["DOCUMENTED_RATES", "TokenBucket", "mtls_refusal", "rate_refusal", "read_bounded", "timeout_refusal"]
+__all__ = [
+    "DOCUMENTED_RATES",
+    "TokenBucket",
+    "mtls_refusal",
+    "rate_refusal",
+    "read_bounded",
+    "time_limit_middleware",
+    "timeout_refusal",
+]
+
+OUTER_GRACE = 1.0  # seconds the app-wide limit waits past ``request_timeout``: a partner endpoint's own limit answers
 
 DOCUMENTED_RATES = {"anhui": 50.0, "zlb": 20.0, "hunan": 30.0, "shanghai": 20.0, "g60": 50.0}
 
@@ -90,3 +102,25 @@ def mtls_refusal() -> web.Response:
         {"type": PROBLEM_TYPE_BASE + "NOT_FOUND", "title": "Not Found", "status": 404, "code": "NOT_FOUND",
          "detail": "this platform's endpoint is served on the gateway's mutual-TLS listener only"}
     )
+
+
+def time_limit_middleware(request_timeout: float) -> Any:
+    """Every route within ``request_timeout`` seconds (+ ``OUTER_GRACE``), answered ``408`` past it.
+
+    Why app-wide: the partner endpoints have their own limit (``edge.py``, counted with their metrics), but the
+    operators' routes (``/v1/translate``, the admin API, ``/readyz``) had none, and a store that hangs would have
+    held their connections for as long as it hung (issue 11: every listener has a request time limit).
+    """
+    limit = request_timeout + OUTER_GRACE
+
+    @web.middleware
+    async def time_limit(
+        request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+    ) -> web.StreamResponse:
+        try:
+            async with asyncio.timeout(limit):
+                return await handler(request)
+        except TimeoutError:
+            return timeout_refusal(request_timeout)
+
+    return time_limit
