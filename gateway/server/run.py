@@ -25,15 +25,29 @@ __all__ = ["FD_RESERVE", "check_descriptor_limit", "serve_until_stopped", "start
 FD_RESERVE = 128  # descriptors kept for the store, the message log, outbound calls and the listeners themselves
 
 
-def check_descriptor_limit(config: Config, soft_limit: int | None = None) -> None:
-    """Refuse to start when ``max_connections`` could exhaust the process's file descriptors (issue 11 item 2:
-    20,000 idle connections took the gateway to its limit, and then nothing, not even /healthz, was answered)."""
-    soft = resource.getrlimit(resource.RLIMIT_NOFILE)[0] if soft_limit is None else soft_limit
+def check_descriptor_limit(config: Config, limits: tuple[int, int] | None = None,
+                           raise_soft: Callable[[int, int], None] | None = None) -> None:
+    """Make room for ``max_connections`` in the process's file-descriptor limit, or refuse to start.
+
+    Issue 11 item 2: 20,000 idle connections took the gateway to its descriptor limit, and then nothing, not even
+    /healthz, was answered. The connection cap only helps if it is below that limit: the soft limit is raised
+    towards the hard one when it is too low (the common 1024 would not fit the default cap), and a hard limit that
+    is too low is a configuration error naming ``server.max_connections``.
+    """
+    soft, hard = limits if limits is not None else resource.getrlimit(resource.RLIMIT_NOFILE)
     wanted = config.server.max_connections + FD_RESERVE
-    if soft != resource.RLIM_INFINITY and wanted > soft:
+    if soft == resource.RLIM_INFINITY or wanted <= soft:
+        return
+    if hard != resource.RLIM_INFINITY and wanted > hard:
         raise ConfigError(config.source, "server.max_connections",
                           f"{config.server.max_connections} connections need {wanted} file descriptors, the limit "
-                          f"is {soft}", "raise the limit (ulimit -n, LimitNOFILE=) or lower max_connections")
+                          f"is {hard}", "raise the limit (ulimit -n, LimitNOFILE=) or lower max_connections")
+    new_soft = wanted if hard == resource.RLIM_INFINITY else hard
+    (raise_soft or _set_descriptor_limit)(new_soft, hard)
+
+
+def _set_descriptor_limit(soft: int, hard: int) -> None:
+    resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
 
 
 async def start_sites(app: web.Application, config: Config, *, host: str | None = None, port: int | None = None,

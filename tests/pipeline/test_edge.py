@@ -187,9 +187,12 @@ async def test_the_g60_route_on_the_plain_listener_is_refused_before_its_body_is
 
 def test_a_connection_cap_beyond_the_descriptor_limit_is_refused_at_start(dev_folder: Path, tmp_path: Path) -> None:
     config = _config(dev_folder, f"sqlite:///{tmp_path / 'gw.db'}", {}, 0, {"server": {"max_connections": 5000}})
+    raised: list[tuple[int, int]] = []
     with pytest.raises(ConfigError, match="max_connections"):
-        check_descriptor_limit(config, soft_limit=1024)
-    check_descriptor_limit(config, soft_limit=65536)
+        check_descriptor_limit(config, (1024, 4096), lambda soft, hard: raised.append((soft, hard)))
+    check_descriptor_limit(config, (1024, 65536), lambda soft, hard: raised.append((soft, hard)))
+    check_descriptor_limit(config, (8192, 65536), lambda soft, hard: raised.append((soft, hard)))
+    assert raised == [(65536, 65536)]  # a soft limit too low is raised to the hard one; enough is left alone
 
 
 @pytest.mark.parametrize(
