@@ -28,6 +28,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
+import time
 from collections import Counter as Tally
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -41,6 +43,8 @@ from gateway.errors import PROBLEM_CONTENT_TYPE, PROBLEM_TYPE_BASE
 
 __all__ = ["EDGE_REASONS", "ConnectionGuard", "EdgeCounters", "EdgeLimits", "GuardedProtocol", "GuardedSite"]
 
+log = logging.getLogger("gateway.server.edge")
+LOG_EVERY = 60.0  # seconds between two log lines about the same kind of connection refusal (a flood is one line)
 LINGER = 1.0  # seconds a refused connection may take to read its answer before it is closed
 TOO_MANY = "too_many_connections"
 TOO_MANY_FROM_CLIENT = "too_many_connections_from_client"
@@ -63,9 +67,16 @@ class EdgeLimits:
 
 
 class EdgeCounters:
-    """The edge's metrics on the gateway's registry: refusals by a closed set of reasons, and open connections."""
+    """The edge's metrics on the gateway's registry: refusals by a closed set of reasons, and open connections.
 
-    def __init__(self, registry: CollectorRegistry) -> None:
+    A connection refusal is also logged, as one WARNING line per reason at most every ``LOG_EVERY`` seconds with
+    the number refused since the last line: a flood of connections must not become a flood of log lines.
+    """
+
+    def __init__(self, registry: CollectorRegistry, clock: Callable[[], float] = time.monotonic) -> None:
+        self.clock = clock
+        self.unlogged: Tally[str] = Tally()
+        self.logged_at: dict[str, float] = {}
         self.refusals = Counter(
             "tongban_edge_refusals",
             "Connections and requests refused at the listener, by reason",
@@ -79,7 +90,16 @@ class EdgeCounters:
             self.refusals.labels(reason=reason)
 
     def refuse(self, reason: str) -> None:
-        self.refusals.labels(reason=reason if reason in EDGE_REASONS else MALFORMED_HTTP).inc()
+        reason = reason if reason in EDGE_REASONS else MALFORMED_HTTP
+        self.refusals.labels(reason=reason).inc()
+        if reason == MALFORMED_HTTP:
+            return  # logged once per request by malformed.EdgeLogger, as issue 11 item 11 asks
+        self.unlogged[reason] += 1
+        now = self.clock()
+        last = self.logged_at.get(reason)
+        if last is None or now - last >= LOG_EVERY:
+            log.warning("connections refused at the listener: %d %s", self.unlogged.pop(reason), reason)
+            self.logged_at[reason] = now
 
 
 def _answer(status: int, reason: str, code: str, detail: str, extra: str = "") -> bytes:

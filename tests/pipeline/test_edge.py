@@ -19,11 +19,13 @@ import aiohttp
 import pytest
 from aiohttp import web
 from pipeline_stack import _config, wait_for_async
+from prometheus_client import CollectorRegistry
 
 from gateway.config import Config
 from gateway.errors import ConfigError
 from gateway.server.admin import MAX_OFFSET, page_of
 from gateway.server.app import create_app
+from gateway.server.listener import LOG_EVERY, EdgeCounters
 from gateway.server.run import check_descriptor_limit, start_sites
 
 # header_timeout below keepalive_timeout: a new connection that sends nothing meets the head deadline (408) first
@@ -92,8 +94,11 @@ async def healthz(url: str, source: str = "127.0.0.9") -> int:
         return resp.status
 
 
-async def test_idle_and_slow_header_connections_beyond_the_caps_are_refused_and_closed(gateway: Gateway) -> None:
+async def test_idle_and_slow_header_connections_beyond_the_caps_are_refused_and_closed(
+    gateway: Gateway, caplog: pytest.LogCaptureFixture
+) -> None:
     """Issue 11 item 2: connections were never closed and never capped; /healthz still answers throughout."""
+    caplog.set_level(logging.INFO, logger="gateway.server.edge")
     idle = [await connect(gateway.url, "127.0.0.2") for _ in range(4)]
     over = await connect(gateway.url, "127.0.0.2")  # a fifth from the same address
     status, problem = await answer_of(over[0])
@@ -118,6 +123,30 @@ async def test_idle_and_slow_header_connections_beyond_the_caps_are_refused_and_
     assert await gateway.metric("tongban_edge_refusals_total", reason="too_many_connections") == 1
     assert await gateway.metric("tongban_edge_refusals_total", reason="header_timeout") == 12
     assert await gateway.metric("tongban_open_connections") <= 1  # the metrics call's own connection
+    # logged, but a flood is not a log flood: one line per reason (the next after LOG_EVERY seconds, with a count)
+    lines = [r.getMessage() for r in caplog.records if r.name == "gateway.server.edge"]
+    assert lines == [
+        "connections refused at the listener: 1 too_many_connections_from_client",
+        "connections refused at the listener: 1 too_many_connections",
+        "connections refused at the listener: 1 header_timeout",
+    ]
+
+
+def test_connection_refusals_are_logged_as_one_line_per_minute_with_the_count(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.INFO, logger="gateway.server.edge")
+    now = [0.0]
+    counters = EdgeCounters(CollectorRegistry(), clock=lambda: now[0])
+    for _ in range(5):
+        counters.refuse("too_many_connections")
+    now[0] = LOG_EVERY
+    counters.refuse("too_many_connections")
+    records = [r.getMessage() for r in caplog.records if r.name == "gateway.server.edge"]
+    assert records == [
+        "connections refused at the listener: 1 too_many_connections",
+        "connections refused at the listener: 5 too_many_connections",
+    ]
 
 
 async def test_a_kept_alive_connection_left_idle_is_closed_after_the_keepalive_timeout(gateway: Gateway) -> None:
