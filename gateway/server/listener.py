@@ -190,7 +190,7 @@ class GuardedProtocol(asyncio.Protocol):
             return
         if self.timer is not None:
             seen = self.tail + data
-            if b"\r\n\r\n" in seen:
+            if b"\r\n\r\n" in seen or b"\n\n" in seen:  # a lenient parser may take bare LF line ends
                 self.timer.cancel()
                 self.timer = None
                 self.tail = b""
