@@ -16,7 +16,7 @@ from pathlib import Path
 
 from gateway.config import Config, load_config
 from gateway.errors import ConfigError, Rejection
-from gateway.translate import make_envelope, translate
+from gateway.translate import make_envelope, read_input, translate
 
 __all__ = ["main"]
 
@@ -85,14 +85,18 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _read(name: str) -> bytes:
-    return sys.stdin.buffer.read() if name == "-" else Path(name).read_bytes()
+def _read(name: str, limit: int) -> bytes:
+    """The input, read no further than one byte past the source dialect's body limit (``read_input``)."""
+    if name == "-":
+        return read_input(sys.stdin.buffer, limit)
+    with Path(name).open("rb") as fh:
+        return read_input(fh, limit)
 
 
 def _translate(config: Config, args: argparse.Namespace) -> int:
     registry = config.registry
     dst_dialect, dst_platform = registry.resolve(args.destination)
-    registry.resolve(args.source)
+    src_dialect, _ = registry.resolve(args.source)
     suffix = ".xml" if registry.adapter(dst_dialect).settings.get("syntax") == "xml" else ".json"
     if args.out_dir is None and len(args.files) > 1:
         print("gateway translate: several inputs need --out-dir", file=sys.stderr)
@@ -103,7 +107,7 @@ def _translate(config: Config, args: argparse.Namespace) -> int:
     for name in args.files:
         stem = "stdin" if name == "-" else Path(name).stem
         try:
-            body = _read(name)
+            body = _read(name, registry.adapter(src_dialect).body_limit)
         except OSError as exc:
             print(f"gateway translate: cannot read {name}: {exc.strerror}", file=sys.stderr)
             status = max(status, 1)

@@ -32,6 +32,15 @@ class ServerSettings:
     # gateway's side of that link provides the server certificate and the CA its clients' certificates come from
     tls_port: int | None = None
     tls_platform: str | None = None
+    # the edge's bounds on every listener (gateway/server/listener.py; docs/operations.md "Connection limits"): an
+    # idle connection is closed after keepalive_timeout s, a request head must be complete within header_timeout s,
+    # a call (body upload included) within request_timeout s, and no more than max_connections connections are open
+    # at once, max_connections_per_client of them from one client address
+    keepalive_timeout: float = 15.0
+    header_timeout: float = 10.0
+    request_timeout: float = 60.0
+    max_connections: int = 1000
+    max_connections_per_client: int = 100
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,7 +104,30 @@ def _server(raw: Any, source: str) -> ServerSettings:
     if (tls_port is None) != (tls_platform is None):
         raise ConfigError(source, "server.tls_platform", "tls_port and tls_platform go together",
                           'write both, e.g. tls_port = 8443 and tls_platform = "g60"')
-    return ServerSettings(host, port, tls_port, tls_platform)
+    return ServerSettings(host, port, tls_port, tls_platform, **_edge_bounds(raw, source))
+
+
+def _edge_bounds(raw: Mapping[str, Any], source: str) -> dict[str, Any]:
+    """The listeners' timeouts (seconds > 0) and connection caps (whole numbers >= 1) of ``[server]``."""
+    defaults = ServerSettings()
+    out: dict[str, Any] = {}
+    for key in ("keepalive_timeout", "header_timeout", "request_timeout"):
+        value = raw.get(key, getattr(defaults, key))
+        if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value <= 86400:
+            raise ConfigError(source, f"server.{key}", f"{value!r} is not a number of seconds",
+                              f"use a number > 0, e.g. {key} = {getattr(defaults, key):g}")
+        out[key] = float(value)
+    for key in ("max_connections", "max_connections_per_client"):
+        value = raw.get(key, getattr(defaults, key))
+        if type(value) is not int or value < 1:
+            raise ConfigError(source, f"server.{key}", f"{value!r} is not a number of connections",
+                              f"use a whole number >= 1, e.g. {key} = {getattr(defaults, key)}")
+        out[key] = value
+    if out["max_connections_per_client"] > out["max_connections"]:
+        raise ConfigError(source, "server.max_connections_per_client",
+                          f"{out['max_connections_per_client']} is more than max_connections",
+                          "make it at most max_connections")
+    return out
 
 
 def _delivery(raw: Any, source: str) -> DeliverySettings:

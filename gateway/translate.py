@@ -10,7 +10,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, BinaryIO
 
 from adapters.base import DialectAdapter, Envelope
 from gateway.errors import Rejection
@@ -18,7 +18,7 @@ from gateway.errors import RejectionCode as C
 from gateway.model.timefmt import BEIJING
 from gateway.registry import Platform, Registry
 
-__all__ = ["Route", "decode_for", "make_envelope", "route", "translate"]
+__all__ = ["Route", "decode_for", "make_envelope", "read_input", "route", "translate"]
 
 
 def make_envelope(destination: Platform | None, now: datetime, sender: str = "TONGBAN") -> Envelope:
@@ -97,3 +97,11 @@ def translate(
         if exc.code is C.UNKNOWN_ITEM:
             raise exc.at(path.source.mapping(record_type).item_where or "") from None
         raise exc.at(path.source.batch_where) from None
+
+
+def read_input(stream: BinaryIO, limit: int) -> bytes:
+    """At most ``limit + 1`` bytes of ``stream``: enough for README §10 step 1 to refuse ``BODY_TOO_LARGE``.
+
+    Issue 11 item 8: ``gateway translate /dev/zero`` (or an endless stdin) read until memory ran out.
+    """
+    return stream.read(limit + 1)

@@ -30,7 +30,7 @@ from signing.secret import Secret, secret_from_env
 from .keys import CLOCK, STORE, WORKER
 from .problems import problem_response
 
-__all__ = ["admin_routes", "ensure_admin_token"]
+__all__ = ["MAX_OFFSET", "MAX_PAGE", "admin_routes", "ensure_admin_token", "page_of"]
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -55,8 +55,30 @@ def ensure_admin_token(config: Config, environ: Mapping[str, str] | None = None)
     return Secret(path.read_text(encoding="ascii").strip())
 
 
-def _problem(status: int, code: str, title: str) -> web.Response:
-    return problem_response({"type": PROBLEM_TYPE_BASE + code, "title": title, "status": status, "code": code})
+MAX_PAGE = 1000  # summaries per page; a larger limit is served as this many
+MAX_OFFSET = 1_000_000_000  # past any outbox; a larger offset overflowed the store's integer (issue 11 item 6)
+
+
+def _problem(status: int, code: str, title: str, detail: str | None = None) -> web.Response:
+    problem = {"type": PROBLEM_TYPE_BASE + code, "title": title, "status": status, "code": code}
+    if detail is not None:
+        problem["detail"] = detail
+    return problem_response(problem)
+
+
+def page_of(query: Mapping[str, str]) -> tuple[int, int] | str:
+    """(limit, offset) of an outbox listing, or why the query is refused (issue 11 item 6: a negative limit or a
+    huge offset reached the store and came back as a 500)."""
+    try:
+        limit = int(query.get("limit", "100"))
+        offset = int(query.get("offset", "0"))
+    except ValueError:
+        return "limit and offset are whole numbers"
+    if limit < 1:
+        return "limit must be at least 1"
+    if not 0 <= offset <= MAX_OFFSET:
+        return f"offset must be between 0 and {MAX_OFFSET}"
+    return min(limit, MAX_PAGE), offset
 
 
 def admin_routes(token: Secret | None) -> list[web.RouteDef]:
@@ -76,11 +98,10 @@ def admin_routes(token: Secret | None) -> list[web.RouteDef]:
         state = query.get("state")
         if state is not None and state not in STATES:
             return _problem(400, "BAD_QUERY", f"state must be one of {', '.join(sorted(STATES))}")
-        try:
-            limit = min(int(query.get("limit", "100")), 1000)
-            offset = int(query.get("offset", "0"))
-        except ValueError:
-            return _problem(400, "BAD_QUERY", "limit and offset are whole numbers")
+        page = page_of(query)
+        if isinstance(page, str):
+            return _problem(400, "BAD_QUERY", "Bad outbox query", page)
+        limit, offset = page
         items = await operator.list_summaries(
             request.app[STORE], state=state, destination=query.get("destination"), limit=limit, offset=offset
         )

@@ -9,17 +9,30 @@ that does not complete within ``request_timeout`` seconds is answered 408 instea
 
 from __future__ import annotations
 
+import asyncio
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 from aiohttp import web
 
-from gateway.errors import PROBLEM_TYPE_BASE
+from gateway.errors import PROBLEM_TYPE_BASE, Rejection
+from gateway.errors import RejectionCode as C
 
 from .problems import problem_response
 
-__all__ = ["DOCUMENTED_RATES", "TokenBucket", "rate_refusal", "timeout_refusal"]
+__all__ = [
+    "DOCUMENTED_RATES",
+    "TokenBucket",
+    "mtls_refusal",
+    "rate_refusal",
+    "read_bounded",
+    "time_limit_middleware",
+    "timeout_refusal",
+]
+
+OUTER_GRACE = 1.0  # seconds the app-wide limit waits past ``request_timeout``: a partner endpoint's own limit answers
 
 DOCUMENTED_RATES = {"anhui": 50.0, "zlb": 20.0, "hunan": 30.0, "shanghai": 20.0, "g60": 50.0}
 
@@ -63,3 +76,51 @@ def timeout_refusal(request_timeout: float) -> web.Response:
         {"type": PROBLEM_TYPE_BASE + "REQUEST_TIMEOUT", "title": "Request too slow", "status": 408,
          "code": "REQUEST_TIMEOUT", "detail": f"the call did not complete within {request_timeout:g} s"}
     )
+
+
+async def read_bounded(request: web.Request, limit: int) -> bytes:
+    """The whole body as it arrives, however many reads that takes; ``BODY_TOO_LARGE`` past ``limit`` bytes.
+
+    ``request.content.read(n)`` returns what is buffered now, up to ``n``: a body arriving in two TCP segments was
+    cut at the first (issue 11 item 5). A chunked body (no ``Content-Length``) is read no further than the limit.
+    """
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        chunk = await request.content.read(min(65536, limit + 1 - size))
+        if not chunk:
+            return b"".join(chunks)
+        size += len(chunk)
+        if size > limit:
+            raise Rejection(C.BODY_TOO_LARGE, None, f"body is larger than {limit} bytes")
+        chunks.append(chunk)
+
+
+def mtls_refusal() -> web.Response:
+    """The answer on any listener but the mutual-TLS one to a route whose scheme needs the client certificate."""
+    return problem_response(
+        {"type": PROBLEM_TYPE_BASE + "NOT_FOUND", "title": "Not Found", "status": 404, "code": "NOT_FOUND",
+         "detail": "this platform's endpoint is served on the gateway's mutual-TLS listener only"}
+    )
+
+
+def time_limit_middleware(request_timeout: float) -> Any:
+    """Every route within ``request_timeout`` seconds (+ ``OUTER_GRACE``), answered ``408`` past it.
+
+    Why app-wide: the partner endpoints have their own limit (``edge.py``, counted with their metrics), but the
+    operators' routes (``/v1/translate``, the admin API, ``/readyz``) had none, and a store that hangs would have
+    held their connections for as long as it hung (issue 11: every listener has a request time limit).
+    """
+    limit = request_timeout + OUTER_GRACE
+
+    @web.middleware
+    async def time_limit(
+        request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+    ) -> web.StreamResponse:
+        try:
+            async with asyncio.timeout(limit):
+                return await handler(request)
+        except TimeoutError:
+            return timeout_refusal(request_timeout)
+
+    return time_limit

@@ -7,29 +7,67 @@ stops the delivery workers after their in-flight deliveries, seals the message l
 from __future__ import annotations
 
 import asyncio
+import resource
 import signal
 from collections.abc import Callable
 
 from aiohttp import web
 
 from gateway.config import Config
+from gateway.errors import ConfigError
 
-from .keys import SERVER_TLS
+from .keys import METRICS, SERVER_TLS
+from .listener import MALFORMED_HTTP, ConnectionGuard, EdgeCounters, EdgeLimits, GuardedSite
+from .malformed import EdgeLogger
 
-__all__ = ["serve_until_stopped", "start_sites"]
+__all__ = ["FD_RESERVE", "check_descriptor_limit", "serve_until_stopped", "start_sites"]
+
+FD_RESERVE = 128  # descriptors kept for the store, the message log, outbound calls and the listeners themselves
+
+
+def check_descriptor_limit(config: Config, limits: tuple[int, int] | None = None,
+                           raise_soft: Callable[[int, int], None] | None = None) -> None:
+    """Make room for ``max_connections`` in the process's file-descriptor limit, or refuse to start.
+
+    Issue 11 item 2: 20,000 idle connections took the gateway to its descriptor limit, and then nothing, not even
+    /healthz, was answered. The connection cap only helps if it is below that limit: the soft limit is raised
+    towards the hard one when it is too low (the common 1024 would not fit the default cap), and a hard limit that
+    is too low is a configuration error naming ``server.max_connections``.
+    """
+    soft, hard = limits if limits is not None else resource.getrlimit(resource.RLIMIT_NOFILE)
+    wanted = config.server.max_connections + FD_RESERVE
+    if soft == resource.RLIM_INFINITY or wanted <= soft:
+        return
+    if hard != resource.RLIM_INFINITY and wanted > hard:
+        raise ConfigError(config.source, "server.max_connections",
+                          f"{config.server.max_connections} connections need {wanted} file descriptors, the limit "
+                          f"is {hard}", "raise the limit (ulimit -n, LimitNOFILE=) or lower max_connections")
+    new_soft = wanted if hard == resource.RLIM_INFINITY else hard
+    (raise_soft or _set_descriptor_limit)(new_soft, hard)
+
+
+def _set_descriptor_limit(soft: int, hard: int) -> None:
+    resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
 
 
 async def start_sites(app: web.Application, config: Config, *, host: str | None = None, port: int | None = None,
                       tls_port: int | None = None, shutdown_timeout: float = 30.0) -> tuple[web.AppRunner, list[str]]:
-    """Start the app's listeners; returns the runner and their base URLs (plain first)."""
-    runner = web.AppRunner(app, access_log=None, shutdown_timeout=shutdown_timeout)
+    """Start the app's listeners, each behind one shared connection guard (``listener.py``: connection caps, the
+    head deadline) with aiohttp's keep-alive timeout and a logger that turns malformed HTTP into one counted
+    WARNING line (``malformed.py``); returns the runner and the listeners' base URLs (plain first)."""
+    check_descriptor_limit(config)
+    counters = EdgeCounters(app[METRICS].registry)
+    runner = web.AppRunner(app, access_log=None, shutdown_timeout=shutdown_timeout,
+                           keepalive_timeout=config.server.keepalive_timeout,
+                           logger=EdgeLogger(lambda: counters.refuse(MALFORMED_HTTP)))
     await runner.setup()
+    guard = ConnectionGuard(EdgeLimits.of(config.server), counters)
     bind = host or config.server.host
-    await web.TCPSite(runner, bind, config.server.port if port is None else port).start()
+    await GuardedSite(runner, guard, bind, config.server.port if port is None else port).start()
     tls = app[SERVER_TLS]
     wanted = config.server.tls_port if tls_port is None else tls_port
     if tls is not None and wanted is not None:
-        await web.TCPSite(runner, bind, wanted, ssl_context=tls).start()
+        await GuardedSite(runner, guard, bind, wanted, ssl_context=tls).start()
     urls: list[str] = []
     for address in runner.addresses:
         bound_port = address[1]
