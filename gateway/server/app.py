@@ -58,8 +58,8 @@ from .operations import (
     delivery_observer,
     link_certificates,
     metrics_route,
+    readiness_checks,
     readiness_route,
-    set_certificate_gauges,
 )
 from .problems import problem_middleware, problem_response
 from .published import gateway_public_keys, published_routes
@@ -67,7 +67,6 @@ from .published import gateway_public_keys, published_routes
 __all__ = ["CONFIG", "METRICS", "MSGLOG", "STORE", "WORKER", "create_app"]
 
 REQUEST_TIMEOUT = 60.0  # seconds a partner call may take, body upload included (slow clients are answered 408)
-STUCK_BREAKER_SECONDS = 600.0  # /readyz fails when a destination's breaker has been open longer than this
 TRANSLATE_BODY_LIMIT = 10 * 1024 * 1024  # the largest dialect limit (g60, 10 MiB); each adapter checks its own
 
 
@@ -165,6 +164,7 @@ def create_app(
     metrics = GatewayMetrics(metrics_registry or CollectorRegistry(), platforms=list(registry.platforms),
                              destinations=list(registry.platforms), key_ids=[k for _, k, _ in certificates])
     app[METRICS] = metrics
+    breakers.on_change = metrics.set_breaker  # the gauge changes when the breaker does (half-open lasts one probe)
     app.router.add_routes([metrics_route(metrics)])
 
     async def remember(scope: str, nonce: str, expires_at: float, at: float) -> bool:
@@ -202,22 +202,7 @@ def create_app(
         seals.append(seal_key(config))
     app.add_routes(published_routes(gateway_public_keys(loaded, seals)))
 
-    async def checks() -> dict[str, str]:
-        failures: dict[str, str] = {}
-        try:
-            await app[STORE].ping()
-        except Exception as exc:  # readiness reports, it does not raise
-            failures["store"] = type(exc).__name__
-        stuck = breakers.stuck_open(STUCK_BREAKER_SECONDS)
-        if stuck:
-            failures["breakers"] = ", ".join(stuck)
-        expired = set_certificate_gauges(metrics, certificates, now())
-        if expired:
-            failures["certificates"] = "expired: " + ", ".join(expired)
-        if not loaded:
-            failures["keys"] = "no link credentials loaded"
-        return failures
-
+    checks = readiness_checks(lambda: app[STORE], metrics, certificates, bool(loaded), now)
     app.router.add_routes([readiness_route(checks)])
 
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
