@@ -32,6 +32,9 @@ class ServerSettings:
     # gateway's side of that link provides the server certificate and the CA its clients' certificates come from
     tls_port: int | None = None
     tls_platform: str | None = None
+    # seconds from SIGTERM to exit: in-flight sends get all but the last quarter (at most 5 s, for releasing their
+    # claims, sealing the log, closing the store); a supervisor's stop timeout must be longer (docs/running.md)
+    shutdown_grace: float = 30.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,7 +98,11 @@ def _server(raw: Any, source: str) -> ServerSettings:
     if (tls_port is None) != (tls_platform is None):
         raise ConfigError(source, "server.tls_platform", "tls_port and tls_platform go together",
                           'write both, e.g. tls_port = 8443 and tls_platform = "g60"')
-    return ServerSettings(host, port, tls_port, tls_platform)
+    grace = raw.get("shutdown_grace", 30.0)
+    if type(grace) not in (int, float) or not 1 <= grace <= 3600:
+        raise ConfigError(source, "server.shutdown_grace", f"{grace!r} is not a number of seconds from 1 to 3600",
+                          "write e.g. shutdown_grace = 30, shorter than the supervisor's stop timeout")
+    return ServerSettings(host, port, tls_port, tls_platform, shutdown_grace=float(grace))
 
 
 def _delivery(raw: Any, source: str) -> DeliverySettings:

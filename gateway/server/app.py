@@ -63,6 +63,8 @@ from .operations import (
 )
 from .problems import problem_middleware, problem_response
 from .published import gateway_public_keys, published_routes
+from .reload import RATE_BUCKETS
+from .shutdown import shutdown_budget
 
 __all__ = ["CONFIG", "METRICS", "MSGLOG", "STORE", "WORKER", "create_app"]
 
@@ -172,11 +174,14 @@ def create_app(
 
     licences = LicenceService(registry, clients, ConsentVerifier(consent_keys_of(loaded)), now, remember)
     handler = RecordingHandler(current_log, MeteredHandler(PartnerHandler(intake, licences), metrics), now)
+    buckets: dict[str, TokenBucket] = {}
+    app[RATE_BUCKETS] = buckets
     for pid, platform in registry.platforms.items():
         wire = scheme(platform.dialect)
         rate = float(platform.settings.get("rate_limit", DOCUMENTED_RATES.get(platform.dialect, 50.0)))
         limit = registry.adapter(platform.dialect).body_limit
-        edge = partner_edge_middleware(metrics, pid, TokenBucket(rate), REQUEST_TIMEOUT)
+        buckets[pid] = bucket = TokenBucket(rate)  # retuned in place by a reload (reload.py)
+        edge = partner_edge_middleware(metrics, pid, bucket, REQUEST_TIMEOUT)
         partner = web.Application(middlewares=[edge], client_max_size=limit * 4)
         ctx = WireContext(platform, loaded[pid], registry.adapter(platform.dialect), now)
         partner.add_routes(wire.Endpoint(ctx, replay, handler).routes())
@@ -231,9 +236,9 @@ def create_app(
             yield
         finally:
             stop.set()
-            await worker.stop()
+            await worker.stop(grace=shutdown_budget(config.server.shutdown_grace))  # the first call's, if any
             if task is not None:
-                await task
+                await asyncio.gather(task, return_exceptions=True)  # cancelled when it outlived the grace
             await gauges
             if log is not None:
                 await log.seal(now())
