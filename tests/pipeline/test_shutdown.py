@@ -103,7 +103,11 @@ EXIT_MARGIN = 2.5
     ],
 )
 async def test_sigterm_against_a_hanging_platform_exits_within_the_grace_and_hands_claims_back(
-    destination: str, backend: str, dev_folder: Path, tmp_path: Path, samples_dir: Path,
+    destination: str,
+    backend: str,
+    dev_folder: Path,
+    tmp_path: Path,
+    samples_dir: Path,
     request: pytest.FixtureRequest,
 ) -> None:
     """Sends that outlive the grace are cancelled, their claims handed back at once (not after the 120 s lease), the
@@ -112,11 +116,20 @@ async def test_sigterm_against_a_hanging_platform_exits_within_the_grace_and_han
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     transport = AiohttpTransport()
-    route = {"routes": [{"record_types": ["case"], "regions": ["320500"], "destinations": [destination]}],
-             "server": {"shutdown_grace": GRACE}}
+    route = {
+        "routes": [{"record_types": ["case"], "regions": ["320500"], "destinations": [destination]}],
+        "server": {"shutdown_grace": GRACE},
+    }
     sims_config = parse_config(config_dict(dev_folder, store, {}, port, route), "shutdown test", tmp_path)
-    running = await start_simulators(sims_config, [destination], port_base=None, clock=time.time,
-                                     transport=transport, gateway_url=url, options=SIM_OPTIONS)
+    running = await start_simulators(
+        sims_config,
+        [destination],
+        port_base=None,
+        clock=time.time,
+        transport=transport,
+        gateway_url=url,
+        options=SIM_OPTIONS,
+    )
     data = config_dict(dev_folder, store, {destination: running[0].url}, port, route)
     config_file = write_config(data, tmp_path / "gateway.toml")
     config = parse_config(data, "shutdown test", tmp_path)
