@@ -79,15 +79,18 @@ class Intake:
             # configuration); looked up only here, since ``accept`` below detects repeats in its transaction.
             prior = await self.store.get_receipt(operation, key)
             if prior is not None:
-                return Accepted(prior.receipt.decode("ascii"), repeated=True)
+                return Accepted(prior.receipt.decode("ascii"), repeated=True, received_at=prior.received_at)
             raise
         inbound = InboundRecord(operation, key, call.platform, now, receipt_no.encode("ascii"), RECEIPT_TYPE)
         result = await self.store.accept(inbound, outbound)
         if not result.new:
-            return Accepted(result.receipt.decode("ascii"), repeated=True)
+            # the first acceptance time too (one more read, for repeats only): hunan answers it (hunan.md §1)
+            first = await self.store.get_receipt(operation, key)
+            return Accepted(result.receipt.decode("ascii"), repeated=True,
+                            received_at=first.received_at if first is not None else None)
         if self.on_accepted is not None:
             self.on_accepted(destinations)
-        return Accepted(receipt_no)
+        return Accepted(receipt_no, received_at=now)
 
     async def _plan(self, call: InboundCall, key: str, now: float) -> tuple[list[str], list[OutboundMessage], str]:
         """The destinations of ``call``, one outbox message for each (every destination checked, §10 step 10), and
