@@ -187,8 +187,13 @@ class DeliveryWorker:
         for task in left:
             task.cancel()  # past the grace: the send is abandoned; the receiver deduplicates by message id
         await asyncio.gather(*left, return_exceptions=True)
-        released = await self.store.release_claims(self.owner, self.clock(), NOT_SENT,
-                                                   "claimed but not finished when the worker stopped")
+        try:
+            released = await self.store.release_claims(self.owner, self.clock(), NOT_SENT,
+                                                       "claimed but not finished when the worker stopped")
+        except StoreError as exc:  # the store is down too: the claims come back when their leases run out
+            log.warning("handing claims back at stop failed (%s); they return after their lease",
+                        type(exc).__name__, extra={"cancelled": len(left)})
+            return 0
         self.counts["released"] += released
         if left or released:
             log.warning("worker stopped: %d send(s) cancelled at the grace, %d claim(s) handed back", len(left),
