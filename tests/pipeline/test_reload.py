@@ -8,6 +8,7 @@ import signal
 from pathlib import Path
 
 import aiohttp
+import pytest
 from gateway_process import GatewayProcess, start_gateway_process
 from pipeline_stack import config_dict, free_port, wait_for, write_config
 
@@ -31,6 +32,7 @@ async def _hup(gateway: GatewayProcess, expect: str) -> None:
     )
 
 
+@pytest.mark.slow
 async def test_sighup_applies_a_valid_change_and_survives_a_broken_file(dev_folder: Path, tmp_path: Path) -> None:
     port = free_port()
     url = f"http://127.0.0.1:{port}"

@@ -94,6 +94,7 @@ GRACE = 4.0
 EXIT_MARGIN = 2.5
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("destination", "backend"),
     [
