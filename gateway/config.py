@@ -41,6 +41,9 @@ class ServerSettings:
     request_timeout: float = 60.0
     max_connections: int = 1000
     max_connections_per_client: int = 100
+    # seconds from SIGTERM to exit: in-flight sends get all but the last quarter (at most 5 s, for releasing their
+    # claims, sealing the log, closing the store); a supervisor's stop timeout must be longer (docs/running.md)
+    shutdown_grace: float = 30.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,7 +107,11 @@ def _server(raw: Any, source: str) -> ServerSettings:
     if (tls_port is None) != (tls_platform is None):
         raise ConfigError(source, "server.tls_platform", "tls_port and tls_platform go together",
                           'write both, e.g. tls_port = 8443 and tls_platform = "g60"')
-    return ServerSettings(host, port, tls_port, tls_platform, **_edge_bounds(raw, source))
+    grace = raw.get("shutdown_grace", 30.0)
+    if type(grace) not in (int, float) or not 1 <= grace <= 3600:
+        raise ConfigError(source, "server.shutdown_grace", f"{grace!r} is not a number of seconds from 1 to 3600",
+                          "write e.g. shutdown_grace = 30, shorter than the supervisor's stop timeout")
+    return ServerSettings(host, port, tls_port, tls_platform, shutdown_grace=float(grace), **_edge_bounds(raw, source))
 
 
 def _edge_bounds(raw: Mapping[str, Any], source: str) -> dict[str, Any]:

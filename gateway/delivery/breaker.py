@@ -24,6 +24,11 @@ The breaker keeps no I/O and reads time only through the injected ``clock`` (``t
 default; tests pass a fake). ``opened_since`` is when it left *closed* and is kept through failed
 probes, so readiness can say "open for 2 hours" rather than "open for 30 seconds" each cycle.
 There is no global registry: whoever builds the app owns a :class:`BreakerRegistry`.
+
+An observer (``on_change``) hears every change of the *reported* state at the moment it happens: opening, the
+probe being handed out (half-open), closing. A metrics gauge refreshed on a timer would miss a half-open state
+that lasts one probe; the observer cannot. The open → half-open change itself happens on the clock, not on an
+event, so it is reported when a caller asks (:meth:`CircuitBreaker.allow`) and hands out the probe.
 """
 
 from __future__ import annotations
@@ -44,9 +49,11 @@ from gateway.delivery.settings import (
     refuse_unknown_keys,
 )
 
-__all__ = ["BreakerRegistry", "BreakerSettings", "BreakerState", "CircuitBreaker", "Clock"]
+__all__ = ["BreakerRegistry", "BreakerSettings", "BreakerState", "CircuitBreaker", "Clock", "StateObserver"]
 
 Clock = Callable[[], float]
+#: Told the breaker's new state whenever it changes (metrics gauges, logs); must not raise.
+StateObserver = Callable[["BreakerState"], None]
 
 
 class BreakerState(enum.StrEnum):
@@ -130,9 +137,12 @@ _BREAKER_KEYS: Final = frozenset(BreakerSettings.__dataclass_fields__)
 class CircuitBreaker:
     """One destination's breaker. Not thread-safe; meant for one asyncio loop."""
 
-    def __init__(self, settings: BreakerSettings | None = None, *, clock: Clock = time.monotonic) -> None:
+    def __init__(self, settings: BreakerSettings | None = None, *, clock: Clock = time.monotonic,
+                 on_change: StateObserver | None = None) -> None:
         self.settings = settings if settings is not None else BreakerSettings()
         self._clock = clock
+        self._on_change = on_change
+        self._reported = BreakerState.CLOSED
         self._open = False  # open or half-open: the cool-down start is in _open_until
         self._open_until = 0.0
         self._opened_since: float | None = None
@@ -182,6 +192,7 @@ class CircuitBreaker:
         probe_lost = self._probe_since is not None and now - self._probe_since >= self.settings.cool_down
         if self._probe_since is None or probe_lost:
             self._probe_since = now
+            self._report(BreakerState.HALF_OPEN)
             return True
         return False
 
@@ -228,6 +239,7 @@ class CircuitBreaker:
         self._open = True
         self._open_until = now + self.settings.cool_down
         self._probe_since = None
+        self._report(BreakerState.OPEN)
 
     def _close(self) -> None:
         self._open = False
@@ -235,6 +247,15 @@ class CircuitBreaker:
         self._probe_since = None
         self._consecutive = 0
         self._recent.clear()
+        self._report(BreakerState.CLOSED)
+
+    def _report(self, state: BreakerState) -> None:
+        """Tell the observer about a change of the reported state (not about a repeat of the same one)."""
+        if state is self._reported:
+            return
+        self._reported = state
+        if self._on_change is not None:
+            self._on_change(state)
 
 
 class BreakerRegistry:
@@ -242,6 +263,8 @@ class BreakerRegistry:
 
     ``overrides`` gives some destinations their own settings (a platform known to restart slowly may
     want a longer cool-down); the others share ``settings``. Owned by the app, never a module global.
+    ``on_change(destination, state)`` hears every breaker's state changes as they happen; it may be set after
+    construction (the app builds its metrics after its breakers) and is looked up at each change.
     """
 
     def __init__(
@@ -250,19 +273,27 @@ class BreakerRegistry:
         *,
         clock: Clock = time.monotonic,
         overrides: Mapping[str, BreakerSettings] | None = None,
+        on_change: Callable[[str, BreakerState], None] | None = None,
     ) -> None:
         self._settings = settings if settings is not None else BreakerSettings()
         self._clock = clock
         self._overrides = dict(overrides or {})
         self._breakers: dict[str, CircuitBreaker] = {}
+        self.on_change = on_change
 
     def get(self, destination: str) -> CircuitBreaker:
         """The breaker for ``destination``, created closed on first use."""
         breaker = self._breakers.get(destination)
         if breaker is None:
             settings = self._overrides.get(destination, self._settings)
-            breaker = self._breakers[destination] = CircuitBreaker(settings, clock=self._clock)
+            breaker = self._breakers[destination] = CircuitBreaker(
+                settings, clock=self._clock, on_change=lambda state: self._changed(destination, state)
+            )
         return breaker
+
+    def _changed(self, destination: str, state: BreakerState) -> None:
+        if self.on_change is not None:
+            self.on_change(destination, state)
 
     __getitem__ = get
 

@@ -86,7 +86,7 @@ class Intake:
             # configuration); looked up only here, since ``accept`` below detects repeats in its transaction.
             prior = await self.store.get_receipt(operation, key)
             if prior is not None:
-                return Accepted(prior.receipt.decode("ascii"), repeated=True)
+                return Accepted(prior.receipt.decode("ascii"), repeated=True, received_at=prior.received_at)
             raise
         if operation == "status":
             prior_receipt = await self._check_seq(call, key)
@@ -95,10 +95,13 @@ class Intake:
         inbound = InboundRecord(operation, key, call.platform, now, receipt_no.encode("ascii"), RECEIPT_TYPE)
         result = await self.store.accept(inbound, outbound)
         if not result.new:
-            return Accepted(result.receipt.decode("ascii"), repeated=True)
+            # the first acceptance time too (one more read, for repeats only): hunan answers it (hunan.md §1)
+            first = await self.store.get_receipt(operation, key)
+            return Accepted(result.receipt.decode("ascii"), repeated=True,
+                            received_at=first.received_at if first is not None else None)
         if self.on_accepted is not None:
             self.on_accepted(destinations)
-        return Accepted(receipt_no)
+        return Accepted(receipt_no, received_at=now)
 
     async def _check_seq(self, call: InboundCall, key: str) -> Accepted | None:
         """README §5.2: refuse a ``seq`` lower than the case's highest accepted one (at the sender's ``seq`` field),

@@ -16,7 +16,10 @@ Claims are made per destination, so one slow or broken destination never holds t
   instance delivering it at the same moment.
 
 ``stop`` stops claiming, waits for the sends in progress to finish and record their outcomes, and hands back the
-claimed messages it never started, so a clean stop leaves no ``delivering`` message with a live lease.
+claimed messages it never started, so a clean stop leaves no ``delivering`` message with a live lease. Given a
+``grace``, it waits no longer than that: sends still running then (a platform that hangs, deliveries queued behind
+a client's token lock) are cancelled, and everything this worker still holds is handed back in one owner-checked
+store update (``release_claims``), due at once for the next instance rather than after the lease.
 """
 
 from __future__ import annotations
@@ -111,6 +114,7 @@ class DeliveryWorker:
         self._limits: dict[str, asyncio.Semaphore] = {}
         self._in_flight: set[asyncio.Task[None]] = set()
         self._running: asyncio.Task[None] | None = None
+        self._stopped: asyncio.Future[int] | None = None
         #: outcomes recorded by this worker: ``delivered``, ``retry``, ``dead``, ``not_sent`` (tests, metrics)
         self.counts: Counter[str] = Counter()
 
@@ -161,13 +165,47 @@ class DeliveryWorker:
             if self._wake.is_set() and self.settings.linger:
                 await asyncio.sleep(self.settings.linger)
 
-    async def stop(self) -> None:
-        """Stop claiming; let the sends in progress finish and record; hand back what was never started."""
+    async def stop(self, grace: float | None = None) -> int:
+        """Stop claiming; let the sends in progress finish and record for up to ``grace`` seconds (no limit when
+        None), then cancel the rest and hand back every claim still held; returns how many were handed back.
+
+        Calling it again (the app's cleanup after the server's signal handler) waits for the first call.
+        """
+        if self._stopped is None:
+            self._stopped = asyncio.ensure_future(self._stop(grace))
+        return await asyncio.shield(self._stopped)
+
+    async def _stop(self, grace: float | None) -> int:
         self._stopping.set()
+        loop = asyncio.get_running_loop()
+        deadline = None if grace is None else loop.time() + max(grace, 0.0)
         if self._running is not None and self._running is not asyncio.current_task():
-            await asyncio.gather(self._running, return_exceptions=True)
-        while self._in_flight:
-            await asyncio.gather(*self._in_flight, return_exceptions=True)
+            await self._until(deadline, {self._running})
+        while self._in_flight and (deadline is None or loop.time() < deadline):
+            await self._until(deadline, set(self._in_flight))
+        left = [task for task in (self._running, *self._in_flight) if task is not None and not task.done()]
+        for task in left:
+            task.cancel()  # past the grace: the send is abandoned; the receiver deduplicates by message id
+        await asyncio.gather(*left, return_exceptions=True)
+        try:
+            released = await self.store.release_claims(self.owner, self.clock(), NOT_SENT,
+                                                       "claimed but not finished when the worker stopped")
+        except StoreError as exc:  # the store is down too: the claims come back when their leases run out
+            log.warning("handing claims back at stop failed (%s); they return after their lease",
+                        type(exc).__name__, extra={"cancelled": len(left)})
+            return 0
+        self.counts["released"] += released
+        if left or released:
+            log.warning("worker stopped: %d send(s) cancelled at the grace, %d claim(s) handed back", len(left),
+                        released, extra={"cancelled": len(left), "released": released})
+        return released
+
+    @staticmethod
+    async def _until(deadline: float | None, tasks: set[asyncio.Task[None]]) -> None:
+        """Wait for ``tasks`` to finish, or for the deadline (loop time), whichever comes first."""
+        timeout = None if deadline is None else max(deadline - asyncio.get_running_loop().time(), 0.0)
+        if tasks and (timeout is None or timeout > 0):
+            await asyncio.wait(tasks, timeout=timeout)
 
     def _wanted(self) -> set[str]:
         wanted = self._dirty | self._full

@@ -58,15 +58,16 @@ from .operations import (
     delivery_observer,
     link_certificates,
     metrics_route,
+    readiness_checks,
     readiness_route,
-    set_certificate_gauges,
 )
 from .problems import problem_middleware, problem_response
 from .published import gateway_public_keys, published_routes
+from .reload import RATE_BUCKETS
+from .shutdown import shutdown_budget
 
 __all__ = ["CONFIG", "METRICS", "MSGLOG", "STORE", "WORKER", "create_app"]
 
-STUCK_BREAKER_SECONDS = 600.0  # /readyz fails when a destination's breaker has been open longer than this
 TRANSLATE_BODY_LIMIT = 10 * 1024 * 1024  # the largest dialect limit (g60, 10 MiB); each adapter checks its own
 
 
@@ -170,6 +171,7 @@ def create_app(
     metrics = GatewayMetrics(metrics_registry or CollectorRegistry(), platforms=list(registry.platforms),
                              destinations=list(registry.platforms), key_ids=[k for _, k, _ in certificates])
     app[METRICS] = metrics
+    breakers.on_change = metrics.set_breaker  # the gauge changes when the breaker does (half-open lasts one probe)
     app.router.add_routes([metrics_route(metrics)])
 
     async def remember(scope: str, nonce: str, expires_at: float, at: float) -> bool:
@@ -180,13 +182,16 @@ def create_app(
 
     licences = LicenceService(registry, clients, ConsentVerifier(consent_keys_of(loaded)), now, remember, forget)
     handler = RecordingHandler(current_log, MeteredHandler(PartnerHandler(intake, licences), metrics), now)
+    buckets: dict[str, TokenBucket] = {}
+    app[RATE_BUCKETS] = buckets
     for pid, platform in registry.platforms.items():
         wire = scheme(platform.dialect)
         rate = float(platform.settings.get("rate_limit", DOCUMENTED_RATES.get(platform.dialect, 50.0)))
         limit = registry.adapter(platform.dialect).body_limit
+        buckets[pid] = bucket = TokenBucket(rate)  # retuned in place by a reload (reload.py)
         # issue 11 item 12: a scheme that needs the client certificate (g60.md §1) is served on the mutual-TLS
         # listener only; elsewhere it is refused before its body is read
-        edge = partner_edge_middleware(metrics, pid, TokenBucket(rate), config.server.request_timeout,
+        edge = partner_edge_middleware(metrics, pid, bucket, config.server.request_timeout,
                                        mtls_only=hasattr(wire, "server_ssl_context"))
         partner = web.Application(middlewares=[edge], client_max_size=limit * 4)
         ctx = WireContext(platform, loaded[pid], registry.adapter(platform.dialect), now)
@@ -213,22 +218,7 @@ def create_app(
         seals.append(seal_key(config))
     app.add_routes(published_routes(gateway_public_keys(loaded, seals)))
 
-    async def checks() -> dict[str, str]:
-        failures: dict[str, str] = {}
-        try:
-            await app[STORE].ping()
-        except Exception as exc:  # readiness reports, it does not raise
-            failures["store"] = type(exc).__name__
-        stuck = breakers.stuck_open(STUCK_BREAKER_SECONDS)
-        if stuck:
-            failures["breakers"] = ", ".join(stuck)
-        expired = set_certificate_gauges(metrics, certificates, now())
-        if expired:
-            failures["certificates"] = "expired: " + ", ".join(expired)
-        if not loaded:
-            failures["keys"] = "no link credentials loaded"
-        return failures
-
+    checks = readiness_checks(lambda: app[STORE], metrics, certificates, bool(loaded), now)
     app.router.add_routes([readiness_route(checks)])
 
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
@@ -257,9 +247,9 @@ def create_app(
             yield
         finally:
             stop.set()
-            await worker.stop()
+            await worker.stop(grace=shutdown_budget(config.server.shutdown_grace))  # the first call's, if any
             if task is not None:
-                await task
+                await asyncio.gather(task, return_exceptions=True)  # cancelled when it outlived the grace
             await gauges
             if log is not None:
                 await log.seal(now())

@@ -2,8 +2,12 @@
 
 ``MeteredHandler`` wraps the partner handler: it times every verified call and counts its outcome (``accepted`` or
 the rejection code), 差评 per region, licence queries and consent refusals. ``background`` refreshes the outbox
-and breaker gauges and seals the message log at its interval. ``readiness`` answers /readyz: the store answers,
-keys are loaded, certificates are valid, and no breaker has been open longer than the threshold.
+and breaker gauges and seals the message log at its interval (breaker changes also reach the gauge at once, through
+the breakers' observer). ``readiness_checks`` answers /readyz about this instance only: the store takes a write
+(a real commit, so a full disk or a read-only file fails it; ``SELECT 1`` did not), its migrations ran (the store is
+opened, and migrated, before the listeners start), keys are loaded and certificates are valid. A partner's breaker
+is never readiness: one partner's outage would take every replica out of service and refuse all other platforms'
+traffic; it is a metric and an alert (``TongbanBreakerOpen`` in ops/prometheus/alerts.yml).
 """
 
 from __future__ import annotations
@@ -11,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiohttp import web
@@ -23,10 +27,22 @@ from gateway.observability.metrics import CONTENT_TYPE, GatewayMetrics
 from gateway.store.api import OutboundMessage, Store
 from gateway.wire.base import InboundCall, InboundHandler, InboundResult
 
-__all__ = ["MeteredHandler", "background", "delivery_observer", "metrics_route", "readiness_route"]
+__all__ = [
+    "READINESS_CHECKPOINT",
+    "MeteredHandler",
+    "background",
+    "delivery_observer",
+    "metrics_route",
+    "readiness_checks",
+    "readiness_route",
+]
 
 log = logging.getLogger("gateway.operations")
 BAD_REVIEW = frozenset({"DISSATISFIED", "VERY_DISSATISFIED"})
+#: the checkpoint row /readyz rewrites to prove the store takes a commit (one row, shared by all instances)
+READINESS_CHECKPOINT = "gateway.readiness"
+#: seconds a readiness write may take before the store counts as not writable (a probe must answer promptly)
+READINESS_WRITE_TIMEOUT = 2.0
 
 
 class MeteredHandler:
@@ -127,6 +143,40 @@ async def background(
             await asyncio.wait_for(stop.wait(), timeout=every)
         except TimeoutError:
             continue
+
+
+def readiness_checks(
+    store: Callable[[], Store],
+    metrics: GatewayMetrics,
+    certificates: list[tuple[str, str, Any]],
+    keys_loaded: bool,
+    clock: Callable[[], float],
+) -> Callable[[], Awaitable[dict[str, str]]]:
+    """This instance's readiness: the failures by check name (empty when ready); see the module docstring.
+
+    The store check commits a checkpoint row rather than pinging: a read answers from the page cache while every
+    write fails (disk full, read-only file system), and an instance that cannot commit cannot accept anything.
+    """
+
+    async def checks() -> dict[str, str]:
+        failures: dict[str, str] = {}
+        try:
+            await asyncio.wait_for(store().put_checkpoint(READINESS_CHECKPOINT, f"{clock():.3f}"),
+                                   READINESS_WRITE_TIMEOUT)
+        except TimeoutError:
+            failures["store"] = f"no commit within {READINESS_WRITE_TIMEOUT} s"
+        except Exception as exc:  # readiness reports, it does not raise; the type names the failure, never data
+            failures["store"] = f"cannot write: {type(exc).__name__}"
+        if failures:
+            log.warning("not ready: %s", ", ".join(sorted(failures)), extra={"checks": sorted(failures)})
+        expired = set_certificate_gauges(metrics, certificates, clock())
+        if expired:
+            failures["certificates"] = "expired: " + ", ".join(expired)
+        if not keys_loaded:
+            failures["keys"] = "no link credentials loaded"
+        return failures
+
+    return checks
 
 
 def metrics_route(metrics: GatewayMetrics) -> web.RouteDef:

@@ -1,12 +1,18 @@
 """Serving the app: the plain listener and, when configured, the mutual-TLS listener, with a graceful stop.
 
-On SIGTERM or SIGINT: stop accepting, let in-flight requests finish (``shutdown_timeout``), then the app's cleanup
-stops the delivery workers after their in-flight deliveries, seals the message log and closes the store.
+On SIGTERM or SIGINT, bounded by ``[server] shutdown_grace`` (see shutdown.py for how it is spent): the delivery
+worker stops claiming at once and its sends in flight run on while the listeners stop accepting and the partner
+requests in flight finish; at the budget both are cancelled, the worker hands every claim it still holds back to
+the outbox (due at once for another instance), then the app's cleanup seals the message log and closes the store.
+If closing itself overruns the grace, the process stops waiting and exits anyway (everything acknowledged is
+already committed). On SIGHUP the configuration file is read again and what may change at run time is applied
+(reload.py); a file that does not pass is logged and the running configuration stays.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import resource
 import signal
 from collections.abc import Callable
@@ -16,9 +22,11 @@ from aiohttp import web
 from gateway.config import Config
 from gateway.errors import ConfigError
 
-from .keys import METRICS, SERVER_TLS
+from .keys import METRICS, SERVER_TLS, WORKER
 from .listener import MALFORMED_HTTP, ConnectionGuard, EdgeCounters, EdgeLimits, GuardedSite
 from .malformed import EdgeLogger
+from .reload import reload_config
+from .shutdown import shutdown_budget
 
 __all__ = ["FD_RESERVE", "check_descriptor_limit", "serve_until_stopped", "start_sites"]
 
@@ -48,6 +56,8 @@ def check_descriptor_limit(config: Config, limits: tuple[int, int] | None = None
 
 def _set_descriptor_limit(soft: int, hard: int) -> None:
     resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+
+log = logging.getLogger("gateway.server")
 
 
 async def start_sites(app: web.Application, config: Config, *, host: str | None = None, port: int | None = None,
@@ -82,10 +92,34 @@ async def serve_until_stopped(app: web.Application, config: Config, *, host: str
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    runner, urls = await start_sites(app, config, host=host, port=port)
+    effective = config  # the reloadable settings in force (reload.py)
+
+    def reload() -> None:
+        nonlocal effective
+        try:
+            effective, _ = reload_config(app, config, effective)
+        except Exception:  # a reload must never take the process down
+            log.exception("configuration reload failed; the running configuration stays")
+
+    loop.add_signal_handler(signal.SIGHUP, reload)
+    grace = config.server.shutdown_grace
+    runner, urls = await start_sites(app, config, host=host, port=port, shutdown_timeout=shutdown_budget(grace))
     for url in urls:
         announce(f"======== Running on {url} ========")
     try:
         await stop.wait()
     finally:
-        await runner.cleanup()
+        loop.remove_signal_handler(signal.SIGHUP)
+        started = loop.time()
+        log.info("stopping: in-flight work has %.1f s of the %.1f s grace", shutdown_budget(grace), grace,
+                 extra={"event": "shutdown", "grace": grace})
+        worker = app.get(WORKER)
+        draining = asyncio.ensure_future(worker.stop(grace=shutdown_budget(grace))) if worker is not None else None
+        try:
+            await asyncio.wait_for(runner.cleanup(), timeout=grace)
+        except TimeoutError:
+            log.error("closing overran the %.1f s shutdown grace; exiting without waiting further", grace,
+                      extra={"event": "shutdown", "grace": grace})
+        if draining is not None and not draining.done():
+            draining.cancel()
+        log.info("stopped in %.1f s", loop.time() - started, extra={"event": "shutdown"})

@@ -206,6 +206,16 @@ class Store(Protocol):
         """Give up on the message (state ``dead``) for an operator; False if the lease was lost."""
         ...
 
+    async def release_claims(self, owner: str, now: float, error_code: str, error: str) -> int:
+        """Hand back every message ``owner`` still holds (``delivering`` under its lease): ``pending``, due at
+        ``now``, lease cleared, attempts kept; returns how many.
+
+        A stopping worker calls it after cancelling the sends that outlived its grace, so another instance claims
+        them at once instead of after the lease. Owner-checked like every outcome: a lease that already expired and
+        was claimed by someone else is not touched.
+        """
+        ...
+
     # --- operators --------------------------------------------------------------------------
 
     async def list_messages(

@@ -186,6 +186,14 @@ class PostgresStore:
             error,
         )
 
+    async def release_claims(self, owner: str, now: float, error_code: str, error: str) -> int:
+        sql = (
+            "UPDATE outbox SET state = 'pending', next_attempt_at = $1, last_error_code = $2, last_error = $3,"
+            " lease_owner = NULL, lease_until = NULL WHERE state = 'delivering' AND lease_owner = $4"
+        )
+        status = await self._run("release_claims", lambda conn: conn.execute(sql, float(now), error_code, error, owner))
+        return _count(status)
+
     # --- operators --------------------------------------------------------------------------
 
     async def list_messages(

@@ -170,6 +170,14 @@ class SQLiteStore:
             (error_code, error, id, owner),
         )
 
+    async def release_claims(self, owner: str, now: float, error_code: str, error: str) -> int:
+        sql = (
+            "UPDATE outbox SET state = 'pending', next_attempt_at = ?, last_error_code = ?, last_error = ?,"
+            " lease_owner = NULL, lease_until = NULL WHERE state = 'delivering' AND lease_owner = ?"
+        )
+        params = (now, error_code, error, owner)
+        return await self._worker.run("release_claims", lambda conn: conn.execute(sql, params).rowcount)
+
     # --- operators --------------------------------------------------------------------------
 
     async def list_messages(

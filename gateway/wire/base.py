@@ -85,6 +85,10 @@ class Accepted:
 
     receipt_no: str
     repeated: bool = False
+    #: when the key was FIRST accepted (Unix seconds, from the store's inbound record), so a dialect whose receipt
+    #: carries the acceptance time answers a repeat with the first one on every instance and after a restart
+    #: (hunan.md §1); None where the handler does not know it (simulators, client-side answers)
+    received_at: float | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -333,7 +333,7 @@ class Endpoint(PlatformEndpoint):
         super().__init__(ctx, replay, handler)
         self.link: Link = ctx.link
         self._tokens: dict[str, _Grant] = {}
-        self._received_at: OrderedDict[str, datetime] = OrderedDict()
+        self._received_at: OrderedDict[str, datetime] = OrderedDict()  # handlers without a store only (see below)
 
     def routes(self) -> list[web.RouteDef]:
         return [
@@ -406,9 +406,15 @@ class Endpoint(PlatformEndpoint):
             return self._answer(exc.http_status, problem, PROBLEM_CONTENT_TYPE, now)
         if not isinstance(result, Accepted):
             raise TypeError("the business handler answered a submission with something else than Accepted")
-        received_at = self._received_at.setdefault(result.receipt_no, datetime.fromtimestamp(int(now), BEIJING))
-        while len(self._received_at) > _MAX_RECEIPTS:
-            self._received_at.popitem(last=False)
+        # §1: a repeat answers the first result, on every instance and after a restart: the gateway's handler gives
+        # the first acceptance time from the store's inbound record (``Accepted.received_at``); a handler that keeps
+        # no such record (the simulator's book) leaves it None, and this endpoint remembers its own first answers
+        if result.received_at is not None:
+            received_at = datetime.fromtimestamp(int(result.received_at), BEIJING)
+        else:
+            received_at = self._received_at.setdefault(result.receipt_no, datetime.fromtimestamp(int(now), BEIJING))
+            while len(self._received_at) > _MAX_RECEIPTS:
+                self._received_at.popitem(last=False)
         status = receipt_status(operation, repeated=result.repeated)
         return self._answer(status, _render_receipt(Receipt(record.case_no, received_at)), hw.JSON_CONTENT_TYPE, now)
 
