@@ -176,7 +176,7 @@ def create_app(
         wire = scheme(platform.dialect)
         rate = float(platform.settings.get("rate_limit", DOCUMENTED_RATES.get(platform.dialect, 50.0)))
         limit = registry.adapter(platform.dialect).body_limit
-        edge = partner_edge_middleware(metrics, pid, TokenBucket(rate), REQUEST_TIMEOUT)
+        edge = partner_edge_middleware(metrics, pid, TokenBucket(rate), REQUEST_TIMEOUT, platform.dialect)
         partner = web.Application(middlewares=[edge], client_max_size=limit * 4)
         ctx = WireContext(platform, loaded[pid], registry.adapter(platform.dialect), now)
         partner.add_routes(wire.Endpoint(ctx, replay, handler).routes())
@@ -233,7 +233,7 @@ def create_app(
         worker = DeliveryWorker(
             opened, clients, owner=f"{socket.gethostname()}-{secrets.token_hex(4)}", clock=now,
             policies=settings.per_destination, default_policy=settings.default,
-            breakers=breakers, settings=settings.worker, on_outcome=delivery_observer(metrics),
+            breakers=breakers, settings=settings.worker, on_outcome=delivery_observer(metrics, now),
         )
         app[WORKER] = worker
         worker_box.append(worker)

@@ -20,6 +20,7 @@ from gateway.delivery import BreakerRegistry, DeadLetter, Done, RetryAt
 from gateway.errors import Rejection
 from gateway.msglog.api import MessageLog
 from gateway.observability.metrics import CONTENT_TYPE, GatewayMetrics
+from gateway.observability.refusals import note_handled
 from gateway.store.api import OutboundMessage, Store
 from gateway.wire.base import InboundCall, InboundHandler, InboundResult
 
@@ -52,29 +53,34 @@ class MeteredHandler:
         finally:
             elapsed = self.clock() - started
             self.metrics.observe_request(call.platform, call.operation, outcome, elapsed)
-            # one line per verified call; the record itself never goes to the log (the formatter masks by format
-            # as a second line of defence)
-            log.log(logging.DEBUG if outcome == "accepted" else logging.INFO,  # refusals are the news
-                    "%s %s from %s: %s", call.operation, getattr(call.record, "case_no", "-"), call.platform,
-                    outcome, extra={"platform": call.platform, "operation": call.operation, "outcome": outcome,
-                                     "ms": round(elapsed * 1000, 2)})
-            if call.operation == "licence_query":
-                self.metrics.observe_licence_query(call.platform, outcome)
+            note_handled()  # the edge counts only the calls refused before they reached this handler
+            if outcome == "accepted":
+                # refusals are logged once, at the partner edge (gateway/server/edge.py); an accepted call is a
+                # DEBUG line with no part of the record in it
+                log.debug("%s from %s: accepted", call.operation, call.platform,
+                          extra={"platform": call.platform, "operation": call.operation, "outcome": outcome,
+                                 "ms": round(elapsed * 1000, 2)})
+            if call.operation == "licence_query":  # an answered query found its licence (LicenceAnswer)
+                self.metrics.observe_licence_query(call.platform, "found" if outcome == "accepted" else outcome)
         if call.operation == "evaluation" and getattr(call.record, "level", None) in BAD_REVIEW:
             self.metrics.count_bad_review(str(call.record.region))
         return result
 
 
-def delivery_observer(metrics: GatewayMetrics) -> Callable[[OutboundMessage, Any], None]:
-    """The worker's outcome hook: attempts, retries and dead letters per destination."""
+def delivery_observer(metrics: GatewayMetrics, clock: Callable[[], float] = time.time
+                      ) -> Callable[[OutboundMessage, Any], None]:
+    """The worker's outcome hook: attempts, retries, dead letters and acceptance-to-receipt latency per destination.
+
+    ``clock`` is the worker's (Unix seconds, the clock ``created_at`` was written with)."""
 
     def observe(message: OutboundMessage, action: Any) -> None:
         log.log(logging.DEBUG if isinstance(action, Done) else logging.INFO,
                 "delivery of %s to %s: %s", message.kind, message.destination, type(action).__name__,
-                extra={"destination": message.destination, "outbox_id": message.id, "attempts": message.attempts,
-                        "code": getattr(action, "code", None)})
+                extra={"destination": message.destination, "outbox_id": message.id, "message_id": message.message_id,
+                       "attempts": message.attempts, "code": getattr(action, "code", None)})
         if isinstance(action, Done):
             metrics.observe_delivery(message.destination, "delivered")
+            metrics.observe_delivery_latency(message.destination, clock() - message.created_at)
         elif isinstance(action, RetryAt):
             metrics.observe_delivery(message.destination, action.kind.value)
             metrics.count_retry(message.destination, action.kind.value)
@@ -170,21 +176,3 @@ def set_certificate_gauges(metrics: GatewayMetrics, certificates: list[tuple[str
         if left <= 0:
             expired.append(f"{platform}/{key_id}")
     return expired
-
-
-_TRANSPORT_CODES = (b"SIGNATURE_INVALID", b"AUTH_FAILED", b"REPLAYED")
-
-
-def count_transport_refusal(metrics: GatewayMetrics, platform: str, response: web.StreamResponse) -> None:
-    """Count an authentication, signature or replay refusal of a partner endpoint (``tongban_auth_refusals``).
-
-    The endpoints answer these in their dialect's own form (HTTP 401, a SOAP fault, a g60 receipt), so the stable
-    code is read from the answer: the first of the three codes it names; a 401 naming none is ``AUTH_FAILED``.
-    """
-    body = getattr(response, "body", None)
-    if isinstance(body, bytes) and len(body) < 16_384:
-        code = next((c.decode() for c in _TRANSPORT_CODES if c in body), None)
-        if code is None and response.status == 401:
-            code = "AUTH_FAILED"
-        if code is not None:
-            metrics.refuse_auth(platform, code)
