@@ -42,6 +42,7 @@ from gateway.pipeline.routing import Router
 from gateway.pipeline.worker import DeliveryWorker
 from gateway.store import open_store
 from gateway.store.api import Store
+from gateway.sync.status import SyncStatus, export_statuses, sync_links
 from gateway.translate import make_envelope, translate
 from gateway.transport import AiohttpTransport, Transport
 from gateway.wire.base import PlatformClient, WireContext
@@ -165,6 +166,9 @@ def create_app(
     metrics = GatewayMetrics(metrics_registry or CollectorRegistry(), platforms=list(registry.platforms),
                              destinations=list(registry.platforms), key_ids=[k for _, k, _ in certificates])
     app[METRICS] = metrics
+    # the catalogue links expected to sync: exported from the store's saved status (0 until one ran)
+    expected_syncs = sync_links(config.raw, config.source, registry.platforms)
+    export_statuses(metrics, [SyncStatus(source, target) for source, target in expected_syncs])
     app.router.add_routes([metrics_route(metrics)])
 
     async def remember(scope: str, nonce: str, expires_at: float, at: float) -> bool:
@@ -241,7 +245,8 @@ def create_app(
         stop = asyncio.Event()
         seal_every = config.message_log.seal_interval if config.message_log else 60.0
         gauges = asyncio.create_task(background(opened, breakers, metrics, list(registry.platforms), log,
-                                                seal_every, now, stop, certificates=certificates))
+                                                seal_every, now, stop, certificates=certificates,
+                                                sync_links=expected_syncs))
         try:
             yield
         finally:

@@ -22,6 +22,7 @@ from gateway.msglog.api import MessageLog
 from gateway.observability.metrics import CONTENT_TYPE, GatewayMetrics
 from gateway.observability.refusals import note_handled
 from gateway.store.api import OutboundMessage, Store
+from gateway.sync.status import export_statuses, read_statuses
 from gateway.wire.base import InboundCall, InboundHandler, InboundResult
 
 __all__ = ["MeteredHandler", "background", "delivery_observer", "metrics_route", "readiness_route"]
@@ -113,14 +114,17 @@ async def background(
     stop: asyncio.Event,
     every: float = 5.0,
     certificates: list[tuple[str, str, Any]] | None = None,
+    sync_links: tuple[tuple[str, str], ...] = (),
 ) -> None:
-    """Refresh the gauges every ``every`` seconds; every ``seal_interval`` seal the message log and apply its
-    retention."""
+    """Refresh the gauges every ``every`` seconds (the catalogue sync's saved status of ``sync_links`` included);
+    every ``seal_interval`` seal the message log and apply its retention."""
     last_seal = clock()
     while not stop.is_set():
         try:
             await refresh_gauges(store, breakers, metrics, destinations, clock())
             set_certificate_gauges(metrics, certificates or [], clock())
+            if sync_links:
+                export_statuses(metrics, await read_statuses(store, sync_links))
             if msglog is not None:
                 if clock() - last_seal >= seal_interval:
                     await msglog.seal(clock())
