@@ -111,7 +111,9 @@ def test_dashboard_parses_and_queries_known_metrics() -> None:
     assert used <= METRIC_NAMES, used - METRIC_NAMES
     for wanted in ("tongban_requests_total", "tongban_request_duration_seconds_bucket", "tongban_outbox_depth",
                    "tongban_breaker_state", "tongban_key_expiry_seconds", "tongban_sync_progress_ratio",
-                   "tongban_bad_reviews_total", "tongban_dead_letters_total"):
+                   "tongban_bad_reviews_total", "tongban_dead_letters_total", "tongban_refusals_total",
+                   "tongban_delivery_latency_seconds_bucket", "tongban_sync_last_run_items",
+                   "tongban_sync_last_success_timestamp_seconds"):
         assert wanted in used
     for panel in dashboard["panels"]:
         if panel["type"] != "row":
