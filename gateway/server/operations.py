@@ -12,6 +12,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable
+from contextlib import nullcontext
 from typing import Any
 
 from aiohttp import web
@@ -19,6 +20,7 @@ from aiohttp import web
 from gateway.delivery import BreakerRegistry, DeadLetter, Done, RetryAt
 from gateway.errors import Rejection
 from gateway.msglog.api import MessageLog
+from gateway.observability.context import bind_request
 from gateway.observability.metrics import CONTENT_TYPE, GatewayMetrics
 from gateway.observability.refusals import note_handled
 from gateway.store.api import OutboundMessage, Store
@@ -75,10 +77,14 @@ def delivery_observer(metrics: GatewayMetrics, clock: Callable[[], float] = time
     ``clock`` is the worker's (Unix seconds, the clock ``created_at`` was written with)."""
 
     def observe(message: OutboundMessage, action: Any) -> None:
-        log.log(logging.DEBUG if isinstance(action, Done) else logging.INFO,
-                "delivery of %s to %s: %s", message.kind, message.destination, type(action).__name__,
-                extra={"destination": message.destination, "outbox_id": message.id, "message_id": message.message_id,
-                       "attempts": message.attempts, "code": getattr(action, "code", None)})
+        # the line carries the submission's request id and trace (kept on the outbox message), or a fresh id
+        bound = bind_request(message.request_id, message.traceparent) if message.request_id else nullcontext()
+        with bound:
+            log.log(logging.DEBUG if isinstance(action, Done) else logging.INFO,
+                    "delivery of %s to %s: %s", message.kind, message.destination, type(action).__name__,
+                    extra={"destination": message.destination, "outbox_id": message.id,
+                           "message_id": message.message_id, "attempts": message.attempts,
+                           "code": getattr(action, "code", None)})
         if isinstance(action, Done):
             metrics.observe_delivery(message.destination, "delivered")
             metrics.observe_delivery_latency(message.destination, clock() - message.created_at)

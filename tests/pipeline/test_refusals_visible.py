@@ -15,11 +15,12 @@ from typing import Any
 
 import aiohttp
 import pytest
-from pipeline_stack import Stack, start_stack
+from pipeline_stack import Stack, sample, start_stack, wait_for, wait_for_async
 from prometheus_client.parser import text_string_to_metric_families
 
 from adapters import anhui_wire as w
 from gateway.observability.logging import JsonFormatter
+from gateway.store.api import DELIVERED
 from gateway.wire.anhui import Client as AnhuiClient
 
 ID_IN_BAD_SAMPLE = "340104197002058111"  # APPLY_CARDNUMBER of the bad sample
@@ -126,3 +127,33 @@ async def test_a_refused_business_call_is_counted_once(refusal_stack: Stack, sam
     counted = {labels: v for (name, labels), v in after.items() if name == "tongban_requests_total" and v}
     assert counted == {(("operation", "case"), ("outcome", "RULE_VIOLATION"), ("platform", "hefei")): 1}
     assert [x["code"] for x in _refusal_lines(json_log)] == ["RULE_VIOLATION"]
+
+
+async def test_delivery_log_lines_carry_the_submissions_request_and_trace_ids(refusal_stack: Stack,
+                                                                              samples_dir: Path) -> None:
+    stack = refusal_stack
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(JsonFormatter())
+    logger = logging.getLogger("gateway.operations")
+    logger.addHandler(handler)
+    previous = logger.level
+    logger.setLevel(logging.DEBUG)
+    try:
+        case = sample(stack.config, samples_dir, "zlb", "case", "SC002.json")  # from ningbo to the g60 hub
+        await stack.partner_client("ningbo").submit("case", case, "m-trace")
+
+        async def delivered() -> bool:
+            return bool(await stack.store.list_messages(state=DELIVERED))
+
+        await wait_for_async(delivered, what="the case delivered")
+        await wait_for(lambda: "delivery of case" in stream.getvalue(), what="the delivery's log line")
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(previous)
+    [message] = await stack.store.list_messages(state=DELIVERED)
+    assert message.request_id and message.traceparent  # bound by the trace middleware at intake
+    [line] = [x for x in map(json.loads, stream.getvalue().splitlines()) if x["message"].startswith("delivery of")]
+    assert line["request_id"] == message.request_id
+    assert line["trace_id"] == message.traceparent.split("-")[1]
+    assert line["outbox_id"] == message.id
