@@ -30,6 +30,7 @@ from .personal_fields import CATALOGUE, MAPPINGS_DIR
 from .refusals import EDGE_CODES, STAGES, stage_of
 
 __all__ = [
+    "API",
     "BREAKER_LEVELS",
     "CONTENT_TYPE",
     "DEFAULT_CONSENT_REASONS",
@@ -50,6 +51,7 @@ LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.0075, 0.01, 0.015, 0.02, 0.03, 0.05, 
 
 ACCEPTED = "accepted"
 UNVERIFIED = "unverified"  # the operation of a partner call refused before its operation was known (edge.py)
+API = "api"  # the platform label of the gateway's own API (/v1/translate, /admin): its refusals are counted too
 ERROR = "error"
 _CODES = tuple(code.value for code in RejectionCode)
 REQUEST_OUTCOMES = (ACCEPTED, ERROR, *_CODES)
@@ -108,7 +110,7 @@ class GatewayMetrics:
         )
         self.labels = LabelGuard(
             {
-                "platform": platforms,
+                "platform": (*platforms, API),
                 "destination": destinations,
                 "operation": (*(operations if operations is not None else (*CATALOGUE.record_types, "translate")),
                               UNVERIFIED),
@@ -153,10 +155,6 @@ class GatewayMetrics:
         for p in platforms:
             for op, outcome in itertools.product(operations, REQUEST_OUTCOMES):
                 self.requests.labels(platform=p, operation=op, outcome=outcome)
-            for code in REFUSAL_CODES:
-                self.refusals.labels(platform=p, stage=stage_of(code), code=code)
-            for code in (RejectionCode.AUTH_FAILED, RejectionCode.SIGNATURE_INVALID, RejectionCode.REPLAYED):
-                self.auth_refusals.labels(platform=p, code=code.value)
             for outcome in SYNC_OUTCOMES:
                 self.sync_items.labels(platform=p, outcome=outcome)
             self.sync_batches.labels(platform=p)
@@ -164,6 +162,11 @@ class GatewayMetrics:
                 self.licence_queries.labels(platform=p, outcome=outcome)
             for reason in sorted(allowed("reason") - {OTHER}):
                 self.consent_refusals.labels(platform=p, reason=reason)
+        for p in (*platforms, API) if platforms else ():
+            for code in REFUSAL_CODES:
+                self.refusals.labels(platform=p, stage=stage_of(code), code=code)
+            for code in (RejectionCode.AUTH_FAILED, RejectionCode.SIGNATURE_INVALID, RejectionCode.REPLAYED):
+                self.auth_refusals.labels(platform=p, code=code.value)
         for dialect, code in itertools.product(sorted(allowed("dialect") - {OTHER}), _CODES):
             self.translation_refusals.labels(dialect=dialect, code=code)
         for region in regions:

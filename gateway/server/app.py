@@ -49,7 +49,7 @@ from gateway.wire.base import PlatformClient, WireContext
 from gateway.wire.registry import scheme
 
 from .admin import admin_routes, ensure_admin_token
-from .edge import partner_edge_middleware
+from .edge import api_refusal_middleware, partner_edge_middleware
 from .handlers import PartnerHandler, consent_keys_of
 from .keys import CLOCK, CONFIG, METRICS, MSGLOG, SERVER_TLS, STORE, WORKER
 from .limits import DOCUMENTED_RATES, TokenBucket
@@ -166,6 +166,7 @@ def create_app(
     metrics = GatewayMetrics(metrics_registry or CollectorRegistry(), platforms=list(registry.platforms),
                              destinations=list(registry.platforms), key_ids=[k for _, k, _ in certificates])
     app[METRICS] = metrics
+    app.middlewares.append(api_refusal_middleware(metrics))  # inside the trace middleware: logged with its ids
     # the catalogue links expected to sync: exported from the store's saved status (0 until one ran)
     expected_syncs = sync_links(config.raw, config.source, registry.platforms)
     export_statuses(metrics, [SyncStatus(source, target) for source, target in expected_syncs])

@@ -10,6 +10,10 @@ The order is the one the layers had, outermost first:
 4. every refusal of the call, at any stage, counted and logged here and only here (:func:`record_refusals`): the
    endpoint notes the ``Rejection`` it answers with (``gateway.observability.refusals.note_refusal``), whatever
    the dialect's answer looks like.
+
+The gateway's own API (``/v1/translate``, ``/admin/...``) raises its refusals for the problem+json renderer;
+:func:`api_refusal_middleware`, inside the trace middleware, counts and logs them on their way out under the
+platform label ``api``.
 """
 
 from __future__ import annotations
@@ -22,13 +26,14 @@ from typing import Any
 
 from aiohttp import web
 
+from gateway.errors import Rejection
 from gateway.evidence import bind_inbound_headers, unbind_inbound_headers
-from gateway.observability.metrics import UNVERIFIED, GatewayMetrics
+from gateway.observability.metrics import API, UNVERIFIED, GatewayMetrics
 from gateway.observability.refusals import Refusal, RefusalSlot, bind_refusal_slot
 
 from .limits import TokenBucket, rate_refusal, timeout_refusal
 
-__all__ = ["partner_edge_middleware", "record_refusals"]
+__all__ = ["api_refusal_middleware", "partner_edge_middleware", "record_refusals"]
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 log = logging.getLogger("gateway.refusals")
@@ -44,7 +49,7 @@ def record_refusals(metrics: GatewayMetrics, platform: str, dialect: str, slot: 
         metrics.count_refusal(platform, refusal.code)
         if refusal.code in _AUTH_CODES:
             metrics.refuse_auth(platform, refusal.code)
-        if refusal.stage in ("decode", "field_rules"):
+        if dialect and refusal.stage in ("decode", "field_rules"):
             metrics.refuse_translation(dialect, refusal.code)
         log.warning("refused a call from %s: %s at %s", platform, refusal.code, refusal.where or "-",
                     extra={"platform": platform, "stage": refusal.stage, "code": refusal.code,
@@ -80,3 +85,18 @@ def partner_edge_middleware(metrics: GatewayMetrics, platform: str, bucket: Toke
         return response
 
     return edge
+
+
+def api_refusal_middleware(metrics: GatewayMetrics) -> Any:
+    """Count and log a refusal of the gateway's own API (platform ``api``), then let the renderer answer it."""
+
+    @web.middleware
+    async def api_refusals(request: web.Request, handler: Handler) -> web.StreamResponse:
+        try:
+            return await handler(request)
+        except Rejection as exc:
+            slot = RefusalSlot([Refusal(exc.code.value, exc.where)], handled=True)
+            record_refusals(metrics, API, "", slot, exc.http_status, 0.0)
+            raise
+
+    return api_refusals

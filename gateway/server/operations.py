@@ -147,7 +147,10 @@ async def background(
 
 def metrics_route(metrics: GatewayMetrics) -> web.RouteDef:
     async def scrape(request: web.Request) -> web.Response:
-        return web.Response(body=metrics.exposition(), headers={"Content-Type": CONTENT_TYPE})
+        # rendered in a worker thread: with every label set at 0 from the start the text runs to thousands of
+        # lines, and rendering it on the event loop would hold every request in flight for that long
+        body = await asyncio.to_thread(metrics.exposition)
+        return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE})
 
     return web.get("/metrics", scrape)
 

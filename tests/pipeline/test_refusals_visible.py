@@ -157,3 +157,20 @@ async def test_delivery_log_lines_carry_the_submissions_request_and_trace_ids(re
     assert line["request_id"] == message.request_id
     assert line["trace_id"] == message.traceparent.split("-")[1]
     assert line["outbox_id"] == message.id
+
+
+async def test_refusals_of_the_gateways_own_api_are_counted_and_logged(refusal_stack: Stack,
+                                                                       json_log: io.StringIO) -> None:
+    stack = refusal_stack
+    async with aiohttp.ClientSession() as session, session.post(
+            f"{stack.gateway_url}/v1/translate?from=hefei", data=b"{}",
+            headers={"X-Request-Id": "op-check-7"}) as resp:
+        assert resp.status == 422
+        assert (await resp.json())["code"] == "MISSING_FIELD"
+    after = await _scrape(stack.gateway_url)
+    assert after[("tongban_refusals_total", (("code", "MISSING_FIELD"), ("platform", "api"),
+                                             ("stage", "field_rules")))] == 1
+    assert not any(v for (name, _), v in after.items() if name == "tongban_metric_label_rejections_total")
+    [line] = _refusal_lines(json_log)
+    assert (line["platform"], line["code"], line["field"], line["request_id"]) == ("api", "MISSING_FIELD", "to",
+                                                                                   "op-check-7")
