@@ -54,7 +54,7 @@ UNVERIFIED = "unverified"  # the operation of a partner call refused before its 
 API = "api"  # the platform label of the gateway's own API (/v1/translate, /admin): its refusals are counted too
 ERROR = "error"
 _CODES = tuple(code.value for code in RejectionCode)
-REQUEST_OUTCOMES = (ACCEPTED, ERROR, *_CODES)
+REQUEST_OUTCOMES = (ACCEPTED, ERROR, *_CODES, *EDGE_CODES)  # EDGE_CODES: rate limit and slow-call refusals
 # "dead": the attempt's outcome moved the message to the dead letters (a refusal, expiry or exhausted attempts)
 DELIVERY_OUTCOMES = ("delivered", "refused", "breaker_open", "dead", *(kind.value for kind in TransientKind))
 # UNKNOWN_DESTINATION: the worker has no client for the message's destination (gateway/pipeline/worker.py)

@@ -19,6 +19,7 @@ from pipeline_stack import Stack, sample, start_stack, wait_for, wait_for_async
 from prometheus_client.parser import text_string_to_metric_families
 
 from adapters import anhui_wire as w
+from gateway.delivery import Throttled
 from gateway.observability.logging import JsonFormatter
 from gateway.store.api import DELIVERED
 from gateway.wire.anhui import Client as AnhuiClient
@@ -174,3 +175,24 @@ async def test_refusals_of_the_gateways_own_api_are_counted_and_logged(refusal_s
     [line] = _refusal_lines(json_log)
     assert (line["platform"], line["code"], line["field"], line["request_id"]) == ("api", "MISSING_FIELD", "to",
                                                                                    "op-check-7")
+
+
+async def test_rate_refusals_are_counted_without_a_label_rejection(dev_folder: Path, tmp_path: Path,
+                                                                   samples_dir: Path, json_log: io.StringIO) -> None:
+    stack = await start_stack(dev_folder, f"sqlite:///{tmp_path / 'slow.db'}",
+                              extra={"platforms": {"songjiang": {"rate_limit": 1}}})
+    try:
+        case = sample(stack.config, samples_dir, "shanghai", "case", "SC001.xml")
+        client = stack.partner_client("songjiang")
+        await client.submit("case", case, "m-1")
+        with pytest.raises(Throttled):
+            await client.submit("case", case, "m-2")
+        after = await _scrape(stack.gateway_url)
+    finally:
+        await stack.close()
+    assert after[("tongban_refusals_total", (("code", "RATE_LIMITED"), ("platform", "songjiang"),
+                                             ("stage", "transport")))] == 1
+    assert after[("tongban_requests_total", (("operation", "unverified"), ("outcome", "RATE_LIMITED"),
+                                             ("platform", "songjiang")))] == 1
+    assert not any(v for (name, _), v in after.items() if name == "tongban_metric_label_rejections_total")
+    assert [x["code"] for x in _refusal_lines(json_log)] == ["RATE_LIMITED"]
