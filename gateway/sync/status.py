@@ -58,8 +58,15 @@ class SyncStatus:
     counts: Mapping[str, int] = field(default_factory=dict)
 
     def dumps(self) -> str:
-        return json.dumps({"ended_at": self.ended_at, "outcome": self.outcome, "last_success": self.last_success,
-                           "counts": {k: int(v) for k, v in self.counts.items()}}, sort_keys=True)
+        return json.dumps(
+            {
+                "ended_at": self.ended_at,
+                "outcome": self.outcome,
+                "last_success": self.last_success,
+                "counts": {k: int(v) for k, v in self.counts.items()},
+            },
+            sort_keys=True,
+        )
 
     @classmethod
     def loads(cls, source: str, target: str, text: str | None) -> SyncStatus:
@@ -69,11 +76,13 @@ class SyncStatus:
         try:
             data: Any = json.loads(text)
             counts = {str(k): int(v) for k, v in dict(data.get("counts", {})).items() if k in OUTCOMES}
-            return cls(source, target, float(data["ended_at"]), str(data["outcome"]), float(data["last_success"]),
-                       counts)
+            return cls(
+                source, target, float(data["ended_at"]), str(data["outcome"]), float(data["last_success"]), counts
+            )
         except (ValueError, TypeError, KeyError, AttributeError):
-            log.warning("unreadable catalogue sync status; treated as no run",
-                        extra={"source": source, "target": target})
+            log.warning(
+                "unreadable catalogue sync status; treated as no run", extra={"source": source, "target": target}
+            )
             return cls(source, target)
 
 
@@ -111,8 +120,12 @@ def sync_links(raw: Mapping[str, Any], source: str, platforms: Iterable[str]) ->
     for i, text in enumerate(links):
         parts = text.split(">") if isinstance(text, str) else []
         if len(parts) != 2 or not all(p in known for p in parts) or parts[0] == parts[1]:
-            raise ConfigError(source, f"sync.links[{i}]", f"{text!r} is not <source>><target> of two platforms",
-                              f"use configured platform ids: {', '.join(sorted(known))}")
+            raise ConfigError(
+                source,
+                f"sync.links[{i}]",
+                f"{text!r} is not <source>><target> of two platforms",
+                f"use configured platform ids: {', '.join(sorted(known))}",
+            )
         out.append((parts[0], parts[1]))
     return tuple(out)
 
@@ -129,6 +142,10 @@ def export_statuses(metrics: GatewayMetrics, statuses: Iterable[SyncStatus]) -> 
         by_source.setdefault(status.source, []).append(status)
     for source, group in by_source.items():
         items = {o: sum(s.counts.get(o, 0) for s in group) for o in OUTCOMES}
-        metrics.set_sync_state(source, ended_at=max(s.ended_at for s in group),
-                               ok=all(s.outcome == "ok" for s in group),
-                               last_success=min(s.last_success for s in group), items=items)
+        metrics.set_sync_state(
+            source,
+            ended_at=max(s.ended_at for s in group),
+            ok=all(s.outcome == "ok" for s in group),
+            last_success=min(s.last_success for s in group),
+            items=items,
+        )

@@ -126,8 +126,10 @@ def test_every_labelled_counter_starts_at_zero_for_its_known_label_sets(metrics:
     refusals = "tongban_refusals_total"
     assert s[(refusals, (("code", "ID_CHECKSUM"), ("platform", "huainan"), ("stage", "field_rules")))] == 0
     assert s[(refusals, (("code", "RATE_LIMITED"), ("platform", "g60"), ("stage", "transport")))] == 0
-    assert s[("tongban_requests_total", (("operation", "unverified"), ("outcome", "AUTH_FAILED"),
-                                         ("platform", "g60")))] == 0
+    assert (
+        s[("tongban_requests_total", (("operation", "unverified"), ("outcome", "AUTH_FAILED"), ("platform", "g60")))]
+        == 0
+    )
     assert s[("tongban_licence_queries_total", (("outcome", "found"), ("platform", "g60")))] == 0
     assert s[("tongban_bad_reviews_total", (("region", "340100"),))] == 0
     assert s[("tongban_metric_label_rejections_total", (("label", "delivery_outcome"),))] == 0
@@ -150,8 +152,9 @@ def test_dead_letters_and_answered_licence_queries_are_allowed_label_values(metr
 
 
 def test_sync_state_is_exported_per_source_platform(metrics: GatewayMetrics) -> None:
-    metrics.set_sync_state("hefei", ended_at=1_750_000_100, ok=False, last_success=1_749_000_000,
-                           items={"created": 3, "refused": 1})
+    metrics.set_sync_state(
+        "hefei", ended_at=1_750_000_100, ok=False, last_success=1_749_000_000, items={"created": 3, "refused": 1}
+    )
     s = _samples(metrics)
     assert s[("tongban_sync_last_success_timestamp_seconds", (("platform", "hefei"),))] == 1_749_000_000
     assert s[("tongban_sync_last_run_timestamp_seconds", (("platform", "hefei"),))] == 1_750_000_100

@@ -30,8 +30,11 @@ Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
 async def _scrape(url: str) -> Samples:
     async with aiohttp.ClientSession() as session, session.get(f"{url}/metrics") as resp:
         text = await resp.text()
-    return {(s.name, tuple(sorted(s.labels.items()))): s.value
-            for f in text_string_to_metric_families(text) for s in f.samples}
+    return {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for f in text_string_to_metric_families(text)
+        for s in f.samples
+    }
 
 
 async def _dead_letter(stack: Stack, samples_dir: Path) -> None:
@@ -58,7 +61,8 @@ async def _refused_licence_query(stack: Stack) -> None:
     parts[9] = mod37_36((parts[5] + parts[6] + parts[7] + parts[8]).upper())
     with pytest.raises(PermanentRefusal):
         await stack.partner_client("ningbo").query_licence(
-            LicenceQuery(".".join(parts), "核验", consent(stack, replace(licence, identifier=".".join(parts)))), "q")
+            LicenceQuery(".".join(parts), "核验", consent(stack, replace(licence, identifier=".".join(parts)))), "q"
+        )
 
 
 async def test_ordinary_traffic_rejects_no_label(stack: Stack, samples_dir: Path) -> None:
@@ -72,23 +76,30 @@ async def test_ordinary_traffic_rejects_no_label(stack: Stack, samples_dir: Path
     await _refused_licence_query(stack)
 
     async def settled() -> bool:
-        return (not await stack.store.list_messages(state=PENDING)
-                and bool(await stack.store.list_messages(state=DEAD)))
+        return not await stack.store.list_messages(state=PENDING) and bool(await stack.store.list_messages(state=DEAD))
 
     await wait_for_async(settled, timeout=30.0, what="every message delivered or dead")
     scraped = await _scrape(stack.gateway_url)
 
-    rejected = {labels: v for (name, labels), v in scraped.items()
-                if name == "tongban_metric_label_rejections_total" and v}
+    rejected = {
+        labels: v for (name, labels), v in scraped.items() if name == "tongban_metric_label_rejections_total" and v
+    }
     assert rejected == {}
-    assert not any(("outcome", "other") in labels or ("code", "other") in labels or ("platform", "other") in labels
-                   for (_, labels), v in scraped.items() if v)
+    assert not any(
+        ("outcome", "other") in labels or ("code", "other") in labels or ("platform", "other") in labels
+        for (_, labels), v in scraped.items()
+        if v
+    )
     assert scraped[("tongban_delivery_attempts_total", (("destination", "ningbo"), ("outcome", "dead")))] == 1
     assert scraped[("tongban_dead_letters_total", (("code", "RULE_VIOLATION"), ("destination", "ningbo")))] == 1
     assert scraped[("tongban_licence_queries_total", (("outcome", "found"), ("platform", "ningbo")))] == 1
     assert scraped[("tongban_licence_queries_total", (("outcome", "UNKNOWN_CODE"), ("platform", "ningbo")))] == 1
-    assert scraped[("tongban_refusals_total", (("code", "ID_CHECKSUM"), ("platform", "changsha"),
-                                               ("stage", "field_rules")))] == 1
+    assert (
+        scraped[
+            ("tongban_refusals_total", (("code", "ID_CHECKSUM"), ("platform", "changsha"), ("stage", "field_rules")))
+        ]
+        == 1
+    )
     delivered = scraped[("tongban_delivery_attempts_total", (("destination", "ningbo"), ("outcome", "delivered")))]
     assert scraped[("tongban_delivery_latency_seconds_count", (("destination", "ningbo"),))] == delivered > 0
     assert scraped[("tongban_bad_reviews_total", (("region", "340400"),))] == 1

@@ -56,8 +56,10 @@ async def test_the_jwks_holds_every_key_the_gateway_signs_with(stack: Stack) -> 
     assert status == 200
     config = stack.app[CONFIG]
     links = gateway_link_settings(config.registry, config.base_dir, config.dev_credentials, config.source)
-    loaded = {pid: scheme(p.dialect).load_link(links[pid].settings, links[pid].base)
-              for pid, p in config.registry.platforms.items()}
+    loaded = {
+        pid: scheme(p.dialect).load_link(links[pid].settings, links[pid].base)
+        for pid, p in config.registry.platforms.items()
+    }
 
     rsa_keys = [k for k in jwks["keys"] if k["kty"] == "RSA"]
     g60_pids = [pid for pid, p in config.registry.platforms.items() if p.dialect == "g60"]

@@ -53,8 +53,11 @@ def json_log() -> Iterator[io.StringIO]:
 async def _scrape(url: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
     async with aiohttp.ClientSession() as session, session.get(f"{url}/metrics") as resp:
         text = await resp.text()
-    return {(s.name, tuple(sorted(s.labels.items()))): s.value
-            for f in text_string_to_metric_families(text) for s in f.samples}
+    return {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for f in text_string_to_metric_families(text)
+        for s in f.samples
+    }
 
 
 async def _post_signed(stack: Stack, body: bytes) -> tuple[int, bytes, dict[str, str]]:
@@ -62,9 +65,10 @@ async def _post_signed(stack: Stack, body: bytes) -> tuple[int, bytes, dict[str,
     client = stack.partner_client("hefei")
     assert isinstance(client, AnhuiClient)
     request = client._signed("POST", w.PATHS["case"], body)
-    async with aiohttp.ClientSession() as session, session.post(
-        request.url, data=request.body, headers=request.headers
-    ) as resp:
+    async with (
+        aiohttp.ClientSession() as session,
+        session.post(request.url, data=request.body, headers=request.headers) as resp,
+    ):
         return resp.status, await resp.read(), dict(request.headers)
 
 
@@ -84,28 +88,40 @@ async def test_decode_auth_and_replay_refusals_are_counted_and_logged_once(
     _, answer, headers = await _post_signed(stack, bad)
     assert b"ID_CHECKSUM" in answer
     async with aiohttp.ClientSession() as session:  # the same signed call again: its nonce is spent
-        async with session.post(stack.gateway_url + "/partners/hefei" + w.PATHS["case"], data=bad,
-                                headers=headers) as resp:
+        async with session.post(
+            stack.gateway_url + "/partners/hefei" + w.PATHS["case"], data=bad, headers=headers
+        ) as resp:
             assert b"REPLAYED" in await resp.read()
-        async with session.post(stack.gateway_url + "/partners/hefei" + w.PATHS["case"], data=bad,
-                                headers={"Content-Type": "application/json;charset=UTF-8"}) as resp:
+        async with session.post(
+            stack.gateway_url + "/partners/hefei" + w.PATHS["case"],
+            data=bad,
+            headers={"Content-Type": "application/json;charset=UTF-8"},
+        ) as resp:
             assert resp.status == 401  # no TIF headers (anhui.md §2)
 
     after = await _scrape(stack.gateway_url)
     assert after[key] == 1
     assert after[("tongban_refusals_total", (("code", "REPLAYED"), ("platform", "hefei"), ("stage", "replay")))] == 1
-    assert after[("tongban_refusals_total", (("code", "AUTH_FAILED"), ("platform", "hefei"),
-                                             ("stage", "transport")))] == 1
+    assert (
+        after[("tongban_refusals_total", (("code", "AUTH_FAILED"), ("platform", "hefei"), ("stage", "transport")))] == 1
+    )
     assert after[("tongban_auth_refusals_total", (("code", "AUTH_FAILED"), ("platform", "hefei")))] == 1
     assert after[("tongban_translation_refusals_total", (("code", "ID_CHECKSUM"), ("dialect", "anhui")))] == 1
-    assert after[("tongban_requests_total", (("operation", "unverified"), ("outcome", "ID_CHECKSUM"),
-                                             ("platform", "hefei")))] == 1
+    assert (
+        after[
+            ("tongban_requests_total", (("operation", "unverified"), ("outcome", "ID_CHECKSUM"), ("platform", "hefei")))
+        ]
+        == 1
+    )
     assert sum(v for (name, _), v in after.items() if name == "tongban_refusals_total") == 3
     assert not any(v for (name, _), v in after.items() if name == "tongban_metric_label_rejections_total")
 
     lines = _refusal_lines(json_log)
     assert [(x["code"], x["stage"]) for x in lines] == [
-        ("ID_CHECKSUM", "field_rules"), ("REPLAYED", "replay"), ("AUTH_FAILED", "transport")]
+        ("ID_CHECKSUM", "field_rules"),
+        ("REPLAYED", "replay"),
+        ("AUTH_FAILED", "transport"),
+    ]
     first = lines[0]
     assert first["platform"] == "hefei" and first["level"] == "WARNING"
     assert first["field"]  # the field path the adapter named
@@ -114,8 +130,9 @@ async def test_decode_auth_and_replay_refusals_are_counted_and_logged_once(
     assert ID_IN_BAD_SAMPLE not in json_log.getvalue()
 
 
-async def test_a_refused_business_call_is_counted_once(refusal_stack: Stack, samples_dir: Path,
-                                                       json_log: io.StringIO) -> None:
+async def test_a_refused_business_call_is_counted_once(
+    refusal_stack: Stack, samples_dir: Path, json_log: io.StringIO
+) -> None:
     """A call the business handler refuses (routing: hefei's own region) is counted under its operation, once."""
     stack = refusal_stack
     own = (samples_dir / "anhui" / "case" / "SC001.json").read_text(encoding="utf-8")
@@ -130,8 +147,9 @@ async def test_a_refused_business_call_is_counted_once(refusal_stack: Stack, sam
     assert [x["code"] for x in _refusal_lines(json_log)] == ["RULE_VIOLATION"]
 
 
-async def test_delivery_log_lines_carry_the_submissions_request_and_trace_ids(refusal_stack: Stack,
-                                                                              samples_dir: Path) -> None:
+async def test_delivery_log_lines_carry_the_submissions_request_and_trace_ids(
+    refusal_stack: Stack, samples_dir: Path
+) -> None:
     stack = refusal_stack
     stream = io.StringIO()
     handler = logging.StreamHandler(stream)
@@ -160,27 +178,39 @@ async def test_delivery_log_lines_carry_the_submissions_request_and_trace_ids(re
     assert line["outbox_id"] == message.id
 
 
-async def test_refusals_of_the_gateways_own_api_are_counted_and_logged(refusal_stack: Stack,
-                                                                       json_log: io.StringIO) -> None:
+async def test_refusals_of_the_gateways_own_api_are_counted_and_logged(
+    refusal_stack: Stack, json_log: io.StringIO
+) -> None:
     stack = refusal_stack
-    async with aiohttp.ClientSession() as session, session.post(
-            f"{stack.gateway_url}/v1/translate?from=hefei", data=b"{}",
-            headers={"X-Request-Id": "op-check-7"}) as resp:
+    async with (
+        aiohttp.ClientSession() as session,
+        session.post(
+            f"{stack.gateway_url}/v1/translate?from=hefei", data=b"{}", headers={"X-Request-Id": "op-check-7"}
+        ) as resp,
+    ):
         assert resp.status == 422
         assert (await resp.json())["code"] == "MISSING_FIELD"
     after = await _scrape(stack.gateway_url)
-    assert after[("tongban_refusals_total", (("code", "MISSING_FIELD"), ("platform", "api"),
-                                             ("stage", "field_rules")))] == 1
+    assert (
+        after[("tongban_refusals_total", (("code", "MISSING_FIELD"), ("platform", "api"), ("stage", "field_rules")))]
+        == 1
+    )
     assert not any(v for (name, _), v in after.items() if name == "tongban_metric_label_rejections_total")
     [line] = _refusal_lines(json_log)
-    assert (line["platform"], line["code"], line["field"], line["request_id"]) == ("api", "MISSING_FIELD", "to",
-                                                                                   "op-check-7")
+    assert (line["platform"], line["code"], line["field"], line["request_id"]) == (
+        "api",
+        "MISSING_FIELD",
+        "to",
+        "op-check-7",
+    )
 
 
-async def test_rate_refusals_are_counted_without_a_label_rejection(dev_folder: Path, tmp_path: Path,
-                                                                   samples_dir: Path, json_log: io.StringIO) -> None:
-    stack = await start_stack(dev_folder, f"sqlite:///{tmp_path / 'slow.db'}",
-                              extra={"platforms": {"songjiang": {"rate_limit": 1}}})
+async def test_rate_refusals_are_counted_without_a_label_rejection(
+    dev_folder: Path, tmp_path: Path, samples_dir: Path, json_log: io.StringIO
+) -> None:
+    stack = await start_stack(
+        dev_folder, f"sqlite:///{tmp_path / 'slow.db'}", extra={"platforms": {"songjiang": {"rate_limit": 1}}}
+    )
     try:
         case = sample(stack.config, samples_dir, "shanghai", "case", "SC001.xml")
         client = stack.partner_client("songjiang")
@@ -190,9 +220,18 @@ async def test_rate_refusals_are_counted_without_a_label_rejection(dev_folder: P
         after = await _scrape(stack.gateway_url)
     finally:
         await stack.close()
-    assert after[("tongban_refusals_total", (("code", "RATE_LIMITED"), ("platform", "songjiang"),
-                                             ("stage", "transport")))] == 1
-    assert after[("tongban_requests_total", (("operation", "unverified"), ("outcome", "RATE_LIMITED"),
-                                             ("platform", "songjiang")))] == 1
+    assert (
+        after[("tongban_refusals_total", (("code", "RATE_LIMITED"), ("platform", "songjiang"), ("stage", "transport")))]
+        == 1
+    )
+    assert (
+        after[
+            (
+                "tongban_requests_total",
+                (("operation", "unverified"), ("outcome", "RATE_LIMITED"), ("platform", "songjiang")),
+            )
+        ]
+        == 1
+    )
     assert not any(v for (name, _), v in after.items() if name == "tongban_metric_label_rejections_total")
     assert [x["code"] for x in _refusal_lines(json_log)] == ["RATE_LIMITED"]

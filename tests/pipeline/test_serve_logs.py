@@ -19,8 +19,11 @@ from gateway.config import DEFAULT_CONFIG
 
 def _config(tmp_path: Path, dev: Path, logging_table: str = "") -> Path:
     text = DEFAULT_CONFIG.read_text(encoding="utf-8")
-    for old, new in (('credentials = "var/dev"', f'credentials = "{dev}"'), ("port = 8080", "port = 0"),
-                     ("tls_port = 8443", "tls_port = 0")):
+    for old, new in (
+        ('credentials = "var/dev"', f'credentials = "{dev}"'),
+        ("port = 8080", "port = 0"),
+        ("tls_port = 8443", "tls_port = 0"),
+    ):
         assert old in text
         text = text.replace(old, new)
     path = tmp_path / "gateway.toml"
@@ -31,8 +34,17 @@ def _config(tmp_path: Path, dev: Path, logging_table: str = "") -> Path:
 async def _serve(tmp_path: Path, config: Path, *extra: str) -> tuple[asyncio.subprocess.Process, str, list[str]]:
     """Start ``gateway --config FILE serve --port 0 ...``; return it, its URL and the stderr lines read so far."""
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "gateway.cli", "--config", str(config), "serve", *extra,
-        cwd=tmp_path, stderr=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE)
+        sys.executable,
+        "-m",
+        "gateway.cli",
+        "--config",
+        str(config),
+        "serve",
+        *extra,
+        cwd=tmp_path,
+        stderr=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+    )
     assert proc.stderr is not None
     lines: list[str] = []
     while True:
@@ -54,9 +66,14 @@ async def _stop(proc: asyncio.subprocess.Process, lines: list[str]) -> list[str]
 async def test_the_json_stream_holds_only_json_and_every_refusal(tmp_path: Path, dev_folder: Path) -> None:
     proc, url, lines = await _serve(tmp_path, _config(tmp_path, dev_folder), "--log-level", "debug")
     try:
-        async with aiohttp.ClientSession() as session, session.post(
-            f"{url}/partners/hefei/kstb/v1/case/submit", data=b'{"APPLY_CARDNUMBER":"340104197002058111"}',
-            headers={"Content-Type": "application/json", "X-Request-Id": "req-test-1"}) as resp:
+        async with (
+            aiohttp.ClientSession() as session,
+            session.post(
+                f"{url}/partners/hefei/kstb/v1/case/submit",
+                data=b'{"APPLY_CARDNUMBER":"340104197002058111"}',
+                headers={"Content-Type": "application/json", "X-Request-Id": "req-test-1"},
+            ) as resp,
+        ):
             assert resp.status == 401  # no TIF headers (anhui.md §2)
     finally:
         lines = await _stop(proc, lines)
@@ -74,21 +91,32 @@ async def test_plain_format_and_level_from_the_configuration(tmp_path: Path, dev
     config = _config(tmp_path, dev_folder, '\n[logging]\nlevel = "WARNING"\nformat = "plain"\n')
     proc, url, lines = await _serve(tmp_path, config, "--log-level", "INFO")  # the command line wins
     try:
-        async with aiohttp.ClientSession() as session, session.post(
-                f"{url}/partners/hefei/kstb/v1/case/submit", data=b"{}") as resp:
+        async with (
+            aiohttp.ClientSession() as session,
+            session.post(f"{url}/partners/hefei/kstb/v1/case/submit", data=b"{}") as resp,
+        ):
             assert resp.status == 401
     finally:
         lines = await _stop(proc, lines)
     text = "".join(lines)
     assert re.search(r"^\S+ INFO gateway\.server: ======== Running on http://", text, re.MULTILINE)
-    assert re.search(r'^\S+ WARNING gateway\.refusals: refused a call from hefei: AUTH_FAILED .*stage="transport"',
-                     text, re.MULTILINE)
+    assert re.search(
+        r'^\S+ WARNING gateway\.refusals: refused a call from hefei: AUTH_FAILED .*stage="transport"',
+        text,
+        re.MULTILINE,
+    )
     assert not any(line.startswith("{") for line in lines)
 
 
 def test_a_bad_logging_section_is_refused_with_its_key(tmp_path: Path, dev_folder: Path) -> None:
     config = _config(tmp_path, dev_folder, '\n[logging]\nformat = "xml"\n')
-    done = subprocess.run([sys.executable, "-m", "gateway.cli", "--config", str(config), "serve"], cwd=tmp_path,
-                          capture_output=True, text=True, timeout=60, check=False)
+    done = subprocess.run(
+        [sys.executable, "-m", "gateway.cli", "--config", str(config), "serve"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
     assert done.returncode == 1
     assert "logging.format" in done.stderr and "xml" in done.stderr

@@ -43,12 +43,15 @@ def test_an_unreadable_status_is_no_run() -> None:
     assert SyncStatus.loads("hefei", "yrd-map", '{"ended_at": "x"}') == SyncStatus("hefei", "yrd-map")
 
 
-@pytest.mark.parametrize(("links", "key"), [
-    ("hefei>yrd-map", "sync.links"),
-    (["hefei"], "sync.links[0]"),
-    (["hefei>nowhere"], "sync.links[0]"),
-    (["hefei>hefei"], "sync.links[0]"),
-])
+@pytest.mark.parametrize(
+    ("links", "key"),
+    [
+        ("hefei>yrd-map", "sync.links"),
+        (["hefei"], "sync.links[0]"),
+        (["hefei>nowhere"], "sync.links[0]"),
+        (["hefei>hefei"], "sync.links[0]"),
+    ],
+)
 def test_sync_links_refused_with_the_key(links: object, key: str) -> None:
     with pytest.raises(ConfigError) as caught:
         sync_links({"sync": {"links": links}}, "test.toml", PLATFORMS)
@@ -80,10 +83,16 @@ async def _gateway_metrics(rig: SyncRig, wait_for_run: bool = False) -> Samples:
         while True:  # the background refresh reads the store right after start; wait for it when a run is saved
             async with aiohttp.ClientSession() as session, session.get(f"http://127.0.0.1:{port}/metrics") as resp:
                 text = await resp.text()
-            scraped = {(s.name, tuple(sorted(s.labels.items()))): s.value
-                       for f in text_string_to_metric_families(text) for s in f.samples}
-            if not wait_for_run or scraped[("tongban_sync_last_run_timestamp_seconds", HEFEI)] or (
-                    time.monotonic() > deadline):
+            scraped = {
+                (s.name, tuple(sorted(s.labels.items()))): s.value
+                for f in text_string_to_metric_families(text)
+                for s in f.samples
+            }
+            if (
+                not wait_for_run
+                or scraped[("tongban_sync_last_run_timestamp_seconds", HEFEI)]
+                or (time.monotonic() > deadline)
+            ):
                 return scraped
             await asyncio.sleep(0.05)
     finally:
