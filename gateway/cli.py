@@ -31,6 +31,8 @@ def _parser() -> argparse.ArgumentParser:
     serve = sub.add_parser("serve", help="run the gateway server")
     serve.add_argument("--host", help="override server.host")
     serve.add_argument("--port", type=int, help="override server.port")
+    serve.add_argument("--log-level", type=str.upper, choices=["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"],
+                       help="override logging.level")
 
     tr = sub.add_parser("translate", help="translate messages between dialects (checks a mapping)")
     tr.add_argument("--from", dest="source", required=True, help="source dialect or platform id")
@@ -134,18 +136,21 @@ def _translate(config: Config, args: argparse.Namespace) -> int:
 def _serve(config: Config, args: argparse.Namespace) -> int:
     # Imported here so that translate and check-config start without loading the server stack.
     import asyncio  # noqa: PLC0415
+    import logging  # noqa: PLC0415
 
-    from gateway.observability.logging import configure_logging  # noqa: PLC0415
+    from gateway.observability.logging import configure_logging, logging_settings  # noqa: PLC0415
     from gateway.server import create_app  # noqa: PLC0415
     from gateway.server.run import serve_until_stopped  # noqa: PLC0415
 
-    configure_logging("INFO", sys.stderr)  # one masked JSON object per line
+    chosen = logging_settings(config.raw, config.source, level=getattr(args, "log_level", None))
+    configure_logging(chosen.level, sys.stderr, chosen.format)  # one masked JSON object (or plain line) per record
+    announce = logging.getLogger("gateway.server").info  # "Running on" too goes through the logger (JSON stream)
     # no per-request access log: request outcomes and latency are metrics, and masking every access line in JSON
     # cost 15 % of a request's CPU; refusals and failures are logged where they happen
 
     async def run() -> None:
         await serve_until_stopped(create_app(config), config, host=args.host, port=args.port,
-                                  announce=lambda msg: print(msg, file=sys.stderr))
+                                  announce=announce)
 
     asyncio.run(run())
     return 0

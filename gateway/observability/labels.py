@@ -28,6 +28,10 @@ class LabelGuard:
         self._allowed = MappingProxyType({name: frozenset(values) | {OTHER} for name, values in allowed.items()})
         self._on_reject = on_reject
 
+    def names(self) -> tuple[str, ...]:
+        """The label names the guard was built with (the values of ``tongban_metric_label_rejections``)."""
+        return tuple(self._allowed)
+
     def allowed(self, label: str) -> frozenset[str]:
         """The values ``label`` may take (``other`` included)."""
         return self._allowed[label]

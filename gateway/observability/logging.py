@@ -14,6 +14,10 @@ A line looks like::
      "operation":"case","outcome":"ID_CHECKSUM"}
 
 ``request_id``, ``traceparent`` and ``trace_id`` come from the request context (:mod:`.context`) automatically.
+
+The ``[logging]`` section chooses the level (``level = "INFO"``; ``gateway serve --log-level`` overrides it) and the
+format: ``format = "json"`` (the default, for log shippers) or ``"plain"`` (one readable line per record, masked
+the same way: :class:`PlainFormatter`). Either way the stream carries nothing but the formatter's lines.
 """
 
 from __future__ import annotations
@@ -22,14 +26,21 @@ import json
 import logging
 import sys
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import datetime, tzinfo
 from typing import Any, TextIO
+
+from gateway.errors import ConfigError
 
 from .context import current_request
 from .masking import mask_by_kind, mask_mapping, mask_text, personal_values
 from .personal_fields import CATALOGUE, FieldCatalogue, FieldKind
 
-__all__ = ["JsonFormatter", "configure_logging"]
+__all__ = ["LOG_FORMATS", "LOG_LEVELS", "JsonFormatter", "LoggingSettings", "PlainFormatter", "configure_logging",
+           "logging_settings"]
+
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+LOG_FORMATS = ("json", "plain")
 
 _RESERVED = frozenset(vars(logging.LogRecord("x", logging.INFO, "", 0, "", None, None))) | {
     "message", "asctime", "taskName",
@@ -50,6 +61,11 @@ class JsonFormatter(logging.Formatter):
         self._catalogue = catalogue or CATALOGUE
 
     def format(self, record: logging.LogRecord) -> str:
+        out, known = self.fields(record)
+        return json.dumps(out, ensure_ascii=False, separators=(",", ":"), default=lambda o: self._text(str(o), known))
+
+    def fields(self, record: logging.LogRecord) -> tuple[dict[str, Any], dict[str, FieldKind]]:
+        """The record as masked fields (what :meth:`format` writes), and the personal values it named."""
         extras = {k: v for k, v in record.__dict__.items() if k not in _RESERVED and not k.startswith("_")}
         known = self._known(record, extras)
         out: dict[str, Any] = {
@@ -73,7 +89,7 @@ class JsonFormatter(logging.Formatter):
             out["exception"] = self._text(record.exc_text, known)
         if record.stack_info:
             out["stack"] = self._text(self.formatStack(record.stack_info), known)
-        return json.dumps(out, ensure_ascii=False, separators=(",", ":"), default=lambda o: self._text(str(o), known))
+        return out, known
 
     def _known(self, record: logging.LogRecord, extras: Mapping[str, Any]) -> dict[str, FieldKind]:
         sources: list[Any] = [extras]
@@ -141,8 +157,46 @@ class JsonFormatter(logging.Formatter):
         return self._value(value, known)
 
 
-def configure_logging(level: int | str = logging.INFO, stream: TextIO | None = None) -> logging.Handler:
-    """Send the root logger's records as JSON lines to ``stream`` (default stderr) at ``level``.
+class PlainFormatter(JsonFormatter):
+    """``time LEVEL logger: message key=value ...``: the JSON formatter's masked fields, for people at a terminal."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        fields, known = self.fields(record)
+        head = f"{fields.pop('time')} {fields.pop('level')} {fields.pop('logger')}: {fields.pop('message')}"
+        tail = fields.pop("exception", None) or fields.pop("stack", None)
+        fields.pop("traceparent", None)
+        extras = " ".join(f"{k}={json.dumps(v, ensure_ascii=False, default=lambda o: self._text(str(o), known))}"
+                          for k, v in fields.items() if v is not None)
+        return head + (f" {extras}" if extras else "") + (f"\n{tail}" if tail else "")
+
+
+@dataclass(frozen=True, slots=True)
+class LoggingSettings:
+    """``[logging]``: ``level`` (one of :data:`LOG_LEVELS`) and ``format`` (``json`` or ``plain``)."""
+
+    level: str = "INFO"
+    format: str = "json"
+
+
+def logging_settings(raw: Mapping[str, Any], source: str, *, level: str | None = None) -> LoggingSettings:
+    """The ``[logging]`` section of the configuration; ``level`` (the command line's) overrides its level."""
+    table = raw.get("logging", {})
+    if not isinstance(table, Mapping):
+        raise ConfigError(source, "logging", "must be a table", 'write [logging] with level = "INFO"')
+    chosen = level if level is not None else table.get("level", "INFO")
+    key = "--log-level" if level is not None else "logging.level"
+    if not isinstance(chosen, str) or chosen.upper() not in LOG_LEVELS:
+        raise ConfigError(source, key, f"{chosen!r} is not a log level", f"use one of {', '.join(LOG_LEVELS)}")
+    fmt = table.get("format", "json")
+    if fmt not in LOG_FORMATS:
+        raise ConfigError(source, "logging.format", f"{fmt!r} is not a log format", 'use "json" or "plain"')
+    return LoggingSettings(chosen.upper(), fmt)
+
+
+def configure_logging(level: int | str = logging.INFO, stream: TextIO | None = None, fmt: str = "json"
+                      ) -> logging.Handler:
+    """Send the root logger's records as JSON lines (``fmt="plain"``: plain lines) to ``stream`` (default stderr)
+    at ``level``.
 
     Called once by the process entry point. Calling it again replaces the handler it installed before (and
     nothing else), so tests can point it at their own stream; the handler is returned for them to remove.
@@ -153,7 +207,7 @@ def configure_logging(level: int | str = logging.INFO, stream: TextIO | None = N
             root.removeHandler(handler)
             handler.close()
     handler = logging.StreamHandler(stream if stream is not None else sys.stderr)
-    handler.setFormatter(JsonFormatter())
+    handler.setFormatter(PlainFormatter() if fmt == "plain" else JsonFormatter())
     setattr(handler, _MARK, True)
     root.addHandler(handler)
     root.setLevel(level)

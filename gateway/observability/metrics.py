@@ -11,10 +11,13 @@ docs/operations.md has the table of metrics; ops/ has the dashboard and the aler
 from __future__ import annotations
 
 import csv
+import itertools
+import platform as _platform
 from collections.abc import Iterable
+from importlib import metadata
 from pathlib import Path
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, PlatformCollector, ProcessCollector
 from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
 
 from gateway.delivery.breaker import BreakerState
@@ -24,15 +27,21 @@ from gateway.errors import RejectionCode
 
 from .labels import OTHER, LabelGuard
 from .personal_fields import CATALOGUE, MAPPINGS_DIR
+from .refusals import EDGE_CODES, STAGES, stage_of
 
 __all__ = [
+    "API",
     "BREAKER_LEVELS",
     "CONTENT_TYPE",
     "DEFAULT_CONSENT_REASONS",
+    "DELIVERY_LATENCY_BUCKETS",
     "DELIVERY_OUTCOMES",
     "LATENCY_BUCKETS",
+    "LICENCE_QUERY_OUTCOMES",
     "METRIC_NAMES",
+    "REFUSAL_CODES",
     "SYNC_OUTCOMES",
+    "UNVERIFIED",
     "GatewayMetrics",
     "crosswalk_regions",
 ]
@@ -41,11 +50,19 @@ CONTENT_TYPE = CONTENT_TYPE_LATEST
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.0075, 0.01, 0.015, 0.02, 0.03, 0.05, 0.075, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0)
 
 ACCEPTED = "accepted"
+UNVERIFIED = "unverified"  # the operation of a partner call refused before its operation was known (edge.py)
+API = "api"  # the platform label of the gateway's own API (/v1/translate, /admin): its refusals are counted too
 ERROR = "error"
 _CODES = tuple(code.value for code in RejectionCode)
-REQUEST_OUTCOMES = (ACCEPTED, ERROR, *_CODES)
-DELIVERY_OUTCOMES = ("delivered", "refused", "breaker_open", *(kind.value for kind in TransientKind))
-DEAD_LETTER_CODES = (*_CODES, DELIVERY_EXPIRED, DELIVERY_ATTEMPTS_EXHAUSTED)
+REQUEST_OUTCOMES = (ACCEPTED, ERROR, *_CODES, *EDGE_CODES)  # EDGE_CODES: rate limit and slow-call refusals
+# "dead": the attempt's outcome moved the message to the dead letters (a refusal, expiry or exhausted attempts)
+DELIVERY_OUTCOMES = ("delivered", "refused", "breaker_open", "dead", *(kind.value for kind in TransientKind))
+# UNKNOWN_DESTINATION: the worker has no client for the message's destination (gateway/pipeline/worker.py)
+DEAD_LETTER_CODES = (*_CODES, DELIVERY_EXPIRED, DELIVERY_ATTEMPTS_EXHAUSTED, "UNKNOWN_DESTINATION")
+REFUSAL_CODES = (*_CODES, *EDGE_CODES)
+# seconds from acceptance into the outbox to the destination's confirmation: 50 ms when all is well, hours in an
+# outage (the outbox keeps a message up to its expiry)
+DELIVERY_LATENCY_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, 900.0, 3600.0, 14400.0)
 SYNC_OUTCOMES = ("created", "updated", "deleted", "unchanged", "refused")
 LICENCE_QUERY_OUTCOMES = ("found", "not_found", ERROR, *_CODES)
 BREAKER_LEVELS = {BreakerState.CLOSED.value: 0, BreakerState.HALF_OPEN.value: 1, BreakerState.OPEN.value: 2}
@@ -86,20 +103,24 @@ class GatewayMetrics:
         self.registry = registry
         platforms = tuple(platforms)
         destinations = tuple(platforms if destinations is None else destinations)
+        regions = tuple(regions) if regions is not None else crosswalk_regions()
         self.label_rejections = Counter(
             "tongban_metric_label_rejections", "Label values written as 'other' because they were not allowed",
             ["label"], registry=registry,
         )
         self.labels = LabelGuard(
             {
-                "platform": platforms,
+                "platform": (*platforms, API),
                 "destination": destinations,
-                "operation": tuple(operations) if operations is not None else (*CATALOGUE.record_types, "translate"),
+                "operation": (*(operations if operations is not None else (*CATALOGUE.record_types, "translate")),
+                              UNVERIFIED),
                 "dialect": tuple(dialects) if dialects is not None else CATALOGUE.dialects,
-                "region": tuple(regions) if regions is not None else crosswalk_regions(),
+                "region": regions,
                 "key_id": tuple(key_ids),
                 "outcome": REQUEST_OUTCOMES,
                 "code": _CODES,
+                "refusal_code": REFUSAL_CODES,
+                "stage": STAGES,
                 "dead_letter_code": DEAD_LETTER_CODES,
                 "delivery_outcome": DELIVERY_OUTCOMES,
                 "retry_kind": tuple(kind.value for kind in TransientKind),
@@ -110,11 +131,78 @@ class GatewayMetrics:
             on_reject=lambda label: self.label_rejections.labels(label=label).inc(),
         )
         self._define(registry)
+        self._initialise(platforms, destinations, regions)
+
+    def _initialise(self, platforms: tuple[str, ...], destinations: tuple[str, ...], regions: tuple[str, ...]) -> None:
+        """Every labelled counter at 0 for each label set known now (configured platforms and destinations, the
+        closed code and outcome sets), and every gauge per destination at its resting value.
+
+        Why: Prometheus sees a series at its first sample. A counter created at its first increment appears already
+        at 1 (or 3), so ``increase()`` over it is 0 and an alert on "any new dead letter" never fires on the first
+        ones. Label sets are bounded (platforms × codes), so this costs a few thousand series at most.
+        """
+        allowed = self.labels.allowed
         for destination in destinations:
             self.set_outbox(destination, 0, 0.0)
             self.set_breaker(destination, BreakerState.CLOSED)
+            for outcome in DELIVERY_OUTCOMES:
+                self.delivery_attempts.labels(destination=destination, outcome=outcome)
+            for kind in TransientKind:
+                self.delivery_retries.labels(destination=destination, kind=kind.value)
+            for code in DEAD_LETTER_CODES:
+                self.dead_letters.labels(destination=destination, code=code)
+        operations = sorted(allowed("operation") - {OTHER})
+        for p in platforms:
+            for op, outcome in itertools.product(operations, REQUEST_OUTCOMES):
+                self.requests.labels(platform=p, operation=op, outcome=outcome)
+            for outcome in SYNC_OUTCOMES:
+                self.sync_items.labels(platform=p, outcome=outcome)
+            self.sync_batches.labels(platform=p)
+            for outcome in LICENCE_QUERY_OUTCOMES:
+                self.licence_queries.labels(platform=p, outcome=outcome)
+            for reason in sorted(allowed("reason") - {OTHER}):
+                self.consent_refusals.labels(platform=p, reason=reason)
+        for p in (*platforms, API) if platforms else ():
+            for code in REFUSAL_CODES:
+                self.refusals.labels(platform=p, stage=stage_of(code), code=code)
+            for code in (RejectionCode.AUTH_FAILED, RejectionCode.SIGNATURE_INVALID, RejectionCode.REPLAYED):
+                self.auth_refusals.labels(platform=p, code=code.value)
+        for dialect, code in itertools.product(sorted(allowed("dialect") - {OTHER}), _CODES):
+            self.translation_refusals.labels(dialect=dialect, code=code)
+        for region in regions:
+            self.bad_reviews.labels(region=region)
+        for label in self.labels.names():
+            self.label_rejections.labels(label=label)
+        self.label_rejections.labels(label="breaker_state")
 
     def _define(self, r: CollectorRegistry) -> None:
+        ProcessCollector(registry=r)  # process_cpu_seconds_total, process_resident_memory_bytes, ... (Linux)
+        PlatformCollector(registry=r)  # python_info
+        self.build_info = Gauge(
+            "tongban_build_info", "Always 1: the running gateway's version and Python", ["version", "python"],
+            registry=r,
+        )
+        self.build_info.labels(version=_version(), python=_platform.python_version()).set(1)
+        self.refusals = Counter(
+            "tongban_refusals", "Every refusal answered to a partner, by platform, stage and stable code",
+            ["platform", "stage", "code"], registry=r,
+        )
+        self.delivery_latency = Histogram(
+            "tongban_delivery_latency_seconds", "Time from acceptance into the outbox to the destination's receipt",
+            ["destination"], buckets=DELIVERY_LATENCY_BUCKETS, registry=r,
+        )
+        self.sync_last_run = Gauge(
+            "tongban_sync_last_run_timestamp_seconds", "Unix time the last catalogue sync run from a platform ended",
+            ["platform"], registry=r,
+        )
+        self.sync_last_run_ok = Gauge(
+            "tongban_sync_last_run_success", "1 when the last catalogue sync run from a platform sent everything",
+            ["platform"], registry=r,
+        )
+        self.sync_last_run_items = Gauge(
+            "tongban_sync_last_run_items", "Items of the last catalogue sync run from a platform, by outcome",
+            ["platform", "outcome"], registry=r,
+        )
         self.requests = Counter(
             "tongban_requests", "Requests handled, by platform, operation and outcome (accepted or a README §10 code)",
             ["platform", "operation", "outcome"], registry=r,
@@ -194,6 +282,11 @@ class GatewayMetrics:
         self.requests.labels(platform=p, operation=op, outcome=self.labels.clean("outcome", outcome)).inc()
         self.request_seconds.labels(platform=p, operation=op).observe(max(seconds, 0.0))
 
+    def count_refusal(self, platform: str, code: str) -> None:
+        """One refusal answered to ``platform``; the stage follows from the code (:func:`.refusals.stage_of`)."""
+        c = self.labels.clean("refusal_code", code)
+        self.refusals.labels(platform=self.labels.clean("platform", platform), stage=stage_of(c), code=c).inc()
+
     def refuse_translation(self, dialect: str, code: object) -> None:
         self.translation_refusals.labels(
             dialect=self.labels.clean("dialect", dialect), code=self.labels.clean("code", code)
@@ -220,6 +313,11 @@ class GatewayMetrics:
             destination=self.labels.clean("destination", destination),
             outcome=self.labels.clean("delivery_outcome", outcome),
         ).inc()
+
+    def observe_delivery_latency(self, destination: str, seconds: float) -> None:
+        """A message confirmed by ``destination`` ``seconds`` after it was accepted into the outbox."""
+        self.delivery_latency.labels(destination=self.labels.clean("destination", destination)).observe(
+            max(seconds, 0.0))
 
     def count_retry(self, destination: str, kind: object) -> None:
         self.delivery_retries.labels(
@@ -266,6 +364,18 @@ class GatewayMetrics:
         """The sync of ``platform`` completed at Unix time ``timestamp`` (the caller's clock, not ours)."""
         self.sync_last_success.labels(platform=self.labels.clean("platform", platform)).set(timestamp)
 
+    def set_sync_state(self, platform: str, *, ended_at: float, ok: bool, last_success: float,
+                       items: dict[str, int]) -> None:
+        """The last run from ``platform`` as the store remembers it (``gateway serve`` exports it between runs)."""
+        p = self.labels.clean("platform", platform)
+        if p == OTHER:
+            return  # a gauge for "other" would mix unrelated platforms
+        self.sync_last_run.labels(platform=p).set(ended_at)
+        self.sync_last_run_ok.labels(platform=p).set(1 if ok else 0)
+        self.sync_last_success.labels(platform=p).set(last_success)
+        for outcome in SYNC_OUTCOMES:
+            self.sync_last_run_items.labels(platform=p, outcome=outcome).set(items.get(outcome, 0))
+
     # --- evaluations, licences, message log ------------------------------------------------------------------------
     def count_bad_review(self, region: str) -> None:
         self.bad_reviews.labels(region=self.labels.clean("region", region)).inc()
@@ -301,5 +411,13 @@ class GatewayMetrics:
 
 
 _SUFFIXES = {"counter": ("_total", "_created"), "histogram": ("_bucket", "_sum", "_count", "_created")}
+
+
+def _version() -> str:
+    try:
+        return metadata.version("tongban-gateway")
+    except metadata.PackageNotFoundError:  # running from a source tree that was never installed
+        return "unknown"
+
 METRIC_NAMES: frozenset[str] = GatewayMetrics(CollectorRegistry(), platforms=()).names()
 """Every ``tongban_*`` series name, from a throw-away registry (the ops files are checked against it)."""

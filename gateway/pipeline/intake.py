@@ -27,6 +27,7 @@ from typing import Any
 from gateway.errors import Rejection
 from gateway.errors import RejectionCode as C
 from gateway.model import canonical_json
+from gateway.observability.context import current_request
 from gateway.randomness import random_bytes
 from gateway.registry import Registry
 from gateway.store.api import InboundRecord, OutboundMessage, Store
@@ -130,9 +131,12 @@ class Intake:
             self._check_destination(source, destination, operation, record)
         payload = canonical_json.dumps(record)
         receipt_no, ids = new_ids(len(destinations))
+        ctx = current_request()  # the delivery's log lines carry the submission's request and trace ids
+        request_id, traceparent = (ctx.request_id, ctx.traceparent) if ctx is not None else (None, None)
         outbound = [
             OutboundMessage.new(id=mid.hex, destination=destination, kind=operation, idem_key=key,
-                                message_id=str(mid), payload=payload, now=now)
+                                message_id=str(mid), payload=payload, now=now, request_id=request_id,
+                                traceparent=traceparent)
             for destination, mid in zip(destinations, ids, strict=True)
         ]
         return destinations, outbound, receipt_no

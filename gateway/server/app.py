@@ -42,13 +42,14 @@ from gateway.pipeline.routing import Router
 from gateway.pipeline.worker import DeliveryWorker
 from gateway.store import open_store
 from gateway.store.api import Store
+from gateway.sync.status import SyncStatus, export_statuses, sync_links
 from gateway.translate import make_envelope, translate
 from gateway.transport import AiohttpTransport, Transport
 from gateway.wire.base import PlatformClient, WireContext
 from gateway.wire.registry import scheme
 
 from .admin import admin_routes, ensure_admin_token
-from .edge import partner_edge_middleware
+from .edge import api_refusal_middleware, partner_edge_middleware
 from .handlers import PartnerHandler, consent_keys_of
 from .keys import CLOCK, CONFIG, METRICS, MSGLOG, SERVER_TLS, STORE, WORKER
 from .limits import DOCUMENTED_RATES, TokenBucket, read_bounded, time_limit_middleware
@@ -172,6 +173,10 @@ def create_app(
                              destinations=list(registry.platforms), key_ids=[k for _, k, _ in certificates])
     app[METRICS] = metrics
     breakers.on_change = metrics.set_breaker  # the gauge changes when the breaker does (half-open lasts one probe)
+    app.middlewares.append(api_refusal_middleware(metrics))  # inside the trace middleware: logged with its ids
+    # the catalogue links expected to sync: exported from the store's saved status (0 until one ran)
+    expected_syncs = sync_links(config.raw, config.source, registry.platforms)
+    export_statuses(metrics, [SyncStatus(source, target) for source, target in expected_syncs])
     app.router.add_routes([metrics_route(metrics)])
 
     async def remember(scope: str, nonce: str, expires_at: float, at: float) -> bool:
@@ -192,6 +197,7 @@ def create_app(
         # issue 11 item 12: a scheme that needs the client certificate (g60.md §1) is served on the mutual-TLS
         # listener only; elsewhere it is refused before its body is read
         edge = partner_edge_middleware(metrics, pid, bucket, config.server.request_timeout,
+                                       platform.dialect,
                                        mtls_only=hasattr(wire, "server_ssl_context"))
         partner = web.Application(middlewares=[edge], client_max_size=limit * 4)
         ctx = WireContext(platform, loaded[pid], registry.adapter(platform.dialect), now)
@@ -234,7 +240,7 @@ def create_app(
         worker = DeliveryWorker(
             opened, clients, owner=f"{socket.gethostname()}-{secrets.token_hex(4)}", clock=now,
             policies=settings.per_destination, default_policy=settings.default,
-            breakers=breakers, settings=settings.worker, on_outcome=delivery_observer(metrics),
+            breakers=breakers, settings=settings.worker, on_outcome=delivery_observer(metrics, now),
         )
         app[WORKER] = worker
         worker_box.append(worker)
@@ -242,7 +248,8 @@ def create_app(
         stop = asyncio.Event()
         seal_every = config.message_log.seal_interval if config.message_log else 60.0
         gauges = asyncio.create_task(background(opened, breakers, metrics, list(registry.platforms), log,
-                                                seal_every, now, stop, certificates=certificates))
+                                                seal_every, now, stop, certificates=certificates,
+                                                sync_links=expected_syncs))
         try:
             yield
         finally:

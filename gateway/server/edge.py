@@ -1,4 +1,4 @@
-"""The one middleware in front of every partner endpoint: rate, evidence, time limit, refusal metrics.
+"""The one middleware in front of every partner endpoint: rate, evidence, time limit, every refusal seen once.
 
 Why one and not four: each aiohttp middleware layer is a coroutine and, on a sub-application, a wrapper more per
 request; under intake load the partner endpoints' three layers were a measurable part of the event loop's time.
@@ -10,49 +10,87 @@ The order is the one the layers had, outermost first:
 1. the partner's documented rate (``limits.rate_refusal``: 429 with ``Retry-After``);
 2. the request's headers bound as the signature evidence of the call (``evidence.bind_inbound_headers``);
 3. the whole call, body upload included, within ``request_timeout`` seconds (``limits.timeout_refusal``: 408);
-4. authentication, signature and replay refusals counted from the answer (``operations.count_transport_refusal``).
+4. every refusal of the call, at any stage, counted and logged here and only here (:func:`record_refusals`): the
+   endpoint notes the ``Rejection`` it answers with (``gateway.observability.refusals.note_refusal``), whatever
+   the dialect's answer looks like.
+
+The gateway's own API (``/v1/translate``, ``/admin/...``) raises its refusals for the problem+json renderer;
+:func:`api_refusal_middleware`, inside the trace middleware, counts and logs them on their way out under the
+platform label ``api``.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiohttp import web
 
+from gateway.errors import Rejection
 from gateway.evidence import bind_inbound_headers, unbind_inbound_headers
-from gateway.observability.metrics import GatewayMetrics
+from gateway.observability.metrics import API, UNVERIFIED, GatewayMetrics
+from gateway.observability.refusals import Refusal, RefusalSlot, bind_refusal_slot
 
 from .keys import SERVER_TLS
 from .limits import TokenBucket, mtls_refusal, rate_refusal, timeout_refusal
-from .operations import count_transport_refusal
 
-__all__ = ["partner_edge_middleware"]
+__all__ = ["api_refusal_middleware", "partner_edge_middleware", "record_refusals"]
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+log = logging.getLogger("gateway.refusals")
+_AUTH_CODES = frozenset({"AUTH_FAILED", "SIGNATURE_INVALID", "REPLAYED"})
+
+
+def record_refusals(metrics: GatewayMetrics, platform: str, dialect: str, slot: RefusalSlot, status: int,
+                    seconds: float) -> None:
+    """Count and log what ``slot`` holds for one call of ``platform``: one ``tongban_refusals_total`` increment and
+    one WARNING line per refusal (platform, stage, code, field path; the request id comes from the log context;
+    never the value or the detail text, which may quote it)."""
+    for refusal in slot.refusals:
+        metrics.count_refusal(platform, refusal.code)
+        if refusal.code in _AUTH_CODES:
+            metrics.refuse_auth(platform, refusal.code)
+        if dialect and refusal.stage in ("decode", "field_rules"):
+            metrics.refuse_translation(dialect, refusal.code)
+        log.warning("refused a call from %s: %s at %s", platform, refusal.code, refusal.where or "-",
+                    extra={"platform": platform, "stage": refusal.stage, "code": refusal.code,
+                           "field": refusal.where, "status": status})
+    if slot.refusals and not slot.handled:  # refused before the business handler counted the call
+        metrics.observe_request(platform, UNVERIFIED, slot.refusals[-1].code, seconds)
 
 
 def partner_edge_middleware(metrics: GatewayMetrics, platform: str, bucket: TokenBucket, request_timeout: float,
-                            *, mtls_only: bool = False) -> Any:
-    """The middleware of partner ``platform``'s sub-application."""
+                            dialect: str = "", *, mtls_only: bool = False) -> Any:
+    """The middleware of partner ``platform``'s sub-application (``dialect``: its dialect, for the per-dialect
+    translation refusal counter; ``mtls_only``: its scheme needs the client certificate, so it is refused on any
+    listener but the mutual-TLS one before its body is read, issue 11 item 12)."""
 
     @web.middleware
     async def edge(request: web.Request, handler: Handler) -> web.StreamResponse:
-        if mtls_only and not _on_mutual_tls(request):
-            return mtls_refusal()
-        refused = rate_refusal(bucket)
-        if refused is not None:
-            return refused
-        token = bind_inbound_headers(request.headers)
-        try:
-            async with asyncio.timeout(request_timeout):
-                response = await handler(request)
-        except TimeoutError:
-            return timeout_refusal(request_timeout)
-        finally:
-            unbind_inbound_headers(token)
-        count_transport_refusal(metrics, platform, response)
+        started = time.perf_counter()
+        with bind_refusal_slot() as slot:
+            if mtls_only and not _on_mutual_tls(request):
+                slot.refusals.append(Refusal("NOT_FOUND", None))
+                record_refusals(metrics, platform, dialect, slot, 404, 0.0)
+                return mtls_refusal()
+            refused = rate_refusal(bucket)
+            if refused is not None:
+                slot.refusals.append(Refusal("RATE_LIMITED", None))
+                record_refusals(metrics, platform, dialect, slot, refused.status, 0.0)
+                return refused
+            token = bind_inbound_headers(request.headers)
+            try:
+                async with asyncio.timeout(request_timeout):
+                    response = await handler(request)
+            except TimeoutError:
+                response = timeout_refusal(request_timeout)
+                slot.refusals.append(Refusal("REQUEST_TIMEOUT", None))
+            finally:
+                unbind_inbound_headers(token)
+            record_refusals(metrics, platform, dialect, slot, response.status, time.perf_counter() - started)
         return response
 
     return edge
@@ -63,3 +101,18 @@ def _on_mutual_tls(request: web.Request) -> bool:
     tls = request.config_dict.get(SERVER_TLS)
     transport = request.transport
     return tls is not None and transport is not None and transport.get_extra_info("sslcontext") is tls
+
+
+def api_refusal_middleware(metrics: GatewayMetrics) -> Any:
+    """Count and log a refusal of the gateway's own API (platform ``api``), then let the renderer answer it."""
+
+    @web.middleware
+    async def api_refusals(request: web.Request, handler: Handler) -> web.StreamResponse:
+        try:
+            return await handler(request)
+        except Rejection as exc:
+            slot = RefusalSlot([Refusal(exc.code.value, exc.where)], handled=True)
+            record_refusals(metrics, API, "", slot, exc.http_status, 0.0)
+            raise
+
+    return api_refusals

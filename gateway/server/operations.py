@@ -16,6 +16,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable
+from contextlib import nullcontext
 from typing import Any
 
 from aiohttp import web
@@ -23,8 +24,11 @@ from aiohttp import web
 from gateway.delivery import BreakerRegistry, DeadLetter, Done, RetryAt
 from gateway.errors import Rejection
 from gateway.msglog.api import MessageLog
+from gateway.observability.context import bind_request
 from gateway.observability.metrics import CONTENT_TYPE, GatewayMetrics
+from gateway.observability.refusals import note_handled
 from gateway.store.api import OutboundMessage, Store
+from gateway.sync.status import export_statuses, read_statuses
 from gateway.wire.base import InboundCall, InboundHandler, InboundResult
 
 __all__ = [
@@ -68,29 +72,38 @@ class MeteredHandler:
         finally:
             elapsed = self.clock() - started
             self.metrics.observe_request(call.platform, call.operation, outcome, elapsed)
-            # one line per verified call; the record itself never goes to the log (the formatter masks by format
-            # as a second line of defence)
-            log.log(logging.DEBUG if outcome == "accepted" else logging.INFO,  # refusals are the news
-                    "%s %s from %s: %s", call.operation, getattr(call.record, "case_no", "-"), call.platform,
-                    outcome, extra={"platform": call.platform, "operation": call.operation, "outcome": outcome,
-                                     "ms": round(elapsed * 1000, 2)})
-            if call.operation == "licence_query":
-                self.metrics.observe_licence_query(call.platform, outcome)
+            note_handled()  # the edge counts only the calls refused before they reached this handler
+            if outcome == "accepted":
+                # refusals are logged once, at the partner edge (gateway/server/edge.py); an accepted call is a
+                # DEBUG line with no part of the record in it
+                log.debug("%s from %s: accepted", call.operation, call.platform,
+                          extra={"platform": call.platform, "operation": call.operation, "outcome": outcome,
+                                 "ms": round(elapsed * 1000, 2)})
+            if call.operation == "licence_query":  # an answered query found its licence (LicenceAnswer)
+                self.metrics.observe_licence_query(call.platform, "found" if outcome == "accepted" else outcome)
         if call.operation == "evaluation" and getattr(call.record, "level", None) in BAD_REVIEW:
             self.metrics.count_bad_review(str(call.record.region))
         return result
 
 
-def delivery_observer(metrics: GatewayMetrics) -> Callable[[OutboundMessage, Any], None]:
-    """The worker's outcome hook: attempts, retries and dead letters per destination."""
+def delivery_observer(metrics: GatewayMetrics, clock: Callable[[], float] = time.time
+                      ) -> Callable[[OutboundMessage, Any], None]:
+    """The worker's outcome hook: attempts, retries, dead letters and acceptance-to-receipt latency per destination.
+
+    ``clock`` is the worker's (Unix seconds, the clock ``created_at`` was written with)."""
 
     def observe(message: OutboundMessage, action: Any) -> None:
-        log.log(logging.DEBUG if isinstance(action, Done) else logging.INFO,
-                "delivery of %s to %s: %s", message.kind, message.destination, type(action).__name__,
-                extra={"destination": message.destination, "outbox_id": message.id, "attempts": message.attempts,
-                        "code": getattr(action, "code", None)})
+        # the line carries the submission's request id and trace (kept on the outbox message), or a fresh id
+        bound = bind_request(message.request_id, message.traceparent) if message.request_id else nullcontext()
+        with bound:
+            log.log(logging.DEBUG if isinstance(action, Done) else logging.INFO,
+                    "delivery of %s to %s: %s", message.kind, message.destination, type(action).__name__,
+                    extra={"destination": message.destination, "outbox_id": message.id,
+                           "message_id": message.message_id, "attempts": message.attempts,
+                           "code": getattr(action, "code", None)})
         if isinstance(action, Done):
             metrics.observe_delivery(message.destination, "delivered")
+            metrics.observe_delivery_latency(message.destination, clock() - message.created_at)
         elif isinstance(action, RetryAt):
             metrics.observe_delivery(message.destination, action.kind.value)
             metrics.count_retry(message.destination, action.kind.value)
@@ -123,14 +136,17 @@ async def background(
     stop: asyncio.Event,
     every: float = 5.0,
     certificates: list[tuple[str, str, Any]] | None = None,
+    sync_links: tuple[tuple[str, str], ...] = (),
 ) -> None:
-    """Refresh the gauges every ``every`` seconds; every ``seal_interval`` seal the message log and apply its
-    retention."""
+    """Refresh the gauges every ``every`` seconds (the catalogue sync's saved status of ``sync_links`` included);
+    every ``seal_interval`` seal the message log and apply its retention."""
     last_seal = clock()
     while not stop.is_set():
         try:
             await refresh_gauges(store, breakers, metrics, destinations, clock())
             set_certificate_gauges(metrics, certificates or [], clock())
+            if sync_links:
+                export_statuses(metrics, await read_statuses(store, sync_links))
             if msglog is not None:
                 if clock() - last_seal >= seal_interval:
                     await msglog.seal(clock())
@@ -181,7 +197,10 @@ def readiness_checks(
 
 def metrics_route(metrics: GatewayMetrics) -> web.RouteDef:
     async def scrape(request: web.Request) -> web.Response:
-        return web.Response(body=metrics.exposition(), headers={"Content-Type": CONTENT_TYPE})
+        # rendered in a worker thread: with every label set at 0 from the start the text runs to thousands of
+        # lines, and rendering it on the event loop would hold every request in flight for that long
+        body = await asyncio.to_thread(metrics.exposition)
+        return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE})
 
     return web.get("/metrics", scrape)
 
@@ -220,21 +239,3 @@ def set_certificate_gauges(metrics: GatewayMetrics, certificates: list[tuple[str
         if left <= 0:
             expired.append(f"{platform}/{key_id}")
     return expired
-
-
-_TRANSPORT_CODES = (b"SIGNATURE_INVALID", b"AUTH_FAILED", b"REPLAYED")
-
-
-def count_transport_refusal(metrics: GatewayMetrics, platform: str, response: web.StreamResponse) -> None:
-    """Count an authentication, signature or replay refusal of a partner endpoint (``tongban_auth_refusals``).
-
-    The endpoints answer these in their dialect's own form (HTTP 401, a SOAP fault, a g60 receipt), so the stable
-    code is read from the answer: the first of the three codes it names; a 401 naming none is ``AUTH_FAILED``.
-    """
-    body = getattr(response, "body", None)
-    if isinstance(body, bytes) and len(body) < 16_384:
-        code = next((c.decode() for c in _TRANSPORT_CODES if c in body), None)
-        if code is None and response.status == 401:
-            code = "AUTH_FAILED"
-        if code is not None:
-            metrics.refuse_auth(platform, code)

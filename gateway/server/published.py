@@ -1,37 +1,117 @@
 """What the gateway publishes about itself: its public keys (JWKS) and its own API (OpenAPI 3.1).
 
-The JWKS holds the public half of every key the gateway signs with (request and answer signatures per link, client
-assertions, message-log seals), so partners and auditors can verify what it sent without asking. Partner endpoints
-(``/partners/<platform id>/...``) follow the platforms' own documents and are not repeated in the OpenAPI document.
+``/.well-known/jwks.json`` holds the public half of every key the gateway signs with, so partners and auditors can
+verify what it sent without asking:
+
+- in ``keys`` (RFC 7517), the JOSE-registered ones: request and answer signatures per link (ES256, EdDSA), client
+  assertions, message-log seals, and the RSA keys of X.509 signing certificates (g60.md §4 XMLDSig
+  ``rsa-sha256``), each with its certificate chain in ``x5c`` (leaf first) and ``x5t#S256``;
+- in ``sm2_keys``, the SM2 keys (zlb.md §3 ``X-Sm2-Sign``; licence signatures), in the form the platform documents
+  register them: the certificate serial (lower-case hex, the ``X-Sm2-Cert-Sn`` header) and the public key as the
+  uncompressed point ``04|x|y`` in hex. SM2 has no registered JOSE curve, and an unknown ``crv`` in ``keys`` makes
+  some JOSE libraries refuse the whole set; RFC 7517 §5 says members a reader does not understand are ignored, so
+  the SM2 keys sit beside ``keys``, never in it.
+
+Symmetric secrets (shanghai.md HMAC, zlb appSecret) are shared with the one partner and never published. Partner
+endpoints (``/partners/<platform id>/...``) follow the platforms' own documents and are not repeated in the OpenAPI
+document.
 """
 
 from __future__ import annotations
 
+import base64
 import dataclasses
+import hashlib
 from collections.abc import Iterable, Mapping
 from typing import Any
 
 from aiohttp import web
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
 
+from signing.b64 import b64url_encode
+from signing.errors import KeyInvalid
 from signing.jwks import jwks_document
-from signing.keys import SigningKey, VerificationKey
+from signing.keys import ALG_SM2_SM3, SigningKey, VerificationKey, alg_for_key, public_key_of, sm2_public_to_hex
 
-__all__ = ["OPENAPI", "gateway_public_keys", "published_routes"]
+__all__ = ["OPENAPI", "PublishedKeys", "gateway_public_keys", "published_routes"]
 
 
-def gateway_public_keys(links: Mapping[str, Any], extra: Iterable[SigningKey] = ()) -> list[VerificationKey]:
-    """The verification keys of every signing key held in the links (by kid, each once) and ``extra``."""
+@dataclasses.dataclass(frozen=True, slots=True)
+class PublishedKeys:
+    """Every public key the gateway signs with: JOSE keys (with their certificate chains) and SM2 keys."""
+
+    keys: tuple[VerificationKey, ...]
+    chains: Mapping[str, tuple[x509.Certificate, ...]]  # kid -> X.509 chain, leaf first
+    sm2: tuple[dict[str, str], ...]
+
+    def document(self) -> dict[str, Any]:
+        """The JWKS document (see the module docstring)."""
+        doc = jwks_document(self.keys)
+        for jwk in doc["keys"]:
+            chain = self.chains.get(jwk["kid"])
+            if chain:
+                jwk["x5c"] = [base64.b64encode(c.public_bytes(serialization.Encoding.DER)).decode() for c in chain]
+                jwk["x5t#S256"] = b64url_encode(hashlib.sha256(chain[0].public_bytes(serialization.Encoding.DER))
+                                                .digest())
+        doc["sm2_keys"] = list(self.sm2)
+        return doc
+
+
+def _alg(key: object) -> str | None:
+    try:
+        return alg_for_key(key)
+    except KeyInvalid:
+        return None
+
+
+def _sm2_entry(platform: str, cert_sn: str, private: Any) -> dict[str, str]:
+    return {"platform": platform, "kid": f"{platform}:sm2:{cert_sn}", "alg": ALG_SM2_SM3, "cert_sn": cert_sn,
+            "public_key": sm2_public_to_hex(public_key_of(private))}
+
+
+def _link_keys(platform: str, link: Any, found: dict[str, VerificationKey],
+               chains: dict[str, tuple[x509.Certificate, ...]], sm2: dict[str, dict[str, str]]) -> None:
+    """The signing keys one link holds, by shape: a ``SigningKey``; a certificate signer (``cert`` and ``key``);
+    an SM2 private key named ``<x>_key`` beside its certificate serial ``<x>_cert_sn`` (``sign_key`` beside
+    ``cert_sn``); a ``(cert_sn, SM2 key)`` pair."""
+    names = {f.name for f in dataclasses.fields(link)}
+    for name in sorted(names):
+        value = getattr(link, name)
+        if isinstance(value, SigningKey):
+            found.setdefault(value.kid, value.verification_key())
+        elif isinstance(getattr(value, "cert", None), x509.Certificate) and getattr(value, "key", None) is not None:
+            cert: x509.Certificate = value.cert
+            public = cert.public_key()
+            alg = _alg(public)
+            if alg is None or alg == ALG_SM2_SM3:
+                continue
+            kid = f"{platform}:x509:{cert.serial_number:x}"
+            found.setdefault(kid, VerificationKey(kid, alg, public))
+            chains.setdefault(kid, (cert, *tuple(getattr(value, "intermediates", ()))))
+        elif name.endswith("_key") and value is not None and _alg(value) == ALG_SM2_SM3:
+            serial_field = "cert_sn" if name == "sign_key" else name.removesuffix("_key") + "_cert_sn"
+            serial = getattr(link, serial_field, "") if serial_field in names else ""
+            if isinstance(serial, str) and serial:
+                entry = _sm2_entry(platform, serial, value)
+                sm2.setdefault(entry["kid"], entry)
+        elif (isinstance(value, tuple) and len(value) == 2 and isinstance(value[0], str)
+              and _alg(value[1]) == ALG_SM2_SM3):
+            entry = _sm2_entry(platform, value[0], value[1])
+            sm2.setdefault(entry["kid"], entry)
+
+
+def gateway_public_keys(links: Mapping[str, Any], extra: Iterable[SigningKey] = ()) -> PublishedKeys:
+    """The public half of every signing key held in the links (by kid, each once) and ``extra``."""
     found: dict[str, VerificationKey] = {}
-    for link in links.values():
-        if not dataclasses.is_dataclass(link):
-            continue
-        for f in dataclasses.fields(link):
-            value = getattr(link, f.name)
-            if isinstance(value, SigningKey):
-                found.setdefault(value.kid, value.verification_key())
+    chains: dict[str, tuple[x509.Certificate, ...]] = {}
+    sm2: dict[str, dict[str, str]] = {}
+    for platform, link in links.items():
+        if dataclasses.is_dataclass(link) and not isinstance(link, type):
+            _link_keys(platform, link, found, chains, sm2)
     for key in extra:
         found.setdefault(key.kid, key.verification_key())
-    return list(found.values())
+    return PublishedKeys(tuple(found.values()), chains, tuple(sm2.values()))
 
 
 def _problem_ref() -> dict[str, Any]:
@@ -135,16 +215,23 @@ OPENAPI: dict[str, Any] = {
             "Readiness": {"type": "object", "required": ["ready", "failures"], "properties": {
                 "ready": {"type": "boolean"},
                 "failures": {"type": "object", "additionalProperties": {"type": "string"}}}},
-            "Jwks": {"type": "object", "required": ["keys"], "properties": {"keys": {"type": "array", "items": {
-                "type": "object", "required": ["kty", "kid"]}}}},
+            "Jwks": {"type": "object", "required": ["keys"], "properties": {
+                "keys": {"type": "array", "items": {"type": "object", "required": ["kty", "kid"]}},
+                "sm2_keys": {"type": "array", "description": "SM2 keys, as the platform documents register them "
+                             "(no JOSE curve exists for SM2)", "items": {"type": "object", "required": [
+                                 "kid", "alg", "cert_sn", "public_key"], "properties": {
+                                 "platform": {"type": "string"}, "kid": {"type": "string"},
+                                 "alg": {"const": "SM2-SM3"}, "cert_sn": {"type": "string"},
+                                 "public_key": {"type": "string", "description": "uncompressed point 04|x|y, hex"}}}},
+            }},
             "OutboxSummary": _summary_schema(),
         },
     },
 }
 
 
-def published_routes(public_keys: list[VerificationKey]) -> list[web.RouteDef]:
-    document = jwks_document(public_keys)
+def published_routes(public_keys: PublishedKeys) -> list[web.RouteDef]:
+    document = public_keys.document()
 
     async def jwks(request: web.Request) -> web.Response:
         return web.json_response(document)

@@ -34,6 +34,8 @@ OUTBOX_COLUMNS: Final = (
     "lease_until",
     "delivered_at",
     "delivery_receipt",
+    "request_id",
+    "traceparent",
 )
 INBOUND_COLUMNS: Final = ("kind", "idem_key", "source", "received_at", "receipt", "receipt_type")
 
@@ -58,6 +60,8 @@ def message_from_row(row: Mapping[str, Any]) -> OutboundMessage:
         lease_until=None if row["lease_until"] is None else float(row["lease_until"]),
         delivered_at=None if row["delivered_at"] is None else float(row["delivered_at"]),
         delivery_receipt=None if receipt is None else bytes(receipt),
+        request_id=row["request_id"],
+        traceparent=row["traceparent"],
     )
 
 

@@ -89,6 +89,9 @@ class OutboundMessage:
     lease_until: float | None = None
     delivered_at: float | None = None
     delivery_receipt: bytes | None = field(default=None, repr=False)
+    # the submission's request id and W3C traceparent, so its delivery's log lines join the submission's
+    request_id: str | None = None
+    traceparent: str | None = None
 
     def __post_init__(self) -> None:
         if self.state not in STATES:
@@ -107,6 +110,8 @@ class OutboundMessage:
         message_id: str,
         payload: bytes,
         now: float,
+        request_id: str | None = None,
+        traceparent: str | None = None,
     ) -> OutboundMessage:
         """A fresh pending message, due at once: what the pipeline hands to ``accept``."""
         return cls(
@@ -118,6 +123,8 @@ class OutboundMessage:
             payload=payload,
             created_at=now,
             next_attempt_at=now,
+            request_id=request_id,
+            traceparent=traceparent,
         )
 
 

@@ -114,6 +114,11 @@ MIGRATIONS: Final[tuple[Migration, ...]] = (
         "byte-ordered key index for prefix lookups (a status event's case origin)",
         ("CREATE INDEX inbound_key_binary ON inbound (kind, idem_key COLLATE {binary}, received_at)",),
     ),
+    Migration(
+        5,
+        "the submission's request id and W3C traceparent on its outbox messages (delivery log lines carry them)",
+        ("ALTER TABLE outbox ADD COLUMN request_id TEXT", "ALTER TABLE outbox ADD COLUMN traceparent TEXT"),
+    ),
 )
 
 

@@ -47,6 +47,7 @@ from .progress import Progress, ProgressSink
 from .report import Refusal, SyncReport
 from .start import RunPlan, plan_run
 from .state import Checkpoint, Position, content_hash, item_key, job_name, link_name
+from .status import write_status
 from .walker import Chunk, walk
 
 __all__ = ["SyncSettings", "run_sync"]
@@ -281,6 +282,8 @@ class _Run:
                 await self.store.put_checkpoint(self.job, self.checkpoint(self.position, done=True))
                 if self.metrics is not None:
                     self.metrics.mark_sync_success(self.s.source, self.clock())
+        if not self.s.dry_run:  # kept for `gateway serve`'s /metrics between runs (status.py)
+            await write_status(self.store, self.report, self.clock())
         self.tick(final=True)
         return self.report
 

@@ -38,6 +38,7 @@ from gateway.errors import ConfigError, Rejection, peer_code
 from gateway.errors import RejectionCode as C
 from gateway.model.licence_sign import licence_signing_string
 from gateway.model.records import LicenceQuery
+from gateway.observability.refusals import note_refusal
 from gateway.registry import Platform, item_codes_for
 from signing import devpki
 from signing.errors import Replayed, SigningError
@@ -343,6 +344,7 @@ class Endpoint(PlatformEndpoint):
         return web.Response(status=status, body=body, headers=headers, content_type="application/json", charset="utf-8")
 
     def _refuse(self, rejection: Rejection) -> web.Response:
+        note_refusal(rejection)  # counted and logged once, at the gateway's partner edge
         return self._answer(*w.render_refusal(rejection))
 
     async def _transport_checks(self, request: web.Request) -> tuple[w.TifCredentials, bytes]:

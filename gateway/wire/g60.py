@@ -63,6 +63,7 @@ from gateway.errors import ConfigError, Rejection
 from gateway.errors import RejectionCode as C
 from gateway.model.records import Item, ItemBatch, LicenceQuery
 from gateway.model.timefmt import BEIJING
+from gateway.observability.refusals import note_refusal
 from gateway.registry import Platform, item_codes_for
 from signing import tls
 from signing.errors import SigningError
@@ -336,6 +337,7 @@ class Endpoint(PlatformEndpoint):
 
     def _refuse(self, header: dict[str, str], rejection: Rejection) -> bytes:
         """§7: a ``REJECTED`` receipt, signed like every answer."""
+        note_refusal(rejection)  # counted and logged once, at the gateway's partner edge
         receipt = Receipt.reject(header.get("MessageId") or UNKNOWN_REF, rejection)
         return sign_rendered(render_receipt(receipt, self._answer_envelope(header)), self.link.signer)
 

@@ -40,6 +40,7 @@ from gateway.errors import ConfigError, Rejection
 from gateway.errors import RejectionCode as C
 from gateway.model.records import Case, from_ref
 from gateway.model.timefmt import BEIJING
+from gateway.observability.refusals import note_refusal
 from gateway.registry import Platform, item_codes_for
 from gateway.transport import Transport
 from signing.devpki import generate_ed25519, generate_p256, private_key_pem, public_key_pem
@@ -402,6 +403,7 @@ class Endpoint(PlatformEndpoint):
             call = InboundCall(self.ctx.platform.id, grant.client_id, operation, record, None, body)
             result = await self.handler(call)
         except Rejection as exc:
+            note_refusal(exc)  # counted and logged once, at the gateway's partner edge
             problem = render_problem(exc, path_case_no or hw.case_no_hint(body))
             return self._answer(exc.http_status, problem, PROBLEM_CONTENT_TYPE, now)
         if not isinstance(result, Accepted):
@@ -476,6 +478,7 @@ class Endpoint(PlatformEndpoint):
         try:
             return await work(now)
         except Rejection as exc:
+            note_refusal(exc)  # counted and logged once, at the gateway's partner edge
             return self._answer(exc.http_status, render_problem(exc, case_no), PROBLEM_CONTENT_TYPE, now)
         except Exception as exc:  # never a 500 page: a signed §4 platform fault (5xx), retried by the client
             fault = fault_of(exc)

@@ -62,6 +62,7 @@ from gateway.errors import ConfigError, Rejection, peer_code
 from gateway.errors import RejectionCode as C
 from gateway.model.records import LicenceQuery
 from gateway.model.timefmt import BEIJING
+from gateway.observability.refusals import note_refusal
 from gateway.registry import Platform, item_codes_for
 from signing.devpki import private_key_pem, public_key_pem
 from signing.errors import Replayed, SigningError
@@ -317,9 +318,11 @@ class Endpoint(PlatformEndpoint):
             call = InboundCall(self.ctx.platform.id, verified.app_id, record_type, record, None, body)
             result = await self.handler(call)
         except Rejection as exc:
+            note_refusal(exc)  # counted and logged once, at the gateway's partner edge
             return self._fault(SoapFault.from_rejection(exc), None if exc.code == C.AUTH_FAILED else signer)
         except SigningError as exc:  # a handler's signature check (e.g. a consent token) that did not map itself
             refused = Rejection(C.SIGNATURE_INVALID, None, f"signature refused: {exc.reason}")
+            note_refusal(refused)
             return self._fault(SoapFault.from_rejection(refused), signer)
         except Exception as exc:  # the platform's own failure: a soap:Server fault, never a traceback (§3)
             fault = fault_of(exc)  # §3: HTTP 500 for every fault (SOAP 1.1), so an outage says only Retry-After

@@ -58,6 +58,7 @@ from gateway.errors import ConfigError, Rejection
 from gateway.errors import RejectionCode as C
 from gateway.model.records import Licence, LicenceQuery
 from gateway.model.timefmt import BEIJING
+from gateway.observability.refusals import note_refusal
 from gateway.registry import item_codes_for
 from gateway.transport import Transport
 from signing.errors import Replayed, SigningError
@@ -151,6 +152,7 @@ class Endpoint(PlatformEndpoint):
         return web.Response(body=body, status=status or _STATUS[code], headers=headers)
 
     def _refuse(self, exc: Rejection, request_id: str) -> web.Response:
+        note_refusal(exc)  # counted and logged once, at the gateway's partner edge
         code = response_code(exc, secret_expired=isinstance(exc, SecretExpired))
         if code != "10":
             return self._answer(code, None, request_id)

@@ -15,6 +15,7 @@ from gateway.observability.metrics import METRIC_NAMES
 
 REPO = Path(__file__).resolve().parents[2]
 ALERTS = REPO / "ops" / "prometheus" / "alerts.yml"
+ALERT_TESTS = REPO / "ops" / "prometheus" / "alerts_test.yml"
 DASHBOARD = REPO / "ops" / "grafana" / "tongban-gateway.json"
 OPERATIONS = REPO / "docs" / "operations.md"
 NAME = re.compile(r"\btongban_\w+")
@@ -22,8 +23,8 @@ NAME = re.compile(r"\btongban_\w+")
 
 def _promtool() -> str:
     promtool = shutil.which("promtool")
-    if promtool is None:
-        pytest.skip("promtool is not installed (Debian package 'prometheus'; CI installs it in .ci/run)")
+    if promtool is None:  # a skipped check is a failed one
+        pytest.fail("promtool is not installed: apt-get install prometheus (CI installs it in .ci/run)")
     return promtool
 
 
@@ -110,7 +111,9 @@ def test_dashboard_parses_and_queries_known_metrics() -> None:
     assert used <= METRIC_NAMES, used - METRIC_NAMES
     for wanted in ("tongban_requests_total", "tongban_request_duration_seconds_bucket", "tongban_outbox_depth",
                    "tongban_breaker_state", "tongban_key_expiry_seconds", "tongban_sync_progress_ratio",
-                   "tongban_bad_reviews_total", "tongban_dead_letters_total"):
+                   "tongban_bad_reviews_total", "tongban_dead_letters_total", "tongban_refusals_total",
+                   "tongban_delivery_latency_seconds_bucket", "tongban_sync_last_run_items",
+                   "tongban_sync_last_success_timestamp_seconds"):
         assert wanted in used
     for panel in dashboard["panels"]:
         if panel["type"] != "row":
@@ -132,46 +135,36 @@ def _without_annotations(text: str) -> str:
     return "\n".join(out) + "\n"
 
 
-def test_alerts_fire_on_the_series_the_gateway_writes(tmp_path: Path) -> None:
-    """promtool's rule unit tests: the expressions fire on realistic series and stay quiet on healthy ones."""
+def test_alerts_fire_on_the_first_events_of_series_that_start_absent(tmp_path: Path) -> None:
+    """ops/prometheus/alerts_test.yml: promtool's rule unit tests, series starting absent as in a real scrape."""
     promtool = _promtool()
     (tmp_path / "alerts.yml").write_text(_without_annotations(ALERTS.read_text(encoding="utf-8")), encoding="utf-8")
-    day = 86400
-    tests = {
-        "rule_files": ["alerts.yml"],
-        "evaluation_interval": "1m",
-        "tests": [
-            {
-                "interval": "1m",
-                "input_series": [
-                    {"series": 'tongban_breaker_state{destination="g60"}', "values": "2x30"},
-                    {"series": 'tongban_breaker_state{destination="hefei"}', "values": "0x30"},
-                    {"series": 'tongban_key_expiry_seconds{platform="g60",key_id="g60-2025"}',
-                     "values": f"{20 * day}x90"},
-                    {"series": 'tongban_key_expiry_seconds{platform="hefei",key_id="hefei-2026"}',
-                     "values": f"{300 * day}x90"},
-                    {"series": 'tongban_outbox_oldest_age_seconds{destination="g60"}', "values": "1000+60x30"},
-                    {"series": 'tongban_dead_letters_total{destination="g60",code="DELIVERY_EXPIRED"}',
-                     "values": "0 0 1 2 2 2 2 2 2 2 2"},
-                ],
-                "alert_rule_test": [
-                    {"eval_time": "20m", "alertname": "TongbanBreakerOpenLong",
-                     "exp_alerts": [{"exp_labels": {"severity": "critical", "destination": "g60"}}]},
-                    {"eval_time": "10m", "alertname": "TongbanBreakerOpenLong", "exp_alerts": []},
-                    {"eval_time": "70m", "alertname": "TongbanCertificateExpiringSoon",
-                     "exp_alerts": [{"exp_labels": {"severity": "warning", "platform": "g60", "key_id": "g60-2025"}}]},
-                    {"eval_time": "70m", "alertname": "TongbanCertificateExpiringCritical", "exp_alerts": []},
-                    {"eval_time": "15m", "alertname": "TongbanOutboxOldestAgeHigh",
-                     "exp_alerts": [{"exp_labels": {"severity": "warning", "destination": "g60"}}]},
-                    {"eval_time": "10m", "alertname": "TongbanDeadLettersRising",
-                     "exp_alerts": [{"exp_labels": {"severity": "warning", "destination": "g60",
-                                                    "code": "DELIVERY_EXPIRED"}}]},
-                ],
-            }
-        ],
-    }
-    test_file = tmp_path / "alerts_test.yml"
-    test_file.write_text(json.dumps(tests), encoding="utf-8")  # JSON is YAML
-    done = subprocess.run([promtool, "test", "rules", str(test_file)], cwd=tmp_path, capture_output=True,
-                          timeout=60, check=False)
+    shutil.copy(ALERT_TESTS, tmp_path / "alerts_test.yml")
+    done = subprocess.run([promtool, "test", "rules", "alerts_test.yml"], cwd=tmp_path, capture_output=True,
+                          timeout=120, check=False)
     assert done.returncode == 0, done.stdout.decode() + done.stderr.decode()
+
+
+def test_every_alert_has_a_unit_test_in_which_it_fires() -> None:
+    text = ALERT_TESTS.read_text(encoding="utf-8")
+    firing = set(re.findall(r"alertname: (\w+)\n\s+exp_alerts:\n\s+- exp_labels", text))
+    assert {rule["alert"] for rule in _alerts()} <= firing
+    assert re.search(r"values: '_x\d+ ", text)  # series that start absent
+
+
+def test_the_unit_tests_fail_on_rules_that_miss_a_series_appearing_at_its_value(tmp_path: Path) -> None:
+    """The old dead-letter rule (a bare increase()) misses three dead letters that appear as a new series at 3:
+    the unit tests must notice, or they prove nothing."""
+    promtool = _promtool()
+    old = "sum by (destination, code) (increase(tongban_dead_letters_total[30m])) > 0"
+    rules = _without_annotations(ALERTS.read_text(encoding="utf-8"))
+    start = rules.index("alert: TongbanDeadLettersRising")
+    expr_start = rules.index("expr: |", start)
+    expr_end = rules.index("for:", expr_start)
+    rules = rules[:expr_start] + f"expr: {old}\n        " + rules[expr_end:]
+    (tmp_path / "alerts.yml").write_text(rules, encoding="utf-8")
+    shutil.copy(ALERT_TESTS, tmp_path / "alerts_test.yml")
+    done = subprocess.run([promtool, "test", "rules", "alerts_test.yml"], cwd=tmp_path, capture_output=True,
+                          timeout=120, check=False)
+    assert done.returncode != 0
+    assert "TongbanDeadLettersRising" in done.stdout.decode() + done.stderr.decode()
