@@ -174,10 +174,10 @@ def _outbox(config: Config, args: argparse.Namespace) -> int:
     import asyncio  # noqa: PLC0415
 
     from gateway.pipeline import operator  # noqa: PLC0415
-    from gateway.store import open_store  # noqa: PLC0415
+    from gateway.sealed_store import open_configured_store  # noqa: PLC0415
 
     async def run() -> int:
-        store = await open_store(config.store_url)
+        store = await open_configured_store(config)
         try:
             if args.outbox_command == "list":
                 items = await operator.list_summaries(store, state=args.state, destination=args.destination,

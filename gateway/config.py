@@ -17,6 +17,7 @@ from gateway.errors import ConfigError
 from gateway.pipeline.routing import Route, load_routes
 from gateway.pipeline.worker import WorkerSettings
 from gateway.registry import Registry, load_registry
+from gateway.retention import RetentionSettings, read_retention
 from mappings.tables import load_tables
 
 __all__ = ["DEFAULT_CONFIG", "Config", "DeliverySettings", "ServerSettings", "load_config", "parse_config"]
@@ -72,6 +73,7 @@ class Config:
     admin_token_file: Path | None = None
     message_log: MessageLogSettings | None = None
     admin_token_env: str | None = None  # the admin token from this environment variable instead of a file
+    retention: RetentionSettings = RetentionSettings()  # noqa: RUF009 (frozen) [retention]: how long rows are kept
 
     def delivery_settings(self) -> DeliverySettings:
         return self.delivery if self.delivery is not None else _delivery({}, self.source)
@@ -193,7 +195,18 @@ def parse_config(data: Mapping[str, Any], source: str, base_dir: Path | None = N
         admin_token_file=_path(admin.get("token_file"), base, source, "admin.token_file"),
         admin_token_env=_env_name(admin.get("token_env"), source, "admin.token_env"),
         message_log=_message_log(data.get("message_log"), base, source),
+        retention=_retention(data, registry, source),
     )
+
+
+def _retention(data: Mapping[str, Any], registry: Registry, source: str) -> RetentionSettings:
+    """``[retention]``; the message log's default is ``[message_log] retention_days``."""
+    log = data.get("message_log")
+    days = log.get("retention_days") if isinstance(log, Mapping) else None
+    if days is not None and (isinstance(days, bool) or not isinstance(days, int | float) or days <= 0):
+        raise ConfigError(source, "message_log.retention_days", f"{days!r} is not a number of days > 0")
+    dialects = {pid: platform.dialect for pid, platform in registry.platforms.items()}
+    return read_retention(data.get("retention"), dialects, source, None if days is None else float(days))
 
 
 def load_config(path: Path | str | None = None) -> Config:

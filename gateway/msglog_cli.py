@@ -17,7 +17,7 @@ from gateway.msglog.atrest import AtRestKey, AtRestKeys
 from gateway.msglog.export import keys_from_jwks, verify_export
 from signing.keys import SigningKey, load_private_key_file
 
-__all__ = ["open_configured_log", "run_log_command", "seal_key"]
+__all__ = ["data_keys", "open_configured_log", "run_log_command", "seal_key"]
 
 SEAL_KID = "gateway-seal-1"
 
@@ -43,6 +43,14 @@ def _data_key(config: Config) -> bytes:
 def seal_key(config: Config) -> SigningKey:
     """The gateway's message-log seal key (its public half is in the published JWKS)."""
     return SigningKey.of(SEAL_KID, load_private_key_file(_settings(config).seal_key_file))
+
+
+def data_keys(config: Config) -> AtRestKeys:
+    """The message log's at-rest keys, for everything else kept encrypted at rest (the outbox payloads)."""
+    settings = _settings(config)
+    ensure_message_log_keys(None if settings.key_env else settings.key_file, settings.seal_key_file,
+                            config.dev_credentials is not None)
+    return AtRestKeys.create(AtRestKey.of(settings.key_id, _data_key(config), settings.cipher))
 
 
 async def open_configured_log(config: Config) -> MessageLog | None:

@@ -108,8 +108,7 @@ async def background(
     every: float = 5.0,
     certificates: list[tuple[str, str, Any]] | None = None,
 ) -> None:
-    """Refresh the gauges every ``every`` seconds; every ``seal_interval`` seal the message log and apply its
-    retention."""
+    """Refresh the gauges every ``every`` seconds; every ``seal_interval`` seal the message log."""
     last_seal = clock()
     while not stop.is_set():
         try:
@@ -117,8 +116,7 @@ async def background(
             set_certificate_gauges(metrics, certificates or [], clock())
             if msglog is not None:
                 if clock() - last_seal >= seal_interval:
-                    await msglog.seal(clock())
-                    await msglog.purge_expired(clock())  # retention: whole sealed segments past it
+                    await msglog.seal(clock())  # its retention is the retention job's (gateway.retention)
                     last_seal = clock()
                 metrics.set_seal_age(clock() - last_seal)
         except Exception:  # a failing refresh must not stop the gateway; the next round tries again

@@ -114,6 +114,11 @@ MIGRATIONS: Final[tuple[Migration, ...]] = (
         "byte-ordered key index for prefix lookups (a status event's case origin)",
         ("CREATE INDEX inbound_key_binary ON inbound (kind, idem_key COLLATE {binary}, received_at)",),
     ),
+    Migration(
+        5,
+        "retention: idempotency records purged by sender and age",
+        ("CREATE INDEX inbound_source_received ON inbound (source, received_at)",),
+    ),
 )
 
 
