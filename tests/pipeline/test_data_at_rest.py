@@ -19,8 +19,9 @@ import urllib.parse
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import asyncpg
-from pipeline_stack import Stack, wait_for_async
+from pipeline_stack import Stack, StackFactory, wait_for_async
 
 from gateway.delivery import DeliveryError
 from gateway.model.personal import PERSONAL_FIELDS
@@ -30,6 +31,7 @@ from gateway.sealed_store import SealedStore
 SENDER = {"anhui": "hefei", "zlb": "ningbo", "hunan": "changsha", "shanghai": "songjiang", "g60": "ningbo"}
 ID_NUMBER = re.compile(r"[1-9][0-9]{5}(?:19|20)[0-9]{2}(?:0[1-9]|1[0-2])(?:[0-2][0-9]|3[01])[0-9]{3}[0-9X]")
 MOBILE = re.compile(r"1[3-9][0-9]{9}")
+REMOVED = re.compile(r'^tongban_retention_removed_total\{kind="([a-z_]+)"\} ([0-9.e+]+)$', re.MULTILINE)
 
 
 def _identifying(values: dict[str, Any], prefix: str = "") -> set[str]:
@@ -121,3 +123,24 @@ async def test_no_id_number_or_phone_is_stored_in_plaintext(stack: Stack, sample
     leaked = sorted({f"{where}: {value[:4]}…" for where, data in blobs.items() for value in personal
                      if value.encode() in data})  # fmt: skip
     assert leaked == [], f"plaintext personal values at rest: {leaked}"
+
+
+async def test_the_server_runs_the_retention_job_and_counts_what_it_removed(
+    store_url: str, make_stack: StackFactory, samples_dir: Path
+) -> None:
+    built = await make_stack(store_url, extra={"retention": {"interval": "100ms", "delivered_after": "0s"}})
+    body = (samples_dir / "anhui" / "case" / "SC001.json").read_bytes()
+    case = built.config.registry.adapter("anhui").decode("case", body)
+    await built.partner_client("hefei").submit("case", case, "rest-job-1")
+    store = built.store
+
+    async def delivered_then_purged() -> bool:
+        return not await store.list_messages(limit=10) and await store.get_receipt("case", str(case.idempotency_key))
+
+    await wait_for_async(delivered_then_purged, timeout=20, what="the delivered message purged by the job")
+    async with aiohttp.ClientSession() as session, session.get(built.gateway_url + "/metrics") as resp:
+        text = await resp.text()
+    removed = {m.group(1): float(m.group(2)) for m in REMOVED.finditer(text)}
+    assert removed.keys() == {"nonces", "delivered", "idempotency", "message_log"}  # all there from the start
+    assert removed["delivered"] >= 1
+    assert "tongban_retention_last_run_timestamp_seconds" in text
