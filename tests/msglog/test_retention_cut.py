@@ -87,8 +87,15 @@ async def test_gateway_log_verify_passes_after_the_cut(samples: list[Sample], tm
         await store.close()
     assert id_numbers_in((tmp_path / "msglog.db").read_bytes()) == set()
 
-    # the operators' command, as they run it (a real process)
-    done = subprocess.run([sys.executable, "-m", "gateway.cli", "--config", str(path), "log", "verify"],
-                          capture_output=True, timeout=120, check=False)  # fmt: skip
-    assert done.returncode == 0, done.stderr.decode()
-    assert json.loads(done.stdout) == {"ok": True, "entries": 5, "seals": 1, "sealed_through": 10}
+    # the operators' commands, as they run them (a real process each)
+    def gateway(*args: str) -> subprocess.CompletedProcess[bytes]:
+        return subprocess.run([sys.executable, "-m", "gateway.cli", "--config", str(path), *args],
+                              capture_output=True, timeout=120, check=False)  # fmt: skip
+
+    verified = gateway("log", "verify")
+    assert verified.returncode == 0, verified.stderr.decode()
+    assert json.loads(verified.stdout) == {"ok": True, "entries": 5, "seals": 1, "sealed_through": 10}
+    exported = gateway("log", "export", str(tmp_path / "kept.json"))
+    assert exported.returncode == 0, exported.stderr.decode()
+    offline = gateway("log", "verify-export", str(tmp_path / "kept.json"))
+    assert offline.returncode == 0 and json.loads(offline.stdout)["ok"] is True, offline.stdout

@@ -6,6 +6,11 @@ setting says and not a second earlier, and the counters say what went.
 
 from __future__ import annotations
 
+import re
+import shlex
+import subprocess
+from pathlib import Path
+
 import pytest
 from prometheus_client import CollectorRegistry
 from store_helpers import T0, Backend, inbound, message
@@ -15,10 +20,11 @@ from gateway.msglog.atrest import AES_GCM, AtRestKey, AtRestKeys
 from gateway.msglog.errors import DecryptionFailed
 from gateway.retention import DAY, RetentionJob, RetentionMetrics, RetentionSettings, read_retention
 from gateway.sealed_store import SealedStore, is_sealed
-from gateway.store import InboundRecord, Store
+from gateway.store import InboundRecord, Store, open_store
 
 PERSON = b'{"applicant":{"id_no":"11010519491231002X","mobile":"13912345678"}}'
 KEYS = AtRestKeys.create(AtRestKey.of("k2", bytes(range(16))))
+OPERATIONS = Path(__file__).resolve().parents[2] / "docs" / "operations.md"
 DIALECTS = {"hefei": "anhui", "ningbo": "zlb", "g60": "g60", "yrd-map": "g60"}
 
 
@@ -217,3 +223,25 @@ def test_settings_default_and_refusals() -> None:
         with pytest.raises(ConfigError) as refused:
             read_retention(raw, DIALECTS, "test")
         assert key in str(refused.value), raw
+
+
+async def test_plaintext_from_an_older_build_leaves_the_sqlite_file_with_retention_and_the_documented_vacuum(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "var").mkdir()
+    store = await open_store(f"sqlite://{tmp_path / 'var' / 'gateway.db'}")
+    old = message(payload=PERSON)
+    await store.accept(inbound(key="K:legacy"), [old])  # as an older build wrote it: plaintext
+    (claimed,) = await SealedStore(store, KEYS).claim_due(now=T0, limit=1, owner="w", lease_seconds=30)
+    assert claimed.payload == PERSON
+    assert await store.mark_delivered(old.id, "w", None, now=T0 + 1)
+    clock = Clock(T0 + 7 * DAY + 2)
+    assert (await RetentionJob(SealedStore(store, KEYS), RetentionSettings(), clock).run_once())["delivered"] == 1
+    await store.close()
+
+    blocks = re.findall(r"```sh\n(.*?)\n```", OPERATIONS.read_text(encoding="utf-8"), re.DOTALL)
+    (vacuum,) = [block for block in blocks if "VACUUM" in block]
+    done = subprocess.run(shlex.split(vacuum), cwd=tmp_path, capture_output=True, timeout=60, check=False)
+    assert done.returncode == 0, done.stderr.decode()
+    for path in (tmp_path / "var").iterdir():
+        assert b"11010519491231002X" not in path.read_bytes(), path.name
