@@ -1,10 +1,11 @@
 """PIPL at rest: after a full stream of real submissions, no ID number or phone is in the databases' bytes.
 
 Every case, status event and evaluation sample goes through the gateway from a partner of its dialect to the real
-simulators and is delivered (or refused, or retried); then the raw bytes are scanned for every ID number and phone
-number of every sample: the SQLite files of the store and of the message log, each with its ``-wal`` (read while the
-gateway runs, so the newest pages are still in the WAL), and on PostgreSQL every column of every table of the
-store's schema (``bytea`` as its bytes, everything else as text).
+simulators and is delivered (or refused, or retried), and licence queries bring holders' codes from the issuer; then
+the raw bytes are scanned for every ID number and phone number of every sample and licence: the SQLite files of the
+store and of the message log, each with its ``-wal`` (read while the gateway runs, so the newest pages are still in
+the WAL), and on PostgreSQL every column of every table of the schema holding the store and the message log
+(``bytea`` as its bytes, everything else as text).
 
 The test could fail: the same values are found in the outbox payloads when read through the gateway's store (the
 sealing layer decrypts them), so they did pass through the store.
@@ -15,7 +16,9 @@ from __future__ import annotations
 import asyncio
 import csv
 import re
+import time
 import urllib.parse
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -23,10 +26,15 @@ import aiohttp
 import asyncpg
 from pipeline_stack import Stack, StackFactory, wait_for_async
 
+from gateway.consent import issue_consent
 from gateway.delivery import DeliveryError
+from gateway.links import dev_link_settings
 from gateway.model.personal import PERSONAL_FIELDS
-from gateway.model.records import to_ref
+from gateway.model.records import LicenceQuery, to_ref
 from gateway.sealed_store import SealedStore
+from gateway.server.keys import MSGLOG
+from gateway.simulate.licences import LicenceLibrary
+from gateway.wire.anhui import dev_consent_key, load_link
 
 SENDER = {"anhui": "hefei", "zlb": "ningbo", "hunan": "changsha", "shanghai": "songjiang", "g60": "ningbo"}
 ID_NUMBER = re.compile(r"[1-9][0-9]{5}(?:19|20)[0-9]{2}(?:0[1-9]|1[0-2])(?:[0-2][0-9]|3[01])[0-9]{3}[0-9X]")
@@ -80,7 +88,7 @@ async def _postgres_bytes(url: str) -> list[bytes]:
     try:
         tables = [r["table_name"] for r in await conn.fetch(
             "SELECT table_name FROM information_schema.tables WHERE table_schema = $1", schema)]  # fmt: skip
-        assert {"inbound", "outbox", "nonces"} <= set(tables)
+        assert {"inbound", "outbox", "nonces", "msglog_entries", "msglog_seals"} <= set(tables)
         out: list[bytes] = []
         for table in tables:
             for row in await conn.fetch(f'SELECT * FROM "{schema}"."{table}"'):  # names from the catalog
@@ -90,9 +98,34 @@ async def _postgres_bytes(url: str) -> list[bytes]:
         await conn.close()
 
 
-async def test_no_id_number_or_phone_is_stored_in_plaintext(stack: Stack, samples_dir: Path) -> None:
+async def _query_licences(stack: Stack, n: int) -> set[str]:
+    """``n`` licence queries from ningbo to the Hefei issuer, with the holder's consent: holder codes travel."""
+    _, sides = dev_link_settings(stack.config.dev_credentials, stack.config.registry)  # type: ignore[arg-type]
+    link = load_link(sides["hefei"].settings, sides["hefei"].base)
+    assert link.licence_key is not None
+    library = LicenceLibrary(link.licence_key, link.licence_cert_sn, "340100")
+    key = dev_consent_key(stack.config.dev_credentials, "hefei")  # type: ignore[arg-type]
+    holders: set[str] = set()
+    for i, identifier in enumerate(library.identifiers()[:n]):
+        licence, _ = library.get(identifier)
+        token = issue_consent(key, sub=licence.holder_code, aud="ningbo", scope=licence.type_code,
+                              purpose="3302002506000000417", now=time.time(), jti=str(uuid.uuid4()))  # fmt: skip
+        answer = await stack.partner_client("ningbo").query_licence(LicenceQuery(identifier, "核验", token), f"q-{i}")
+        assert answer.licence == licence
+        holders |= _identifying(to_ref(licence))
+    return holders
+
+
+async def test_no_id_number_or_phone_is_stored_in_plaintext(
+    store_url: str, make_stack: StackFactory, samples_dir: Path, tmp_path: Path
+) -> None:
+    # the message log beside the store: its own SQLite file, or the store's PostgreSQL schema
+    log_url = store_url if store_url.startswith("postgresql") else f"sqlite:///{tmp_path / 'msglog.db'}"
+    stack = await make_stack(store_url, extra={"message_log": {"url": log_url}})
     personal = await _submit_every_sample(stack, samples_dir)
     assert len(personal) >= 5, personal
+    holders = await _query_licences(stack, 3)
+    personal |= holders
     store = stack.store
     assert isinstance(store, SealedStore)
 
@@ -106,14 +139,16 @@ async def test_no_id_number_or_phone_is_stored_in_plaintext(stack: Stack, sample
     seen = {value for value in personal if value.encode() in payloads}
     assert len(seen) >= 5, "the stream should have put ID numbers and phones into the outbox"
 
+    log = stack.app[MSGLOG]
+    assert holders and len(await log.search(limit=10_000)) > 0
+    await log.seal(time.time())
+
     blobs: dict[str, bytes] = {}
-    log_settings = stack.config.message_log
-    assert log_settings is not None
-    for path in _sqlite_files(log_settings.url):
-        blobs[str(path)] = path.read_bytes()
     if stack.config.store_url.startswith("sqlite://"):
-        files = _sqlite_files(stack.config.store_url)
-        assert any(p.name.endswith("-wal") for p in files)
+        log_settings = stack.config.message_log
+        assert log_settings is not None
+        files = _sqlite_files(stack.config.store_url) + _sqlite_files(log_settings.url)
+        assert sum(p.name.endswith("-wal") for p in files) == 2
         for path in files:
             blobs[str(path)] = path.read_bytes()
     else:
