@@ -57,6 +57,8 @@ class MessageLogSettings:
     seal_interval: float
     retention_days: float | None
     key_env: str | None = None  # the data key (hex) from this environment variable instead of key_file
+    # [message_log.older_keys] key id -> (hex key file, cipher): rotated-out data keys, kept for reading only
+    older_keys: Mapping[str, tuple[Path, str]] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,7 +149,29 @@ def _message_log(raw: Any, base: Path, source: str) -> MessageLogSettings | None
         raise ConfigError(source, "message_log.seal_interval", f"{interval!r} is not a number of seconds > 0")
     return MessageLogSettings(url, key_file, str(raw.get("key_id", "key-1")), cipher, seal_key_file,
                               float(interval), float(retention) if retention is not None else None,
-                              _env_name(raw.get("key_env"), source, "message_log.key_env"))
+                              _env_name(raw.get("key_env"), source, "message_log.key_env"),
+                              _older_keys(raw.get("older_keys"), base, source, cipher))
+
+
+def _older_keys(raw: Any, base: Path, source: str, cipher: str) -> Mapping[str, tuple[Path, str]] | None:
+    """``key_id = "file"`` (the current cipher) or ``key_id = {key_file = "...", cipher = "AES-GCM"}``."""
+    if raw is None:
+        return None
+    if not isinstance(raw, Mapping):
+        raise ConfigError(source, "message_log.older_keys", "must be a table of key ids",
+                          'write [message_log.older_keys] with e.g. key-1 = "var/keys/key-1.hex"')
+    keys: dict[str, tuple[Path, str]] = {}
+    for key_id, value in raw.items():
+        where = f"message_log.older_keys.{key_id}"
+        table = value if isinstance(value, Mapping) else {"key_file": value}
+        older_cipher = str(table.get("cipher", cipher))
+        if older_cipher not in ("SM4-GCM", "AES-GCM"):
+            raise ConfigError(source, where, f"{older_cipher!r} is not supported", "use SM4-GCM or AES-GCM")
+        path = _path(table.get("key_file"), base, source, where)
+        if path is None:
+            raise ConfigError(source, where, "names no key file", 'write e.g. key-1 = "var/keys/key-1.hex"')
+        keys[str(key_id)] = (path, older_cipher)
+    return keys
 
 
 def _env_name(value: Any, source: str, key: str) -> str | None:

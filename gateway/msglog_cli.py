@@ -17,7 +17,7 @@ from gateway.msglog.atrest import AtRestKey, AtRestKeys
 from gateway.msglog.export import keys_from_jwks, verify_export
 from signing.keys import SigningKey, load_private_key_file
 
-__all__ = ["data_keys", "open_configured_log", "run_log_command", "seal_key"]
+__all__ = ["data_keys", "older_keys", "open_configured_log", "run_log_command", "seal_key"]
 
 SEAL_KID = "gateway-seal-1"
 
@@ -50,7 +50,14 @@ def data_keys(config: Config) -> AtRestKeys:
     settings = _settings(config)
     ensure_message_log_keys(None if settings.key_env else settings.key_file, settings.seal_key_file,
                             config.dev_credentials is not None)
-    return AtRestKeys.create(AtRestKey.of(settings.key_id, _data_key(config), settings.cipher))
+    return AtRestKeys.create(AtRestKey.of(settings.key_id, _data_key(config), settings.cipher), older_keys(config))
+
+
+def older_keys(config: Config) -> list[AtRestKey]:
+    """The rotated-out data keys of ``[message_log.older_keys]``: they still decrypt, never encrypt."""
+    settings = _settings(config)
+    return [AtRestKey.of(key_id, bytes.fromhex(path.read_text(encoding="ascii").strip()), cipher)
+            for key_id, (path, cipher) in (settings.older_keys or {}).items()]
 
 
 async def open_configured_log(config: Config) -> MessageLog | None:
@@ -64,7 +71,8 @@ async def open_configured_log(config: Config) -> MessageLog | None:
         Path(settings.url[len("sqlite://") :].partition("?")[0]).parent.mkdir(parents=True, exist_ok=True)
     retention = None if settings.retention_days is None else settings.retention_days * 86400
     return await open_message_log(settings.url, encryption_key=_data_key(config), key_id=settings.key_id,
-                                  signing_key=seal_key(config), cipher=settings.cipher, retention=retention)
+                                  signing_key=seal_key(config), cipher=settings.cipher, retention=retention,
+                                  older_keys=older_keys(config))
 
 
 def _report(report: VerifyReport, out: TextIO) -> int:
@@ -98,7 +106,8 @@ async def run_log_command(config: Config, args: argparse.Namespace, out: TextIO)
             keys = None
             if args.reveal:
                 settings = _settings(config)
-                keys = AtRestKeys.create(AtRestKey.of(settings.key_id, _data_key(config), settings.cipher), ())
+                keys = AtRestKeys.create(AtRestKey.of(settings.key_id, _data_key(config), settings.cipher),
+                                         older_keys(config))
             for entry in await log.search(args.case_no, args.licence_id, keys=keys):
                 row = {"seq": entry.seq, "at": entry.at, "direction": entry.direction, "platform": entry.platform,
                        "operation": entry.operation, "message_id": entry.message_id, "case_no": entry.case_no,
