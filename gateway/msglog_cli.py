@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import time
 from pathlib import Path
 from typing import TextIO
 
@@ -98,7 +99,8 @@ async def run_log_command(config: Config, args: argparse.Namespace, out: TextIO)
         raise ConfigError(config.source, "message_log", "no message log is configured", "add [message_log]")
     try:
         if args.log_command == "verify":
-            return _report(await log.verify(), out)
+            after = config.retention.message_log_after  # a cut of what the policy still keeps is a removal
+            return _report(await log.verify(kept_since=None if after is None else time.time() - after), out)
         if args.log_command == "search":
             if not (args.case_no or args.licence_id):
                 print("gateway log search: give --case-no or --licence-id", file=out)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import time
 import tomllib
 from pathlib import Path
 
@@ -18,7 +19,8 @@ from msglog_helpers import T0, Backend, Sample, entries, id_numbers_in
 from prometheus_client import CollectorRegistry
 
 from gateway.config import DEFAULT_CONFIG, load_config
-from gateway.msglog import REMOVED, UNSEALED_TAIL
+from gateway.msglog import BAD_SEAL, REMOVED, UNSEALED_TAIL, MessageLog
+from gateway.msglog._rows import SEAL_COLUMNS
 from gateway.msglog_cli import open_configured_log
 from gateway.retention import DAY, RetentionJob, RetentionMetrics, RetentionSettings
 from gateway.store import open_store
@@ -99,3 +101,88 @@ async def test_gateway_log_verify_passes_after_the_cut(samples: list[Sample], tm
     assert exported.returncode == 0, exported.stderr.decode()
     offline = gateway("log", "verify-export", str(tmp_path / "kept.json"))
     assert offline.returncode == 0 and json.loads(offline.stdout)["ok"] is True, offline.stdout
+
+    log = await open_configured_log(config)  # now a cut of what the policy keeps (sealed today, kept 30 days)
+    assert log is not None
+    try:
+        await log.append_many(entries(samples, 3, start=10))
+        await log.seal(now=time.time())
+        await log.append_many(entries(samples, 1, start=13))
+        await log.seal(now=time.time())
+        assert (await log.purge(before=time.time() + 1)).entries == 9
+    finally:
+        await log.close()
+    early = gateway("log", "verify")
+    assert early.returncode == 3, early.stderr.decode()
+    assert json.loads(early.stdout)["problem"]["kind"] == REMOVED
+
+
+async def _four_segments(backend: Backend, samples: list[Sample]) -> MessageLog:
+    log = await backend.open()
+    for segment in range(4):  # seals 1..4 at T0 + 1..4 days, entries 1..40
+        await log.append_many(entries(samples, 10, start=segment * 10))
+        await log.seal(now=T0 + (segment + 1) * DAY)
+    return log
+
+
+async def test_a_cut_made_before_its_time_is_found(backend: Backend, samples: list[Sample]) -> None:
+    log = await _four_segments(backend, samples)
+    assert (await log.purge(before=T0 + 1.5 * DAY)).entries == 10  # seal 1 (made at T0 + 1 day)
+    assert (await log.verify(kept_since=T0 + 1.5 * DAY)).ok  # the policy kept what was sealed since T0 + 1.5 days
+    early = await log.verify(kept_since=T0 + 0.5 * DAY)  # a policy that kept everything sealed since T0 + 0.5 days
+    assert not early.ok and early.problem is not None
+    assert (early.problem.kind, early.problem.seq, early.problem.seal_no) == (REMOVED, 10, 1)
+    assert "before their retention period ended" in early.problem.detail
+
+    await log.purge(before=T0 + 3.5 * DAY)  # someone cuts seals 2 and 3 as well, through the API
+    report = await log.verify(kept_since=T0 + 1.5 * DAY)
+    assert report.problem is not None and (report.ok, report.problem.kind, report.problem.seq) == (False, REMOVED, 30)
+
+
+async def test_an_anchor_moved_by_hand_is_found(backend: Backend, samples: list[Sample]) -> None:
+    log = await _four_segments(backend, samples)
+    await log.purge(before=T0 + 1.5 * DAY)
+    seal = await backend.fetchrow("SELECT * FROM msglog_seals WHERE seal_no = 2")
+    # with SQL access: remove seal 2 and its entries, and move the anchor onto seal 2 as a cut would
+    await backend.sql(
+        ("DELETE FROM msglog_entries WHERE seq <= 20", ()),
+        ("DELETE FROM msglog_seals WHERE seal_no = 2", ()),
+        ("UPDATE msglog_anchor SET seq = ?, entry_hash = ?, seal_no = 2, seal_hash = ? WHERE id = 1",
+         (seal["last_seq"], seal["last_entry_hash"], seal["seal_hash"])),
+    )  # fmt: skip
+    moved = await log.verify()
+    assert moved.problem is not None and (moved.ok, moved.problem.kind, moved.problem.seal_no) == (False, BAD_SEAL, 2)
+    assert "no cut removed it" in moved.problem.detail
+
+    values = [seal[c] for c in SEAL_COLUMNS]
+    forged = dict(zip(SEAL_COLUMNS, values, strict=True)) | {"at_us": int(T0 * 1_000_000)}  # made to look old
+    insert = f"INSERT INTO msglog_cuts ({', '.join(SEAL_COLUMNS)}) VALUES ({', '.join('?' * len(SEAL_COLUMNS))})"
+    await backend.sql((insert, tuple(forged[c] for c in SEAL_COLUMNS)))
+    assert (await log.verify()).problem.kind == BAD_SEAL  # type: ignore[union-attr]  # its hash no longer matches
+
+    await backend.sql(("DELETE FROM msglog_cuts WHERE seal_no = 2", ()), (insert, tuple(values)))
+    assert (await log.verify()).ok  # the real seal 2: the chain holds ...
+    late = await log.verify(kept_since=T0 + 1.5 * DAY)  # ... but the policy kept seal 2 (made at T0 + 2 days)
+    assert late.problem is not None and (late.ok, late.problem.kind) == (False, REMOVED)
+
+
+async def test_a_cut_by_an_older_build_has_no_seal_to_check(backend: Backend, samples: list[Sample]) -> None:
+    log = await _four_segments(backend, samples)
+    await log.purge(before=T0 + 1.5 * DAY)
+    await backend.sql(("UPDATE msglog_cuts SET signature = NULL WHERE seal_no = 1", ()))  # as migration 2 records it
+    assert (await log.verify(kept_since=T0 + 0.5 * DAY)).ok
+
+
+async def test_migration_2_records_an_older_builds_cut(backend: Backend, samples: list[Sample]) -> None:
+    log = await _four_segments(backend, samples)
+    await log.purge(before=T0 + 1.5 * DAY)
+    await log.close()
+    await backend.sql(  # the log as an older build left it: cut, but without msglog_cuts
+        ("DROP TABLE msglog_cuts", ()),
+        ("DELETE FROM msglog_schema_migrations WHERE version = 2", ()),
+    )
+    again = await backend.open()
+    assert again.migrated == (2,)  # type: ignore[attr-defined]
+    assert (await again.verify(kept_since=T0 + 0.5 * DAY)).ok  # nothing signed to check the old cut against
+    row = await backend.fetchrow("SELECT seal_no, signature FROM msglog_cuts")
+    assert row == {"seal_no": 1, "signature": None}
