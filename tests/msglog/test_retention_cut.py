@@ -7,6 +7,7 @@ operators' command, passes on the configured log after the job has run.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import subprocess
 import sys
@@ -186,3 +187,17 @@ async def test_migration_2_records_an_older_builds_cut(backend: Backend, samples
     assert (await again.verify(kept_since=T0 + 0.5 * DAY)).ok  # nothing signed to check the old cut against
     row = await backend.fetchrow("SELECT seal_no, signature FROM msglog_cuts")
     assert row == {"seal_no": 1, "signature": None}
+
+
+async def test_two_instances_cutting_at_once_cut_once(backend: Backend, samples: list[Sample]) -> None:
+    log = await _four_segments(backend, samples)
+    other = await backend.open()
+    store = await open_store(f"sqlite://{backend.path}.store.db" if backend.path else backend.url)
+    try:
+        jobs = [RetentionJob(store, RetentionSettings(message_log_after=DAY), Clock(T0 + 3.5 * DAY), msglog=one)
+                for one in (log, other)]  # fmt: skip
+        removed = await asyncio.gather(*(job.run_once() for job in jobs))
+    finally:
+        await store.close()
+    assert sorted(r["message_log"] for r in removed) == [0, 20]
+    assert (await other.verify(kept_since=T0 + 2.5 * DAY)).ok
