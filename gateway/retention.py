@@ -14,8 +14,9 @@ Why a policy per kind: each table keeps rows for its own reason, and that reason
   status event goes back to (the case's origin, :mod:`gateway.pipeline.routing`), so they are kept until
   ``case_records_after`` (default: kept), and never before the platform's idempotency horizon.
 - **message-log entries** go ``message_log_after`` their seal (default: ``[message_log] retention_days``), whole
-  sealed segments at a time: the log moves its anchor to the last removed seal, so ``gateway log verify`` keeps
-  verifying from there (:meth:`gateway.msglog.api.MessageLog.purge`).
+  sealed segments at a time: the log moves its anchor to the last removed seal and keeps that seal, signature and
+  all, so ``gateway log verify`` keeps verifying from there and can tell a cut made in its time from an anchor
+  moved by hand or too early (:meth:`gateway.msglog.api.MessageLog.purge`, :func:`gateway.msglog.sealing.check_cut`).
 
 The job runs at start and every ``interval``; each run logs one line with what it removed and counts it in
 ``tongban_retention_removed_total{kind}``. A kind that fails (the database away) is logged and counted in
