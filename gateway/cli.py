@@ -182,11 +182,19 @@ def _simulate(config: Config, args: argparse.Namespace) -> int:
 def _outbox(config: Config, args: argparse.Namespace) -> int:
     import asyncio  # noqa: PLC0415
 
+    from gateway.msglog.errors import DecryptionFailed  # noqa: PLC0415
     from gateway.pipeline import operator  # noqa: PLC0415
-    from gateway.store import open_store  # noqa: PLC0415
+    from gateway.sealed_store import open_configured_store  # noqa: PLC0415
+
+    async def guarded() -> int:
+        try:
+            return await run()
+        except DecryptionFailed as exc:  # the payloads are sealed with the gateway's [message_log] data key
+            print(f"gateway outbox: {exc}; use the gateway's own [message_log] key", file=sys.stderr)
+            return 1
 
     async def run() -> int:
-        store = await open_store(config.store_url)
+        store = await open_configured_store(config)
         try:
             if args.outbox_command == "list":
                 items = await operator.list_summaries(store, state=args.state, destination=args.destination,
@@ -213,7 +221,7 @@ def _outbox(config: Config, args: argparse.Namespace) -> int:
         finally:
             await store.close()
 
-    return asyncio.run(run())
+    return asyncio.run(guarded())
 
 
 def _log(config: Config, args: argparse.Namespace) -> int:

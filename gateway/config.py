@@ -17,6 +17,7 @@ from gateway.errors import ConfigError
 from gateway.pipeline.routing import Route, load_routes
 from gateway.pipeline.worker import WorkerSettings
 from gateway.registry import Registry, load_registry
+from gateway.retention import RetentionSettings, read_retention
 from mappings.tables import load_tables
 
 __all__ = ["DEFAULT_CONFIG", "Config", "DeliverySettings", "ServerSettings", "load_config", "parse_config"]
@@ -68,6 +69,8 @@ class MessageLogSettings:
     seal_interval: float
     retention_days: float | None
     key_env: str | None = None  # the data key (hex) from this environment variable instead of key_file
+    # [message_log.older_keys] key id -> (hex key file, cipher): rotated-out data keys, kept for reading only
+    older_keys: Mapping[str, tuple[Path, str]] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,6 +87,7 @@ class Config:
     admin_token_file: Path | None = None
     message_log: MessageLogSettings | None = None
     admin_token_env: str | None = None  # the admin token from this environment variable instead of a file
+    retention: RetentionSettings = RetentionSettings()  # noqa: RUF009 (frozen) [retention]: how long rows are kept
 
     def delivery_settings(self) -> DeliverySettings:
         return self.delivery if self.delivery is not None else _delivery({}, self.source)
@@ -184,7 +188,29 @@ def _message_log(raw: Any, base: Path, source: str) -> MessageLogSettings | None
         raise ConfigError(source, "message_log.seal_interval", f"{interval!r} is not a number of seconds > 0")
     return MessageLogSettings(url, key_file, str(raw.get("key_id", "key-1")), cipher, seal_key_file,
                               float(interval), float(retention) if retention is not None else None,
-                              _env_name(raw.get("key_env"), source, "message_log.key_env"))
+                              _env_name(raw.get("key_env"), source, "message_log.key_env"),
+                              _older_keys(raw.get("older_keys"), base, source, cipher))
+
+
+def _older_keys(raw: Any, base: Path, source: str, cipher: str) -> Mapping[str, tuple[Path, str]] | None:
+    """``key_id = "file"`` (the current cipher) or ``key_id = {key_file = "...", cipher = "AES-GCM"}``."""
+    if raw is None:
+        return None
+    if not isinstance(raw, Mapping):
+        raise ConfigError(source, "message_log.older_keys", "must be a table of key ids",
+                          'write [message_log.older_keys] with e.g. key-1 = "var/keys/key-1.hex"')
+    keys: dict[str, tuple[Path, str]] = {}
+    for key_id, value in raw.items():
+        where = f"message_log.older_keys.{key_id}"
+        table = value if isinstance(value, Mapping) else {"key_file": value}
+        older_cipher = str(table.get("cipher", cipher))
+        if older_cipher not in ("SM4-GCM", "AES-GCM"):
+            raise ConfigError(source, where, f"{older_cipher!r} is not supported", "use SM4-GCM or AES-GCM")
+        path = _path(table.get("key_file"), base, source, where)
+        if path is None:
+            raise ConfigError(source, where, "names no key file", 'write e.g. key-1 = "var/keys/key-1.hex"')
+        keys[str(key_id)] = (path, older_cipher)
+    return keys
 
 
 def _env_name(value: Any, source: str, key: str) -> str | None:
@@ -232,7 +258,18 @@ def parse_config(data: Mapping[str, Any], source: str, base_dir: Path | None = N
         admin_token_file=_path(admin.get("token_file"), base, source, "admin.token_file"),
         admin_token_env=_env_name(admin.get("token_env"), source, "admin.token_env"),
         message_log=_message_log(data.get("message_log"), base, source),
+        retention=_retention(data, registry, source),
     )
+
+
+def _retention(data: Mapping[str, Any], registry: Registry, source: str) -> RetentionSettings:
+    """``[retention]``; the message log's default is ``[message_log] retention_days``."""
+    log = data.get("message_log")
+    days = log.get("retention_days") if isinstance(log, Mapping) else None
+    if days is not None and (isinstance(days, bool) or not isinstance(days, int | float) or days <= 0):
+        raise ConfigError(source, "message_log.retention_days", f"{days!r} is not a number of days > 0")
+    dialects = {pid: platform.dialect for pid, platform in registry.platforms.items()}
+    return read_retention(data.get("retention"), dialects, source, None if days is None else float(days))
 
 
 def load_config(path: Path | str | None = None) -> Config:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import time
 from pathlib import Path
 from typing import TextIO
 
@@ -17,7 +18,7 @@ from gateway.msglog.atrest import AtRestKey, AtRestKeys
 from gateway.msglog.export import keys_from_jwks, verify_export
 from signing.keys import SigningKey, load_private_key_file
 
-__all__ = ["open_configured_log", "run_log_command", "seal_key"]
+__all__ = ["data_keys", "older_keys", "open_configured_log", "run_log_command", "seal_key"]
 
 SEAL_KID = "gateway-seal-1"
 
@@ -45,6 +46,21 @@ def seal_key(config: Config) -> SigningKey:
     return SigningKey.of(SEAL_KID, load_private_key_file(_settings(config).seal_key_file))
 
 
+def data_keys(config: Config) -> AtRestKeys:
+    """The message log's at-rest keys, for everything else kept encrypted at rest (the outbox payloads)."""
+    settings = _settings(config)
+    ensure_message_log_keys(None if settings.key_env else settings.key_file, settings.seal_key_file,
+                            config.dev_credentials is not None)
+    return AtRestKeys.create(AtRestKey.of(settings.key_id, _data_key(config), settings.cipher), older_keys(config))
+
+
+def older_keys(config: Config) -> list[AtRestKey]:
+    """The rotated-out data keys of ``[message_log.older_keys]``: they still decrypt, never encrypt."""
+    settings = _settings(config)
+    return [AtRestKey.of(key_id, bytes.fromhex(path.read_text(encoding="ascii").strip()), cipher)
+            for key_id, (path, cipher) in (settings.older_keys or {}).items()]
+
+
 async def open_configured_log(config: Config) -> MessageLog | None:
     """The message log of ``config`` (None when the configuration has no ``[message_log]``)."""
     settings = config.message_log
@@ -56,7 +72,8 @@ async def open_configured_log(config: Config) -> MessageLog | None:
         Path(settings.url[len("sqlite://") :].partition("?")[0]).parent.mkdir(parents=True, exist_ok=True)
     retention = None if settings.retention_days is None else settings.retention_days * 86400
     return await open_message_log(settings.url, encryption_key=_data_key(config), key_id=settings.key_id,
-                                  signing_key=seal_key(config), cipher=settings.cipher, retention=retention)
+                                  signing_key=seal_key(config), cipher=settings.cipher, retention=retention,
+                                  older_keys=older_keys(config))
 
 
 def _report(report: VerifyReport, out: TextIO) -> int:
@@ -82,7 +99,8 @@ async def run_log_command(config: Config, args: argparse.Namespace, out: TextIO)
         raise ConfigError(config.source, "message_log", "no message log is configured", "add [message_log]")
     try:
         if args.log_command == "verify":
-            return _report(await log.verify(), out)
+            after = config.retention.message_log_after  # a cut of what the policy still keeps is a removal
+            return _report(await log.verify(kept_since=None if after is None else time.time() - after), out)
         if args.log_command == "search":
             if not (args.case_no or args.licence_id):
                 print("gateway log search: give --case-no or --licence-id", file=out)
@@ -90,7 +108,8 @@ async def run_log_command(config: Config, args: argparse.Namespace, out: TextIO)
             keys = None
             if args.reveal:
                 settings = _settings(config)
-                keys = AtRestKeys.create(AtRestKey.of(settings.key_id, _data_key(config), settings.cipher), ())
+                keys = AtRestKeys.create(AtRestKey.of(settings.key_id, _data_key(config), settings.cipher),
+                                         older_keys(config))
             for entry in await log.search(args.case_no, args.licence_id, keys=keys):
                 row = {"seq": entry.seq, "at": entry.at, "direction": entry.direction, "platform": entry.platform,
                        "operation": entry.operation, "message_id": entry.message_id, "case_no": entry.case_no,

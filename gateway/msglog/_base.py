@@ -9,7 +9,8 @@ does what needs its driver, each primitive in ONE transaction:
 - ``_seal(build)``: lock the head, call ``build(head)``, store the seal it returns (if any);
 - ``_read(first_seal, last_seal)``: a consistent snapshot of anchor, seals and entries;
 - ``_search(case_no, licence_id, limit)``: entries by the clear search fields;
-- ``_purge(before_us)``: delete whole sealed segments and move the anchor.
+- ``_purge(before_us)``: delete whole sealed segments, move the anchor and keep the last removed seal (the cut);
+- ``_read_cut(seal_no)``: that kept seal, for :meth:`verify` to check the anchor against.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from __future__ import annotations
 import asyncio
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import replace
 from pathlib import Path
 
 from signing.keys import SigningKey, VerificationKey
@@ -27,7 +29,7 @@ from .atrest import AtRestKeys
 from .chain import new_entry_fields
 from .errors import NothingToExport
 from .export import write_export
-from .sealing import make_seal
+from .sealing import check_cut, make_seal
 from .verify import verify_chain
 
 __all__ = ["BaseMessageLog"]
@@ -88,10 +90,19 @@ class BaseMessageLog(ABC):
 
         return await self._seal(build)
 
-    async def verify(self, keys: Mapping[str, VerificationKey] | None = None) -> VerifyReport:
+    async def verify(
+        self, keys: Mapping[str, VerificationKey] | None = None, *, kept_since: float | None = None
+    ) -> VerifyReport:
         anchor, seals, entries = await self._read(None, None)
         trusted = self._trusted if keys is None else keys
-        return await asyncio.to_thread(verify_chain, entries, seals, anchor, trusted)
+        report = await asyncio.to_thread(verify_chain, entries, seals, anchor, trusted)
+        if report.ok and anchor.seal_no > 0:  # after a cut, the anchor must stand on a real seal, removed in time
+            cut = await self._read_cut(anchor.seal_no)
+            kept_since_us = None if kept_since is None else to_micros(kept_since)
+            problem = check_cut(anchor, cut, trusted, kept_since_us)
+            if problem is not None:
+                return replace(report, ok=False, problem=problem)
+        return report
 
     async def search(
         self,
@@ -152,6 +163,10 @@ class BaseMessageLog(ABC):
     @abstractmethod
     async def _search(self, case_no: str | None, licence_id: str | None, limit: int) -> list[Entry]:
         ...
+
+    @abstractmethod
+    async def _read_cut(self, seal_no: int) -> Seal | None:
+        """The seal a retention cut removed last, if a cut ended at ``seal_no``."""
 
     @abstractmethod
     async def _purge(self, before_us: int | None) -> PurgeResult:

@@ -23,6 +23,7 @@ __all__ = [
     "Head",
     "anchor_from_row",
     "chain_entries",
+    "cut_from_row",
     "entry_from_row",
     "entry_values",
     "head_from_row",
@@ -184,6 +185,11 @@ def head_from_row(row: Mapping[str, Any]) -> Head:
         seal_hash=str(row["seal_hash"]),
         sealed_seq=int(row["sealed_seq"]),
     )
+
+
+def cut_from_row(row: Mapping[str, Any]) -> Seal:
+    """The seal a retention cut removed last, from its ``msglog_cuts`` row (no signature: an older build's cut)."""
+    return seal_from_row({**row, "signature": row["signature"] or ""})
 
 
 def anchor_from_row(row: Mapping[str, Any]) -> Anchor:

@@ -12,9 +12,11 @@ from ._rows import ENTRY_COLUMNS, SEAL_COLUMNS
 
 __all__ = [
     "ANCHOR",
+    "CUT_BY_NO",
     "ENTRIES_ALL",
     "ENTRIES_RANGE",
     "HEAD",
+    "INSERT_CUT",
     "INSERT_ENTRY",
     "INSERT_SEAL",
     "MAX_SEQ",
@@ -53,6 +55,9 @@ ENTRIES_RANGE: Final = f"SELECT {_E} FROM msglog_entries WHERE seq > ? AND seq <
 PURGE_CUTOFF: Final = "SELECT MIN(seal_no) FROM msglog_seals WHERE at_us >= ?"
 PURGE_ENTRIES: Final = "DELETE FROM msglog_entries WHERE seq <= ?"
 PURGE_SEALS: Final = "DELETE FROM msglog_seals WHERE seal_no <= ?"
+# Every cut keeps the seal it removed last (the one the anchor stands on); see migration 2.
+INSERT_CUT: Final = f"INSERT INTO msglog_cuts ({_S}) VALUES ({', '.join('?' * len(SEAL_COLUMNS))})"  # noqa: S608
+CUT_BY_NO: Final = f"SELECT {_S} FROM msglog_cuts WHERE seal_no = ?"  # noqa: S608
 
 _PLACEHOLDER: Final = re.compile(r"\?")
 

@@ -294,11 +294,15 @@ class MessageLog(Protocol):
         """Sign every entry since the previous seal; None when there is nothing new to seal."""
         ...
 
-    async def verify(self, keys: Mapping[str, VerificationKey] | None = None) -> VerifyReport:
+    async def verify(
+        self, keys: Mapping[str, VerificationKey] | None = None, *, kept_since: float | None = None
+    ) -> VerifyReport:
         """Check the whole chain and every seal from the anchor; reports the first problem.
 
         ``keys`` are the trusted seal keys by kid; by default the gateway's own current and
-        configured previous keys.
+        configured previous keys. After a retention cut the anchor is checked against the seal the cut
+        removed last (kept with its signature); with ``kept_since`` (Unix seconds: now minus the retention
+        period), a cut of a seal made since then is reported as :data:`REMOVED`.
         """
         ...
 

@@ -77,6 +77,28 @@ MIGRATIONS: Final[tuple[Migration, ...]] = (
             f"INSERT INTO msglog_anchor VALUES (1, 0, '{_ZERO}', 0, '{_ZERO}')",  # noqa: S608 (a constant)
         ),
     ),
+    Migration(
+        2,
+        "retention cuts: the seal each cut removed last, signature and all",
+        (
+            # The anchor alone is four unsigned values: with this row, verification re-checks the gateway's
+            # signature over the last removed seal, so the anchor cannot be moved to a seal that does not exist,
+            # and a cut made before the retention period ended shows (the seal's time is signed).
+            "CREATE TABLE msglog_cuts ("
+            " seal_no {bigint} PRIMARY KEY,"
+            " first_seq {bigint} NOT NULL,"
+            " last_seq {bigint} NOT NULL,"
+            " last_entry_hash TEXT NOT NULL,"
+            " prev_seal_hash TEXT NOT NULL,"
+            " at_us {bigint} NOT NULL,"
+            " kid TEXT NOT NULL,"
+            " signature TEXT,"
+            " seal_hash TEXT NOT NULL)",
+            # a cut made by an older build left only the anchor: recorded without a signature (nothing to check)
+            "INSERT INTO msglog_cuts SELECT seal_no, 0, seq, entry_hash, '', 0, '', NULL, seal_hash"
+            " FROM msglog_anchor WHERE seal_no > 0",
+        ),
+    ),
 )
 
 

@@ -27,6 +27,7 @@ from ._rows import (
     Head,
     anchor_from_row,
     chain_entries,
+    cut_from_row,
     entry_from_row,
     entry_values,
     head_from_row,
@@ -174,9 +175,14 @@ class PostgresMessageLog(BaseMessageLog):
                 seals = _count(await conn.execute(_N(_sql.PURGE_SEALS), last.seal_no))
                 moved = Anchor(last.last_seq, last.last_entry_hash, last.seal_no, last.seal_hash)
                 await conn.execute(_N(_sql.MOVE_ANCHOR), moved.seq, moved.entry_hash, moved.seal_no, moved.seal_hash)
+                await conn.execute(_N(_sql.INSERT_CUT), *seal_values(last))
                 return PurgeResult(seals, entries, moved)
 
         return await self._run("purge", job)
+
+    async def _read_cut(self, seal_no: int) -> Seal | None:
+        row = await self._run("read_cut", lambda conn: conn.fetchrow(_N(_sql.CUT_BY_NO), seal_no))
+        return None if row is None else cut_from_row(row)
 
 
 def _count(status: str) -> int:

@@ -16,10 +16,10 @@ from signing.errors import SigningError
 from signing.jws import JWS_ALGS, sign_detached, verify_detached
 from signing.keys import SigningKey, VerificationKey
 
-from .api import ALTERED, BAD_SEAL, Anchor, Seal
+from .api import ALTERED, BAD_SEAL, REMOVED, Anchor, Problem, Seal
 from .chain import seal_hash, seal_payload
 
-__all__ = ["SEAL_ALGS", "check_seal", "make_seal"]
+__all__ = ["SEAL_ALGS", "check_cut", "check_seal", "make_seal"]
 
 #: The algorithms a seal may be signed with.
 SEAL_ALGS: Final = JWS_ALGS
@@ -72,6 +72,41 @@ def check_seal(
     if computed_last_hash != seal.last_entry_hash:
         span = f"{seal.first_seq}..{seal.last_seq}"
         return ALTERED, f"entries {span} were rewritten: seal {seal.seal_no} signs another hash"
+    return None
+
+
+def check_cut(
+    anchor: Anchor, cut: Seal | None, keys: Mapping[str, VerificationKey], kept_since_us: int | None = None
+) -> Problem | None:
+    """None when the anchor stands on the seal its cut removed last, else what is wrong (see :mod:`.verify`).
+
+    ``cut`` is that seal as the cut kept it (None: no record of it); a cut by an older build kept no signature and
+    is taken as it is. With ``kept_since_us``, a seal made at or after it should not have been removed yet: the
+    entries under it went before their retention period ended.
+    """
+    if anchor.seal_no == 0:
+        return None
+    if cut is None:
+        return Problem(BAD_SEAL, anchor.seq, f"the log starts after seal {anchor.seal_no}, but no cut removed it",
+                       anchor.seal_no)  # fmt: skip
+    if not cut.signature:
+        return None
+    same = (cut.seal_no, cut.last_seq, cut.last_entry_hash, cut.seal_hash)
+    if same != (anchor.seal_no, anchor.seq, anchor.entry_hash, anchor.seal_hash) or seal_hash(cut) != cut.seal_hash:
+        return Problem(BAD_SEAL, anchor.seq, f"the anchor does not match seal {anchor.seal_no} as its cut kept it",
+                       anchor.seal_no)  # fmt: skip
+    payload = seal_payload(cut.seal_no, cut.first_seq, cut.last_seq, cut.last_entry_hash, cut.prev_seal_hash, cut.at_us)
+    try:
+        kid = verify_detached(cut.signature, payload, keys, SEAL_ALGS)
+    except SigningError as exc:
+        return Problem(BAD_SEAL, anchor.seq, f"seal {cut.seal_no} of the cut: signature refused ({exc.reason})",
+                       anchor.seal_no)  # fmt: skip
+    if kid != cut.kid:
+        return Problem(BAD_SEAL, anchor.seq, f"seal {cut.seal_no} of the cut was signed under another kid",
+                       anchor.seal_no)  # fmt: skip
+    if kept_since_us is not None and cut.at_us >= kept_since_us:
+        return Problem(REMOVED, anchor.seq, f"entries {cut.first_seq}..{cut.last_seq} (seal {cut.seal_no}) were removed"
+                       " before their retention period ended", anchor.seal_no)  # fmt: skip
     return None
 
 

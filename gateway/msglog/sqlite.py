@@ -32,6 +32,7 @@ from ._rows import (
     Head,
     anchor_from_row,
     chain_entries,
+    cut_from_row,
     entry_from_row,
     entry_values,
     head_from_row,
@@ -171,6 +172,14 @@ class SQLiteMessageLog(BaseMessageLog):
             seals = conn.execute(_sql.PURGE_SEALS, (last.seal_no,)).rowcount
             moved = Anchor(last.last_seq, last.last_entry_hash, last.seal_no, last.seal_hash)
             conn.execute(_sql.MOVE_ANCHOR, (moved.seq, moved.entry_hash, moved.seal_no, moved.seal_hash))
+            conn.execute(_sql.INSERT_CUT, seal_values(last))
             return PurgeResult(seals, entries, moved)
 
         return await self._worker.run("purge", job)
+
+    async def _read_cut(self, seal_no: int) -> Seal | None:
+        def job(conn: sqlite3.Connection) -> Seal | None:
+            row = conn.execute(_sql.CUT_BY_NO, (seal_no,)).fetchone()
+            return None if row is None else cut_from_row(row)
+
+        return await self._worker.run("read_cut", job)

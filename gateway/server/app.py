@@ -14,7 +14,6 @@ import socket
 import time
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
-from pathlib import Path
 
 from aiohttp import web
 from prometheus_client import CollectorRegistry
@@ -40,7 +39,8 @@ from gateway.pipeline.intake import Intake
 from gateway.pipeline.replay import StoreReplayGuard
 from gateway.pipeline.routing import Router
 from gateway.pipeline.worker import DeliveryWorker
-from gateway.store import open_store
+from gateway.retention import RetentionJob, RetentionMetrics
+from gateway.sealed_store import open_configured_store
 from gateway.store.api import Store
 from gateway.sync.status import SyncStatus, export_statuses, sync_links
 from gateway.translate import make_envelope, translate
@@ -228,9 +228,7 @@ def create_app(
     app.router.add_routes([readiness_route(checks)])
 
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
-        if store is None and config.store_url.startswith("sqlite://"):
-            Path(config.store_url[len("sqlite://") :].partition("?")[0]).parent.mkdir(parents=True, exist_ok=True)
-        opened = store or await open_store(config.store_url)
+        opened = await open_configured_store(config, store)  # payloads sealed at rest (gateway.sealed_store)
         proxy.target = opened
         app[STORE] = opened
         log = await open_configured_log(config)
@@ -250,6 +248,9 @@ def create_app(
         gauges = asyncio.create_task(background(opened, breakers, metrics, list(registry.platforms), log,
                                                 seal_every, now, stop, certificates=certificates,
                                                 sync_links=expected_syncs))
+        retention = RetentionJob(opened, config.retention, now, msglog=log,
+                                 metrics=RetentionMetrics(metrics.registry))
+        purging = asyncio.create_task(retention.run(stop), name="retention")
         try:
             yield
         finally:
@@ -258,6 +259,7 @@ def create_app(
             if task is not None:
                 await asyncio.gather(task, return_exceptions=True)  # cancelled when it outlived the grace
             await gauges
+            await purging
             if log is not None:
                 await log.seal(now())
                 await log.close()

@@ -139,7 +139,7 @@ async def background(
     sync_links: tuple[tuple[str, str], ...] = (),
 ) -> None:
     """Refresh the gauges every ``every`` seconds (the catalogue sync's saved status of ``sync_links`` included);
-    every ``seal_interval`` seal the message log and apply its retention."""
+    every ``seal_interval`` seal the message log (its retention is the retention job's, gateway.retention)."""
     last_seal = clock()
     while not stop.is_set():
         try:
@@ -149,8 +149,7 @@ async def background(
                 export_statuses(metrics, await read_statuses(store, sync_links))
             if msglog is not None:
                 if clock() - last_seal >= seal_interval:
-                    await msglog.seal(clock())
-                    await msglog.purge_expired(clock())  # retention: whole sealed segments past it
+                    await msglog.seal(clock())  # its retention is the retention job's (gateway.retention)
                     last_seal = clock()
                 metrics.set_seal_age(clock() - last_seal)
         except Exception:  # a failing refresh must not stop the gateway; the next round tries again

@@ -265,6 +265,14 @@ class Store(Protocol):
         """Delete nonces expired by ``now``; returns how many went."""
         ...
 
+    async def purge_inbound(self, source: str, kinds: Sequence[str], before: float) -> int:
+        """Delete the idempotency records of ``kinds`` from ``source`` received before ``before``; how many went.
+
+        Retention (:mod:`gateway.retention`): once a platform's documented repeat horizon has passed, a repeat of
+        the key is a new submission to that platform, so the record no longer answers anything.
+        """
+        ...
+
     async def record_seq(self, case_no: str, seq: int) -> int:
         """Record ``seq`` for ``case_no`` and return the highest seq seen so far (>= ``seq``).
 

@@ -119,6 +119,11 @@ MIGRATIONS: Final[tuple[Migration, ...]] = (
         "the submission's request id and W3C traceparent on its outbox messages (delivery log lines carry them)",
         ("ALTER TABLE outbox ADD COLUMN request_id TEXT", "ALTER TABLE outbox ADD COLUMN traceparent TEXT"),
     ),
+    Migration(
+        6,
+        "retention: idempotency records purged by sender and age",
+        ("CREATE INDEX inbound_source_received ON inbound (source, received_at)",),
+    ),
 )
 
 

@@ -260,6 +260,11 @@ class PostgresStore:
         sql = "DELETE FROM nonces WHERE expires_at <= $1"
         return _count(await self._run("purge_nonces", lambda conn: conn.execute(sql, float(now))))
 
+    async def purge_inbound(self, source: str, kinds: Sequence[str], before: float) -> int:
+        sql = "DELETE FROM inbound WHERE source = $1 AND received_at < $2 AND kind = ANY($3::text[])"
+        args = (source, float(before), list(kinds))
+        return _count(await self._run("purge_inbound", lambda conn: conn.execute(sql, *args)))
+
     async def record_seq(self, case_no: str, seq: int) -> int:
         if seq < 0:
             raise ValueError(f"seq must be >= 0, got {seq!r}")

@@ -257,6 +257,14 @@ class SQLiteStore:
         sql = "DELETE FROM nonces WHERE expires_at <= ?"
         return await self._worker.run("purge_nonces", lambda conn: conn.execute(sql, (now,)).rowcount)
 
+    async def purge_inbound(self, source: str, kinds: Sequence[str], before: float) -> int:
+        sql = (
+            "DELETE FROM inbound WHERE source = ? AND received_at < ?"
+            " AND kind IN (SELECT value FROM json_each(?))"
+        )
+        params = (source, before, json.dumps(list(kinds)))
+        return await self._worker.run("purge_inbound", lambda conn: conn.execute(sql, params).rowcount)
+
     async def record_seq(self, case_no: str, seq: int) -> int:
         if seq < 0:
             raise ValueError(f"seq must be >= 0, got {seq!r}")

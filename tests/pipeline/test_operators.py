@@ -128,7 +128,11 @@ async def test_outbox_cli_on_the_same_sqlite_file(
     url = f"sqlite:///{tmp_path / 'gw.db'}"
     stack = await make_stack(url, extra=ONE_TRY)
     cases, (to_retry, to_discard) = await dead_letters(stack, samples_dir, 2)
-    config = write_config(config_dict(dev_folder, url, {}, extra=ONE_TRY), tmp_path / "gateway.toml")
+    # the gateway's own data key (outbox payloads are sealed with it), named absolutely: the CLI runs elsewhere
+    keys = {"key_file": str(dev_folder.parent / "var/dev/msglog-data.key"),
+            "seal_key_file": str(dev_folder.parent / "var/dev/msglog-seal.pem")}
+    config = write_config(config_dict(dev_folder, url, {}, extra={**ONE_TRY, "message_log": keys}),
+                          tmp_path / "gateway.toml")
 
     listed = await asyncio.to_thread(gateway_cli, config, "list", "--state", "dead")
     assert listed.returncode == 0, listed.stderr
