@@ -109,6 +109,10 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--port-base", type=_port, help="move every port: simulators on N, N+1, ..., then the gateway's "
                       "plain and mutual-TLS listeners (default: simulators on 9101..., the gateway on [server])")
 
+    demo.add_argument("--wait", type=float, default=30.0, help="seconds to wait for the outbox to drain (default 30)")
+    demo.add_argument("--error-rate", type=float, default=0.0,
+                      help="share of calls the simulators answer 503 (watch retries; pending at the end exits 1)")
+
     traffic = sub.add_parser("traffic", help="signed submissions from chosen partners to a running gateway serve",
                              parents=[common])
     traffic.add_argument("--partners", default=",".join(DEFAULT_PARTNERS),
@@ -308,9 +312,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             return run_sync_command(config, args)
         if args.command == "demo":
-            from gateway.demo import run_demo  # noqa: PLC0415
+            from gateway.demo import DemoOptions, run_demo  # noqa: PLC0415
 
-            return run_demo(config, once=args.once, out=sys.stdout, port_base=args.port_base)
+            options = DemoOptions(wait=args.wait, error_rate=args.error_rate)
+            return run_demo(config, once=args.once, out=sys.stdout, port_base=args.port_base, options=options)
         if args.command == "traffic":
             from gateway.traffic import TrafficPlan, run_traffic  # noqa: PLC0415
 

@@ -15,7 +15,7 @@ import sys
 import time
 import uuid
 from collections import Counter
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TextIO
@@ -39,7 +39,7 @@ from gateway.transport import AiohttpTransport
 from gateway.wire.base import PlatformClient, WireContext
 from gateway.wire.registry import scheme
 
-__all__ = ["Partners", "demo_applicants", "demo_case", "run_demo", "run_token"]
+__all__ = ["DemoOptions", "Partners", "demo_applicants", "demo_case", "run_demo", "run_token"]
 
 
 def _now() -> datetime:
@@ -300,7 +300,7 @@ def demo_ports(config: Config, port_base: int | None) -> tuple[Config, dict[str,
     return config, sims, listens
 
 
-async def _run(config: Config, once: bool, out: TextIO, port_base: int | None) -> int:
+async def _run(config: Config, once: bool, out: TextIO, port_base: int | None, options: DemoOptions) -> int:
     config, _, _ = demo_ports(config, port_base)
     demo = _Demo(config, out)
     sims = await start_simulators(
@@ -311,6 +311,8 @@ async def _run(config: Config, once: bool, out: TextIO, port_base: int | None) -
         port_base=port_base or DEFAULT_PORT_BASE,
         options={"hefei": {"catalogue_size": 2000}, "huainan": {"catalogue_size": 2000}},
     )
+    for sim in sims:
+        sim.plan.update({"error_rate": options.error_rate})
     data = copy.deepcopy(dict(config.raw))  # point the gateway at the simulators where they actually listen
     for sim in sims:
         data["platforms"][sim.platform]["base_url"] = sim.url
@@ -326,7 +328,7 @@ async def _run(config: Config, once: bool, out: TextIO, port_base: int | None) -
         for sim in sims:
             print(f"{sim.platform:9} {sim.url}", file=out)
         await demo.stream()
-        stats = await _drained(app, 30.0)
+        stats = await _drained(app, options.wait)
         await demo.catalogue(app)
         _print_summary(demo, sims, stats, out)
         _where_next(demo, sims, out)
@@ -343,7 +345,17 @@ async def _run(config: Config, once: bool, out: TextIO, port_base: int | None) -
     return 1 if left else 0
 
 
-def run_demo(config: Config, *, once: bool, out: TextIO, port_base: int | None = None) -> int:
+@dataclass(frozen=True, slots=True)
+class DemoOptions:
+    """How long the demo waits for the outbox to drain, and a platform fault rate to see retries happen."""
+
+    wait: float = 30.0
+    error_rate: float = 0.0  # share of calls every simulator answers 503
+
+
+def run_demo(
+    config: Config, *, once: bool, out: TextIO, port_base: int | None = None, options: DemoOptions | None = None
+) -> int:
     """0 when everything accepted was delivered; 1 when anything is left pending or dead, or a port is busy."""
     _, _, listens = demo_ports(config, port_base)
     busy = first_busy(listens)
@@ -351,6 +363,6 @@ def run_demo(config: Config, *, once: bool, out: TextIO, port_base: int | None =
         print(f"gateway demo: {busy.message()}", file=sys.stderr)
         return 1
     try:
-        return asyncio.run(_run(config, once, out, port_base))
+        return asyncio.run(_run(config, once, out, port_base, options or DemoOptions()))
     except KeyboardInterrupt:
         return 0
