@@ -65,7 +65,8 @@ def _parser() -> argparse.ArgumentParser:
     sim = sub.add_parser("simulate", help="run platform simulators (real servers following each document)",
                          parents=[common])
     sim.add_argument("platforms", nargs="*", help="platform ids (default: all configured platforms)")
-    sim.add_argument("--port-base", type=int, default=9101, help="first port; platforms take consecutive ports")
+    sim.add_argument("--port-base", type=_port, help="first port; platforms take consecutive ports in the registry's "
+                     "order (default: each where its base_url in the configuration says)")
     for name in ("error-rate", "latency-ms", "throttle-rate", "drop-rate"):
         sim.add_argument(f"--{name}", type=float, default=0.0, help=f"fault injection: {name.replace('-', ' ')}")
 
@@ -214,16 +215,22 @@ def _serve(config: Config, args: argparse.Namespace) -> int:
 def _simulate(config: Config, args: argparse.Namespace) -> int:
     import asyncio  # noqa: PLC0415
 
-    from gateway.simulate.run import start_simulators, stop_simulators  # noqa: PLC0415
+    from gateway.simulate.run import configured_ports, start_simulators, stop_simulators  # noqa: PLC0415
 
     order = list(config.registry.platforms)
     chosen = [p for p in (args.platforms or order) if p in order]
-    if _busy([Listen("127.0.0.1", args.port_base + order.index(p), f"simulate --port-base (the {p} simulator)")
-              for p in chosen]):
+    if args.port_base is None:
+        ports = configured_ports(config)
+        listens = [Listen("127.0.0.1", ports.get(p, 0), f"platforms.{p}.base_url in {config.source}, or simulate "
+                          "--port-base N") for p in chosen]
+    else:
+        ports = {p: args.port_base + order.index(p) for p in chosen}
+        listens = [Listen("127.0.0.1", ports[p], f"simulate --port-base (the {p} simulator)") for p in chosen]
+    if _busy(listens):
         return 1
 
     async def run() -> None:
-        running = await start_simulators(config, args.platforms, port_base=args.port_base, clock=time.time)
+        running = await start_simulators(config, args.platforms, port_base=None, ports=ports, clock=time.time)
         for sim in running:
             sim.plan.update({"error_rate": args.error_rate, "latency_ms": args.latency_ms,
                              "throttle_rate": args.throttle_rate, "drop_rate": args.drop_rate})
@@ -245,9 +252,14 @@ def _outbox(config: Config, args: argparse.Namespace) -> int:
 
     from gateway.pipeline import operator  # noqa: PLC0415
     from gateway.store import open_store  # noqa: PLC0415
+    from gateway.store.errors import StoreError  # noqa: PLC0415
 
     async def run() -> int:
-        store = await open_store(config.store_url)
+        try:
+            store = await open_store(config.store_url)
+        except StoreError as exc:
+            print(f"gateway outbox: the store ({config.source} store.url) cannot be opened: {exc}", file=sys.stderr)
+            return 1
         try:
             if args.outbox_command == "list":
                 items = await operator.list_summaries(store, state=args.state, destination=args.destination,
