@@ -7,6 +7,7 @@ stderr), 1 when the configuration or the command line is wrong.
 from __future__ import annotations
 
 import argparse
+import errno
 import json
 import sys
 import time
@@ -208,7 +209,14 @@ def _serve(config: Config, args: argparse.Namespace) -> int:
     async def run() -> None:
         await serve_until_stopped(create_app(config), config, announce=lambda msg: print(msg, file=sys.stderr))
 
-    asyncio.run(run())
+    try:
+        asyncio.run(run())
+    except OSError as exc:  # taken between the check above and the listener's bind: still one line
+        if exc.errno not in (errno.EADDRINUSE, errno.EADDRNOTAVAIL, errno.EACCES):
+            raise
+        print(f"gateway: cannot listen ({exc.strerror}); change server.host/port/tls_port in {config.source} or "
+              "pass serve --host/--port/--tls-port", file=sys.stderr)
+        return 1
     return 0
 
 

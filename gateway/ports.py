@@ -14,6 +14,8 @@ from dataclasses import dataclass
 
 __all__ = ["BusyPort", "Listen", "first_busy"]
 
+NOT_HERE = "is not an address of this machine"
+
 
 @dataclass(frozen=True, slots=True)
 class Listen:
@@ -30,6 +32,8 @@ class BusyPort:
     reason: str
 
     def message(self) -> str:
+        if self.reason == NOT_HERE:
+            return f"{self.listen.host} {NOT_HERE}; change server.host in the configuration (serve --host)"
         where = f"{self.listen.host}:{self.listen.port}"
         return f"port {self.listen.port} ({where}) {self.reason}; change {self.listen.setting}"
 
@@ -43,6 +47,8 @@ def _bind_error(host: str, port: int) -> str | None:
         except OSError as exc:
             if exc.errno == errno.EADDRINUSE:
                 return "is in use"
+            if exc.errno == errno.EADDRNOTAVAIL:
+                return NOT_HERE
             return f"cannot be bound ({exc.strerror or exc})"
     return None
 

@@ -256,3 +256,19 @@ def test_the_simulator_answers_the_gateways_refusal(running: Site) -> None:
     with pytest.raises(urllib.error.HTTPError) as bad:
         urllib.request.urlopen(not_json, timeout=30)
     assert bad.value.code == 400 and json.loads(bad.value.read())["code"] == "BAD_FORMAT"
+
+
+def test_a_host_not_on_this_machine_is_one_line(tmp_path: Path) -> None:
+    site = make_site(tmp_path)
+    done = subprocess.run(
+        [str(GATEWAY), "serve", "--config", str(site.config), "--host", "192.0.2.1"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )  # TEST-NET-1: never local
+    assert done.returncode == 1
+    assert done.stderr.strip() == (
+        "gateway: 192.0.2.1 is not an address of this machine; change server.host in the configuration (serve --host)"
+    )
