@@ -1,7 +1,9 @@
 """The ``gateway`` command: serve, demo, traffic, simulate, translate, outbox, sync, log, check-config.
 
 Exit status: 0 on success, 2 when an input was refused (its problem document is printed as one JSON line on
-stderr), 1 when the configuration or the command line is wrong.
+stderr), 1 when the configuration or the command line is wrong or a port cannot be listened on (one line naming it
+and the setting to change), and for ``demo --once`` when anything is left pending or dead, for ``traffic`` when any
+submission was not accepted.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from gateway.translate import make_envelope, translate
 __all__ = ["main"]
 
 RECORD_TYPES = ("item", "case", "status", "licence", "evaluation")
-DEFAULT_PARTNERS = ("ningbo", "changsha", "songjiang", "hefei")  # gateway.traffic's default
+DEFAULT_PARTNERS = ("ningbo", "changsha", "songjiang", "hefei")  # gateway traffic's default senders
 
 
 CONFIG_HELP = "configuration file (default: config/gateway.toml); accepted before or after the subcommand"
@@ -110,7 +112,6 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--once", action="store_true", help="stop after the summary instead of running on")
     demo.add_argument("--port-base", type=_port, help="move every port: simulators on N, N+1, ..., then the gateway's "
                       "plain and mutual-TLS listeners (default: simulators on 9101..., the gateway on [server])")
-
     demo.add_argument("--wait", type=float, default=30.0, help="seconds to wait for the outbox to drain (default 30)")
     demo.add_argument("--error-rate", type=float, default=0.0,
                       help="share of calls the simulators answer 503 (watch retries; pending at the end exits 1)")

@@ -28,7 +28,6 @@ __all__ = ["TrafficPlan", "run_traffic"]
 # Handling regions the default registry routes to different platforms (hefei, songjiang, ningbo, changsha, the g60
 # hub for 苏州); a partner never sends a case to a region it serves itself.
 REGIONS = ("340100", "310117", "330200", "430100", "320500")
-DEFAULT_PARTNERS = ("ningbo", "changsha", "songjiang", "hefei")
 
 
 @dataclass(frozen=True, slots=True)
