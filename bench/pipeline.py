@@ -55,7 +55,7 @@ from gateway.transport import FakeTransport  # noqa: E402
 from gateway.wire.base import WireContext  # noqa: E402
 from gateway.wire.registry import scheme  # noqa: E402
 
-SAMPLE = Path(REPO.parent / "shared" / "platforms" / "samples" / "anhui" / "case" / "SC001.json")  # 苏州 → g60
+SAMPLE = Path(REPO / "tests" / "data" / "platforms" / "samples" / "anhui" / "case" / "SC001.json")  # 苏州 → g60
 PER_DESTINATION = 8
 PG_DSNS = ("postgresql://postgres@127.0.0.1:5432/test", "postgresql://root@127.0.0.1:5432/test")
 

@@ -32,7 +32,7 @@ from gateway.config import load_config  # noqa: E402
 from gateway.model.records import Material  # noqa: E402
 from gateway.translate import make_envelope, translate  # noqa: E402
 
-SAMPLES = REPO.parent / "shared" / "platforms" / "samples"
+SAMPLES = REPO / "tests" / "data" / "platforms" / "samples"
 XML_PARSER = etree.XMLParser(resolve_entities=False, no_network=True)
 
 

@@ -1,88 +1,134 @@
-"""The ``gateway`` command: serve, translate, check-config.
+"""The ``gateway`` command: serve, demo, traffic, simulate, translate, outbox, sync, log, check-config.
 
 Exit status: 0 on success, 2 when an input was refused (its problem document is printed as one JSON line on
-stderr), 1 when the configuration or the command line is wrong.
+stderr), 1 when the configuration or the command line is wrong or a port cannot be listened on (one line naming it
+and the setting to change), and for ``demo --once`` when anything is left pending or dead, for ``traffic`` when any
+submission was not accepted.
 """
 
 from __future__ import annotations
 
 import argparse
+import errno
 import json
 import sys
 import time
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
 from gateway.config import Config, load_config
 from gateway.errors import ConfigError, Rejection
+from gateway.ports import Listen, first_busy
 from gateway.translate import make_envelope, read_input, translate
 
 __all__ = ["main"]
 
 RECORD_TYPES = ("item", "case", "status", "licence", "evaluation")
+DEFAULT_PARTNERS = ("ningbo", "changsha", "songjiang", "hefei")  # gateway traffic's default senders
+
+
+CONFIG_HELP = "configuration file (default: config/gateway.toml); accepted before or after the subcommand"
+
+
+def _common() -> argparse.ArgumentParser:
+    """``--config`` for every subcommand: operators write it after the subcommand (``gateway serve --config X``)
+    as often as before it; SUPPRESS keeps a value given before the subcommand when none is given after."""
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--config", default=argparse.SUPPRESS, help=CONFIG_HELP)
+    return common
+
+
+def _port(text: str) -> int:
+    value = int(text)
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"{value} is not a port (0-65535)")
+    return value
 
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="gateway", description="Tongban Gateway (通办网关)")
-    parser.add_argument("--config", help="configuration file (default: config/gateway.toml)")
+    parser.add_argument("--config", help=CONFIG_HELP)
+    common = _common()
     sub = parser.add_subparsers(dest="command", required=True)
 
-    serve = sub.add_parser("serve", help="run the gateway server")
-    serve.add_argument("--host", help="override server.host")
-    serve.add_argument("--port", type=int, help="override server.port")
+    serve = sub.add_parser("serve", help="run the gateway server", parents=[common])
+    serve.add_argument("--host", help="override server.host (e.g. 0.0.0.0 in a container)")
+    serve.add_argument("--port", type=_port, help="override server.port (the plain listener)")
+    serve.add_argument("--tls-port", type=_port, help="override server.tls_port (the mutual-TLS listener)")
     serve.add_argument("--log-level", type=str.upper, choices=["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"],
                        help="override logging.level")
 
-    tr = sub.add_parser("translate", help="translate messages between dialects (checks a mapping)")
+    tr = sub.add_parser("translate", help="translate messages between dialects (checks a mapping)", parents=[common])
     tr.add_argument("--from", dest="source", required=True, help="source dialect or platform id")
     tr.add_argument("--to", dest="destination", required=True, help="destination dialect or platform id")
     tr.add_argument("--type", dest="record_type", required=True, choices=RECORD_TYPES)
     tr.add_argument("files", nargs="+", help="input files, or - for standard input")
     tr.add_argument("--out-dir", type=Path, help="write DIR/<stem>.json|.xml per input (and <stem>.problem.json)")
 
-    sim = sub.add_parser("simulate", help="run platform simulators (real servers following each document)")
+    sim = sub.add_parser("simulate", help="run platform simulators (real servers following each document)",
+                         parents=[common])
     sim.add_argument("platforms", nargs="*", help="platform ids (default: all configured platforms)")
-    sim.add_argument("--port-base", type=int, default=9101, help="first port; platforms take consecutive ports")
+    sim.add_argument("--port-base", type=_port, help="first port; platforms take consecutive ports in the registry's "
+                     "order (default: each where its base_url in the configuration says)")
     for name in ("error-rate", "latency-ms", "throttle-rate", "drop-rate"):
         sim.add_argument(f"--{name}", type=float, default=0.0, help=f"fault injection: {name.replace('-', ' ')}")
 
-    outbox = sub.add_parser("outbox", help="inspect and repair the outbox (dead letters)")
+    outbox = sub.add_parser("outbox", help="inspect and repair the outbox (dead letters)", parents=[common])
     outbox_sub = outbox.add_subparsers(dest="outbox_command", required=True)
-    ls = outbox_sub.add_parser("list", help="list outbox messages")
+    ls = outbox_sub.add_parser("list", help="list outbox messages", parents=[common])
     ls.add_argument("--state", choices=["pending", "delivering", "delivered", "dead"])
     ls.add_argument("--destination")
     ls.add_argument("--limit", type=int, default=100)
     for verb, text in (("show", "one message, personal data masked"), ("retry", "put a dead letter back"),
                        ("discard", "delete a dead letter")):
-        one = outbox_sub.add_parser(verb, help=text)
+        one = outbox_sub.add_parser(verb, help=text, parents=[common])
         one.add_argument("id")
 
-    sync = sub.add_parser("sync", help="sync the provincial catalogue to the service map (incremental, resumable)")
+    sync = sub.add_parser("sync", help="sync the provincial catalogue to the service map (incremental, resumable)",
+                          parents=[common])
     from gateway.sync.cli import add_sync_arguments  # noqa: PLC0415
 
     add_sync_arguments(sync)
 
-    logp = sub.add_parser("log", help="the tamper-evident message log: verify, search, export")
+    logp = sub.add_parser("log", help="the tamper-evident message log: verify, search, export", parents=[common])
     log_sub = logp.add_subparsers(dest="log_command", required=True)
-    log_sub.add_parser("verify", help="check the hash chain and every seal; report the first problem")
-    search = log_sub.add_parser("search", help="entries of a case or a licence (masked unless --reveal)")
+    log_sub.add_parser("verify", help="check the hash chain and every seal; report the first problem", parents=[common])
+    search = log_sub.add_parser("search", help="entries of a case or a licence (masked unless --reveal)",
+                                parents=[common])
     search.add_argument("--case-no")
     search.add_argument("--licence-id")
     search.add_argument("--reveal", action="store_true", help="decrypt the messages with the configured data key")
-    export = log_sub.add_parser("export", help="write sealed segments to a self-contained file")
+    export = log_sub.add_parser("export", help="write sealed segments to a self-contained file", parents=[common])
     export.add_argument("out", type=Path)
     export.add_argument("--first-seal", type=int)
     export.add_argument("--last-seal", type=int)
-    offline = log_sub.add_parser("verify-export", help="verify an exported file offline with the seal public key")
+    offline = log_sub.add_parser("verify-export", help="verify an exported file offline with the seal public key",
+                                 parents=[common])
     offline.add_argument("file", type=Path)
     offline.add_argument("--jwks", type=Path, help="trusted seal keys (JWKS); default: the configured seal key")
 
-    demo = sub.add_parser("demo", help="simulators + gateway on the embedded default, a realistic stream, a summary")
+    demo = sub.add_parser("demo", help="simulators + gateway on the embedded default, a realistic stream, a summary",
+                          parents=[common])
     demo.add_argument("--once", action="store_true", help="stop after the summary instead of running on")
-    demo.add_argument("--port-base", type=int, default=9101, help="first simulator port (consecutive ports)")
+    demo.add_argument("--port-base", type=_port, help="move every port: simulators on N, N+1, ..., then the gateway's "
+                      "plain and mutual-TLS listeners (default: simulators on 9101..., the gateway on [server])")
+    demo.add_argument("--wait", type=float, default=30.0, help="seconds to wait for the outbox to drain (default 30)")
+    demo.add_argument("--error-rate", type=float, default=0.0,
+                      help="share of calls the simulators answer 503 (watch retries; pending at the end exits 1)")
 
-    check = sub.add_parser("check-config", help="validate a configuration file without starting")
+    traffic = sub.add_parser("traffic", help="signed submissions from chosen partners to a running gateway serve",
+                             parents=[common])
+    traffic.add_argument("--partners", default=",".join(DEFAULT_PARTNERS),
+                         help=f"comma-separated platform ids (default: {','.join(DEFAULT_PARTNERS)})")
+    traffic.add_argument("--rate", type=float, default=5.0, help="submissions per second, all partners (default 5)")
+    traffic.add_argument("--duration", type=float, default=10.0, help="seconds (default 10)")
+    traffic.add_argument("--concurrency", type=int, default=16, help="submissions in flight at most (default 16)")
+    traffic.add_argument("--gateway", help="the gateway's plain base URL (default: http://server.host:server.port)")
+    traffic.add_argument("--gateway-tls", help="its mutual-TLS base URL (default: https://server.host:tls_port)")
+
+    check = sub.add_parser("check-config", help="validate a configuration file without starting", parents=[common])
     check.add_argument("file", nargs="?", help="configuration file (default: --config or config/gateway.toml)")
     return parser
 
@@ -133,6 +179,15 @@ def _translate(config: Config, args: argparse.Namespace) -> int:
     return status
 
 
+def _busy(listens: list[Listen]) -> int:
+    """0 when every port can be bound; else the one line that names the port and what to change, and 1."""
+    busy = first_busy(listens)
+    if busy is None:
+        return 0
+    print(f"gateway: {busy.message()}", file=sys.stderr)
+    return 1
+
+
 def _serve(config: Config, args: argparse.Namespace) -> int:
     # Imported here so that translate and check-config start without loading the server stack.
     import asyncio  # noqa: PLC0415
@@ -142,6 +197,19 @@ def _serve(config: Config, args: argparse.Namespace) -> int:
     from gateway.server import create_app  # noqa: PLC0415
     from gateway.server.run import serve_until_stopped  # noqa: PLC0415
 
+    server = replace(
+        config.server,
+        host=config.server.host if args.host is None else args.host,
+        port=config.server.port if args.port is None else args.port,
+        tls_port=config.server.tls_port if args.tls_port is None else args.tls_port,
+    )
+    config = replace(config, server=server)
+    listens = [Listen(server.host, server.port, f"server.port in {config.source} or pass serve --port N")]
+    if server.tls_port is not None and server.tls_platform is not None:
+        listens.append(Listen(server.host, server.tls_port,
+                              f"server.tls_port in {config.source} or pass serve --tls-port N"))
+    if _busy(listens):
+        return 1
     chosen = logging_settings(config.raw, config.source, level=getattr(args, "log_level", None))
     configure_logging(chosen.level, sys.stderr, chosen.format)  # one masked JSON object (or plain line) per record
     announce = logging.getLogger("gateway.server").info  # "Running on" too goes through the logger (JSON stream)
@@ -149,20 +217,38 @@ def _serve(config: Config, args: argparse.Namespace) -> int:
     # cost 15 % of a request's CPU; refusals and failures are logged where they happen
 
     async def run() -> None:
-        await serve_until_stopped(create_app(config), config, host=args.host, port=args.port,
-                                  announce=announce)
+        await serve_until_stopped(create_app(config), config, announce=announce)
 
-    asyncio.run(run())
+    try:
+        asyncio.run(run())
+    except OSError as exc:  # taken between the check above and the listener's bind: still one line
+        if exc.errno not in (errno.EADDRINUSE, errno.EADDRNOTAVAIL, errno.EACCES):
+            raise
+        print(f"gateway: cannot listen ({exc.strerror}); change server.host/port/tls_port in {config.source} or "
+              "pass serve --host/--port/--tls-port", file=sys.stderr)
+        return 1
     return 0
 
 
 def _simulate(config: Config, args: argparse.Namespace) -> int:
     import asyncio  # noqa: PLC0415
 
-    from gateway.simulate.run import start_simulators, stop_simulators  # noqa: PLC0415
+    from gateway.simulate.run import configured_ports, start_simulators, stop_simulators  # noqa: PLC0415
+
+    order = list(config.registry.platforms)
+    chosen = [p for p in (args.platforms or order) if p in order]
+    if args.port_base is None:
+        ports = configured_ports(config)
+        listens = [Listen("127.0.0.1", ports.get(p, 0), f"platforms.{p}.base_url in {config.source}, or simulate "
+                          "--port-base N") for p in chosen]
+    else:
+        ports = {p: args.port_base + order.index(p) for p in chosen}
+        listens = [Listen("127.0.0.1", ports[p], f"simulate --port-base (the {p} simulator)") for p in chosen]
+    if _busy(listens):
+        return 1
 
     async def run() -> None:
-        running = await start_simulators(config, args.platforms, port_base=args.port_base, clock=time.time)
+        running = await start_simulators(config, args.platforms, port_base=None, ports=ports, clock=time.time)
         for sim in running:
             sim.plan.update({"error_rate": args.error_rate, "latency_ms": args.latency_ms,
                              "throttle_rate": args.throttle_rate, "drop_rate": args.drop_rate})
@@ -185,6 +271,7 @@ def _outbox(config: Config, args: argparse.Namespace) -> int:
     from gateway.msglog.errors import DecryptionFailed  # noqa: PLC0415
     from gateway.pipeline import operator  # noqa: PLC0415
     from gateway.sealed_store import open_configured_store  # noqa: PLC0415
+    from gateway.store.errors import StoreError  # noqa: PLC0415
 
     async def guarded() -> int:
         try:
@@ -194,7 +281,11 @@ def _outbox(config: Config, args: argparse.Namespace) -> int:
             return 1
 
     async def run() -> int:
-        store = await open_configured_store(config)
+        try:
+            store = await open_configured_store(config)
+        except StoreError as exc:
+            print(f"gateway outbox: the store ({config.source} store.url) cannot be opened: {exc}", file=sys.stderr)
+            return 1
         try:
             if args.outbox_command == "list":
                 items = await operator.list_summaries(store, state=args.state, destination=args.destination,
@@ -259,9 +350,16 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             return run_sync_command(config, args)
         if args.command == "demo":
-            from gateway.demo import run_demo  # noqa: PLC0415
+            from gateway.demo import DemoOptions, run_demo  # noqa: PLC0415
 
-            return run_demo(config, once=args.once, out=sys.stdout, port_base=args.port_base)
+            options = DemoOptions(wait=args.wait, error_rate=args.error_rate)
+            return run_demo(config, once=args.once, out=sys.stdout, port_base=args.port_base, options=options)
+        if args.command == "traffic":
+            from gateway.traffic import TrafficPlan, run_traffic  # noqa: PLC0415
+
+            partners = tuple(p.strip() for p in args.partners.split(",") if p.strip())
+            plan = TrafficPlan(partners, args.rate, args.duration, args.concurrency, args.gateway, args.gateway_tls)
+            return run_traffic(config, plan, sys.stdout)
         return _serve(config, args)
     except ConfigError as exc:
         print(f"gateway: {exc}", file=sys.stderr)

@@ -9,6 +9,7 @@ credentials are for the demo, the simulators and tests; production links are iss
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 from collections.abc import Mapping
@@ -40,7 +41,17 @@ def _write_json(path: Path, data: Mapping[str, Any]) -> None:
 
 def dev_link_settings(folder: Path, registry: Registry) -> tuple[dict[str, LinkSettings], dict[str, LinkSettings]]:
     """Development credentials for every platform link, generated once under ``folder``: (gateway sides, platform
-    sides) by platform id."""
+    sides) by platform id.
+
+    Generated under an exclusive lock on ``folder/.lock``: ``gateway serve`` and ``gateway simulate`` started together
+    in two terminals would otherwise each generate a different set, and every signature between them would fail."""
+    folder.mkdir(parents=True, exist_ok=True)
+    with (folder / ".lock").open("a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
+        return _dev_link_settings(folder, registry)
+
+
+def _dev_link_settings(folder: Path, registry: Registry) -> tuple[dict[str, LinkSettings], dict[str, LinkSettings]]:
     gateway: dict[str, LinkSettings] = {}
     platform: dict[str, LinkSettings] = {}
     for pid, entry in registry.platforms.items():

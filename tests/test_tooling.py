@@ -1,4 +1,5 @@
-"""The project's own tooling passes: ruff and the import-linter architecture contracts (STYLE.md lesson 13)."""
+"""The project's own tooling passes: ruff check, ruff format, mypy and the import-linter architecture contracts
+(STYLE.md lesson 13)."""
 
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ def _tool(name: str) -> str:
         return str(path)
     found = shutil.which(name)
     if found is None:
-        pytest.skip(f"{name} is not installed in this environment (pip install -e '.[dev]' brings it)")
+        pytest.fail(f"{name} is not installed in this environment (pip install -e '.[dev]' brings it)")
     return found
 
 
@@ -27,6 +28,13 @@ def test_ruff_is_clean() -> None:
     command = [_tool("ruff"), "check", "--quiet", "."]
     result = subprocess.run(command, cwd=REPO, capture_output=True, text=True, check=False)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_ruff_format_is_clean() -> None:
+    result = subprocess.run(
+        [_tool("ruff"), "format", "--check", "."], cwd=REPO, capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr
 
 
 def test_import_contracts_are_kept() -> None:

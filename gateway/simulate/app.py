@@ -23,6 +23,7 @@ from typing import Any
 
 from aiohttp import web
 
+from gateway.delivery import PermanentRefusal, TransientDeliveryError
 from gateway.errors import Rejection
 from gateway.errors import RejectionCode as C
 from gateway.model.records import StatusEvent, from_ref
@@ -39,6 +40,7 @@ from .faults import CONTROL_PREFIX, FaultPlan, fault_middleware
 __all__ = ["SimulatedPlatform", "SimulatorSpec", "build_simulator"]
 
 Clock = Callable[[], float]
+PROBLEM = "application/problem+json"
 Extra = Callable[[InboundCall], Awaitable[InboundResult]]
 
 
@@ -96,9 +98,22 @@ def _control_routes(sim: SimulatedPlatform, plan: FaultPlan, emit: Callable[[Sta
         return web.json_response({"reset": True})
 
     async def emit_status(request: web.Request) -> web.Response:
-        values = await request.json()
-        event = from_ref(StatusEvent, _status_values(values))
-        receipt = await emit(event)
+        try:
+            values = await request.json()
+            event = from_ref(StatusEvent, _status_values(values))
+        except Rejection as exc:  # the caller's own values: its problem document as the gateway would write it
+            problem = exc.to_problem()
+            return web.json_response(problem, status=exc.http_status, content_type=PROBLEM, dumps=_dumps)
+        except (ValueError, TypeError, KeyError, AttributeError):
+            return _problem(400, "BAD_FORMAT", "the body is not a status event in reference values (JSON object)")
+        try:
+            receipt = await emit(event)
+        except PermanentRefusal as exc:  # the gateway refused: its code and field, never its free text (values)
+            return _problem(422, exc.code, "the gateway refused the status event", exc.where)
+        except TransientDeliveryError as exc:
+            return _problem(502, "GATEWAY_UNAVAILABLE", f"the gateway did not take the event: {exc.reason}")
+        except Rejection as exc:  # the gateway's answer could not be read or verified
+            return _problem(502, exc.code.value, "the gateway's answer was refused by this simulator", exc.where)
         return web.json_response({"receipt": receipt})
 
     return [
@@ -123,6 +138,14 @@ def _request_log(sim: SimulatedPlatform) -> Any:
         return await handler(request)
 
     return middleware
+
+
+def _problem(status: int, code: str, title: str, field: str | None = None) -> web.Response:
+    """An RFC 9457 problem document: what the simulator's caller (a test, an operator's curl) needs to see."""
+    body: dict[str, Any] = {"type": f"urn:tongban:problem:{code}", "title": title, "status": status, "code": code}
+    if field:
+        body["field"] = field
+    return web.json_response(body, status=status, content_type=PROBLEM, dumps=_dumps)
 
 
 def _status_values(values: dict[str, Any]) -> dict[str, Any]:

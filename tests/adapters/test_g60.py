@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 from lxml import etree
+from platform_data import SAMPLES as SAMPLES_DIR
 
 from adapters.anhui import AnhuiAdapter
 from adapters.base import Envelope
@@ -69,10 +70,7 @@ def _rows(samples_dir: Path, index: str) -> list[dict[str, str]]:
 
 
 def _index() -> list[dict[str, str]]:
-    path = Path(__file__).resolve().parents[3] / "shared" / "platforms" / "samples"
-    if not path.is_dir():
-        return []
-    return _rows(path, "INDEX.csv") + [dict(r, bad="1") for r in _rows(path, "bad/INDEX.csv")]
+    return _rows(SAMPLES_DIR, "INDEX.csv") + [dict(r, bad="1") for r in _rows(SAMPLES_DIR, "bad/INDEX.csv")]
 
 
 SAMPLES = [r for r in _index() if "bad" not in r]
