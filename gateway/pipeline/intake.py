@@ -17,6 +17,7 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
+from gateway.delivery.ordering import order_of
 from gateway.errors import Rejection
 from gateway.errors import RejectionCode as C
 from gateway.model import canonical_json
@@ -101,9 +102,11 @@ class Intake:
             self._check_destination(source, destination, operation, record)
         payload = canonical_json.dumps(record)
         receipt_no, ids = new_ids(len(destinations))
+        place = order_of(record)  # a case's events reach each destination in order (README §5.2)
         outbound = [
             OutboundMessage.new(id=mid.hex, destination=destination, kind=operation, idem_key=key,
-                                message_id=str(mid), payload=payload, now=now)
+                                message_id=str(mid), payload=payload, now=now, order_key=place.key,
+                                order_seq=place.seq)
             for destination, mid in zip(destinations, ids, strict=True)
         ]
         return destinations, outbound, receipt_no

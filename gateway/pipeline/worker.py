@@ -13,7 +13,15 @@ Claims are made per destination, so one slow or broken destination never holds t
 - a destination whose circuit breaker is open is not claimed from at all (its messages stay ``pending`` with their
   own next attempt time, no attempt is spent); half-open, exactly one message is claimed as the probe;
 - a message whose lease is about to run out before it is sent is handed back unsent rather than risk a second
-  instance delivering it at the same moment.
+  instance delivering it at the same moment; once a send starts, its lease is renewed (owner-checked) every third
+  of the lease length until the outcome is recorded, so a send that outlasts the lease is never sent again by
+  another worker or instance meanwhile (the lease covers the attempt, however many short retries it takes);
+- ordering is the store's: a message is claimed only after every earlier message of its case to its destination
+  is finished (:mod:`gateway.store.transitions`), and recording an outcome of an ordered message claims its
+  destination again at once, so the next event of the case does not wait for the poll;
+- expiry is its own transition: on every full scan (at most once a second) each destination's messages past
+  ``max_age`` are dead-lettered ``DELIVERY_EXPIRED`` whatever its breaker says, and a claimed message past it is
+  dead-lettered unsent.
 
 ``stop`` stops claiming, waits for the sends in progress to finish and record their outcomes, and hands back the
 claimed messages it never started, so a clean stop leaves no ``delivering`` message with a live lease.
@@ -37,6 +45,9 @@ from gateway.delivery import (
     PermanentRefusal,
     RetryAt,
     RetryPolicy,
+    expired,
+    expiry,
+    expiry_cutoff,
     next_action,
     send_with_short_retries,
 )
@@ -51,6 +62,8 @@ __all__ = ["NOT_SENT", "DeliveryWorker", "WorkerSettings"]
 log = logging.getLogger("gateway.delivery")
 #: ``last_error_code`` of a claimed message handed back unsent (stop, or a lease about to expire)
 NOT_SENT = "NOT_SENT"
+#: seconds between two expiry sweeps of one worker (each sweep is one UPDATE per destination)
+EXPIRY_SWEEP_EVERY = 1.0
 
 
 class WorkerSettings:
@@ -111,6 +124,7 @@ class DeliveryWorker:
         self._limits: dict[str, asyncio.Semaphore] = {}
         self._in_flight: set[asyncio.Task[None]] = set()
         self._running: asyncio.Task[None] | None = None
+        self._swept: float | None = None  # clock() of the last expiry sweep
         #: outcomes recorded by this worker: ``delivered``, ``retry``, ``dead``, ``not_sent`` (tests, metrics)
         self.counts: Counter[str] = Counter()
 
@@ -177,8 +191,11 @@ class DeliveryWorker:
     async def run_once(self, destinations: Iterable[str] | None = None) -> int:
         """Claim due messages of ``destinations`` (all by default) as room allows; start delivering them."""
         chosen = self.clients if destinations is None else [d for d in destinations if d in self.clients]
-        plans = [(d, n) for d in chosen if (n := self._room(d)) > 0]
         now = self.clock()
+        if destinations is None and (self._swept is None or now - self._swept >= EXPIRY_SWEEP_EVERY):
+            self._swept = now
+            await self.expire_overdue(now)
+        plans = [(d, n) for d in chosen if (n := self._room(d)) > 0]
         results = await asyncio.gather(*(
             self.store.claim_due(now, n, self.owner, self.settings.lease_seconds, d) for d, n in plans
         ))
@@ -192,6 +209,16 @@ class DeliveryWorker:
                 self._start(message)
             claimed += len(messages)
         return claimed
+
+    async def expire_overdue(self, now: float) -> int:
+        """Dead-letter every destination's unclaimed messages past their ``max_age``, whatever the breakers say."""
+        counts = await asyncio.gather(*(
+            self.store.expire(d, expiry_cutoff(self.policy(d), now), now, expiry(self.policy(d)).code,
+                              expiry(self.policy(d)).reason)
+            for d in self.clients
+        ))
+        self.counts["expired"] += sum(counts)
+        return sum(counts)
 
     def _room(self, destination: str) -> int:
         """How many more messages to claim for ``destination`` now (0 while its breaker is open)."""
@@ -226,9 +253,12 @@ class DeliveryWorker:
             limit = self._limits[message.destination] = asyncio.Semaphore(self.settings.per_destination)
         try:
             async with limit:
-                lease_left = (message.lease_until or 0.0) - self.clock()
+                now = self.clock()
+                lease_left = (message.lease_until or 0.0) - now
                 if self._stopping.is_set() or lease_left < self.settings.lease_margin:
                     await self._hand_back(message)
+                elif expired(self.policy(message.destination), message.started, now):
+                    await self._expire_claimed(message)
                 else:
                     await self.deliver(message)
         except Exception:  # a bug must not kill the worker; the lease expires and the message comes back
@@ -241,6 +271,40 @@ class DeliveryWorker:
         await self.store.schedule_retry(message.id, self.owner, self.clock(), NOT_SENT,
                                         "claimed but not sent (worker stopping or lease running out)")
 
+    async def _expire_claimed(self, message: OutboundMessage) -> None:
+        """A claimed message already past its ``max_age``: dead-letter it unsent (``DELIVERY_EXPIRED``)."""
+        action = expiry(self.policy(message.destination))
+        self.counts["expired"] += 1
+        await self.store.dead_letter(message.id, self.owner, action.code, action.reason)
+        self._recorded(message, action)
+
+    def _recorded(self, message: OutboundMessage, action: Any) -> None:
+        """After an outcome is recorded: the next message of an ordered case may be due now; tell the metrics."""
+        if message.order_key is not None:
+            self.kick([message.destination])
+        if self.on_outcome is not None:
+            self.on_outcome(message, action)
+
+    async def _keep_lease(self, message: OutboundMessage) -> None:
+        """Renew the lease of a message being sent, every third of the lease length, until cancelled.
+
+        A heartbeat, not a retry: a renewal that fails for a store error is tried again at the next beat; a renewal
+        refused because another owner holds the message ends the heartbeat (the outcome will not be recorded).
+        """
+        every = self.settings.lease_seconds / 3
+        while True:
+            await asyncio.sleep(every)
+            try:
+                kept = await self.store.renew_lease(message.id, self.owner, self.clock() + self.settings.lease_seconds)
+            except StoreError as exc:
+                log.warning("renewing a lease failed: %s", type(exc).__name__,
+                            extra={"destination": message.destination, "outbox_id": message.id})
+                continue
+            if not kept:
+                log.warning("the lease of an outbox message was lost while it was being sent",
+                            extra={"destination": message.destination, "outbox_id": message.id})
+                return
+
     async def deliver(self, message: OutboundMessage) -> None:
         """One attempt for one claimed message, and its recorded outcome."""
         breaker = self.breakers.get(message.destination)
@@ -251,10 +315,15 @@ class DeliveryWorker:
                                             "destination circuit open; not sent")
             return
         policy = self.policy(message.destination)
-        outcome = await self._attempt(message, policy)
+        heartbeat = asyncio.create_task(self._keep_lease(message))
+        try:
+            outcome = await self._attempt(message, policy)
+        finally:
+            heartbeat.cancel()
+            await asyncio.gather(heartbeat, return_exceptions=True)
         breaker.record(outcome)
         now = self.clock()
-        action = next_action(policy, max(message.attempts, 1), message.created_at, now, outcome, rng=self.rng)
+        action = next_action(policy, max(message.attempts, 1), message.started, now, outcome, rng=self.rng)
         if isinstance(action, Done):
             self.counts["delivered"] += 1
             kept = await self.store.mark_delivered(message.id, self.owner, str(action.receipt).encode("utf-8"), now)
@@ -269,8 +338,7 @@ class DeliveryWorker:
         if not kept:
             log.warning("the lease of an outbox message was lost before its outcome was recorded",
                         extra={"destination": message.destination, "outbox_id": message.id})
-        if self.on_outcome is not None:
-            self.on_outcome(message, action)
+        self._recorded(message, action)
 
     async def _attempt(self, message: OutboundMessage, policy: RetryPolicy) -> Delivered[object] | DeliveryError:
         client = self.clients.get(message.destination)

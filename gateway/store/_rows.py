@@ -34,6 +34,9 @@ OUTBOX_COLUMNS: Final = (
     "lease_until",
     "delivered_at",
     "delivery_receipt",
+    "order_key",
+    "order_seq",
+    "schedule_start",
 )
 INBOUND_COLUMNS: Final = ("kind", "idem_key", "source", "received_at", "receipt", "receipt_type")
 
@@ -58,6 +61,9 @@ def message_from_row(row: Mapping[str, Any]) -> OutboundMessage:
         lease_until=None if row["lease_until"] is None else float(row["lease_until"]),
         delivered_at=None if row["delivered_at"] is None else float(row["delivered_at"]),
         delivery_receipt=None if receipt is None else bytes(receipt),
+        order_key=row["order_key"],
+        order_seq=int(row["order_seq"]),
+        schedule_start=None if row["schedule_start"] is None else float(row["schedule_start"]),
     )
 
 

@@ -114,6 +114,18 @@ MIGRATIONS: Final[tuple[Migration, ...]] = (
         "byte-ordered key index for prefix lookups (a status event's case origin)",
         ("CREATE INDEX inbound_key_binary ON inbound (kind, idem_key COLLATE {binary}, received_at)",),
     ),
+    Migration(
+        5,
+        "outbox ordering key and position (a case's events in order), and the start of a message's schedule",
+        (
+            "ALTER TABLE outbox ADD COLUMN order_key TEXT",
+            "ALTER TABLE outbox ADD COLUMN order_seq {bigint} NOT NULL DEFAULT 0",
+            "ALTER TABLE outbox ADD COLUMN schedule_start {real}",
+            "UPDATE outbox SET schedule_start = created_at",
+            # claim_due's predecessor check and followers() read this index
+            "CREATE INDEX outbox_order ON outbox (destination, order_key, order_seq) WHERE order_key IS NOT NULL",
+        ),
+    ),
 )
 
 
