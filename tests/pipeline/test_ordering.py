@@ -61,9 +61,10 @@ async def test_a_later_event_does_not_overtake_an_earlier_one_waiting_for_its_re
 
 async def admin(stack: Stack, method: str, path: str) -> Any:
     token = (stack.config.dev_credentials / "admin-token").read_text(encoding="ascii").strip()  # type: ignore[operator]
-    async with aiohttp.ClientSession() as http, http.request(
-        method, f"{stack.gateway_url}{path}", headers={"Authorization": f"Bearer {token}"}
-    ) as resp:
+    async with (
+        aiohttp.ClientSession() as http,
+        http.request(method, f"{stack.gateway_url}{path}", headers={"Authorization": f"Bearer {token}"}) as resp,
+    ):
         assert resp.status == 200, await resp.text()
         return await resp.json()
 
