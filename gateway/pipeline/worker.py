@@ -212,13 +212,16 @@ class DeliveryWorker:
 
     async def expire_overdue(self, now: float) -> int:
         """Dead-letter every destination's unclaimed messages past their ``max_age``, whatever the breakers say."""
-        counts = await asyncio.gather(*(
-            self.store.expire(d, expiry_cutoff(self.policy(d), now), now, expiry(self.policy(d)).code,
-                              expiry(self.policy(d)).reason)
-            for d in self.clients
+        actions = {d: expiry(self.policy(d)) for d in self.clients}
+        found = await asyncio.gather(*(
+            self.store.expire(d, expiry_cutoff(self.policy(d), now), now, action.code, action.reason)
+            for d, action in actions.items()
         ))
-        self.counts["expired"] += sum(counts)
-        return sum(counts)
+        for messages in found:
+            for message in messages:
+                self.counts["expired"] += 1
+                self._recorded(message, actions[message.destination])
+        return sum(map(len, found))
 
     def _room(self, destination: str) -> int:
         """How many more messages to claim for ``destination`` now (0 while its breaker is open)."""

@@ -212,10 +212,13 @@ class Store(Protocol):
         """Extend ``owner``'s lease while it is still sending; False if the lease was lost."""
         ...
 
-    async def expire(self, destination: str, started_before: float, now: float, error_code: str, error: str) -> int:
+    async def expire(
+        self, destination: str, started_before: float, now: float, error_code: str, error: str
+    ) -> list[OutboundMessage]:
         """Dead-letter ``destination``'s unclaimed messages whose schedule began at or before ``started_before``.
 
-        Unclaimed means pending, or delivering with a lease expired by ``now``; returns how many went.
+        Unclaimed means pending, or delivering with a lease expired by ``now``; returns the messages it dead-lettered
+        (for the metrics and the log).
         """
         ...
 

@@ -167,15 +167,18 @@ class PostgresStore:
         status = await self._run("renew_lease", lambda conn: conn.execute(sql, id, owner, float(lease_until)))
         return bool(status == "UPDATE 1")
 
-    async def expire(self, destination: str, started_before: float, now: float, error_code: str, error: str) -> int:
+    async def expire(
+        self, destination: str, started_before: float, now: float, error_code: str, error: str
+    ) -> list[OutboundMessage]:
         sql = (
             "UPDATE outbox SET state = 'dead', last_error_code = $1, last_error = $2,"  # noqa: S608
             " lease_owner = NULL, lease_until = NULL WHERE destination = $3"
             f" AND state IN {sources_sql('expire')} AND COALESCE(schedule_start, created_at) <= $4"
-            " AND (state = 'pending' OR lease_until <= $5)"
+            f" AND (state = 'pending' OR lease_until <= $5) RETURNING {_COLS}"
         )
         args = (error_code, error, destination, float(started_before), float(now))
-        return _count(await self._run("expire", lambda conn: conn.execute(sql, *args)))
+        rows = await self._run("expire", lambda conn: conn.fetch(sql, *args))
+        return [_rows.message_from_row(r) for r in rows]
 
     async def _held_update(self, name: str, assignments: str, *args: Any) -> bool:
         sql = f"UPDATE outbox SET {assignments}, {_HELD}"  # noqa: S608

@@ -159,15 +159,19 @@ class SQLiteStore:
         )
         return await self._worker.run(name, lambda conn: conn.execute(sql, params).rowcount == 1)
 
-    async def expire(self, destination: str, started_before: float, now: float, error_code: str, error: str) -> int:
+    async def expire(
+        self, destination: str, started_before: float, now: float, error_code: str, error: str
+    ) -> list[OutboundMessage]:
         sql = (
             "UPDATE outbox SET state = 'dead', last_error_code = ?, last_error = ?,"  # noqa: S608
             " lease_owner = NULL, lease_until = NULL WHERE destination = ?"
             f" AND state IN {sources_sql('expire')} AND COALESCE(schedule_start, created_at) <= ?"
-            " AND (state = 'pending' OR lease_until <= ?)"
+            f" AND (state = 'pending' OR lease_until <= ?) RETURNING {_COLS}"
         )
         params = (error_code, error, destination, started_before, now)
-        return await self._worker.run("expire", lambda conn: conn.execute(sql, params).rowcount)
+        return await self._worker.run(
+            "expire", lambda conn: [_rows.message_from_row(r) for r in conn.execute(sql, params).fetchall()]
+        )
 
     async def _held_update(self, name: str, assignments: str, params: tuple[Any, ...]) -> bool:
         sql = f"UPDATE outbox SET {assignments}, {_HELD}"  # noqa: S608
