@@ -167,10 +167,12 @@ class DeliveryWorker:
                 everything = False
                 continue
             waiters = {asyncio.ensure_future(self._wake.wait()), asyncio.ensure_future(self._stopping.wait())}
-            done, _ = await asyncio.wait(waiters | self._in_flight, timeout=self.settings.poll_interval,
-                                         return_when=asyncio.FIRST_COMPLETED)
-            for waiter in waiters:
-                waiter.cancel()
+            try:
+                done, _ = await asyncio.wait(waiters | self._in_flight, timeout=self.settings.poll_interval,
+                                             return_when=asyncio.FIRST_COMPLETED)
+            finally:  # also when the run is cancelled: no waiter left pending
+                for waiter in waiters:
+                    waiter.cancel()
             everything = not done  # the poll interval passed: look at every destination again
             if self._wake.is_set() and self.settings.linger:
                 await asyncio.sleep(self.settings.linger)
