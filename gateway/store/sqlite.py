@@ -150,14 +150,12 @@ class SQLiteStore:
         return await self._worker.run("claim_due", job)
 
     async def renew_lease(self, id: str, owner: str, lease_until: float) -> bool:
-        return await self._held_update_keep("renew_lease", "lease_until = ?", (lease_until, id, owner))
-
-    async def _held_update_keep(self, name: str, assignments: str, params: tuple[Any, ...]) -> bool:
         sql = (
-            f"UPDATE outbox SET {assignments} WHERE id = ? AND state IN {sources_sql('renew')}"  # noqa: S608
+            f"UPDATE outbox SET lease_until = ? WHERE id = ? AND state IN {sources_sql('renew')}"  # noqa: S608
             " AND lease_owner = ?"
         )
-        return await self._worker.run(name, lambda conn: conn.execute(sql, params).rowcount == 1)
+        params = (lease_until, id, owner)
+        return await self._worker.run("renew_lease", lambda conn: conn.execute(sql, params).rowcount == 1)
 
     async def expire(
         self, destination: str, started_before: float, now: float, error_code: str, error: str

@@ -21,8 +21,9 @@ discard        dead                                        (deleted)     an oper
 purge          delivered                                   (deleted)     housekeeping
 =============  ==========================================  ============  ====================================
 
-Rules for editing: a new transition is a new row in ``TRANSITIONS`` and a method on :class:`~.api.Store` that both
-backends implement with ``sources_sql(name)``; never compare ``state`` to a literal elsewhere in a backend.
+Rules for editing: a new transition is a new row in ``TRANSITIONS`` (and in the table above) and a method on
+:class:`~.api.Store` that both backends implement, taking the states it may start from with ``sources_sql(name)``;
+tests/store/test_outbox_ordering.py walks every row on both backends and fails on a row it does not know.
 
 Ordering (README §5.2): a message with an ``order_key`` (a case number) waits while any message to the same
 destination with the same key and a lower ``order_seq`` is in a ``HOLDING`` state. ``dead`` holds too: a dead
