@@ -291,14 +291,18 @@ class DeliveryWorker:
             self.on_outcome(message, action)
 
     async def _keep_lease(self, message: OutboundMessage) -> None:
-        """Renew the lease of a message being sent, every third of the lease length, until cancelled.
+        """Renew the lease of a message being sent whenever a third of it has run down, until cancelled.
 
-        A heartbeat, not a retry: a renewal that fails for a store error is tried again at the next beat; a renewal
-        refused because another owner holds the message ends the heartbeat (the outcome will not be recorded).
+        The first renewal comes when the lease has two thirds left: at once for a message that waited for its turn
+        after the claim, a third of the lease in for one sent straight away. A heartbeat, not a retry: a renewal that
+        fails for a store error is tried again at the next beat; a renewal refused because another owner holds the
+        message ends the heartbeat (the outcome will not be recorded).
         """
         every = self.settings.lease_seconds / 3
+        wait = max(0.0, (message.lease_until or 0.0) - self.clock() - 2 * every)
         while True:
-            await asyncio.sleep(every)
+            await asyncio.sleep(wait)
+            wait = every
             try:
                 kept = await self.store.renew_lease(message.id, self.owner, self.clock() + self.settings.lease_seconds)
             except StoreError as exc:
