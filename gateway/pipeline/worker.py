@@ -285,7 +285,7 @@ class DeliveryWorker:
 
     def _recorded(self, message: OutboundMessage, action: Any) -> None:
         """After an outcome is recorded: the next message of an ordered case may be due now; tell the metrics."""
-        if message.order_key is not None:
+        if message.order_key is not None and not isinstance(action, RetryAt):  # a retry still holds its successors
             self.kick([message.destination])
         if self.on_outcome is not None:
             self.on_outcome(message, action)
