@@ -148,7 +148,7 @@ async def test_max_age_holds_while_the_breaker_is_open(
     await wait_for_async(all_dead, timeout=10, what="every message expired")
     messages = await g60_messages(stack)
     late = time.time() - (max(m.created_at for m in messages) + 1.5)
-    assert late < 2.5  # the sweep runs once a second (plus a loaded machine's slack), not at the next attempt
+    assert late < 5  # the sweep runs about once a second (plus a loaded machine's slack), not at the next attempt
     assert {m.last_error_code for m in messages} == {DELIVERY_EXPIRED}
     assert stack.worker.breaker_state("g60") is BreakerState.OPEN  # the breaker had no say in it
     assert stack.worker.counts["expired"] == N  # by the sweep, each counted and logged as a dead letter
