@@ -117,6 +117,15 @@ class SealedStore:
     ) -> list[OutboundMessage]:
         return [self._opened(m) for m in await self.inner.list_messages(state, destination, limit, offset)]
 
+    async def expire(
+        self, destination: str, started_before: float, now: float, error_code: str, error: str
+    ) -> list[OutboundMessage]:
+        expired = await self.inner.expire(destination, started_before, now, error_code, error)
+        return [self._opened(m) for m in expired]
+
+    async def followers(self, id: str) -> list[OutboundMessage]:
+        return [self._opened(m) for m in await self.inner.followers(id)]
+
     async def get_message(self, id: str) -> OutboundMessage | None:
         found = await self.inner.get_message(id)
         return None if found is None else self._opened(found)
@@ -131,6 +140,9 @@ class SealedStore:
 
     async def schedule_retry(self, id: str, owner: str, next_attempt_at: float, error_code: str, error: str) -> bool:
         return await self.inner.schedule_retry(id, owner, next_attempt_at, error_code, error)
+
+    async def renew_lease(self, id: str, owner: str, lease_until: float) -> bool:
+        return await self.inner.renew_lease(id, owner, lease_until)
 
     async def dead_letter(self, id: str, owner: str, error_code: str, error: str) -> bool:
         return await self.inner.dead_letter(id, owner, error_code, error)

@@ -17,12 +17,13 @@ The worker's loop, for one claimed message (the worker and the transport live el
 Modules: :mod:`.outcomes` (the exception tree a transport raises), :mod:`.backoff` (the jitter
 formula), :mod:`.policy` (``RetryPolicy`` and ``next_action``), :mod:`.breaker` (per-destination
 circuit breakers), :mod:`.retrying` (tenacity-based short retries), :mod:`.retry_after` (the header,
-for transports), :mod:`.settings` (config errors).
+for transports), :mod:`.settings` (config errors), :mod:`.ordering` (which messages keep an order, and their place).
 This package imports no HTTP client.
 """
 
 from gateway.delivery.backoff import Backoff, RandomSource
 from gateway.delivery.breaker import BreakerRegistry, BreakerSettings, BreakerState, CircuitBreaker, Clock
+from gateway.delivery.ordering import OrderPlace, order_of
 from gateway.delivery.outcomes import (
     ConnectionFailed,
     Delivered,
@@ -42,6 +43,9 @@ from gateway.delivery.policy import (
     Done,
     RetryAt,
     RetryPolicy,
+    expired,
+    expiry,
+    expiry_cutoff,
     next_action,
 )
 from gateway.delivery.retry_after import MAX_RETRY_AFTER, parse_retry_after
@@ -66,6 +70,7 @@ __all__ = [
     "DeliveryError",
     "DeliveryTimeout",
     "Done",
+    "OrderPlace",
     "PermanentRefusal",
     "RandomSource",
     "RetryAt",
@@ -74,7 +79,11 @@ __all__ = [
     "Throttled",
     "TransientDeliveryError",
     "TransientKind",
+    "expired",
+    "expiry",
+    "expiry_cutoff",
     "next_action",
+    "order_of",
     "parse_retry_after",
     "send_with_short_retries",
 ]

@@ -55,6 +55,9 @@ __all__ = [
     "Done",
     "RetryAt",
     "RetryPolicy",
+    "expired",
+    "expiry",
+    "expiry_cutoff",
     "next_action",
 ]
 
@@ -191,6 +194,26 @@ class DeadLetter:
 
 
 Action = Done | RetryAt | DeadLetter
+
+
+def expiry_cutoff(policy: RetryPolicy, now: float) -> float:
+    """Messages whose schedule started at or before this instant are past ``max_age`` at ``now``.
+
+    Expiry is its own transition (``DELIVERY_EXPIRED``), applied by the worker to pending messages whatever the
+    circuit breaker says: an open breaker attempts nothing, so an age check made only after a failed attempt would
+    let messages outlive their deadline for as long as the destination stays down.
+    """
+    return now - policy.max_age
+
+
+def expired(policy: RetryPolicy, started: float, now: float) -> bool:
+    """Whether a message whose schedule began at ``started`` is past ``max_age`` at ``now`` (checked before a send)."""
+    return started <= expiry_cutoff(policy, now)
+
+
+def expiry(policy: RetryPolicy) -> DeadLetter:
+    """The dead letter of a message that reached ``max_age`` unsent or undelivered."""
+    return DeadLetter(DELIVERY_EXPIRED, f"not delivered within max_age {policy.max_age:g}s")
 
 
 def next_action(

@@ -24,6 +24,7 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
+from gateway.delivery.ordering import order_of
 from gateway.errors import Rejection
 from gateway.errors import RejectionCode as C
 from gateway.model import canonical_json
@@ -133,10 +134,11 @@ class Intake:
         receipt_no, ids = new_ids(len(destinations))
         ctx = current_request()  # the delivery's log lines carry the submission's request and trace ids
         request_id, traceparent = (ctx.request_id, ctx.traceparent) if ctx is not None else (None, None)
+        place = order_of(record)  # a case's events reach each destination in order (README §5.2)
         outbound = [
             OutboundMessage.new(id=mid.hex, destination=destination, kind=operation, idem_key=key,
                                 message_id=str(mid), payload=payload, now=now, request_id=request_id,
-                                traceparent=traceparent)
+                                traceparent=traceparent, order_key=place.key, order_seq=place.seq)
             for destination, mid in zip(destinations, ids, strict=True)
         ]
         return destinations, outbound, receipt_no

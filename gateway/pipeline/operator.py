@@ -3,6 +3,11 @@
 ``show`` masks personal data in the record (``gateway.observability.masking``: personal fields by name, and their
 values wherever else they recur, e.g. an applicant's name inside ``project_name``); ``retry`` puts a dead letter
 back with its idempotency key and message id unchanged, so the destination recognises a repeat (README §9).
+
+Ordering (README §5.2): a dead message of a case holds back the later messages of that case to its destination
+(``gateway.store.transitions``), so ``show`` lists them under ``blocked`` (those behind a message that is not dead
+yet are ``waiting``). ``retry`` replays the dead message with a fresh schedule together with the dead messages
+behind it, and the store then delivers the chain in order; ``discard`` lets the chain go on without it.
 """
 
 from __future__ import annotations
@@ -47,6 +52,10 @@ async def show(store: Store, message_id: str) -> dict[str, Any] | None:
     if message is None:
         return None
     out = summary(message)
+    if message.order_key is not None:
+        later = await store.followers(message.id)
+        out["order"] = {"key": message.order_key, "position": message.order_seq}
+        out["blocked" if message.state == DEAD else "waiting"] = [summary(m) for m in later]
     out["record"] = mask_mapping(json.loads(message.payload))
     if message.delivery_receipt is not None:
         out["receipt"] = mask_text(message.delivery_receipt.decode("utf-8", "replace"))
@@ -54,9 +63,17 @@ async def show(store: Store, message_id: str) -> dict[str, Any] | None:
 
 
 async def retry(store: Store, message_id: str, now: float) -> bool:
-    """Put a dead letter back, due ``now``, keeping its idempotency key and message id; False if not dead."""
+    """Put a dead letter back with a fresh schedule (due ``now``, full retries, a new ``max_age``), keeping its
+    idempotency key and message id, and with it the dead letters behind it in its case's order; False if not dead.
+    """
     message = await store.get_message(message_id)
-    return message is not None and message.state == DEAD and await store.retry_dead(message_id, now)
+    if message is None or message.state != DEAD or not await store.retry_dead(message_id, now):
+        return False
+    if message.order_key is not None:
+        for later in await store.followers(message_id):
+            if later.state == DEAD:
+                await store.retry_dead(later.id, now)
+    return True
 
 
 async def discard(store: Store, message_id: str) -> bool:

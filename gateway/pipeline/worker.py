@@ -13,7 +13,15 @@ Claims are made per destination, so one slow or broken destination never holds t
 - a destination whose circuit breaker is open is not claimed from at all (its messages stay ``pending`` with their
   own next attempt time, no attempt is spent); half-open, exactly one message is claimed as the probe;
 - a message whose lease is about to run out before it is sent is handed back unsent rather than risk a second
-  instance delivering it at the same moment.
+  instance delivering it at the same moment; once a send starts, its lease is renewed (owner-checked) every third
+  of the lease length until the outcome is recorded, so a send that outlasts the lease is never sent again by
+  another worker or instance meanwhile (the lease covers the attempt, however many short retries it takes);
+- ordering is the store's: a message is claimed only after every earlier message of its case to its destination
+  is finished (:mod:`gateway.store.transitions`), and recording an outcome of an ordered message claims its
+  destination again at once, so the next event of the case does not wait for the poll;
+- expiry is its own transition: on every full scan (at most once a second) each destination's messages past
+  ``max_age`` are dead-lettered ``DELIVERY_EXPIRED`` whatever its breaker says, and a claimed message past it is
+  dead-lettered unsent.
 
 ``stop`` stops claiming, waits for the sends in progress to finish and record their outcomes, and hands back the
 claimed messages it never started, so a clean stop leaves no ``delivering`` message with a live lease. Given a
@@ -40,6 +48,9 @@ from gateway.delivery import (
     PermanentRefusal,
     RetryAt,
     RetryPolicy,
+    expired,
+    expiry,
+    expiry_cutoff,
     next_action,
     send_with_short_retries,
 )
@@ -54,6 +65,8 @@ __all__ = ["NOT_SENT", "DeliveryWorker", "WorkerSettings"]
 log = logging.getLogger("gateway.delivery")
 #: ``last_error_code`` of a claimed message handed back unsent (stop, or a lease about to expire)
 NOT_SENT = "NOT_SENT"
+#: seconds between two expiry sweeps of one worker (each sweep is one UPDATE per destination)
+EXPIRY_SWEEP_EVERY = 1.0
 
 
 class WorkerSettings:
@@ -115,6 +128,7 @@ class DeliveryWorker:
         self._in_flight: set[asyncio.Task[None]] = set()
         self._running: asyncio.Task[None] | None = None
         self._stopped: asyncio.Future[int] | None = None
+        self._swept: float | None = None  # clock() of the last expiry sweep
         #: outcomes recorded by this worker: ``delivered``, ``retry``, ``dead``, ``not_sent`` (tests, metrics)
         self.counts: Counter[str] = Counter()
 
@@ -157,10 +171,12 @@ class DeliveryWorker:
                 everything = False
                 continue
             waiters = {asyncio.ensure_future(self._wake.wait()), asyncio.ensure_future(self._stopping.wait())}
-            done, _ = await asyncio.wait(waiters | self._in_flight, timeout=self.settings.poll_interval,
-                                         return_when=asyncio.FIRST_COMPLETED)
-            for waiter in waiters:
-                waiter.cancel()
+            try:
+                done, _ = await asyncio.wait(waiters | self._in_flight, timeout=self.settings.poll_interval,
+                                             return_when=asyncio.FIRST_COMPLETED)
+            finally:  # also when the run is cancelled: no waiter left pending
+                for waiter in waiters:
+                    waiter.cancel()
             everything = not done  # the poll interval passed: look at every destination again
             if self._wake.is_set() and self.settings.linger:
                 await asyncio.sleep(self.settings.linger)
@@ -215,8 +231,11 @@ class DeliveryWorker:
     async def run_once(self, destinations: Iterable[str] | None = None) -> int:
         """Claim due messages of ``destinations`` (all by default) as room allows; start delivering them."""
         chosen = self.clients if destinations is None else [d for d in destinations if d in self.clients]
-        plans = [(d, n) for d in chosen if (n := self._room(d)) > 0]
         now = self.clock()
+        if destinations is None and (self._swept is None or now - self._swept >= EXPIRY_SWEEP_EVERY):
+            self._swept = now
+            await self.expire_overdue(now)
+        plans = [(d, n) for d in chosen if (n := self._room(d)) > 0]
         results = await asyncio.gather(*(
             self.store.claim_due(now, n, self.owner, self.settings.lease_seconds, d) for d, n in plans
         ))
@@ -230,6 +249,19 @@ class DeliveryWorker:
                 self._start(message)
             claimed += len(messages)
         return claimed
+
+    async def expire_overdue(self, now: float) -> int:
+        """Dead-letter every destination's unclaimed messages past their ``max_age``, whatever the breakers say."""
+        actions = {d: expiry(self.policy(d)) for d in self.clients}
+        found = await asyncio.gather(*(
+            self.store.expire(d, expiry_cutoff(self.policy(d), now), now, action.code, action.reason)
+            for d, action in actions.items()
+        ))
+        for messages in found:
+            for message in messages:
+                self.counts["expired"] += 1
+                self._recorded(message, actions[message.destination])
+        return sum(map(len, found))
 
     def _room(self, destination: str) -> int:
         """How many more messages to claim for ``destination`` now (0 while its breaker is open)."""
@@ -264,9 +296,12 @@ class DeliveryWorker:
             limit = self._limits[message.destination] = asyncio.Semaphore(self.settings.per_destination)
         try:
             async with limit:
-                lease_left = (message.lease_until or 0.0) - self.clock()
+                now = self.clock()
+                lease_left = (message.lease_until or 0.0) - now
                 if self._stopping.is_set() or lease_left < self.settings.lease_margin:
                     await self._hand_back(message)
+                elif expired(self.policy(message.destination), message.started, now):
+                    await self._expire_claimed(message)
                 else:
                     await self.deliver(message)
         except Exception:  # a bug must not kill the worker; the lease expires and the message comes back
@@ -279,6 +314,44 @@ class DeliveryWorker:
         await self.store.schedule_retry(message.id, self.owner, self.clock(), NOT_SENT,
                                         "claimed but not sent (worker stopping or lease running out)")
 
+    async def _expire_claimed(self, message: OutboundMessage) -> None:
+        """A claimed message already past its ``max_age``: dead-letter it unsent (``DELIVERY_EXPIRED``)."""
+        action = expiry(self.policy(message.destination))
+        self.counts["expired"] += 1
+        await self.store.dead_letter(message.id, self.owner, action.code, action.reason)
+        self._recorded(message, action)
+
+    def _recorded(self, message: OutboundMessage, action: Any) -> None:
+        """After an outcome is recorded: the next message of an ordered case may be due now; tell the metrics."""
+        if message.order_key is not None and not isinstance(action, RetryAt):  # a retry still holds its successors
+            self.kick([message.destination])
+        if self.on_outcome is not None:
+            self.on_outcome(message, action)
+
+    async def _keep_lease(self, message: OutboundMessage) -> None:
+        """Renew the lease of a message being sent whenever a third of it has run down, until cancelled.
+
+        The first renewal comes when the lease has two thirds left: at once for a message that waited for its turn
+        after the claim, a third of the lease in for one sent straight away. A heartbeat, not a retry: a renewal that
+        fails for a store error is tried again at the next beat; a renewal refused because another owner holds the
+        message ends the heartbeat (the outcome will not be recorded).
+        """
+        every = self.settings.lease_seconds / 3
+        wait = max(0.0, (message.lease_until or 0.0) - self.clock() - 2 * every)
+        while True:
+            await asyncio.sleep(wait)
+            wait = every
+            try:
+                kept = await self.store.renew_lease(message.id, self.owner, self.clock() + self.settings.lease_seconds)
+            except StoreError as exc:
+                log.warning("renewing a lease failed: %s", type(exc).__name__,
+                            extra={"destination": message.destination, "outbox_id": message.id})
+                continue
+            if not kept:
+                log.warning("the lease of an outbox message was lost while it was being sent",
+                            extra={"destination": message.destination, "outbox_id": message.id})
+                return
+
     async def deliver(self, message: OutboundMessage) -> None:
         """One attempt for one claimed message, and its recorded outcome."""
         breaker = self.breakers.get(message.destination)
@@ -289,10 +362,15 @@ class DeliveryWorker:
                                             "destination circuit open; not sent")
             return
         policy = self.policy(message.destination)
-        outcome = await self._attempt(message, policy)
+        heartbeat = asyncio.create_task(self._keep_lease(message))
+        try:
+            outcome = await self._attempt(message, policy)
+        finally:
+            heartbeat.cancel()
+            await asyncio.gather(heartbeat, return_exceptions=True)
         breaker.record(outcome)
         now = self.clock()
-        action = next_action(policy, max(message.attempts, 1), message.created_at, now, outcome, rng=self.rng)
+        action = next_action(policy, max(message.attempts, 1), message.started, now, outcome, rng=self.rng)
         if isinstance(action, Done):
             self.counts["delivered"] += 1
             kept = await self.store.mark_delivered(message.id, self.owner, str(action.receipt).encode("utf-8"), now)
@@ -307,8 +385,7 @@ class DeliveryWorker:
         if not kept:
             log.warning("the lease of an outbox message was lost before its outcome was recorded",
                         extra={"destination": message.destination, "outbox_id": message.id})
-        if self.on_outcome is not None:
-            self.on_outcome(message, action)
+        self._recorded(message, action)
 
     async def _attempt(self, message: OutboundMessage, policy: RetryPolicy) -> Delivered[object] | DeliveryError:
         client = self.clients.get(message.destination)

@@ -36,6 +36,9 @@ OUTBOX_COLUMNS: Final = (
     "delivery_receipt",
     "request_id",
     "traceparent",
+    "order_key",
+    "order_seq",
+    "schedule_start",
 )
 INBOUND_COLUMNS: Final = ("kind", "idem_key", "source", "received_at", "receipt", "receipt_type")
 
@@ -62,6 +65,9 @@ def message_from_row(row: Mapping[str, Any]) -> OutboundMessage:
         delivery_receipt=None if receipt is None else bytes(receipt),
         request_id=row["request_id"],
         traceparent=row["traceparent"],
+        order_key=row["order_key"],
+        order_seq=int(row["order_seq"]),
+        schedule_start=None if row["schedule_start"] is None else float(row["schedule_start"]),
     )
 
 

@@ -18,6 +18,11 @@ The rules every backend keeps:
   ``message_id``, so the receiver still recognises a repeat) or discard it.
 - ``attempts`` counts claims: a worker that crashes mid-delivery has still used an attempt, so a
   message that kills its worker cannot loop for ever.
+- A message with an ``order_key`` is claimable only when no earlier message (lower ``order_seq``) with the same
+  key to the same destination is pending, being delivered or dead (:mod:`.transitions`): one case's events reach
+  each platform in order, across retries, crashes and instances, while different cases go in parallel.
+- ``schedule_start`` is when the current delivery schedule began (creation, or an operator's replay): a message's
+  ``max_age`` counts from it, so a replayed dead letter gets a fresh deadline and full retries.
 """
 
 from __future__ import annotations
@@ -92,6 +97,16 @@ class OutboundMessage:
     # the submission's request id and W3C traceparent, so its delivery's log lines join the submission's
     request_id: str | None = None
     traceparent: str | None = None
+    #: the ordering key (a case number) and the position in it; ``None``: not ordered
+    order_key: str | None = None
+    order_seq: int = 0
+    #: start of the current schedule (``max_age`` counts from here); ``None`` means ``created_at``
+    schedule_start: float | None = None
+
+    @property
+    def started(self) -> float:
+        """When the current delivery schedule began: creation, or the operator's last replay."""
+        return self.created_at if self.schedule_start is None else self.schedule_start
 
     def __post_init__(self) -> None:
         if self.state not in STATES:
@@ -112,6 +127,8 @@ class OutboundMessage:
         now: float,
         request_id: str | None = None,
         traceparent: str | None = None,
+        order_key: str | None = None,
+        order_seq: int = 0,
     ) -> OutboundMessage:
         """A fresh pending message, due at once: what the pipeline hands to ``accept``."""
         return cls(
@@ -125,6 +142,9 @@ class OutboundMessage:
             next_attempt_at=now,
             request_id=request_id,
             traceparent=traceparent,
+            order_key=order_key,
+            order_seq=order_seq,
+            schedule_start=now,
         )
 
 
@@ -190,7 +210,22 @@ class Store(Protocol):
         """Lease up to ``limit`` due messages (pending and due, or with an expired lease) to ``owner``.
 
         Claimed messages become ``delivering`` with ``lease_until = now + lease_seconds`` and one
-        more attempt. Two concurrent claimers never receive the same message. Oldest due first.
+        more attempt. Two concurrent claimers never receive the same message. Oldest due first. A message
+        whose order key has an earlier message still pending, delivering or dead is not claimed.
+        """
+        ...
+
+    async def renew_lease(self, id: str, owner: str, lease_until: float) -> bool:
+        """Extend ``owner``'s lease while it is still sending; False if the lease was lost."""
+        ...
+
+    async def expire(
+        self, destination: str, started_before: float, now: float, error_code: str, error: str
+    ) -> list[OutboundMessage]:
+        """Dead-letter ``destination``'s unclaimed messages whose schedule began at or before ``started_before``.
+
+        Unclaimed means pending, or delivering with a lease expired by ``now``; returns the messages it dead-lettered
+        (for the metrics and the log).
         """
         ...
 
@@ -236,7 +271,12 @@ class Store(Protocol):
         ...
 
     async def retry_dead(self, id: str, now: float) -> bool:
-        """Return a dead letter to ``pending`` (due at ``now``, attempts reset); False if not dead."""
+        """Return a dead letter to ``pending`` with a fresh schedule (due and started at ``now``, attempts reset);
+        False if not dead."""
+        ...
+
+    async def followers(self, id: str) -> list[OutboundMessage]:
+        """The undelivered messages after ``id`` in its order (same destination and key), in order."""
         ...
 
     async def discard(self, id: str) -> bool:

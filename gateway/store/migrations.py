@@ -124,6 +124,18 @@ MIGRATIONS: Final[tuple[Migration, ...]] = (
         "retention: idempotency records purged by sender and age",
         ("CREATE INDEX inbound_source_received ON inbound (source, received_at)",),
     ),
+    Migration(
+        7,
+        "outbox ordering key and position (a case's events in order), and the start of a message's schedule",
+        (
+            "ALTER TABLE outbox ADD COLUMN order_key TEXT",
+            "ALTER TABLE outbox ADD COLUMN order_seq {bigint} NOT NULL DEFAULT 0",
+            "ALTER TABLE outbox ADD COLUMN schedule_start {real}",
+            "UPDATE outbox SET schedule_start = created_at",
+            # claim_due's predecessor check and followers() read this index
+            "CREATE INDEX outbox_order ON outbox (destination, order_key, order_seq) WHERE order_key IS NOT NULL",
+        ),
+    ),
 )
 
 

@@ -22,6 +22,7 @@ from .api import STATES, Accepted, DestinationStats, InboundRecord, OutboundMess
 from .errors import StoreError
 from .migrate import migrate_postgres
 from .migrations import STORE_SCHEMA
+from .transitions import holding_sql, sources_sql
 
 __all__ = ["PostgresStore"]
 
@@ -33,7 +34,8 @@ _O_COLS: Final = ", ".join(f"o.{c}" for c in _rows.OUTBOX_COLUMNS)
 # accept() in ONE statement (one round trip on the event loop instead of BEGIN, two INSERTs and COMMIT): the outbox
 # rows come as one array per column and are inserted only when the inbound record was new.
 _NOT_TEXT: Final = {"payload": "bytea", "delivery_receipt": "bytea", "attempts": "int8", "created_at": "float8",
-                    "next_attempt_at": "float8", "lease_until": "float8", "delivered_at": "float8"}
+                    "next_attempt_at": "float8", "lease_until": "float8", "delivered_at": "float8",
+                    "order_seq": "int8", "schedule_start": "float8"}
 _ARRAYS: Final = ", ".join(
     f"${i}::{_NOT_TEXT.get(column, 'text')}[]" for i, column in enumerate(_rows.OUTBOX_COLUMNS, start=7)
 )
@@ -46,7 +48,12 @@ _ACCEPT: Final = (
     " SELECT EXISTS (SELECT 1 FROM new_inbound)"
 )
 _HELD: Final = (
-    "lease_owner = NULL, lease_until = NULL WHERE id = $1 AND state = 'delivering' AND lease_owner = $2"
+    f"lease_owner = NULL, lease_until = NULL WHERE id = $1 AND state IN {sources_sql('deliver')} AND lease_owner = $2"
+)
+# A row of ``o`` is held back while an earlier message of its order key to its destination is not finished.
+_FREE: Final = (
+    " AND NOT EXISTS (SELECT 1 FROM outbox p WHERE p.destination = o.destination"  # noqa: S608
+    f" AND p.order_key = o.order_key AND p.order_seq < o.order_seq AND p.state IN {holding_sql()})"
 )
 
 
@@ -138,11 +145,11 @@ class PostgresStore:
             raise ValueError(
                 f"claim_due needs limit >= 1 and lease_seconds > 0, got {limit!r}, {lease_seconds!r}"
             )
-        dest = "" if destination is None else " AND destination = $5"
+        dest = "" if destination is None else " AND o.destination = $5"
         sql = (
-            "WITH due AS (SELECT id FROM outbox WHERE ((state = 'pending' AND next_attempt_at <= $1)"  # noqa: S608
-            f" OR (state = 'delivering' AND lease_until <= $1)){dest}"
-            " ORDER BY next_attempt_at, id LIMIT $2 FOR UPDATE SKIP LOCKED)"
+            "WITH due AS (SELECT o.id FROM outbox o WHERE ((o.state = 'pending' AND o.next_attempt_at <= $1)"  # noqa: S608
+            f" OR (o.state = 'delivering' AND o.lease_until <= $1)){dest}{_FREE}"
+            " ORDER BY o.next_attempt_at, o.id LIMIT $2 FOR UPDATE OF o SKIP LOCKED)"
             " UPDATE outbox AS o SET state = 'delivering', lease_owner = $3, lease_until = $4,"
             f" attempts = o.attempts + 1 FROM due WHERE o.id = due.id RETURNING {_O_COLS}"
         )
@@ -151,6 +158,27 @@ class PostgresStore:
             args.append(destination)
         rows = await self._run("claim_due", lambda conn: conn.fetch(sql, *args))
         return sorted(map(_rows.message_from_row, rows), key=lambda m: (m.next_attempt_at, m.id))
+
+    async def renew_lease(self, id: str, owner: str, lease_until: float) -> bool:
+        sql = (
+            f"UPDATE outbox SET lease_until = $3 WHERE id = $1 AND state IN {sources_sql('renew')}"  # noqa: S608
+            " AND lease_owner = $2"
+        )
+        status = await self._run("renew_lease", lambda conn: conn.execute(sql, id, owner, float(lease_until)))
+        return bool(status == "UPDATE 1")
+
+    async def expire(
+        self, destination: str, started_before: float, now: float, error_code: str, error: str
+    ) -> list[OutboundMessage]:
+        sql = (
+            "UPDATE outbox SET state = 'dead', last_error_code = $1, last_error = $2,"  # noqa: S608
+            " lease_owner = NULL, lease_until = NULL WHERE destination = $3"
+            f" AND state IN {sources_sql('expire')} AND COALESCE(schedule_start, created_at) <= $4"
+            f" AND (state = 'pending' OR lease_until <= $5) RETURNING {_COLS}"
+        )
+        args = (error_code, error, destination, float(started_before), float(now))
+        rows = await self._run("expire", lambda conn: conn.fetch(sql, *args))
+        return [_rows.message_from_row(r) for r in rows]
 
     async def _held_update(self, name: str, assignments: str, *args: Any) -> bool:
         sql = f"UPDATE outbox SET {assignments}, {_HELD}"  # noqa: S608
@@ -219,19 +247,28 @@ class PostgresStore:
 
     async def retry_dead(self, id: str, now: float) -> bool:
         sql = (
-            "UPDATE outbox SET state = 'pending', attempts = 0, next_attempt_at = $2"
-            " WHERE id = $1 AND state = 'dead'"
+            "UPDATE outbox SET state = 'pending', attempts = 0, next_attempt_at = $2, schedule_start = $2"  # noqa: S608
+            f" WHERE id = $1 AND state IN {sources_sql('replay')}"
         )
         return bool(
             await self._run("retry_dead", lambda conn: conn.execute(sql, id, float(now))) == "UPDATE 1"
         )
 
+    async def followers(self, id: str) -> list[OutboundMessage]:
+        sql = (
+            f"SELECT {', '.join('p.' + c for c in _rows.OUTBOX_COLUMNS)} FROM outbox o JOIN outbox p"  # noqa: S608
+            " ON p.destination = o.destination AND p.order_key = o.order_key AND p.order_seq > o.order_seq"
+            " WHERE o.id = $1 AND p.state != 'delivered' ORDER BY p.order_seq, p.created_at, p.id"
+        )
+        rows = await self._run("followers", lambda conn: conn.fetch(sql, id))
+        return [_rows.message_from_row(r) for r in rows]
+
     async def discard(self, id: str) -> bool:
-        sql = "DELETE FROM outbox WHERE id = $1 AND state = 'dead'"
+        sql = f"DELETE FROM outbox WHERE id = $1 AND state IN {sources_sql('discard')}"  # noqa: S608
         return bool(await self._run("discard", lambda conn: conn.execute(sql, id)) == "DELETE 1")
 
     async def purge_delivered(self, before: float) -> int:
-        sql = "DELETE FROM outbox WHERE state = 'delivered' AND delivered_at < $1"
+        sql = f"DELETE FROM outbox WHERE state IN {sources_sql('purge')} AND delivered_at < $1"  # noqa: S608
         return _count(await self._run("purge_delivered", lambda conn: conn.execute(sql, float(before))))
 
     async def outbox_stats(self, now: float) -> dict[str, DestinationStats]:

@@ -21,6 +21,7 @@ from ._sqlite_worker import SQLiteWorker, wal_connector
 from .api import STATES, Accepted, DestinationStats, InboundRecord, OutboundMessage
 from .migrate import migrate_sqlite
 from .migrations import STORE_SCHEMA
+from .transitions import holding_sql, sources_sql
 
 __all__ = ["SQLiteStore"]
 
@@ -32,7 +33,12 @@ _INSERT_INBOUND = (
     " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (kind, idem_key) DO NOTHING"
 )
 # Only the lease holder may record an outcome; recording one ends the lease.
-_HELD = "lease_owner = NULL, lease_until = NULL WHERE id = ? AND state = 'delivering' AND lease_owner = ?"
+_HELD = f"lease_owner = NULL, lease_until = NULL WHERE id = ? AND state IN {sources_sql('deliver')} AND lease_owner = ?"
+# A row of ``o`` is held back while an earlier message of its order key to its destination is not finished.
+_FREE = (
+    " AND NOT EXISTS (SELECT 1 FROM outbox p WHERE p.destination = o.destination"  # noqa: S608
+    f" AND p.order_key = o.order_key AND p.order_seq < o.order_seq AND p.state IN {holding_sql()})"
+)
 
 
 class SQLiteStore:
@@ -122,15 +128,15 @@ class SQLiteStore:
             raise ValueError(
                 f"claim_due needs limit >= 1 and lease_seconds > 0, got {limit!r}, {lease_seconds!r}"
             )
-        dest = "" if destination is None else " AND destination = :destination"
+        dest = "" if destination is None else " AND o.destination = :destination"
         # UNION ALL lets each half use its partial index (outbox_due, outbox_leased).
         sql = (
             "UPDATE outbox SET state = 'delivering', lease_owner = :owner, lease_until = :until,"  # noqa: S608
             " attempts = attempts + 1 WHERE id IN (SELECT id FROM ("
-            " SELECT id, next_attempt_at FROM outbox"
-            f" WHERE state = 'pending' AND next_attempt_at <= :now{dest}"
-            " UNION ALL SELECT id, next_attempt_at FROM outbox"
-            f" WHERE state = 'delivering' AND lease_until <= :now{dest}"
+            " SELECT o.id, o.next_attempt_at FROM outbox o"
+            f" WHERE o.state = 'pending' AND o.next_attempt_at <= :now{dest}{_FREE}"
+            " UNION ALL SELECT o.id, o.next_attempt_at FROM outbox o"
+            f" WHERE o.state = 'delivering' AND o.lease_until <= :now{dest}{_FREE}"
             f") ORDER BY next_attempt_at, id LIMIT :limit) RETURNING {_COLS}"
         )
         params = {"owner": owner, "until": now + lease_seconds, "now": now, "limit": limit}
@@ -142,6 +148,28 @@ class SQLiteStore:
             return sorted(map(_rows.message_from_row, rows), key=lambda m: (m.next_attempt_at, m.id))
 
         return await self._worker.run("claim_due", job)
+
+    async def renew_lease(self, id: str, owner: str, lease_until: float) -> bool:
+        sql = (
+            f"UPDATE outbox SET lease_until = ? WHERE id = ? AND state IN {sources_sql('renew')}"  # noqa: S608
+            " AND lease_owner = ?"
+        )
+        params = (lease_until, id, owner)
+        return await self._worker.run("renew_lease", lambda conn: conn.execute(sql, params).rowcount == 1)
+
+    async def expire(
+        self, destination: str, started_before: float, now: float, error_code: str, error: str
+    ) -> list[OutboundMessage]:
+        sql = (
+            "UPDATE outbox SET state = 'dead', last_error_code = ?, last_error = ?,"  # noqa: S608
+            " lease_owner = NULL, lease_until = NULL WHERE destination = ?"
+            f" AND state IN {sources_sql('expire')} AND COALESCE(schedule_start, created_at) <= ?"
+            f" AND (state = 'pending' OR lease_until <= ?) RETURNING {_COLS}"
+        )
+        params = (error_code, error, destination, started_before, now)
+        return await self._worker.run(
+            "expire", lambda conn: [_rows.message_from_row(r) for r in conn.execute(sql, params).fetchall()]
+        )
 
     async def _held_update(self, name: str, assignments: str, params: tuple[Any, ...]) -> bool:
         sql = f"UPDATE outbox SET {assignments}, {_HELD}"  # noqa: S608
@@ -214,17 +242,27 @@ class SQLiteStore:
 
     async def retry_dead(self, id: str, now: float) -> bool:
         sql = (
-            "UPDATE outbox SET state = 'pending', attempts = 0, next_attempt_at = ?"
-            " WHERE id = ? AND state = 'dead'"
+            "UPDATE outbox SET state = 'pending', attempts = 0, next_attempt_at = ?, schedule_start = ?"  # noqa: S608
+            f" WHERE id = ? AND state IN {sources_sql('replay')}"
         )
-        return await self._worker.run("retry_dead", lambda conn: conn.execute(sql, (now, id)).rowcount == 1)
+        return await self._worker.run("retry_dead", lambda conn: conn.execute(sql, (now, now, id)).rowcount == 1)
+
+    async def followers(self, id: str) -> list[OutboundMessage]:
+        sql = (
+            f"SELECT {', '.join('p.' + c for c in _rows.OUTBOX_COLUMNS)} FROM outbox o JOIN outbox p"  # noqa: S608
+            " ON p.destination = o.destination AND p.order_key = o.order_key AND p.order_seq > o.order_seq"
+            " WHERE o.id = ? AND p.state != 'delivered' ORDER BY p.order_seq, p.created_at, p.id"
+        )
+        return await self._worker.run(
+            "followers", lambda conn: [_rows.message_from_row(r) for r in conn.execute(sql, (id,))]
+        )
 
     async def discard(self, id: str) -> bool:
-        sql = "DELETE FROM outbox WHERE id = ? AND state = 'dead'"
+        sql = f"DELETE FROM outbox WHERE id = ? AND state IN {sources_sql('discard')}"  # noqa: S608
         return await self._worker.run("discard", lambda conn: conn.execute(sql, (id,)).rowcount == 1)
 
     async def purge_delivered(self, before: float) -> int:
-        sql = "DELETE FROM outbox WHERE state = 'delivered' AND delivered_at < ?"
+        sql = f"DELETE FROM outbox WHERE state IN {sources_sql('purge')} AND delivered_at < ?"  # noqa: S608
         return await self._worker.run("purge_delivered", lambda conn: conn.execute(sql, (before,)).rowcount)
 
     async def outbox_stats(self, now: float) -> dict[str, DestinationStats]:

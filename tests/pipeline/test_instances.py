@@ -98,3 +98,27 @@ async def test_the_pipeline_works_on_either_store_after_a_restart(
         return [m.state for m in await second.store.list_messages()] == [DELIVERED]
 
     await wait_for_async(delivered, what="recorded as delivered")
+
+
+async def test_a_send_longer_than_the_lease_is_not_sent_again_by_another_instance(
+    store_url: str, make_stack: StackFactory, samples_dir: Path
+) -> None:
+    """g60 answers after 1.5 s, the lease is 1 s: the sending worker renews its lease while it waits, so neither it
+    nor the second instance claims the message again (before renewal, every message went out twice)."""
+    lease = {"delivery": {"worker": {"lease_seconds": 1.0, "poll_interval": 0.05}}}
+    stack = await make_stack(store_url, extra=lease)
+    await stack.add_gateway()  # a second instance on the same store, claiming all along
+    g60 = stack.sims["g60"]
+    g60.plan.latency_ms = 1500
+    base = sample(stack.config, samples_dir, "anhui", "case", "SC001.json")  # 苏州 320500 → g60
+    client = stack.partner_client("hefei")
+    await asyncio.gather(*(client.submit("case", replace(base, version=v), f"m-lease-{v}") for v in range(1, 7)))
+    book = g60.sim.book
+
+    async def all_recorded() -> bool:
+        return len(await stack.store.list_messages(state=DELIVERED, limit=100)) == 6
+
+    await wait_for_async(all_recorded, timeout=20, what="every delivery recorded")
+    await asyncio.sleep(1.2)  # a second send, if any, would have started by now
+    assert len(book.snapshot("case")) == 6
+    assert book.calls == 6  # each message went out once, not once per lease

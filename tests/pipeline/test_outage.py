@@ -15,9 +15,10 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
-from pipeline_stack import Stack, sample, wait_for, wait_for_async
+from pipeline_stack import Stack, StackFactory, sample, wait_for, wait_for_async
 
-from gateway.delivery import BreakerState
+from gateway.delivery import DELIVERY_EXPIRED, BreakerState
+from gateway.pipeline import operator
 from gateway.store.api import DEAD, DELIVERED, PENDING
 
 N = 12
@@ -130,3 +131,52 @@ async def _wait_dead(stack: Stack, destination: str) -> Any:
 
     await wait_for_async(dead, what=f"a dead letter for {destination}")
     return found[0]
+
+
+async def test_max_age_holds_while_the_breaker_is_open(
+    store_url: str, make_stack: StackFactory, samples_dir: Path
+) -> None:
+    """An open breaker attempts nothing, so checking age only after a failed attempt let messages outlive their
+    max_age by as long as the destination stayed down; expiry is now the worker's own sweep."""
+    extra = {"delivery": {"destinations": {"g60": {"max_age": "1500ms"}}, "breaker": {"cool_down": "60s"}}}
+    stack = await make_stack(store_url, extra=extra)
+    g60 = stack.sims["g60"]
+    g60.plan.down_until = time.time() + 3600
+    await submit_cases(stack, samples_dir, range(1, N + 1))
+    await wait_for(lambda: stack.worker.breaker_state("g60") is BreakerState.OPEN, what="g60 breaker open")
+
+    async def all_dead() -> bool:
+        return all(m.state == DEAD for m in await g60_messages(stack))
+
+    await wait_for_async(all_dead, timeout=10, what="every message expired")
+    messages = await g60_messages(stack)
+    late = time.time() - (max(m.created_at for m in messages) + 1.5)
+    assert late < 5  # the sweep runs about once a second (plus a loaded machine's slack), not at the next attempt
+    assert {m.last_error_code for m in messages} == {DELIVERY_EXPIRED}
+    assert stack.worker.breaker_state("g60") is BreakerState.OPEN  # the breaker had no say in it
+    assert stack.worker.counts["expired"] == N  # by the sweep, each counted and logged as a dead letter
+    g60.plan.down_until = 0
+    await asyncio.sleep(0.5)
+    assert g60.sim.book.calls == 0  # nothing delivered after its deadline
+
+
+async def test_a_replayed_dead_letter_gets_a_fresh_schedule_not_one_attempt(
+    store_url: str, make_stack: StackFactory, samples_dir: Path
+) -> None:
+    stack = await make_stack(store_url, extra={"delivery": {"destinations": {"g60": {"max_age": "3s"}}}})
+    g60 = stack.sims["g60"]
+    g60.plan.down_until = time.time() + 3600
+    await submit_cases(stack, samples_dir, range(1, 2))
+
+    async def dead() -> bool:
+        return [m.state for m in await g60_messages(stack)] == [DEAD]
+
+    await wait_for_async(dead, timeout=15, what="expired while g60 is down")
+    [message] = await g60_messages(stack)
+    assert await operator.retry(stack.store, message.id, time.time())  # g60 is still down
+    await asyncio.sleep(1.0)  # before, the replay had one attempt and was dead again at once
+    [again] = await g60_messages(stack)
+    assert again.state != DEAD and again.attempts >= 1  # tried again, and still inside its fresh 3 s
+    g60.plan.down_until = 0
+    await wait_for_async(lambda: _all_delivered(stack, 1), what="delivered once g60 is back")
+    assert g60.sim.book.calls == 1

@@ -12,7 +12,7 @@ import pytest
 from pipeline_stack import wait_for
 
 from gateway.config import load_config
-from gateway.delivery import BreakerRegistry, BreakerSettings, ConnectionFailed, RetryPolicy
+from gateway.delivery import BreakerRegistry, BreakerSettings, BreakerState, ConnectionFailed, RetryPolicy
 from gateway.model import canonical_json
 from gateway.pipeline.worker import DeliveryWorker, WorkerSettings
 from gateway.store import SQLiteStore
@@ -103,4 +103,44 @@ async def test_an_open_breaker_claims_nothing_then_one_probe(tmp_path: Path, pay
         assert sorted(client.seen) == [f"k-{i}" for i in range(6)]
     finally:
         await w.stop()
+        await store.close()
+
+
+async def test_a_claimed_message_past_its_max_age_is_dead_lettered_unsent(tmp_path: Path, payload: bytes) -> None:
+    """The check before a send: a message claimed after its deadline (no sweep ran in between) is not sent."""
+    store = await SQLiteStore.open(tmp_path / "gw.db")
+    client = Answering()
+    now = time.time()
+    old = OutboundMessage(id="old", destination="dest", kind="evaluation", idem_key="old", message_id="old",
+                          payload=payload, created_at=now - 30, next_attempt_at=now - 30)  # fmt: skip
+    await store.accept(InboundRecord("evaluation", "old", "test", now, b"r", "receipt_no"), [old])
+    w = DeliveryWorker(store, {"dest": client}, owner="w1", clock=time.time,
+                       default_policy=RetryPolicy(max_age=10.0, short_attempts=1))  # fmt: skip
+    try:
+        assert await w.run_once(["dest"]) == 1  # a named destination: a claim without the expiry sweep
+        while w.in_flight:
+            await asyncio.sleep(0.01)
+        [message] = await store.list_messages()
+        assert (message.state, message.last_error_code) == ("dead", "DELIVERY_EXPIRED")
+        assert client.seen == [] and w.counts["expired"] == 1
+    finally:
+        await store.close()
+
+
+async def test_the_expiry_sweep_runs_for_a_destination_whose_breaker_is_open(tmp_path: Path, payload: bytes) -> None:
+    store = await SQLiteStore.open(tmp_path / "gw.db")
+    client = Answering()
+    await queue(store, payload, "dest", 3, "k")
+    w = worker(store, {"dest": client})
+    w.policies["dest"] = RetryPolicy(max_age=5.0, short_attempts=1)
+    breaker = w.breakers.get("dest")
+    for _ in range(2):
+        breaker.record(ConnectionFailed("down"))
+    assert w.breaker_state("dest") is BreakerState.OPEN
+    try:
+        assert await w.expire_overdue(time.time() + 4.0) == 0  # not yet
+        assert await w.expire_overdue(time.time() + 5.5) == 3
+        assert {m.last_error_code for m in await store.list_messages()} == {"DELIVERY_EXPIRED"}
+        assert client.seen == []
+    finally:
         await store.close()
