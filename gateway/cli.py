@@ -282,7 +282,7 @@ def _outbox(config: Config, args: argparse.Namespace) -> int:
 
     async def run() -> int:
         try:
-            store = await open_configured_store(config)
+            store = await open_configured_store(config, create=False)
         except StoreError as exc:
             print(f"gateway outbox: the store ({config.source} store.url) cannot be opened: {exc}", file=sys.stderr)
             return 1

@@ -196,15 +196,18 @@ class SealedStore:
         await self.inner.close()
 
 
-async def open_configured_store(config: Config, store: Store | None = None) -> Store:
+async def open_configured_store(config: Config, store: Store | None = None, *, create: bool = True) -> Store:
     """The store of ``config`` (or ``store``, already open), sealed with the message log's data key.
+
+    ``create``: make the SQLite file's folder when it is missing (the server); an operator's command passes False,
+    so that a wrong working directory is an error naming ``store.url`` rather than a new, empty outbox.
 
     Without ``[message_log]`` there is no data key: the store is returned unsealed and a warning says so (the
     default configuration has one; docs/operations.md, "Retention and data at rest").
     """
     opened = store is None
     if store is None:
-        if config.store_url.startswith("sqlite://"):
+        if create and config.store_url.startswith("sqlite://"):
             Path(config.store_url[len("sqlite://") :].partition("?")[0]).parent.mkdir(parents=True, exist_ok=True)
         store = await open_store(config.store_url)
     if config.message_log is None:

@@ -38,7 +38,7 @@ async def _scrape(url: str) -> Samples:
 
 
 async def _dead_letter(stack: Stack, samples_dir: Path) -> None:
-    """A status event with a lower sequence than one already accepted: ningbo refuses it for good."""
+    """A status event with a lower sequence than ningbo already holds: ningbo refuses it for good."""
     case = sample(stack.config, samples_dir, "zlb", "case", "SC002.json")
     await stack.partner_client("ningbo").submit("case", case, "m-case")
     event = sample(stack.config, samples_dir, "anhui", "status", "SS002.json")
@@ -50,7 +50,10 @@ async def _dead_letter(stack: Stack, samples_dir: Path) -> None:
         return not await stack.store.list_messages(state=PENDING, destination="ningbo")
 
     await wait_for_async(five_delivered, what="seq 5 delivered")
-    await hefei.submit("status", replace(event, seq=3), "m-seq3")
+    # ningbo saw seq 9 through its own window: the gateway takes seq 6 (higher than any it accepted; a lower one is
+    # refused at intake), and ningbo refuses it for good (README §5.2)
+    stack.book("ningbo").highest_seq[case.case_no] = 9
+    await hefei.submit("status", replace(event, seq=6), "m-seq6")
 
 
 async def _refused_licence_query(stack: Stack) -> None:
