@@ -124,6 +124,18 @@ MIGRATIONS: Final[tuple[Migration, ...]] = (
         "retention: idempotency records purged by sender and age",
         ("CREATE INDEX inbound_source_received ON inbound (source, received_at)",),
     ),
+    Migration(
+        7,
+        "operator accounts of the browser console (argon2 password hashes)",
+        (
+            "CREATE TABLE console_operators ("
+            " name TEXT PRIMARY KEY,"
+            " role TEXT NOT NULL CHECK (role IN ('viewer', 'operator', 'admin')),"
+            " password_hash TEXT NOT NULL,"
+            " created_at {real} NOT NULL,"
+            " single_use {bigint} NOT NULL DEFAULT 0)",
+        ),
+    ),
 )
 
 
