@@ -35,7 +35,9 @@ def _cookie_flags(request: web.Request) -> dict[str, Any]:
 
 
 async def login_form(request: web.Request) -> web.StreamResponse:
-    token = secrets.token_urlsafe(24)
+    # the same token for every login page of this browser (two tabs, a reload): only the latest cookie counts
+    kept = request.cookies.get(LOGIN_COOKIE, "")
+    token = kept if len(kept) == 32 and kept.replace("-", "").replace("_", "").isalnum() else secrets.token_urlsafe(24)
     response = render(request, "login.html", {"page": "login", "login_csrf": token})
     response.set_cookie(LOGIN_COOKIE, token, max_age=3600, **_cookie_flags(request))
     return response

@@ -14,4 +14,4 @@ __all__ = ["dev_folder", "make_stack"]
 
 @pytest.fixture
 async def console_stack(make_stack: StackFactory, tmp_path: Path) -> ConsoleStack:
-    return await start_console_stack(make_stack, f"sqlite:///{tmp_path / 'gateway.db'}")
+    return await start_console_stack(make_stack, tmp_path)

@@ -27,9 +27,11 @@ class ConsoleStack:
         return self.url.removesuffix("/console/")
 
 
-async def start_console_stack(make_stack: StackFactory, store_url: str) -> ConsoleStack:
-    """A stack whose g60 gives up after one attempt, the console on a free port, one account per role."""
-    stack = await make_stack(store_url, extra=ONE_TRY)
+async def start_console_stack(make_stack: StackFactory, folder: Path) -> ConsoleStack:
+    """A stack whose g60 gives up after one attempt, the console on a free port, one account per role; its store
+    and its message log are files of its own in ``folder``."""
+    extra = {**ONE_TRY, "message_log": {"url": f"sqlite:///{folder / 'msglog.db'}"}}
+    stack = await make_stack(f"sqlite:///{folder / 'gateway.db'}", extra=extra)
     for role, password in PASSWORDS.items():
         await add_user(stack.store, role, role, password, time.time())
     url = stack.app[CONSOLE_URL].url
