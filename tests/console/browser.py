@@ -115,7 +115,8 @@ def post_form(driver: webdriver.Chrome, path: str, form: dict[str, str]) -> str:
         lambda: driver.execute_script(
             "const f = document.createElement('form'); f.method = 'post'; f.action = arguments[0];"
             "for (const [k, v] of Object.entries(arguments[1])) {"
-            "  const i = document.createElement('input'); i.type = 'hidden'; i.name = k; i.value = v; f.appendChild(i); }"
+            "  const i = document.createElement('input'); i.type = 'hidden'; i.name = k; i.value = v;"
+            "  f.appendChild(i); }"
             "document.body.appendChild(f); f.submit();",
             path,
             form,
