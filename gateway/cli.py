@@ -1,4 +1,4 @@
-"""The ``gateway`` command: serve, demo, traffic, simulate, translate, outbox, sync, log, check-config.
+"""The ``gateway`` command: serve, demo, traffic, simulate, translate, outbox, sync, log, console, check-config.
 
 Exit status: 0 on success, 2 when an input was refused (its problem document is printed as one JSON line on
 stderr), 1 when the configuration or the command line is wrong or a port cannot be listened on (one line naming it
@@ -335,7 +335,8 @@ def _console_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser], co
     """``gateway console add-user NAME --role ROLE``: an operator account of the browser console (gateway/console)."""
     console = sub.add_parser("console", help="the operators' browser console: accounts", parents=[common])
     console_sub = console.add_subparsers(dest="console_command", required=True)
-    add = console_sub.add_parser("add-user", help="create or replace an account (password from stdin or prompted)",
+    add = console_sub.add_parser("add-user", help="create or replace an account (password prompted, or one line on "
+                                 "stdin; empty stdin: a generated one, printed once)",
                                  parents=[common])
     add.add_argument("name", help="the operator's login name")
     add.add_argument("--role", required=True, choices=["viewer", "operator", "admin"],
@@ -357,6 +358,11 @@ def _console(config: Config, args: argparse.Namespace) -> int:
             return 1
     else:
         password = sys.stdin.readline(4097).rstrip("\r\n")
+    shown = not password  # none given (stdin empty): a generated one, printed once
+    if shown:
+        import secrets  # noqa: PLC0415
+
+        password = secrets.token_urlsafe(15)
 
     async def run() -> int:
         try:
@@ -371,7 +377,7 @@ def _console(config: Config, args: argparse.Namespace) -> int:
             return 1
         finally:
             await store.close()
-        print(f"console account {args.name}: {args.role}")
+        print(f"console account {args.name}: {args.role}" + (f", password (shown once): {password}" if shown else ""))
         return 0
 
     return asyncio.run(run())

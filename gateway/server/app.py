@@ -20,7 +20,6 @@ from prometheus_client import CollectorRegistry
 
 from gateway.config import Config
 from gateway.consent import ConsentVerifier
-from gateway.console import console_listener
 from gateway.delivery import BreakerRegistry
 from gateway.errors import PROBLEM_TYPE_BASE, ConfigError, Rejection
 from gateway.errors import RejectionCode as C
@@ -271,5 +270,7 @@ def create_app(
 
     app.cleanup_ctx.append(lifecycle)
     if config.console.port is not None:  # [console]: the operators' browser console, on a listener of its own
+        from gateway.console import console_listener  # noqa: PLC0415 (the console imports the server's keys)
+
         app.cleanup_ctx.append(console_listener(app, config.console))
     return app

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 from console_support import ConsoleStack, start_console_stack
-from pipeline_stack import StackFactory, dev_folder, make_stack
+from pipeline_stack import StackFactory, dev_folder, make_stack, pg_url, store_url
 
-__all__ = ["dev_folder", "make_stack"]
+__all__ = ["dev_folder", "make_stack", "pg_url", "store_url"]
 
 
 @pytest.fixture
