@@ -69,8 +69,8 @@ def create_console(
     book = SessionBook(settings.session_minutes * 60, now)
     app = web.Application(
         middlewares=[
-            refusal_middleware(refusals, _render_refusal),
             headers_middleware,
+            refusal_middleware(refusals, _render_refusal),
             time_limit_middleware(config.server.request_timeout),
             session_middleware(book),
             csrf_middleware,

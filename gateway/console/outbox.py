@@ -113,7 +113,7 @@ async def act(request: web.Request) -> web.StreamResponse:
     )
     if not done:
         raise ConsoleRefusal(409, "NOT_DEAD", "only a dead letter can be retried or discarded")
-    session.flashes.append(f"{action}:{message.id}")
+    session.flashes.append(f"{'retried' if action == 'retry' else 'discarded'}:{message.id}")
     where = f"/console/outbox/{message.id}" if action == "retry" else "/console/outbox?state=dead"
     raise web.HTTPSeeOther(where)
 

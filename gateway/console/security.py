@@ -2,11 +2,11 @@
 
 Middleware order (fixed in :func:`gateway.console.app.create_console`), outermost first:
 
-1. ``refusals``: a :class:`ConsoleRefusal` raised anywhere inside becomes one page (or RFC 9457 problem+json when
+1. ``headers``: a strict Content-Security-Policy (no script at all, styles from the console only, no framing, forms
+   post to the console only) and the usual hardening headers on every answer, refusals and redirects included;
+2. ``refusals``: a :class:`ConsoleRefusal` raised anywhere inside becomes one page (or RFC 9457 problem+json when
    the client asks for JSON) with its stable code, counted in ``tongban_console_refusals_total{code}`` and logged
    once with the code and the path, never a submitted value;
-2. ``headers``: a strict Content-Security-Policy (no script at all, styles from the console only, no framing, forms
-   post to the console only) and the usual hardening headers on every answer, refusals included;
 3. ``sessions``: the signed-in operator (``request[SESSION]``); a page without one redirects to the login page, a
    POST without one is refused;
 4. ``csrf``: every POST carries the session's CSRF token in the form field ``csrf`` (the login form: the value of

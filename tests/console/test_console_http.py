@@ -110,6 +110,7 @@ async def test_a_viewer_sees_no_retry_and_its_post_is_refused(console_stack: Con
         form = {"csrf": csrf_of(html)}
         async with http.post(console_stack.url + f"outbox/{message.id}/retry", data=form) as refused:
             assert refused.status == 403 and "FORBIDDEN" in await refused.text()
+            assert refused.headers["Content-Security-Policy"] == CSP  # refusal pages carry it too
         async with http.get(console_stack.url + f"outbox/{message.id}/retry") as confirm:
             assert confirm.status == 403
         async with http.post(
@@ -134,6 +135,7 @@ async def test_an_operator_retries_with_masking_and_the_action_is_in_the_message
         console_stack.stack.sims["g60"].plan.down_until = 0.0
         async with http.post(console_stack.url + f"outbox/{message.id}/retry", data={"csrf": csrf_of(html)}) as done:
             assert done.status == 200 and str(done.url).endswith(f"/console/outbox/{message.id}")
+            assert "已重新排队" in await done.text()  # "queued again", once
 
         async def delivered() -> bool:
             return (await console_stack.stack.store.get_message(message.id)).state == "delivered"
