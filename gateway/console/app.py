@@ -32,7 +32,7 @@ from .keys import CONSOLE_URL, MAIN, ConsoleAddress
 from .login import login_routes
 from .login_state import BOOK, THROTTLE
 from .outbox import outbox_routes
-from .render import render
+from .render import render, when
 from .security import (
     ConsoleRefusal,
     RefusalCounter,
@@ -80,11 +80,12 @@ def create_console(
     app[MAIN] = main
     app[BOOK] = book
     app[THROTTLE] = LoginThrottle(settings.login_attempts, settings.lockout_seconds, now)
-    aiohttp_jinja2.setup(
+    env = aiohttp_jinja2.setup(
         app,
         loader=jinja2.FileSystemLoader(HERE / "templates"),
         autoescape=True,
     )
+    env.filters["when"] = when
     app.router.add_get("/", _root)
     app.router.add_routes(login_routes() + outbox_routes() + read_routes())
     app.router.add_static("/console/static/", HERE / "static", append_version=False)

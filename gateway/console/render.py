@@ -7,17 +7,20 @@ warns about and the suite's ``filterwarnings = error`` turns into a failure.)
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from datetime import datetime
 from functools import wraps
 from typing import Any
 
 import aiohttp_jinja2
 from aiohttp import web
 
+from gateway.model.timefmt import BEIJING
+
 from .i18n import LANGS, translate
 from .login_state import LANG_COOKIE
 from .security import SESSION
 
-__all__ = ["page", "render"]
+__all__ = ["page", "render", "when"]
 
 Values = Callable[[web.Request], Awaitable[dict[str, Any]]]
 
@@ -53,3 +56,10 @@ def page(template: str) -> Callable[[Values], Callable[[web.Request], Awaitable[
         return run
 
     return wrap
+
+
+def when(seconds: float | None) -> str:
+    """Unix seconds as Beijing time (the platforms' documents use it, README §4), ``-`` for none or 0."""
+    if not seconds:
+        return "-"
+    return datetime.fromtimestamp(seconds, BEIJING).strftime("%Y-%m-%d %H:%M:%S")

@@ -79,14 +79,14 @@ def log_in(driver: webdriver.Chrome, url: str, name: str, password: str) -> None
     driver.find_element(By.ID, "name").send_keys(name)
     driver.find_element(By.ID, "password").send_keys(password)
     navigate(driver, lambda: driver.find_element(By.ID, "login").click())
-    WebDriverWait(driver, 10).until(expected_conditions.presence_of_element_located((By.ID, "who")))
+    WebDriverWait(driver, 30).until(expected_conditions.presence_of_element_located((By.ID, "who")))
 
 
 def navigate(driver: webdriver.Chrome, action: Callable[[], object]) -> None:
     """Do ``action`` (a click, a key) and wait until the browser has left the page it was on."""
     old: WebElement = driver.find_element(By.TAG_NAME, "html")
     action()
-    WebDriverWait(driver, 10).until(expected_conditions.staleness_of(old))
+    WebDriverWait(driver, 30).until(expected_conditions.staleness_of(old))
 
 
 def click(driver: webdriver.Chrome, element: WebElement) -> None:

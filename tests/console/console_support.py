@@ -14,7 +14,11 @@ from pipeline_stack import Stack, StackFactory
 from gateway.console import CONSOLE_URL, add_user
 
 PASSWORDS = {"viewer": "viewer-password-1", "operator": "operator-password-1", "admin": "admin-password-12"}
-ONE_TRY = {"delivery": {"destinations": {"g60": {"max_attempts": 1}}}, "console": {"port": 0}}
+ONE_TRY = {
+    "delivery": {"destinations": {"g60": {"max_attempts": 1}}},
+    "console": {"port": 0},
+    "sync": {"links": ["hefei>yrd-map"]},
+}
 
 
 @dataclass

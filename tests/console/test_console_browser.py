@@ -38,7 +38,7 @@ async def make_dead_letters(cs: ConsoleStack, samples_dir: Path, n: int) -> list
         found[:] = await stack.store.list_messages(state=DEAD, destination="g60")
         return len(found) == n
 
-    await wait_for_async(all_dead, what=f"{n} dead letters")
+    await wait_for_async(all_dead, timeout=30, what=f"{n} dead letters")
     return found
 
 
@@ -99,7 +99,7 @@ async def test_an_operator_finds_a_dead_letter_retries_it_by_keyboard_and_sees_i
     async def delivered() -> bool:
         return (await cs.stack.store.get_message(first.id)).state == DELIVERED
 
-    await wait_for_async(delivered, what="the retried dead letter delivered")
+    await wait_for_async(delivered, timeout=30, what="the retried dead letter delivered")
 
     def see_it_delivered() -> tuple[str, str]:
         driver.get(cs.url + f"outbox/{first.id}")

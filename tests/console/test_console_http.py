@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 import time
 from dataclasses import replace
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -14,10 +15,13 @@ import pytest
 from console_support import PASSWORDS, ConsoleStack
 from pipeline_stack import sample, wait_for_async
 
+from gateway.console import one_time_admin
 from gateway.console.i18n import MESSAGES
 from gateway.console.security import CSP
+from gateway.model.timefmt import BEIJING
 from gateway.server.keys import METRICS, MSGLOG
 from gateway.store.api import DEAD
+from gateway.sync.status import SyncStatus, status_job
 
 
 def csrf_of(html: str) -> str:
@@ -26,10 +30,10 @@ def csrf_of(html: str) -> str:
     return found.group(1)
 
 
-async def login(http: aiohttp.ClientSession, cs: ConsoleStack, role: str, password: str | None = None) -> Any:
+async def login(http: aiohttp.ClientSession, cs: ConsoleStack, name: str, password: str | None = None) -> Any:
     async with http.get(cs.url + "login") as page:
         token = csrf_of(await page.text())
-    form = {"csrf": token, "name": role, "password": password or PASSWORDS[role]}
+    form = {"csrf": token, "name": name, "password": password or PASSWORDS[name]}
     return await http.post(cs.url + "login", data=form, allow_redirects=False)
 
 
@@ -48,7 +52,7 @@ async def dead_letter(cs: ConsoleStack, samples_dir: Path, version: int = 1) -> 
         found[:] = await stack.store.list_messages(state=DEAD, destination="g60")
         return len(found) >= 1
 
-    await wait_for_async(dead, what="a dead letter")
+    await wait_for_async(dead, timeout=30, what="a dead letter")
     return case, found[0]
 
 
@@ -140,7 +144,7 @@ async def test_an_operator_retries_with_masking_and_the_action_is_in_the_message
         async def delivered() -> bool:
             return (await console_stack.stack.store.get_message(message.id)).state == "delivered"
 
-        await wait_for_async(delivered, what="the retried message delivered")
+        await wait_for_async(delivered, timeout=30, what="the retried message delivered")
     log = console_stack.stack.app[MSGLOG]
     entries = await log.search(case_no=case.case_no)
     assert [e.operation for e in entries if e.platform == "console"] == ["console.retry"]
@@ -178,3 +182,31 @@ async def test_bad_queries_get_a_refusal_page_not_a_500(console_stack: ConsoleSt
         async with http.get(console_stack.url + path) as page:
             assert page.status in (400, 404)
             assert re.search(r'id="code">(BAD_QUERY|NOT_FOUND)<', await page.text())
+
+
+async def test_the_one_time_login_works_once_and_logout_ends_the_session(console_stack: ConsoleStack) -> None:
+    name, password = await one_time_admin(console_stack.stack.store, time.time())
+    async with session() as http:
+        assert (await login(http, console_stack, name, password)).status == 303
+        async with http.get(console_stack.url) as page:
+            html = await page.text()
+            assert page.status == 200 and f'<span id="who">{name}</span> (admin)' in html
+        async with http.post(console_stack.url + "logout", data={"csrf": csrf_of(html)}, allow_redirects=False) as out:
+            assert out.status == 303
+        async with http.get(console_stack.url, allow_redirects=False) as after:
+            assert after.status == 303 and after.headers["Location"] == "/console/login"
+        again = await login(http, console_stack, name, password)
+        assert again.status == 401 and "LOGIN_FAILED" in await again.text()
+
+
+async def test_the_sync_page_says_when_the_catalogue_last_synced(console_stack: ConsoleStack) -> None:
+    ended = datetime(2026, 12, 1, 9, 30, tzinfo=BEIJING).timestamp()
+    status = SyncStatus("hefei", "yrd-map", ended, "refused", ended - 86400, {"created": 1990, "refused": 10})
+    await console_stack.stack.store.put_checkpoint(status_job("hefei", "yrd-map"), status.dumps())
+    async with session() as http:
+        await login(http, console_stack, "viewer")
+        async with http.get(console_stack.url + "sync") as page:
+            html = await page.text()
+    row = html[html.index('data-link="hefei>yrd-map"') :]
+    assert "2026-12-01 09:30:00" in row and "2026-11-30 09:30:00" in row
+    assert '<td class="red">refused</td>' in row and "refused 10" in row and "created 1990" in row
