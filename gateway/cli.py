@@ -1,4 +1,4 @@
-"""The ``gateway`` command: serve, demo, traffic, simulate, translate, outbox, sync, log, check-config.
+"""The ``gateway`` command: serve, demo, traffic, simulate, translate, outbox, sync, log, console, check-config.
 
 Exit status: 0 on success, 2 when an input was refused (its problem document is printed as one JSON line on
 stderr), 1 when the configuration or the command line is wrong or a port cannot be listened on (one line naming it
@@ -127,6 +127,8 @@ def _parser() -> argparse.ArgumentParser:
     traffic.add_argument("--concurrency", type=int, default=16, help="submissions in flight at most (default 16)")
     traffic.add_argument("--gateway", help="the gateway's plain base URL (default: http://server.host:server.port)")
     traffic.add_argument("--gateway-tls", help="its mutual-TLS base URL (default: https://server.host:tls_port)")
+
+    _console_parser(sub, common)
 
     check = sub.add_parser("check-config", help="validate a configuration file without starting", parents=[common])
     check.add_argument("file", nargs="?", help="configuration file (default: --config or config/gateway.toml)")
@@ -329,6 +331,58 @@ def _log(config: Config, args: argparse.Namespace) -> int:
         return 1
 
 
+def _console_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser], common: argparse.ArgumentParser) -> None:
+    """``gateway console add-user NAME --role ROLE``: an operator account of the browser console (gateway/console)."""
+    console = sub.add_parser("console", help="the operators' browser console: accounts", parents=[common])
+    console_sub = console.add_subparsers(dest="console_command", required=True)
+    add = console_sub.add_parser("add-user", help="create or replace an account (password prompted, or one line on "
+                                 "stdin; empty stdin: a generated one, printed once)",
+                                 parents=[common])
+    add.add_argument("name", help="the operator's login name")
+    add.add_argument("--role", required=True, choices=["viewer", "operator", "admin"],
+                     help="viewer: read only; operator: also retry and discard; admin: also accounts")
+
+
+def _console(config: Config, args: argparse.Namespace) -> int:
+    import asyncio  # noqa: PLC0415
+    import getpass  # noqa: PLC0415
+
+    from gateway.console.users import add_user  # noqa: PLC0415
+    from gateway.sealed_store import open_configured_store  # noqa: PLC0415
+    from gateway.store.errors import StoreError  # noqa: PLC0415
+
+    if sys.stdin.isatty():
+        password = getpass.getpass(f"password for {args.name}: ")
+        if getpass.getpass("again: ") != password:
+            print("gateway console: the passwords differ", file=sys.stderr)
+            return 1
+    else:
+        password = sys.stdin.readline(4097).rstrip("\r\n")
+    shown = not password  # none given (stdin empty): a generated one, printed once
+    if shown:
+        import secrets  # noqa: PLC0415
+
+        password = secrets.token_urlsafe(15)
+
+    async def run() -> int:
+        try:
+            store = await open_configured_store(config)
+        except StoreError as exc:
+            print(f"gateway console: the store ({config.source} store.url) cannot be opened: {exc}", file=sys.stderr)
+            return 1
+        try:
+            await add_user(store, args.name, args.role, password, time.time())
+        except ValueError as exc:
+            print(f"gateway console: {exc}", file=sys.stderr)
+            return 1
+        finally:
+            await store.close()
+        print(f"console account {args.name}: {args.role}" + (f", password (shown once): {password}" if shown else ""))
+        return 0
+
+    return asyncio.run(run())
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
@@ -345,6 +399,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _outbox(config, args)
         if args.command == "log":
             return _log(config, args)
+        if args.command == "console":
+            return _console(config, args)
         if args.command == "sync":
             from gateway.sync.cli import run_sync_command  # noqa: PLC0415
 

@@ -20,7 +20,15 @@ from gateway.registry import Registry, load_registry
 from gateway.retention import RetentionSettings, read_retention
 from mappings.tables import load_tables
 
-__all__ = ["DEFAULT_CONFIG", "Config", "DeliverySettings", "ServerSettings", "load_config", "parse_config"]
+__all__ = [
+    "DEFAULT_CONFIG",
+    "Config",
+    "ConsoleSettings",
+    "DeliverySettings",
+    "ServerSettings",
+    "load_config",
+    "parse_config",
+]
 
 DEFAULT_CONFIG = Path(__file__).resolve().parents[1] / "config" / "gateway.toml"
 
@@ -74,6 +82,47 @@ class MessageLogSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class ConsoleSettings:
+    """``[console]``: the operators' browser console (gateway/console) on a listener of its own; off without a port.
+
+    A login from one client address or for one account name is refused for ``lockout_seconds`` after
+    ``login_attempts`` failures within that time; a session ends after ``session_minutes`` without a request.
+    """
+
+    host: str = "127.0.0.1"
+    port: int | None = None
+    session_minutes: float = 30.0
+    login_attempts: int = 5
+    lockout_seconds: float = 300.0
+
+
+def _console(raw: Any, source: str) -> ConsoleSettings:
+    if raw is None:
+        return ConsoleSettings()
+    if not isinstance(raw, Mapping):
+        raise ConfigError(source, "console", "must be a table", "write [console] with port = 8090")
+    unknown = sorted(set(raw) - {"host", "port", "session_minutes", "login_attempts", "lockout_seconds"})
+    if unknown:
+        raise ConfigError(source, f"console.{unknown[0]}", "is not a console setting",
+                          "use host, port, session_minutes, login_attempts, lockout_seconds")
+    host, port = raw.get("host", "127.0.0.1"), raw.get("port")
+    if not isinstance(host, str) or not host:
+        raise ConfigError(source, "console.host", f"{host!r} is not a host name", 'write e.g. host = "127.0.0.1"')
+    if port is not None and (type(port) is not int or not 0 <= port <= 65535):
+        raise ConfigError(source, "console.port", f"{port!r} is not a TCP port", "use a whole number 0-65535")
+    out: dict[str, Any] = {}
+    for key, low, high in (("session_minutes", 1, 24 * 60), ("lockout_seconds", 1, 86400)):
+        value = raw.get(key, getattr(ConsoleSettings(), key))
+        if isinstance(value, bool) or not isinstance(value, int | float) or not low <= value <= high:
+            raise ConfigError(source, f"console.{key}", f"{value!r} is out of range", f"use {low} to {high}")
+        out[key] = float(value)
+    attempts = raw.get("login_attempts", 5)
+    if type(attempts) is not int or not 1 <= attempts <= 100:
+        raise ConfigError(source, "console.login_attempts", f"{attempts!r} is not 1-100", "write e.g. 5")
+    return ConsoleSettings(host, port, login_attempts=attempts, **out)
+
+
+@dataclass(frozen=True, slots=True)
 class Config:
     source: str
     server: ServerSettings
@@ -88,6 +137,7 @@ class Config:
     message_log: MessageLogSettings | None = None
     admin_token_env: str | None = None  # the admin token from this environment variable instead of a file
     retention: RetentionSettings = RetentionSettings()  # noqa: RUF009 (frozen) [retention]: how long rows are kept
+    console: ConsoleSettings = ConsoleSettings()
 
     def delivery_settings(self) -> DeliverySettings:
         return self.delivery if self.delivery is not None else _delivery({}, self.source)
@@ -259,6 +309,7 @@ def parse_config(data: Mapping[str, Any], source: str, base_dir: Path | None = N
         admin_token_env=_env_name(admin.get("token_env"), source, "admin.token_env"),
         message_log=_message_log(data.get("message_log"), base, source),
         retention=_retention(data, registry, source),
+        console=_console(data.get("console"), source),
     )
 
 

@@ -320,11 +320,14 @@ async def _run(config: Config, once: bool, out: TextIO, port_base: int | None, o
     if config.server.tls_port is None:
         data["server"].pop("tls_port")
     config = parse_config(data, config.source, config.base_dir)
+    # the operators' console is on in the demo ([console] port, or a free port), with a one-time admin login
+    config = replace(config, console=replace(config.console, port=config.console.port or 0))
     demo.config = config
     app = create_app(config, transport=demo.transport)
     runner, urls = await start_sites(app, config)
     try:
         print(f"gateway   {' and '.join(urls)}", file=out)
+        await _print_console(app, out)
         for sim in sims:
             print(f"{sim.platform:9} {sim.url}", file=out)
         await demo.stream()
@@ -343,6 +346,14 @@ async def _run(config: Config, once: bool, out: TextIO, port_base: int | None, o
         await stop_simulators(sims)
         await demo.transport.close()
     return 1 if left else 0
+
+
+async def _print_console(app: web.Application, out: TextIO) -> None:
+    """The console's address and a one-time admin login (spent by its first use; more: gateway console add-user)."""
+    from gateway.console import CONSOLE_URL, one_time_admin  # noqa: PLC0415
+
+    name, password = await one_time_admin(app[STORE], time.time())
+    print(f"console   {app[CONSOLE_URL].url}  one-time login: {name} / {password}", file=out)
 
 
 @dataclass(frozen=True, slots=True)

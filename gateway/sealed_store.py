@@ -29,7 +29,7 @@ from gateway.config import Config
 from gateway.msglog.atrest import AtRestKeys
 from gateway.msglog_cli import data_keys
 from gateway.store import open_store
-from gateway.store.api import Accepted, DestinationStats, InboundRecord, OutboundMessage, Store
+from gateway.store.api import Accepted, DestinationStats, InboundRecord, OperatorAccount, OutboundMessage, Store
 
 __all__ = ["MAGIC", "SealedStore", "is_sealed", "open_configured_store"]
 
@@ -188,6 +188,15 @@ class SealedStore:
 
     async def put_checkpoint(self, job: str, value: str) -> None:
         await self.inner.put_checkpoint(job, value)
+
+    async def put_operator(self, account: OperatorAccount) -> None:
+        await self.inner.put_operator(account)
+
+    async def get_operator(self, name: str) -> OperatorAccount | None:
+        return await self.inner.get_operator(name)
+
+    async def spend_single_use(self, name: str, password_hash: str) -> bool:
+        return await self.inner.spend_single_use(name, password_hash)
 
     async def ping(self) -> None:
         await self.inner.ping()

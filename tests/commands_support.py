@@ -23,7 +23,7 @@ GATEWAY = Path(sys.executable).parent / "gateway"  # the console script pip inst
 CONFIG_PATHS = ("config/gateway.toml", "/etc/tongban/gateway.toml")
 GATEWAY_NAMES = ("gateway", ".venv/bin/gateway", "/opt/tongban/.venv/bin/gateway")
 PYTHON_NAMES = ("python", "python3", ".venv/bin/python")
-SUBCOMMANDS = ("serve", "simulate", "traffic", "translate", "outbox", "sync", "log", "demo", "check-config")
+SUBCOMMANDS = ("serve", "simulate", "traffic", "translate", "outbox", "sync", "log", "demo", "console", "check-config")
 
 
 def free_base(n: int) -> int:

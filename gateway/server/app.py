@@ -269,4 +269,8 @@ def create_app(
                 await opened.close()
 
     app.cleanup_ctx.append(lifecycle)
+    if config.console.port is not None:  # [console]: the operators' browser console, on a listener of its own
+        from gateway.console import console_listener  # noqa: PLC0415 (the console imports the server's keys)
+
+        app.cleanup_ctx.append(console_listener(app, config.console))
     return app

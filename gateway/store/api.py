@@ -40,6 +40,7 @@ __all__ = [
     "Accepted",
     "DestinationStats",
     "InboundRecord",
+    "OperatorAccount",
     "OutboundMessage",
     "Store",
 ]
@@ -174,6 +175,21 @@ class DestinationStats:
     delivering: int
     dead: int
     oldest_pending_age: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class OperatorAccount:
+    """An operator of the browser console (:mod:`gateway.console`): a name, a role and an argon2 password hash.
+
+    ``single_use`` marks the one-time login ``gateway demo`` prints: its hash is spent (replaced by an unusable
+    value) by the first login that uses it. The hash is left out of ``repr``.
+    """
+
+    name: str
+    role: str
+    password_hash: str = field(repr=False)
+    created_at: float
+    single_use: bool = False
 
 
 @runtime_checkable
@@ -337,6 +353,21 @@ class Store(Protocol):
 
     async def put_checkpoint(self, job: str, value: str) -> None:
         """Save (replace) the checkpoint of a sync job."""
+        ...
+
+    # --- console operators -----------------------------------------------------------------
+
+    async def put_operator(self, account: OperatorAccount) -> None:
+        """Create the operator account, or replace the one of the same name (a new role or password)."""
+        ...
+
+    async def get_operator(self, name: str) -> OperatorAccount | None:
+        """The operator account ``name``, or None."""
+        ...
+
+    async def spend_single_use(self, name: str, password_hash: str) -> bool:
+        """Make a single-use account's password unusable if its hash is still ``password_hash``; True for the one
+        caller that did it (two logins racing with the same one-time password: only one gets in)."""
         ...
 
     # --- lifecycle --------------------------------------------------------------------------

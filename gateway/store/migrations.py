@@ -136,6 +136,18 @@ MIGRATIONS: Final[tuple[Migration, ...]] = (
             "CREATE INDEX outbox_order ON outbox (destination, order_key, order_seq) WHERE order_key IS NOT NULL",
         ),
     ),
+    Migration(
+        8,
+        "operator accounts of the browser console (argon2 password hashes)",
+        (
+            "CREATE TABLE console_operators ("
+            " name TEXT PRIMARY KEY,"
+            " role TEXT NOT NULL CHECK (role IN ('viewer', 'operator', 'admin')),"
+            " password_hash TEXT NOT NULL,"
+            " created_at {real} NOT NULL,"
+            " single_use {bigint} NOT NULL DEFAULT 0)",
+        ),
+    ),
 )
 
 

@@ -18,7 +18,7 @@ from typing import Any, Final, TypeVar
 
 from . import _rows
 from ._pg_pool import open_pool, run_pooled
-from .api import STATES, Accepted, DestinationStats, InboundRecord, OutboundMessage
+from .api import STATES, Accepted, DestinationStats, InboundRecord, OperatorAccount, OutboundMessage
 from .errors import StoreError
 from .migrate import migrate_postgres
 from .migrations import STORE_SCHEMA
@@ -341,6 +341,34 @@ class PostgresStore:
             " ON CONFLICT (job) DO UPDATE SET value = EXCLUDED.value"
         )
         await self._run("put_checkpoint", lambda conn: conn.execute(sql, job, value))
+
+    # --- console operators -----------------------------------------------------------------
+
+    async def put_operator(self, account: OperatorAccount) -> None:
+        sql = (
+            "INSERT INTO console_operators (name, role, password_hash, created_at, single_use)"
+            " VALUES ($1, $2, $3, $4, $5)"
+            " ON CONFLICT (name) DO UPDATE SET role = excluded.role, password_hash = excluded.password_hash,"
+            " created_at = excluded.created_at, single_use = excluded.single_use"
+        )
+        await self._run("put_operator", lambda conn: conn.execute(
+            sql, account.name, account.role, account.password_hash, float(account.created_at), int(account.single_use)
+        ))  # fmt: skip
+
+    async def get_operator(self, name: str) -> OperatorAccount | None:
+        sql = "SELECT name, role, password_hash, created_at, single_use FROM console_operators WHERE name = $1"
+        row = await self._run("get_operator", lambda conn: conn.fetchrow(sql, name))
+        if row is None:
+            return None
+        return OperatorAccount(row["name"], row["role"], row["password_hash"], float(row["created_at"]),
+                               bool(row["single_use"]))  # fmt: skip
+
+    async def spend_single_use(self, name: str, password_hash: str) -> bool:
+        sql = (
+            "UPDATE console_operators SET password_hash = '!spent' WHERE name = $1 AND single_use = 1"
+            " AND password_hash = $2"
+        )
+        return _count(await self._run("spend_single_use", lambda conn: conn.execute(sql, name, password_hash))) == 1
 
     # --- lifecycle --------------------------------------------------------------------------
 

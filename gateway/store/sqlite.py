@@ -18,7 +18,7 @@ from typing import Any
 
 from . import _rows
 from ._sqlite_worker import SQLiteWorker, wal_connector
-from .api import STATES, Accepted, DestinationStats, InboundRecord, OutboundMessage
+from .api import STATES, Accepted, DestinationStats, InboundRecord, OperatorAccount, OutboundMessage
 from .migrate import migrate_sqlite
 from .migrations import STORE_SCHEMA
 from .transitions import holding_sql, sources_sql
@@ -347,6 +347,36 @@ class SQLiteStore:
             " ON CONFLICT (job) DO UPDATE SET value = excluded.value"
         )
         await self._worker.run("put_checkpoint", lambda conn: conn.execute(sql, (job, value)) and None)
+
+    # --- console operators -----------------------------------------------------------------
+
+    async def put_operator(self, account: OperatorAccount) -> None:
+        sql = (
+            "INSERT INTO console_operators (name, role, password_hash, created_at, single_use) VALUES (?, ?, ?, ?, ?)"
+            " ON CONFLICT (name) DO UPDATE SET role = excluded.role, password_hash = excluded.password_hash,"
+            " created_at = excluded.created_at, single_use = excluded.single_use"
+        )
+        values = (account.name, account.role, account.password_hash, account.created_at, int(account.single_use))
+        await self._worker.run("put_operator", lambda conn: conn.execute(sql, values) and None)
+
+    async def get_operator(self, name: str) -> OperatorAccount | None:
+        def read(conn: sqlite3.Connection) -> OperatorAccount | None:
+            row = conn.execute(
+                "SELECT name, role, password_hash, created_at, single_use FROM console_operators WHERE name = ?",
+                (name,),
+            ).fetchone()
+            return None if row is None else OperatorAccount(row[0], row[1], row[2], row[3], bool(row[4]))
+
+        return await self._worker.run("get_operator", read)
+
+    async def spend_single_use(self, name: str, password_hash: str) -> bool:
+        sql = (
+            "UPDATE console_operators SET password_hash = '!spent' WHERE name = ? AND single_use = 1"
+            " AND password_hash = ?"
+        )
+        return bool(
+            await self._worker.run("spend_single_use", lambda conn: conn.execute(sql, (name, password_hash)).rowcount)
+        )
 
     # --- lifecycle --------------------------------------------------------------------------
 

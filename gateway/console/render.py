@@ -1,0 +1,65 @@
+"""Pages from templates: the handler returns its values, :func:`page` adds what every page shows and renders.
+
+(Not aiohttp-jinja2's context processors: they keep their state under a plain string request key, which aiohttp
+warns about and the suite's ``filterwarnings = error`` turns into a failure.)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+from functools import wraps
+from typing import Any
+
+import aiohttp_jinja2
+from aiohttp import web
+
+from gateway.model.timefmt import BEIJING
+
+from .i18n import LANGS, translate
+from .login_state import LANG_COOKIE
+from .security import SESSION
+
+__all__ = ["page", "render", "when"]
+
+Values = Callable[[web.Request], Awaitable[dict[str, Any]]]
+
+
+def _common(request: web.Request) -> dict[str, Any]:
+    session = request.get(SESSION)
+    cookie = request.cookies.get(LANG_COOKIE)
+    lang = session.lang if session is not None else (cookie if cookie in LANGS else "zh")
+    flashes = list(session.flashes) if session is not None else []
+    if session is not None:
+        session.flashes.clear()
+    return {
+        "session": session,
+        "lang": lang,
+        "other_lang": "en" if lang == "zh" else "zh",
+        "t": lambda key: translate(lang, key),
+        "csrf": session.csrf if session else "",
+        "flashes": flashes,
+        "path": request.path,
+    }
+
+
+def render(request: web.Request, template: str, values: dict[str, Any], status: int = 200) -> web.Response:
+    return aiohttp_jinja2.render_template(template, request, {**_common(request), **values}, status=status)
+
+
+def page(template: str) -> Callable[[Values], Callable[[web.Request], Awaitable[web.Response]]]:
+    def wrap(handler: Values) -> Callable[[web.Request], Awaitable[web.Response]]:
+        @wraps(handler)
+        async def run(request: web.Request) -> web.Response:
+            return render(request, template, await handler(request))
+
+        return run
+
+    return wrap
+
+
+def when(seconds: float | None) -> str:
+    """Unix seconds as Beijing time (the platforms' documents use it, README §4), ``-`` for none or 0."""
+    if not seconds:
+        return "-"
+    return datetime.fromtimestamp(seconds, BEIJING).strftime("%Y-%m-%d %H:%M:%S")

@@ -1,0 +1,43 @@
+"""Building blocks of the console tests: the pipeline test stack with the console on a free port, and accounts."""
+
+from __future__ import annotations
+
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "pipeline"))
+
+from pipeline_stack import Stack, StackFactory
+
+from gateway.console import CONSOLE_URL, add_user
+
+PASSWORDS = {"viewer": "viewer-password-1", "operator": "operator-password-1", "admin": "admin-password-12"}
+ONE_TRY = {
+    "delivery": {"destinations": {"g60": {"max_attempts": 1}}},
+    "console": {"port": 0},
+    "sync": {"links": ["hefei>yrd-map"]},
+}
+
+
+@dataclass
+class ConsoleStack:
+    stack: Stack
+    url: str  # http://127.0.0.1:PORT/console/
+
+    @property
+    def origin(self) -> str:
+        return self.url.removesuffix("/console/")
+
+
+async def start_console_stack(make_stack: StackFactory, folder: Path) -> ConsoleStack:
+    """A stack whose g60 gives up after one attempt, the console on a free port, one account per role; its store
+    and its message log are files of its own in ``folder``."""
+    extra = {**ONE_TRY, "message_log": {"url": f"sqlite:///{folder / 'msglog.db'}"}}
+    stack = await make_stack(f"sqlite:///{folder / 'gateway.db'}", extra=extra)
+    for role, password in PASSWORDS.items():
+        await add_user(stack.store, role, role, password, time.time())
+    url = stack.app[CONSOLE_URL].url
+    assert url is not None
+    return ConsoleStack(stack, url)

@@ -1,0 +1,212 @@
+"""The console over HTTP (aiohttp's client against the console's own listener): login, sessions and cookies, roles,
+CSRF, the Content-Security-Policy, the login throttle, masking and the audit trail in the message log."""
+
+from __future__ import annotations
+
+import re
+import time
+from dataclasses import replace
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+from console_support import PASSWORDS, ConsoleStack
+from pipeline_stack import sample, wait_for_async
+
+from gateway.console import one_time_admin
+from gateway.console.i18n import MESSAGES
+from gateway.console.security import CSP
+from gateway.model.timefmt import BEIJING
+from gateway.server.keys import METRICS, MSGLOG
+from gateway.store.api import DEAD
+from gateway.sync.status import SyncStatus, status_job
+
+
+def csrf_of(html: str) -> str:
+    found = re.search(r'name="csrf" value="([^"]+)"', html)
+    assert found, "the page has no CSRF field"
+    return found.group(1)
+
+
+async def login(http: aiohttp.ClientSession, cs: ConsoleStack, name: str, password: str | None = None) -> Any:
+    async with http.get(cs.url + "login") as page:
+        token = csrf_of(await page.text())
+    form = {"csrf": token, "name": name, "password": password or PASSWORDS[name]}
+    return await http.post(cs.url + "login", data=form, allow_redirects=False)
+
+
+def session() -> aiohttp.ClientSession:
+    return aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True))
+
+
+async def dead_letter(cs: ConsoleStack, samples_dir: Path, version: int = 1) -> Any:
+    stack = cs.stack
+    stack.sims["g60"].plan.down_until = time.time() + 3600
+    case = replace(sample(stack.config, samples_dir, "anhui", "case", "SC001.json"), version=version)
+    await stack.partner_client("hefei").submit("case", case, f"m-{version}")
+    found: list[Any] = []
+
+    async def dead() -> bool:
+        found[:] = await stack.store.list_messages(state=DEAD, destination="g60")
+        return len(found) >= 1
+
+    await wait_for_async(dead, timeout=30, what="a dead letter")
+    return case, found[0]
+
+
+async def test_login_sets_a_strict_http_only_cookie_and_the_pages_carry_the_csp(console_stack: ConsoleStack) -> None:
+    async with session() as http:
+        async with http.get(console_stack.url, allow_redirects=False) as anonymous:
+            assert anonymous.status == 303 and anonymous.headers["Location"] == "/console/login"
+            assert anonymous.headers["Content-Security-Policy"] == CSP
+        response = await login(http, console_stack, "viewer")
+        assert response.status == 303
+        cookie = response.headers["Set-Cookie"]
+        assert "HttpOnly" in cookie and "SameSite=Strict" in cookie and "Path=/console/" in cookie
+        assert "Secure" not in cookie  # plain HTTP here: a Secure cookie would never come back
+        async with http.get(console_stack.url) as page:
+            assert page.status == 200
+            assert page.headers["Content-Security-Policy"] == CSP
+            assert page.headers["X-Frame-Options"] == "DENY"
+            html = await page.text()
+        assert "<script" not in html and "style=" not in html  # nothing the CSP would have to allow
+        assert "总览" in html  # Simplified Chinese by default
+        for pid in console_stack.stack.config.registry.platforms:
+            assert f'data-platform="{pid}"' in html
+
+
+async def test_a_wrong_password_is_refused_and_the_login_throttled(console_stack: ConsoleStack) -> None:
+    async with session() as http:
+        for _ in range(5):
+            response = await login(http, console_stack, "viewer", "wrong-password-xx")
+            assert response.status == 401
+            assert "LOGIN_FAILED" in await response.text()
+        response = await login(http, console_stack, "viewer")  # the right password, but too late
+        assert response.status == 429 and int(response.headers["Retry-After"]) > 0
+        assert "LOGIN_THROTTLED" in await response.text()
+    metrics = console_stack.stack.app[METRICS].exposition().decode()
+    assert 'tongban_console_refusals_total{code="LOGIN_FAILED"} 5.0' in metrics
+    assert 'tongban_console_refusals_total{code="LOGIN_THROTTLED"} 1.0' in metrics
+
+
+async def test_a_form_without_the_csrf_token_is_refused(console_stack: ConsoleStack, samples_dir: Path) -> None:
+    _, message = await dead_letter(console_stack, samples_dir)
+    async with session() as http:
+        await login(http, console_stack, "operator")
+        for form in ({}, {"csrf": "forged"}):
+            async with http.post(console_stack.url + f"outbox/{message.id}/retry", data=form) as refused:
+                assert refused.status == 403
+                assert "CSRF_INVALID" in await refused.text()
+        async with http.post(console_stack.url + "login", data={"name": "operator", "password": "x" * 20}) as r:
+            assert r.status == 403  # the login form too
+    assert (await console_stack.stack.store.get_message(message.id)).state == DEAD
+
+
+async def test_a_viewer_sees_no_retry_and_its_post_is_refused(console_stack: ConsoleStack, samples_dir: Path) -> None:
+    _, message = await dead_letter(console_stack, samples_dir)
+    async with session() as http:
+        await login(http, console_stack, "viewer")
+        async with http.get(console_stack.url + f"outbox/{message.id}") as page:
+            html = await page.text()
+        assert 'id="retry"' not in html and 'id="discard"' not in html
+        form = {"csrf": csrf_of(html)}
+        async with http.post(console_stack.url + f"outbox/{message.id}/retry", data=form) as refused:
+            assert refused.status == 403 and "FORBIDDEN" in await refused.text()
+            assert refused.headers["Content-Security-Policy"] == CSP  # refusal pages carry it too
+        async with http.get(console_stack.url + f"outbox/{message.id}/retry") as confirm:
+            assert confirm.status == 403
+        async with http.post(
+            console_stack.url + f"outbox/{message.id}/retry", data=form, headers={"Accept": "application/problem+json"}
+        ) as problem:
+            assert problem.status == 403 and problem.content_type == "application/problem+json"
+            assert (await problem.json())["code"] == "FORBIDDEN"
+    assert (await console_stack.stack.store.get_message(message.id)).state == DEAD
+
+
+async def test_an_operator_retries_with_masking_and_the_action_is_in_the_message_log(
+    console_stack: ConsoleStack, samples_dir: Path
+) -> None:
+    case, message = await dead_letter(console_stack, samples_dir)
+    async with session() as http:
+        await login(http, console_stack, "operator")
+        async with http.get(console_stack.url + f"outbox/{message.id}") as page:
+            html = await page.text()
+        assert 'id="retry"' in html
+        for value in (case.applicant.name, case.applicant.id_number, case.applicant.phone):
+            assert value and value not in html, "a personal value is shown unmasked"
+        console_stack.stack.sims["g60"].plan.down_until = 0.0
+        async with http.post(console_stack.url + f"outbox/{message.id}/retry", data={"csrf": csrf_of(html)}) as done:
+            assert done.status == 200 and str(done.url).endswith(f"/console/outbox/{message.id}")
+            assert "已重新排队" in await done.text()  # "queued again", once
+
+        async def delivered() -> bool:
+            return (await console_stack.stack.store.get_message(message.id)).state == "delivered"
+
+        await wait_for_async(delivered, timeout=30, what="the retried message delivered")
+    log = console_stack.stack.app[MSGLOG]
+    entries = await log.search(case_no=case.case_no)
+    assert [e.operation for e in entries if e.platform == "console"] == ["console.retry"]
+    assert (await log.verify()).ok
+
+
+async def test_the_english_switch_and_every_word_in_both_languages(console_stack: ConsoleStack) -> None:
+    assert MESSAGES["zh"].keys() == MESSAGES["en"].keys()
+    async with session() as http:
+        await login(http, console_stack, "viewer")
+        async with http.get(console_stack.url + "sync") as page:
+            token = csrf_of(await page.text())
+        async with http.post(console_stack.url + "lang", data={"csrf": token, "lang": "en", "back": "/console/sync"}):
+            pass
+        async with http.get(console_stack.url) as page:
+            assert "Overview" in await page.text()
+
+
+async def test_the_configuration_page_redacts_secrets(console_stack: ConsoleStack) -> None:
+    async with session() as http:
+        await login(http, console_stack, "viewer")
+        async with http.get(console_stack.url + "config") as page:
+            html = await page.text()
+    token = (console_stack.stack.config.dev_credentials / "admin-token").read_text().strip()  # type: ignore[operator]
+    assert token not in html
+    assert "admin.token_file" in html and "store.url" in html
+
+
+@pytest.mark.parametrize(
+    "path", ["outbox?state=lost", "outbox?destination=nowhere", "outbox/nope", "log?case_no=" + "x" * 65]
+)
+async def test_bad_queries_get_a_refusal_page_not_a_500(console_stack: ConsoleStack, path: str) -> None:
+    async with session() as http:
+        await login(http, console_stack, "viewer")
+        async with http.get(console_stack.url + path) as page:
+            assert page.status in (400, 404)
+            assert re.search(r'id="code">(BAD_QUERY|NOT_FOUND)<', await page.text())
+
+
+async def test_the_one_time_login_works_once_and_logout_ends_the_session(console_stack: ConsoleStack) -> None:
+    name, password = await one_time_admin(console_stack.stack.store, time.time())
+    async with session() as http:
+        assert (await login(http, console_stack, name, password)).status == 303
+        async with http.get(console_stack.url) as page:
+            html = await page.text()
+            assert page.status == 200 and f'<span id="who">{name}</span> (admin)' in html
+        async with http.post(console_stack.url + "logout", data={"csrf": csrf_of(html)}, allow_redirects=False) as out:
+            assert out.status == 303
+        async with http.get(console_stack.url, allow_redirects=False) as after:
+            assert after.status == 303 and after.headers["Location"] == "/console/login"
+        again = await login(http, console_stack, name, password)
+        assert again.status == 401 and "LOGIN_FAILED" in await again.text()
+
+
+async def test_the_sync_page_says_when_the_catalogue_last_synced(console_stack: ConsoleStack) -> None:
+    ended = datetime(2026, 12, 1, 9, 30, tzinfo=BEIJING).timestamp()
+    status = SyncStatus("hefei", "yrd-map", ended, "refused", ended - 86400, {"created": 1990, "refused": 10})
+    await console_stack.stack.store.put_checkpoint(status_job("hefei", "yrd-map"), status.dumps())
+    async with session() as http:
+        await login(http, console_stack, "viewer")
+        async with http.get(console_stack.url + "sync") as page:
+            html = await page.text()
+    row = html[html.index('data-link="hefei>yrd-map"') :]
+    assert "2026-12-01 09:30:00" in row and "2026-11-30 09:30:00" in row
+    assert '<td class="red">refused</td>' in row and "refused 10" in row and "created 1990" in row
