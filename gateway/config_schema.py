@@ -455,8 +455,87 @@ def check_document(data: Mapping[str, Any], source: str, base: Path) -> None:
     if isinstance(doc, Document) and doc.server is not None and doc.server.tls_platform is not None:
         _check_tls_platform(doc, source, problems, scheme)
     _check_readers(data, source, problems)
+    if isinstance(doc, Document):
+        _check_secrets(doc, source, base, problems)
     if problems:
         raise ConfigProblems(problems)
+
+
+def _check_secrets(doc: Document, source: str, base: Path, problems: list[ConfigError]) -> None:
+    """The message log's keys and the admin token exist and load, as ``serve`` reads them at start; without ``[dev]
+    credentials`` nothing is generated, so a missing file is an error now rather than at start."""
+    import os  # noqa: PLC0415
+
+    from gateway.msglog.atrest import AtRestKey  # noqa: PLC0415
+    from signing.errors import SigningError  # noqa: PLC0415
+    from signing.keys import load_private_key_file  # noqa: PLC0415
+
+    generated = doc.dev is not None and doc.dev.credentials is not None
+    if doc.admin is not None and doc.admin.token_env is not None and not os.environ.get(doc.admin.token_env):
+        problems.append(
+            ConfigError(
+                source,
+                "admin.token_env",
+                f"{doc.admin.token_env} is not set",
+                "export it before starting, or use token_file",
+            )
+        )
+    log = doc.message_log
+    if log is None:
+        return
+
+    def data_key(key: str, where: str, text: str | None, cipher: str) -> None:
+        if text is None:
+            return
+        try:
+            AtRestKey.of("check", bytes.fromhex(text.strip()), cipher)
+        except (ValueError, SigningError):
+            problems.append(
+                ConfigError(source, key, f"{where} is not a {cipher} key in hex", "write 32 hex digits (16 bytes)")
+            )
+
+    def read(key: str, rel: str) -> str | None:
+        path = Path(rel) if Path(rel).is_absolute() else base / rel
+        if path.is_file():
+            return path.read_text(encoding="ascii", errors="replace")
+        if not generated or key.startswith("message_log.older_keys"):
+            problems.append(
+                ConfigError(
+                    source,
+                    key,
+                    f"the key file {rel!r} does not exist",
+                    "create it (production keys come from the key custodian)",
+                )
+            )
+        return None
+
+    if log.key_env is not None:
+        value = os.environ.get(log.key_env)
+        if not value:
+            problems.append(
+                ConfigError(
+                    source, "message_log.key_env", f"{log.key_env} is not set", "export it (hex), or use key_file"
+                )
+            )
+        data_key("message_log.key_env", log.key_env, value or None, log.cipher)
+    else:
+        data_key("message_log.key_file", repr(log.key_file), read("message_log.key_file", log.key_file), log.cipher)
+    for key_id, older in (log.older_keys or {}).items():
+        rel, cipher = (older, log.cipher) if isinstance(older, str) else (older.key_file, older.cipher or log.cipher)
+        key = f"message_log.older_keys.{key_id}"
+        data_key(key, repr(rel), read(key, rel), cipher)
+    if read("message_log.seal_key_file", log.seal_key_file) is not None:
+        try:
+            load_private_key_file(base / log.seal_key_file)
+        except SigningError:
+            problems.append(
+                ConfigError(
+                    source,
+                    "message_log.seal_key_file",
+                    f"{log.seal_key_file!r} is no private key",
+                    "name an Ed25519 PEM private key",
+                )
+            )
 
 
 def _check_readers(data: Mapping[str, Any], source: str, problems: list[ConfigError]) -> None:

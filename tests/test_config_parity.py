@@ -69,6 +69,9 @@ BROKEN: dict[str, object] = {
     "message log cipher": _sub(r'^cipher = "SM4-GCM"$', 'cipher = "DES"'),
     "shutdown_grace zero": _sub(r"^shutdown_grace = 30$", "shutdown_grace = 0"),
     "admin token_env not a name": _sub(r"^\[admin\]$", '[admin]\ntoken_env = "NOT A NAME"'),
+    "data key not hex": _sub(r'^key_file = "var/dev/msglog-data\.key"$', 'key_file = "bad.key"'),
+    "seal key not a key": _sub(r'^seal_key_file = "var/dev/msglog-seal\.pem"$', 'seal_key_file = "not-a-key.pem"'),
+    "admin token_env not set": _sub(r"^\[admin\]$", '[admin]\ntoken_env = "TONGBAN_PARITY_NOT_SET"'),
     "route to no platform": _add('[[routes]]\ndestinations = ["atlantis"]'),
     "link files that do not exist": _add(LINK),
     "secret written inline in a link": _add(
@@ -130,6 +133,8 @@ def _first_line(text: str) -> str:
 def site(tmp_path_factory: pytest.TempPathFactory) -> Site:
     site = make_site(tmp_path_factory.mktemp("parity"))
     (site.folder / "var").mkdir()
+    (site.folder / "bad.key").write_text("zz\n", encoding="ascii")
+    (site.folder / "not-a-key.pem").write_text("hello\n", encoding="ascii")
     return site
 
 
@@ -168,5 +173,8 @@ def test_broken_configurations_are_refused_by_both_alike(site: Site) -> None:
         "tls_platform not a platform": "did you mean g60?",
         "link files that do not exist": "platforms.changsha.link.assertion_key",
         "base_url missing": "base_url: is missing",
+        "data key not hex": "message_log.key_file",
+        "seal key not a key": "message_log.seal_key_file",
+        "admin token_env not set": "TONGBAN_PARITY_NOT_SET is not set",
     }.items():
         assert fragment in checks[name][1], (name, checks[name][1])

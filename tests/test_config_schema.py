@@ -118,7 +118,7 @@ def test_an_inline_link_is_loaded_and_its_errors_are_named_by_key_path(tmp_path:
     config = parse_config(default(), "g.toml", tmp_path)
     gateway_sides, _ = dev_link_settings(tmp_path, config.registry)
     data = default()
-    del data["dev"]
+    del data["dev"], data["message_log"]  # production: no generated credentials (the log's keys: tested below)
     for pid, side in gateway_sides.items():
         data["platforms"][pid]["link"] = copy.deepcopy(dict(side.settings))
     check_document(data, "g.toml", tmp_path)  # every link of the file loads: passes
@@ -128,3 +128,17 @@ def test_an_inline_link_is_loaded_and_its_errors_are_named_by_key_path(tmp_path:
     assert [p.key for p in found] == ["platforms.changsha.link.signing_key"]
     del data["platforms"]["hefei"]["link"]
     assert "platforms.hefei.link" in [p.key for p in problems(data, tmp_path)]  # no credentials at all
+
+
+def test_key_files_exist_and_load_unless_development_generates_them(tmp_path: Path) -> None:
+    data = default()
+    check_document(data, "g.toml", tmp_path)  # [dev] credentials: made on first start
+    del data["dev"]
+    keys = [p.key for p in problems(data, tmp_path)]
+    assert {"message_log.key_file", "message_log.seal_key_file"} <= set(keys)
+    data = default()
+    (tmp_path / "data.key").write_text("00" * 16, encoding="ascii")
+    data["message_log"]["key_file"] = "data.key"
+    check_document(data, "g.toml", tmp_path)
+    (tmp_path / "data.key").write_text("00" * 7, encoding="ascii")  # 7 bytes: no SM4 key
+    assert [p.key for p in problems(data, tmp_path)] == ["message_log.key_file"]
