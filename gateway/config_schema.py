@@ -462,24 +462,15 @@ def check_document(data: Mapping[str, Any], source: str, base: Path) -> None:
 
 
 def _check_secrets(doc: Document, source: str, base: Path, problems: list[ConfigError]) -> None:
-    """The message log's keys and the admin token exist and load, as ``serve`` reads them at start; without ``[dev]
-    credentials`` nothing is generated, so a missing file is an error now rather than at start."""
-    import os  # noqa: PLC0415
-
+    """The message log's key files exist and load, as ``serve`` reads them at start; without ``[dev] credentials``
+    nothing is generated, so a missing file is an error now rather than at start."""
     from gateway.msglog.atrest import AtRestKey  # noqa: PLC0415
     from signing.errors import SigningError  # noqa: PLC0415
     from signing.keys import load_private_key_file  # noqa: PLC0415
 
     generated = doc.dev is not None and doc.dev.credentials is not None
-    if doc.admin is not None and doc.admin.token_env is not None and not os.environ.get(doc.admin.token_env):
-        problems.append(
-            ConfigError(
-                source,
-                "admin.token_env",
-                f"{doc.admin.token_env} is not set",
-                "export it before starting, or use token_file",
-            )
-        )
+    # token_env and key_env are the runtime's environment, read at start (serve refuses an unset one); check-config
+    # often runs elsewhere (CI, a build), so it checks the file only
     log = doc.message_log
     if log is None:
         return
@@ -509,16 +500,7 @@ def _check_secrets(doc: Document, source: str, base: Path, problems: list[Config
             )
         return None
 
-    if log.key_env is not None:
-        value = os.environ.get(log.key_env)
-        if not value:
-            problems.append(
-                ConfigError(
-                    source, "message_log.key_env", f"{log.key_env} is not set", "export it (hex), or use key_file"
-                )
-            )
-        data_key("message_log.key_env", log.key_env, value or None, log.cipher)
-    else:
+    if log.key_env is None:
         data_key("message_log.key_file", repr(log.key_file), read("message_log.key_file", log.key_file), log.cipher)
     for key_id, older in (log.older_keys or {}).items():
         rel, cipher = (older, log.cipher) if isinstance(older, str) else (older.key_file, older.cipher or log.cipher)
