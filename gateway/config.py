@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from gateway.config_schema import check_document
 from gateway.delivery import BreakerSettings, DeliveryConfigError, RetryPolicy
 from gateway.errors import ConfigError
 from gateway.pipeline.routing import Route, load_routes
@@ -283,6 +284,9 @@ def _path(value: Any, base: Path, source: str, key: str) -> Path | None:
 def parse_config(data: Mapping[str, Any], source: str, base_dir: Path | None = None) -> Config:
     """Typed configuration from an already parsed TOML document (relative paths against ``base_dir``)."""
     base = base_dir if base_dir is not None else Path.cwd()
+    # the whole file against its schema first (gateway/config_schema.py): every problem at once, with the nearest
+    # valid name for a misspelt key; `gateway check-config` and `gateway serve` both come through here
+    check_document(data, source, base)
     store = data.get("store", {})
     url = store.get("url", "sqlite:///var/gateway.db") if isinstance(store, dict) else None
     if not isinstance(url, str) or not url.startswith(("sqlite:///", "postgresql://", "postgres://")):

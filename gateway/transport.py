@@ -3,26 +3,129 @@
 Every outbound call of the gateway (deliveries, token requests, licence queries, catalogue pages) and of the
 simulators' callbacks goes through a ``Transport``. Failures are mapped once, here, to the delivery exception tree
 (``gateway.delivery.outcomes``) with ``raise ... from exc``: nothing above this module sees an aiohttp exception.
+
+The mapping is one explicit table, ``TRANSPORT_ERRORS`` (as httpx maps httpcore's exceptions), from each aiohttp
+client exception class to its fate; a test walks ``aiohttp.ClientError``'s subclasses and fails on any class not
+listed, so an aiohttp upgrade that adds one is decided here rather than retried by default::
+
+    CONNECTION     ConnectionFailed (transient): refused, reset, DNS, TLS handshake, a broken answer
+    TIMEOUT        DeliveryTimeout (transient): no complete answer in time
+    PERMANENT      PermanentRefusal TRANSPORT_REFUSED: the same request can never be answered (redirect loop)
+    CONFIGURATION  DestinationMisconfigured (permanent, DESTINATION_MISCONFIGURED): the request cannot be made as
+                   configured (a base_url that is no http(s) URL, a certificate that does not verify, a pinned
+                   fingerprint that does not match); retrying for max_age would not help, fixing the
+                   configuration does, then ``gateway outbox retry`` sends the dead letters again
+
+Before this table every ``aiohttp.ClientError`` was a ``ConnectionFailed``: a missing base_url was retried for three
+days (issue 13 item 4). ``gateway check-config`` refuses such a base_url before the gateway starts
+(gateway/config_schema.py); the table is the second line for what only the network can tell.
 ``FakeTransport`` has the same interface and hands requests to an async function, for tests of the layers above.
 """
 
 from __future__ import annotations
 
 import asyncio
+import enum
 import io
 import ssl
-from collections.abc import Awaitable, Callable
-from typing import Protocol
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Final, Protocol
 
 import aiohttp
 
 from adapters.wire import HttpRequest, HttpResponse, lower_headers
-from gateway.delivery.outcomes import ConnectionFailed, DeliveryTimeout
+from gateway.delivery.outcomes import ConnectionFailed, DeliveryError, DeliveryTimeout, PermanentRefusal
 from gateway.observability.tracing import child_traceparent
 
-__all__ = ["AiohttpTransport", "FakeTransport", "Transport"]
+__all__ = [
+    "DESTINATION_MISCONFIGURED",
+    "TRANSPORT_ERRORS",
+    "TRANSPORT_REFUSED",
+    "AiohttpTransport",
+    "DestinationMisconfigured",
+    "FakeTransport",
+    "Fate",
+    "Transport",
+    "mapped_error",
+]
 
 LARGE_BODY = 1024 * 1024
+DESTINATION_MISCONFIGURED: Final = "DESTINATION_MISCONFIGURED"
+TRANSPORT_REFUSED: Final = "TRANSPORT_REFUSED"
+
+
+class Fate(enum.Enum):
+    """What a transport exception means for the message: retry it (and how to say why), or give it up (and why)."""
+
+    CONNECTION = "connection"
+    TIMEOUT = "timeout"
+    PERMANENT = "permanent"
+    CONFIGURATION = "configuration"
+
+
+class DestinationMisconfigured(PermanentRefusal):
+    """The request cannot be made as the destination is configured; dead-lettered at once, never retried."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(DESTINATION_MISCONFIGURED, reason)
+
+
+_C, _T, _P, _X = Fate.CONNECTION, Fate.TIMEOUT, Fate.PERMANENT, Fate.CONFIGURATION
+
+# Editing rule: every class of aiohttp.client_exceptions is listed by itself (tests/test_transport.py checks it);
+# the most specific listed class of an exception's MRO decides, so order does not matter.
+TRANSPORT_ERRORS: Final[Mapping[type[BaseException], Fate]] = {
+    aiohttp.ClientError: _C,
+    # an answer that arrived but could not be read or was an error we did not ask to raise: the peer may recover
+    aiohttp.ClientResponseError: _C,
+    aiohttp.ContentTypeError: _C,
+    aiohttp.WSServerHandshakeError: _C,
+    aiohttp.ClientHttpProxyError: _C,
+    aiohttp.TooManyRedirects: _P,  # redirects are not followed (allow_redirects=False); a loop stays a loop
+    aiohttp.ClientConnectionError: _C,
+    aiohttp.ClientConnectionResetError: _C,
+    aiohttp.ClientOSError: _C,
+    aiohttp.ClientConnectorError: _C,
+    aiohttp.ClientConnectorDNSError: _C,  # a resolver outage looks the same as a misspelt host; retried
+    aiohttp.ClientProxyConnectionError: _C,
+    aiohttp.client_exceptions.UnixClientConnectorError: _C,
+    aiohttp.ClientSSLError: _C,
+    aiohttp.ClientConnectorSSLError: _C,  # a handshake that failed (reset, protocol): the peer may recover
+    aiohttp.ClientConnectorCertificateError: _X,  # the peer's certificate does not verify against our trust
+    aiohttp.ServerConnectionError: _C,
+    aiohttp.ServerDisconnectedError: _C,
+    aiohttp.ServerTimeoutError: _T,
+    aiohttp.ConnectionTimeoutError: _T,
+    aiohttp.SocketTimeoutError: _T,
+    aiohttp.ServerFingerprintMismatch: _X,  # a pinned fingerprint that no longer matches: fix the pin
+    aiohttp.ClientPayloadError: _C,
+    aiohttp.client_exceptions.UploadAbortedError: _C,
+    aiohttp.InvalidURL: _X,
+    aiohttp.InvalidUrlClientError: _X,
+    aiohttp.InvalidUrlRedirectClientError: _X,
+    aiohttp.RedirectClientError: _X,
+    aiohttp.NonHttpUrlClientError: _X,
+    aiohttp.NonHttpUrlRedirectClientError: _X,
+    # below aiohttp: the socket and TLS layers, and asyncio's deadline
+    TimeoutError: _T,
+    ssl.SSLCertVerificationError: _X,
+    ssl.SSLError: _C,
+    OSError: _C,
+}
+
+
+def mapped_error(exc: BaseException) -> DeliveryError:
+    """The delivery exception for a transport exception (the caller raises it ``from exc``); the message names the
+    exception class only, never the URL (which may carry a token) or a body."""
+    fate = next((TRANSPORT_ERRORS[k] for k in type(exc).__mro__ if k in TRANSPORT_ERRORS), Fate.CONNECTION)
+    name = type(exc).__name__
+    if fate is Fate.TIMEOUT:
+        return DeliveryTimeout("no answer in time" if name == "TimeoutError" else name)
+    if fate is Fate.CONFIGURATION:
+        return DestinationMisconfigured(f"{name}: fix the platform's base_url or TLS settings")
+    if fate is Fate.PERMANENT:
+        return PermanentRefusal(TRANSPORT_REFUSED, name)
+    return ConnectionFailed(name)
 
 
 class Transport(Protocol):
@@ -62,12 +165,8 @@ class AiohttpTransport:
             ) as resp:
                 body = await resp.read()
                 return HttpResponse(resp.status, lower_headers(resp.headers), body)
-        except TimeoutError as exc:
-            raise DeliveryTimeout("no answer in time") from exc
-        except aiohttp.ClientError as exc:
-            raise ConnectionFailed(type(exc).__name__) from exc
-        except (OSError, ssl.SSLError) as exc:
-            raise ConnectionFailed(type(exc).__name__) from exc
+        except (aiohttp.ClientError, OSError, TimeoutError) as exc:  # ssl.SSLError is an OSError
+            raise mapped_error(exc) from exc
 
     async def close(self) -> None:
         if self._session is not None:

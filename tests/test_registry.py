@@ -68,13 +68,16 @@ def test_the_default_registry_has_no_bengbu(config: object, samples_dir: Path) -
     assert info.value.code is C.UNKNOWN_REGION
 
 
+X = '[platforms.x]\nbase_url = "http://127.0.0.1:1"\n'  # a platform entry needs its base URL (config_schema)
+
+
 @pytest.mark.parametrize(
     ("patch", "key"),
     [
-        ('[platforms.x]\ndialect = "klingon"\n', "platforms.x.dialect"),
-        ('[platforms.x]\ndialect = "anhui"\nitem_column = "nowhere"\n', "platforms.x.item_column"),
-        ('[platforms.x]\ndialect = "zlb"\nsite_regions = "33"\n', "platforms.x.site_regions"),
-        ('[platforms.x]\ndialect = "zlb"\n[platforms.x.item_codes]\n"999999999999" = "Z"\n', "platforms.x.item_codes"),
+        (X + 'dialect = "klingon"\n', "platforms.x.dialect"),
+        (X + 'dialect = "anhui"\nitem_column = "nowhere"\n', "platforms.x.item_column"),
+        (X + 'dialect = "zlb"\nsite_regions = "33"\n', "platforms.x.site_regions"),
+        (X + 'dialect = "zlb"\n[platforms.x.item_codes]\n"999999999999" = "Z"\n', "platforms.x.item_codes"),
         ('[dialects.zlb]\ndefault_site = "atlantis"\n', "dialects.zlb.default_site"),
     ],
 )

@@ -58,7 +58,11 @@ REQUEST_OUTCOMES = (ACCEPTED, ERROR, *_CODES, *EDGE_CODES)  # EDGE_CODES: rate l
 # "dead": the attempt's outcome moved the message to the dead letters (a refusal, expiry or exhausted attempts)
 DELIVERY_OUTCOMES = ("delivered", "refused", "breaker_open", "dead", *(kind.value for kind in TransientKind))
 # UNKNOWN_DESTINATION: the worker has no client for the message's destination (gateway/pipeline/worker.py)
-DEAD_LETTER_CODES = (*_CODES, DELIVERY_EXPIRED, DELIVERY_ATTEMPTS_EXHAUSTED, "UNKNOWN_DESTINATION")
+# DESTINATION_MISCONFIGURED, TRANSPORT_REFUSED: the transport's table (gateway/transport.py TRANSPORT_ERRORS)
+DEAD_LETTER_CODES = (
+    *_CODES, DELIVERY_EXPIRED, DELIVERY_ATTEMPTS_EXHAUSTED, "UNKNOWN_DESTINATION", "DESTINATION_MISCONFIGURED",
+    "TRANSPORT_REFUSED",
+)
 REFUSAL_CODES = (*_CODES, *EDGE_CODES)
 # seconds from acceptance into the outbox to the destination's confirmation: 50 ms when all is well, hours in an
 # outage (the outbox keeps a message up to its expiry)
