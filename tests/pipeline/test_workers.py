@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import re
 import signal
 import sys
@@ -172,3 +173,31 @@ async def test_two_workers_share_replays_deliver_a_backlog_once_and_stop_on_sigt
         await stop_simulators(running)
         await transport.close()
     assert "Traceback" not in gateway.log, gateway.log
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            with contextlib.suppress(OSError, IndexError, ValueError):
+                if int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1]) == pid:
+                    found.append(int(entry.name))
+    return found
+
+
+@pytest.mark.slow
+async def test_a_worker_that_dies_alone_stops_the_others_and_the_parent_exits_1(
+    dev_folder: Path, tmp_path: Path
+) -> None:
+    port = free_port()
+    data = config_dict(dev_folder, f"sqlite:///{tmp_path / 'gw.db'}", {}, port, {"server": {"shutdown_grace": GRACE}})
+    gateway = await start_workers(write_config(data, tmp_path / "gateway.toml"), f"http://127.0.0.1:{port}", 2)
+    try:
+        workers = _children(gateway.proc.pid)
+        assert len(workers) == 2
+        os.kill(workers[0], signal.SIGKILL)
+        assert await gateway.wait(timeout=GRACE + 10) == 1  # the supervisor restarts the whole
+        assert not any(Path(f"/proc/{pid}").exists() for pid in workers)  # the other one stopped and was reaped
+    finally:
+        await gateway.stop()
+    assert "exited on its own" in gateway.log
