@@ -28,8 +28,10 @@ import asyncio
 import contextlib
 import json
 import os
+import resource
 import signal
 import socket
+import sqlite3
 import statistics
 import sys
 import tempfile
@@ -47,6 +49,7 @@ import aiohttp  # noqa: E402
 import tomli_w  # noqa: E402
 from aiohttp import web  # noqa: E402
 
+from adapters import anhui_wire  # noqa: E402
 from adapters.wire import HttpRequest  # noqa: E402
 from gateway.config import DEFAULT_CONFIG, Config, parse_config  # noqa: E402
 from gateway.links import dev_link_settings  # noqa: E402
@@ -54,6 +57,7 @@ from gateway.store import open_store  # noqa: E402
 from gateway.transport import FakeTransport  # noqa: E402
 from gateway.wire.base import WireContext  # noqa: E402
 from gateway.wire.registry import scheme  # noqa: E402
+from signing.sm import sm4_gcm_encrypt  # noqa: E402
 
 SAMPLE = Path(REPO / "tests" / "data" / "platforms" / "samples" / "anhui" / "case" / "SC001.json")  # 苏州 → g60
 PER_DESTINATION = 8
@@ -204,12 +208,95 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def process_tree(pid: int) -> list[int]:
+    """``pid`` and its children (``serve --workers`` forks its workers from the process we started)."""
+    found = [pid]
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            with contextlib.suppress(OSError, IndexError, ValueError):
+                if int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1]) == pid:
+                    found.append(int(entry.name))
+    return found
+
+
+def tree_cpu_seconds(pids: list[int]) -> float:
+    total = 0.0
+    for pid in pids:
+        with contextlib.suppress(OSError):
+            total += cpu_seconds(pid)
+    return total
+
+
 async def measured(pid: int, run: Any) -> dict[str, float]:
-    """``run``'s figures plus the server's CPU microseconds per request."""
-    before = cpu_seconds(pid)
+    """``run``'s figures plus the server's CPU microseconds per request (the process and its workers, if any)."""
+    pids = process_tree(pid)
+    before = tree_cpu_seconds(pids)
     result: dict[str, float] = await run
-    result["cpu_us"] = 1e6 * (cpu_seconds(pid) - before) / max(result["n"], 1)
+    result["cpu_us"] = 1e6 * (tree_cpu_seconds(pids) - before) / max(result["n"], 1)
     return result
+
+
+# --- the mandatory work of one intake, each primitive alone, in this process (issue 15 item 1) --------------------
+def _own_cpu() -> float:
+    """This process's user + system CPU seconds, from the OS (getrusage), not wall time."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def cpu_per_call_us(work: Any, calls: int) -> float:
+    work()  # warm
+    before = _own_cpu()
+    for _ in range(calls):
+        work()
+    return 1e6 * (_own_cpu() - before) / calls
+
+
+def grouped_commit_row_us(folder: Path, body: bytes, group: int, groups: int = 60) -> float:
+    """One row of a grouped SQLite commit (WAL, synchronous=FULL, as the store): CPU of a group / its size."""
+    path = folder / f"group-{uuid.uuid4().hex[:8]}.db"
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA synchronous=FULL")
+    conn.execute("CREATE TABLE rows (id TEXT PRIMARY KEY, body BLOB NOT NULL)")
+
+    def one_group() -> None:
+        conn.execute("BEGIN IMMEDIATE")
+        conn.executemany("INSERT INTO rows VALUES (?, ?)", [(uuid.uuid4().hex, body) for _ in range(group)])
+        conn.execute("COMMIT")
+
+    try:
+        return cpu_per_call_us(one_group, groups) / group
+    finally:
+        conn.close()
+        for suffix in ("", "-wal", "-shm"):
+            with contextlib.suppress(OSError):
+                Path(f"{path}{suffix}").unlink()
+
+
+def mandatory_intake(config: Config, request: HttpRequest, bare_cpu_us: float, group: int,
+                     folder: Path, calls: int = 2000) -> dict[str, float]:
+    """CPU µs of each primitive every anhui submission needs before its durable write, measured alone: the bare
+    aiohttp handler (the baseline server's CPU per POST of the same bytes, measured in the same run), ES256 verify
+    of the request's detached JWS and ES256 signature of the answer (the gateway's own anhui functions over
+    cryptography), JSON decode of the body, SM4-GCM of the body (the message log's cipher) and one row of a grouped
+    SQLite commit at ``group`` rows (the closed loop's concurrency bounds the group the gateway can reach)."""
+    gw_sides, _ = dev_link_settings(config.dev_credentials, config.registry)  # type: ignore[arg-type]
+    side = gw_sides["hefei"]
+    link = scheme("anhui").load_link(side.settings, side.base)
+    headers = {k.lower(): v for k, v in request.headers.items()}
+    body, jws = request.body, headers[anhui_wire.H_JWS]
+    answer = anhui_wire.render_answer({"receiptNo": "TB" + "0" * 30, "projid": None})
+    key = os.urandom(16)
+    parts = {
+        "aiohttp": bare_cpu_us,
+        "es256_verify": cpu_per_call_us(lambda: anhui_wire.verify_body(jws, body, link.peer_jws_keys), calls),
+        "es256_sign": cpu_per_call_us(lambda: anhui_wire.sign_body(answer, link.jws_key), calls),
+        "json_decode": cpu_per_call_us(lambda: json.loads(body), calls * 5),
+        "sm4_gcm": cpu_per_call_us(lambda: sm4_gcm_encrypt(key, body), calls),
+        "commit_row": grouped_commit_row_us(folder, body, group),
+    }
+    parts["total"] = sum(parts.values())
+    return parts
 
 
 def summarise(latencies: list[float], elapsed: float, errors: int) -> dict[str, float]:
@@ -304,11 +391,15 @@ async def run_store(name: str, store_url: str, work: Path, args: argparse.Namesp
     baseline = await measured(bare.pid, closed_loop(f"127.0.0.1:{b_port}", b_payloads[warm:warm + n],
                                                    args.concurrency))
     await stop(bare)
+    mandatory = await asyncio.to_thread(mandatory_intake, config, requests[0], baseline["cpu_us"],
+                                        args.concurrency, work)
 
     backlog = await outbox_left(store_url)
+    figures = {"store": name, "intake": peak, "half_load": half, "baseline": baseline, "mandatory": mandatory}
     if args.intake_only:
         await stop(gateway, signal.SIGINT if profile else signal.SIGTERM)
-        return {"store": name, "intake": peak, "half_load": half, "baseline": baseline, "drain": None}
+        figures["workers"] = await workers_intake(name, work, args, base, 2)
+        return {**figures, "drain": None}
     sim = await spawn("-m", "gateway.cli", "--config", str(config_file), "simulate", "g60",
                       "--port-base", str(sim_base), log=log)
     await wait_port(g60_port, sim, "the g60 simulator")
@@ -331,8 +422,47 @@ async def run_store(name: str, store_url: str, work: Path, args: argparse.Namesp
                                    [replace(base, version=v + total) for v in versions[:backlog]], gateway_side=True)
     bare_rate = await bare_client_rate(bodies)
     await stop(sim)
-    return {"store": name, "intake": peak, "half_load": half, "baseline": baseline,
-            "drain": {"messages": backlog, "rate": drain_rate}, "drain_baseline": {"rate": bare_rate}}
+    figures["workers"] = await workers_intake(name, work, args, base, 2)
+    return {**figures, "drain": {"messages": backlog, "rate": drain_rate}, "drain_baseline": {"rate": bare_rate}}
+
+
+async def fresh_store_url(name: str, work: Path) -> str:
+    if name == "sqlite":
+        return f"sqlite:///{work / f'gateway-{uuid.uuid4().hex[:8]}.db'}"
+    dsn = await asyncio.to_thread(pg_dsn)
+    if dsn is None:
+        raise SystemExit("PostgreSQL went away during the run")
+    return f"{dsn}?schema=bench_{uuid.uuid4().hex[:12]}"
+
+
+async def workers_intake(name: str, work: Path, args: argparse.Namespace, base: Any, count: int) -> dict[str, float]:
+    """The same closed loop against ``gateway serve --workers count`` on a fresh store (the g60 simulator down, so
+    the workers only accept); CPU summed over the parent and its workers."""
+    store_url = await fresh_store_url(name, work)
+    gw_port = free_port()
+    folder = work / f"workers-{count}-{name}"
+    folder.mkdir(exist_ok=True)
+    (folder / "dev").symlink_to(work / "dev")  # the same development credentials
+    config_file, config = bench_config(folder, store_url, gw_port, free_port())
+    log = work / f"{name}-workers.log"
+    gateway = await spawn("-m", "gateway.cli", "--config", str(config_file), "serve", "--workers", str(count),
+                          log=log)
+    await wait_port(gw_port, gateway, "the gateway workers")
+    deadline = time.monotonic() + 60
+    while len(process_tree(gateway.pid)) < count + 1 and time.monotonic() < deadline:
+        await asyncio.sleep(0.05)
+    await asyncio.sleep(2.0)  # every worker listening (each opens its store and binds after forking)
+    n, warm = args.requests, 300
+    versions = range(args.version_base, args.version_base + warm + n)
+    requests = await signed_requests(config, "hefei", f"http://127.0.0.1:{gw_port}/partners/hefei", "case",
+                                     [replace(base, version=v) for v in versions])
+    host, _ = raw_bytes(requests[0])
+    payloads = [raw_bytes(r)[1] for r in requests]
+    await closed_loop(host, payloads[:warm], args.concurrency)
+    result = await measured(gateway.pid, closed_loop(host, payloads[warm:], args.concurrency))
+    await stop(gateway)
+    result["workers"] = count
+    return result
 
 
 async def bare_client_rate(requests: list[HttpRequest]) -> float:
@@ -374,6 +504,17 @@ def report(result: dict[str, Any]) -> None:
           f"{b['cpu_us'] / i['cpu_us']:.2f})")
     print(f"half load {h['rps']:7.0f} req/s  p50 {h['p50_ms']:6.1f} ms  p99 {h['p99_ms']:6.1f} ms  (goal p99 < 25 ms)"
           f"  errors {h['errors']}")
+    m = result["mandatory"]
+    ratio = i["cpu_us"] / m["total"]
+    print(f"intake: {i['cpu_us']:.0f} us CPU/request, mandatory {m['total']:.0f} us, ratio {ratio:.2f}"
+          "  (goal <= 2.0 SQLite, <= 2.5 PostgreSQL)")
+    print("  mandatory: " + ", ".join(f"{k} {v:.1f} us" for k, v in m.items() if k != "total"))
+    wk = result.get("workers")
+    if wk is not None:
+        print(f"workers  1: {i['rps']:8.0f} req/s  cpu {i['cpu_us']:6.0f} us/req  |  {wk['workers']:.0f}: "
+              f"{wk['rps']:8.0f} req/s  cpu {wk['cpu_us']:6.0f} us/req  p99 {wk['p99_ms']:6.1f} ms"
+              f"  errors {wk['errors']}"
+              f"  (x{wk['rps'] / i['rps']:.2f}; 2 CPUs shared with the load generator)")
     if d is None or db is None:
         return
     print(f"drain    gateway  {d['rate']:8.0f} msg/s  ({d['messages']} messages)")

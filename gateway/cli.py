@@ -57,6 +57,8 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", help="override server.host (e.g. 0.0.0.0 in a container)")
     serve.add_argument("--port", type=_port, help="override server.port (the plain listener)")
     serve.add_argument("--tls-port", type=_port, help="override server.tls_port (the mutual-TLS listener)")
+    serve.add_argument("--workers", type=_workers, default=1,
+                       help="gateway processes sharing the ports and the store: a number, or auto (one per CPU)")
     serve.add_argument("--log-level", type=str.upper, choices=["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"],
                        help="override logging.level")
 
@@ -181,6 +183,12 @@ def _translate(config: Config, args: argparse.Namespace) -> int:
     return status
 
 
+def _workers(value: str) -> int:
+    from gateway.server.workers import parse_workers  # noqa: PLC0415
+
+    return parse_workers(value)
+
+
 def _busy(listens: list[Listen]) -> int:
     """0 when every port can be bound; else the one line that names the port and what to change, and 1."""
     busy = first_busy(listens)
@@ -217,6 +225,11 @@ def _serve(config: Config, args: argparse.Namespace) -> int:
     announce = logging.getLogger("gateway.server").info  # "Running on" too goes through the logger (JSON stream)
     # no per-request access log: request outcomes and latency are metrics, and masking every access line in JSON
     # cost 15 % of a request's CPU; refusals and failures are logged where they happen
+
+    if args.workers > 1:  # several whole gateways on the same ports (gateway/server/workers.py)
+        from gateway.server.workers import serve_workers  # noqa: PLC0415
+
+        return serve_workers(config, args.workers, announce)
 
     async def run() -> None:
         await serve_until_stopped(create_app(config), config, announce=announce)

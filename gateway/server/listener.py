@@ -245,9 +245,17 @@ class GuardedSite(web.BaseSite):
     """A TCP listener (plain or TLS) whose connections pass through ``guard`` (``web.TCPSite`` otherwise)."""
 
     def __init__(
-        self, runner: web.BaseRunner, guard: ConnectionGuard, host: str, port: int, *, ssl_context: Any = None
+        self,
+        runner: web.BaseRunner,
+        guard: ConnectionGuard,
+        host: str,
+        port: int,
+        *,
+        ssl_context: Any = None,
+        reuse_port: bool = False,
     ) -> None:
         super().__init__(runner, ssl_context=ssl_context)
+        self.reuse_port = reuse_port  # several worker processes on one port (workers.py)
         self.guard = guard
         self.host = host
         self.port = port
@@ -268,5 +276,6 @@ class GuardedSite(web.BaseSite):
             ssl=self._ssl_context,
             backlog=self._backlog,
             reuse_address=True,
+            reuse_port=self.reuse_port or None,
             ssl_handshake_timeout=self.guard.limits.header_timeout if self._ssl_context else None,
         )

@@ -61,7 +61,8 @@ log = logging.getLogger("gateway.server")
 
 
 async def start_sites(app: web.Application, config: Config, *, host: str | None = None, port: int | None = None,
-                      tls_port: int | None = None, shutdown_timeout: float = 30.0) -> tuple[web.AppRunner, list[str]]:
+                      tls_port: int | None = None, shutdown_timeout: float = 30.0,
+                      reuse_port: bool = False) -> tuple[web.AppRunner, list[str]]:
     """Start the app's listeners, each behind one shared connection guard (``listener.py``: connection caps, the
     head deadline) with aiohttp's keep-alive timeout and a logger that turns malformed HTTP into one counted
     WARNING line (``malformed.py``); returns the runner and the listeners' base URLs (plain first)."""
@@ -73,11 +74,11 @@ async def start_sites(app: web.Application, config: Config, *, host: str | None 
     await runner.setup()
     guard = ConnectionGuard(EdgeLimits.of(config.server), counters)
     bind = host or config.server.host
-    await GuardedSite(runner, guard, bind, config.server.port if port is None else port).start()
+    await GuardedSite(runner, guard, bind, config.server.port if port is None else port, reuse_port=reuse_port).start()
     tls = app[SERVER_TLS]
     wanted = config.server.tls_port if tls_port is None else tls_port
     if tls is not None and wanted is not None:
-        await GuardedSite(runner, guard, bind, wanted, ssl_context=tls).start()
+        await GuardedSite(runner, guard, bind, wanted, ssl_context=tls, reuse_port=reuse_port).start()
     urls: list[str] = []
     for address in runner.addresses:
         bound_port = address[1]
@@ -87,7 +88,8 @@ async def start_sites(app: web.Application, config: Config, *, host: str | None 
 
 
 async def serve_until_stopped(app: web.Application, config: Config, *, host: str | None = None,
-                              port: int | None = None, announce: Callable[[str], None] = print) -> None:
+                              port: int | None = None, announce: Callable[[str], None] = print,
+                              reuse_port: bool = False) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -103,7 +105,8 @@ async def serve_until_stopped(app: web.Application, config: Config, *, host: str
 
     loop.add_signal_handler(signal.SIGHUP, reload)
     grace = config.server.shutdown_grace
-    runner, urls = await start_sites(app, config, host=host, port=port, shutdown_timeout=shutdown_budget(grace))
+    runner, urls = await start_sites(app, config, host=host, port=port, shutdown_timeout=shutdown_budget(grace),
+                                     reuse_port=reuse_port)
     for url in urls:
         announce(f"======== Running on {url} ========")
     try:

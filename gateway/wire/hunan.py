@@ -66,6 +66,7 @@ from .base import (
     fault_of,
     log_fault,
 )
+from .hunan_tokens import Grant, TokenMinter
 
 __all__ = ["Client", "Endpoint", "Link", "generate_link", "load_link"]
 
@@ -317,13 +318,6 @@ class Client(PlatformClient):
 
 
 # --- server role ------------------------------------------------------------------------------------------------------
-@dataclass(frozen=True, slots=True)
-class _Grant:
-    client_id: str
-    scope: tuple[str, ...]
-    expires_at: float
-
-
 _Work = Callable[[float], Awaitable[web.Response]]
 
 
@@ -333,7 +327,7 @@ class Endpoint(PlatformEndpoint):
     def __init__(self, ctx: WireContext, replay: ReplayGuard, handler: InboundHandler) -> None:
         super().__init__(ctx, replay, handler)
         self.link: Link = ctx.link
-        self._tokens: dict[str, _Grant] = {}
+        self._tokens = TokenMinter(self.link.signing_key, self.link.client_id)  # every instance accepts (§2)
         self._received_at: OrderedDict[str, datetime] = OrderedDict()  # handlers without a store only (see below)
 
     def routes(self) -> list[web.RouteDef]:
@@ -360,9 +354,7 @@ class Endpoint(PlatformEndpoint):
             except SigningError as exc:  # a refused or reused assertion: the client is not authenticated (§2)
                 raise Rejection(C.AUTH_FAILED, None, exc.reason) from exc
             await self._message(request, body, now)
-            token = secrets.token_urlsafe(32)
-            self._tokens = {t: g for t, g in self._tokens.items() if g.expires_at > now}
-            self._tokens[token] = _Grant(assertion.client_id, form.scope, now + hw.TOKEN_LIFETIME)
+            token = self._tokens.mint(assertion.client_id, form.scope, now, hw.TOKEN_LIFETIME)
             answer = hw.TokenAnswer(token, hw.TOKEN_LIFETIME, form.scope)
             return self._answer(200, hw.render_token_answer(answer), hw.JSON_CONTENT_TYPE, now)
 
@@ -432,11 +424,11 @@ class Endpoint(PlatformEndpoint):
                 raise Rejection(C.BODY_TOO_LARGE, None, f"body is larger than {limit} bytes")
         return bytes(data)
 
-    async def _admit(self, request: web.Request, body: bytes | None, scope: str, now: float) -> _Grant:
+    async def _admit(self, request: web.Request, body: bytes | None, scope: str, now: float) -> Grant:
         """Bearer token (§2) → message signature and window/nonce (§3)."""
         token = hw.bearer_token(request.headers.get("Authorization"))
-        grant = self._tokens.get(token) if token is not None else None
-        if grant is None or grant.expires_at <= now:
+        grant = self._tokens.grant(token, now) if token is not None else None
+        if grant is None:
             raise Rejection(C.AUTH_FAILED, None, "bearer token is missing, unknown or expired")
         if scope not in grant.scope:
             raise Rejection(C.AUTH_FAILED, None, "the token's scope does not cover this call")

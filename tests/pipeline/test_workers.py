@@ -1,0 +1,203 @@
+"""``gateway serve --workers 2`` (issue 15 item 4): two real worker processes on one port and one store.
+
+A replay that reaches the other worker is refused (the nonce lives in the store), a backlog is delivered by both
+workers with no message sent twice (claims in the store), and SIGTERM to the parent stops every worker within the
+shutdown grace. Which worker answered is read from its own ``/metrics`` (``gateway_worker{worker="N"}``) on the same
+connection: the kernel spreads new connections over the workers (``SO_REUSEPORT``)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import re
+import signal
+import sys
+import time
+from collections import Counter
+from dataclasses import replace
+from pathlib import Path
+
+import aiohttp
+import pytest
+from gateway_process import REPO, GatewayProcess
+from pipeline_stack import SIM_OPTIONS, config_dict, free_port, partner_client, sample, wait_for, write_config
+
+from adapters.wire import HttpRequest, HttpResponse
+from gateway.config import parse_config
+from gateway.server.workers import worker_count
+from gateway.simulate.run import start_simulators, stop_simulators
+from gateway.transport import AiohttpTransport, FakeTransport
+
+GRACE = 3.0
+BACKLOG = 60
+_WORKER = re.compile(r'^gateway_worker\{worker="(\d+)"\} 1\.0$', re.M)
+
+
+def test_worker_count_is_a_number_or_the_cpus() -> None:
+    assert worker_count("3") == 3
+    assert worker_count("auto", cpus=lambda: 4) == 4
+    for bad in ("0", "-1", "two"):
+        with pytest.raises(ValueError, match=r"worker|literal"):
+            worker_count(bad)
+
+
+async def start_workers(config: Path, url: str, count: int) -> GatewayProcess:
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "gateway.cli",
+        "--config",
+        str(config),
+        "serve",
+        "--workers",
+        str(count),
+        cwd=REPO,
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    gateway = GatewayProcess(proc)
+    deadline = time.monotonic() + 60
+    while gateway.log.count("Running on") < count:  # every worker listens
+        if proc.returncode is not None or time.monotonic() > deadline:
+            await gateway.stop()
+            raise AssertionError(f"the workers did not come up (exit status {proc.returncode}):\n{gateway.log}")
+        await asyncio.sleep(0.05)
+    return gateway
+
+
+async def on_a_new_connection(url: str, request: HttpRequest | None) -> tuple[int, HttpResponse | None, str]:
+    """(the worker that answered, the answer to ``request``, its /metrics) over one fresh keep-alive connection."""
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=1)) as http:
+        answer = None
+        if request is not None:
+            async with http.post(request.url, data=request.body, headers=request.headers) as resp:
+                answer = HttpResponse(resp.status, {k.lower(): v for k, v in resp.headers.items()}, await resp.read())
+        async with http.get(f"{url}/metrics") as resp:
+            text = await resp.text()
+    found = _WORKER.search(text)
+    assert found is not None, text[:500]
+    return int(found.group(1)), answer, text
+
+
+def _count(text: str, name: str, *labels: str) -> float:
+    total = 0.0
+    for line in text.splitlines():
+        if line.startswith(name + "{") and all(label in line for label in labels):
+            total += float(line.rsplit(" ", 1)[1])
+    return total
+
+
+async def _signed_once(client_config: object, url: str, case: object) -> HttpRequest:
+    """One submission exactly as hefei signs it, captured instead of sent."""
+
+    async def refuse(request: HttpRequest) -> HttpResponse:
+        raise ConnectionError("captured")
+
+    capture = FakeTransport(refuse)
+    client = partner_client(client_config, "hefei", url, capture)  # type: ignore[arg-type]
+    with contextlib.suppress(Exception):  # the capture stops the call; the request is kept
+        await client.submit("case", case, "m-replayed")
+    (request,) = capture.sent
+    return request
+
+
+@pytest.mark.slow
+async def test_two_workers_share_replays_deliver_a_backlog_once_and_stop_on_sigterm(
+    store_url: str, dev_folder: Path, tmp_path: Path, samples_dir: Path
+) -> None:
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    transport = AiohttpTransport()
+    sims_config = parse_config(config_dict(dev_folder, store_url, {}, port), "workers test", tmp_path)
+    running = await start_simulators(
+        sims_config, ["g60"], port_base=None, clock=time.time, transport=transport, gateway_url=url, options=SIM_OPTIONS
+    )
+    running[0].plan.update({"latency_ms": 20})  # deliveries overlap, so both workers claim from one backlog
+    data = config_dict(dev_folder, store_url, {"g60": running[0].url}, port, {"server": {"shutdown_grace": GRACE}})
+    config_file = write_config(data, tmp_path / "gateway.toml")
+    config = parse_config(data, "workers test", tmp_path)
+    base = sample(config, samples_dir, "anhui", "case", "SC001.json")  # 苏州 → g60
+    book = running[0].sim.book
+    gateway = await start_workers(config_file, url, 2)
+    try:
+        # 1. the same signed request on new connections until both workers have answered it
+        request = await _signed_once(config, url, replace(base, version=BACKLOG + 1))
+        answers: list[tuple[int, int, bytes]] = []
+        for _ in range(200):
+            worker, answer, _ = await on_a_new_connection(url, request)
+            assert answer is not None
+            answers.append((worker, answer.status, answer.body))
+            if len({w for w, _, _ in answers}) == 2 and len(answers) >= 2:
+                break
+        assert len({w for w, _, _ in answers}) == 2, answers
+        first, *repeats = answers
+        assert first[1] == 200 and b'"code":"200"' in first[2]
+        assert repeats and all(status == 401 for _, status, _ in repeats)
+        assert {w for w, _, _ in repeats} != {first[0]}  # a worker that did not accept it refused it too
+
+        # 2. a backlog accepted through both workers, delivered by both, each message sent once
+        client = partner_client(config, "hefei", url, transport)
+        limit = asyncio.Semaphore(16)
+
+        async def submit(version: int) -> None:
+            async with limit:
+                await client.submit("case", replace(base, version=version), f"m-{version}")
+
+        await asyncio.gather(*(submit(v) for v in range(1, BACKLOG + 1)))
+        total = BACKLOG + 1
+        await wait_for(lambda: len(book.snapshot("case")) == total, timeout=60, what="backlog delivered")
+        await asyncio.sleep(0.5)  # a duplicate send would arrive now
+        keys = Counter(r["key"] for r in book.snapshot("case"))
+        assert len(keys) == total and set(keys.values()) == {1}
+        assert book.calls == total  # no message was sent twice, not even to be deduplicated
+
+        attempts: dict[int, float] = {}
+        replayed: dict[int, float] = {}
+        for _ in range(200):
+            worker, _, text = await on_a_new_connection(url, None)
+            attempts[worker] = _count(text, "tongban_delivery_attempts_total")
+            replayed[worker] = _count(text, "tongban_refusals_total", 'code="REPLAYED"')
+            if len(attempts) == 2:
+                break
+        assert sum(attempts.values()) == total and min(attempts.values()) > 0, attempts  # both delivered
+        assert sum(replayed.values()) == len(repeats), replayed
+
+        # 3. SIGTERM to the parent: every worker stops within the grace
+        started = time.monotonic()
+        gateway.proc.send_signal(signal.SIGTERM)
+        assert await gateway.wait(timeout=GRACE + 10) == 0
+        assert time.monotonic() - started < GRACE + 2.5, gateway.log
+    finally:
+        await gateway.stop()
+        await stop_simulators(running)
+        await transport.close()
+    assert "Traceback" not in gateway.log, gateway.log
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            with contextlib.suppress(OSError, IndexError, ValueError):
+                if int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1]) == pid:
+                    found.append(int(entry.name))
+    return found
+
+
+@pytest.mark.slow
+async def test_a_worker_that_dies_alone_stops_the_others_and_the_parent_exits_1(
+    dev_folder: Path, tmp_path: Path
+) -> None:
+    port = free_port()
+    data = config_dict(dev_folder, f"sqlite:///{tmp_path / 'gw.db'}", {}, port, {"server": {"shutdown_grace": GRACE}})
+    gateway = await start_workers(write_config(data, tmp_path / "gateway.toml"), f"http://127.0.0.1:{port}", 2)
+    try:
+        workers = _children(gateway.proc.pid)
+        assert len(workers) == 2
+        os.kill(workers[0], signal.SIGKILL)
+        assert await gateway.wait(timeout=GRACE + 10) == 1  # the supervisor restarts the whole
+        assert not any(Path(f"/proc/{pid}").exists() for pid in workers)  # the other one stopped and was reaped
+    finally:
+        await gateway.stop()
+    assert "exited on its own" in gateway.log
