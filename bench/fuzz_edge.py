@@ -27,7 +27,7 @@ from edge_fuzz import DIALECT_PARTNERS, Mutation, mutations, prepare_credentials
 from hypothesis import HealthCheck, given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
-SAMPLES = REPO.parent / "shared" / "platforms" / "samples"
+SAMPLES = REPO / "tests" / "data" / "platforms" / "samples"  # the carried copy (tests/data/PROVENANCE.md)
 
 
 def main(argv: list[str] | None = None) -> int:

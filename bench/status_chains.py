@@ -83,7 +83,7 @@ def main() -> int:
     args = parser.parse_args()
     logging.getLogger("aiohttp.server").setLevel(logging.CRITICAL)  # the simulators' dropped connections, by design
     logging.getLogger("gateway").setLevel(logging.ERROR)  # lost leases after crashes are expected here
-    samples = (REPO.parent / "shared" / "platforms" / "samples").resolve()  # as tests/conftest.py finds them
+    samples = (REPO / "tests" / "data" / "platforms" / "samples").resolve()  # the carried copy, as tests/conftest.py
     ok = True
     with tempfile.TemporaryDirectory() as tmp:
         dev = Path(tmp) / "dev"
