@@ -7,25 +7,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+from commands_support import free_base
+
 from gateway.config import DEFAULT_CONFIG
-
-
-def free_base(n: int) -> int:
-    """A base port with ``n`` free consecutive ports after it (probed, then released)."""
-    for base in range(20100, 40000, 37):
-        sockets = []
-        try:
-            for port in range(base, base + n):
-                s = socket.socket()
-                sockets.append(s)
-                s.bind(("127.0.0.1", port))
-            return base
-        except OSError:
-            continue
-        finally:
-            for s in sockets:
-                s.close()
-    raise RuntimeError("no free port range")
 
 
 def demo(folder: Path, *args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
