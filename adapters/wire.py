@@ -28,6 +28,12 @@ class HttpRequest:
     headers: Mapping[str, str] = field(default_factory=dict)
     body: bytes = b""
     tls: Any = None  # an ssl.SSLContext for the client side of mutual TLS; None for plain HTTP
+    #: server side only, filled by the edge that received the call: the route's path parameters (``{case_no}``),
+    #: the peer's TLS client certificate (an ``x509.Certificate``, already verified by the handshake; g60.md §1)
+    #: and the client's address. None and empty for a request a client builds.
+    params: Mapping[str, str] = field(default_factory=dict)
+    peer_certificate: Any = None
+    client: str | None = None
 
     def header(self, name: str) -> str | None:
         return self.headers.get(name.lower())

@@ -50,9 +50,10 @@ from gateway.wire.registry import scheme
 
 from .admin import admin_routes, ensure_admin_token
 from .edge import api_refusal_middleware, partner_edge_middleware
+from .endpoints import endpoint_routes, read_body
 from .handlers import PartnerHandler, consent_keys_of
 from .keys import CLOCK, CONFIG, METRICS, MSGLOG, SERVER_TLS, STORE, WORKER
-from .limits import DOCUMENTED_RATES, TokenBucket, read_bounded, time_limit_middleware
+from .limits import DOCUMENTED_RATES, TokenBucket, time_limit_middleware
 from .operations import (
     MeteredHandler,
     background,
@@ -96,10 +97,8 @@ async def translate_handler(request: web.Request) -> web.Response:
             {"type": PROBLEM_TYPE_BASE + "UNKNOWN_PLATFORM", "title": "Unknown dialect or platform", "status": 400,
              "code": "UNKNOWN_PLATFORM", "detail": exc.problem}
         )
-    limit = registry.adapter(src_dialect).body_limit
-    if request.content_length is not None and request.content_length > limit:
-        raise Rejection(C.BODY_TOO_LARGE, None, f"body is larger than {limit} bytes")
-    body = await read_bounded(request, limit)  # within the app-wide time limit (limits.time_limit_middleware)
+    # the one body policy (endpoints.read_body), within the app-wide time limit (limits.time_limit_middleware)
+    body = await read_body(request, registry.adapter(src_dialect).body_limit)
     envelope = make_envelope(dst_platform, datetime.fromtimestamp(request.app[CLOCK](), UTC))
     out = translate(registry, params["from"], params["to"], params["type"], body, envelope)
     return web.Response(body=out, content_type=registry.adapter(dst_dialect).content_type.split(";")[0])
@@ -192,16 +191,15 @@ def create_app(
     for pid, platform in registry.platforms.items():
         wire = scheme(platform.dialect)
         rate = float(platform.settings.get("rate_limit", DOCUMENTED_RATES.get(platform.dialect, 50.0)))
-        limit = registry.adapter(platform.dialect).body_limit
         buckets[pid] = bucket = TokenBucket(rate)  # retuned in place by a reload (reload.py)
         # issue 11 item 12: a scheme that needs the client certificate (g60.md §1) is served on the mutual-TLS
         # listener only; elsewhere it is refused before its body is read
         edge = partner_edge_middleware(metrics, pid, bucket, config.server.request_timeout,
                                        platform.dialect,
                                        mtls_only=hasattr(wire, "server_ssl_context"))
-        partner = web.Application(middlewares=[edge], client_max_size=limit * 4)
+        partner = web.Application(middlewares=[edge])  # the body is read by endpoints.read_body, under its limit
         ctx = WireContext(platform, loaded[pid], registry.adapter(platform.dialect), now)
-        partner.add_routes(wire.Endpoint(ctx, replay, handler).routes())
+        partner.add_routes(endpoint_routes(wire.Endpoint(ctx, replay, handler)))
         app.add_subapp(f"/partners/{pid}/", partner)
 
     app[SERVER_TLS] = None

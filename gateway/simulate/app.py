@@ -31,6 +31,7 @@ from gateway.registry import Platform, Registry
 from gateway.transport import AiohttpTransport, Transport
 from signing.replay import InMemoryReplayGuard
 
+from ..server.endpoints import endpoint_routes
 from ..wire.base import InboundCall, InboundResult, WireContext
 from ..wire.registry import scheme
 from .book import RecordBook
@@ -192,7 +193,7 @@ def build_simulator(
     app = web.Application(
         middlewares=[_request_log(sim), fault_middleware(plan, clock)], client_max_size=16 * 1024 * 1024
     )
-    app.add_routes(endpoint.routes())
+    app.add_routes(endpoint_routes(endpoint))  # the gateway's own edge: one body policy, in the dialect's form
     app.add_routes(_control_routes(sim, plan, emit))
     server_tls = wire.server_ssl_context(link) if hasattr(wire, "server_ssl_context") else None
     return app, sim, server_tls
