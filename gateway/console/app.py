@@ -23,12 +23,13 @@ from aiohttp import web
 from prometheus_client import CollectorRegistry
 
 from gateway.config import ConsoleSettings
-from gateway.server.keys import CLOCK, CONFIG, METRICS
+from gateway.msglog_cli import data_keys
+from gateway.server.keys import CLOCK, CONFIG, METRICS, STORE
 from gateway.server.limits import time_limit_middleware
 from gateway.server.listener import ConnectionGuard, EdgeCounters, EdgeLimits, GuardedSite
 
 from .auth import LoginThrottle, SessionBook
-from .keys import CONSOLE_URL, MAIN, ConsoleAddress
+from .keys import CONSOLE_URL, LOG_KEYS, MAIN, ConsoleAddress
 from .login import login_routes
 from .login_state import BOOK, THROTTLE
 from .outbox import outbox_routes
@@ -66,7 +67,7 @@ def create_console(
     now = clock or main[CLOCK]
     config = main[CONFIG]
     refusals = RefusalCounter(main[METRICS].registry)
-    book = SessionBook(settings.session_minutes * 60, now)
+    book = SessionBook(lambda: main[STORE], settings.session_minutes * 60, now)
     app = web.Application(
         middlewares=[
             headers_middleware,
@@ -78,6 +79,7 @@ def create_console(
         client_max_size=MAX_BODY,
     )
     app[MAIN] = main
+    app[LOG_KEYS] = data_keys(config) if config.message_log is not None else None
     app[BOOK] = book
     app[THROTTLE] = LoginThrottle(settings.login_attempts, settings.lockout_seconds, now)
     env = aiohttp_jinja2.setup(

@@ -19,7 +19,8 @@ from gateway.store.api import DEAD, STATES
 
 from .audit import record_action
 from .auth import may
-from .keys import MAIN
+from .keys import LOG_KEYS, MAIN
+from .payload import CASE_KINDS, SignedPayload, last_signed_payload
 from .render import page
 from .security import ConsoleRefusal, require
 
@@ -27,7 +28,6 @@ __all__ = ["outbox_routes"]
 
 PAGE: Final = 200
 ACTIONS: Final = ("retry", "discard")
-_CASE_KINDS: Final = frozenset({"case", "status"})  # idempotency keys case_no:version and case_no:seq (README §9)
 
 
 @page("outbox.html")
@@ -63,12 +63,23 @@ async def _found(request: web.Request) -> dict[str, Any]:
 async def message_page(request: web.Request) -> dict[str, Any]:
     found = await _found(request)
     session = require(request, "viewer")
+    main = request.app[MAIN]
+    store = main[STORE]
     record = json.dumps(found.pop("record"), ensure_ascii=False, indent=2)
+    signed: SignedPayload | None = None
+    asked = request.rel_url.query.get("payload") == "1"
+    msglog, keys = main.get(MSGLOG), request.app[LOG_KEYS]
+    if asked and msglog is not None and keys is not None:
+        message = await store.get_message(found["id"])
+        signed = None if message is None else await last_signed_payload(msglog, keys, message)
     return {
         "page": "outbox",
         "m": found,
         "record": record,
         "receipt": found.pop("receipt", None),
+        "attempt_rows": await store.list_attempts(found["id"]),
+        "payload_asked": asked,
+        "signed": signed,
         "can_act": may(session.role, "operator") and found["state"] == DEAD,
     }
 
@@ -100,7 +111,7 @@ async def act(request: web.Request) -> web.StreamResponse:
         done = await operator.retry(store, message.id, now)
     else:
         done = await operator.discard(store, message.id)
-    case_no = message.idem_key.rsplit(":", 1)[0] if message.kind in _CASE_KINDS else None
+    case_no = message.idem_key.rsplit(":", 1)[0] if message.kind in CASE_KINDS else None
     await record_action(
         main.get(MSGLOG),
         at=now,
@@ -113,8 +124,9 @@ async def act(request: web.Request) -> web.StreamResponse:
     )
     if not done:
         raise ConsoleRefusal(409, "NOT_DEAD", "only a dead letter can be retried or discarded")
-    session.flashes.append(f"{'retried' if action == 'retry' else 'discarded'}:{message.id}")
+    said = "retried" if action == "retry" else "discarded"
     where = f"/console/outbox/{message.id}" if action == "retry" else "/console/outbox?state=dead"
+    where += ("&" if "?" in where else "?") + f"done={said}"
     raise web.HTTPSeeOther(where)
 
 

@@ -138,7 +138,7 @@ async def test_an_operator_retries_with_masking_and_the_action_is_in_the_message
             assert value and value not in html, "a personal value is shown unmasked"
         console_stack.stack.sims["g60"].plan.down_until = 0.0
         async with http.post(console_stack.url + f"outbox/{message.id}/retry", data={"csrf": csrf_of(html)}) as done:
-            assert done.status == 200 and str(done.url).endswith(f"/console/outbox/{message.id}")
+            assert done.status == 200 and done.url.path.endswith(f"/console/outbox/{message.id}")
             assert "已重新排队" in await done.text()  # "queued again", once
 
         async def delivered() -> bool:
@@ -210,3 +210,35 @@ async def test_the_sync_page_says_when_the_catalogue_last_synced(console_stack: 
     row = html[html.index('data-link="hefei>yrd-map"') :]
     assert "2026-12-01 09:30:00" in row and "2026-11-30 09:30:00" in row
     assert '<td class="red">refused</td>' in row and "refused 10" in row and "created 1990" in row
+
+
+async def test_a_message_shows_its_attempts_and_the_masked_signed_payload_of_the_last_one(
+    console_stack: ConsoleStack, samples_dir: Path
+) -> None:
+    case, message = await dead_letter(console_stack, samples_dir)
+    store = console_stack.stack.store
+    [failed] = await store.list_attempts(message.id)
+    assert (failed.attempt, failed.outcome) == (1, "dead") and failed.code and failed.latency >= 0
+    console_stack.stack.sims["g60"].plan.down_until = 0.0
+    async with session() as http:
+        await login(http, console_stack, "operator")
+        async with http.get(console_stack.url + f"outbox/{message.id}") as page:
+            html = await page.text()
+        assert html.count('data-outcome="dead"') == 1 and failed.code in html
+        assert 'id="show-payload"' in html and 'id="signed"' not in html  # only on request
+        async with http.post(console_stack.url + f"outbox/{message.id}/retry", data={"csrf": csrf_of(html)}):
+            pass
+
+        async def delivered() -> bool:
+            return (await store.get_message(message.id)).state == "delivered"
+
+        await wait_for_async(delivered, timeout=30, what="the retried message delivered")
+        async with http.get(console_stack.url + f"outbox/{message.id}?payload=1") as page:
+            html = await page.text()
+    assert [a.outcome for a in await store.list_attempts(message.id)] == ["dead", "delivered"]
+    assert 'data-outcome="dead"' in html and 'data-outcome="delivered"' in html
+    signed = html[html.index('<pre id="signed">') :]
+    signed = signed[: signed.index("</pre>")]
+    assert case.case_no in signed  # the request as it went out (g60's XML carries the case number)
+    for value in (case.applicant.name, case.applicant.id_number, case.applicant.phone):
+        assert value and value not in signed, "a personal value is shown unmasked"
