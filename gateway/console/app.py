@@ -29,6 +29,7 @@ from gateway.server.limits import time_limit_middleware
 from gateway.server.listener import ConnectionGuard, EdgeCounters, EdgeLimits, GuardedSite
 
 from .auth import LoginThrottle, SessionBook
+from .bulk import bulk_routes
 from .keys import CONSOLE_URL, LOG_KEYS, MAIN, ConsoleAddress
 from .login import login_routes
 from .login_state import BOOK, THROTTLE
@@ -89,7 +90,7 @@ def create_console(
     )
     env.filters["when"] = when
     app.router.add_get("/", _root)
-    app.router.add_routes(login_routes() + outbox_routes() + read_routes())
+    app.router.add_routes(login_routes() + bulk_routes() + outbox_routes() + read_routes())
     app.router.add_static("/console/static/", HERE / "static", append_version=False)
     return app
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 import time
 from dataclasses import replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -242,3 +242,65 @@ async def test_a_message_shows_its_attempts_and_the_masked_signed_payload_of_the
     assert case.case_no in signed  # the request as it went out (g60's XML carries the case number)
     for value in (case.applicant.name, case.applicant.id_number, case.applicant.phone):
         assert value and value not in signed, "a personal value is shown unmasked"
+
+
+async def test_the_outbox_filters_and_a_bulk_retry_with_its_confirmation(
+    console_stack: ConsoleStack, samples_dir: Path
+) -> None:
+    first_case, first = await dead_letter(console_stack, samples_dir, 1)
+    second_case, _ = await dead_letter(console_stack, samples_dir, 2)
+    found: list[Any] = []
+
+    async def two_dead() -> bool:
+        found[:] = await console_stack.stack.store.list_messages(state=DEAD, destination="g60")
+        return len(found) == 2
+
+    await wait_for_async(two_dead, timeout=30, what="two dead letters")
+    [second] = [m for m in found if m.id != first.id]
+    code = first.last_error_code
+    created = datetime.fromtimestamp(first.created_at, BEIJING)
+    window = {
+        "from": (created - timedelta(minutes=1)).strftime("%Y-%m-%dT%H:%M"),
+        "to": (created + timedelta(minutes=5)).strftime("%Y-%m-%dT%H:%M"),
+    }
+    async with session() as http:
+        await login(http, console_stack, "viewer")
+        async with http.get(console_stack.url + "outbox?state=dead") as page:
+            assert 'type="checkbox"' not in await page.text() and page.status == 200
+        await login(http, console_stack, "operator")
+        shown: dict[str, list[str]] = {}
+        for name, params in {
+            "matching": {"state": "dead", "destination": "g60", "source": "hefei", "code": code, **window},
+            "other source": {"source": "huainan"},
+            "other code": {"code": "SCHEMA_INVALID"},
+            "later": {"from": (created + timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M")},
+        }.items():
+            async with http.get(console_stack.url + "outbox", params=params) as page:
+                assert page.status == 200, name
+                shown[name] = re.findall(r'<tr data-id="([0-9a-f]{32})"', await page.text())
+        assert sorted(shown["matching"]) == sorted([first.id, second.id])
+        assert shown["other source"] == shown["other code"] == shown["later"] == []
+        for bad in ({"code": "x;drop"}, {"from": "yesterday"}, {"from": window["to"], "to": window["from"]}):
+            async with http.get(console_stack.url + "outbox", params=bad) as page:
+                assert page.status == 400 and 'id="code">BAD_QUERY<' in await page.text()
+
+        picked = [("action", "retry"), ("id", first.id), ("id", second.id)]
+        async with http.get(console_stack.url + "outbox/bulk", params=picked) as page:
+            html = await page.text()
+        assert page.status == 200 and html.count('<tr data-id="') == 2
+        async with http.post(console_stack.url + "outbox/bulk", data=picked) as refused:
+            assert refused.status == 403 and "CSRF_INVALID" in await refused.text()
+        console_stack.stack.sims["g60"].plan.down_until = 0.0
+        form = [("csrf", csrf_of(html)), *picked]
+        async with http.post(console_stack.url + "outbox/bulk", data=form, allow_redirects=False) as done:
+            assert done.status == 303 and done.headers["Location"].endswith("done=retried&n=2")
+    store = console_stack.stack.store
+
+    async def both_delivered() -> bool:
+        return [(await store.get_message(m.id)).state for m in (first, second)] == ["delivered", "delivered"]
+
+    await wait_for_async(both_delivered, timeout=30, what="both retried messages delivered")
+    assert first_case.case_no == second_case.case_no  # two versions of one case: one audited action each
+    log = console_stack.stack.app[MSGLOG]
+    actions = [e for e in await log.search(case_no=first_case.case_no) if e.operation == "console.retry"]
+    assert len(actions) == 2
