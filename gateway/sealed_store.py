@@ -237,6 +237,9 @@ class SealedStore:
     async def end_sessions(self, *, token_sha256: str | None = None, name: str | None = None) -> int:
         return await self.inner.end_sessions(token_sha256=token_sha256, name=name)
 
+    async def list_operators(self) -> list[OperatorAccount]:
+        return await self.inner.list_operators()
+
 
 async def open_configured_store(config: Config, store: Store | None = None, *, create: bool = True) -> Store:
     """The store of ``config`` (or ``store``, already open), sealed with the message log's data key.

@@ -28,6 +28,7 @@ from gateway.server.keys import CLOCK, CONFIG, METRICS, STORE
 from gateway.server.limits import time_limit_middleware
 from gateway.server.listener import ConnectionGuard, EdgeCounters, EdgeLimits, GuardedSite
 
+from .accounts import accounts_routes
 from .auth import LoginThrottle, SessionBook
 from .bulk import bulk_routes
 from .keys import CONSOLE_URL, LOG_KEYS, MAIN, ConsoleAddress
@@ -90,7 +91,7 @@ def create_console(
     )
     env.filters["when"] = when
     app.router.add_get("/", _root)
-    app.router.add_routes(login_routes() + bulk_routes() + outbox_routes() + read_routes())
+    app.router.add_routes(login_routes() + bulk_routes() + outbox_routes() + read_routes() + accounts_routes())
     app.router.add_static("/console/static/", HERE / "static", append_version=False)
     return app
 

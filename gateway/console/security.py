@@ -70,6 +70,7 @@ REFUSAL_CODES: Final = (
     "NOT_DEAD",
     "BAD_QUERY",
     "NO_MESSAGE_LOG",
+    "ACCOUNT_EXISTS",
 )
 _OPEN_PATHS: Final = frozenset({"/console/login"})
 

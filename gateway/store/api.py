@@ -415,6 +415,10 @@ class Store(Protocol):
         """Delete one session (by token digest) or every session of an account (by name); how many went."""
         ...
 
+    async def list_operators(self) -> list[OperatorAccount]:
+        """Every console account, by name (the admins' accounts page)."""
+        ...
+
 
 @dataclass(frozen=True, slots=True)
 class DeliveryAttempt:

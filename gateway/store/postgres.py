@@ -444,6 +444,11 @@ class PostgresStore:
         sql = "DELETE FROM console_sessions WHERE token_sha256 = $1::text OR name = $2::text"
         return _count(await self._run("end_sessions", lambda conn: conn.execute(sql, token_sha256, name)))
 
+    async def list_operators(self) -> list[OperatorAccount]:
+        sql = "SELECT name, role, password_hash, created_at, single_use FROM console_operators ORDER BY name"
+        rows = await self._run("list_operators", lambda conn: conn.fetch(sql))
+        return [OperatorAccount(r[0], r[1], r[2], float(r[3]), bool(r[4])) for r in rows]
+
 
 def _dollar(n: int) -> str:
     return f"${n}"

@@ -453,6 +453,13 @@ class SQLiteStore:
         sql = "DELETE FROM console_sessions WHERE token_sha256 = ? OR name = ?"
         return await self._worker.run("end_sessions", lambda conn: conn.execute(sql, (token_sha256, name)).rowcount)
 
+    async def list_operators(self) -> list[OperatorAccount]:
+        sql = "SELECT name, role, password_hash, created_at, single_use FROM console_operators ORDER BY name"
+        return await self._worker.run(
+            "list_operators",
+            lambda conn: [OperatorAccount(r[0], r[1], r[2], r[3], bool(r[4])) for r in conn.execute(sql)],
+        )
+
 
 def _qmark(n: int) -> str:
     return f"?{n}"  # numbered: the console's statements name their parameters out of textual order

@@ -10,9 +10,8 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import aiohttp
 import pytest
-from console_support import PASSWORDS, ConsoleStack
+from console_support import ConsoleStack, csrf_of, login, session
 from pipeline_stack import sample, wait_for_async
 
 from gateway.console import one_time_admin
@@ -22,23 +21,6 @@ from gateway.model.timefmt import BEIJING
 from gateway.server.keys import METRICS, MSGLOG
 from gateway.store.api import DEAD
 from gateway.sync.status import SyncStatus, status_job
-
-
-def csrf_of(html: str) -> str:
-    found = re.search(r'name="csrf" value="([^"]+)"', html)
-    assert found, "the page has no CSRF field"
-    return found.group(1)
-
-
-async def login(http: aiohttp.ClientSession, cs: ConsoleStack, name: str, password: str | None = None) -> Any:
-    async with http.get(cs.url + "login") as page:
-        token = csrf_of(await page.text())
-    form = {"csrf": token, "name": name, "password": password or PASSWORDS[name]}
-    return await http.post(cs.url + "login", data=form, allow_redirects=False)
-
-
-def session() -> aiohttp.ClientSession:
-    return aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True))
 
 
 async def dead_letter(cs: ConsoleStack, samples_dir: Path, version: int = 1) -> Any:
