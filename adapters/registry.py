@@ -12,11 +12,11 @@ __all__ = ["DIALECTS", "adapter_class"]
 
 #: dialect name → "module:Class" (imported on first use)
 DIALECTS: dict[str, str] = {
-    "anhui": "adapters.anhui:AnhuiAdapter",
-    "g60": "adapters.g60:G60Adapter",
-    "zlb": "adapters.zlb:ZlbAdapter",
-    "hunan": "adapters.hunan:HunanAdapter",
-    "shanghai": "adapters.shanghai:ShanghaiAdapter",
+    "anhui": "adapters.anhui.codec:AnhuiAdapter",
+    "g60": "adapters.g60.codec:G60Adapter",
+    "zlb": "adapters.zlb.codec:ZlbAdapter",
+    "hunan": "adapters.hunan.codec:HunanAdapter",
+    "shanghai": "adapters.shanghai.codec:ShanghaiAdapter",
 }
 
 

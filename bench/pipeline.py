@@ -49,7 +49,7 @@ import aiohttp  # noqa: E402
 import tomli_w  # noqa: E402
 from aiohttp import web  # noqa: E402
 
-from adapters import anhui_wire  # noqa: E402
+from adapters.anhui import scheme as anhui_wire  # noqa: E402
 from adapters.wire import HttpRequest  # noqa: E402
 from gateway.config import DEFAULT_CONFIG, Config, parse_config  # noqa: E402
 from gateway.links import dev_link_settings  # noqa: E402

@@ -39,7 +39,8 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from adapters.base import Envelope
-from adapters.g60_wire import sign_rendered
+from adapters.g60.roles import load_link
+from adapters.g60.scheme import sign_rendered
 from gateway.config import DEFAULT_CONFIG, load_config
 from gateway.links import gateway_link_settings
 from gateway.model.records import ItemBatch
@@ -48,7 +49,6 @@ from gateway.simulate.catalogue import Catalogue
 from gateway.simulate.run import start_simulators, stop_simulators
 from gateway.sync.cli import add_sync_arguments, run_sync_command
 from gateway.sync.state import content_hash
-from gateway.wire.g60 import load_link
 
 ROOT = Path(__file__).resolve().parents[1]
 

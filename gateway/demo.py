@@ -203,7 +203,7 @@ class _Demo(Partners):
             self.results[("catalogue sync", "hefei", f"failed {type(exc).__name__}")] += 1
 
     async def licence(self) -> None:
-        from gateway.wire.anhui import dev_consent_key, load_link  # noqa: PLC0415
+        from adapters.anhui.roles import dev_consent_key, load_link  # noqa: PLC0415
 
         folder: Path = self.config.dev_credentials  # type: ignore[assignment]
         _, sides = dev_link_settings(folder, self.config.registry)

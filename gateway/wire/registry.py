@@ -20,11 +20,11 @@ from gateway.errors import ConfigError
 __all__ = ["SCHEMES", "scheme"]
 
 SCHEMES: dict[str, str] = {
-    "anhui": "gateway.wire.anhui",
-    "g60": "gateway.wire.g60",
-    "zlb": "gateway.wire.zlb",
-    "hunan": "gateway.wire.hunan",
-    "shanghai": "gateway.wire.shanghai",
+    "anhui": "adapters.anhui.roles",
+    "g60": "adapters.g60.roles",
+    "zlb": "adapters.zlb.roles",
+    "hunan": "adapters.hunan.roles",
+    "shanghai": "adapters.shanghai.roles",
 }
 
 

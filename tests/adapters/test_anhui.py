@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from adapters.anhui import AnhuiAdapter
+from adapters.anhui.codec import AnhuiAdapter
 from adapters.base import Envelope
 from gateway.errors import Rejection
 from gateway.errors import RejectionCode as C

@@ -15,9 +15,9 @@ import pytest
 from lxml import etree
 from platform_data import SAMPLES as SAMPLES_DIR
 
-from adapters.anhui import AnhuiAdapter
+from adapters.anhui.codec import AnhuiAdapter
 from adapters.base import Envelope
-from adapters.g60 import (
+from adapters.g60.codec import (
     NS,
     G60Adapter,
     ItemBatchResult,

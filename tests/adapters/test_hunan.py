@@ -15,9 +15,9 @@ from typing import Any
 
 import pytest
 
-from adapters.anhui import AnhuiAdapter
+from adapters.anhui.codec import AnhuiAdapter
 from adapters.base import Envelope
-from adapters.hunan import (
+from adapters.hunan.codec import (
     PROBLEM_TITLES,
     HunanAdapter,
     HunanProblem,

@@ -13,9 +13,9 @@ import pytest
 from cryptography.hazmat.primitives import hashes, hmac
 from lxml import etree
 
-from adapters.anhui import AnhuiAdapter
+from adapters.anhui.codec import AnhuiAdapter
 from adapters.base import Envelope
-from adapters.shanghai import (
+from adapters.shanghai.codec import (
     EX_NS,
     SOAP_ACTIONS,
     ShanghaiAdapter,

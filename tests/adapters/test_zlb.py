@@ -12,10 +12,10 @@ from typing import Any
 import pytest
 from platform_data import SAMPLES
 
-from adapters.anhui import AnhuiAdapter
+from adapters.anhui.codec import AnhuiAdapter
 from adapters.base import Envelope
 from adapters.registry import adapter_class
-from adapters.zlb import (
+from adapters.zlb.codec import (
     ZlbAdapter,
     check_request_time,
     dump_response,

@@ -26,6 +26,7 @@ import aiohttp
 import asyncpg
 from pipeline_stack import Stack, StackFactory, wait_for_async
 
+from adapters.anhui.roles import dev_consent_key, load_link
 from gateway.consent import issue_consent
 from gateway.delivery import DeliveryError
 from gateway.links import dev_link_settings
@@ -34,7 +35,6 @@ from gateway.model.records import LicenceQuery, to_ref
 from gateway.sealed_store import SealedStore
 from gateway.server.keys import MSGLOG
 from gateway.simulate.licences import LicenceLibrary
-from gateway.wire.anhui import dev_consent_key, load_link
 
 SENDER = {"anhui": "hefei", "zlb": "ningbo", "hunan": "changsha", "shanghai": "songjiang", "g60": "ningbo"}
 ID_NUMBER = re.compile(r"[1-9][0-9]{5}(?:19|20)[0-9]{2}(?:0[1-9]|1[0-2])(?:[0-2][0-9]|3[01])[0-9]{3}[0-9X]")

@@ -15,7 +15,8 @@ from aiohttp import web
 from cryptography.hazmat.primitives.asymmetric import ec
 from pipeline_stack import Stack, _config
 
-from adapters.anhui_wire import H_JWS, PATHS, render_answer, sign_body
+from adapters.anhui.roles import dev_consent_key, load_link
+from adapters.anhui.scheme import H_JWS, PATHS, render_answer, sign_body
 from gateway.consent import issue_consent
 from gateway.delivery import DeliveryError, PermanentRefusal
 from gateway.errors import UNKNOWN_PEER_CODE_FALLBACK
@@ -25,7 +26,6 @@ from gateway.model.identifiers import mod37_36
 from gateway.model.licence_sign import licence_signing_string
 from gateway.model.records import LicenceQuery
 from gateway.simulate.licences import LicenceLibrary
-from gateway.wire.anhui import dev_consent_key, load_link
 from signing.keys import ALG_ES256, SigningKey, public_key_of
 from signing.sm import sm2_verify_b64
 

@@ -18,11 +18,11 @@ import pytest
 from pipeline_stack import Stack, sample, start_stack, wait_for, wait_for_async
 from prometheus_client.parser import text_string_to_metric_families
 
-from adapters import anhui_wire as w
+from adapters.anhui import scheme as w
+from adapters.anhui.roles import Client as AnhuiClient
 from gateway.delivery import Throttled
 from gateway.observability.logging import JsonFormatter
 from gateway.store.api import DELIVERED
-from gateway.wire.anhui import Client as AnhuiClient
 
 ID_IN_BAD_SAMPLE = "340104197002058111"  # APPLY_CARDNUMBER of the bad sample
 

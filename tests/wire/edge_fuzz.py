@@ -37,14 +37,15 @@ from aiohttp import web
 from hypothesis import strategies as st
 from lxml import etree
 
-from adapters import anhui_wire, hunan_wire
-from adapters.g60 import parse_envelope
-from adapters.g60_wire import verify_signature
-from adapters.shanghai import auth_header, read_envelope, read_reply
-from adapters.shanghai_wire import verify_auth
+from adapters.anhui import scheme as anhui_wire
+from adapters.g60.codec import parse_envelope
+from adapters.g60.scheme import verify_signature
+from adapters.hunan import scheme as hunan_wire
+from adapters.shanghai.codec import auth_header, read_envelope, read_reply
+from adapters.shanghai.scheme import verify_auth
 from adapters.wire import HttpRequest, HttpResponse
-from adapters.zlb import parse_response
-from adapters.zlb_wire import verify_sm2_headers
+from adapters.zlb.codec import parse_response
+from adapters.zlb.scheme import verify_sm2_headers
 from gateway.config import DEFAULT_CONFIG, Config, parse_config
 from gateway.delivery.outcomes import DeliveryError
 from gateway.errors import Rejection

@@ -20,8 +20,9 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestServer
 
-import gateway.simulate.extras.anhui as anhui_extras
-from adapters import anhui_wire as w
+import adapters.anhui.simulator as anhui_extras
+from adapters.anhui import roles as anhui
+from adapters.anhui import scheme as w
 from adapters.wire import HttpRequest, HttpResponse
 from gateway.consent import ConsentVerifier, InMemoryJtiGuard, issue_consent
 from gateway.delivery.outcomes import ConnectionFailed, PermanentRefusal, ServerError, Throttled
@@ -33,7 +34,6 @@ from gateway.simulate.app import SimulatorSpec, build_simulator
 from gateway.simulate.catalogue import Catalogue
 from gateway.simulate.faults import FaultPlan
 from gateway.transport import AiohttpTransport, FakeTransport
-from gateway.wire import anhui
 from gateway.wire.base import Accepted, InboundCall, LicenceAnswer, WireContext
 from signing.b64 import b64url_encode
 from signing.devpki import generate_p256, generate_sm2

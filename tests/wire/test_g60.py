@@ -25,8 +25,9 @@ from cryptography import x509
 from lxml import etree
 
 from adapters.base import Envelope
-from adapters.g60 import NS, Receipt, parse_receipt, render_receipt
-from adapters.g60_wire import (
+from adapters.g60.codec import NS, Receipt, parse_receipt, render_receipt
+from adapters.g60.roles import Client, Endpoint, Link, generate_link, load_link, server_ssl_context
+from adapters.g60.scheme import (
     REPEATED,
     UNKNOWN_REF,
     Signer,
@@ -51,7 +52,6 @@ from gateway.simulate.faults import FaultPlan
 from gateway.simulate.licences import LicenceLibrary
 from gateway.transport import AiohttpTransport, FakeTransport
 from gateway.wire.base import Accepted, WireContext
-from gateway.wire.g60 import Client, Endpoint, Link, generate_link, load_link, server_ssl_context
 from signing import tls
 from signing.devpki import Issued, generate_p256, issue_tls_client, issue_xml_signing, make_ca
 from signing.keys import SigningKey, load_private_key_file, sm2_public_from_hex

@@ -1,6 +1,6 @@
 """The hunan wire scheme (hunan.md §1-§5) in both roles, against a real loopback simulator of Changsha.
 
-The document's worked examples are recomputed with ``adapters.hunan_wire``; everything else runs the real
+The document's worked examples are recomputed with ``adapters.hunan.scheme``; everything else runs the real
 simulator app (``build_simulator``) on 127.0.0.1 port 0 and calls it with the real ``Client`` over a real
 ``AiohttpTransport``, or with hand-built requests for the hostile cases. Keys are generated per module by
 ``generate_link``; time is two injected clocks (the client's and the simulator's).
@@ -26,8 +26,9 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
-from adapters import hunan_wire as hw
-from adapters.hunan import parse_problem, parse_receipt, render_problem
+from adapters.hunan import scheme as hw
+from adapters.hunan.codec import parse_problem, parse_receipt, render_problem
+from adapters.hunan.roles import Client, Endpoint, Link, generate_link, load_link
 from adapters.wire import HttpRequest, HttpResponse
 from gateway.delivery.outcomes import ConnectionFailed, PermanentRefusal, ServerError, Throttled
 from gateway.errors import ConfigError, Rejection
@@ -38,7 +39,6 @@ from gateway.simulate.app import SimulatedPlatform, SimulatorSpec, build_simulat
 from gateway.simulate.faults import FaultPlan
 from gateway.transport import AiohttpTransport, FakeTransport
 from gateway.wire.base import Accepted, InboundCall, WireContext
-from gateway.wire.hunan import Client, Endpoint, Link, generate_link, load_link
 from signing.devpki import generate_p256, public_key_pem
 from signing.errors import SignatureInvalid, TokenInvalid
 from signing.httpsig import HttpMessage, content_digest, signature_base

@@ -5,7 +5,7 @@ from __future__ import annotations
 import jwt
 import pytest
 
-from gateway.wire.hunan_tokens import Grant, TokenMinter
+from adapters.hunan.tokens import Grant, TokenMinter
 from signing.devpki import generate_ed25519
 from signing.keys import ALG_EDDSA, SigningKey
 

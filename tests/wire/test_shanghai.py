@@ -25,7 +25,7 @@ from aiohttp.test_utils import TestServer
 from lxml import etree
 
 from adapters.base import Envelope
-from adapters.shanghai import (
+from adapters.shanghai.codec import (
     SOAP_ACTIONS,
     SoapFault,
     auth_header,
@@ -34,7 +34,8 @@ from adapters.shanghai import (
     render_fault,
     render_submit_case_response,
 )
-from adapters.shanghai_wire import (
+from adapters.shanghai.roles import Client, Link, generate_link, load_link
+from adapters.shanghai.scheme import (
     SERVICE_PATH,
     canonical_operation,
     check_window,
@@ -60,7 +61,6 @@ from gateway.simulate.faults import FaultPlan
 from gateway.simulate.licences import LicenceLibrary
 from gateway.transport import AiohttpTransport
 from gateway.wire.base import WireContext
-from gateway.wire.shanghai import Client, Link, generate_link, load_link
 from signing.devpki import generate_p256
 from signing.keys import SigningKey, VerificationKey, sm2_public_from_hex
 from signing.secret import Secret

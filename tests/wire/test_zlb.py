@@ -1,7 +1,7 @@
 """The zlb wire scheme (zlb.md §1-§5) against a real simulator on loopback, in both roles.
 
 The simulator is ``build_simulator`` with the platform's side of a generated link; the gateway's side calls it with
-``Client`` over a real ``AiohttpTransport``. Raw requests (built with the pure functions of ``adapters.zlb_wire``)
+``Client`` over a real ``AiohttpTransport``. Raw requests (built with the pure functions of ``adapters.zlb.scheme``)
 probe the endpoint's refusals. Time is an injected clock; nothing sleeps.
 """
 
@@ -24,8 +24,9 @@ from aiohttp.test_utils import TestServer
 
 from adapters.base import Envelope
 from adapters.wire import HttpRequest, HttpResponse
-from adapters.zlb import ZlbAdapter, parse_response, request_time
-from adapters.zlb_wire import (
+from adapters.zlb.codec import ZlbAdapter, parse_response, request_time
+from adapters.zlb.roles import Client, Endpoint, Link, generate_link, load_link
+from adapters.zlb.scheme import (
     CERT_SN_HEADER,
     OPERATION_PATHS,
     SIGN_HEADER,
@@ -40,6 +41,7 @@ from adapters.zlb_wire import (
     verify_licence_sign,
     verify_sm2_headers,
 )
+from adapters.zlb.simulator import install_simulator_extras
 from gateway.consent import issue_consent
 from gateway.delivery.outcomes import ConnectionFailed, PermanentRefusal, ServerError, Throttled
 from gateway.errors import ConfigError, Rejection
@@ -48,12 +50,10 @@ from gateway.model.records import LicenceQuery, to_ref
 from gateway.model.timefmt import BEIJING
 from gateway.registry import Platform, Registry
 from gateway.simulate.app import SimulatedPlatform, SimulatorSpec, build_simulator
-from gateway.simulate.extras.zlb import install_simulator_extras
 from gateway.simulate.faults import FaultPlan
 from gateway.simulate.licences import LicenceLibrary
 from gateway.transport import AiohttpTransport
 from gateway.wire.base import InboundCall, InboundResult, WireContext
-from gateway.wire.zlb import Client, Endpoint, Link, generate_link, load_link
 from signing.devpki import generate_p256, generate_sm2
 from signing.errors import SignatureInvalid, UnknownKey
 from signing.keys import SigningKey, sm2_private_from_hex, sm2_public_from_hex, sm2_public_to_hex

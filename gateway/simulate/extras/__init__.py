@@ -15,5 +15,7 @@ def extras_for(dialect: str) -> Callable[[Any, Any, Any], None] | None:
     """The dialect's ``install_simulator_extras(sim, spec, ctx)``, or None when its simulators take submissions only."""
     if dialect not in EXTRAS:
         return None
-    install: Callable[[Any, Any, Any], None] = importlib.import_module(f"{__name__}.{dialect}").install_simulator_extras
+    install: Callable[[Any, Any, Any], None] = importlib.import_module(
+        f"adapters.{dialect}.simulator"
+    ).install_simulator_extras
     return install

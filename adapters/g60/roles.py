@@ -8,7 +8,7 @@ only an answer signed by the peer (``SenderCode`` one of the peer's codes, certi
 Server role (``Endpoint``): README §10 in g60's order: body size, then the document read safely (steps 3-5), then
 the TLS peer against ``SenderCode`` (``AUTH_FAILED``), the signature (``SIGNATURE_INVALID``), ``SentAt``
 (``REPLAYED``), then the envelope and the fields; every answer, refusals included, is a signed message with
-HTTP 200 (§7). The pure parts (what is signed, checked and answered) live in :mod:`adapters.g60_wire`.
+HTTP 200 (§7). The pure parts (what is signed, checked and answered) live in :mod:`adapters.g60.scheme`.
 
 g60 has no nonce (§7): a message sent again gets the first receipt from the handler's record book, keyed by
 ``MessageId``; the replay defence is the ``SentAt`` window. The endpoint therefore does not use the replay guard's
@@ -26,7 +26,7 @@ from aiohttp import web
 from cryptography import x509
 
 from adapters.base import Envelope
-from adapters.g60 import (
+from adapters.g60.codec import (
     G60Adapter,
     ItemBatchResult,
     Receipt,
@@ -35,8 +35,8 @@ from adapters.g60 import (
     render_item_batch_result,
     render_receipt,
 )
-from adapters.g60 import ItemResult as G60ItemResult
-from adapters.g60_wire import (
+from adapters.g60.codec import ItemResult as G60ItemResult
+from adapters.g60.scheme import (
     MESSAGE_PATH,
     REPEATED,
     UNKNOWN_REF,
@@ -65,11 +65,7 @@ from gateway.model.records import Item, ItemBatch, LicenceQuery
 from gateway.model.timefmt import BEIJING
 from gateway.observability.refusals import note_refusal
 from gateway.registry import Platform, item_codes_for
-from signing import tls
-from signing.errors import SigningError
-from signing.trust import Usage, subject_serial_number
-
-from .base import (
+from gateway.wire.base import (
     Accepted,
     BatchResult,
     InboundCall,
@@ -82,7 +78,11 @@ from .base import (
     fault_of,
     log_fault,
 )
-from .g60_link import Link, generate_link, load_link, server_ssl_context
+from signing import tls
+from signing.errors import SigningError
+from signing.trust import Usage, subject_serial_number
+
+from .link import Link, generate_link, load_link, server_ssl_context
 
 __all__ = [
     "Client",

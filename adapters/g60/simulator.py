@@ -7,9 +7,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from adapters.g60 import (
+from adapters.g60.codec import (
     batch_no,
 )
+from adapters.g60.roles import _IDENTIFIER, Link, _sent_names
 from gateway.consent import CONSENT_FIELD, ConsentVerifier
 from gateway.errors import Rejection
 from gateway.simulate.licences import LicenceLibrary
@@ -20,7 +21,6 @@ from gateway.wire.base import (
     LicenceAnswer,
     WireContext,
 )
-from gateway.wire.g60 import _IDENTIFIER, Link, _sent_names
 
 __all__ = ['install_simulator_extras']
 

@@ -2,7 +2,7 @@
 
 One endpoint, ``POST {base}/ywtb/exchange/2.0/ExchangeService``, the operation chosen by the body and the quoted
 ``SOAPAction`` (§1); ``GET …?wsdl`` describes it. The scheme's arithmetic is pure and lives in
-``adapters.shanghai_wire``; this module adds what needs I/O: the clock, fresh nonces, the transport, the replay guard
+``adapters.shanghai.scheme``; this module adds what needs I/O: the clock, fresh nonces, the transport, the replay guard
 and aiohttp.
 
 Server order (README §10 step 1 comes after step 5 for shanghai, because the signature is inside the document):
@@ -31,7 +31,7 @@ from typing import Any
 from aiohttp import web
 
 from adapters.base import Envelope
-from adapters.shanghai import (
+from adapters.shanghai.codec import (
     OPERATIONS,
     SOAP_ACTIONS,
     SoapFault,
@@ -43,7 +43,7 @@ from adapters.shanghai import (
     render_report_status_response,
     render_submit_case_response,
 )
-from adapters.shanghai_wire import (
+from adapters.shanghai.scheme import (
     LICENCE_ALGS,
     SERVICE_PATH,
     check_window,
@@ -64,6 +64,16 @@ from gateway.model.records import LicenceQuery
 from gateway.model.timefmt import BEIJING
 from gateway.observability.refusals import note_refusal
 from gateway.registry import Platform, item_codes_for
+from gateway.wire.base import (
+    Accepted,
+    InboundCall,
+    InboundResult,
+    LicenceAnswer,
+    PlatformClient,
+    PlatformEndpoint,
+    fault_of,
+    log_fault,
+)
 from signing.devpki import private_key_pem, public_key_pem
 from signing.errors import Replayed, SigningError
 from signing.keys import (
@@ -76,17 +86,6 @@ from signing.keys import (
 )
 from signing.secret import Secret, secret_from_file
 from signing.sm import sm2_generate
-
-from .base import (
-    Accepted,
-    InboundCall,
-    InboundResult,
-    LicenceAnswer,
-    PlatformClient,
-    PlatformEndpoint,
-    fault_of,
-    log_fault,
-)
 
 __all__ = ["Client", "Endpoint", "Link", "generate_link", "load_link"]
 

@@ -8,7 +8,7 @@
   window and replay → decoding) and answers every refusal as a signed §4 envelope, never a bare 500.
 - ``install_simulator_extras``: the simulated platform answers licence queries from a ``LicenceLibrary``.
 
-The scheme's pure parts (strings to sign, header forms, codes) are ``adapters.zlb_wire``; this module adds the
+The scheme's pure parts (strings to sign, header forms, codes) are ``adapters.zlb.scheme``; this module adds the
 clock, the transport, the server and the state (issued and cached requestSecrets).
 """
 
@@ -26,8 +26,8 @@ from aiohttp import web
 
 from adapters.base import Envelope
 from adapters.wire import HttpRequest, HttpResponse, lower_headers
-from adapters.zlb import ZlbAdapter, ZlbResponse, dump_response, parse_response, request_time
-from adapters.zlb_wire import (
+from adapters.zlb.codec import ZlbAdapter, ZlbResponse, dump_response, parse_response, request_time
+from adapters.zlb.scheme import (
     OPERATION_PATHS,
     REQUEST_TIME,
     SECRET_EXPIRED,
@@ -61,11 +61,7 @@ from gateway.model.timefmt import BEIJING
 from gateway.observability.refusals import note_refusal
 from gateway.registry import item_codes_for
 from gateway.transport import Transport
-from signing.errors import Replayed, SigningError
-from signing.replay import ReplayGuard
-from signing.secret import Secret
-
-from .base import (
+from gateway.wire.base import (
     Accepted,
     InboundCall,
     InboundHandler,
@@ -77,7 +73,11 @@ from .base import (
     fault_of,
     log_fault,
 )
-from .zlb_link import Link, generate_link, load_link
+from signing.errors import Replayed, SigningError
+from signing.replay import ReplayGuard
+from signing.secret import Secret
+
+from .link import Link, generate_link, load_link
 
 __all__ = ["Client", "Endpoint", "Link", "generate_link", "load_link"]
 

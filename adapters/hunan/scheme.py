@@ -9,7 +9,7 @@ Two layers ride on every exchange with Changsha, in both roles:
   list per kind of message.
 
 Nothing here opens a socket, reads the clock, draws a nonce or holds state: the scheme module
-(``gateway.wire.hunan``) passes ``now``/``nonce`` in, keeps tokens and nonces, and talks HTTP. Failures are
+(``adapters.hunan.roles``) passes ``now``/``nonce`` in, keeps tokens and nonces, and talks HTTP. Failures are
 ``signing.errors`` types (mapped to README §10 codes at the HTTP edge) or ``Rejection`` for unreadable bodies.
 """
 
@@ -28,7 +28,7 @@ from signing.httpsig import HttpMessage, SignatureResult, content_digest, sign_m
 from signing.jwt import issue_jwt, verify_jwt
 from signing.keys import ALG_ES256, SigningKey, VerificationKey
 
-from .jsonwire import dump_json, parse_json
+from ..jsonwire import dump_json, parse_json
 
 __all__ = [
     "ASSERTION_MAX_LIFETIME",

@@ -27,8 +27,8 @@ from gateway.errors import Rejection, peer_code
 from gateway.errors import RejectionCode as C
 from gateway.model.timefmt import to_epoch_ms
 
-from .base import DialectAdapter, Envelope
-from .jsonwire import dump_json, parse_json
+from ..base import DialectAdapter, Envelope
+from ..jsonwire import dump_json, parse_json
 
 __all__ = [
     "BIZ_TYPES",

@@ -11,7 +11,7 @@ than 300 s from the receiver's clock, §7).
 g60 carries no nonce: a message sent again (same ``MessageId``, within 7 days) gets the first receipt (§7), which
 the receiver's record book gives; a captured message replayed later than the window is ``REPLAYED``.
 
-Callers pass ``now`` (Unix seconds) and the ids; the record bytes come from :mod:`adapters.g60`.
+Callers pass ``now`` (Unix seconds) and the ids; the record bytes come from :mod:`adapters.g60.codec`.
 """
 
 from __future__ import annotations
@@ -38,8 +38,8 @@ from signing.sm import sm2_sign_b64, sm2_verify_b64
 from signing.trust import TrustStore, subject_serial_number
 from signing.xmldsig import sign_enveloped, verify_enveloped
 
-from .g60 import DECLARATION, NS, Receipt, parse_envelope
-from .xmlwire import parse_xml
+from ..xmlwire import parse_xml
+from .codec import DECLARATION, NS, Receipt, parse_envelope
 
 __all__ = [
     "ANSWER_TYPES",

@@ -6,7 +6,7 @@ signs every request anew (new ``created``/``nonce``), verifies every answer that
 answers to the delivery tree. Server role (``Endpoint``): README §10 step 1 in order, body size → bearer token (or
 the client assertion at the token route) → message signature → window and nonce, then the adapter's decoding and
 the business handler; every answer, refusals included, is signed. The scheme's arithmetic (assertion, form, string
-to sign, headers) is pure and lives in ``adapters.hunan_wire``; this module keeps state and speaks HTTP.
+to sign, headers) is pure and lives in ``adapters.hunan.scheme``; this module keeps state and speaks HTTP.
 
 Both roles use one ``Link``: what this side signs with, and what the peer may sign with (allow-lists by key id,
 one algorithm each: ES256 for assertions, Ed25519 for messages).
@@ -28,10 +28,17 @@ from typing import Any
 
 from aiohttp import web
 
-from adapters import hunan_wire as hw
 from adapters.base import Envelope
-from adapters.hunan import PROBLEM_CONTENT_TYPE, Receipt, parse_problem, parse_receipt, receipt_status, render_problem
-from adapters.hunan import render_receipt as _render_receipt
+from adapters.hunan import scheme as hw
+from adapters.hunan.codec import (
+    PROBLEM_CONTENT_TYPE,
+    Receipt,
+    parse_problem,
+    parse_receipt,
+    receipt_status,
+    render_problem,
+)
+from adapters.hunan.codec import render_receipt as _render_receipt
 from adapters.jsonwire import dump_json
 from adapters.wire import HttpRequest, HttpResponse, lower_headers
 from gateway.delivery.outcomes import PermanentRefusal, ServerError, Throttled
@@ -43,6 +50,16 @@ from gateway.model.timefmt import BEIJING
 from gateway.observability.refusals import note_refusal
 from gateway.registry import Platform, item_codes_for
 from gateway.transport import Transport
+from gateway.wire.base import (
+    Accepted,
+    InboundCall,
+    InboundHandler,
+    PlatformClient,
+    PlatformEndpoint,
+    WireContext,
+    fault_of,
+    log_fault,
+)
 from signing.devpki import generate_ed25519, generate_p256, private_key_pem, public_key_pem
 from signing.errors import Replayed, SigningError
 from signing.httpsig import SignatureResult
@@ -56,17 +73,7 @@ from signing.keys import (
 )
 from signing.replay import InMemoryReplayGuard, ReplayGuard
 
-from .base import (
-    Accepted,
-    InboundCall,
-    InboundHandler,
-    PlatformClient,
-    PlatformEndpoint,
-    WireContext,
-    fault_of,
-    log_fault,
-)
-from .hunan_tokens import Grant, TokenMinter
+from .tokens import Grant, TokenMinter
 
 __all__ = ["Client", "Endpoint", "Link", "generate_link", "load_link"]
 

@@ -1,6 +1,6 @@
 """The zlb link: one side's credentials (``Link``), reading them, and development credentials.
 
-Split from ``gateway/wire/zlb.py`` (which re-exports these names for the scheme registry).
+Split from ``adapters/zlb/roles.py`` (which re-exports these names for the scheme registry).
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from adapters.zlb_wire import (
+from adapters.zlb.scheme import (
     is_cert_sn,
 )
 from gateway.errors import ConfigError

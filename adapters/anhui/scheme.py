@@ -34,7 +34,7 @@ from signing.jws import sign_detached, verify_detached
 from signing.keys import ALG_ES256, SigningKey, VerificationKey
 from signing.secret import Secret
 
-from .jsonwire import dump_json, parse_json
+from ..jsonwire import dump_json, parse_json
 
 __all__ = [
     "CATALOGUE_PATH",

@@ -1,7 +1,7 @@
 """The shanghai wire scheme (shanghai.md §1-§3) as pure functions: the ``AuthHeader`` with HMAC-SM3, in both roles.
 
 Bytes and values in, bytes and values out: no socket, no clock, no random source. The caller passes ``now`` and the
-nonce, so every rule here is testable against the document's worked example. ``gateway.wire.shanghai`` does the I/O.
+nonce, so every rule here is testable against the document's worked example. ``adapters.shanghai.roles`` does the I/O.
 
 The scheme, as composed here (§2):
 
@@ -37,7 +37,7 @@ from signing.keys import ALG_SM2_SM3, VerificationKey
 from signing.secret import Secret
 from signing.sm import SM2_DEFAULT_USER_ID, hmac_sm3_hex, sm2_verify_b64, sm3_hex, verify_hmac_sm3_hex
 
-from .shanghai import EX_NS, SOAP_ACTIONS, SOAP_NS, SoapMessage, auth_header, read_envelope
+from .codec import EX_NS, SOAP_ACTIONS, SOAP_NS, SoapMessage, auth_header, read_envelope
 
 __all__ = [
     "LICENCE_ALGS",

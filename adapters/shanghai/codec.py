@@ -25,8 +25,8 @@ from gateway.errors import RejectionCode as C
 from mappings.engine import RecordMapping
 from mappings.tables import Tables
 
-from .base import MAPPINGS, DialectAdapter, Envelope
-from .xmlwire import build_element, check_xml_declaration, element_tree, parse_xml, refuse_dtd
+from ..base import MAPPINGS, DialectAdapter, Envelope
+from ..xmlwire import build_element, check_xml_declaration, element_tree, parse_xml, refuse_dtd
 
 __all__ = [
     "EX_NS",

@@ -11,8 +11,8 @@ from typing import Any
 from gateway.errors import Rejection
 from gateway.errors import RejectionCode as C
 
-from .base import DialectAdapter, Envelope
-from .jsonwire import dump_json, parse_json
+from ..base import DialectAdapter, Envelope
+from ..jsonwire import dump_json, parse_json
 
 __all__ = ["AnhuiAdapter"]
 

@@ -11,7 +11,7 @@ Server role (``Endpoint``): README §10 step 1 in order (body size → TIF → J
 with the adapter, then the business handler; every answer, refusal included, is the §4 envelope signed with
 ``x-ah-jws``. Rejections and signing errors become answers here, at the edge; nothing escapes as a 500 page.
 
-The pure parts (strings to sign, header names, answer bodies) are ``adapters.anhui_wire``. Credentials are one
+The pure parts (strings to sign, header names, answer bodies) are ``adapters.anhui.scheme``. Credentials are one
 ``Link`` per side; ``generate_link`` makes a matched development pair. The simulator of hefei and huainan also
 answers licence queries (a ``LicenceLibrary`` with consent checks) and catalogue pages (a lazy ``Catalogue``).
 """
@@ -29,7 +29,7 @@ from typing import Any
 
 from aiohttp import web
 
-from adapters import anhui_wire as w
+from adapters.anhui import scheme as w
 from adapters.base import Envelope
 from adapters.wire import HttpRequest, HttpResponse
 from gateway.delivery.outcomes import PermanentRefusal, ServerError, Throttled
@@ -40,6 +40,16 @@ from gateway.model.licence_sign import licence_signing_string
 from gateway.model.records import LicenceQuery
 from gateway.observability.refusals import note_refusal
 from gateway.registry import Platform, item_codes_for
+from gateway.wire.base import (
+    Accepted,
+    CataloguePage,
+    InboundCall,
+    LicenceAnswer,
+    PlatformClient,
+    PlatformEndpoint,
+    fault_of,
+    log_fault,
+)
 from signing import devpki
 from signing.errors import Replayed, SigningError
 from signing.keys import (
@@ -54,17 +64,6 @@ from signing.keys import (
 )
 from signing.secret import Secret, secret_from_file
 from signing.sm import sm2_verify_b64
-
-from .base import (
-    Accepted,
-    CataloguePage,
-    InboundCall,
-    LicenceAnswer,
-    PlatformClient,
-    PlatformEndpoint,
-    fault_of,
-    log_fault,
-)
 
 __all__ = [
     "Client",

@@ -20,8 +20,8 @@ from gateway.errors import PROBLEM_CONTENT_TYPE, Rejection, peer_code
 from gateway.errors import RejectionCode as C
 from mappings import formats as fmt
 
-from .base import DialectAdapter, Envelope
-from .jsonwire import dump_json, parse_json
+from ..base import DialectAdapter, Envelope
+from ..jsonwire import dump_json, parse_json
 
 __all__ = [
     "PROBLEM_CONTENT_TYPE",

@@ -26,8 +26,8 @@ from gateway.errors import RejectionCode as C
 from mappings.formats import DATETIME_WIRES
 from mappings.tables import Tables
 
-from .base import MAPPINGS, DialectAdapter, Envelope
-from .xmlwire import (
+from ..base import MAPPINGS, DialectAdapter, Envelope
+from ..xmlwire import (
     build_element,
     check_xml_declaration,
     element_tree,

@@ -1,6 +1,6 @@
 """The g60 link: one side's credentials (``Link``), reading them, and development credentials.
 
-Split from ``gateway/wire/g60.py`` (which re-exports these names for the scheme registry).
+Split from ``adapters/g60/roles.py`` (which re-exports these names for the scheme registry).
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from typing import Any
 
 from cryptography import x509
 
-from adapters.g60_wire import (
+from adapters.g60.scheme import (
     Signer,
 )
 from gateway.errors import ConfigError

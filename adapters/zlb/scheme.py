@@ -164,7 +164,7 @@ def replay_nonce(auth: AuthQuery, signature: bytes = b"") -> str:
     """What the receiver remembers of one call (README §10 step 1), scoped by appKey by the caller.
 
     Decision (zlb.md silent): ``requestTime`` + ``sign`` + the SM2 signature (canonical hex of its DER). The
-    ``requestTime`` of a request has whole seconds (§6, ``adapters.zlb.request_time``) and the sign depends on
+    ``requestTime`` of a request has whole seconds (§6, ``adapters.zlb.codec.request_time``) and the sign depends on
     nothing else, so two honest calls within one second would share ``(requestTime, sign)``; the SM2 signature is
     randomised and covers the body (with its ``requestId``), so it tells them apart, while a replayed request
     carries the very same bytes. Only its signer can make a new one (the signature is checked first, and SM2 DER

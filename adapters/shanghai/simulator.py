@@ -8,12 +8,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from adapters.shanghai.roles import _IDENTIFIER, Link
 from gateway.consent import ConsentVerifier
 from gateway.errors import Rejection
 from gateway.errors import RejectionCode as C
 from gateway.simulate.licences import LicenceLibrary
 from gateway.wire.base import InboundCall, InboundResult, LicenceAnswer, WireContext
-from gateway.wire.shanghai import _IDENTIFIER, Link
 
 __all__ = ['install_simulator_extras']
 

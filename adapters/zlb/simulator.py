@@ -5,6 +5,7 @@ Kept apart from the wire scheme so the scheme never depends on the simulators.
 
 from __future__ import annotations
 
+from adapters.zlb.roles import Link
 from gateway.consent import CONSENT_FIELD, ConsentVerifier
 from gateway.errors import Rejection
 from gateway.simulate.app import SimulatedPlatform, SimulatorSpec
@@ -14,7 +15,6 @@ from gateway.wire.base import (
     InboundResult,
     WireContext,
 )
-from gateway.wire.zlb import Link
 
 __all__ = ['install_simulator_extras']
 

@@ -7,15 +7,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from adapters import anhui_wire as w
+from adapters.anhui import scheme as w
+from adapters.anhui.roles import _SOURCE, Link
 from gateway.consent import ConsentVerifier
 from gateway.errors import ConfigError
 from gateway.simulate.catalogue import Catalogue
 from gateway.simulate.licences import LicenceLibrary
-from gateway.wire.anhui import _SOURCE, Link
 from gateway.wire.base import CataloguePage, InboundCall, LicenceAnswer
 
-__all__ = ['install_simulator_extras', 'simulator_library']
+__all__ = ["install_simulator_extras", "simulator_library"]
 
 
 def simulator_library(spec: Any, link: Link) -> LicenceLibrary:

@@ -1,0 +1,1 @@
+"""The anhui dialect: codec, wire scheme, link, client and endpoint roles, simulator extras."""

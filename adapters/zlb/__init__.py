@@ -1,0 +1,1 @@
+"""The zlb dialect: codec, wire scheme, link, client and endpoint roles, simulator extras."""
