@@ -38,7 +38,7 @@ from adapters.hunan.codec import (
 )
 from adapters.hunan.codec import render_receipt as _render_receipt
 from adapters.jsonwire import dump_json
-from adapters.wire import HttpRequest, HttpResponse, lower_headers
+from adapters.wire import HttpRequest, HttpResponse, Transport, lower_headers
 from gateway.delivery.outcomes import PermanentRefusal, ServerError, Throttled
 from gateway.delivery.retry_after import parse_retry_after
 from gateway.errors import ConfigError, Rejection
@@ -47,7 +47,6 @@ from gateway.model.records import Case, from_ref
 from gateway.model.timefmt import BEIJING
 from gateway.observability.refusals import note_refusal
 from gateway.registry import Platform, item_codes_for
-from gateway.transport import Transport
 from gateway.wire.base import (
     Accepted,
     InboundCall,

@@ -23,7 +23,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 from adapters.base import Envelope
-from adapters.wire import HttpRequest, HttpResponse, lower_headers
+from adapters.wire import HttpRequest, HttpResponse, Transport, lower_headers
 from adapters.zlb.codec import ZlbAdapter, ZlbResponse, dump_response, parse_response, request_time
 from adapters.zlb.scheme import (
     OPERATION_PATHS,
@@ -58,7 +58,6 @@ from gateway.model.records import Licence, LicenceQuery
 from gateway.model.timefmt import BEIJING
 from gateway.observability.refusals import note_refusal
 from gateway.registry import item_codes_for
-from gateway.transport import Transport
 from gateway.wire.base import (
     Accepted,
     InboundCall,

@@ -35,14 +35,13 @@ from pathlib import Path
 from typing import Any
 
 from adapters.base import DialectAdapter
-from adapters.wire import HttpRequest, HttpResponse
+from adapters.wire import HttpRequest, HttpResponse, Transport
 from gateway.errors import Rejection
 from gateway.errors import RejectionCode as C
 from gateway.model.licence_sign import LicenceSignature
 from gateway.model.records import Item, ItemBatch, Licence, LicenceQuery
 from gateway.registry import Platform
 from gateway.store.errors import StoreUnavailable
-from gateway.transport import Transport
 from signing.replay import ReplayGuard
 
 __all__ = [
