@@ -232,7 +232,7 @@ def _serve(config: Config, args: argparse.Namespace) -> int:
         return serve_workers(config, args.workers, announce)
 
     async def run() -> None:
-        await serve_until_stopped(create_app(config), config, announce=announce)
+        await serve_until_stopped(await create_app(config), config, announce=announce)
 
     try:
         asyncio.run(run())

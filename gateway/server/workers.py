@@ -188,7 +188,7 @@ def serve_workers(config: Config, count: int, announce: Callable[[str], None]) -
         ).labels(str(index)).set(1)
 
         async def run() -> None:
-            app = create_app(config, metrics_registry=registry)
+            app = await create_app(config, metrics_registry=registry)
             await serve_until_stopped(app, config, announce=announce, reuse_port=True)
 
         asyncio.run(run())
