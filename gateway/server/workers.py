@@ -214,7 +214,7 @@ def metrics_directory(config: Config, run: int) -> Path:
     return config.base_dir / "var" / "metrics" / f"run-{run}"
 
 
-def serve_workers(config: Config, count: int, announce: Callable[[str], None]) -> int:
+def serve_workers(config: Config, count: int, announce: Callable[[str], None], *, loop: str = "auto") -> int:
     """Reserve the configured ports, then run ``count`` whole gateways on them (module docstring)."""
     server = config.server
     ports = [server.port]
@@ -232,6 +232,7 @@ def serve_workers(config: Config, count: int, announce: Callable[[str], None]) -
         import asyncio  # noqa: PLC0415
 
         from .app import create_app  # noqa: PLC0415
+        from .loops import loop_name, run_loop  # noqa: PLC0415
         from .run import serve_until_stopped  # noqa: PLC0415
 
         for sock in reserved:
@@ -252,10 +253,11 @@ def serve_workers(config: Config, count: int, announce: Callable[[str], None]) -
             replay_early_reload()
 
         async def run() -> None:
+            announce(f"event loop: {loop_name(asyncio.get_running_loop())}")
             app = create_app(config, metrics_registry=WorkerRegistry(shared, identity))
             await serve_until_stopped(app, config, announce=announced, reuse_port=True)
 
-        asyncio.run(run())
+        run_loop(run(), loop)
         return 0
 
     try:
