@@ -31,9 +31,10 @@ from gateway.server.listener import ConnectionGuard, EdgeCounters, EdgeLimits, G
 from .accounts import accounts_routes
 from .auth import LoginThrottle, SessionBook
 from .bulk import bulk_routes
-from .keys import CONSOLE_URL, LOG_KEYS, MAIN, ConsoleAddress
+from .keys import CONSOLE_URL, LOG_KEYS, MAIN, VERIFY_JOBS, ConsoleAddress
 from .login import login_routes
 from .login_state import BOOK, THROTTLE
+from .msglog_view import msglog_routes
 from .outbox import outbox_routes
 from .render import render, when
 from .security import (
@@ -44,6 +45,7 @@ from .security import (
     refusal_middleware,
     session_middleware,
 )
+from .verify_job import VerifyJobs
 from .views import read_routes
 
 __all__ = ["MAX_BODY", "MAX_CONNECTIONS", "console_listener", "create_console"]
@@ -81,6 +83,8 @@ def create_console(
         client_max_size=MAX_BODY,
     )
     app[MAIN] = main
+    app[VERIFY_JOBS] = jobs = VerifyJobs(now)
+    app.on_cleanup.append(lambda _: jobs.close())
     app[LOG_KEYS] = data_keys(config) if config.message_log is not None else None
     app[BOOK] = book
     app[THROTTLE] = LoginThrottle(settings.login_attempts, settings.lockout_seconds, now)
@@ -91,7 +95,8 @@ def create_console(
     )
     env.filters["when"] = when
     app.router.add_get("/", _root)
-    app.router.add_routes(login_routes() + bulk_routes() + outbox_routes() + read_routes() + accounts_routes())
+    routes = login_routes() + bulk_routes() + outbox_routes() + read_routes() + msglog_routes() + accounts_routes()
+    app.router.add_routes(routes)
     app.router.add_static("/console/static/", HERE / "static", append_version=False)
     return app
 

@@ -8,7 +8,9 @@ from aiohttp import web
 
 from gateway.msglog.atrest import AtRestKeys
 
-__all__ = ["CONSOLE_URL", "LOG_KEYS", "MAIN", "ConsoleAddress"]
+from .verify_job import VerifyJobs
+
+__all__ = ["CONSOLE_URL", "LOG_KEYS", "MAIN", "VERIFY_JOBS", "ConsoleAddress"]
 
 
 @dataclass(slots=True)
@@ -24,3 +26,5 @@ MAIN: web.AppKey[web.Application] = web.AppKey("console_main", web.Application)
 CONSOLE_URL: web.AppKey[ConsoleAddress] = web.AppKey("console_url", ConsoleAddress)
 #: the message log's at-rest keys (to show a message's signed payload, masked), when a message log is configured
 LOG_KEYS: web.AppKey[AtRestKeys | None] = web.AppKey("console_log_keys")
+#: the message-log verifications this instance runs or ran (:mod:`.verify_job`)
+VERIFY_JOBS: web.AppKey[VerifyJobs] = web.AppKey("console_verify_jobs", VerifyJobs)

@@ -4,12 +4,14 @@ CSRF, the Content-Security-Policy, the login throttle, masking and the audit tra
 from __future__ import annotations
 
 import re
+import sqlite3
 import time
 from dataclasses import replace
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import pytest
 from console_support import ConsoleStack, csrf_of, login, session
 from pipeline_stack import sample, wait_for_async
@@ -286,3 +288,60 @@ async def test_the_outbox_filters_and_a_bulk_retry_with_its_confirmation(
     log = console_stack.stack.app[MSGLOG]
     actions = [e for e in await log.search(case_no=first_case.case_no) if e.operation == "console.retry"]
     assert len(actions) == 2
+
+
+async def _verified(http: aiohttp.ClientSession, cs: ConsoleStack, token: str) -> str:
+    """Start "verify chain" and follow its self-reloading page until the report is there; the final page."""
+    async with http.post(cs.url + "log/verify", data={"csrf": token}, allow_redirects=False) as started:
+        assert started.status == 303
+        job_page = started.headers["Location"]
+    assert re.fullmatch(r"/console/log/verify/[0-9a-f]{16}", job_page)
+    html: list[str] = []
+
+    async def finished() -> bool:
+        async with http.get(cs.origin + job_page) as page:
+            html[:] = [await page.text()]
+        running = 'http-equiv="refresh"' in html[0]
+        assert running == ('id="report"' not in html[0])  # reloads itself until the report is shown
+        return not running
+
+    await wait_for_async(finished, timeout=30, what="the verification finished")
+    return html[0]
+
+
+async def test_the_message_log_search_shows_evidence_and_verify_finds_the_first_broken_entry(
+    console_stack: ConsoleStack, samples_dir: Path, tmp_path: Path
+) -> None:
+    case, message = await dead_letter(console_stack, samples_dir)
+    async with session() as http:
+        await login(http, console_stack, "viewer")
+        async with http.get(console_stack.url + "log", params={"message_id": message.message_id}) as page:
+            html = await page.text()  # the message id alone: its case number comes from the outbox
+        rows = re.findall(r'<tr data-operation="([^"]+)" data-seq="(\d+)">', html)
+        assert rows and {op for op, _ in rows} == {"case:POST"}  # the attempt as it went out, nothing else
+        assert "<summary>XMLDSig / in the body</summary>" in html  # g60's signature travels inside its XML
+        assert "签名证据" in html and "网关签名发出" in html
+        async with http.get(console_stack.url + "log", params={"case_no": case.case_no, "platform": "hefei"}) as page:
+            html = await page.text()
+        assert "接收时已验签" in html and 'data-operation="case"' in html  # hefei's submission, verified on receipt
+        scheme = re.search(r'data-field="scheme">([^<]+)<.*?data-field="key_id">([^<]+)<', html, re.DOTALL)
+        assert scheme is not None and scheme.group(1).startswith("JWS ") and scheme.group(2) != "-"  # anhui.md
+        for bad in ({"case_no": "x" * 65}, {"platform": "nowhere"}, {"case_no": "a<b"}):
+            async with http.get(console_stack.url + "log", params=bad) as page:
+                assert page.status == 400
+        async with http.get(console_stack.url + "log", params={"message_id": "no-such-id"}) as page:
+            assert 'id="note"' in await page.text()
+
+        report = await _verified(http, console_stack, csrf_of(html))
+        assert 'class="ok"' in report and 'id="problem"' not in report
+        broken_seq = int(rows[0][1])
+        db = sqlite3.connect(tmp_path / "msglog.db")
+        with db:
+            db.execute("UPDATE msglog_entries SET platform = 'ningbo' WHERE seq = ?", (broken_seq,))
+        db.close()
+        report = await _verified(http, console_stack, csrf_of(html))
+    assert 'class="red"' in report and f'<span id="problem-seq">{broken_seq}</span>' in report
+    async with session() as http:
+        await login(http, console_stack, "viewer")
+        async with http.get(console_stack.url + "log/verify/0123456789abcdef") as page:
+            assert page.status == 404
