@@ -8,9 +8,11 @@ from aiohttp import web
 
 from gateway.msglog.atrest import AtRestKeys
 
+from .history import History
+from .sync_run import SyncRuns
 from .verify_job import VerifyJobs
 
-__all__ = ["CONSOLE_URL", "LOG_KEYS", "MAIN", "VERIFY_JOBS", "ConsoleAddress"]
+__all__ = ["CONSOLE_URL", "HISTORY", "LOG_KEYS", "MAIN", "SYNC_RUNS", "VERIFY_JOBS", "ConsoleAddress"]
 
 
 @dataclass(slots=True)
@@ -28,3 +30,7 @@ CONSOLE_URL: web.AppKey[ConsoleAddress] = web.AppKey("console_url", ConsoleAddre
 LOG_KEYS: web.AppKey[AtRestKeys | None] = web.AppKey("console_log_keys")
 #: the message-log verifications this instance runs or ran (:mod:`.verify_job`)
 VERIFY_JOBS: web.AppKey[VerifyJobs] = web.AppKey("console_verify_jobs", VerifyJobs)
+#: the last hour of each platform's counters, sampled by the console (:mod:`.history`)
+HISTORY: web.AppKey[History] = web.AppKey("console_history", History)
+#: the catalogue syncs started from this instance's console (:mod:`.sync_run`)
+SYNC_RUNS: web.AppKey[SyncRuns] = web.AppKey("console_sync_runs", SyncRuns)

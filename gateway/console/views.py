@@ -1,4 +1,4 @@
-"""The read-only pages: overview, catalogue sync and configuration (the message log's: :mod:`.msglog_view`)."""
+"""The read-only pages: overview and configuration (the message log's: :mod:`.msglog_view`; sync: :mod:`.sync_view`)."""
 
 from __future__ import annotations
 
@@ -7,12 +7,12 @@ from typing import Any
 from aiohttp import web
 
 from gateway.server.keys import CLOCK, CONFIG, METRICS, STORE
-from gateway.sync.status import read_statuses, sync_links
 
-from .keys import MAIN
+from .i18n import translate
+from .keys import HISTORY, MAIN
 from .overview import overview_rows
 from .redact import redacted_settings
-from .render import page
+from .render import current_lang, page
 
 __all__ = ["read_routes"]
 
@@ -20,17 +20,12 @@ __all__ = ["read_routes"]
 @page("overview.html")
 async def overview(request: web.Request) -> dict[str, Any]:
     main = request.app[MAIN]
+    history = request.app[HISTORY]
+    now = history.sample()  # this very moment, so the page equals /metrics now
     stats = await main[STORE].outbox_stats(main[CLOCK]())
-    rows = overview_rows(main[CONFIG].registry.platforms, main[METRICS].registry, stats)
+    title = translate(current_lang(request), "chart_title")
+    rows = overview_rows(main[CONFIG].registry.platforms, main[METRICS].registry, stats, history, now, title)
     return {"page": "overview", "rows": rows}
-
-
-@page("sync.html")
-async def sync_page(request: web.Request) -> dict[str, Any]:
-    main = request.app[MAIN]
-    config = main[CONFIG]
-    links = sync_links(config.raw, config.source, config.registry.platforms)
-    return {"page": "sync", "statuses": await read_statuses(main[STORE], links)}
 
 
 @page("config.html")
@@ -48,6 +43,5 @@ async def config_page(request: web.Request) -> dict[str, Any]:
 def read_routes() -> list[web.RouteDef]:
     return [
         web.get("/console/", overview),
-        web.get("/console/sync", sync_page),
         web.get("/console/config", config_page),
     ]

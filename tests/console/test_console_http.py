@@ -345,3 +345,43 @@ async def test_the_message_log_search_shows_evidence_and_verify_finds_the_first_
         await login(http, console_stack, "viewer")
         async with http.get(console_stack.url + "log/verify/0123456789abcdef") as page:
             assert page.status == 404
+
+
+async def test_an_operator_runs_the_catalogue_sync_and_watches_it_finish(console_stack: ConsoleStack) -> None:
+    cs = console_stack
+    async with session() as http:
+        await login(http, cs, "viewer")
+        async with http.get(cs.url + "sync") as page:
+            html = await page.text()
+        assert 'action="/console/sync/run"' not in html
+        form = {"csrf": csrf_of(html), "source": "hefei", "target": "yrd-map"}
+        async with http.post(cs.url + "sync/run", data=form) as refused:
+            assert refused.status == 403
+
+        await login(http, cs, "operator")
+        async with http.get(cs.url + "sync") as page:
+            html = await page.text()
+        assert 'id="run-hefei-yrd-map"' in html
+        form = {"csrf": csrf_of(html), "source": "hefei", "target": "yrd-map"}
+        async with http.post(cs.url + "sync/run", data={**form, "target": "ningbo"}) as bad:
+            assert bad.status == 400  # not a configured link
+        async with http.post(cs.url + "sync/run", data=form, allow_redirects=False) as started:
+            assert started.status == 303
+            run_page = started.headers["Location"]
+        pages: list[str] = []
+
+        async def finished() -> bool:
+            async with http.get(cs.origin + run_page) as page:
+                pages.append(await page.text())
+            return 'id="report"' in pages[-1]
+
+        await wait_for_async(finished, timeout=120, what="the sync run's report")
+        report = pages[-1]
+        assert 'http-equiv="refresh"' not in report and 'data-completed="yes"' in report
+        counts = dict(re.findall(r'<span data-count="(\w+)">\w+ (\d+)</span>', report))
+        assert sum(int(v) for v in counts.values()) == 2000  # the simulated catalogue, every item handled once
+        async with http.get(cs.url + "sync") as page:
+            html = await page.text()
+    row = html[html.index('data-link="hefei>yrd-map"') :]
+    assert "从未" not in row.split("</tr>")[0]  # the link's status, written by the run, is on the page
+    assert re.search(r'<tr data-run="[0-9a-f]{16}">', html)
