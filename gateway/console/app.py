@@ -34,6 +34,7 @@ from .auth import LoginThrottle, SessionBook
 from .bulk import bulk_routes
 from .history import History
 from .keys import CONSOLE_URL, HISTORY, LOG_KEYS, MAIN, SYNC_RUNS, VERIFY_JOBS, ConsoleAddress
+from .licences_view import licences_routes
 from .login import login_routes
 from .login_state import BOOK, THROTTLE
 from .msglog_view import msglog_routes
@@ -112,7 +113,7 @@ def create_console(
     env.filters["when"] = when
     app.router.add_get("/", _root)
     routes = login_routes() + bulk_routes() + outbox_routes() + read_routes() + msglog_routes() + sync_routes()
-    routes += accounts_routes()
+    routes += licences_routes() + accounts_routes()
     app.router.add_routes(routes)
     app.router.add_static("/console/static/", HERE / "static", append_version=False)
     return app

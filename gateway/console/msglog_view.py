@@ -27,17 +27,18 @@ from .render import page
 from .security import ConsoleRefusal, require
 from .verify_job import VerifyJob
 
-__all__ = ["msglog_routes"]
+__all__ = ["MAX_LICENCE_ID", "msglog_routes"]
 
-MAX_FIELD: Final = 64  # longer than any case number (README §3: at most 32), licence id or message id
+MAX_FIELD: Final = 64  # longer than any case number (README §3: at most 32) or message id
+MAX_LICENCE_ID: Final = 128  # an OID-style licence identifier (GB/T 36904) runs to about 90 characters
 LIMIT: Final = 1000
-_SAFE: Final = re.compile(r"[\w.:/\-]{1,64}")
+_SAFE: Final = re.compile(r"[\w.:/\-]+")
 
 
-def _field(query: Any, name: str) -> str:
+def _field(query: Any, name: str, most: int = MAX_FIELD) -> str:
     value = str(query.get(name, "")).strip()
-    if value and (len(value) > MAX_FIELD or not _SAFE.fullmatch(value)):
-        raise ConsoleRefusal(400, "BAD_QUERY", f"{name} has at most {MAX_FIELD} letters, digits and . : / - _")
+    if value and (len(value) > most or not _SAFE.fullmatch(value)):
+        raise ConsoleRefusal(400, "BAD_QUERY", f"{name} has at most {most} letters, digits and . : / - _")
     return value
 
 
@@ -46,7 +47,8 @@ async def log_search(request: web.Request) -> dict[str, Any]:
     require(request, "viewer")
     main = request.app[MAIN]
     query = request.rel_url.query
-    case_no, licence_id, message_id = (_field(query, n) for n in ("case_no", "licence_id", "message_id"))
+    case_no, message_id = _field(query, "case_no"), _field(query, "message_id")
+    licence_id = _field(query, "licence_id", MAX_LICENCE_ID)
     platforms = [*main[CONFIG].registry.platforms, "console"]
     platform = choice(query, "platform", platforms)
     direction = choice(query, "direction", DIRECTIONS)

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+import jwt as pyjwt
 import pytest
 from console_support import ConsoleStack, csrf_of, login, session
 from pipeline_stack import sample, wait_for_async
@@ -19,6 +20,8 @@ from pipeline_stack import sample, wait_for_async
 from gateway.console import one_time_admin
 from gateway.console.i18n import MESSAGES
 from gateway.console.security import CSP
+from gateway.delivery import PermanentRefusal
+from gateway.model.records import LicenceQuery
 from gateway.model.timefmt import BEIJING
 from gateway.server.keys import METRICS, MSGLOG
 from gateway.store.api import DEAD
@@ -385,3 +388,31 @@ async def test_an_operator_runs_the_catalogue_sync_and_watches_it_finish(console
     row = html[html.index('data-link="hefei>yrd-map"') :]
     assert "从未" not in row.split("</tr>")[0]  # the link's status, written by the run, is on the page
     assert re.search(r'<tr data-run="[0-9a-f]{16}">', html)
+
+
+async def test_the_licence_exchanges_show_requester_consent_and_outcome_never_the_licence(
+    console_stack: ConsoleStack,
+) -> None:
+    from test_licences import consent, hefei_library  # the pipeline tests' licence library and consent tokens
+
+    stack = console_stack.stack
+    library = hefei_library(stack)
+    identifier = library.identifiers()[0]
+    licence, _ = library.get(identifier)
+    good = consent(stack, licence)
+    await stack.partner_client("ningbo").query_licence(LicenceQuery(identifier, "核验", good), "q-1")
+    with pytest.raises(PermanentRefusal):  # a consent for another requester: refused before anything is sent
+        await stack.partner_client("ningbo").query_licence(
+            LicenceQuery(identifier, "核验", consent(stack, licence, aud="songjiang")), "q-2"
+        )
+    async with session() as http:
+        await login(http, console_stack, "viewer")
+        async with http.get(console_stack.url + "licences", params={"licence_id": identifier}) as page:
+            html = await page.text()
+        async with http.get(console_stack.url + "licences", params={"licence_id": "x'<"}) as bad:
+            assert bad.status == 400
+    rows = re.findall(r'<tr data-requester="(\w+)" data-outcome="(\w+)">', html)
+    assert rows == [("ningbo", "not_forwarded"), ("ningbo", "answered")]  # newest first
+    assert pyjwt.decode(good, options={"verify_signature": False})["jti"] in html
+    for personal in (licence.holder_code, licence.holder_name):
+        assert personal and personal not in html, "the holder is shown"
