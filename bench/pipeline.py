@@ -55,8 +55,7 @@ from gateway.config import DEFAULT_CONFIG, Config, parse_config  # noqa: E402
 from gateway.links import dev_link_settings  # noqa: E402
 from gateway.store import open_store  # noqa: E402
 from gateway.transport import FakeTransport  # noqa: E402
-from gateway.wire.base import WireContext  # noqa: E402
-from gateway.wire.registry import scheme  # noqa: E402
+from gateway.wire.registry import load_platform_link, platform_client  # noqa: E402
 from signing.sm import sm4_gcm_encrypt  # noqa: E402
 
 SAMPLE = Path(REPO / "tests" / "data" / "platforms" / "samples" / "anhui" / "case" / "SC001.json")  # 苏州 → g60
@@ -107,12 +106,10 @@ async def signed_requests(config: Config, sender: str, url: str, record_type: st
     """Requests exactly as ``sender``'s client would send them (signed now), captured instead of sent."""
     registry = config.registry
     platform = registry.platforms[sender]
-    wire = scheme(platform.dialect)
     gw_sides, pf_sides = dev_link_settings(config.dev_credentials, registry)  # type: ignore[arg-type]
     side = (gw_sides if gateway_side else pf_sides)[sender]
-    link = wire.load_link(side.settings, side.base)
-    client = wire.Client(WireContext(platform, link, registry.adapter(platform.dialect), time.time, url),
-                         FakeTransport(_capture))
+    link = load_platform_link(platform, side.settings, side.base)
+    client = platform_client(registry, platform, link, FakeTransport(_capture), time.time, url)
     out = []
     for record in records:
         try:
@@ -282,7 +279,7 @@ def mandatory_intake(config: Config, request: HttpRequest, bare_cpu_us: float, g
     SQLite commit at ``group`` rows (the closed loop's concurrency bounds the group the gateway can reach)."""
     gw_sides, _ = dev_link_settings(config.dev_credentials, config.registry)  # type: ignore[arg-type]
     side = gw_sides["hefei"]
-    link = scheme("anhui").load_link(side.settings, side.base)
+    link = load_platform_link(config.registry.platforms["hefei"], side.settings, side.base)
     headers = {k.lower(): v for k, v in request.headers.items()}
     body, jws = request.body, headers[anhui_wire.H_JWS]
     answer = anhui_wire.render_answer({"receiptNo": "TB" + "0" * 30, "projid": None})

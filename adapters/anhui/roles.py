@@ -34,6 +34,7 @@ from adapters.base import Envelope
 from adapters.wire import HttpRequest, HttpResponse
 from gateway.delivery.outcomes import PermanentRefusal, ServerError, Throttled
 from gateway.delivery.retry_after import parse_retry_after
+from gateway.dialects import LinkKeys
 from gateway.errors import ConfigError, Rejection, peer_code
 from gateway.errors import RejectionCode as C
 from gateway.model.licence_sign import licence_signing_string
@@ -74,9 +75,6 @@ __all__ = [
     "load_link",
 ]
 
-#: the link setting naming the licence issuers this side trusts ({certificate serial: SM2 public key file})
-LICENCE_TRUST_SETTING = "licence_certs"
-
 log = logging.getLogger(__name__)
 BEIJING = timezone(timedelta(hours=8))
 _RECORD_TYPES = {"case": "case", "status": "status", "evaluation": "evaluation"}
@@ -102,6 +100,10 @@ class Link:
     consent_keys: Mapping[str, VerificationKey] = field(default_factory=dict)
     licence_key: SigningKey | None = None
     licence_cert_sn: str = ""
+
+    def key_material(self) -> LinkKeys:
+        issuer = None if self.licence_key is None else (self.licence_cert_sn, self.licence_key.private)
+        return LinkKeys(jose=(self.jws_key,), consent=self.consent_keys, licence_issuer=issuer)
 
 
 _SOURCE = "anhui link settings"

@@ -81,9 +81,6 @@ from .link import Link, generate_link, load_link
 
 __all__ = ["Client", "Endpoint", "Link", "generate_link", "load_link"]
 
-#: the link setting naming the licence issuers this side trusts ({certificate serial: SM2 public key file})
-LICENCE_TRUST_SETTING = "licence_issuers"
-
 log = logging.getLogger(__name__)
 
 SUBMISSIONS = ("case", "status", "evaluation")

@@ -35,8 +35,8 @@ from gateway.server.app import create_app
 from gateway.server.keys import SERVER_TLS, STORE, WORKER
 from gateway.simulate.run import RunningSimulator, start_simulators, stop_simulators
 from gateway.transport import AiohttpTransport
-from gateway.wire.base import PlatformClient, WireContext
-from gateway.wire.registry import scheme
+from gateway.wire.base import PlatformClient
+from gateway.wire.registry import load_platform_link, platform_client
 
 REPO = Path(__file__).resolve().parents[2]
 SIM_OPTIONS = {"hefei": {"catalogue_size": 2000}, "huainan": {"catalogue_size": 2000}}
@@ -131,12 +131,9 @@ def write_config(data: dict[str, Any], path: Path) -> Path:
 def partner_client(config: Config, pid: str, gateway_url: str, transport: Any) -> PlatformClient:
     """The platform ``pid`` calling the gateway at ``gateway_url`` with the platform's side of the dev link."""
     platform = config.registry.platforms[pid]
-    wire = scheme(platform.dialect)
     _, sides = dev_link_settings(config.dev_credentials, config.registry)  # type: ignore[arg-type]
-    link = wire.load_link(sides[pid].settings, sides[pid].base)
-    ctx = WireContext(platform, link, config.registry.adapter(platform.dialect), time.time,
-                      f"{gateway_url}/partners/{pid}")
-    return wire.Client(ctx, transport)  # type: ignore[no-any-return]
+    link = load_platform_link(platform, sides[pid].settings, sides[pid].base)
+    return platform_client(config.registry, platform, link, transport, time.time, f"{gateway_url}/partners/{pid}")
 
 
 @dataclass

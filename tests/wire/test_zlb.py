@@ -61,6 +61,8 @@ from signing.replay import InMemoryReplayGuard
 from signing.secret import Secret
 from signing.sm import sm2_sign_b64, sm3_hex
 
+CONSENT_ISS = "https://akm.ahzwfw.gov.cn"  # anhui.md §6.6: the consent issuer of these tests
+
 NOW = 1_750_000_000.0  # 2025-06-15T23:06:40+08:00
 DOC_APP_KEY = "zlb-test-appkey-0001"
 DOC_SN = "5a4b3c2d1e0f0001"
@@ -352,7 +354,13 @@ async def test_licence_query_answers_a_signed_licence(h: Harness) -> None:
     identifier = h.library.identifiers()[0]
     licence, _ = h.library.get(identifier)
     token = issue_consent(
-        h.consent_key, sub=licence.holder_code, aud="gateway", scope=licence.type_code, purpose="c1", now=h.clock()
+        h.consent_key,
+        sub=licence.holder_code,
+        aud="gateway",
+        scope=licence.type_code,
+        purpose="c1",
+        now=h.clock(),
+        issuer=CONSENT_ISS,
     )
     answer = await h.client.query_licence(LicenceQuery(identifier, "核验", token), "lq-1")
     assert answer.licence == licence
@@ -379,7 +387,13 @@ async def test_licence_signed_by_an_issuer_not_allowed_is_refused(h: Harness, tm
     identifier = other.identifiers()[0]
     licence, _ = other.get(identifier)
     token = issue_consent(
-        h.consent_key, sub=licence.holder_code, aud="x", scope=licence.type_code, purpose="c", now=NOW
+        h.consent_key,
+        sub=licence.holder_code,
+        aud="x",
+        scope=licence.type_code,
+        purpose="c",
+        now=NOW,
+        issuer=CONSENT_ISS,
     )
     with pytest.raises(PermanentRefusal) as err:
         await h.client.query_licence(LicenceQuery(identifier, "核验", token), "lq-1")
