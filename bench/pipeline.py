@@ -499,7 +499,7 @@ def mandatory_drain(config: Config, request: HttpRequest, answer: bytes, tls_cpu
     entries (SM4-GCM of the request and of the receipt, the log's cipher)."""
     gw_sides, _ = dev_link_settings(config.dev_credentials, config.registry)  # type: ignore[arg-type]
     side = gw_sides["g60"]
-    link = scheme("g60").load_link(side.settings, side.base)
+    link = load_platform_link(config.registry.platforms["g60"], side.settings, side.base)
     _, message = g60_wire.read_message(request.body)
     message.remove(message[-1])  # the message as rendered, before its signature
     _, receipt = g60_wire.read_message(answer)
