@@ -15,6 +15,7 @@ over both; PostgreSQL is skipped with the reason when no server answers). The ga
 from __future__ import annotations
 
 import asyncio
+import copy
 import socket
 import time
 import tomllib
@@ -98,15 +99,19 @@ def config_dict(dev: Path, store_url: str, base_urls: dict[str, str], port: int 
     data["delivery"].update({"base_delay": "200ms", "max_delay": "1s", "short_attempts": 2, "short_wait": "10ms"})
     data["delivery"]["breaker"] = {"cool_down": "300ms"}
     data["delivery"]["worker"] = {"poll_interval": 0.05}
-    for pid, url in base_urls.items():
-        data["platforms"][pid]["base_url"] = url
-    for entry in data["platforms"].values():
-        entry.setdefault("rate_limit", 100_000)  # tests push bursts; test_limits.py holds partners to their rates
-    for key, value in (extra or {}).items():
+    extra = copy.deepcopy(extra or {})  # merged into ``data``, which is changed below: never the caller's dicts
+    given = {pid: set(entry) for pid, entry in extra.get("platforms", {}).items()}
+    for key, value in extra.items():
         if isinstance(value, dict) and isinstance(data.get(key), dict):
             _merge(data[key], value)
         else:
             data[key] = value
+    for pid, entry in data["platforms"].items():  # after ``extra``: a platform it adds without a URL is simulated
+        if "base_url" not in given.get(pid, ()) and pid in base_urls:
+            entry["base_url"] = base_urls[pid]
+        entry.setdefault("base_url", "http://127.0.0.1:9")  # until its simulator runs (the discard port)
+    for entry in data["platforms"].values():
+        entry.setdefault("rate_limit", 100_000)  # tests push bursts; test_limits.py holds partners to their rates
     return data
 
 
