@@ -387,8 +387,8 @@ class Client(PlatformClient):
         datas = parse_response(http.body).datas or {}
         try:
             signature = verify_licence_sign(licence, datas.get("digitalSign"), self.link.licence_issuers)
-        except SigningError as exc:
-            raise PermanentRefusal(C.SIGNATURE_INVALID.value, exc.reason, where="datas.digitalSign") from exc
+        except Rejection as exc:
+            raise PermanentRefusal(exc.code.value, exc.detail, where=exc.where) from exc
         return LicenceAnswer(licence, signature)
 
 
