@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from adapters.wire import HttpRequest, HttpResponse
+from gateway.dialects import evidence_headers
 from gateway.msglog.api import MessageLog, NewEntry
 from gateway.transport import Transport
 from gateway.wire.base import InboundCall, InboundHandler, InboundResult
@@ -33,13 +34,10 @@ __all__ = [
     "exchange_context",
 ]
 
-EVIDENCE_HEADERS = ("x-ah-jws", "x-tif-paasid", "x-tif-timestamp", "x-tif-nonce", "x-tif-signature",
-                    "x-sm2-sign", "x-sm2-cert-sn", "signature", "signature-input", "content-digest", "soapaction")
-
-
 def _evidence(headers: Mapping[str, str]) -> dict[str, str]:
+    """The headers any registered dialect declares as evidence (``Dialect.evidence_headers``), in sorted order."""
     lowered = {k.lower(): v for k, v in headers.items()}
-    return {name: lowered[name] for name in EVIDENCE_HEADERS if name in lowered}
+    return {name: lowered[name] for name in sorted(evidence_headers()) if name in lowered}
 
 
 @dataclass(frozen=True, slots=True)

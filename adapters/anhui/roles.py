@@ -29,12 +29,13 @@ from typing import Any
 
 from adapters.anhui import scheme as w
 from adapters.base import Envelope
+from adapters.licence_sign import verify_issuer_signature
 from adapters.wire import HttpRequest, HttpResponse
 from gateway.delivery.outcomes import PermanentRefusal, ServerError, Throttled
 from gateway.delivery.retry_after import parse_retry_after
+from gateway.dialects import LinkKeys
 from gateway.errors import ConfigError, Rejection, peer_code
 from gateway.errors import RejectionCode as C
-from gateway.model.licence_sign import licence_signing_string
 from gateway.model.records import LicenceQuery
 from gateway.observability.refusals import note_refusal
 from gateway.registry import Platform, item_codes_for
@@ -63,7 +64,6 @@ from signing.keys import (
     load_public_key_file,
 )
 from signing.secret import Secret, secret_from_file
-from signing.sm import sm2_verify_b64
 
 __all__ = [
     "Client",
@@ -73,9 +73,6 @@ __all__ = [
     "generate_link",
     "load_link",
 ]
-
-#: the link setting naming the licence issuers this side trusts ({certificate serial: SM2 public key file})
-LICENCE_TRUST_SETTING = "licence_certs"
 
 log = logging.getLogger(__name__)
 BEIJING = timezone(timedelta(hours=8))
@@ -103,6 +100,10 @@ class Link:
     consent_keys: Mapping[str, VerificationKey] = field(default_factory=dict)
     licence_key: SigningKey | None = None
     licence_cert_sn: str = ""
+
+    def key_material(self) -> LinkKeys:
+        issuer = None if self.licence_key is None else (self.licence_cert_sn, self.licence_key.private)
+        return LinkKeys(jose=(self.jws_key,), consent=self.consent_keys, licence_issuer=issuer)
 
 
 _SOURCE = "anhui link settings"
@@ -307,13 +308,10 @@ class Client(PlatformClient):
             signature = w.read_digital_sign(answer.data)
         except Rejection as exc:
             raise PermanentRefusal(exc.code.value, exc.detail, where=exc.where) from exc
-        key = self.ctx.link.licence_certs.get(signature.cert_sn)
-        if key is None:
-            raise PermanentRefusal("SIGNATURE_INVALID", "unknown signCertSN", where="data.digitalSign")
         try:
-            sm2_verify_b64(key, signature.value, licence_signing_string(licence))
-        except SigningError as exc:
-            raise PermanentRefusal("SIGNATURE_INVALID", exc.reason, where="data.digitalSign") from exc
+            verify_issuer_signature(licence, signature, self.ctx.link.licence_certs, "data.digitalSign")
+        except Rejection as exc:
+            raise PermanentRefusal(exc.code.value, exc.detail, where=exc.where) from exc
         return LicenceAnswer(licence, signature)
 
     async def fetch_catalogue(self, page_no: int, page_size: int, since: datetime | None) -> CataloguePage:

@@ -94,9 +94,6 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
-#: the link setting naming the licence issuers this side trusts ({certificate serial: SM2 public key file})
-LICENCE_TRUST_SETTING = "licence_keys"
-
 CONTENT_TYPE = "application/xml; charset=GB18030"  # §1
 _SOURCE = "g60 link settings"
 #: Platform.record_types → the operations its endpoint takes (empty: all the dialect carries)

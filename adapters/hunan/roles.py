@@ -41,6 +41,7 @@ from adapters.jsonwire import dump_json
 from adapters.wire import HttpRequest, HttpResponse, Transport, lower_headers
 from gateway.delivery.outcomes import PermanentRefusal, ServerError, Throttled
 from gateway.delivery.retry_after import parse_retry_after
+from gateway.dialects import LinkKeys
 from gateway.errors import ConfigError, Rejection
 from gateway.errors import RejectionCode as C
 from gateway.model.records import Case, from_ref
@@ -98,6 +99,9 @@ class Link:
 
     def __repr__(self) -> str:
         return f"Link({self.client_id} ↔ {self.peer_id})"
+
+    def key_material(self) -> LinkKeys:
+        return LinkKeys(jose=(self.assertion_key, self.signing_key))
 
 
 # --- configuration ----------------------------------------------------------------------------------------------------

@@ -57,6 +57,7 @@ from adapters.shanghai.scheme import (
 from adapters.wire import HttpRequest, HttpResponse
 from gateway.delivery.outcomes import PermanentRefusal, ServerError, Throttled
 from gateway.delivery.retry_after import parse_retry_after
+from gateway.dialects import LinkKeys
 from gateway.errors import ConfigError, Rejection, peer_code
 from gateway.errors import RejectionCode as C
 from gateway.model.records import LicenceQuery
@@ -89,9 +90,6 @@ from signing.sm import sm2_generate
 
 __all__ = ["Client", "Endpoint", "Link", "generate_link", "load_link"]
 
-#: the link setting naming the licence issuers this side trusts ({certificate serial: SM2 public key file})
-LICENCE_TRUST_SETTING = "licence_issuer_keys"
-
 log = logging.getLogger(__name__)
 _CONTENT_TYPE = "text/xml; charset=UTF-8"  # §1
 _SOURCE = "shanghai link settings"
@@ -112,6 +110,10 @@ class Link:
     licence_keys: Mapping[str, VerificationKey] = field(default_factory=dict)
     licence_algs: tuple[str, ...] = LICENCE_ALGS
     licence_signer: SigningKey | None = None
+
+    def key_material(self) -> LinkKeys:
+        signer = self.licence_signer
+        return LinkKeys(licence_issuer=None if signer is None else (signer.kid, signer.private))
 
     def secret_for(self, app_id: str) -> Secret | None:
         """The shared secret of a caller's ``appId``; None for an appId this side does not know (``AUTH_FAILED``)."""

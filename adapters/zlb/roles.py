@@ -80,9 +80,6 @@ from .link import Link, generate_link, load_link
 
 __all__ = ["Client", "Endpoint", "Link", "generate_link", "load_link"]
 
-#: the link setting naming the licence issuers this side trusts ({certificate serial: SM2 public key file})
-LICENCE_TRUST_SETTING = "licence_issuers"
-
 log = logging.getLogger(__name__)
 
 SUBMISSIONS = ("case", "status", "evaluation")
@@ -379,8 +376,8 @@ class Client(PlatformClient):
         datas = parse_response(http.body).datas or {}
         try:
             signature = verify_licence_sign(licence, datas.get("digitalSign"), self.link.licence_issuers)
-        except SigningError as exc:
-            raise PermanentRefusal(C.SIGNATURE_INVALID.value, exc.reason, where="datas.digitalSign") from exc
+        except Rejection as exc:
+            raise PermanentRefusal(exc.code.value, exc.detail, where=exc.where) from exc
         return LicenceAnswer(licence, signature)
 
 

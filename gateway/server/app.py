@@ -24,6 +24,7 @@ from prometheus_client import CollectorRegistry
 from gateway.config import Config
 from gateway.consent import ConsentVerifier
 from gateway.delivery import BreakerRegistry
+from gateway.dialects import dialect
 from gateway.errors import PROBLEM_TYPE_BASE, ConfigError, Rejection
 from gateway.errors import RejectionCode as C
 from gateway.evidence import (
@@ -48,15 +49,15 @@ from gateway.store.api import Store
 from gateway.sync.status import SyncStatus, export_statuses, sync_links
 from gateway.translate import make_envelope, translate
 from gateway.transport import AiohttpTransport, Transport
-from gateway.wire.base import InboundHandler, PlatformClient, WireContext
-from gateway.wire.registry import scheme
+from gateway.wire.base import InboundHandler, PlatformClient
+from gateway.wire.registry import load_platform_link, platform_client, platform_endpoint
 
 from .admin import admin_routes, ensure_admin_token
 from .edge import api_refusal_middleware, partner_edge_middleware
 from .endpoints import endpoint_routes, read_body
 from .handlers import PartnerHandler, consent_keys_of
 from .keys import CLOCK, CONFIG, METRICS, MSGLOG, SERVER_TLS, STORE, WORKER
-from .limits import DOCUMENTED_RATES, TokenBucket, time_limit_middleware
+from .limits import TokenBucket, time_limit_middleware
 from .operations import (
     MeteredHandler,
     background,
@@ -163,7 +164,7 @@ async def create_app(
     loaded: dict[str, Any] = {}
     for pid, platform in registry.platforms.items():
         link_settings: LinkSettings = links[pid]
-        loaded[pid] = scheme(platform.dialect).load_link(link_settings.settings, link_settings.base)
+        loaded[pid] = load_platform_link(platform, link_settings.settings, link_settings.base)
     server_tls = _server_tls(config, loaded)
     token = ensure_admin_token(config)
     seals = []
@@ -187,9 +188,8 @@ async def create_app(
     outbound: Transport = inner_transport if log is None else RecordingTransport(inner_transport, log, now)
     clients: dict[str, PlatformClient] = {}
     for pid, platform in registry.platforms.items():
-        adapter = registry.adapter(platform.dialect)
         base_url = str(platform.settings.get("base_url", ""))
-        client = scheme(platform.dialect).Client(WireContext(platform, loaded[pid], adapter, now, base_url), outbound)
+        client = platform_client(registry, platform, loaded[pid], outbound, now, base_url)
         clients[pid] = client if log is None else LoggedClient(client, pid)  # type: ignore[assignment]
 
     certificates = link_certificates(loaded)
@@ -271,11 +271,10 @@ def _server_tls(config: Config, loaded: dict[str, Any]) -> ssl.SSLContext | None
         return None
     if tls_platform not in loaded:
         raise ConfigError(config.source, "server.tls_platform", f"{tls_platform!r} is not a configured platform")
-    wire = scheme(config.registry.platforms[tls_platform].dialect)
-    if not hasattr(wire, "server_ssl_context"):
+    server_ssl_context = dialect(config.registry.platforms[tls_platform].dialect).server_ssl_context
+    if server_ssl_context is None:
         raise ConfigError(config.source, "server.tls_platform", f"{tls_platform!r} does not use mutual TLS")
-    context: ssl.SSLContext = wire.server_ssl_context(loaded[tls_platform])
-    return context
+    return server_ssl_context(loaded[tls_platform])
 
 
 def _mount_partners(app: web.Application, config: Config, loaded: dict[str, Any], metrics: GatewayMetrics,
@@ -286,15 +285,14 @@ def _mount_partners(app: web.Application, config: Config, loaded: dict[str, Any]
     registry = config.registry
     buckets: dict[str, TokenBucket] = {}
     for pid, platform in registry.platforms.items():
-        wire = scheme(platform.dialect)
-        rate = float(platform.settings.get("rate_limit", DOCUMENTED_RATES.get(platform.dialect, 50.0)))
+        declared = dialect(platform.dialect)
+        rate = float(platform.settings.get("rate_limit", declared.documented_rate))
         buckets[pid] = bucket = TokenBucket(rate)
         # issue 11 item 12: a scheme that needs the client certificate (g60.md §1) is served on the mutual-TLS
         # listener only; elsewhere it is refused before its body is read
         edge = partner_edge_middleware(metrics, pid, bucket, config.server.request_timeout, platform.dialect,
-                                       mtls_only=hasattr(wire, "server_ssl_context"))
+                                       mtls_only=declared.needs_mutual_tls)
         partner = web.Application(middlewares=[edge])  # the body is read by endpoints.read_body, under its limit
-        ctx = WireContext(platform, loaded[pid], registry.adapter(platform.dialect), now)
-        partner.add_routes(endpoint_routes(wire.Endpoint(ctx, replay, handler)))
+        partner.add_routes(endpoint_routes(platform_endpoint(registry, platform, loaded[pid], now, replay, handler)))
         app.add_subapp(f"/partners/{pid}/", partner)
     return buckets

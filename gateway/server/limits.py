@@ -22,7 +22,6 @@ from gateway.errors import PROBLEM_TYPE_BASE
 from .problems import problem_response
 
 __all__ = [
-    "DOCUMENTED_RATES",
     "TokenBucket",
     "mtls_refusal",
     "rate_refusal",
@@ -31,9 +30,6 @@ __all__ = [
 ]
 
 OUTER_GRACE = 1.0  # seconds the app-wide limit waits past ``request_timeout``: a partner endpoint's own limit answers
-
-DOCUMENTED_RATES = {"anhui": 50.0, "zlb": 20.0, "hunan": 30.0, "shanghai": 20.0, "g60": 50.0}
-
 
 class TokenBucket:
     """``rate`` requests per second with bursts of ``burst``; the clock is injectable."""

@@ -43,6 +43,8 @@ from signing.replay import InMemoryReplayGuard
 from signing.secret import Secret
 from signing.sm import sm2_sign_b64, sm2_verify_b64
 
+CONSENT_ISS = "https://akm.ahzwfw.gov.cn"  # anhui.md §6.6: the consent issuer of these tests
+
 NOW = 1748395200.0
 BEIJING = timezone(timedelta(hours=8))
 
@@ -287,11 +289,11 @@ def test_consent_refuses_long_lifetime_unknown_kid_and_other_algs() -> None:
         "VALID",
         (),
     )
-    ok = issue_consent(key, sub="H", aud="ningbo", scope="A T", purpose="p", now=NOW)
+    ok = issue_consent(key, sub="H", aud="ningbo", scope="A T", purpose="p", now=NOW, issuer=CONSENT_ISS)
     assert verifier.verify(ok, requester="ningbo", licence=licence_like, now=NOW)["scope"] == "A T"
-    long = issue_consent(key, sub="H", aud="ningbo", scope="T", purpose="p", now=NOW, lifetime=601)
+    long = issue_consent(key, sub="H", aud="ningbo", scope="T", purpose="p", now=NOW, lifetime=601, issuer=CONSENT_ISS)
     stranger = issue_consent(
-        SigningKey.of("c2", generate_p256()), sub="H", aud="ningbo", scope="T", purpose="p", now=NOW
+        SigningKey.of("c2", generate_p256()), sub="H", aud="ningbo", scope="T", purpose="p", now=NOW, issuer=CONSENT_ISS
     )
     header = b64url_encode(b'{"alg":"HS256","kid":"c1","typ":"JWT"}')
     payload = ok.split(".")[1]
@@ -492,6 +494,7 @@ async def test_licence_query_verified_consent_single_use(rig: Rig) -> None:
             "scope": licence.type_code,
             "purpose": "3302002506000000417",
             "now": rig.clock.now,
+            "issuer": CONSENT_ISS,
         } | extra
         return issue_consent(key, **claims)
 
@@ -533,6 +536,7 @@ async def test_licence_whose_sm2_signature_fails_is_refused(rig: Rig) -> None:
             purpose="p",
             now=rig.clock.now,
             jti=f"j-{n}",
+            issuer=CONSENT_ISS,
         )
         with pytest.raises(PermanentRefusal) as err:
             await c.query_licence(LicenceQuery(identifier, "核验", token), "q")

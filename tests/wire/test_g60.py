@@ -350,7 +350,8 @@ async def test_case_to_the_map_is_unsupported(ymap: Peer, registry: Any, case_sc
 def _query(peer: Peer, creds: dict[str, Any], identifier: str, **claims: Any) -> LicenceQuery:
     assert "licence_query" in peer.sim.extras
     licence = _library(peer).get(identifier)[0]
-    values = {"sub": licence.holder_code, "aud": "g60", "scope": licence.type_code, "purpose": "3302002506000000417"}
+    values = {"sub": licence.holder_code, "aud": "g60", "scope": licence.type_code, "purpose": "3302002506000000417",
+              "issuer": "https://akm.ahzwfw.gov.cn"}
     values.update(claims)
     token = issue_consent(creds["consent_key"], now=peer.clock(), **values)
     return LicenceQuery(identifier, "跨省通办办件核验", token)
