@@ -18,8 +18,6 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
-from aiohttp import web
-
 from adapters.anhui.codec import AnhuiAdapter
 from adapters.base import Envelope
 from adapters.wire import HttpRequest, HttpResponse
@@ -29,7 +27,7 @@ from gateway.dialects import Dialect, LinkKeys
 from gateway.errors import ConfigError, Rejection
 from gateway.errors import RejectionCode as C
 from gateway.registry import Platform, item_codes_for
-from gateway.wire.base import Accepted, InboundCall, PlatformClient, PlatformEndpoint
+from gateway.wire.base import Accepted, InboundCall, PlatformClient, PlatformEndpoint, Route, RouteHandler
 from signing.errors import SigningError
 from signing.secret import Secret, secret_from_file
 from signing.sm import hmac_sm3_hex, verify_hmac_sm3_hex
@@ -109,15 +107,21 @@ class Client(PlatformClient):
 
 
 class Endpoint(PlatformEndpoint):
-    def routes(self) -> list[web.RouteDef]:
-        return [web.post(f"/toy/{op}", self._route(op)) for op in OPERATIONS]
+    """Sans-IO, as every endpoint: routes as values, a request value in, the signed answer value out."""
 
-    def _route(self, op: str) -> Any:
-        async def handle(request: web.Request) -> web.Response:
-            body = await request.read()
-            answer, status = await self._serve(op, request.headers, body)
-            out, headers = _signed_json(self.ctx.link, answer)
-            return web.Response(status=status, body=out, headers=headers, content_type="application/json")
+    def routes(self) -> list[Route]:
+        return [Route("POST", f"/toy/{op}", self._route(op)) for op in OPERATIONS]
+
+    def refuse(self, request: HttpRequest, rejection: Rejection) -> HttpResponse:
+        return self._answer({"code": rejection.code.value, "field": rejection.where}, 400)
+
+    def _answer(self, answer: dict[str, Any], status: int) -> HttpResponse:
+        out, headers = _signed_json(self.ctx.link, answer)
+        return HttpResponse(status, {"content-type": "application/json", **headers}, out)
+
+    def _route(self, op: str) -> RouteHandler:
+        async def handle(request: HttpRequest) -> HttpResponse:
+            return self._answer(*await self._serve(op, request.headers, request.body))
 
         return handle
 
@@ -131,7 +135,9 @@ class Endpoint(PlatformEndpoint):
             except SigningError as exc:
                 raise Rejection(C.SIGNATURE_INVALID, H_SIGN, exc.reason) from exc
             record = self.ctx.adapter.decode(op, body)
-            call = InboundCall(self.ctx.platform.id, link.peer_app, op, record, str(uuid.uuid4()), body)
+            call = InboundCall(
+                self.ctx.platform.id, link.peer_app, op, record, str(uuid.uuid4()), body, headers=headers
+            )
             result = await self.handler(call)
         except Rejection as exc:
             return {"code": exc.code.value, "field": exc.where}, 400
