@@ -27,10 +27,10 @@ URL rules are the store's: ``sqlite://`` then the file path (options ``busy_time
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-from gateway.store.urls import read_database_url
+from gateway.store.urls import POSTGRES_OPTIONS, SQLITE_OPTIONS, read_database_url
 from signing.keys import SigningKey, VerificationKey
 from signing.secret import Secret
 
@@ -94,14 +94,8 @@ __all__ = [
     "verify_export",
 ]
 
-_SQLITE_OPTIONS: dict[str, Callable[[str], Any]] = {"busy_timeout": float, "batch_max": int}
-_POSTGRES_OPTIONS: dict[str, Callable[[str], Any]] = {
-    "schema": str,
-    "min_size": int,
-    "max_size": int,
-    "connect_timeout": float,
-    "batch_max": int,
-}
+# the log groups appends on PostgreSQL too, so it takes ``batch_max`` there as well
+_POSTGRES_OPTIONS: Mapping[str, Callable[[str], Any]] = {**POSTGRES_OPTIONS, "batch_max": int}
 
 
 async def open_message_log(
@@ -134,7 +128,7 @@ async def open_message_log(
         "verification_keys": verification_keys,
         "retention": retention,
     }
-    parsed = read_database_url(url, sqlite_options=_SQLITE_OPTIONS, postgres_options=_POSTGRES_OPTIONS,
+    parsed = read_database_url(url, sqlite_options=SQLITE_OPTIONS, postgres_options=_POSTGRES_OPTIONS,
                                what="message log")
     if parsed.kind == "sqlite":
         return await SQLiteMessageLog.open(parsed.target, **settings, **parsed.options)

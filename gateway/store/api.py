@@ -1,9 +1,10 @@
 """What the gateway asks of its durable store, and the frozen records that cross that line.
 
-Why one narrow interface: the pipeline, the delivery workers, the operator API, the replay guard
-and the catalogue sync are written against :class:`Store` only, so the embedded SQLite store (one
-instance, the default) and the PostgreSQL store (several instances sharing a database) are
-interchangeable, and a test can use either.
+Why an interface split by concern: the pipeline, the delivery workers, the operator API, the replay guard,
+retention and the catalogue sync are each written against the narrowest protocol they use (:class:`Outbox`,
+:class:`IdempotencyRecords`, :class:`Nonces`, :class:`SyncState`, :class:`OperatorAccounts`), so a signature says
+which tables a part may touch, and the embedded SQLite store (one instance, the default) and the PostgreSQL store
+(several instances sharing a database) stay interchangeable: both implement :class:`Store`, the union of them all.
 
 The rules every backend keeps:
 
@@ -39,10 +40,15 @@ __all__ = [
     "STATES",
     "Accepted",
     "DestinationStats",
+    "IdempotencyRecords",
     "InboundRecord",
+    "Nonces",
     "OperatorAccount",
+    "OperatorAccounts",
     "OutboundMessage",
+    "Outbox",
     "Store",
+    "SyncState",
 ]
 
 PENDING: Final = "pending"
@@ -193,32 +199,9 @@ class OperatorAccount:
 
 
 @runtime_checkable
-class Store(Protocol):
-    """The durable store. Every method may raise :class:`~gateway.store.errors.StoreError`."""
-
-    # --- inbound + outbox, atomically -------------------------------------------------------
-
-    async def accept(self, inbound: InboundRecord, outbound: Sequence[OutboundMessage]) -> Accepted:
-        """Record ``inbound`` and queue ``outbound`` in one transaction, unless the key is known.
-
-        If ``(inbound.kind, inbound.key)`` exists nothing is written and the stored receipt is
-        returned with ``new=False``. Outbound messages must be ``pending`` and unleased.
-        """
-        ...
-
-    async def get_receipt(self, kind: str, key: str) -> InboundRecord | None:
-        """The inbound record (with its receipt) for an idempotency key, if accepted before."""
-        ...
-
-    async def latest_source(self, kind: str, key_prefix: str) -> str | None:
-        """The ``source`` of the latest accepted record of ``kind`` whose key starts with ``key_prefix``.
-
-        The pipeline routes a status event back to the platform its case came from: the case's inbound
-        records are keyed ``case_no:version``, so ``latest_source("case", case_no + ":")`` is the origin.
-        """
-        ...
-
-    # --- delivery workers -------------------------------------------------------------------
+class Outbox(Protocol):
+    """The outbox: claims and leases for the delivery workers, the transitions of :mod:`.transitions`, listings and
+    figures for operators."""
 
     async def claim_due(
         self, now: float, limit: int, owner: str, lease_seconds: float, destination: str | None = None
@@ -274,8 +257,6 @@ class Store(Protocol):
         """
         ...
 
-    # --- operators --------------------------------------------------------------------------
-
     async def list_messages(
         self, state: str | None = None, destination: str | None = None, limit: int = 100, offset: int = 0
     ) -> list[OutboundMessage]:
@@ -307,7 +288,52 @@ class Store(Protocol):
         """Per destination: pending, delivering and dead counts and the oldest undelivered age."""
         ...
 
-    # --- replay guard and sequence guard ----------------------------------------------------
+
+@runtime_checkable
+class IdempotencyRecords(Protocol):
+    """The inbound idempotency records and their receipts (README §9), written with their outbound messages at once,
+    and the per-case sequence guard (README §5.2)."""
+
+    async def accept(self, inbound: InboundRecord, outbound: Sequence[OutboundMessage]) -> Accepted:
+        """Record ``inbound`` and queue ``outbound`` in one transaction, unless the key is known.
+
+        If ``(inbound.kind, inbound.key)`` exists nothing is written and the stored receipt is
+        returned with ``new=False``. Outbound messages must be ``pending`` and unleased.
+        """
+        ...
+
+    async def get_receipt(self, kind: str, key: str) -> InboundRecord | None:
+        """The inbound record (with its receipt) for an idempotency key, if accepted before."""
+        ...
+
+    async def latest_source(self, kind: str, key_prefix: str) -> str | None:
+        """The ``source`` of the latest accepted record of ``kind`` whose key starts with ``key_prefix``.
+
+        The pipeline routes a status event back to the platform its case came from: the case's inbound
+        records are keyed ``case_no:version``, so ``latest_source("case", case_no + ":")`` is the origin.
+        """
+        ...
+
+    async def record_seq(self, case_no: str, seq: int) -> int:
+        """Record ``seq`` for ``case_no`` and return the highest seq seen so far (>= ``seq``).
+
+        The receiver refuses a status event whose seq is lower than the result (README §5.2:
+        ``RULE_VIOLATION``).
+        """
+        ...
+
+    async def purge_inbound(self, source: str, kinds: Sequence[str], before: float) -> int:
+        """Delete the idempotency records of ``kinds`` from ``source`` received before ``before``; how many went.
+
+        Retention (:mod:`gateway.retention`): once a platform's documented repeat horizon has passed, a repeat of
+        the key is a new submission to that platform, so the record no longer answers anything.
+        """
+        ...
+
+
+@runtime_checkable
+class Nonces(Protocol):
+    """The replay guard: nonces and consent ``jti`` values seen within their validity."""
 
     async def remember_nonce(self, scope: str, nonce: str, expires_at: float, now: float) -> bool:
         """Record a nonce; False if it was seen in ``scope`` and has not expired by ``now`` (a replay)."""
@@ -321,23 +347,10 @@ class Store(Protocol):
         """Delete nonces expired by ``now``; returns how many went."""
         ...
 
-    async def purge_inbound(self, source: str, kinds: Sequence[str], before: float) -> int:
-        """Delete the idempotency records of ``kinds`` from ``source`` received before ``before``; how many went.
 
-        Retention (:mod:`gateway.retention`): once a platform's documented repeat horizon has passed, a repeat of
-        the key is a new submission to that platform, so the record no longer answers anything.
-        """
-        ...
-
-    async def record_seq(self, case_no: str, seq: int) -> int:
-        """Record ``seq`` for ``case_no`` and return the highest seq seen so far (>= ``seq``).
-
-        The receiver refuses a status event whose seq is lower than the result (README §5.2:
-        ``RULE_VIOLATION``).
-        """
-        ...
-
-    # --- catalogue sync ---------------------------------------------------------------------
+@runtime_checkable
+class SyncState(Protocol):
+    """The catalogue sync's memory: content hashes of the items sent and each job's checkpoint."""
 
     async def get_item_hashes(self, source: str, keys: Iterable[str]) -> dict[str, str]:
         """The stored content hash of each known key (unknown keys are absent from the result)."""
@@ -355,7 +368,10 @@ class Store(Protocol):
         """Save (replace) the checkpoint of a sync job."""
         ...
 
-    # --- console operators -----------------------------------------------------------------
+
+@runtime_checkable
+class OperatorAccounts(Protocol):
+    """The browser console's operator accounts (:mod:`gateway.console`)."""
 
     async def put_operator(self, account: OperatorAccount) -> None:
         """Create the operator account, or replace the one of the same name (a new role or password)."""
@@ -370,7 +386,15 @@ class Store(Protocol):
         caller that did it (two logins racing with the same one-time password: only one gets in)."""
         ...
 
-    # --- lifecycle --------------------------------------------------------------------------
+
+@runtime_checkable
+class Store(Outbox, IdempotencyRecords, Nonces, SyncState, OperatorAccounts, Protocol):
+    """The durable store: every concern above on one database. Every method may raise
+    :class:`~gateway.store.errors.StoreError`.
+
+    Only what opens, wires or wraps the store (``open_store``, the app, the sealed store) needs all of it; a consumer
+    is typed against the narrowest concern it uses, so what it may touch shows in its signature.
+    """
 
     async def ping(self) -> None:
         """Readiness: return if the database answers, raise ``StoreUnavailable`` otherwise."""
