@@ -34,6 +34,7 @@ from gateway.store.urls import POSTGRES_OPTIONS, SQLITE_OPTIONS, read_database_u
 from signing.keys import SigningKey, VerificationKey
 from signing.secret import Secret
 
+from ._base import LogSettings
 from .api import (
     ALTERED,
     BAD_SEAL,
@@ -122,16 +123,9 @@ async def open_message_log(
     is newer than this code, and ``KeyInvalid`` for an unusable key.
     """
     keys = AtRestKeys.create(AtRestKey.of(key_id, encryption_key, cipher), older_keys)
-    settings: dict[str, Any] = {
-        "keys": keys,
-        "signing_key": signing_key,
-        "verification_keys": verification_keys,
-        "retention": retention,
-    }
+    settings = LogSettings(keys, signing_key, tuple(verification_keys), retention)
     parsed = read_database_url(url, sqlite_options=SQLITE_OPTIONS, postgres_options=_POSTGRES_OPTIONS,
                                what="message log")
     if parsed.kind == "sqlite":
-        return await SQLiteMessageLog.open(parsed.target, **settings, **parsed.options)
-    return await PostgresMessageLog.open(parsed.target, **settings, **parsed.options)
-
-
+        return await SQLiteMessageLog.open(parsed.target, settings=settings, **parsed.options)
+    return await PostgresMessageLog.open(parsed.target, settings=settings, **parsed.options)
