@@ -60,6 +60,7 @@ PURGE_SEALS: Final = "DELETE FROM msglog_seals WHERE seal_no <= ?"
 INSERT_CUT: Final = f"INSERT INTO msglog_cuts ({_S}) VALUES ({', '.join('?' * len(SEAL_COLUMNS))})"  # noqa: S608
 CUT_BY_NO: Final = f"SELECT {_S} FROM msglog_cuts WHERE seal_no = ?"  # noqa: S608
 
+
 def search_sql(case_no: bool, licence_id: bool) -> str:
     """Entries by case number and/or licence id (both optional), oldest first, with a ``LIMIT ?``."""
     conditions = ["1 = 1"]
