@@ -109,14 +109,8 @@ class BaseMessageLog(ABC):
                 return replace(report, ok=False, problem=problem)
         return report
 
-    async def search(
-        self,
-        case_no: str | None = None,
-        licence_id: str | None = None,
-        *,
-        keys: AtRestKeys | None = None,
-        limit: int = 1000,
-    ) -> list[EntrySummary]:
+    async def search(self, case_no: str | None = None, licence_id: str | None = None, *,
+                     keys: AtRestKeys | None = None, limit: int = 1000) -> list[EntrySummary]:
         if limit < 1:
             raise ValueError(f"search limit must be >= 1, got {limit!r}")
         entries = await self._search(case_no, licence_id, limit)

@@ -53,6 +53,7 @@ __all__ = [
     "REORDERED",
     "UNSEALED_TAIL",
     "Anchor",
+    "ClearFields",
     "Entry",
     "EntrySummary",
     "ExportSummary",
@@ -131,15 +132,10 @@ class NewEntry:
 
 
 @dataclass(frozen=True, slots=True)
-class Entry:
-    """One entry as stored: the encrypted message, the clear search fields and the chain fields.
+class ClearFields:
+    """What the log keeps in the clear about a message, on an entry and on a search result alike: which way it went,
+    to or from which platform, what it was, and the case or licence it is about (searched by, never personal)."""
 
-    ``evidence_json`` is the canonical JSON text of the evidence (hashed as text, so a damaged
-    value is reported as altered instead of failing to parse); read it through :attr:`evidence`.
-    """
-
-    seq: int
-    at_us: int
     direction: str
     platform: str
     operation: str
@@ -148,6 +144,18 @@ class Entry:
     idem_key: str
     case_no: str | None
     licence_id: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Entry(ClearFields):
+    """One entry as stored: the encrypted message, the clear search fields and the chain fields.
+
+    ``evidence_json`` is the canonical JSON text of the evidence (hashed as text, so a damaged
+    value is reported as altered instead of failing to parse); read it through :attr:`evidence`.
+    """
+
+    seq: int
+    at_us: int
     message_key_id: str
     message_ct: bytes = field(repr=False)
     message_sha256: str = field(repr=False)
@@ -170,7 +178,7 @@ class Entry:
 
 
 @dataclass(frozen=True, slots=True)
-class EntrySummary:
+class EntrySummary(ClearFields):
     """What :meth:`MessageLog.search` returns: the clear fields, and the personal ones masked or decrypted.
 
     Without a decryption key ``holder_code`` is :data:`MASK` (when the entry has one) and
@@ -179,14 +187,6 @@ class EntrySummary:
 
     seq: int
     at: float
-    direction: str
-    platform: str
-    operation: str
-    record_type: str
-    message_id: str
-    idem_key: str
-    case_no: str | None
-    licence_id: str | None
     message_size: int
     entry_hash: str
     holder_code: str | None = field(default=None, repr=False)
