@@ -94,8 +94,24 @@ def to_micros(seconds: float) -> int:
     return round(seconds * 1_000_000)
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ClearFields:
+    """What the log keeps in the clear about a message, alike on a new entry, a stored one and a search result: which
+    way it went, to or from which platform, what it was, and the case or licence it is about (searched by, never
+    personal). Keyword-only: the records of the log are always built by name."""
+
+    direction: str
+    platform: str
+    operation: str
+    record_type: str
+    message_id: str
+    idem_key: str
+    case_no: str | None = None
+    licence_id: str | None = None
+
+
 @dataclass(frozen=True, slots=True)
-class NewEntry:
+class NewEntry(ClearFields):
     """One message as the pipeline hands it to :meth:`MessageLog.append`.
 
     ``message`` is the exact bytes received or sent; ``evidence`` the signature material as it
@@ -106,16 +122,8 @@ class NewEntry:
     """
 
     at: float
-    direction: str
-    platform: str
-    operation: str
-    record_type: str
-    message_id: str
-    idem_key: str
     message: bytes = field(repr=False)
     evidence: Mapping[str, str] = field(default_factory=dict, repr=False)
-    case_no: str | None = None
-    licence_id: str | None = None
     holder_code: str | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
@@ -129,21 +137,6 @@ class NewEntry:
         for key, value in self.evidence.items():
             if not isinstance(key, str) or not isinstance(value, str):
                 raise TypeError(f"NewEntry.evidence must map str to str; the entry {key!r} does not")
-
-
-@dataclass(frozen=True, slots=True)
-class ClearFields:
-    """What the log keeps in the clear about a message, on an entry and on a search result alike: which way it went,
-    to or from which platform, what it was, and the case or licence it is about (searched by, never personal)."""
-
-    direction: str
-    platform: str
-    operation: str
-    record_type: str
-    message_id: str
-    idem_key: str
-    case_no: str | None
-    licence_id: str | None
 
 
 @dataclass(frozen=True, slots=True)

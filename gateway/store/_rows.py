@@ -91,13 +91,8 @@ def inbound_from_row(row: Mapping[str, Any]) -> InboundRecord:
 
 def operator_from_row(row: Mapping[str, Any]) -> OperatorAccount:
     """An :class:`OperatorAccount` from a ``console_operators`` row (``single_use`` is stored as 0 or 1)."""
-    return OperatorAccount(
-        name=row["name"],
-        role=row["role"],
-        password_hash=row["password_hash"],
-        created_at=float(row["created_at"]),
-        single_use=bool(row["single_use"]),
-    )
+    values = (row["name"], row["role"], row["password_hash"], float(row["created_at"]), bool(row["single_use"]))
+    return OperatorAccount(*values)
 
 
 def check_new_outbound(outbound: Sequence[OutboundMessage]) -> None:

@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Unpack
+from typing import Any, TypeVar, Unpack
 
 from . import _rows, _sql
 from ._sqlite_worker import SQLiteOptions, SQLiteWorker, open_worker
@@ -22,6 +22,8 @@ from .api import Accepted, DestinationStats, InboundRecord, OperatorAccount, Out
 from .migrations import STORE_SCHEMA
 
 __all__ = ["SQLiteStore"]
+
+T = TypeVar("T")
 
 
 
@@ -72,11 +74,7 @@ class SQLiteStore:
         return await self._worker.run("accept", job)
 
     async def get_receipt(self, kind: str, key: str) -> InboundRecord | None:
-        def job(conn: sqlite3.Connection) -> InboundRecord | None:
-            row = conn.execute(_sql.GET_RECEIPT, (kind, key)).fetchone()
-            return None if row is None else _rows.inbound_from_row(row)
-
-        return await self._worker.run("get_receipt", job)
+        return await self._one("get_receipt", _sql.GET_RECEIPT, (kind, key), _rows.inbound_from_row)
 
     async def latest_source(self, kind: str, key_prefix: str) -> str | None:
         sql = (
@@ -84,12 +82,7 @@ class SQLiteStore:
             " ORDER BY received_at DESC LIMIT 1"
         )
         params = (kind, key_prefix, _sql.prefix_end(key_prefix))
-
-        def job(conn: sqlite3.Connection) -> str | None:
-            row = conn.execute(sql, params).fetchone()
-            return None if row is None else str(row[0])
-
-        return await self._worker.run("latest_source", job)
+        return await self._one("latest_source", sql, params, lambda row: str(row[0]))
 
     # --- delivery workers -------------------------------------------------------------------
 
@@ -106,12 +99,8 @@ class SQLiteStore:
         )
         half = (now,) if destination is None else (now, destination)
         params = (owner, now + lease_seconds, *half * len(halves), limit)
-
-        def job(conn: sqlite3.Connection) -> list[OutboundMessage]:
-            rows = conn.execute(sql, params).fetchall()
-            return sorted(map(_rows.message_from_row, rows), key=lambda m: (m.next_attempt_at, m.id))
-
-        return await self._worker.run("claim_due", job)
+        claimed = await self._messages("claim_due", sql, params)
+        return sorted(claimed, key=lambda m: (m.next_attempt_at, m.id))
 
     async def renew_lease(self, id: str, owner: str, lease_until: float) -> bool:
         return await self._changed("renew_lease", _sql.RENEW_LEASE, (lease_until, id, owner))
@@ -119,10 +108,7 @@ class SQLiteStore:
     async def expire(
         self, destination: str, started_before: float, now: float, error_code: str, error: str
     ) -> list[OutboundMessage]:
-        params = (error_code, error, destination, started_before, now)
-        return await self._worker.run(
-            "expire", lambda conn: [_rows.message_from_row(r) for r in conn.execute(_sql.EXPIRE, params).fetchall()]
-        )
+        return await self._messages("expire", _sql.EXPIRE, (error_code, error, destination, started_before, now))
 
     async def _changed(self, name: str, sql: str, params: tuple[Any, ...]) -> bool:
         """Run one statement that changes one row at most; whether it did."""
@@ -131,6 +117,19 @@ class SQLiteStore:
     async def _count(self, name: str, sql: str, params: tuple[Any, ...]) -> int:
         """Run one statement; how many rows it changed."""
         return await self._worker.run(name, lambda conn: conn.execute(sql, params).rowcount)
+
+    async def _one(self, name: str, sql: str, params: tuple[Any, ...], convert: Callable[[Any], T]) -> T | None:
+        """The first row of a query, converted, or None."""
+
+        def job(conn: sqlite3.Connection) -> T | None:
+            row = conn.execute(sql, params).fetchone()
+            return None if row is None else convert(row)
+
+        return await self._worker.run(name, job)
+
+    async def _messages(self, name: str, sql: str, params: tuple[Any, ...]) -> list[OutboundMessage]:
+        """The outbox rows a statement returns, as messages."""
+        return await self._worker.run(name, lambda conn: [_rows.message_from_row(r) for r in conn.execute(sql, params)])
 
     async def mark_delivered(self, id: str, owner: str, receipt: bytes | None, now: float) -> bool:
         return await self._changed("mark_delivered", _sql.MARK_DELIVERED, (receipt, now, id, owner))
@@ -155,25 +154,16 @@ class SQLiteStore:
         _sql.check_listing(state, limit, offset)
         sql, params = _sql.list_messages(state, destination)
 
-        def job(conn: sqlite3.Connection) -> list[OutboundMessage]:
-            return [_rows.message_from_row(r) for r in conn.execute(sql, (*params, limit, offset))]
-
-        return await self._worker.run("list_messages", job)
+        return await self._messages("list_messages", sql, (*params, limit, offset))
 
     async def get_message(self, id: str) -> OutboundMessage | None:
-        def job(conn: sqlite3.Connection) -> OutboundMessage | None:
-            row = conn.execute(_sql.GET_MESSAGE, (id,)).fetchone()
-            return None if row is None else _rows.message_from_row(row)
-
-        return await self._worker.run("get_message", job)
+        return await self._one("get_message", _sql.GET_MESSAGE, (id,), _rows.message_from_row)
 
     async def retry_dead(self, id: str, now: float) -> bool:
         return await self._changed("retry_dead", _sql.RETRY_DEAD, (now, now, id))
 
     async def followers(self, id: str) -> list[OutboundMessage]:
-        return await self._worker.run(
-            "followers", lambda conn: [_rows.message_from_row(r) for r in conn.execute(_sql.FOLLOWERS, (id,))]
-        )
+        return await self._messages("followers", _sql.FOLLOWERS, (id,))
 
     async def discard(self, id: str) -> bool:
         return await self._changed("discard", _sql.DISCARD, (id,))
@@ -239,11 +229,7 @@ class SQLiteStore:
         await self._worker.run("put_item_hashes", lambda conn: conn.executemany(sql, rows) and None)
 
     async def get_checkpoint(self, job: str) -> str | None:
-        def read(conn: sqlite3.Connection) -> str | None:
-            row = conn.execute(_sql.GET_CHECKPOINT, (job,)).fetchone()
-            return None if row is None else str(row[0])
-
-        return await self._worker.run("get_checkpoint", read)
+        return await self._one("get_checkpoint", _sql.GET_CHECKPOINT, (job,), lambda row: str(row[0]))
 
     async def put_checkpoint(self, job: str, value: str) -> None:
         await self._count("put_checkpoint", _sql.PUT_CHECKPOINT, (job, value))
@@ -255,11 +241,7 @@ class SQLiteStore:
         await self._count("put_operator", _sql.PUT_OPERATOR, values)
 
     async def get_operator(self, name: str) -> OperatorAccount | None:
-        def read(conn: sqlite3.Connection) -> OperatorAccount | None:
-            row = conn.execute(_sql.GET_OPERATOR, (name,)).fetchone()
-            return None if row is None else _rows.operator_from_row(row)
-
-        return await self._worker.run("get_operator", read)
+        return await self._one("get_operator", _sql.GET_OPERATOR, (name,), _rows.operator_from_row)
 
     async def spend_single_use(self, name: str, password_hash: str) -> bool:
         return await self._changed("spend_single_use", _sql.SPEND_SINGLE_USE, (name, password_hash))
