@@ -14,7 +14,7 @@
     └── Replayed                      timestamp outside the window, or nonce already seen
 
 Why one tree: callers (adapters, middlewares) map a failure to a platform rejection code by *type*, never by
-parsing a message. Foreign exceptions (cryptography's ``InvalidSignature``, PyJWT's errors, signxml's errors)
+parsing a message. Foreign exceptions (cryptography's ``InvalidSignature``, PyJWT's errors, python-xmlsec's errors)
 are translated once, where they arise, with ``raise ... from exc``.
 
 Rule for messages: the ``reason`` and the message name what failed, never key material, secrets, tokens,
