@@ -2,7 +2,7 @@
 bare aiohttp baseline measured in the same run, on SQLite and on PostgreSQL.
 
 Run: ``.venv/bin/python bench/pipeline.py [--requests 4000] [--concurrency 32] [--store sqlite,postgres]
-[--profile DIR]``. Takes about a minute per store.
+[--loop auto|asyncio|uvloop] [--intake-only] [--profile DIR]``. Takes about a minute per store.
 
 Processes: the gateway (``python -m gateway.cli serve``), the g60 simulator (``gateway simulate g60``) and the bare
 baseline server are subprocesses; this process is the load generator. Every request is signed as the hefei
@@ -368,7 +368,8 @@ async def run_store(name: str, store_url: str, work: Path, args: argparse.Namesp
     if args.profile:
         args.profile.mkdir(parents=True, exist_ok=True)
         profile = args.profile / f"gateway-{name}.prof"
-    gateway = await spawn("-m", "gateway.cli", "--config", str(config_file), "serve", log=log, profile=profile)
+    gateway = await spawn("-m", "gateway.cli", "--config", str(config_file), "serve", "--loop", args.loop, log=log,
+                          profile=profile)
     await wait_port(gw_port, gateway, "the gateway")
     base = config.registry.adapter("anhui").decode("case", SAMPLE.read_bytes())
     n, warm = args.requests, 300
@@ -449,7 +450,7 @@ async def workers_intake(name: str, work: Path, args: argparse.Namespace, base: 
     config_file, config = bench_config(folder, store_url, gw_port, free_port())
     log = work / f"{name}-workers.log"
     gateway = await spawn("-m", "gateway.cli", "--config", str(config_file), "serve", "--workers", str(count),
-                          log=log)
+                          "--loop", args.loop, log=log)
     await wait_port(gw_port, gateway, "the gateway workers")
     deadline = time.monotonic() + 60
     while len(process_tree(gateway.pid)) < count + 1 and time.monotonic() < deadline:
@@ -591,6 +592,8 @@ if __name__ == "__main__":
     parser.add_argument("--profile", type=Path)
     parser.add_argument("--json", action="store_true")
     parser.add_argument("--intake-only", action="store_true", help="skip the drain phase")
+    parser.add_argument("--loop", choices=("auto", "asyncio", "uvloop"), default="auto",
+                        help="the gateway's event loop (serve --loop)")
     parser.add_argument("--version-base", type=int, default=int(time.time()) % 100000 * 100)
     parser.add_argument("--baseline-server", type=int, help=argparse.SUPPRESS)
     parsed = parser.parse_args()

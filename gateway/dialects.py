@@ -33,8 +33,8 @@ if TYPE_CHECKING:
     from pydantic import BaseModel
 
     from adapters.base import DialectAdapter
+    from adapters.wire import Transport
     from gateway.registry import Platform
-    from gateway.transport import Transport
     from gateway.wire.base import InboundHandler, PlatformClient, PlatformEndpoint, WireContext
     from signing.keys import SigningKey, VerificationKey
     from signing.replay import ReplayGuard

@@ -51,9 +51,10 @@ from gateway.wire.registry import load_platform_link, platform_client, platform_
 
 from .admin import admin_routes, ensure_admin_token
 from .edge import api_refusal_middleware, partner_edge_middleware
+from .endpoints import endpoint_routes, read_body
 from .handlers import PartnerHandler, consent_keys_of
 from .keys import CLOCK, CONFIG, METRICS, MSGLOG, SERVER_TLS, STORE, WORKER
-from .limits import TokenBucket, read_bounded, time_limit_middleware
+from .limits import TokenBucket, time_limit_middleware
 from .operations import (
     MeteredHandler,
     background,
@@ -97,10 +98,8 @@ async def translate_handler(request: web.Request) -> web.Response:
             {"type": PROBLEM_TYPE_BASE + "UNKNOWN_PLATFORM", "title": "Unknown dialect or platform", "status": 400,
              "code": "UNKNOWN_PLATFORM", "detail": exc.problem}
         )
-    limit = registry.adapter(src_dialect).body_limit
-    if request.content_length is not None and request.content_length > limit:
-        raise Rejection(C.BODY_TOO_LARGE, None, f"body is larger than {limit} bytes")
-    body = await read_bounded(request, limit)  # within the app-wide time limit (limits.time_limit_middleware)
+    # the one body policy (endpoints.read_body), within the app-wide time limit (limits.time_limit_middleware)
+    body = await read_body(request, registry.adapter(src_dialect).body_limit)
     envelope = make_envelope(dst_platform, datetime.fromtimestamp(request.app[CLOCK](), UTC))
     out = translate(registry, params["from"], params["to"], params["type"], body, envelope)
     return web.Response(body=out, content_type=registry.adapter(dst_dialect).content_type.split(";")[0])
@@ -191,15 +190,14 @@ def create_app(
     for pid, platform in registry.platforms.items():
         declared = dialect(platform.dialect)
         rate = float(platform.settings.get("rate_limit", declared.documented_rate))
-        limit = registry.adapter(platform.dialect).body_limit
         buckets[pid] = bucket = TokenBucket(rate)  # retuned in place by a reload (reload.py)
         # issue 11 item 12: a scheme that needs the client certificate (g60.md §1) is served on the mutual-TLS
         # listener only; elsewhere it is refused before its body is read
         edge = partner_edge_middleware(metrics, pid, bucket, config.server.request_timeout,
                                        platform.dialect,
                                        mtls_only=declared.needs_mutual_tls)
-        partner = web.Application(middlewares=[edge], client_max_size=limit * 4)
-        partner.add_routes(platform_endpoint(registry, platform, loaded[pid], now, replay, handler).routes())
+        partner = web.Application(middlewares=[edge])  # the body is read by endpoints.read_body, under its limit
+        partner.add_routes(endpoint_routes(platform_endpoint(registry, platform, loaded[pid], now, replay, handler)))
         app.add_subapp(f"/partners/{pid}/", partner)
 
     app[SERVER_TLS] = None

@@ -32,6 +32,7 @@ from gateway.registry import Platform, Registry
 from gateway.transport import AiohttpTransport, Transport
 from signing.replay import InMemoryReplayGuard
 
+from ..server.endpoints import endpoint_routes
 from ..wire.base import InboundCall, InboundResult, WireContext
 from ..wire.registry import platform_client
 from .book import RecordBook
@@ -191,7 +192,7 @@ def build_simulator(
     app = web.Application(
         middlewares=[_request_log(sim), fault_middleware(plan, clock)], client_max_size=16 * 1024 * 1024
     )
-    app.add_routes(endpoint.routes())
+    app.add_routes(endpoint_routes(endpoint))  # the gateway's own edge: one body policy, in the dialect's form
     app.add_routes(_control_routes(sim, plan, emit))
     server_tls = declared.server_ssl_context(link) if declared.server_ssl_context is not None else None
     return app, sim, server_tls

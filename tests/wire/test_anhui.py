@@ -30,6 +30,7 @@ from gateway.errors import ConfigError, Rejection
 from gateway.model.identifiers import check_licence_id, mod37_36
 from gateway.model.licence_sign import LicenceSignature, licence_signing_string
 from gateway.model.records import Licence, LicenceQuery, StatusEvent, SurfaceEntry, to_ref
+from gateway.server.endpoints import endpoint_routes
 from gateway.simulate.app import SimulatorSpec, build_simulator
 from gateway.simulate.catalogue import Catalogue
 from gateway.simulate.faults import FaultPlan
@@ -562,7 +563,7 @@ async def test_worked_licence_signature_through_endpoint_and_client(
         WireContext(hefei, anhui.load_link(pf_side, tmp_path), adapter, clock), InMemoryReplayGuard(), handler
     )
     app = web.Application()
-    app.add_routes(endpoint.routes())
+    app.add_routes(endpoint_routes(endpoint))
     server = TestServer(app, host="127.0.0.1", port=0)
     await server.start_server()
     transport = AiohttpTransport()

@@ -47,6 +47,7 @@ from gateway.errors import ConfigError, Rejection
 from gateway.model.licence_sign import LicenceSignature, licence_signing_string
 from gateway.model.records import ItemBatch, LicenceQuery, to_ref
 from gateway.model.timefmt import BEIJING
+from gateway.server.endpoints import endpoint_routes
 from gateway.simulate.app import SimulatedPlatform, SimulatorSpec, build_simulator
 from gateway.simulate.faults import FaultPlan
 from gateway.simulate.licences import LicenceLibrary
@@ -687,7 +688,7 @@ async def test_hub_submits_status_to_the_gateway_endpoint(hub: Peer, registry: A
 
     ctx = WireContext(hub.platform, hub.gw, registry.adapter("g60"), hub.clock)
     app = web.Application()
-    app.add_routes(Endpoint(ctx, InMemoryReplayGuard(), handler).routes())
+    app.add_routes(endpoint_routes(Endpoint(ctx, InMemoryReplayGuard(), handler)))
     runner = web.AppRunner(app)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0, ssl_context=server_ssl_context(hub.gw))

@@ -50,6 +50,7 @@ from gateway.model.licence_sign import licence_signing_string
 from gateway.model.records import LicenceQuery, to_ref
 from gateway.model.timefmt import BEIJING
 from gateway.registry import Platform, Registry
+from gateway.server.endpoints import endpoint_routes
 from gateway.simulate.app import SimulatedPlatform, SimulatorSpec, build_simulator
 from gateway.simulate.faults import FaultPlan
 from gateway.simulate.licences import LicenceLibrary
@@ -539,7 +540,7 @@ async def test_a_handler_fault_is_code_99_never_a_page(h: Harness, samples: Path
 
     endpoint = Endpoint(WireContext(h.platform, h.pf, h.adapter, h.clock), InMemoryReplayGuard(), broken)
     app = web.Application()
-    app.add_routes(endpoint.routes())
+    app.add_routes(endpoint_routes(endpoint))
     server = TestServer(app, host="127.0.0.1")
     await server.start_server()
     try:
@@ -643,7 +644,7 @@ async def test_simulator_emits_a_status_event_to_the_gateways_endpoint(
     gateway_side = SimulatedPlatform(h.platform)  # stands in for the gateway's inbound business logic
     endpoint = Endpoint(WireContext(h.platform, gw_link, h.adapter, h.clock), InMemoryReplayGuard(), gateway_side)
     gateway_app = web.Application()
-    gateway_app.add_routes(endpoint.routes())
+    gateway_app.add_routes(endpoint_routes(endpoint))
     gateway = TestServer(gateway_app, host="127.0.0.1")
     await gateway.start_server()
     spec = SimulatorSpec(h.platform, pf_settings, tmp_path / "back", gateway_url=str(gateway.make_url("")).rstrip("/"))
