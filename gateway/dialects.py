@@ -47,6 +47,7 @@ __all__ = [
     "dialect",
     "dialect_names",
     "evidence_headers",
+    "imported_on_use",
     "register_packages",
 ]
 
@@ -119,6 +120,17 @@ class Dialect:
     @property
     def needs_mutual_tls(self) -> bool:
         return self.server_ssl_context is not None
+
+
+def imported_on_use(module: str, name: str = "install_simulator_extras") -> SimulatorExtras:
+    """``module.name``, imported when first called: a package's simulator extras import the simulators, which its
+    wire roles must never depend on (an import-linter contract), so its ``DIALECT`` names them this way."""
+
+    def install(sim: Any, spec: Any, ctx: Any) -> None:
+        extras: SimulatorExtras = vars(importlib.import_module(module))[name]
+        extras(sim, spec, ctx)
+
+    return install
 
 
 # --- the registry -------------------------------------------------------------------------------------------------

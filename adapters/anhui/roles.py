@@ -150,28 +150,25 @@ def generate_link(folder: Path, platform: Platform) -> tuple[dict[str, Any], dic
     lic_key, lic_pub = write_keypair(d, "licence.sm2", devpki.generate_sm2())
     _, consent_pub = write_keypair(d, "consent", devpki.generate_p256())
     cert_sn = secrets.token_hex(8)
-    gw_kid, pf_kid, consent_kid = f"{gw_id}-jws-01", f"{pf_id}-jws-01", f"{platform.id}-consent-01"
+    consent_kid = f"{platform.id}-consent-01"
     shared = {"licence_certs": {cert_sn: lic_pub}, "consent_keys": {consent_kid: consent_pub}}
-    gateway_side = {
-        "paas_id": gw_id,
-        "paas_token_file": f"{platform.id}/gateway.paas-token",
-        "jws_kid": gw_kid,
-        "jws_key_file": gw_key,
-        "peer_paas": {pf_id: f"{platform.id}/platform.paas-token"},
-        "peer_jws_keys": {pf_kid: pf_pub},
-        **shared,
-    }
-    platform_side = {
-        "paas_id": pf_id,
-        "paas_token_file": f"{platform.id}/platform.paas-token",
-        "jws_kid": pf_kid,
-        "jws_key_file": pf_key,
-        "peer_paas": {gw_id: f"{platform.id}/gateway.paas-token"},
-        "peer_jws_keys": {gw_kid: gw_pub},
-        "licence_key_file": lic_key,
-        "licence_cert_sn": cert_sn,
-        **shared,
-    }
+    ids = {"gateway": gw_id, "platform": pf_id}
+    jws = {"gateway": (f"{gw_id}-jws-01", gw_key, gw_pub), "platform": (f"{pf_id}-jws-01", pf_key, pf_pub)}
+
+    def side(own: str, peer: str) -> dict[str, Any]:
+        (kid, key, _), (peer_kid, _, peer_pub) = jws[own], jws[peer]
+        return {
+            "paas_id": ids[own],
+            "paas_token_file": f"{platform.id}/{own}.paas-token",
+            "jws_kid": kid,
+            "jws_key_file": key,
+            "peer_paas": {ids[peer]: f"{platform.id}/{peer}.paas-token"},
+            "peer_jws_keys": {peer_kid: peer_pub},
+            **shared,
+        }
+
+    gateway_side = side("gateway", "platform")
+    platform_side = {**side("platform", "gateway"), "licence_key_file": lic_key, "licence_cert_sn": cert_sn}
     return gateway_side, platform_side
 
 
