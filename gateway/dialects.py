@@ -80,7 +80,7 @@ class DialectLink(Protocol):
 
 #: read one side's ``[platforms.<id>.link]`` table (file paths relative to the folder given); ``ConfigError`` names
 #: the key inside the table
-LinkLoader = Callable[[Mapping[str, Any], Path], Any]
+LinkLoader = Callable[[Mapping[str, Any], Path], DialectLink]
 #: make a matched pair of development link settings (the gateway's side, the platform's side) under a folder
 LinkGenerator = Callable[[Path, "Platform"], tuple[dict[str, Any], dict[str, Any]]]
 ClientFactory = Callable[["WireContext", "Transport"], "PlatformClient"]
