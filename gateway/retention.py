@@ -176,6 +176,7 @@ class RetentionMetrics:
             "tongban_retention_last_run_timestamp_seconds",
             "When the retention job last finished a run (Unix seconds)",
             registry=registry,
+            multiprocess_mode="max",  # serve --workers: the latest run of any worker
         )
         for kind in KINDS:  # every series exists from the start, so increase() sees the first removal
             self.removed.labels(kind=kind)

@@ -234,4 +234,13 @@ def summary(entry: Entry, keys: AtRestKeys | None) -> EntrySummary:
         entry_hash=entry.entry_hash,
         holder_code=holder,
         message=message,
+        evidence=_evidence(entry),
     )
+
+
+def _evidence(entry: Entry) -> dict[str, str]:
+    """The entry's evidence; empty when its text no longer parses (``verify`` reports that entry as altered)."""
+    try:
+        return entry.evidence
+    except (ValueError, AttributeError):
+        return {}

@@ -184,6 +184,8 @@ class EntrySummary(ClearFields):
     entry_hash: str
     holder_code: str | None = field(default=None, repr=False)
     message: bytes | None = field(default=None, repr=False)
+    #: the signature evidence as it travelled (clear, no personal data: see :class:`NewEntry`)
+    evidence: Mapping[str, str] = field(default_factory=dict, repr=False)
 
 
 @dataclass(frozen=True, slots=True)

@@ -231,6 +231,7 @@ class OutboxQuery:
     code: str | None = None
     created_from: float | None = None
     created_to: float | None = None
+    message_id: str | None = None
     limit: int = 200
 
 
