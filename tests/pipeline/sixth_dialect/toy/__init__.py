@@ -11,8 +11,7 @@ from __future__ import annotations
 
 import json
 import secrets
-import uuid
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -27,7 +26,7 @@ from gateway.dialects import Dialect, LinkKeys
 from gateway.errors import ConfigError, Rejection
 from gateway.errors import RejectionCode as C
 from gateway.registry import Platform, item_codes_for
-from gateway.wire.base import Accepted, InboundCall, PlatformClient, PlatformEndpoint, Route, RouteHandler
+from gateway.wire.base import Accepted, InboundCall, PlatformClient, PlatformEndpoint, Route
 from signing.errors import SigningError
 from signing.secret import Secret, secret_from_file
 from signing.sm import hmac_sm3_hex, verify_hmac_sm3_hex
@@ -107,7 +106,7 @@ class Client(PlatformClient):
 
 
 class Endpoint(PlatformEndpoint):
-    """Sans-IO, as every endpoint: routes as values, a request value in, the signed answer value out."""
+    """Sans-IO: each route takes the whole request as a value and answers a signed one."""
 
     def routes(self) -> list[Route]:
         return [Route("POST", f"/toy/{op}", self._route(op)) for op in OPERATIONS]
@@ -116,34 +115,32 @@ class Endpoint(PlatformEndpoint):
         return self._answer({"code": rejection.code.value, "field": rejection.where}, 400)
 
     def _answer(self, answer: dict[str, Any], status: int) -> HttpResponse:
-        out, headers = _signed_json(self.ctx.link, answer)
-        return HttpResponse(status, {"content-type": "application/json", **headers}, out)
+        body, headers = _signed_json(self.ctx.link, answer)
+        return HttpResponse(status, {**headers, "content-type": "application/json"}, body)
 
-    def _route(self, op: str) -> RouteHandler:
+    def _route(self, op: str) -> Callable[[HttpRequest], Awaitable[HttpResponse]]:
         async def handle(request: HttpRequest) -> HttpResponse:
-            return self._answer(*await self._serve(op, request.headers, request.body))
+            try:
+                return self._answer({"code": "OK", "receipt": await self._accept(op, request)}, 200)
+            except Rejection as exc:
+                return self.refuse(request, exc)
 
         return handle
 
-    async def _serve(self, op: str, headers: Mapping[str, str], body: bytes) -> tuple[dict[str, Any], int]:
+    async def _accept(self, op: str, request: HttpRequest) -> str:
         link: ToyLink = self.ctx.link
+        if request.header(H_APP) != link.peer_app:
+            raise Rejection(C.AUTH_FAILED, H_APP, "unknown caller")
         try:
-            if headers.get(H_APP) != link.peer_app:
-                raise Rejection(C.AUTH_FAILED, H_APP, "unknown caller")
-            try:
-                verify_hmac_sm3_hex(link.secret, body, headers.get(H_SIGN) or "")
-            except SigningError as exc:
-                raise Rejection(C.SIGNATURE_INVALID, H_SIGN, exc.reason) from exc
-            record = self.ctx.adapter.decode(op, body)
-            call = InboundCall(
-                self.ctx.platform.id, link.peer_app, op, record, str(uuid.uuid4()), body, headers=headers
-            )
-            result = await self.handler(call)
-        except Rejection as exc:
-            return {"code": exc.code.value, "field": exc.where}, 400
+            verify_hmac_sm3_hex(link.secret, request.body, request.header(H_SIGN) or "")
+        except SigningError as exc:
+            raise Rejection(C.SIGNATURE_INVALID, H_SIGN, exc.reason) from exc
+        record = self.ctx.adapter.decode(op, request.body)
+        call = InboundCall(self.ctx.platform.id, link.peer_app, op, record, None, request.body, headers=request.headers)
+        result = await self.handler(call)
         if not isinstance(result, Accepted):
             raise TypeError(f"the toy dialect answers submissions only, not {type(result).__name__}")
-        return {"code": "OK", "receipt": result.receipt_no}, 200
+        return result.receipt_no
 
 
 DIALECT = Dialect(
