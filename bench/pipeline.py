@@ -56,8 +56,7 @@ from gateway.config import DEFAULT_CONFIG, Config, parse_config  # noqa: E402
 from gateway.links import dev_link_settings  # noqa: E402
 from gateway.store import open_store  # noqa: E402
 from gateway.transport import FakeTransport  # noqa: E402
-from gateway.wire.base import WireContext  # noqa: E402
-from gateway.wire.registry import scheme  # noqa: E402
+from gateway.wire.registry import load_platform_link, platform_client  # noqa: E402
 from signing.sm import sm4_gcm_encrypt  # noqa: E402
 from signing.xmldsig import sign_enveloped, verify_enveloped  # noqa: E402
 
@@ -109,12 +108,10 @@ async def signed_requests(config: Config, sender: str, url: str, record_type: st
     """Requests exactly as ``sender``'s client would send them (signed now), captured instead of sent."""
     registry = config.registry
     platform = registry.platforms[sender]
-    wire = scheme(platform.dialect)
     gw_sides, pf_sides = dev_link_settings(config.dev_credentials, registry)  # type: ignore[arg-type]
     side = (gw_sides if gateway_side else pf_sides)[sender]
-    link = wire.load_link(side.settings, side.base)
-    client = wire.Client(WireContext(platform, link, registry.adapter(platform.dialect), time.time, url),
-                         FakeTransport(_capture))
+    link = load_platform_link(platform, side.settings, side.base)
+    client = platform_client(registry, platform, link, FakeTransport(_capture), time.time, url)
     out = []
     for record in records:
         try:
@@ -284,7 +281,7 @@ def mandatory_intake(config: Config, request: HttpRequest, bare_cpu_us: float, g
     SQLite commit at ``group`` rows (the closed loop's concurrency bounds the group the gateway can reach)."""
     gw_sides, _ = dev_link_settings(config.dev_credentials, config.registry)  # type: ignore[arg-type]
     side = gw_sides["hefei"]
-    link = scheme("anhui").load_link(side.settings, side.base)
+    link = load_platform_link(config.registry.platforms["hefei"], side.settings, side.base)
     headers = {k.lower(): v for k, v in request.headers.items()}
     body, jws = request.body, headers[anhui_wire.H_JWS]
     answer = anhui_wire.render_answer({"receiptNo": "TB" + "0" * 30, "projid": None})
@@ -503,7 +500,7 @@ def mandatory_drain(config: Config, request: HttpRequest, answer: bytes, tls_cpu
     entries (SM4-GCM of the request and of the receipt, the log's cipher)."""
     gw_sides, _ = dev_link_settings(config.dev_credentials, config.registry)  # type: ignore[arg-type]
     side = gw_sides["g60"]
-    link = scheme("g60").load_link(side.settings, side.base)
+    link = load_platform_link(config.registry.platforms["g60"], side.settings, side.base)
     _, message = g60_wire.read_message(request.body)
     message.remove(message[-1])  # the message as rendered, before its signature
     _, receipt = g60_wire.read_message(answer)

@@ -1,7 +1,8 @@
 """Every message the gateway receives or sends goes into the message log, with its signature evidence.
 
-- Inbound: the partner endpoints' edge middleware binds the headers of the request being handled, and
-  ``RecordingHandler`` appends the verified call with its signature-bearing headers (``x-ah-jws``, ``x-tif-*``,
+- Inbound: the endpoint hands the verified call over with the request's headers (``InboundCall.headers``:
+  explicit, no context variable), and ``RecordingHandler`` appends it with its signature-bearing headers
+  (``x-ah-jws``, ``x-tif-*``,
   ``x-sm2-*``, ``signature``, ``signature-input``, ``content-digest``, ``soapaction``; XML dialects carry their
   signature inside the body, which is logged whole) before the business handler runs.
 - Outbound: ``RecordingTransport`` wraps the transport seam and appends every request sent and every answer
@@ -21,6 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from adapters.wire import HttpRequest, HttpResponse
+from gateway.dialects import evidence_headers
 from gateway.msglog.api import MessageLog, NewEntry
 from gateway.transport import Transport
 from gateway.wire.base import InboundCall, InboundHandler, InboundResult
@@ -29,23 +31,13 @@ __all__ = [
     "LoggedClient",
     "RecordingHandler",
     "RecordingTransport",
-    "bind_inbound_headers",
     "exchange_context",
-    "unbind_inbound_headers",
 ]
 
-EVIDENCE_HEADERS = ("x-ah-jws", "x-tif-paasid", "x-tif-timestamp", "x-tif-nonce", "x-tif-signature",
-                    "x-sm2-sign", "x-sm2-cert-sn", "signature", "signature-input", "content-digest", "soapaction")
-
-
 def _evidence(headers: Mapping[str, str]) -> dict[str, str]:
+    """The headers any registered dialect declares as evidence (``Dialect.evidence_headers``), in sorted order."""
     lowered = {k.lower(): v for k, v in headers.items()}
-    return {name: lowered[name] for name in EVIDENCE_HEADERS if name in lowered}
-
-
-_inbound_headers: contextvars.ContextVar[Mapping[str, str] | None] = contextvars.ContextVar(
-    "inbound_headers", default=None
-)
+    return {name: lowered[name] for name in sorted(evidence_headers()) if name in lowered}
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,16 +65,6 @@ def exchange_context(**fields: Any) -> Iterator[None]:
         _exchange.reset(token)
 
 
-def bind_inbound_headers(headers: Mapping[str, str]) -> contextvars.Token[Mapping[str, str] | None]:
-    """Make the request's headers the evidence of the call being handled (the evidence is picked only when the
-    verified call is logged, so refused calls cost nothing here); undo with :func:`unbind_inbound_headers`."""
-    return _inbound_headers.set(headers)
-
-
-def unbind_inbound_headers(token: contextvars.Token[Mapping[str, str] | None]) -> None:
-    _inbound_headers.reset(token)
-
-
 def _search_fields(record: Any) -> tuple[str | None, str | None, str | None]:
     case_no = getattr(record, "case_no", None)
     licence_id = getattr(record, "identifier", None) or getattr(record, "licence_id", None)
@@ -93,43 +75,36 @@ def _search_fields(record: Any) -> tuple[str | None, str | None, str | None]:
 class RecordingHandler:
     """Appends each verified inbound call to the message log, then hands it to the business handler."""
 
-    def __init__(self, log: Callable[[], MessageLog | None], inner: InboundHandler,
-                 clock: Callable[[], float] = time.time) -> None:
+    def __init__(self, log: MessageLog, inner: InboundHandler, clock: Callable[[], float] = time.time) -> None:
         self.log = log
         self.inner = inner
         self.clock = clock
 
     async def __call__(self, call: InboundCall) -> InboundResult:
-        log = self.log()
-        if log is not None:
-            case_no, licence_id, _ = _search_fields(call.record)
-            await log.append(NewEntry(
-                at=self.clock(), direction="in", platform=call.platform, operation=call.operation,
-                record_type=call.operation, message_id=call.message_id or "",
-                idem_key=str(getattr(call.record, "idempotency_key", "") or ""), message=call.body,
-                evidence=_evidence(_inbound_headers.get() or {}), case_no=case_no, licence_id=licence_id,
-            ))
+        case_no, licence_id, _ = _search_fields(call.record)
+        await self.log.append(NewEntry(
+            at=self.clock(), direction="in", platform=call.platform, operation=call.operation,
+            record_type=call.operation, message_id=call.message_id or "",
+            idem_key=str(getattr(call.record, "idempotency_key", "") or ""), message=call.body,
+            evidence=_evidence(call.headers), case_no=case_no, licence_id=licence_id,
+        ))
         return await self.inner(call)
 
 
 class RecordingTransport:
     """The transport seam, with every request and answer appended to the message log."""
 
-    def __init__(self, inner: Transport, log: Callable[[], MessageLog | None],
-                 clock: Callable[[], float] = time.time) -> None:
+    def __init__(self, inner: Transport, log: MessageLog, clock: Callable[[], float] = time.time) -> None:
         self.inner = inner
         self.log = log
         self.clock = clock
 
     async def send(self, request: HttpRequest, *, timeout: float = 30.0) -> HttpResponse:
-        log = self.log()
         ex = _exchange.get() or _NO_EXCHANGE
         message_id = ex.message_id or str(uuid.uuid4())
-        if log is not None:
-            await log.append(self._entry("out", ex, message_id, request.body, request.headers, f"{request.method}"))
+        await self.log.append(self._entry("out", ex, message_id, request.body, request.headers, request.method))
         response = await self.inner.send(request, timeout=timeout)
-        if log is not None:
-            await log.append(self._entry("in", ex, message_id, response.body, response.headers, "answer"))
+        await self.log.append(self._entry("in", ex, message_id, response.body, response.headers, "answer"))
         return response
 
     def _entry(self, direction: str, ex: Exchange, message_id: str, body: bytes, headers: Mapping[str, str],

@@ -28,6 +28,7 @@ from collections.abc import Awaitable, Callable, Mapping
 
 from gateway.consent import CONSENT_FIELD, ConsentVerifier, check_holder
 from gateway.delivery import PermanentRefusal, TransientDeliveryError
+from gateway.dialects import dialect
 from gateway.errors import Rejection, peer_code
 from gateway.errors import RejectionCode as C
 from gateway.model.records import LicenceQuery
@@ -37,9 +38,6 @@ from gateway.wire.base import InboundCall, LicenceAnswer, PlatformClient
 __all__ = ["JTI_SCOPE", "LicenceService", "issuing_region", "licence_type_code"]
 
 JTI_SCOPE = "consent-jti"  # the nonce table's scope of spent consent token ids
-
-LICENCE_SERVING_DIALECTS = frozenset({"anhui", "g60", "zlb", "shanghai"})  # README §2
-
 
 def issuing_region(identifier: str) -> str | None:
     """The region code inside the identifier's issuer USCC (characters 3-8), or None for a malformed identifier."""
@@ -90,8 +88,7 @@ class LicenceService:
         platform = self.registry.serving_platform(region) if region else None
         if platform is None:
             raise Rejection(C.UNKNOWN_REGION, None, "no configured platform issues licences for that authority")
-        dialect = self.registry.platforms[platform].dialect
-        if dialect not in LICENCE_SERVING_DIALECTS:
+        if not dialect(self.registry.platforms[platform].dialect).issues_licences:  # README §2
             raise Rejection(C.UNSUPPORTED_TYPE, None, "the issuing platform serves no licences")
         return platform
 

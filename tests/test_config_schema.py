@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import importlib
 import inspect
 import tomllib
 from pathlib import Path
@@ -12,14 +13,14 @@ from typing import Any
 
 import pytest
 
-from adapters.registry import DIALECTS
+from adapters.registry import PACKAGES
 from gateway.config import DEFAULT_CONFIG, ServerSettings, parse_config
-from gateway.config_schema import LINK_SCHEMAS, Breaker, ConfigProblems, RetryTable, Server, Worker, check_document
+from gateway.config_schema import Breaker, ConfigProblems, RetryTable, Server, Worker, check_document
 from gateway.delivery import BreakerSettings, RetryPolicy
+from gateway.dialects import dialect, dialect_names
 from gateway.errors import ConfigError
 from gateway.links import dev_link_settings
 from gateway.pipeline.worker import WorkerSettings
-from gateway.wire.registry import scheme
 
 
 def default() -> dict[str, Any]:
@@ -104,14 +105,15 @@ def test_the_schema_declares_every_field_of_the_settings_objects() -> None:
 
 
 def test_every_dialect_has_a_link_schema_its_generated_links_pass(tmp_path: Path) -> None:
-    assert set(LINK_SCHEMAS) == set(DIALECTS)
     config = parse_config(default(), "g.toml", tmp_path)
+    built_in = {vars(importlib.import_module(package))["DIALECT"].name for package in PACKAGES}
+    assert {p.dialect for p in config.registry.platforms.values()} == built_in <= set(dialect_names())
     gateway_sides, platform_sides = dev_link_settings(tmp_path / "dev", config.registry)
     for sides in (gateway_sides, platform_sides):
         for pid, side in sides.items():
-            dialect = config.registry.platforms[pid].dialect
-            LINK_SCHEMAS[dialect].model_validate(side.settings)
-            scheme(dialect).load_link(side.settings, side.base)
+            declared = dialect(config.registry.platforms[pid].dialect)
+            declared.link_schema.model_validate(side.settings)
+            declared.load_link(side.settings, side.base)
 
 
 def test_an_inline_link_is_loaded_and_its_errors_are_named_by_key_path(tmp_path: Path) -> None:
@@ -142,3 +144,50 @@ def test_key_files_exist_and_load_unless_development_generates_them(tmp_path: Pa
     check_document(data, "g.toml", tmp_path)
     (tmp_path / "data.key").write_text("00" * 7, encoding="ascii")  # 7 bytes: no SM4 key
     assert [p.key for p in problems(data, tmp_path)] == ["message_log.key_file"]
+
+
+def test_a_union_members_name_is_not_part_of_the_key_path() -> None:
+    data = default()
+    data["message_log"]["older_keys"] = {"k0": 5}  # neither a file name nor a table: pydantic tries both members
+    found = [p.key for p in problems(data)]
+    assert found and all(key == "message_log.older_keys.k0" for key in found), found
+
+
+def test_a_misspelt_key_is_named_before_the_key_it_then_lacks() -> None:
+    data = default()
+    data["platforms"]["changsha"]["link"] = {"client_idd": "gw"}
+    first = problems(data)[0]
+    assert first.key == "platforms.changsha.link.client_idd"
+    assert "did you mean client_id?" in first.fix
+
+
+def test_rotated_out_data_keys_must_exist_even_with_dev_credentials(tmp_path: Path) -> None:
+    data = default()
+    assert data["dev"]["credentials"]  # the current keys would be generated; older ones never are
+    data["message_log"]["older_keys"] = {"k0": "var/dev/rotated.key"}
+    found = {p.key: p for p in problems(data, tmp_path)}
+    assert "does not exist" in found["message_log.older_keys.k0"].problem
+    (tmp_path / "var" / "dev").mkdir(parents=True)
+    (tmp_path / "var" / "dev" / "rotated.key").write_text("00" * 16 + "\n", encoding="ascii")
+    check_document(data, "g.toml", tmp_path)
+
+
+@pytest.mark.parametrize("name", ["port", "tls_port"])
+def test_the_console_cannot_share_a_gateway_port(name: str) -> None:
+    data = default()
+    data["console"] = {"port": data["server"][name]}
+    (problem,) = problems(data)
+    assert problem.key == "console.port"
+    assert name in problem.problem
+    data["console"]["host"] = "127.0.0.2"  # another address: the same port number is free there
+    check_document(data, "g.toml", Path("."))
+    data["console"]["host"] = "0.0.0.0"  # every address, the gateway's included
+    assert [p.key for p in problems(data)] == ["console.port"]
+
+
+def test_a_retry_override_for_no_platform_is_refused_with_the_nearest_id() -> None:
+    data = default()
+    data["delivery"]["destinations"] = {"ningbo": {"max_age": "1d"}, "nignbo": {"max_age": "2d"}}
+    (problem,) = problems(data)
+    assert problem.key == "delivery.destinations.nignbo"
+    assert problem.fix == "did you mean ningbo?"

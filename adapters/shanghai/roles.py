@@ -2,8 +2,8 @@
 
 One endpoint, ``POST {base}/ywtb/exchange/2.0/ExchangeService``, the operation chosen by the body and the quoted
 ``SOAPAction`` (§1); ``GET …?wsdl`` describes it. The scheme's arithmetic is pure and lives in
-``adapters.shanghai.scheme``; this module adds what needs I/O: the clock, fresh nonces, the transport, the replay guard
-and aiohttp.
+``adapters.shanghai.scheme``; this module adds what needs the clock, fresh nonces, the transport or the replay
+guard; the endpoint is sans-IO (``HttpRequest`` in, ``HttpResponse`` out), mounted by the server edge.
 
 Server order (README §10 step 1 comes after step 5 for shanghai, because the signature is inside the document):
 body size → encoding, DTD, well-formedness, the SOAP envelope → ``AuthHeader`` (``AUTH_FAILED``) → sign
@@ -20,17 +20,16 @@ exception: the unsigned ``AUTH_FAILED`` fault (§2), which is a ``PermanentRefus
 from __future__ import annotations
 
 import logging
-import os
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
-
-from aiohttp import web
+from urllib.parse import urlsplit, urlunsplit
 
 from adapters.base import Envelope
+from adapters.linkfiles import LinkReader, write_file
 from adapters.shanghai.codec import (
     OPERATIONS,
     SOAP_ACTIONS,
@@ -58,7 +57,8 @@ from adapters.shanghai.scheme import (
 from adapters.wire import HttpRequest, HttpResponse
 from gateway.delivery.outcomes import PermanentRefusal, ServerError, Throttled
 from gateway.delivery.retry_after import parse_retry_after
-from gateway.errors import ConfigError, Rejection, peer_code
+from gateway.dialects import LinkKeys
+from gateway.errors import Rejection, peer_code
 from gateway.errors import RejectionCode as C
 from gateway.model.records import LicenceQuery
 from gateway.model.timefmt import BEIJING
@@ -71,6 +71,7 @@ from gateway.wire.base import (
     LicenceAnswer,
     PlatformClient,
     PlatformEndpoint,
+    Route,
     fault_of,
     log_fault,
 )
@@ -80,17 +81,11 @@ from signing.keys import (
     ALG_SM2_SM3,
     SigningKey,
     VerificationKey,
-    alg_for_key,
-    load_private_key_file,
-    load_public_key_file,
 )
-from signing.secret import Secret, secret_from_file
+from signing.secret import Secret
 from signing.sm import sm2_generate
 
 __all__ = ["Client", "Endpoint", "Link", "generate_link", "load_link"]
-
-#: the link setting naming the licence issuers this side trusts ({certificate serial: SM2 public key file})
-LICENCE_TRUST_SETTING = "licence_issuer_keys"
 
 log = logging.getLogger(__name__)
 _CONTENT_TYPE = "text/xml; charset=UTF-8"  # §1
@@ -113,71 +108,32 @@ class Link:
     licence_algs: tuple[str, ...] = LICENCE_ALGS
     licence_signer: SigningKey | None = None
 
+    def key_material(self) -> LinkKeys:
+        signer = self.licence_signer
+        return LinkKeys(licence_issuer=None if signer is None else (signer.kid, signer.private))
+
     def secret_for(self, app_id: str) -> Secret | None:
         """The shared secret of a caller's ``appId``; None for an appId this side does not know (``AUTH_FAILED``)."""
         return self.app_secret if app_id == self.app_id else None
 
 
-def _optional(settings: Mapping[str, Any], key: str) -> str | None:
-    return None if settings.get(key) is None else _text(settings, key)
-
-
-def _text(settings: Mapping[str, Any], key: str) -> str:
-    value = settings.get(key)
-    if not isinstance(value, str) or not value:
-        raise ConfigError(_SOURCE, key, f"needs a non-empty string, got {type(value).__name__}", f"set {key} = '…'")
-    return value
-
-
-def _file(settings: Mapping[str, Any], key: str, base: Path, rel: Any) -> Path:
-    if not isinstance(rel, str) or not rel:
-        raise ConfigError(_SOURCE, key, "needs a file path relative to the configuration folder")
-    path = base / rel
-    if not path.is_file():
-        raise ConfigError(_SOURCE, key, f"file {path} does not exist", "run generate_link or mount the credential")
-    return path
-
-
 def load_link(settings: Mapping[str, Any], base: Path) -> Link:
     """Read ``app_id``, ``app_secret_file``, ``licence_issuer_keys`` (certSn → SM2 public PEM) and, on the platform
     side, ``licence_signing_key_file`` with ``licence_cert_sn``; paths relative to ``base``."""
-    app_id = _text(settings, "app_id")
-    try:
-        secret = secret_from_file(_file(settings, "app_secret_file", base, settings.get("app_secret_file")))
-    except SigningError as exc:
-        raise ConfigError(_SOURCE, "app_secret_file", "the secret file is empty or unreadable") from exc
-    raw_keys = settings.get("licence_issuer_keys", {})
-    if not isinstance(raw_keys, Mapping):
-        raise ConfigError(_SOURCE, "licence_issuer_keys", "needs a table of certSn = public key file")
-    keys: dict[str, VerificationKey] = {}
-    for cert_sn, rel in raw_keys.items():
-        key = f"licence_issuer_keys.{cert_sn}"
-        try:
-            public = load_public_key_file(_file(settings, key, base, rel))
-        except SigningError as exc:
-            raise ConfigError(_SOURCE, key, "not a PEM public key") from exc
-        if alg_for_key(public) != ALG_SM2_SM3:
-            raise ConfigError(_SOURCE, key, "a licence issuer key must be SM2 (anhui.md §6.6)")
-        keys[str(cert_sn)] = VerificationKey(str(cert_sn), ALG_SM2_SM3, public)
+    link = LinkReader(_SOURCE, settings, base)
+    app_id = link.text("app_id")
+    secret = link.secret("app_secret_file")
+    keys = {  # anhui.md §6.6: a licence issuer key is SM2
+        str(sn): VerificationKey(str(sn), ALG_SM2_SM3, public)
+        for sn, public in link.public_keys("licence_issuer_keys", ALG_SM2_SM3).items()
+    }
     signer = None
-    signing_file, cert_sn = settings.get("licence_signing_key_file"), _optional(settings, "licence_cert_sn")
+    signing_file, cert_sn = settings.get("licence_signing_key_file"), link.optional("licence_cert_sn")
     if (signing_file is None) != (cert_sn is None):
-        raise ConfigError(_SOURCE, "licence_cert_sn", "licence_signing_key_file and licence_cert_sn go together")
+        raise link.refuse("licence_cert_sn", "licence_signing_key_file and licence_cert_sn go together")
     if signing_file is not None and cert_sn is not None:
-        try:
-            private = load_private_key_file(_file(settings, "licence_signing_key_file", base, signing_file))
-            signer = SigningKey(cert_sn, ALG_SM2_SM3, private)
-        except SigningError as exc:
-            raise ConfigError(_SOURCE, "licence_signing_key_file", "not an SM2 private key PEM") from exc
+        signer = SigningKey(cert_sn, ALG_SM2_SM3, link.private_key("licence_signing_key_file", ALG_SM2_SM3))
     return Link(app_id, secret, keys, LICENCE_ALGS, signer)
-
-
-def _write(path: Path, data: bytes, private: bool = False) -> None:
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600 if private else 0o644)
-    with os.fdopen(fd, "wb") as fh:
-        fh.write(data)
-    if private:
-        path.chmod(0o600)  # also when the file existed with wider rights
 
 
 def generate_link(folder: Path, platform: Platform) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -185,10 +141,10 @@ def generate_link(folder: Path, platform: Platform) -> tuple[dict[str, Any], dic
     licence issuer SM2 key pair. Returns (gateway side, platform side) settings for ``load_link(…, folder)``."""
     out = folder / platform.id
     out.mkdir(parents=True, exist_ok=True)
-    _write(out / "app_secret", secrets.token_urlsafe(32).encode(), private=True)
+    write_file(out / "app_secret", secrets.token_urlsafe(32).encode(), private=True)
     issuer = sm2_generate()
-    _write(out / "licence_issuer.key.pem", private_key_pem(issuer), private=True)
-    _write(out / "licence_issuer.pub.pem", public_key_pem(issuer))
+    write_file(out / "licence_issuer.key.pem", private_key_pem(issuer), private=True)
+    write_file(out / "licence_issuer.pub.pem", public_key_pem(issuer))
     cert_sn = secrets.token_hex(8)
     shared: dict[str, Any] = {
         "app_id": f"{platform.id.upper()}-DEV-{secrets.token_hex(4).upper()}",
@@ -286,19 +242,26 @@ class Client(PlatformClient):
 class Endpoint(PlatformEndpoint):
     """The ExchangeService as the platform runs it (see the module docstring for the order of checks)."""
 
-    def routes(self) -> list[web.RouteDef]:
-        return [web.post(SERVICE_PATH, self.exchange), web.get(SERVICE_PATH, self.wsdl)]
+    def routes(self) -> list[Route]:
+        return [Route("POST", SERVICE_PATH, self.exchange), Route("GET", SERVICE_PATH, self.wsdl)]
 
-    async def wsdl(self, request: web.Request) -> web.Response:
+    def refuse(self, request: HttpRequest, rejection: Rejection) -> HttpResponse:
+        note_refusal(rejection)  # counted and logged once, at the gateway's partner edge
+        link: Link = self.ctx.link
+        return self._fault(SoapFault.from_rejection(rejection), (link.app_id, link.app_secret))
+
+    async def wsdl(self, request: HttpRequest) -> HttpResponse:
         if "wsdl" not in request.query:
-            return web.Response(status=405, text="calls are POST; GET answers ?wsdl only", headers={"Allow": "POST"})
-        return web.Response(body=wsdl_document(str(request.url.with_query(None))), content_type="text/xml")
+            text = b"calls are POST; GET answers ?wsdl only"
+            return HttpResponse(405, {"allow": "POST", "content-type": "text/plain; charset=utf-8"}, text)
+        address = urlunsplit(urlsplit(request.url)._replace(query="", fragment=""))
+        return HttpResponse(200, {"content-type": "text/xml"}, wsdl_document(address))
 
-    async def exchange(self, request: web.Request) -> web.Response:
+    async def exchange(self, request: HttpRequest) -> HttpResponse:
         link: Link = self.ctx.link
         signer: tuple[str, Secret] | None = (link.app_id, link.app_secret)
         try:
-            body = await _read_limited(request, self.ctx.adapter.body_limit)
+            body = request.body
             message = read_envelope(body)
             auth = auth_header(message.envelope) or {}
             if "appId" in auth:
@@ -312,9 +275,11 @@ class Endpoint(PlatformEndpoint):
                 await self.replay.check(scope, verified.nonce, verified.timestamp_ms / 1000, now)
             except Replayed as exc:
                 raise Rejection(C.REPLAYED, "AuthHeader/@nonce", "the nonce was already used") from exc
-            record_type = record_type_for(request.headers.get("SOAPAction"), message)
+            record_type = record_type_for(request.header("SOAPAction"), message)
             record = self.ctx.adapter.decode(record_type, body)
-            call = InboundCall(self.ctx.platform.id, verified.app_id, record_type, record, None, body)
+            call = InboundCall(
+                self.ctx.platform.id, verified.app_id, record_type, record, None, body, headers=request.headers
+            )
             result = await self.handler(call)
         except Rejection as exc:
             note_refusal(exc)  # counted and logged once, at the gateway's partner edge
@@ -347,30 +312,15 @@ class Endpoint(PlatformEndpoint):
 
     def _fault(
         self, fault: SoapFault, signer: tuple[str, Secret] | None, extra: dict[str, str] | None = None
-    ) -> web.Response:
+    ) -> HttpResponse:
         return self._respond(500, render_fault(fault), signer, extra)  # §3: HTTP 500 for every fault
 
     def _respond(
         self, status: int, body: bytes, signer: tuple[str, Secret] | None, extra: dict[str, str] | None = None
-    ) -> web.Response:
+    ) -> HttpResponse:
         if signer is not None:
             body = _sign(body, signer[0], signer[1], self.ctx.clock())
-        return web.Response(status=status, body=body, headers={"Content-Type": _CONTENT_TYPE, **(extra or {})})
-
-
-async def _read_limited(request: web.Request, limit: int) -> bytes:
-    """The body, or ``BODY_TOO_LARGE`` past ``limit`` (§4: 2 MiB). An oversized body is drained up to a bound, so
-    the caller reads the fault rather than a reset connection."""
-    size, chunks, drain_limit = 0, [], 4 * limit
-    async for chunk in request.content.iter_chunked(64 * 1024):
-        size += len(chunk)
-        if size <= limit:
-            chunks.append(chunk)
-        elif size > drain_limit:
-            break
-    if size > limit:
-        raise Rejection(C.BODY_TOO_LARGE, None, f"body is larger than {limit} bytes")
-    return b"".join(chunks)
+        return HttpResponse(status, {"content-type": _CONTENT_TYPE, **(extra or {})}, body)
 
 
 # --- the simulator's licence service (§1 queryLicence) ----------------------------------------------------------

@@ -48,6 +48,7 @@ from adapters.zlb.codec import parse_response
 from adapters.zlb.scheme import verify_sm2_headers
 from gateway.config import DEFAULT_CONFIG, Config, parse_config
 from gateway.delivery.outcomes import DeliveryError
+from gateway.dialects import dialect
 from gateway.errors import Rejection
 from gateway.links import dev_link_settings
 from gateway.model.records import LicenceQuery
@@ -56,7 +57,6 @@ from gateway.server.keys import SERVER_TLS
 from gateway.simulate.run import RunningSimulator, start_simulators, stop_simulators
 from gateway.transport import AiohttpTransport, Transport
 from gateway.wire.base import PlatformClient, WireContext
-from gateway.wire.registry import scheme
 from signing.errors import SigningError
 
 __all__ = [
@@ -512,7 +512,7 @@ async def start_rig(dev: Path, store_url: str, samples_dir: Path, pids: tuple[st
         base, port_base=None, clock=time.time, transport=transport, gateway_url=f"http://127.0.0.1:{port}"
     )
     config = _config(dev, store_url, port, tls_port, {r.platform: r.url for r in running})
-    app = create_app(config, transport=transport, run_workers=False)
+    app = await create_app(config, transport=transport, run_workers=False)
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     await web.SockSite(runner, sock).start()
@@ -535,14 +535,14 @@ async def start_rig(dev: Path, store_url: str, samples_dir: Path, pids: tuple[st
     _, sides = dev_link_settings(dev, config.registry)
     for pid in pids:
         platform = config.registry.platforms[pid]
-        wire = scheme(platform.dialect)
-        link = wire.load_link(sides[pid].settings, sides[pid].base)
+        declared = dialect(platform.dialect)
+        link = declared.load_link(sides[pid].settings, sides[pid].base)
         adapter = _MutatingAdapter(config.registry.adapter(platform.dialect))
         recording = _Recording(transport)
         recording.xml = adapter.settings.get("syntax") == "xml"
         url = (rig.tls_url if platform.dialect == "g60" else rig.gateway_url) + f"/partners/{pid}"
         ctx = WireContext(platform, link, adapter, time.time, url)  # type: ignore[arg-type]
-        rig.clients[pid] = (wire.Client(ctx, recording), adapter, recording, link)
+        rig.clients[pid] = (declared.client(ctx, recording), adapter, recording, link)
         rig.calls[pid] = _calls(config, pid, _samples(samples_dir, config, platform.dialect))
     return rig
 
