@@ -30,18 +30,19 @@ import logging
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Final
+from typing import Any, Final, Protocol
 
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
 from gateway.delivery.settings import parse_duration
 from gateway.errors import ConfigError
 from gateway.msglog.api import MessageLog
-from gateway.store.api import Store
+from gateway.store.api import IdempotencyRecords, Nonces, Outbox
 
 __all__ = [
     "DOCUMENTED_REPEAT_HORIZON",
     "KINDS",
+    "RetainedStore",
     "RetentionJob",
     "RetentionMetrics",
     "RetentionSettings",
@@ -182,12 +183,17 @@ class RetentionMetrics:
             self.failures.labels(kind=kind)
 
 
+class RetainedStore(Outbox, IdempotencyRecords, Nonces, Protocol):
+    """The concerns retention deletes from (delivered messages, idempotency records, nonces); not sync state or
+    operator accounts, which it leaves alone."""
+
+
 class RetentionJob:
     """Applies :class:`RetentionSettings` to the store and the message log; :meth:`run` is the server's task."""
 
     def __init__(
         self,
-        store: Store,
+        store: RetainedStore,
         settings: RetentionSettings,
         clock: Callable[[], float],
         *,

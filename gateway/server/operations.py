@@ -28,7 +28,7 @@ from gateway.msglog.api import MessageLog
 from gateway.observability.context import bind_request
 from gateway.observability.metrics import CONTENT_TYPE, GatewayMetrics
 from gateway.observability.refusals import note_handled
-from gateway.store.api import OutboundMessage, Store
+from gateway.store.api import OutboundMessage, Outbox, Store, SyncState
 from gateway.sync.status import export_statuses, read_statuses
 from gateway.wire.base import InboundCall, InboundHandler, InboundResult
 
@@ -115,7 +115,7 @@ def delivery_observer(metrics: GatewayMetrics, clock: Callable[[], float] = time
     return observe
 
 
-async def refresh_gauges(store: Store, breakers: BreakerRegistry, metrics: GatewayMetrics, destinations: list[str],
+async def refresh_gauges(store: Outbox, breakers: BreakerRegistry, metrics: GatewayMetrics, destinations: list[str],
                          now: float) -> None:
     stats = await store.outbox_stats(now)
     for destination in destinations:
@@ -162,7 +162,7 @@ async def background(
 
 
 def readiness_checks(
-    store: Callable[[], Store],
+    store: Callable[[], SyncState],
     metrics: GatewayMetrics,
     certificates: list[tuple[str, str, Any]],
     keys_loaded: bool,
