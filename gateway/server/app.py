@@ -51,6 +51,8 @@ from gateway.translate import make_envelope, translate
 from gateway.transport import AiohttpTransport, Transport
 from gateway.wire.base import InboundHandler, PlatformClient
 from gateway.wire.registry import load_platform_link, platform_client, platform_endpoint
+from signing.keys import SigningKey
+from signing.secret import Secret
 
 from .admin import admin_routes, ensure_admin_token
 from .edge import api_refusal_middleware, partner_edge_middleware
@@ -173,16 +175,34 @@ async def create_app(
                                 config.message_log.seal_key_file,
                                 config.dev_credentials is not None)
         seals.append(seal_key(config))
+    # the catalogue links expected to sync (a misspelt [sync] link is refused here, before anything is opened)
+    expected_syncs = sync_links(config.raw, config.source, registry.platforms)
 
     resources = AsyncExitStack()  # closed in reverse: the transport, the message log, the store
     try:
         opened = await resources.enter_async_context(_store(config, store))
         log = await resources.enter_async_context(_message_log(config, now))
         inner_transport = await resources.enter_async_context(_transport(transport))
-    except BaseException:
+        app = _wired(config, now, opened, log, inner_transport, resources, loaded, server_tls, token, seals,
+                     expected_syncs, run_workers, metrics_registry)
+    except BaseException:  # nothing stays open behind an application that was never returned
         await resources.aclose()
         raise
+    if config.console.port is not None:  # [console]: the operators' browser console, on a listener of its own
+        from gateway.console import console_listener  # noqa: PLC0415 (the console imports the server's keys)
 
+        app.cleanup_ctx.append(console_listener(app, config.console))
+    return app
+
+
+def _wired(config: Config, now: Callable[[], float], opened: Store, log: MessageLog | None,
+           inner_transport: Transport, resources: AsyncExitStack, loaded: dict[str, Any],
+           server_tls: ssl.SSLContext | None, token: Secret | None, seals: list[SigningKey],
+           expected_syncs: tuple[tuple[str, str], ...],
+           run_workers: bool, metrics_registry: CollectorRegistry | None) -> web.Application:
+    """The business parts and the routes over the open store, message log and transport (``resources`` is closed
+    by the application's lifecycle, after the worker and the background jobs have stopped)."""
+    registry = config.registry
     # the message log is an explicit observer: of outbound calls through the transport wrapper, of verified inbound
     # calls through the handler wrapper; without a log neither wrapper is there
     outbound: Transport = inner_transport if log is None else RecordingTransport(inner_transport, log, now)
@@ -226,13 +246,12 @@ async def create_app(
     app.router.add_get("/healthz", healthz)
     app.router.add_post("/v1/translate", translate_handler)
     # the catalogue links expected to sync: exported from the store's saved status (0 until one ran)
-    expected_syncs = sync_links(config.raw, config.source, registry.platforms)
     export_statuses(metrics, [SyncStatus(source, target) for source, target in expected_syncs])
     app.router.add_routes([metrics_route(metrics)])
     app[RATE_BUCKETS] = _mount_partners(app, config, loaded, metrics, StoreReplayGuard(opened), handler, now)
     app.add_routes(admin_routes(token))
     app.add_routes(published_routes(gateway_public_keys(loaded, seals)))
-    checks = readiness_checks(lambda: app[STORE], metrics, certificates, bool(loaded), now)
+    checks = readiness_checks(lambda: opened, metrics, certificates, bool(loaded), now)
     app.router.add_routes([readiness_route(checks)])
 
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
@@ -257,10 +276,6 @@ async def create_app(
                 await purging
 
     app.cleanup_ctx.append(lifecycle)
-    if config.console.port is not None:  # [console]: the operators' browser console, on a listener of its own
-        from gateway.console import console_listener  # noqa: PLC0415 (the console imports the server's keys)
-
-        app.cleanup_ctx.append(console_listener(app, config.console))
     return app
 
 

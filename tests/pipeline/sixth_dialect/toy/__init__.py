@@ -136,7 +136,8 @@ class Endpoint(PlatformEndpoint):
         except SigningError as exc:
             raise Rejection(C.SIGNATURE_INVALID, H_SIGN, exc.reason) from exc
         record = self.ctx.adapter.decode(op, request.body)
-        result = await self.handler(InboundCall(self.ctx.platform.id, link.peer_app, op, record, None, request.body))
+        call = InboundCall(self.ctx.platform.id, link.peer_app, op, record, None, request.body, headers=request.headers)
+        result = await self.handler(call)
         if not isinstance(result, Accepted):
             raise TypeError(f"the toy dialect answers submissions only, not {type(result).__name__}")
         return result.receipt_no
