@@ -30,8 +30,9 @@ def test_each_scheme_and_key_id_is_read_from_the_evidence_headers() -> None:
 
 
 def _entry(seq: int, direction: str, platform: str, operation: str, message: bytes | None = None) -> EntrySummary:
-    return EntrySummary(seq, float(seq), direction, platform, operation, "licence", f"m{seq}", "", None, "L.1", 0, "h",
-                        message=message)  # fmt: skip
+    return EntrySummary(seq=seq, at=float(seq), direction=direction, platform=platform, operation=operation,
+                        record_type="licence", message_id=f"m{seq}", idem_key="", licence_id="L.1", message_size=0,
+                        entry_hash="h", message=message)  # fmt: skip
 
 
 def test_exchanges_are_read_in_order_and_the_holder_is_never_taken() -> None:
