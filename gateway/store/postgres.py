@@ -190,7 +190,6 @@ class PostgresStore(PooledBackend):
         return await self._changed("discard", _N(_sql.DISCARD), id)
 
     async def purge_delivered(self, before: float) -> int:
-
         async def job(conn: Any) -> int:
             async with conn.transaction():
                 gone = row_count(await conn.execute(_N(_sql.PURGE_DELIVERED), float(before)))

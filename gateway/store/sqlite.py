@@ -182,7 +182,6 @@ class SQLiteStore:
         return await self._changed("discard", _sql.DISCARD, (id,))
 
     async def purge_delivered(self, before: float) -> int:
-
         def job(conn: sqlite3.Connection) -> int:
             gone = conn.execute(_sql.PURGE_DELIVERED, (before,)).rowcount
             conn.execute(_console_sql.PURGE_ORPHAN_ATTEMPTS)  # their attempt histories go with them
