@@ -2,9 +2,9 @@
 
 Client role (``Client``): every call renders the record with the adapter, signs a fresh request (new timestamp
 and nonce, so a retry is re-signed), sends it through the injected ``Transport``, verifies the answer's JWS and maps
-it: success → a result; a business refusal (200 + ``"400"``) or an authentication refusal (401, 413) →
-``PermanentRefusal``; 5xx or ``"500"`` → ``ServerError``; 429 → ``Throttled``; an unsigned or badly signed 2xx/4xx
-answer → ``ServerError("unverified answer")`` (the receiver may have accepted it, so the caller retries with the
+it: success → a result; a business refusal (200 + ``"400"``) or an authentication refusal (401, 413) → a
+``Refusal`` with ``side=peer``; 5xx or ``"500"`` → ``ServerError``; 429 → ``Throttled``; an unsigned or badly signed
+2xx/4xx answer → ``ServerError("unverified answer")`` (the receiver may have accepted it, so the caller retries with the
 same idempotency key).
 
 Server role (``Endpoint``): README §10 step 1 in order (body size → TIF → JWS → window and nonce), then decoding
@@ -32,9 +32,9 @@ from aiohttp import web
 from adapters.anhui import scheme as w
 from adapters.base import Envelope
 from adapters.wire import HttpRequest, HttpResponse
-from gateway.delivery.outcomes import PermanentRefusal, ServerError, Throttled
+from gateway.delivery.outcomes import ServerError, Throttled
 from gateway.delivery.retry_after import parse_retry_after
-from gateway.errors import ConfigError, Rejection, peer_code
+from gateway.errors import ConfigError, Refusal
 from gateway.errors import RejectionCode as C
 from gateway.model.licence_sign import licence_signing_string
 from gateway.model.records import LicenceQuery
@@ -272,7 +272,7 @@ class Client(PlatformClient):
         try:
             w.verify_body(response.header(w.H_JWS), response.body, link.peer_jws_keys)
             answer = w.read_answer(response.status, response.body)
-        except Rejection as exc:
+        except Refusal as exc:
             raise ServerError("unverified answer") from exc
         if answer.ok:
             return answer
@@ -281,8 +281,7 @@ class Client(PlatformClient):
         code = answer.error_code or {401: "AUTH_FAILED", 413: "BODY_TOO_LARGE"}.get(response.status)
         if code is None:
             raise ServerError(f"unreadable refusal (HTTP {response.status})")
-        parsed, unknown = peer_code(code)  # README §10 codes only; an unknown one maps to the documented fallback
-        raise PermanentRefusal(parsed.value, unknown or answer.msg, where=answer.field)
+        raise Refusal.from_peer(code, answer.field, answer.msg)  # an unknown code maps to the documented fallback
 
     async def submit(self, record_type: str, record: Any, message_id: str) -> Accepted:
         """§6.1-§6.3; the receipt number is ``data.receiptNo``."""
@@ -301,18 +300,15 @@ class Client(PlatformClient):
         request = self._signed("POST", w.PATHS["licence_query"], body)
         response = await self.transport.send(request)
         answer = self._check(response)
-        try:
-            licence = self.ctx.adapter.decode("licence", response.body)
-            signature = w.read_digital_sign(answer.data)
-        except Rejection as exc:
-            raise PermanentRefusal(exc.code.value, exc.detail, where=exc.where) from exc
+        licence = self.ctx.adapter.decode("licence", response.body)  # a Refusal of ours if it does not decode
+        signature = w.read_digital_sign(answer.data)
         key = self.ctx.link.licence_certs.get(signature.cert_sn)
         if key is None:
-            raise PermanentRefusal("SIGNATURE_INVALID", "unknown signCertSN", where="data.digitalSign")
+            raise Refusal(C.SIGNATURE_INVALID, "data.digitalSign", "unknown signCertSN")
         try:
             sm2_verify_b64(key, signature.value, licence_signing_string(licence))
         except SigningError as exc:
-            raise PermanentRefusal("SIGNATURE_INVALID", exc.reason, where="data.digitalSign") from exc
+            raise Refusal(C.SIGNATURE_INVALID, "data.digitalSign", exc.reason) from exc
         return LicenceAnswer(licence, signature)
 
     async def fetch_catalogue(self, page_no: int, page_size: int, since: datetime | None) -> CataloguePage:
@@ -322,11 +318,8 @@ class Client(PlatformClient):
         query = w.catalogue_query(page_no, page_size, since)
         response = await self.transport.send(self._signed("GET", w.CATALOGUE_PATH, b"", query))
         self._check(response)
-        try:
-            batch = self.ctx.adapter.decode("item", response.body)
-            number, size, total = w.read_page_numbers(response.body)
-        except Rejection as exc:
-            raise PermanentRefusal(exc.code.value, exc.detail, where=exc.where) from exc
+        batch = self.ctx.adapter.decode("item", response.body)  # a Refusal of ours if the page does not decode
+        number, size, total = w.read_page_numbers(response.body)
         return CataloguePage(number, size, total, batch.items)
 
 
@@ -342,7 +335,7 @@ class Endpoint(PlatformEndpoint):
         headers = {w.H_JWS: w.sign_body(body, self.ctx.link.jws_key), **(extra or {})}
         return web.Response(status=status, body=body, headers=headers, content_type="application/json", charset="utf-8")
 
-    def _refuse(self, rejection: Rejection) -> web.Response:
+    def _refuse(self, rejection: Refusal) -> web.Response:
         note_refusal(rejection)  # counted and logged once, at the gateway's partner edge
         return self._answer(*w.render_refusal(rejection))
 
@@ -350,13 +343,13 @@ class Endpoint(PlatformEndpoint):
         """README §10 step 1: body size → TIF → JWS → window and nonce."""
         limit = self.ctx.adapter.body_limit
         if request.content_length is not None and request.content_length > limit:
-            raise Rejection(C.BODY_TOO_LARGE, None, "body over the limit")
+            raise Refusal(C.BODY_TOO_LARGE, None, "body over the limit")
         chunks: list[bytes] = []
         size = 0
         async for chunk in request.content.iter_chunked(65536):
             size += len(chunk)
             if size > limit:  # a chunked body without Content-Length: stop reading at the limit
-                raise Rejection(C.BODY_TOO_LARGE, None, "body over the limit")
+                raise Refusal(C.BODY_TOO_LARGE, None, "body over the limit")
             chunks.append(chunk)
         body = b"".join(chunks)
         link: Link = self.ctx.link
@@ -367,7 +360,7 @@ class Endpoint(PlatformEndpoint):
             await self.replay.check(scope, tif.nonce, tif.timestamp, self.ctx.clock())
         except Replayed as exc:
             where = w.H_TIMESTAMP if exc.reason == "outside_window" else w.H_NONCE
-            raise Rejection(C.REPLAYED, where, exc.reason) from exc
+            raise Refusal(C.REPLAYED, where, exc.reason) from exc
         return tif, body
 
     async def _guarded(self, request: web.Request, op: str) -> web.Response:
@@ -381,10 +374,10 @@ class Endpoint(PlatformEndpoint):
             call = InboundCall(self.ctx.platform.id, tif.paas_id, op, record, None, body, dict(request.query))
             result = await self.handler(call)
             return self._answer(200, self._render(op, record, result))
-        except Rejection as exc:
+        except Refusal as exc:
             return self._refuse(exc)
         except SigningError as exc:
-            return self._refuse(Rejection(C.SIGNATURE_INVALID, w.H_JWS, exc.reason))
+            return self._refuse(Refusal(C.SIGNATURE_INVALID, w.H_JWS, exc.reason))
         except Exception as exc:  # the documented fault answer (§4: 5xx, code "500"), never a traceback page
             fault = fault_of(exc)
             log_fault(log, self.ctx.platform.id, op, exc, fault)

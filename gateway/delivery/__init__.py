@@ -29,11 +29,11 @@ from gateway.delivery.outcomes import (
     Delivered,
     DeliveryError,
     DeliveryTimeout,
-    PermanentRefusal,
     ServerError,
     Throttled,
     TransientDeliveryError,
     TransientKind,
+    Undeliverable,
 )
 from gateway.delivery.policy import (
     DELIVERY_ATTEMPTS_EXHAUSTED,
@@ -71,7 +71,6 @@ __all__ = [
     "DeliveryTimeout",
     "Done",
     "OrderPlace",
-    "PermanentRefusal",
     "RandomSource",
     "RetryAt",
     "RetryPolicy",
@@ -79,6 +78,7 @@ __all__ = [
     "Throttled",
     "TransientDeliveryError",
     "TransientKind",
+    "Undeliverable",
     "expired",
     "expiry",
     "expiry_cutoff",

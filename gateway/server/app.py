@@ -21,7 +21,7 @@ from prometheus_client import CollectorRegistry
 from gateway.config import Config
 from gateway.consent import ConsentVerifier
 from gateway.delivery import BreakerRegistry
-from gateway.errors import PROBLEM_TYPE_BASE, ConfigError, Rejection
+from gateway.errors import PROBLEM_TYPE_BASE, ConfigError, Refusal
 from gateway.errors import RejectionCode as C
 from gateway.evidence import (
     LoggedClient,
@@ -86,7 +86,7 @@ async def translate_handler(request: web.Request) -> web.Response:
     params = request.rel_url.query
     missing = [name for name in ("from", "to", "type") if not params.get(name)]
     if missing:
-        raise Rejection(C.MISSING_FIELD, missing[0], "query parameters from, to and type are required")
+        raise Refusal(C.MISSING_FIELD, missing[0], "query parameters from, to and type are required")
     registry = config.registry
     try:
         dst_dialect, dst_platform = registry.resolve(params["to"])
@@ -98,7 +98,7 @@ async def translate_handler(request: web.Request) -> web.Response:
         )
     limit = registry.adapter(src_dialect).body_limit
     if request.content_length is not None and request.content_length > limit:
-        raise Rejection(C.BODY_TOO_LARGE, None, f"body is larger than {limit} bytes")
+        raise Refusal(C.BODY_TOO_LARGE, None, f"body is larger than {limit} bytes")
     body = await read_bounded(request, limit)  # within the app-wide time limit (limits.time_limit_middleware)
     envelope = make_envelope(dst_platform, datetime.fromtimestamp(request.app[CLOCK](), UTC))
     out = translate(registry, params["from"], params["to"], params["type"], body, envelope)

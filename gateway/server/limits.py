@@ -17,7 +17,7 @@ from typing import Any
 
 from aiohttp import web
 
-from gateway.errors import PROBLEM_TYPE_BASE, Rejection
+from gateway.errors import PROBLEM_TYPE_BASE, Refusal
 from gateway.errors import RejectionCode as C
 
 from .problems import problem_response
@@ -92,7 +92,7 @@ async def read_bounded(request: web.Request, limit: int) -> bytes:
             return b"".join(chunks)
         size += len(chunk)
         if size > limit:
-            raise Rejection(C.BODY_TOO_LARGE, None, f"body is larger than {limit} bytes")
+            raise Refusal(C.BODY_TOO_LARGE, None, f"body is larger than {limit} bytes")
         chunks.append(chunk)
 
 
