@@ -38,6 +38,7 @@ from gateway.delivery.outcomes import (
 from gateway.delivery.policy import (
     DELIVERY_ATTEMPTS_EXHAUSTED,
     DELIVERY_EXPIRED,
+    REFUSED_BY,
     Action,
     DeadLetter,
     Done,
@@ -56,6 +57,7 @@ __all__ = [
     "DELIVERY_ATTEMPTS_EXHAUSTED",
     "DELIVERY_EXPIRED",
     "MAX_RETRY_AFTER",
+    "REFUSED_BY",
     "Action",
     "Backoff",
     "BreakerRegistry",

@@ -19,7 +19,7 @@ from adapters.anhui.roles import dev_consent_key, load_link
 from adapters.anhui.scheme import H_JWS, PATHS, render_answer, sign_body
 from gateway.consent import issue_consent
 from gateway.delivery import DeliveryError
-from gateway.errors import UNKNOWN_PEER_CODE_FALLBACK, Refusal
+from gateway.errors import UNKNOWN_PEER_CODE_FALLBACK, Refusal, Side
 from gateway.licences import JTI_SCOPE, issuing_region
 from gateway.links import dev_link_settings
 from gateway.model.identifiers import mod37_36
@@ -295,6 +295,7 @@ async def test_an_issuer_answering_not_found_is_a_refusal_not_a_500(
         with pytest.raises(Refusal) as info:
             await client.query_licence(LicenceQuery(identifier, "核验", token), "q-n1")
         assert info.value.code == UNKNOWN_PEER_CODE_FALLBACK.value
+        assert info.value.side is Side.PEER  # the gateway answered ningbo with a refusal, in ningbo's dialect
         assert seen == [PATHS["licence_query"]]
         # the refused exchange spent nothing: the token's jti is not in the store's nonce table
         jti = pyjwt.decode(token, options={"verify_signature": False})["jti"]
