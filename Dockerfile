@@ -15,6 +15,12 @@ ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_DISABLE_PIP_VERSION_CHECK=1
 RUN groupadd --system --gid 10001 tongban \
     && useradd --system --uid 10001 --gid tongban --home-dir /var/lib/tongban --shell /usr/sbin/nologin tongban
 
+# libxmlsec1 for python-xmlsec (XMLDSig, signing/xmldsig.py): its wheels bundle the library, and these packages
+# let pip build it from source where no wheel fits.
+RUN apt-get update \
+    && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends libxmlsec1-dev pkg-config gcc \
+    && rm -rf /var/lib/apt/lists/*
+
 WORKDIR /opt/tongban
 COPY pyproject.toml README.md ./
 COPY gateway ./gateway

@@ -2,7 +2,9 @@
 
 Run: ``.venv/bin/python bench/signing.py [--seconds 0.4]``. Prints, per scheme, sign/s and verify/s for the
 scheme as the gateway uses it and for the bare primitive (same key, same bytes), and the overhead ratio
-(raw ops/s ÷ scheme ops/s; 1.0 means no overhead). Takes well under a minute.
+(raw ops/s ÷ scheme ops/s; 1.0 means no overhead). Then the XMLDSig library choice (issue 15 item 3): sign and
+verify of a real g60 envelope (the carried sample SC001.xml) by the gateway's libxmlsec1 code and by signxml with
+the same profile, key and trust store, as CPU µs per operation and the ratio. Takes well under a minute.
 """
 
 from __future__ import annotations
@@ -18,6 +20,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from cryptography.hazmat.primitives import hashes, hmac
 from cryptography.hazmat.primitives.asymmetric import ec, padding
 from lxml import etree
+from signxml.algorithms import CanonicalizationMethod, DigestAlgorithm, SignatureConstructionMethod, SignatureMethod
+from signxml.signer import XMLSigner
+from signxml.verifier import SignatureConfiguration, XMLVerifier
 from tongsuopy.crypto import hashes as sm_hashes
 from tongsuopy.crypto.asymciphers import ec as sm_ec
 
@@ -28,8 +33,11 @@ from signing.jwt import issue_jwt, verify_jwt
 from signing.keys import SigningKey
 from signing.secret import Secret
 from signing.sm import hmac_sm3_hex, sm2_generate, sm2_sign, sm2_verify, sm3_hex, verify_hmac_sm3_hex
-from signing.trust import TrustStore
-from signing.xmldsig import sign_enveloped, verify_enveloped
+from signing.trust import TrustStore, Usage, as_datetime
+from signing.xmldsig import _certificates, _check_profile, sign_enveloped, verify_enveloped
+
+REPO = Path(__file__).resolve().parents[1]
+G60_SAMPLE = REPO / "tests" / "data" / "platforms" / "samples" / "g60" / "case" / "SC001.xml"
 
 BODY = (
     '{"caseNo":"3302002405421339994","seq":4,"status":"SB","eventTime":"2025-09-09 00:51:16",'
@@ -174,6 +182,67 @@ def main() -> None:
         rate(lambda: ed_pub.verify(ed_sig, base), t),
     )
     print("ovh = raw ops/s / scheme ops/s (same process, same key, same bytes)")
+    xmldsig_libraries(t)
+
+
+def cpu_us(fn: Callable[[], object], seconds: float) -> float:
+    """CPU µs per call of ``fn`` (process time from the OS, not wall time), over about ``seconds``."""
+    for _ in range(3):
+        fn()
+    n, start = 0, time.process_time()
+    while time.process_time() - start < seconds:
+        fn()
+        n += 1
+    return 1e6 * (time.process_time() - start) / n
+
+
+def xmldsig_libraries(t: float) -> None:
+    """The g60 envelope signed and verified by libxmlsec1 (the gateway's ``signing.xmldsig``) and by signxml with
+    the profile the gateway used before (same RSA-2048 key, same exclusive C14N, same checks around it)."""
+    ca = make_ca()
+    signer = issue_xml_signing(ca, "310117")
+    trust = TrustStore("bench", (ca.cert,))
+    parser = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False)
+    doc = etree.fromstring(G60_SAMPLE.read_bytes(), parser)
+    now = time.time()
+
+    def signxml_sign() -> etree._Element:
+        return XMLSigner(
+            method=SignatureConstructionMethod.enveloped,
+            signature_algorithm=SignatureMethod.RSA_SHA256,
+            digest_algorithm=DigestAlgorithm.SHA256,
+            c14n_algorithm=CanonicalizationMethod.EXCLUSIVE_XML_CANONICALIZATION_1_0,
+        ).sign(doc, key=signer.key, cert=[signer.cert])
+
+    def signxml_verify(root: etree._Element) -> None:
+        leaf, *intermediates = _certificates(_check_profile(root))
+        at = as_datetime(now)
+        trust.verify(leaf, intermediates, now=at, usage=Usage.SIGNING)
+        config = SignatureConfiguration(
+            location="./",
+            expect_references=1,
+            signature_methods=frozenset({SignatureMethod.RSA_SHA256}),
+            digest_algorithms=frozenset({DigestAlgorithm.SHA256}),
+            verification_time=at,
+        )
+        XMLVerifier().verify(root, x509_cert=leaf, expect_config=config)
+
+    # each library verifies the other's signature: the same bytes are signed (the choice changes no interop)
+    ours = etree.fromstring(etree.tostring(sign_enveloped(doc, signer.key, signer.cert)), parser)
+    theirs = etree.fromstring(etree.tostring(signxml_sign()), parser)
+    signxml_verify(ours)
+    verify_enveloped(theirs, trust, now=now)
+    rows = {
+        "sign": (cpu_us(lambda: sign_enveloped(doc, signer.key, signer.cert), t), cpu_us(signxml_sign, t)),
+        "verify": (
+            cpu_us(lambda: verify_enveloped(theirs, trust, now=now), t),
+            cpu_us(lambda: signxml_verify(ours), t),
+        ),
+    }
+    print(f"\nXMLDSig of a g60 envelope ({G60_SAMPLE.name}, RSA-2048), CPU us per operation")
+    print(f"{'':<10}{'xmlsec':>10}{'signxml':>10}{'signxml/xmlsec':>16}")
+    for name, (xs, sx) in rows.items():
+        print(f"{name:<10}{xs:>10,.0f}{sx:>10,.0f}{sx / xs:>15.2f}x")
 
 
 if __name__ == "__main__":

@@ -29,7 +29,17 @@ from gateway.config import Config
 from gateway.msglog.atrest import AtRestKeys
 from gateway.msglog_cli import data_keys
 from gateway.store import open_store
-from gateway.store.api import Accepted, DestinationStats, InboundRecord, OperatorAccount, OutboundMessage, Store
+from gateway.store.api import (
+    Accepted,
+    ConsoleSession,
+    DeliveryAttempt,
+    DestinationStats,
+    InboundRecord,
+    OperatorAccount,
+    OutboundMessage,
+    OutboxQuery,
+    Store,
+)
 
 __all__ = ["MAGIC", "SealedStore", "is_sealed", "open_configured_store"]
 
@@ -203,6 +213,32 @@ class SealedStore:
 
     async def close(self) -> None:
         await self.inner.close()
+
+    # --- the console's methods (migrations 9 and 10): only found messages carry sealed bytes ------
+
+    async def find_messages(self, query: OutboxQuery) -> list[OutboundMessage]:
+        return [self._opened(m) for m in await self.inner.find_messages(query)]
+
+    async def record_attempt(self, attempt: DeliveryAttempt) -> None:
+        await self.inner.record_attempt(attempt)
+
+    async def list_attempts(self, outbox_id: str, limit: int = 200) -> list[DeliveryAttempt]:
+        return await self.inner.list_attempts(outbox_id, limit)
+
+    async def put_session(self, session: ConsoleSession, idle_before: float, max_sessions: int) -> None:
+        await self.inner.put_session(session, idle_before, max_sessions)
+
+    async def touch_session(self, token_sha256: str, idle_before: float, now: float) -> ConsoleSession | None:
+        return await self.inner.touch_session(token_sha256, idle_before, now)
+
+    async def update_session(self, token_sha256: str, lang: str) -> None:
+        await self.inner.update_session(token_sha256, lang)
+
+    async def end_sessions(self, *, token_sha256: str | None = None, name: str | None = None) -> int:
+        return await self.inner.end_sessions(token_sha256=token_sha256, name=name)
+
+    async def list_operators(self) -> list[OperatorAccount]:
+        return await self.inner.list_operators()
 
 
 async def open_configured_store(config: Config, store: Store | None = None, *, create: bool = True) -> Store:

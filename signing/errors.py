@@ -15,7 +15,7 @@
     └── Replayed                      timestamp outside the window, or nonce already seen
 
 Why one tree: callers (adapters, middlewares) map a failure to a platform rejection code by *type*, never by
-parsing a message. Foreign exceptions (cryptography's ``InvalidSignature``, PyJWT's errors, signxml's errors)
+parsing a message. Foreign exceptions (cryptography's ``InvalidSignature``, PyJWT's errors, python-xmlsec's errors)
 are translated once, where they arise, with ``raise ... from exc``.
 
 Why under ``GatewayError`` although signing knows nothing of the gateway: one root lets every caller tell "refused on

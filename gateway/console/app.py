@@ -23,12 +23,15 @@ from aiohttp import web
 from prometheus_client import CollectorRegistry
 
 from gateway.config import ConsoleSettings
-from gateway.server.keys import CLOCK, CONFIG, METRICS
+from gateway.msglog_cli import data_keys
+from gateway.server.keys import CLOCK, CONFIG, METRICS, STORE
 from gateway.server.limits import time_limit_middleware
 from gateway.server.listener import ConnectionGuard, EdgeCounters, EdgeLimits, GuardedSite
 
+from .accounts import accounts_routes
 from .auth import LoginThrottle, SessionBook
-from .keys import CONSOLE_URL, MAIN, ConsoleAddress
+from .bulk import bulk_routes
+from .keys import CONSOLE_URL, LOG_KEYS, MAIN, ConsoleAddress
 from .login import login_routes
 from .login_state import BOOK, THROTTLE
 from .outbox import outbox_routes
@@ -66,7 +69,7 @@ def create_console(
     now = clock or main[CLOCK]
     config = main[CONFIG]
     refusals = RefusalCounter(main[METRICS].registry)
-    book = SessionBook(settings.session_minutes * 60, now)
+    book = SessionBook(lambda: main[STORE], settings.session_minutes * 60, now)
     app = web.Application(
         middlewares=[
             headers_middleware,
@@ -78,6 +81,7 @@ def create_console(
         client_max_size=MAX_BODY,
     )
     app[MAIN] = main
+    app[LOG_KEYS] = data_keys(config) if config.message_log is not None else None
     app[BOOK] = book
     app[THROTTLE] = LoginThrottle(settings.login_attempts, settings.lockout_seconds, now)
     env = aiohttp_jinja2.setup(
@@ -87,7 +91,7 @@ def create_console(
     )
     env.filters["when"] = when
     app.router.add_get("/", _root)
-    app.router.add_routes(login_routes() + outbox_routes() + read_routes())
+    app.router.add_routes(login_routes() + bulk_routes() + outbox_routes() + read_routes() + accounts_routes())
     app.router.add_static("/console/static/", HERE / "static", append_version=False)
     return app
 

@@ -6,9 +6,9 @@ Pure parts with an injected clock, so the rules are testable without a server:
   retries, discards and runs a sync, admin manages accounts);
 - passwords are hashed with argon2id (argon2-cffi's defaults: memory-hard, salted); an unknown name is verified
   against a dummy hash too, so a login takes as long whether or not the account exists;
-- a session is a random token in an HttpOnly, SameSite=Strict cookie (Secure over TLS); the server keeps only the
-  token's SHA-256, the account name, role and a CSRF token, and forgets it after ``session_minutes`` idle. The book
-  is bounded: past ``MAX_SESSIONS`` the least recently used session ends;
+- a session is a random token in an HttpOnly, SameSite=Strict cookie (Secure over TLS); the store keeps only the
+  token's SHA-256, the account name, role, language and a CSRF token (shared by every instance on it), and forgets
+  it after ``session_minutes`` idle. The table is bounded: past ``MAX_SESSIONS`` the least recently seen end;
 - the throttle refuses a login for ``lockout_seconds`` once a client address, or an account name, has failed
   ``login_attempts`` times within that time; it remembers at most ``MAX_TRACKED`` keys.
 """
@@ -26,6 +26,8 @@ from typing import Final
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
+from gateway.store.api import ConsoleSession, Store
+
 __all__ = [
     "MAX_SESSIONS",
     "MAX_TRACKED",
@@ -35,6 +37,7 @@ __all__ = [
     "SessionBook",
     "hash_password",
     "may",
+    "token_digest",
     "verify_password",
 ]
 
@@ -68,64 +71,62 @@ def verify_password(stored: str | None, password: str) -> bool:
         return False
 
 
-@dataclass(slots=True)
+@dataclass(frozen=True, slots=True)
 class Session:
-    """One signed-in operator. ``csrf`` goes into every form the session is shown and must come back with it."""
+    """One signed-in operator. ``csrf`` goes into every form the session is shown and must come back with it;
+    ``key`` is the SHA-256 of the cookie token (what the store keeps)."""
 
+    key: str
     name: str
     role: str
-    csrf: str
-    last_seen: float
+    csrf: str = field(repr=False)
     lang: str = "zh"
-    flashes: list[str] = field(default_factory=list)
 
     def csrf_ok(self, given: str | None) -> bool:
         return given is not None and hmac.compare_digest(given.encode(), self.csrf.encode())
 
 
-def _digest(token: str) -> str:
+def token_digest(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
 class SessionBook:
-    """The console's sessions, in memory (one console listener per instance; a restart signs everyone out)."""
+    """The console's sessions, kept in the store (migration 10) so that every instance on it knows them: a login
+    on one instance works on the next one behind the load balancer, and a restart signs nobody out."""
 
-    def __init__(self, idle_seconds: float, clock: Callable[[], float]) -> None:
+    def __init__(self, store: Callable[[], Store], idle_seconds: float, clock: Callable[[], float]) -> None:
+        self._store = store
         self._idle = idle_seconds
         self._clock = clock
-        self._sessions: OrderedDict[str, Session] = OrderedDict()
 
-    def __len__(self) -> int:
-        return len(self._sessions)
-
-    def open(self, name: str, role: str) -> tuple[str, Session]:
+    async def open(self, name: str, role: str, lang: str = "zh") -> tuple[str, Session]:
         """A new session for ``name``: returns the cookie token (never stored) and the session."""
         token = secrets.token_urlsafe(32)
-        session = Session(name, role, secrets.token_urlsafe(32), self._clock())
-        self._sessions[_digest(token)] = session
-        while len(self._sessions) > MAX_SESSIONS:
-            self._sessions.popitem(last=False)
-        return token, session
+        now = self._clock()
+        kept = ConsoleSession(token_digest(token), name, role, secrets.token_urlsafe(32), lang, now)
+        await self._store().put_session(kept, now - self._idle, MAX_SESSIONS)
+        return token, Session(kept.token_sha256, name, role, kept.csrf, lang)
 
-    def find(self, token: str | None) -> Session | None:
+    async def find(self, token: str | None) -> Session | None:
         """The live session of ``token``, refreshed; None when unknown or idle too long (then it is dropped)."""
-        if not token:
-            return None
-        key = _digest(token)
-        session = self._sessions.get(key)
-        if session is None:
+        if not token or len(token) > 128:
             return None
         now = self._clock()
-        if now - session.last_seen > self._idle:
-            del self._sessions[key]
+        kept = await self._store().touch_session(token_digest(token), now - self._idle, now)
+        if kept is None:
             return None
-        session.last_seen = now
-        self._sessions.move_to_end(key)
-        return session
+        return Session(kept.token_sha256, kept.name, kept.role, kept.csrf, kept.lang)
 
-    def close(self, token: str | None) -> None:
-        if token:
-            self._sessions.pop(_digest(token), None)
+    async def set_lang(self, session: Session, lang: str) -> None:
+        await self._store().update_session(session.key, lang)
+
+    async def close(self, token: str | None) -> None:
+        if token and len(token) <= 128:
+            await self._store().end_sessions(token_sha256=token_digest(token))
+
+    async def end_all(self, name: str) -> int:
+        """End every session of the account ``name`` (its role changed, or it was disabled)."""
+        return await self._store().end_sessions(name=name)
 
 
 class LoginThrottle:

@@ -6,7 +6,9 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
-__all__ = ["CONSOLE_URL", "MAIN", "ConsoleAddress"]
+from gateway.msglog.atrest import AtRestKeys
+
+__all__ = ["CONSOLE_URL", "LOG_KEYS", "MAIN", "ConsoleAddress"]
 
 
 @dataclass(slots=True)
@@ -20,3 +22,5 @@ class ConsoleAddress:
 MAIN: web.AppKey[web.Application] = web.AppKey("console_main", web.Application)
 #: on the gateway application when a console is configured: its base URL ``http://host:port/console/`` once it listens
 CONSOLE_URL: web.AppKey[ConsoleAddress] = web.AppKey("console_url", ConsoleAddress)
+#: the message log's at-rest keys (to show a message's signed payload, masked), when a message log is configured
+LOG_KEYS: web.AppKey[AtRestKeys | None] = web.AppKey("console_log_keys")

@@ -80,9 +80,9 @@ async def login(request: web.Request) -> web.StreamResponse:
         raise ConsoleRefusal(401, "LOGIN_FAILED", "wrong name or password")
     throttle.succeeded(*keys)
     book = request.app[BOOK]
-    book.close(request.cookies.get(SESSION_COOKIE))  # a fresh session id at every login (no fixation)
-    token, session = book.open(account.name, account.role)
-    session.lang = request.cookies.get(LANG_COOKIE, "zh") if request.cookies.get(LANG_COOKIE) in LANGS else "zh"
+    await book.close(request.cookies.get(SESSION_COOKIE))  # a fresh session id at every login (no fixation)
+    lang = request.cookies.get(LANG_COOKIE, "zh") if request.cookies.get(LANG_COOKIE) in LANGS else "zh"
+    token, _ = await book.open(account.name, account.role, lang)
     await record_action(
         msglog, at=now, who=account.name, role=account.role, action="login", target="console", outcome="ok"
     )
@@ -95,7 +95,7 @@ async def login(request: web.Request) -> web.StreamResponse:
 async def logout(request: web.Request) -> web.StreamResponse:
     session = require(request, "viewer")
     main = request.app[MAIN]
-    request.app[BOOK].close(request.cookies.get(SESSION_COOKIE))
+    await request.app[BOOK].close(request.cookies.get(SESSION_COOKIE))
     await record_action(
         main.get(MSGLOG),
         at=main[CLOCK](),
@@ -118,7 +118,7 @@ async def language(request: web.Request) -> web.StreamResponse:
         raise ConsoleRefusal(400, "BAD_QUERY", "lang is zh or en")
     session = request[SESSION]
     if session is not None:
-        session.lang = lang
+        await request.app[BOOK].set_lang(session, lang)
     back = str(form.get("back", "/console/"))
     response = web.HTTPSeeOther(back if back.startswith("/console/") and "//" not in back else "/console/")
     response.set_cookie(LANG_COOKIE, lang, max_age=365 * 86400, **_cookie_flags(request))

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from datetime import datetime
 from functools import wraps
-from typing import Any
+from typing import Any, Final
 
 import aiohttp_jinja2
 from aiohttp import web
@@ -20,7 +20,10 @@ from .i18n import LANGS, translate
 from .login_state import LANG_COOKIE
 from .security import SESSION
 
-__all__ = ["page", "render", "when"]
+__all__ = ["DONE", "page", "render", "when"]
+
+#: what a redirect after an action may announce (``?done=...``: no server-side flash, so any instance can show it)
+DONE: Final = frozenset({"retried", "discarded", "saved", "sync_started"})
 
 Values = Callable[[web.Request], Awaitable[dict[str, Any]]]
 
@@ -29,16 +32,15 @@ def _common(request: web.Request) -> dict[str, Any]:
     session = request.get(SESSION)
     cookie = request.cookies.get(LANG_COOKIE)
     lang = session.lang if session is not None else (cookie if cookie in LANGS else "zh")
-    flashes = list(session.flashes) if session is not None else []
-    if session is not None:
-        session.flashes.clear()
+    done = request.rel_url.query.get("done", "")
     return {
         "session": session,
         "lang": lang,
         "other_lang": "en" if lang == "zh" else "zh",
         "t": lambda key: translate(lang, key),
         "csrf": session.csrf if session else "",
-        "flashes": flashes,
+        "done": done if done in DONE else "",
+        "done_count": request.rel_url.query.get("n", "") if request.rel_url.query.get("n", "").isdigit() else "",
         "path": request.path,
     }
 

@@ -70,6 +70,7 @@ REFUSAL_CODES: Final = (
     "NOT_DEAD",
     "BAD_QUERY",
     "NO_MESSAGE_LOG",
+    "ACCOUNT_EXISTS",
 )
 _OPEN_PATHS: Final = frozenset({"/console/login"})
 
@@ -144,7 +145,7 @@ async def headers_middleware(request: web.Request, handler: Handler) -> web.Stre
 def session_middleware(book: SessionBook) -> Any:
     @web.middleware
     async def sessions(request: web.Request, handler: Handler) -> web.StreamResponse:
-        session = book.find(request.cookies.get(SESSION_COOKIE))
+        session = await book.find(request.cookies.get(SESSION_COOKIE))
         request[SESSION] = session
         if session is None and request.path not in _OPEN_PATHS and not request.path.startswith("/console/static/"):
             if request.method in ("GET", "HEAD") and not _wants_json(request):
@@ -166,7 +167,7 @@ async def csrf_middleware(request: web.Request, handler: Handler) -> web.StreamR
             ok = session.csrf_ok(given_text)
         else:  # the login form: double-submit of its own cookie
             cookie = request.cookies.get(LOGIN_COOKIE)
-            ok = cookie is not None and given_text is not None and Session("", "", cookie, 0).csrf_ok(given_text)
+            ok = cookie is not None and given_text is not None and Session("", "", "", cookie).csrf_ok(given_text)
         if not ok:
             raise ConsoleRefusal(403, "CSRF_INVALID", "the form's CSRF token is missing or wrong; reload the page")
     return await handler(request)

@@ -56,7 +56,7 @@ from gateway.delivery import (
 )
 from gateway.errors import Refusal
 from gateway.model import canonical_json
-from gateway.store.api import OutboundMessage, Store
+from gateway.store.api import DeliveryAttempt, OutboundMessage, Store
 from gateway.store.errors import StoreError
 from gateway.wire.base import PlatformClient
 
@@ -362,6 +362,7 @@ class DeliveryWorker:
                                             "destination circuit open; not sent")
             return
         policy = self.policy(message.destination)
+        started = self.clock()
         heartbeat = asyncio.create_task(self._keep_lease(message))
         try:
             outcome = await self._attempt(message, policy)
@@ -385,7 +386,25 @@ class DeliveryWorker:
         if not kept:
             log.warning("the lease of an outbox message was lost before its outcome was recorded",
                         extra={"destination": message.destination, "outbox_id": message.id})
+        else:
+            await self._record_attempt(message, action, now, now - started)
         self._recorded(message, action)
+
+    async def _record_attempt(self, message: OutboundMessage, action: Any, now: float, latency: float) -> None:
+        """The attempt's line in the message's history (the console's attempts table): best effort, because the
+        outcome itself is already recorded and a lost history line must not turn into a second delivery."""
+        if isinstance(action, Done):
+            outcome, code = "delivered", None
+        elif isinstance(action, RetryAt):
+            outcome, code = "retry", action.kind.value
+        else:
+            outcome, code = "dead", action.code
+        attempt = DeliveryAttempt(message.id, max(message.attempts, 1), now, outcome, code, max(latency, 0.0))
+        try:
+            await self.store.record_attempt(attempt)
+        except StoreError:
+            log.warning("a delivery attempt could not be added to its message's history",
+                        extra={"destination": message.destination, "outbox_id": message.id})
 
     async def _attempt(
         self, message: OutboundMessage, policy: RetryPolicy

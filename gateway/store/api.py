@@ -38,10 +38,13 @@ __all__ = [
     "PENDING",
     "STATES",
     "Accepted",
+    "ConsoleSession",
+    "DeliveryAttempt",
     "DestinationStats",
     "InboundRecord",
     "OperatorAccount",
     "OutboundMessage",
+    "OutboxQuery",
     "Store",
 ]
 
@@ -379,3 +382,82 @@ class Store(Protocol):
     async def close(self) -> None:
         """Release connections and threads; later calls raise ``StoreUnavailable``."""
         ...
+
+    # --- console: delivery attempts, outbox search, shared sessions (migrations 9 and 10) -----
+
+    async def record_attempt(self, attempt: DeliveryAttempt) -> None:
+        """Append one delivery attempt's outcome to its message's history (the console's attempts table)."""
+        ...
+
+    async def list_attempts(self, outbox_id: str, limit: int = 200) -> list[DeliveryAttempt]:
+        """The recorded attempts of one message, oldest first (at most ``limit``, the latest kept)."""
+        ...
+
+    async def find_messages(self, query: OutboxQuery) -> list[OutboundMessage]:
+        """Messages matching every set field of ``query``, oldest first (the console's outbox filters)."""
+        ...
+
+    async def put_session(self, session: ConsoleSession, idle_before: float, max_sessions: int) -> None:
+        """Store a new console session; the sessions last seen at or before ``idle_before`` end, and beyond
+        ``max_sessions`` the least recently seen ones end too (the table stays bounded)."""
+        ...
+
+    async def touch_session(self, token_sha256: str, idle_before: float, now: float) -> ConsoleSession | None:
+        """The session of ``token_sha256`` with ``last_seen`` moved to ``now``; None (and the session deleted)
+        when unknown or last seen at or before ``idle_before``."""
+        ...
+
+    async def update_session(self, token_sha256: str, lang: str) -> None:
+        """Remember the session's language."""
+        ...
+
+    async def end_sessions(self, *, token_sha256: str | None = None, name: str | None = None) -> int:
+        """Delete one session (by token digest) or every session of an account (by name); how many went."""
+        ...
+
+    async def list_operators(self) -> list[OperatorAccount]:
+        """Every console account, by name (the admins' accounts page)."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryAttempt:
+    """One delivery attempt of an outbox message as the worker recorded its outcome.
+
+    ``attempt`` is the message's attempt count at the time (it restarts at 1 after an operator's retry);
+    ``outcome`` is ``delivered``, ``retry``, ``dead`` or ``not_sent``; ``code`` the stable refusal or transient
+    kind; ``latency`` seconds from the start of the send to its outcome.
+    """
+
+    outbox_id: str
+    attempt: int
+    at: float
+    outcome: str
+    code: str | None
+    latency: float
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxQuery:
+    """The console's outbox filters; ``None`` leaves a field unfiltered. ``source`` is the submitting platform
+    (joined through the inbound idempotency record); ``created_from``/``created_to`` bound ``created_at``."""
+
+    state: str | None = None
+    destination: str | None = None
+    source: str | None = None
+    code: str | None = None
+    created_from: float | None = None
+    created_to: float | None = None
+    limit: int = 200
+
+
+@dataclass(frozen=True, slots=True)
+class ConsoleSession:
+    """A signed-in console operator as the store keeps it: the SHA-256 of the cookie token, never the token."""
+
+    token_sha256: str
+    name: str
+    role: str
+    csrf: str = field(repr=False)
+    lang: str
+    last_seen: float

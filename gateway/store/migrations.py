@@ -148,6 +148,34 @@ MIGRATIONS: Final[tuple[Migration, ...]] = (
             " single_use {bigint} NOT NULL DEFAULT 0)",
         ),
     ),
+    Migration(
+        9,
+        "delivery attempts of outbox messages (the console's per-attempt history)",
+        (
+            "CREATE TABLE delivery_attempts ("
+            " outbox_id TEXT NOT NULL,"
+            " attempt {bigint} NOT NULL,"
+            " at {real} NOT NULL,"
+            " outcome TEXT NOT NULL,"
+            " code TEXT,"
+            " latency {real} NOT NULL,"
+            " PRIMARY KEY (outbox_id, attempt, at))",
+        ),
+    ),
+    Migration(
+        10,
+        "console sessions shared by every instance on the store (the token's SHA-256 only)",
+        (
+            "CREATE TABLE console_sessions ("
+            " token_sha256 TEXT PRIMARY KEY,"
+            " name TEXT NOT NULL,"
+            " role TEXT NOT NULL,"
+            " csrf TEXT NOT NULL,"
+            " lang TEXT NOT NULL,"
+            " last_seen {real} NOT NULL)",
+            "CREATE INDEX console_sessions_seen ON console_sessions (last_seen)",
+        ),
+    ),
 )
 
 

@@ -16,9 +16,19 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from typing import Any, Final, TypeVar
 
-from . import _rows
+from . import _console_sql, _rows
 from ._pg_pool import open_pool, run_pooled
-from .api import STATES, Accepted, DestinationStats, InboundRecord, OperatorAccount, OutboundMessage
+from .api import (
+    STATES,
+    Accepted,
+    ConsoleSession,
+    DeliveryAttempt,
+    DestinationStats,
+    InboundRecord,
+    OperatorAccount,
+    OutboundMessage,
+    OutboxQuery,
+)
 from .errors import StoreError
 from .migrate import migrate_postgres
 from .migrations import STORE_SCHEMA
@@ -269,7 +279,14 @@ class PostgresStore:
 
     async def purge_delivered(self, before: float) -> int:
         sql = f"DELETE FROM outbox WHERE state IN {sources_sql('purge')} AND delivered_at < $1"  # noqa: S608
-        return _count(await self._run("purge_delivered", lambda conn: conn.execute(sql, float(before))))
+
+        async def job(conn: Any) -> int:
+            async with conn.transaction():
+                gone = _count(await conn.execute(sql, float(before)))
+                await conn.execute(_console_sql.PURGE_ORPHAN_ATTEMPTS)  # their attempt histories go with them
+                return gone
+
+        return await self._run("purge_delivered", job)
 
     async def outbox_stats(self, now: float) -> dict[str, DestinationStats]:
         sql = (
@@ -377,6 +394,64 @@ class PostgresStore:
 
     async def close(self) -> None:
         await self._pool.close()
+
+    # --- console: delivery attempts, outbox search, shared sessions (migrations 9 and 10) -----
+
+    async def record_attempt(self, attempt: DeliveryAttempt) -> None:
+        sql = _console_sql.insert_sql("delivery_attempts", _console_sql.ATTEMPT_COLUMNS, _dollar)
+        values = _console_sql.attempt_values(attempt)
+        await self._run("record_attempt", lambda conn: conn.execute(sql, *values))
+
+    async def list_attempts(self, outbox_id: str, limit: int = 200) -> list[DeliveryAttempt]:
+        sql = _console_sql.list_attempts_sql(_dollar)
+        rows = await self._run("list_attempts", lambda conn: conn.fetch(sql, outbox_id, limit))
+        return [_console_sql.attempt_from_row(r) for r in rows]
+
+    async def find_messages(self, query: OutboxQuery) -> list[OutboundMessage]:
+        sql, params = _console_sql.find_messages_sql(query, _dollar)
+        rows = await self._run("find_messages", lambda conn: conn.fetch(sql, *params))
+        return [_rows.message_from_row(r) for r in rows]
+
+    async def put_session(self, session: ConsoleSession, idle_before: float, max_sessions: int) -> None:
+        insert = _console_sql.insert_sql("console_sessions", _console_sql.SESSION_COLUMNS, _dollar)
+        bound = _console_sql.bound_sessions_sql(_dollar)
+
+        async def job(conn: Any) -> None:
+            async with conn.transaction():
+                await conn.execute("DELETE FROM console_sessions WHERE last_seen <= $1", float(idle_before))
+                await conn.execute(insert, *_console_sql.session_values(session))
+                await conn.execute(bound, max(max_sessions - 1, 0))
+
+        await self._run("put_session", job)
+
+    async def touch_session(self, token_sha256: str, idle_before: float, now: float) -> ConsoleSession | None:
+        sql = _console_sql.touch_session_sql(_dollar)
+
+        async def job(conn: Any) -> ConsoleSession | None:
+            row = await conn.fetchrow(sql, token_sha256, float(idle_before), float(now))
+            if row is None:
+                await conn.execute("DELETE FROM console_sessions WHERE token_sha256 = $1", token_sha256)
+                return None
+            return _console_sql.session_from_row(row)
+
+        return await self._run("touch_session", job)
+
+    async def update_session(self, token_sha256: str, lang: str) -> None:
+        sql = "UPDATE console_sessions SET lang = $1 WHERE token_sha256 = $2"
+        await self._run("update_session", lambda conn: conn.execute(sql, lang, token_sha256))
+
+    async def end_sessions(self, *, token_sha256: str | None = None, name: str | None = None) -> int:
+        sql = "DELETE FROM console_sessions WHERE token_sha256 = $1::text OR name = $2::text"
+        return _count(await self._run("end_sessions", lambda conn: conn.execute(sql, token_sha256, name)))
+
+    async def list_operators(self) -> list[OperatorAccount]:
+        sql = "SELECT name, role, password_hash, created_at, single_use FROM console_operators ORDER BY name"
+        rows = await self._run("list_operators", lambda conn: conn.fetch(sql))
+        return [OperatorAccount(r[0], r[1], r[2], float(r[3]), bool(r[4])) for r in rows]
+
+
+def _dollar(n: int) -> str:
+    return f"${n}"
 
 
 def _count(status: str) -> int:

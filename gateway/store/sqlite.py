@@ -16,9 +16,19 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from . import _rows
+from . import _console_sql, _rows
 from ._sqlite_worker import SQLiteWorker, wal_connector
-from .api import STATES, Accepted, DestinationStats, InboundRecord, OperatorAccount, OutboundMessage
+from .api import (
+    STATES,
+    Accepted,
+    ConsoleSession,
+    DeliveryAttempt,
+    DestinationStats,
+    InboundRecord,
+    OperatorAccount,
+    OutboundMessage,
+    OutboxQuery,
+)
 from .migrate import migrate_sqlite
 from .migrations import STORE_SCHEMA
 from .transitions import holding_sql, sources_sql
@@ -263,7 +273,13 @@ class SQLiteStore:
 
     async def purge_delivered(self, before: float) -> int:
         sql = f"DELETE FROM outbox WHERE state IN {sources_sql('purge')} AND delivered_at < ?"  # noqa: S608
-        return await self._worker.run("purge_delivered", lambda conn: conn.execute(sql, (before,)).rowcount)
+
+        def job(conn: sqlite3.Connection) -> int:
+            gone = conn.execute(sql, (before,)).rowcount
+            conn.execute(_console_sql.PURGE_ORPHAN_ATTEMPTS)  # their attempt histories go with them
+            return gone
+
+        return await self._worker.run("purge_delivered", job)
 
     async def outbox_stats(self, now: float) -> dict[str, DestinationStats]:
         sql = (
@@ -385,3 +401,65 @@ class SQLiteStore:
 
     async def close(self) -> None:
         await self._worker.stop()
+
+    # --- console: delivery attempts, outbox search, shared sessions (migrations 9 and 10) -----
+
+    async def record_attempt(self, attempt: DeliveryAttempt) -> None:
+        sql = _console_sql.insert_sql("delivery_attempts", _console_sql.ATTEMPT_COLUMNS, _qmark)
+        values = _console_sql.attempt_values(attempt)
+        await self._worker.run("record_attempt", lambda conn: conn.execute(sql, values) and None)
+
+    async def list_attempts(self, outbox_id: str, limit: int = 200) -> list[DeliveryAttempt]:
+        sql = _console_sql.list_attempts_sql(_qmark)
+        return await self._worker.run(
+            "list_attempts",
+            lambda conn: [_console_sql.attempt_from_row(r) for r in conn.execute(sql, (outbox_id, limit))],
+        )
+
+    async def find_messages(self, query: OutboxQuery) -> list[OutboundMessage]:
+        sql, params = _console_sql.find_messages_sql(query, _qmark)
+        return await self._worker.run(
+            "find_messages", lambda conn: [_rows.message_from_row(r) for r in conn.execute(sql, params)]
+        )
+
+    async def put_session(self, session: ConsoleSession, idle_before: float, max_sessions: int) -> None:
+        insert = _console_sql.insert_sql("console_sessions", _console_sql.SESSION_COLUMNS, _qmark)
+        bound = _console_sql.bound_sessions_sql(_qmark)
+
+        def job(conn: sqlite3.Connection) -> None:
+            conn.execute("DELETE FROM console_sessions WHERE last_seen <= ?", (idle_before,))
+            conn.execute(insert, _console_sql.session_values(session))
+            conn.execute(bound, (max(max_sessions - 1, 0),))
+
+        await self._worker.run("put_session", job)
+
+    async def touch_session(self, token_sha256: str, idle_before: float, now: float) -> ConsoleSession | None:
+        sql = _console_sql.touch_session_sql(_qmark)
+
+        def job(conn: sqlite3.Connection) -> ConsoleSession | None:
+            row = conn.execute(sql, (token_sha256, idle_before, now)).fetchone()
+            if row is None:
+                conn.execute("DELETE FROM console_sessions WHERE token_sha256 = ?", (token_sha256,))
+                return None
+            return _console_sql.session_from_row(row)
+
+        return await self._worker.run("touch_session", job)
+
+    async def update_session(self, token_sha256: str, lang: str) -> None:
+        sql = "UPDATE console_sessions SET lang = ? WHERE token_sha256 = ?"
+        await self._worker.run("update_session", lambda conn: conn.execute(sql, (lang, token_sha256)) and None)
+
+    async def end_sessions(self, *, token_sha256: str | None = None, name: str | None = None) -> int:
+        sql = "DELETE FROM console_sessions WHERE token_sha256 = ? OR name = ?"
+        return await self._worker.run("end_sessions", lambda conn: conn.execute(sql, (token_sha256, name)).rowcount)
+
+    async def list_operators(self) -> list[OperatorAccount]:
+        sql = "SELECT name, role, password_hash, created_at, single_use FROM console_operators ORDER BY name"
+        return await self._worker.run(
+            "list_operators",
+            lambda conn: [OperatorAccount(r[0], r[1], r[2], r[3], bool(r[4])) for r in conn.execute(sql)],
+        )
+
+
+def _qmark(n: int) -> str:
+    return f"?{n}"  # numbered: the console's statements name their parameters out of textual order

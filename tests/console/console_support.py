@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import re
 import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "pipeline"))
 
+import aiohttp
 from pipeline_stack import Stack, StackFactory
 
 from gateway.console import CONSOLE_URL, add_user
@@ -31,13 +34,30 @@ class ConsoleStack:
         return self.url.removesuffix("/console/")
 
 
-async def start_console_stack(make_stack: StackFactory, folder: Path) -> ConsoleStack:
+async def start_console_stack(make_stack: StackFactory, folder: Path, store_url: str | None = None) -> ConsoleStack:
     """A stack whose g60 gives up after one attempt, the console on a free port, one account per role; its store
-    and its message log are files of its own in ``folder``."""
+    (``store_url``, or a SQLite file) and its message log are its own, the files in ``folder``."""
     extra = {**ONE_TRY, "message_log": {"url": f"sqlite:///{folder / 'msglog.db'}"}}
-    stack = await make_stack(f"sqlite:///{folder / 'gateway.db'}", extra=extra)
+    stack = await make_stack(store_url or f"sqlite:///{folder / 'gateway.db'}", extra=extra)
     for role, password in PASSWORDS.items():
         await add_user(stack.store, role, role, password, time.time())
     url = stack.app[CONSOLE_URL].url
     assert url is not None
     return ConsoleStack(stack, url)
+
+
+def csrf_of(html: str) -> str:
+    found = re.search(r'name="csrf" value="([^"]+)"', html)
+    assert found, "the page has no CSRF field"
+    return found.group(1)
+
+
+async def login(http: aiohttp.ClientSession, cs: ConsoleStack, name: str, password: str | None = None) -> Any:
+    async with http.get(cs.url + "login") as page:
+        token = csrf_of(await page.text())
+    form = {"csrf": token, "name": name, "password": password or PASSWORDS[name]}
+    return await http.post(cs.url + "login", data=form, allow_redirects=False)
+
+
+def session() -> aiohttp.ClientSession:
+    return aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True))

@@ -6,13 +6,12 @@ from __future__ import annotations
 import re
 import time
 from dataclasses import replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import aiohttp
 import pytest
-from console_support import PASSWORDS, ConsoleStack
+from console_support import ConsoleStack, csrf_of, login, session
 from pipeline_stack import sample, wait_for_async
 
 from gateway.console import one_time_admin
@@ -22,23 +21,6 @@ from gateway.model.timefmt import BEIJING
 from gateway.server.keys import METRICS, MSGLOG
 from gateway.store.api import DEAD
 from gateway.sync.status import SyncStatus, status_job
-
-
-def csrf_of(html: str) -> str:
-    found = re.search(r'name="csrf" value="([^"]+)"', html)
-    assert found, "the page has no CSRF field"
-    return found.group(1)
-
-
-async def login(http: aiohttp.ClientSession, cs: ConsoleStack, name: str, password: str | None = None) -> Any:
-    async with http.get(cs.url + "login") as page:
-        token = csrf_of(await page.text())
-    form = {"csrf": token, "name": name, "password": password or PASSWORDS[name]}
-    return await http.post(cs.url + "login", data=form, allow_redirects=False)
-
-
-def session() -> aiohttp.ClientSession:
-    return aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True))
 
 
 async def dead_letter(cs: ConsoleStack, samples_dir: Path, version: int = 1) -> Any:
@@ -138,7 +120,7 @@ async def test_an_operator_retries_with_masking_and_the_action_is_in_the_message
             assert value and value not in html, "a personal value is shown unmasked"
         console_stack.stack.sims["g60"].plan.down_until = 0.0
         async with http.post(console_stack.url + f"outbox/{message.id}/retry", data={"csrf": csrf_of(html)}) as done:
-            assert done.status == 200 and str(done.url).endswith(f"/console/outbox/{message.id}")
+            assert done.status == 200 and done.url.path.endswith(f"/console/outbox/{message.id}")
             assert "已重新排队" in await done.text()  # "queued again", once
 
         async def delivered() -> bool:
@@ -210,3 +192,97 @@ async def test_the_sync_page_says_when_the_catalogue_last_synced(console_stack: 
     row = html[html.index('data-link="hefei>yrd-map"') :]
     assert "2026-12-01 09:30:00" in row and "2026-11-30 09:30:00" in row
     assert '<td class="red">refused</td>' in row and "refused 10" in row and "created 1990" in row
+
+
+async def test_a_message_shows_its_attempts_and_the_masked_signed_payload_of_the_last_one(
+    console_stack: ConsoleStack, samples_dir: Path
+) -> None:
+    case, message = await dead_letter(console_stack, samples_dir)
+    store = console_stack.stack.store
+    [failed] = await store.list_attempts(message.id)
+    assert (failed.attempt, failed.outcome) == (1, "dead") and failed.code and failed.latency >= 0
+    console_stack.stack.sims["g60"].plan.down_until = 0.0
+    async with session() as http:
+        await login(http, console_stack, "operator")
+        async with http.get(console_stack.url + f"outbox/{message.id}") as page:
+            html = await page.text()
+        assert html.count('data-outcome="dead"') == 1 and failed.code in html
+        assert 'id="show-payload"' in html and 'id="signed"' not in html  # only on request
+        async with http.post(console_stack.url + f"outbox/{message.id}/retry", data={"csrf": csrf_of(html)}):
+            pass
+
+        async def delivered() -> bool:
+            return (await store.get_message(message.id)).state == "delivered"
+
+        await wait_for_async(delivered, timeout=30, what="the retried message delivered")
+        async with http.get(console_stack.url + f"outbox/{message.id}?payload=1") as page:
+            html = await page.text()
+    assert [a.outcome for a in await store.list_attempts(message.id)] == ["dead", "delivered"]
+    assert 'data-outcome="dead"' in html and 'data-outcome="delivered"' in html
+    signed = html[html.index('<pre id="signed">') :]
+    signed = signed[: signed.index("</pre>")]
+    assert case.case_no in signed  # the request as it went out (g60's XML carries the case number)
+    for value in (case.applicant.name, case.applicant.id_number, case.applicant.phone):
+        assert value and value not in signed, "a personal value is shown unmasked"
+
+
+async def test_the_outbox_filters_and_a_bulk_retry_with_its_confirmation(
+    console_stack: ConsoleStack, samples_dir: Path
+) -> None:
+    first_case, first = await dead_letter(console_stack, samples_dir, 1)
+    second_case, _ = await dead_letter(console_stack, samples_dir, 2)
+    found: list[Any] = []
+
+    async def two_dead() -> bool:
+        found[:] = await console_stack.stack.store.list_messages(state=DEAD, destination="g60")
+        return len(found) == 2
+
+    await wait_for_async(two_dead, timeout=30, what="two dead letters")
+    [second] = [m for m in found if m.id != first.id]
+    code = first.last_error_code
+    created = datetime.fromtimestamp(first.created_at, BEIJING)
+    window = {
+        "from": (created - timedelta(minutes=1)).strftime("%Y-%m-%dT%H:%M"),
+        "to": (created + timedelta(minutes=5)).strftime("%Y-%m-%dT%H:%M"),
+    }
+    async with session() as http:
+        await login(http, console_stack, "viewer")
+        async with http.get(console_stack.url + "outbox?state=dead") as page:
+            assert 'type="checkbox"' not in await page.text() and page.status == 200
+        await login(http, console_stack, "operator")
+        shown: dict[str, list[str]] = {}
+        for name, params in {
+            "matching": {"state": "dead", "destination": "g60", "source": "hefei", "code": code, **window},
+            "other source": {"source": "huainan"},
+            "other code": {"code": "SCHEMA_INVALID"},
+            "later": {"from": (created + timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M")},
+        }.items():
+            async with http.get(console_stack.url + "outbox", params=params) as page:
+                assert page.status == 200, name
+                shown[name] = re.findall(r'<tr data-id="([0-9a-f]{32})"', await page.text())
+        assert sorted(shown["matching"]) == sorted([first.id, second.id])
+        assert shown["other source"] == shown["other code"] == shown["later"] == []
+        for bad in ({"code": "x;drop"}, {"from": "yesterday"}, {"from": window["to"], "to": window["from"]}):
+            async with http.get(console_stack.url + "outbox", params=bad) as page:
+                assert page.status == 400 and 'id="code">BAD_QUERY<' in await page.text()
+
+        picked = [("action", "retry"), ("id", first.id), ("id", second.id)]
+        async with http.get(console_stack.url + "outbox/bulk", params=picked) as page:
+            html = await page.text()
+        assert page.status == 200 and html.count('<tr data-id="') == 2
+        async with http.post(console_stack.url + "outbox/bulk", data=picked) as refused:
+            assert refused.status == 403 and "CSRF_INVALID" in await refused.text()
+        console_stack.stack.sims["g60"].plan.down_until = 0.0
+        form = [("csrf", csrf_of(html)), *picked]
+        async with http.post(console_stack.url + "outbox/bulk", data=form, allow_redirects=False) as done:
+            assert done.status == 303 and done.headers["Location"].endswith("done=retried&n=2")
+    store = console_stack.stack.store
+
+    async def both_delivered() -> bool:
+        return [(await store.get_message(m.id)).state for m in (first, second)] == ["delivered", "delivered"]
+
+    await wait_for_async(both_delivered, timeout=30, what="both retried messages delivered")
+    assert first_case.case_no == second_case.case_no  # two versions of one case: one audited action each
+    log = console_stack.stack.app[MSGLOG]
+    actions = [e for e in await log.search(case_no=first_case.case_no) if e.operation == "console.retry"]
+    assert len(actions) == 2

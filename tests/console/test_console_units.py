@@ -12,10 +12,13 @@ from gateway.console.auth import (
     SessionBook,
     hash_password,
     may,
+    token_digest,
     verify_password,
 )
 from gateway.console.redact import REDACTED, redacted_settings
 from gateway.errors import ConfigError
+from gateway.store import open_store
+from gateway.store.api import ConsoleSession
 
 
 class Clock:
@@ -42,19 +45,49 @@ def test_passwords_are_argon2id_salted_and_checked() -> None:
         hash_password("short")
 
 
-def test_a_session_ends_when_idle_and_at_logout() -> None:
+async def test_a_session_lives_in_the_store_ends_when_idle_and_at_logout(store_url: str) -> None:
     clock = Clock()
-    book = SessionBook(60.0, clock)
-    token, session = book.open("duty-1", "operator")
-    assert book.find(token) is session and book.find("forged") is None and book.find(None) is None
-    clock.now += 59
-    assert book.find(token) is session  # and refreshed
-    clock.now += 61
-    assert book.find(token) is None and len(book) == 0
-    token, _ = book.open("duty-1", "operator")
-    book.close(token)
-    assert book.find(token) is None
-    assert session.csrf_ok(session.csrf) and not session.csrf_ok("x") and not session.csrf_ok(None)
+    store = await open_store(store_url)
+    try:
+        book = SessionBook(lambda: store, 60.0, clock)
+        token, session = await book.open("duty-1", "operator", "en")
+        assert session.key == token_digest(token) and token not in repr(session) and session.csrf not in repr(session)
+        assert await book.find(token) == session
+        assert (
+            await book.find("forged") is None and await book.find(None) is None and await book.find("x" * 200) is None
+        )
+        other = SessionBook(lambda: store, 60.0, clock)  # another instance on the same store
+        clock.now += 59
+        assert await other.find(token) == session  # and refreshed
+        clock.now += 59
+        await other.set_lang(session, "zh")
+        assert (await book.find(token)).lang == "zh"  # type: ignore[union-attr]
+        clock.now += 61
+        assert await book.find(token) is None  # idle too long: gone for every instance
+        assert await other.find(token) is None
+        token, _ = await book.open("duty-1", "operator")
+        await book.close(token)
+        assert await other.find(token) is None
+        first, _ = await book.open("duty-2", "viewer")
+        second, _ = await other.open("duty-2", "viewer")
+        assert await book.end_all("duty-2") == 2
+        assert await book.find(first) is None and await book.find(second) is None
+        assert session.csrf_ok(session.csrf) and not session.csrf_ok("x") and not session.csrf_ok(None)
+    finally:
+        await store.close()
+
+
+async def test_the_session_table_is_bounded(store_url: str) -> None:
+    store = await open_store(store_url)
+    try:
+        for i in range(6):
+            await store.put_session(ConsoleSession(f"k{i}", "n", "viewer", "c", "zh", 100.0 + i), 0.0, 4)
+        kept = [await store.touch_session(f"k{i}", 0.0, 200.0) for i in range(6)]
+        assert [s is not None for s in kept] == [False, False, True, True, True, True]  # the least recently seen
+        await store.put_session(ConsoleSession("k9", "n", "viewer", "c", "zh", 300.0), 250.0, 4)
+        assert await store.touch_session("k5", 0.0, 301.0) is None  # idle ones go at the next login
+    finally:
+        await store.close()
 
 
 def test_the_throttle_counts_failures_per_key_within_its_window() -> None:
