@@ -27,7 +27,7 @@ import uuid
 from collections.abc import Awaitable, Callable, Mapping
 
 from gateway.consent import CONSENT_FIELD, ConsentVerifier, check_holder
-from gateway.delivery import TransientDeliveryError
+from gateway.delivery import DeliveryError
 from gateway.errors import GatewayError, Refusal, Side
 from gateway.errors import RejectionCode as C
 from gateway.model.records import LicenceQuery
@@ -122,7 +122,7 @@ class LicenceService:
             except Refusal as exc:  # its code was parsed once, by the client (issue 13: NOT_FOUND was a 500)
                 raise Refusal(exc.code, None, _ISSUER_REFUSED[exc.side], side=exc.side) from None
             check_holder(claims, answer.licence)
-        except TransientDeliveryError as exc:
+        except DeliveryError as exc:  # down, or unreachable as configured (Undeliverable): nobody refused the query
             await self.forget(JTI_SCOPE, jti)
             raise PlatformUnavailable(str(exc)) from exc
         except BaseException:

@@ -8,7 +8,7 @@ The worker's loop, for one claimed message (the worker and the transport live el
     try:
         receipt = await send_with_short_retries(lambda: transport.send(fresh_signed_request()), policy)
         outcome = Delivered(receipt)
-    except DeliveryError as exc:
+    except (DeliveryError, Refusal) as exc:   # a Refusal (gateway.errors) says who refused: peer or ours
         outcome = exc
     breaker.record(outcome)
     action = next_action(policy, attempts, first_attempt_at, now, outcome, rng=rng)

@@ -23,7 +23,7 @@ from typing import Any
 
 from aiohttp import web
 
-from gateway.delivery import TransientDeliveryError
+from gateway.delivery import TransientDeliveryError, Undeliverable
 from gateway.errors import Refusal, Side
 from gateway.errors import RejectionCode as C
 from gateway.model.records import StatusEvent, from_ref
@@ -113,7 +113,7 @@ def _control_routes(sim: SimulatedPlatform, plan: FaultPlan, emit: Callable[[Sta
                 return _problem(422, exc.code.value, "the gateway refused the status event", exc.where)
             # the event could not be written, or the gateway's answer could not be read or verified
             return _problem(502, exc.code.value, "the gateway's answer was refused by this simulator", exc.where)
-        except TransientDeliveryError as exc:
+        except (TransientDeliveryError, Undeliverable) as exc:  # down, or unreachable as configured
             return _problem(502, "GATEWAY_UNAVAILABLE", f"the gateway did not take the event: {exc.reason}")
         return web.json_response({"receipt": receipt})
 

@@ -134,7 +134,7 @@ class _Run:
         except Refusal as exc:
             why = "the source's catalogue page was refused" if exc.side is Side.PEER else _NO_CATALOGUE
             raise _Failed(f"SOURCE_REFUSED {exc.code.value}: {why}") from exc
-        except TransientDeliveryError as exc:
+        except DeliveryError as exc:  # down, or unreachable as configured (Undeliverable)
             raise _Failed(f"SOURCE_UNAVAILABLE: {exc}") from exc
         self.report.pages += 1
         return page
