@@ -6,7 +6,7 @@ record type, encoding, DTD, well-formedness, envelope, counts, fields, cross-fie
 signatures, replay windows) belong to the wire-scheme layer, not here.
 
 Subclasses implement two hooks, ``parse`` (bytes → the record's tree, or the list of item trees of a batch) and
-``render`` (tree → bytes with the envelope), and register themselves by name in ``adapters.registry``.
+``render`` (tree → bytes with the envelope); each is declared to the core by its package's ``Dialect``.
 """
 
 from __future__ import annotations
@@ -54,8 +54,17 @@ class DialectAdapter(ABC):
     #: where a batch's records sit, for rejections about the batch as a whole (README §10 step 10)
     batch_where: ClassVar[str] = ""
 
-    def __init__(self, tables: Tables, item_columns: tuple[str, ...] = (), mappings_dir: Path = MAPPINGS) -> None:
-        folder = mappings_dir / self.name
+    def __init__(
+        self,
+        tables: Tables,
+        item_columns: tuple[str, ...] = (),
+        mappings_dir: Path = MAPPINGS,
+        *,
+        folder: Path | None = None,
+    ) -> None:
+        """``folder``: the dialect's mapping tables (``Dialect.mappings``; default ``mappings_dir/<name>``), so that a
+        dialect outside this tree brings its own; ``reference.toml`` is always the shared one of ``mappings_dir``."""
+        folder = folder or mappings_dir / self.name
         with (folder / "dialect.toml").open("rb") as fh:
             self.settings: dict[str, Any] = tomllib.load(fh)
         self.tables = tables

@@ -1,30 +1,17 @@
-"""Dialect adapters by name. A new dialect is one adapter module plus its mapping folder, registered here."""
+"""The built-in dialect packages: one line per dialect, each package declaring ``DIALECT`` in its ``__init__``.
+
+A dialect outside this tree is registered by one configuration line instead (``[gateway] dialect_packages``);
+``gateway.dialects`` loads both (docs/running.md, "Adding a dialect").
+"""
 
 from __future__ import annotations
 
-import importlib
+__all__ = ["PACKAGES"]
 
-from gateway.errors import ConfigError
-
-from .base import DialectAdapter
-
-__all__ = ["DIALECTS", "adapter_class"]
-
-#: dialect name → "module:Class" (imported on first use)
-DIALECTS: dict[str, str] = {
-    "anhui": "adapters.anhui.codec:AnhuiAdapter",
-    "g60": "adapters.g60.codec:G60Adapter",
-    "zlb": "adapters.zlb.codec:ZlbAdapter",
-    "hunan": "adapters.hunan.codec:HunanAdapter",
-    "shanghai": "adapters.shanghai.codec:ShanghaiAdapter",
-}
-
-
-def adapter_class(dialect: str) -> type[DialectAdapter]:
-    target = DIALECTS.get(dialect)
-    if target is None:
-        known = ", ".join(sorted(DIALECTS))
-        raise ConfigError("platform registry", "dialect", f"unknown dialect {dialect!r}", f"use one of {known}")
-    module, _, cls = target.partition(":")
-    adapter: type[DialectAdapter] = getattr(importlib.import_module(module), cls)
-    return adapter
+PACKAGES: tuple[str, ...] = (
+    "adapters.anhui",
+    "adapters.g60",
+    "adapters.zlb",
+    "adapters.hunan",
+    "adapters.shanghai",
+)

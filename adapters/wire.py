@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import parse_qsl, urlsplit
 
-__all__ = ["HttpRequest", "HttpResponse", "lower_headers"]
+__all__ = ["HttpRequest", "HttpResponse", "Transport", "lower_headers"]
 
 
 def lower_headers(headers: Mapping[str, str]) -> dict[str, str]:
@@ -28,6 +28,12 @@ class HttpRequest:
     headers: Mapping[str, str] = field(default_factory=dict)
     body: bytes = b""
     tls: Any = None  # an ssl.SSLContext for the client side of mutual TLS; None for plain HTTP
+    #: server side only, filled by the edge that received the call: the route's path parameters (``{case_no}``),
+    #: the peer's TLS client certificate (an ``x509.Certificate``, already verified by the handshake; g60.md §1)
+    #: and the client's address. None and empty for a request a client builds.
+    params: Mapping[str, str] = field(default_factory=dict)
+    peer_certificate: Any = None
+    client: str | None = None
 
     def header(self, name: str) -> str | None:
         return self.headers.get(name.lower())
@@ -55,3 +61,13 @@ class HttpResponse:
 
     def __repr__(self) -> str:
         return f"HttpResponse({self.status}, {len(self.body)} bytes)"
+
+
+class Transport(Protocol):
+    """What sends an ``HttpRequest`` and returns the ``HttpResponse``: declared here, beside the values, so that the
+    dialects' roles depend on the interface only; ``gateway.transport`` owns the one implementation (aiohttp) and
+    maps its failures to the delivery exception tree."""
+
+    async def send(self, request: HttpRequest, *, timeout: float = 30.0) -> HttpResponse:
+        """Send ``request``; raise ``ConnectionFailed`` or ``DeliveryTimeout`` when no answer came back."""
+        ...

@@ -2,7 +2,7 @@
 bare aiohttp baseline measured in the same run, on SQLite and on PostgreSQL.
 
 Run: ``.venv/bin/python bench/pipeline.py [--requests 4000] [--concurrency 32] [--store sqlite,postgres]
-[--profile DIR]``. Takes about a minute per store.
+[--loop auto|asyncio|uvloop] [--intake-only] [--profile DIR]``. Takes about a minute per store.
 
 Processes: the gateway (``python -m gateway.cli serve``), the g60 simulator (``gateway simulate g60``) and the bare
 baseline server are subprocesses; this process is the load generator. Every request is signed as the hefei
@@ -56,8 +56,7 @@ from gateway.config import DEFAULT_CONFIG, Config, parse_config  # noqa: E402
 from gateway.links import dev_link_settings  # noqa: E402
 from gateway.store import open_store  # noqa: E402
 from gateway.transport import FakeTransport  # noqa: E402
-from gateway.wire.base import WireContext  # noqa: E402
-from gateway.wire.registry import scheme  # noqa: E402
+from gateway.wire.registry import load_platform_link, platform_client  # noqa: E402
 from signing.sm import sm4_gcm_encrypt  # noqa: E402
 from signing.xmldsig import sign_enveloped, verify_enveloped  # noqa: E402
 
@@ -109,12 +108,10 @@ async def signed_requests(config: Config, sender: str, url: str, record_type: st
     """Requests exactly as ``sender``'s client would send them (signed now), captured instead of sent."""
     registry = config.registry
     platform = registry.platforms[sender]
-    wire = scheme(platform.dialect)
     gw_sides, pf_sides = dev_link_settings(config.dev_credentials, registry)  # type: ignore[arg-type]
     side = (gw_sides if gateway_side else pf_sides)[sender]
-    link = wire.load_link(side.settings, side.base)
-    client = wire.Client(WireContext(platform, link, registry.adapter(platform.dialect), time.time, url),
-                         FakeTransport(_capture))
+    link = load_platform_link(platform, side.settings, side.base)
+    client = platform_client(registry, platform, link, FakeTransport(_capture), time.time, url)
     out = []
     for record in records:
         try:
@@ -284,7 +281,7 @@ def mandatory_intake(config: Config, request: HttpRequest, bare_cpu_us: float, g
     SQLite commit at ``group`` rows (the closed loop's concurrency bounds the group the gateway can reach)."""
     gw_sides, _ = dev_link_settings(config.dev_credentials, config.registry)  # type: ignore[arg-type]
     side = gw_sides["hefei"]
-    link = scheme("anhui").load_link(side.settings, side.base)
+    link = load_platform_link(config.registry.platforms["hefei"], side.settings, side.base)
     headers = {k.lower(): v for k, v in request.headers.items()}
     body, jws = request.body, headers[anhui_wire.H_JWS]
     answer = anhui_wire.render_answer({"receiptNo": "TB" + "0" * 30, "projid": None})
@@ -371,7 +368,8 @@ async def run_store(name: str, store_url: str, work: Path, args: argparse.Namesp
     if args.profile:
         args.profile.mkdir(parents=True, exist_ok=True)
         profile = args.profile / f"gateway-{name}.prof"
-    gateway = await spawn("-m", "gateway.cli", "--config", str(config_file), "serve", log=log, profile=profile)
+    gateway = await spawn("-m", "gateway.cli", "--config", str(config_file), "serve", "--loop", args.loop, log=log,
+                          profile=profile)
     await wait_port(gw_port, gateway, "the gateway")
     base = config.registry.adapter("anhui").decode("case", SAMPLE.read_bytes())
     n, warm = args.requests, 300
@@ -452,7 +450,7 @@ async def workers_intake(name: str, work: Path, args: argparse.Namespace, base: 
     config_file, config = bench_config(folder, store_url, gw_port, free_port())
     log = work / f"{name}-workers.log"
     gateway = await spawn("-m", "gateway.cli", "--config", str(config_file), "serve", "--workers", str(count),
-                          log=log)
+                          "--loop", args.loop, log=log)
     await wait_port(gw_port, gateway, "the gateway workers")
     deadline = time.monotonic() + 60
     while len(process_tree(gateway.pid)) < count + 1 and time.monotonic() < deadline:
@@ -502,7 +500,7 @@ def mandatory_drain(config: Config, request: HttpRequest, answer: bytes, tls_cpu
     entries (SM4-GCM of the request and of the receipt, the log's cipher)."""
     gw_sides, _ = dev_link_settings(config.dev_credentials, config.registry)  # type: ignore[arg-type]
     side = gw_sides["g60"]
-    link = scheme("g60").load_link(side.settings, side.base)
+    link = load_platform_link(config.registry.platforms["g60"], side.settings, side.base)
     _, message = g60_wire.read_message(request.body)
     message.remove(message[-1])  # the message as rendered, before its signature
     _, receipt = g60_wire.read_message(answer)
@@ -594,6 +592,8 @@ if __name__ == "__main__":
     parser.add_argument("--profile", type=Path)
     parser.add_argument("--json", action="store_true")
     parser.add_argument("--intake-only", action="store_true", help="skip the drain phase")
+    parser.add_argument("--loop", choices=("auto", "asyncio", "uvloop"), default="auto",
+                        help="the gateway's event loop (serve --loop)")
     parser.add_argument("--version-base", type=int, default=int(time.time()) % 100000 * 100)
     parser.add_argument("--baseline-server", type=int, help=argparse.SUPPRESS)
     parsed = parser.parse_args()

@@ -59,6 +59,8 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--tls-port", type=_port, help="override server.tls_port (the mutual-TLS listener)")
     serve.add_argument("--workers", type=_workers, default=1,
                        help="gateway processes sharing the ports and the store: a number, or auto (one per CPU)")
+    serve.add_argument("--loop", choices=("auto", "asyncio", "uvloop"), default="auto",
+                       help="the event loop: uvloop where installed (auto, the default), or asyncio's own")
     serve.add_argument("--log-level", type=str.upper, choices=["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"],
                        help="override logging.level")
 
@@ -226,16 +228,24 @@ def _serve(config: Config, args: argparse.Namespace) -> int:
     # no per-request access log: request outcomes and latency are metrics, and masking every access line in JSON
     # cost 15 % of a request's CPU; refusals and failures are logged where they happen
 
+    from gateway.server.loops import loop_factory, loop_name, run_loop  # noqa: PLC0415
+
+    try:
+        loop_factory(args.loop)
+    except ValueError as exc:
+        print(f"gateway serve: {exc}", file=sys.stderr)
+        return 1
     if args.workers > 1:  # several whole gateways on the same ports (gateway/server/workers.py)
         from gateway.server.workers import serve_workers  # noqa: PLC0415
 
-        return serve_workers(config, args.workers, announce)
+        return serve_workers(config, args.workers, announce, loop=args.loop)
 
     async def run() -> None:
+        announce(f"event loop: {loop_name(asyncio.get_running_loop())}")
         await serve_until_stopped(create_app(config), config, announce=announce)
 
     try:
-        asyncio.run(run())
+        run_loop(run(), args.loop)
     except OSError as exc:  # taken between the check above and the listener's bind: still one line
         if exc.errno not in (errno.EADDRINUSE, errno.EADDRNOTAVAIL, errno.EACCES):
             raise

@@ -29,7 +29,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from gateway.errors import ConfigError
 
-__all__ = ["LINK_SCHEMAS", "ConfigProblems", "Document", "check_document"]
+__all__ = ["ConfigProblems", "Document", "FileName", "GatewaySection", "LinkTable", "Text", "check_document"]
 
 Port = Annotated[int, Field(ge=0, le=65535)]
 Seconds = Annotated[float, Field(gt=0)]
@@ -53,6 +53,11 @@ class ConfigProblems(ConfigError):
 
 class _Table(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+
+class LinkTable(_Table):
+    """Base of every dialect's ``[platforms.<id>.link]`` schema (each declared in its dialect's package, named by
+    its ``Dialect.link_schema``): unknown keys refused with the nearest valid name, values checked by type."""
 
 
 # --- sections ---------------------------------------------------------------------------------------------------
@@ -109,7 +114,7 @@ class Platform(_Table):
     sender_code: Text | None = None
     receiver_code: Text | None = None
     party_code: Text | None = None
-    link: dict[str, Any] | None = None  # checked by the dialect's link schema (LINK_SCHEMAS)
+    link: dict[str, Any] | None = None  # checked by the dialect's link schema (Dialect.link_schema)
 
     @field_validator("base_url")
     @classmethod
@@ -213,9 +218,17 @@ class Route(_Table):
     regions: list[Text] = []
 
 
+class GatewaySection(_Table):
+    """``[gateway]``: dialect packages registered beyond the built-in ones (``gateway.dialects``), each an
+    importable package whose ``__init__`` declares ``DIALECT`` (docs/running.md, "Adding a dialect")."""
+
+    dialect_packages: list[Text] = []
+
+
 class Document(_Table):
     """The whole file: every top-level table a part of the gateway reads."""
 
+    gateway: GatewaySection | None = None
     server: Server | None = None
     store: Store | None = None
     dialects: dict[str, DialectTable] = {}
@@ -229,82 +242,6 @@ class Document(_Table):
     logging: Logging | None = None
     sync: Sync | None = None
     console: Console | None = None
-
-
-# --- link tables, one schema per dialect (the keys each dialect's load_link reads) -------------------------------
-class AnhuiLink(_Table):
-    paas_id: Text
-    paas_token_file: FileName
-    jws_key_file: FileName
-    jws_kid: Text
-    peer_paas: dict[str, FileName]
-    peer_jws_keys: dict[str, FileName]
-    licence_certs: dict[str, FileName] = {}
-    consent_keys: dict[str, FileName] = {}
-    licence_key_file: FileName | None = None
-    licence_cert_sn: Text | None = None
-
-
-class G60Link(_Table):
-    code: Text
-    peer_code: Text
-    peer_codes: list[Text] | None = None
-    ca: FileName
-    sign_cert: FileName
-    sign_key: FileName
-    tls_cert: FileName | None = None
-    tls_key: FileName | None = None
-    server_ca: FileName | None = None
-    server_cert: FileName | None = None
-    server_key: FileName | None = None
-    licence_keys: dict[str, FileName] = {}
-    licence_sign_key: FileName | None = None
-    licence_cert_sn: Text | None = None
-
-
-class ZlbLink(_Table):
-    app_key: Text
-    app_secret_file: FileName
-    sm2_key_file: FileName
-    sm2_cert_sn: Text
-    peer_certs: dict[str, FileName]
-    licence_issuers: dict[str, FileName] = {}
-    licence_key_file: FileName | None = None
-    licence_cert_sn: Text | None = None
-    local_id: str | None = None
-    peer_id: str | None = None
-
-
-class HunanLink(_Table):
-    client_id: Text
-    peer_client_id: Text
-    assertion_key: FileName
-    assertion_key_kid: Text
-    signing_key: FileName
-    signing_key_kid: Text
-    peer_assertion_keys: dict[str, FileName]
-    peer_signing_keys: dict[str, FileName]
-    audience: str | None = None
-    peer_audience: str | None = None
-
-
-class ShanghaiLink(_Table):
-    app_id: Text
-    app_secret_file: FileName
-    licence_issuer_keys: dict[str, FileName] = {}
-    licence_signing_key_file: FileName | None = None
-    licence_cert_sn: Text | None = None
-
-
-# Until each dialect declares its own link schema (issue 13 item 1), they are listed here; a test checks that every
-# registered dialect has one and that both sides of its generated development link pass it.
-LINK_SCHEMAS: Mapping[str, type[_Table]] = {
-    "anhui": AnhuiLink,
-    "g60": G60Link,
-    "zlb": ZlbLink,
-    "hunan": HunanLink,
-    "shanghai": ShanghaiLink,
-}
 
 
 # --- errors -------------------------------------------------------------------------------------------------------
@@ -397,21 +334,25 @@ def check_document(data: Mapping[str, Any], source: str, base: Path) -> None:
 
     ``base`` is the folder relative file names in link tables are read from (as ``gateway serve`` reads them).
     """
-    from adapters.registry import DIALECTS  # noqa: PLC0415 (the dialect registry loads every adapter)
-    from gateway.wire.registry import scheme  # noqa: PLC0415
+    from gateway import dialects  # noqa: PLC0415 (loading the dialects imports every dialect package)
 
     problems: list[ConfigError] = []
     doc = _validate(Document, data, source, (), problems)
+    section = data.get("gateway")
+    packages = section.get("dialect_packages") if isinstance(section, Mapping) else None
+    if isinstance(packages, list) and all(isinstance(p, str) for p in packages):  # else refused by the schema
+        try:
+            dialects.register_packages(packages, source)
+        except ConfigError as exc:
+            problems.append(exc)
+    known = dialects.dialect_names()
     platforms = data.get("platforms") if isinstance(data.get("platforms"), Mapping) else {}
     for pid, entry in (platforms or {}).items():
-        dialect = entry.get("dialect") if isinstance(entry, Mapping) else None
-        if dialect not in DIALECTS:
+        name = entry.get("dialect") if isinstance(entry, Mapping) else None
+        if name not in known:
             problems.append(
                 ConfigError(
-                    source,
-                    f"platforms.{pid}.dialect",
-                    f"{dialect!r} is not a dialect",
-                    f"use one of {', '.join(sorted(DIALECTS))}",
+                    source, f"platforms.{pid}.dialect", f"{name!r} is not a dialect", f"use one of {', '.join(known)}"
                 )
             )
             continue
@@ -427,24 +368,23 @@ def check_document(data: Mapping[str, Any], source: str, base: Path) -> None:
                     )
                 )
             continue
-        schema = LINK_SCHEMAS.get(str(dialect))
+        declared = dialects.dialect(str(name))
         before = len(problems)
-        if schema is not None:
-            _validate(schema, link, source, ("platforms", pid, "link"), problems)
+        _validate(declared.link_schema, link, source, ("platforms", pid, "link"), problems)
         if len(problems) == before:
             try:
-                scheme(str(dialect)).load_link(link, base)
+                declared.load_link(link, base)
             except ConfigError as exc:  # the dialect's loader names the key inside the link table
                 problems.append(ConfigError(source, f"platforms.{pid}.link.{exc.key}", exc.problem, exc.fix))
     for name in data.get("dialects", {}) if isinstance(data.get("dialects"), Mapping) else ():
-        if name not in DIALECTS:
-            near = difflib.get_close_matches(str(name), list(DIALECTS), n=1)
+        if name not in known:
+            near = difflib.get_close_matches(str(name), known, n=1)
             problems.append(
                 ConfigError(
                     source,
                     f"dialects.{name}",
                     "is not a dialect",
-                    f"did you mean {near[0]}?" if near else f"use {', '.join(sorted(DIALECTS))}",
+                    f"did you mean {near[0]}?" if near else f"use {', '.join(known)}",
                 )
             )
     server = data.get("server")
@@ -462,7 +402,7 @@ def check_document(data: Mapping[str, Any], source: str, base: Path) -> None:
             )
         )
     if isinstance(doc, Document) and doc.server is not None and doc.server.tls_platform is not None:
-        _check_tls_platform(doc, source, problems, scheme)
+        _check_tls_platform(doc, source, problems)
     _check_readers(data, source, problems)
     if isinstance(doc, Document):
         _check_secrets(doc, source, base, problems)
@@ -545,7 +485,9 @@ def _check_readers(data: Mapping[str, Any], source: str, problems: list[ConfigEr
                 problems.append(exc)
 
 
-def _check_tls_platform(doc: Document, source: str, problems: list[ConfigError], scheme: Any) -> None:
+def _check_tls_platform(doc: Document, source: str, problems: list[ConfigError]) -> None:
+    from gateway.dialects import dialect, dialect_names  # noqa: PLC0415
+
     server = doc.server
     if server is None or server.tls_platform is None:
         return
@@ -560,7 +502,7 @@ def _check_tls_platform(doc: Document, source: str, problems: list[ConfigError],
                 f"did you mean {near[0]}?" if near else f"use one of {', '.join(doc.platforms)}",
             )
         )
-    elif platform.dialect in LINK_SCHEMAS and not hasattr(scheme(platform.dialect), "server_ssl_context"):
+    elif platform.dialect in dialect_names() and not dialect(platform.dialect).needs_mutual_tls:
         problems.append(
             ConfigError(
                 source,

@@ -169,9 +169,10 @@ def issue_consent(
     now: float,
     jti: str | None = None,
     lifetime: int = MAX_LIFETIME,
-    issuer: str = "https://akm.ahzwfw.gov.cn",
+    issuer: str,
 ) -> str:
-    """A consent token as a holder's home platform issues it (tests and the demo)."""
+    """A consent token as a holder's home platform issues it (tests and the demo); ``issuer`` is the ``iss`` of the
+    home platform's dialect (``Dialect.consent_issuer``)."""
     claims = {
         "iss": issuer,
         "sub": sub,

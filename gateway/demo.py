@@ -25,6 +25,7 @@ from aiohttp import web
 from gateway.config import Config, parse_config
 from gateway.consent import issue_consent
 from gateway.delivery import DeliveryError
+from gateway.dialects import dialect
 from gateway.errors import Refusal, Side
 from gateway.links import dev_link_settings
 from gateway.model.records import Case, Evaluation, LicenceQuery, StatusEvent
@@ -36,8 +37,8 @@ from gateway.server.run import start_sites
 from gateway.simulate.licences import LicenceLibrary
 from gateway.simulate.run import DEFAULT_PORT_BASE, RunningSimulator, start_simulators, stop_simulators
 from gateway.transport import AiohttpTransport
-from gateway.wire.base import PlatformClient, WireContext
-from gateway.wire.registry import scheme
+from gateway.wire.base import PlatformClient
+from gateway.wire.registry import load_platform_link, platform_client
 
 __all__ = ["DemoOptions", "Partners", "demo_applicants", "demo_case", "run_demo", "run_token"]
 
@@ -110,15 +111,12 @@ class Partners:
     def partner(self, pid: str) -> PlatformClient:
         registry = self.config.registry
         platform = registry.platforms[pid]
-        wire = scheme(platform.dialect)
         _, sides = dev_link_settings(self.config.dev_credentials, registry)  # type: ignore[arg-type]
-        link = wire.load_link(sides[pid].settings, sides[pid].base)
+        link = load_platform_link(platform, sides[pid].settings, sides[pid].base)
         base = self.gateway_url
         if pid == self.config.server.tls_platform and self.tls_url is not None:
             base = self.tls_url  # g60.md §1: mutual TLS
-        ctx = WireContext(platform, link, registry.adapter(platform.dialect), time.time, f"{base}/partners/{pid}")
-        client: PlatformClient = wire.Client(ctx, self.transport)
-        return client
+        return platform_client(registry, platform, link, self.transport, time.time, f"{base}/partners/{pid}")
 
     async def submit(self, sender: str, record_type: str, record: Any) -> str:
         """Submit and count; returns the outcome (``accepted``, ``refused CODE``, ``failed ERROR``)."""
@@ -203,23 +201,24 @@ class _Demo(Partners):
             self.results[("catalogue sync", "hefei", f"failed {type(exc).__name__}")] += 1
 
     async def licence(self) -> None:
-        from adapters.anhui.roles import dev_consent_key, load_link  # noqa: PLC0415
-
         folder: Path = self.config.dev_credentials  # type: ignore[assignment]
         _, sides = dev_link_settings(folder, self.config.registry)
-        link = load_link(sides["hefei"].settings, sides["hefei"].base)
-        if link.licence_key is None:
+        hefei = self.config.registry.platforms["hefei"]
+        declared = dialect(hefei.dialect)
+        issuer = load_platform_link(hefei, sides["hefei"].settings, sides["hefei"].base).key_material().licence_issuer
+        if issuer is None or declared.dev_consent_key is None or declared.consent_issuer is None:
             return
-        library = LicenceLibrary(link.licence_key, link.licence_cert_sn, "340100")
+        library = LicenceLibrary(issuer[1], issuer[0], "340100")
         identifier = library.identifiers()[0]
         licence, _ = library.get(identifier)
         token = issue_consent(
-            dev_consent_key(folder, "hefei"),
+            declared.dev_consent_key(folder, "hefei"),
             sub=licence.holder_code,
             aud="ningbo",
             scope=licence.type_code,
             purpose=f"DEMO{self.run}",
             now=time.time(),
+            issuer=declared.consent_issuer,
         )
         try:
             answer = await self.partner("ningbo").query_licence(LicenceQuery(identifier, "演示核验", token), "q")

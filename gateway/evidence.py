@@ -1,7 +1,8 @@
 """Every message the gateway receives or sends goes into the message log, with its signature evidence.
 
-- Inbound: the partner endpoints' edge middleware binds the headers of the request being handled, and
-  ``RecordingHandler`` appends the verified call with its signature-bearing headers (``x-ah-jws``, ``x-tif-*``,
+- Inbound: the endpoint hands the verified call over with the request's headers (``InboundCall.headers``:
+  explicit, no context variable), and ``RecordingHandler`` appends it with its signature-bearing headers
+  (``x-ah-jws``, ``x-tif-*``,
   ``x-sm2-*``, ``signature``, ``signature-input``, ``content-digest``, ``soapaction``; XML dialects carry their
   signature inside the body, which is logged whole) before the business handler runs.
 - Outbound: ``RecordingTransport`` wraps the transport seam and appends every request sent and every answer
@@ -21,6 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from adapters.wire import HttpRequest, HttpResponse
+from gateway.dialects import evidence_headers
 from gateway.msglog.api import MessageLog, NewEntry
 from gateway.transport import Transport
 from gateway.wire.base import InboundCall, InboundHandler, InboundResult
@@ -29,23 +31,13 @@ __all__ = [
     "LoggedClient",
     "RecordingHandler",
     "RecordingTransport",
-    "bind_inbound_headers",
     "exchange_context",
-    "unbind_inbound_headers",
 ]
 
-EVIDENCE_HEADERS = ("x-ah-jws", "x-tif-paasid", "x-tif-timestamp", "x-tif-nonce", "x-tif-signature",
-                    "x-sm2-sign", "x-sm2-cert-sn", "signature", "signature-input", "content-digest", "soapaction")
-
-
 def _evidence(headers: Mapping[str, str]) -> dict[str, str]:
+    """The headers any registered dialect declares as evidence (``Dialect.evidence_headers``), in sorted order."""
     lowered = {k.lower(): v for k, v in headers.items()}
-    return {name: lowered[name] for name in EVIDENCE_HEADERS if name in lowered}
-
-
-_inbound_headers: contextvars.ContextVar[Mapping[str, str] | None] = contextvars.ContextVar(
-    "inbound_headers", default=None
-)
+    return {name: lowered[name] for name in sorted(evidence_headers()) if name in lowered}
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,16 +65,6 @@ def exchange_context(**fields: Any) -> Iterator[None]:
         _exchange.reset(token)
 
 
-def bind_inbound_headers(headers: Mapping[str, str]) -> contextvars.Token[Mapping[str, str] | None]:
-    """Make the request's headers the evidence of the call being handled (the evidence is picked only when the
-    verified call is logged, so refused calls cost nothing here); undo with :func:`unbind_inbound_headers`."""
-    return _inbound_headers.set(headers)
-
-
-def unbind_inbound_headers(token: contextvars.Token[Mapping[str, str] | None]) -> None:
-    _inbound_headers.reset(token)
-
-
 def _search_fields(record: Any) -> tuple[str | None, str | None, str | None]:
     case_no = getattr(record, "case_no", None)
     licence_id = getattr(record, "identifier", None) or getattr(record, "licence_id", None)
@@ -107,7 +89,7 @@ class RecordingHandler:
                 at=self.clock(), direction="in", platform=call.platform, operation=call.operation,
                 record_type=call.operation, message_id=call.message_id or "",
                 idem_key=str(getattr(call.record, "idempotency_key", "") or ""), message=call.body,
-                evidence=_evidence(_inbound_headers.get() or {}), case_no=case_no, licence_id=licence_id,
+                evidence=_evidence(call.headers), case_no=case_no, licence_id=licence_id,
             ))
         return await self.inner(call)
 

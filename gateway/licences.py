@@ -28,6 +28,7 @@ from collections.abc import Awaitable, Callable, Mapping
 
 from gateway.consent import CONSENT_FIELD, ConsentVerifier, check_holder
 from gateway.delivery import DeliveryError
+from gateway.dialects import dialect
 from gateway.errors import GatewayError, Refusal, Side
 from gateway.errors import RejectionCode as C
 from gateway.model.records import LicenceQuery
@@ -38,15 +39,12 @@ __all__ = ["JTI_SCOPE", "LicenceService", "issuing_region", "licence_type_code"]
 
 JTI_SCOPE = "consent-jti"  # the nonce table's scope of spent consent token ids
 
-LICENCE_SERVING_DIALECTS = frozenset({"anhui", "g60", "zlb", "shanghai"})  # README §2
-
 # What the requester reads when the exchange with the issuer ended in a refusal: the issuer's free text and field
 # path stay out (they may echo the licence), the code and who refused stay in.
 _ISSUER_REFUSED = {
     Side.PEER: "refused by the issuing platform",
     Side.OURS: "the issuing platform's answer was refused by the gateway",
 }
-
 
 def issuing_region(identifier: str) -> str | None:
     """The region code inside the identifier's issuer USCC (characters 3-8), or None for a malformed identifier."""
@@ -97,8 +95,7 @@ class LicenceService:
         platform = self.registry.serving_platform(region) if region else None
         if platform is None:
             raise Refusal(C.UNKNOWN_REGION, None, "no configured platform issues licences for that authority")
-        dialect = self.registry.platforms[platform].dialect
-        if dialect not in LICENCE_SERVING_DIALECTS:
+        if not dialect(self.registry.platforms[platform].dialect).issues_licences:  # README §2
             raise Refusal(C.UNSUPPORTED_TYPE, None, "the issuing platform serves no licences")
         return platform
 

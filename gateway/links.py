@@ -17,9 +17,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from gateway.dialects import dialect
 from gateway.errors import ConfigError
 from gateway.registry import Registry
-from gateway.wire.registry import scheme
 
 __all__ = ["LinkSettings", "dev_link_settings", "gateway_link_settings"]
 
@@ -58,7 +58,7 @@ def _dev_link_settings(folder: Path, registry: Registry) -> tuple[dict[str, Link
         gw_file = folder / "links" / "gateway" / f"{pid}.json"
         pf_file = folder / "links" / "platform" / f"{pid}.json"
         if not (gw_file.exists() and pf_file.exists()):
-            gw, pf = scheme(entry.dialect).generate_link(folder, entry)
+            gw, pf = dialect(entry.dialect).generate_link(folder, entry)
             _write_json(pf_file, pf)
             _write_json(gw_file, gw)
         gateway[pid] = LinkSettings(json.loads(gw_file.read_text(encoding="utf-8")), folder)
@@ -71,15 +71,16 @@ def _trust_every_issuer(
     folder: Path, registry: Registry, gateway: dict[str, LinkSettings], platform: dict[str, LinkSettings]
 ) -> None:
     """Every development link trusts every development licence issuer (anhui.md §6.6: a licence signed in Hefei
-    is verified in Ningbo), as issuers' certificates would be distributed in production."""
+    is verified in Ningbo), as issuers' certificates would be distributed in production. The trust setting of each
+    link is its dialect's ``Dialect.licence_trust``."""
     issuers: dict[str, str] = {}
     for pid, entry in registry.platforms.items():
-        setting = getattr(scheme(entry.dialect), "LICENCE_TRUST_SETTING", None)
+        setting = dialect(entry.dialect).licence_trust
         if setting is not None:
             issuers.update(gateway[pid].settings.get(setting, {}))
     for sides, kind in ((gateway, "gateway"), (platform, "platform")):
         for pid, side in sides.items():
-            setting = getattr(scheme(registry.platforms[pid].dialect), "LICENCE_TRUST_SETTING", None)
+            setting = dialect(registry.platforms[pid].dialect).licence_trust
             if setting is None:
                 continue
             trusted = {**side.settings.get(setting, {}), **issuers}

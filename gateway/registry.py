@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from adapters.base import DialectAdapter
-from adapters.registry import DIALECTS, adapter_class
+from gateway.dialects import dialect, dialect_names
 from gateway.errors import ConfigError
 from mappings.tables import Tables
 
@@ -66,21 +66,22 @@ class Registry:
         if name in self.platforms:
             platform = self.platforms[name]
             return platform.dialect, platform
-        if name in DIALECTS:
+        if name in dialect_names():
             return name, None
-        known = ", ".join(sorted({*DIALECTS, *self.platforms}))
+        known = ", ".join(sorted({*dialect_names(), *self.platforms}))
         raise ConfigError("command line", "platform", f"{name!r} is not a dialect or platform id", f"use {known}")
 
     def platforms_of(self, dialect: str) -> list[Platform]:
         return [p for p in self.platforms.values() if p.dialect == dialect]
 
     # --- adapters ------------------------------------------------------------------------------------------------
-    def adapter(self, dialect: str) -> DialectAdapter:
+    def adapter(self, name: str) -> DialectAdapter:
         """The dialect's adapter; it accepts the item codes of every platform speaking it (README §6)."""
-        adapter = self._adapters.get(dialect)
+        adapter = self._adapters.get(name)
         if adapter is None:
-            columns = tuple(p.item_column for p in self.platforms_of(dialect) if p.item_column)
-            adapter = self._adapters[dialect] = adapter_class(dialect)(self.tables, columns)
+            columns = tuple(p.item_column for p in self.platforms_of(name) if p.item_column)
+            declared = dialect(name)
+            adapter = self._adapters[name] = declared.adapter(self.tables, columns, folder=declared.mappings)
         return adapter
 
     # --- items ---------------------------------------------------------------------------------------------------
@@ -161,10 +162,10 @@ def load_registry(config: Mapping[str, Any], tables: Tables, source: str = "conf
         key = f"platforms.{pid}"
         if not isinstance(entry, dict):
             raise ConfigError(source, key, "must be a table")
-        dialect = entry.get("dialect")
-        if dialect not in DIALECTS:
-            known = ", ".join(sorted(DIALECTS))
-            raise ConfigError(source, f"{key}.dialect", f"{dialect!r} is not a dialect", f"use one of {known}")
+        dialect_name = entry.get("dialect")
+        if dialect_name not in dialect_names():
+            known = ", ".join(dialect_names())
+            raise ConfigError(source, f"{key}.dialect", f"{dialect_name!r} is not a dialect", f"use one of {known}")
         column = entry.get("item_column")
         codes = entry.get("item_codes")
         if codes is not None:
@@ -183,7 +184,7 @@ def load_registry(config: Mapping[str, Any], tables: Tables, source: str = "conf
             tables = Tables(tables.codes, tables.crosswalk, tables.regions.with_regions(pid, list(regions)))
         platforms[pid] = Platform(
             id=pid,
-            dialect=dialect,
+            dialect=dialect_name,
             name=str(entry.get("name", "")),
             region=str(entry.get("region", "")),
             item_column=column,

@@ -30,18 +30,19 @@ import logging
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Final
+from typing import Any, Final, Protocol
 
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
 from gateway.delivery.settings import parse_duration
 from gateway.errors import ConfigError
 from gateway.msglog.api import MessageLog
-from gateway.store.api import Store
+from gateway.store.api import IdempotencyRecords, Nonces, Outbox
 
 __all__ = [
     "DOCUMENTED_REPEAT_HORIZON",
     "KINDS",
+    "RetainedStore",
     "RetentionJob",
     "RetentionMetrics",
     "RetentionSettings",
@@ -175,10 +176,16 @@ class RetentionMetrics:
             "tongban_retention_last_run_timestamp_seconds",
             "When the retention job last finished a run (Unix seconds)",
             registry=registry,
+            multiprocess_mode="max",  # serve --workers: the latest run of any worker
         )
         for kind in KINDS:  # every series exists from the start, so increase() sees the first removal
             self.removed.labels(kind=kind)
             self.failures.labels(kind=kind)
+
+
+class RetainedStore(Outbox, IdempotencyRecords, Nonces, Protocol):
+    """The concerns retention deletes from (delivered messages, idempotency records, nonces); not sync state or
+    operator accounts, which it leaves alone."""
 
 
 class RetentionJob:
@@ -186,7 +193,7 @@ class RetentionJob:
 
     def __init__(
         self,
-        store: Store,
+        store: RetainedStore,
         settings: RetentionSettings,
         clock: Callable[[], float],
         *,

@@ -31,11 +31,11 @@ import enum
 import io
 import ssl
 from collections.abc import Awaitable, Callable, Mapping
-from typing import Final, Protocol
+from typing import Final
 
 import aiohttp
 
-from adapters.wire import HttpRequest, HttpResponse, lower_headers
+from adapters.wire import HttpRequest, HttpResponse, Transport, lower_headers
 from gateway.delivery.outcomes import ConnectionFailed, DeliveryError, DeliveryTimeout, Undeliverable
 from gateway.observability.tracing import child_traceparent
 
@@ -128,12 +128,6 @@ def mapped_error(exc: BaseException) -> DeliveryError:
     if fate is Fate.PERMANENT:
         return Undeliverable(TRANSPORT_REFUSED, name)
     return ConnectionFailed(name)
-
-
-class Transport(Protocol):
-    async def send(self, request: HttpRequest, *, timeout: float = 30.0) -> HttpResponse:
-        """Send ``request``; raise ``ConnectionFailed`` or ``DeliveryTimeout`` when no answer came back."""
-        ...
 
 
 class AiohttpTransport:

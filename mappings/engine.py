@@ -219,7 +219,9 @@ class RecordMapping:
                 f.group = f.ref[0]
         self._by_path = {sep.join(f.path): f for f in fields}
         self._counted = [f for f in fields if f.is_list and f.max_entries is not None]
-        self._compiled = compile_decoder(self, _get, {"ABSENT": ABSENT, "WRONG": _WRONG_TYPE, "COMPLEX": COMPLEX})
+        # generated on first decode: Python's compile() of a decoder costs ~7 ms, and an adapter holds a mapping per
+        # record type, of which ``gateway translate`` decodes one (issue 15 item 5)
+        self._compiled: Callable[[Any], Any] | None = None
 
     # --- decoding -------------------------------------------------------------------------------------------------
     def decode_values(self, tree: Any) -> dict[str, Any]:
@@ -227,7 +229,12 @@ class RecordMapping:
 
         Runs the generated form of ``interpret_values`` (``mappings/compiled.py``): the same checks, faster.
         """
-        values: dict[str, Any] = self._compiled(tree)
+        decoder = self._compiled
+        if decoder is None:  # two threads may both compile it: the same function, and either is kept
+            decoder = self._compiled = compile_decoder(
+                self, _get, {"ABSENT": ABSENT, "WRONG": _WRONG_TYPE, "COMPLEX": COMPLEX}
+            )
+        values: dict[str, Any] = decoder(tree)
         return values
 
     def interpret_values(self, tree: Any) -> dict[str, Any]:

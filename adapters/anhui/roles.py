@@ -27,16 +27,15 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
-from aiohttp import web
-
 from adapters.anhui import scheme as w
 from adapters.base import Envelope
+from adapters.licence_sign import verify_issuer_signature
 from adapters.wire import HttpRequest, HttpResponse
 from gateway.delivery.outcomes import ServerError, Throttled
 from gateway.delivery.retry_after import parse_retry_after
+from gateway.dialects import LinkKeys
 from gateway.errors import ConfigError, Refusal
 from gateway.errors import RejectionCode as C
-from gateway.model.licence_sign import licence_signing_string
 from gateway.model.records import LicenceQuery
 from gateway.observability.refusals import note_refusal
 from gateway.registry import Platform, item_codes_for
@@ -47,6 +46,8 @@ from gateway.wire.base import (
     LicenceAnswer,
     PlatformClient,
     PlatformEndpoint,
+    Route,
+    RouteHandler,
     fault_of,
     log_fault,
 )
@@ -63,7 +64,6 @@ from signing.keys import (
     load_public_key_file,
 )
 from signing.secret import Secret, secret_from_file
-from signing.sm import sm2_verify_b64
 
 __all__ = [
     "Client",
@@ -74,12 +74,10 @@ __all__ = [
     "load_link",
 ]
 
-#: the link setting naming the licence issuers this side trusts ({certificate serial: SM2 public key file})
-LICENCE_TRUST_SETTING = "licence_certs"
-
 log = logging.getLogger(__name__)
 BEIJING = timezone(timedelta(hours=8))
 _RECORD_TYPES = {"case": "case", "status": "status", "evaluation": "evaluation"}
+_JSON = "application/json; charset=utf-8"
 
 
 # --- credentials ------------------------------------------------------------------------------------------------
@@ -102,6 +100,10 @@ class Link:
     consent_keys: Mapping[str, VerificationKey] = field(default_factory=dict)
     licence_key: SigningKey | None = None
     licence_cert_sn: str = ""
+
+    def key_material(self) -> LinkKeys:
+        issuer = None if self.licence_key is None else (self.licence_cert_sn, self.licence_key.private)
+        return LinkKeys(jose=(self.jws_key,), consent=self.consent_keys, licence_issuer=issuer)
 
 
 _SOURCE = "anhui link settings"
@@ -300,15 +302,11 @@ class Client(PlatformClient):
         request = self._signed("POST", w.PATHS["licence_query"], body)
         response = await self.transport.send(request)
         answer = self._check(response)
-        licence = self.ctx.adapter.decode("licence", response.body)  # a Refusal of ours if it does not decode
+        # a Refusal of ours (side=ours): permanent, like every refusal
+        licence = self.ctx.adapter.decode("licence", response.body)
         signature = w.read_digital_sign(answer.data)
-        key = self.ctx.link.licence_certs.get(signature.cert_sn)
-        if key is None:
-            raise Refusal(C.SIGNATURE_INVALID, "data.digitalSign", "unknown signCertSN")
-        try:
-            sm2_verify_b64(key, signature.value, licence_signing_string(licence))
-        except SigningError as exc:
-            raise Refusal(C.SIGNATURE_INVALID, "data.digitalSign", exc.reason) from exc
+        # a Refusal of ours (side=ours): permanent, like every refusal
+        verify_issuer_signature(licence, signature, self.ctx.link.licence_certs, "data.digitalSign")
         return LicenceAnswer(licence, signature)
 
     async def fetch_catalogue(self, page_no: int, page_size: int, since: datetime | None) -> CataloguePage:
@@ -318,7 +316,8 @@ class Client(PlatformClient):
         query = w.catalogue_query(page_no, page_size, since)
         response = await self.transport.send(self._signed("GET", w.CATALOGUE_PATH, b"", query))
         self._check(response)
-        batch = self.ctx.adapter.decode("item", response.body)  # a Refusal of ours if the page does not decode
+        # a Refusal of ours (side=ours): permanent, like every refusal
+        batch = self.ctx.adapter.decode("item", response.body)
         number, size, total = w.read_page_numbers(response.body)
         return CataloguePage(number, size, total, batch.items)
 
@@ -327,51 +326,46 @@ class Client(PlatformClient):
 class Endpoint(PlatformEndpoint):
     """The documented routes of one anhui platform (or of the gateway towards it), checks in README §10 order."""
 
-    def routes(self) -> list[web.RouteDef]:
-        posts = [web.post(path, self._post_handler(op)) for op, path in w.PATHS.items()]
-        return [*posts, web.get(w.CATALOGUE_PATH, self._catalogue)]
+    def routes(self) -> list[Route]:
+        posts = [Route("POST", path, self._post_handler(op)) for op, path in w.PATHS.items()]
+        return [*posts, Route("GET", w.CATALOGUE_PATH, self._catalogue)]
 
-    def _answer(self, status: int, body: bytes, extra: dict[str, str] | None = None) -> web.Response:
-        headers = {w.H_JWS: w.sign_body(body, self.ctx.link.jws_key), **(extra or {})}
-        return web.Response(status=status, body=body, headers=headers, content_type="application/json", charset="utf-8")
+    def refuse(self, request: HttpRequest, rejection: Refusal) -> HttpResponse:
+        return self._refuse(rejection)
 
-    def _refuse(self, rejection: Refusal) -> web.Response:
+    def _answer(self, status: int, body: bytes, extra: dict[str, str] | None = None) -> HttpResponse:
+        headers = {w.H_JWS: w.sign_body(body, self.ctx.link.jws_key), "content-type": _JSON, **(extra or {})}
+        return HttpResponse(status, headers, body)
+
+    def _refuse(self, rejection: Refusal) -> HttpResponse:
         note_refusal(rejection)  # counted and logged once, at the gateway's partner edge
         return self._answer(*w.render_refusal(rejection))
 
-    async def _transport_checks(self, request: web.Request) -> tuple[w.TifCredentials, bytes]:
-        """README §10 step 1: body size → TIF → JWS → window and nonce."""
-        limit = self.ctx.adapter.body_limit
-        if request.content_length is not None and request.content_length > limit:
-            raise Refusal(C.BODY_TOO_LARGE, None, "body over the limit")
-        chunks: list[bytes] = []
-        size = 0
-        async for chunk in request.content.iter_chunked(65536):
-            size += len(chunk)
-            if size > limit:  # a chunked body without Content-Length: stop reading at the limit
-                raise Refusal(C.BODY_TOO_LARGE, None, "body over the limit")
-            chunks.append(chunk)
-        body = b"".join(chunks)
+    async def _transport_checks(self, request: HttpRequest) -> w.TifCredentials:
+        """README §10 step 1 after the body size (checked by the edge that read it): TIF → JWS → window and nonce."""
         link: Link = self.ctx.link
-        tif = w.read_tif({k.lower(): v for k, v in request.headers.items()}, link.peer_paas)
-        w.verify_body(request.headers.get(w.H_JWS), body, link.peer_jws_keys)
+        tif = w.read_tif(request.headers, link.peer_paas)
+        w.verify_body(request.header(w.H_JWS), request.body, link.peer_jws_keys)
         scope = f"anhui:{self.ctx.platform.id}:{tif.paas_id}"
         try:
             await self.replay.check(scope, tif.nonce, tif.timestamp, self.ctx.clock())
         except Replayed as exc:
             where = w.H_TIMESTAMP if exc.reason == "outside_window" else w.H_NONCE
             raise Refusal(C.REPLAYED, where, exc.reason) from exc
-        return tif, body
+        return tif
 
-    async def _guarded(self, request: web.Request, op: str) -> web.Response:
+    async def _guarded(self, request: HttpRequest, op: str) -> HttpResponse:
         try:
-            tif, body = await self._transport_checks(request)
+            tif = await self._transport_checks(request)
+            query = request.query
             if op == "catalogue":
-                w.read_catalogue_query(request.query)
+                w.read_catalogue_query(query)
                 record = None
             else:
-                record = self.ctx.adapter.decode(op, body)
-            call = InboundCall(self.ctx.platform.id, tif.paas_id, op, record, None, body, dict(request.query))
+                record = self.ctx.adapter.decode(op, request.body)
+            call = InboundCall(
+                self.ctx.platform.id, tif.paas_id, op, record, None, request.body, query, request.headers
+            )
             result = await self.handler(call)
             return self._answer(200, self._render(op, record, result))
         except Refusal as exc:
@@ -396,13 +390,13 @@ class Endpoint(PlatformEndpoint):
             return w.page_body(result.page_no, result.page_size, result.total, trees)
         raise TypeError(f"no anhui answer for {type(result).__name__} on {op}")
 
-    def _post_handler(self, op: str) -> Any:
-        async def handle(request: web.Request) -> web.Response:
+    def _post_handler(self, op: str) -> RouteHandler:
+        async def handle(request: HttpRequest) -> HttpResponse:
             return await self._guarded(request, op)
 
         return handle
 
-    async def _catalogue(self, request: web.Request) -> web.Response:
+    async def _catalogue(self, request: HttpRequest) -> HttpResponse:
         return await self._guarded(request, "catalogue")
 
 

@@ -177,8 +177,15 @@ class G60Adapter(DialectAdapter):
     content_type = "application/xml; charset=GB18030"  # §1
     batch_where = "ItemBatch"
 
-    def __init__(self, tables: Tables, item_columns: tuple[str, ...] = (), mappings_dir: Path = MAPPINGS) -> None:
-        super().__init__(tables, item_columns, mappings_dir)
+    def __init__(
+        self,
+        tables: Tables,
+        item_columns: tuple[str, ...] = (),
+        mappings_dir: Path = MAPPINGS,
+        *,
+        folder: Path | None = None,
+    ) -> None:
+        super().__init__(tables, item_columns, mappings_dir, folder=folder)
         # the element structure each record type reads, built once (element_tree is guided by it on every message)
         self._shapes = {name: mapping.schema() for name, mapping in self.mappings.items()}
 

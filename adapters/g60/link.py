@@ -18,6 +18,7 @@ from cryptography import x509
 from adapters.g60.scheme import (
     Signer,
 )
+from gateway.dialects import LinkKeys
 from gateway.errors import ConfigError
 from gateway.registry import Platform
 from signing import tls
@@ -63,6 +64,14 @@ class Link:
     server_key: Path | None = field(default=None, repr=False)
     licence_keys: Mapping[str, Any] = field(default_factory=dict, repr=False)
     licence_signer: tuple[str, Any] | None = field(default=None, repr=False)
+
+    def key_material(self) -> LinkKeys:
+        return LinkKeys(
+            signer_chains=((self.signer.cert, *self.signer.intermediates),),
+            trust_anchors=tuple(self.trust.certificates()),
+            sm2=() if self.licence_signer is None else (self.licence_signer,),
+            licence_issuer=self.licence_signer,
+        )
 
 
 def _optional(settings: Mapping[str, Any], key: str, base: Path) -> Path | None:

@@ -19,10 +19,10 @@ from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from aiohttp import web
 from cryptography import x509
 
 from adapters.base import Envelope
@@ -57,7 +57,7 @@ from adapters.g60.scheme import (
     verify_licence_signature,
     verify_signature,
 )
-from adapters.wire import HttpRequest
+from adapters.wire import HttpRequest, HttpResponse
 from gateway.delivery.outcomes import ServerError
 from gateway.errors import ConfigError, Refusal
 from gateway.errors import RejectionCode as C
@@ -74,11 +74,11 @@ from gateway.wire.base import (
     LicenceAnswer,
     PlatformClient,
     PlatformEndpoint,
+    Route,
     WireContext,
     fault_of,
     log_fault,
 )
-from signing import tls
 from signing.errors import SigningError
 from signing.trust import Usage, subject_serial_number
 
@@ -94,9 +94,6 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
-#: the link setting naming the licence issuers this side trusts ({certificate serial: SM2 public key file})
-LICENCE_TRUST_SETTING = "licence_keys"
-
 CONTENT_TYPE = "application/xml; charset=GB18030"  # §1
 _SOURCE = "g60 link settings"
 #: Platform.record_types → the operations its endpoint takes (empty: all the dialect carries)
@@ -147,8 +144,14 @@ class Client(PlatformClient):
         )
         request = HttpRequest("POST", self._url(), {"content-type": CONTENT_TYPE}, body, tls=self.link.client_tls)
         response = await self.transport.send(request)
-        return read_answer(response.status, response.header("retry-after"), response.body,
-                           self.link.trust, self.link.peer_codes, self.ctx.clock())
+        return read_answer(
+            response.status,
+            response.header("retry-after"),
+            response.body,
+            self.link.trust,
+            self.link.peer_codes,
+            self.ctx.clock(),
+        )
 
     @staticmethod
     def _answer(header: dict[str, str], root: Any, message_id: str, expected: str) -> Receipt | None:
@@ -182,8 +185,7 @@ class Client(PlatformClient):
         header, root = await self._call("licence_query", query, message_id)
         self._answer(header, root, message_id, "LicenceData")
         adapter = _adapter(self.ctx)
-        # The peer signed this answer, so asking again returns it again: what does not decode or verify here is a
-        # Refusal of ours (side=ours), permanent like every refusal.
+        # the peer signed it, so it is the peer's answer: a permanent refusal
         licence = adapter.decode_record(adapter.mapping("licence"), adapter.record_tree("licence", header, root))
         signature = read_licence_signature(root)
         verify_licence_signature(licence, signature, dict(self.link.licence_keys))
@@ -196,26 +198,17 @@ class Client(PlatformClient):
             result = item_batch_result_of(header, root)
         except Refusal as exc:
             raise _unverified() from exc
-        return BatchResult(result.batch_no, tuple(
-            ItemResult(r.catalog_code, r.region, r.ok, r.error_code.value if r.error_code else None, r.error_path)
-            for r in result.results))
+        return BatchResult(
+            result.batch_no,
+            tuple(
+                ItemResult(r.catalog_code, r.region, r.ok, r.error_code.value if r.error_code else None, r.error_path)
+                for r in result.results
+            ),
+        )
 
 
 def _unverified() -> ServerError:
     return ServerError("unverified answer")
-
-
-async def _read_body(request: web.Request, limit: int) -> bytes:
-    """The body, but never more than one byte past ``limit`` (§5: enough to refuse it as too large)."""
-    chunks: list[bytes] = []
-    size = 0
-    while size <= limit:
-        chunk = await request.content.read(min(65536, limit + 1 - size))
-        if not chunk:
-            break
-        chunks.append(chunk)
-        size += len(chunk)
-    return b"".join(chunks)
 
 
 # --- server role -------------------------------------------------------------------------------------------------
@@ -227,21 +220,25 @@ class Endpoint(PlatformEndpoint):
         link: Link = self.ctx.link
         return link
 
-    def routes(self) -> list[web.RouteDef]:
-        return [web.post(path_for(self.ctx.platform), self._handle)]
+    def routes(self) -> list[Route]:
+        return [Route("POST", path_for(self.ctx.platform), self._handle)]
+
+    def refuse(self, request: HttpRequest, rejection: Refusal) -> HttpResponse:
+        """§7: even a body too large is answered with a signed ``REJECTED`` receipt, HTTP 200."""
+        return self._http(200, self._refuse({}, rejection), {})
 
     def _operations(self) -> frozenset[str]:
         types = self.ctx.platform.record_types or tuple(_OPERATIONS)
         return frozenset(_OPERATIONS[t] for t in types if t in _OPERATIONS)
 
-    async def _handle(self, request: web.Request) -> web.Response:
-        body = await _read_body(request, self.ctx.adapter.body_limit)
-        try:
-            peer = tls.peer_certificate(request.transport)
-        except SigningError:
-            peer = None
-        status, answer, extra = await self.respond(body, peer)
-        return web.Response(body=answer, status=status, headers={"Content-Type": CONTENT_TYPE, **extra})
+    async def _handle(self, request: HttpRequest) -> HttpResponse:
+        """The client certificate is the one the mutual-TLS handshake verified (the edge hands it over)."""
+        peer: x509.Certificate | None = request.peer_certificate
+        return self._http(*await self.respond(request.body, peer, request.headers))
+
+    @staticmethod
+    def _http(status: int, answer: bytes, extra: dict[str, str]) -> HttpResponse:
+        return HttpResponse(status, {"content-type": CONTENT_TYPE, **extra}, answer)
 
     def _peer_code(self, peer: x509.Certificate | None) -> str | None:
         """The TLS client certificate's code, re-checked at the injected clock for the TLS client usage."""
@@ -257,13 +254,15 @@ class Endpoint(PlatformEndpoint):
         """README §10 for g60 (see the module docstring); the signed answer, refusals included."""
         return (await self.respond(body, peer))[1]
 
-    async def respond(self, body: bytes, peer: x509.Certificate | None) -> tuple[int, bytes, dict[str, str]]:
+    async def respond(
+        self, body: bytes, peer: x509.Certificate | None, headers: Mapping[str, str] | None = None
+    ) -> tuple[int, bytes, dict[str, str]]:
         """The HTTP status, the signed answer and extra headers: 200 for every answer and refusal (§7); a call the
         endpoint could not serve is a transport fault (§7: "HTTP 4xx/5xx only for transport faults"), a 503 with
         ``Retry-After`` for a store outage, else 500, with a signed ``REJECTED`` receipt naming no rejection code."""
         header: dict[str, str] = {}
         try:
-            return 200, await self._answer_of(body, peer, header), {}
+            return 200, await self._answer_of(body, peer, header, headers or {}), {}
         except Exception as exc:  # never an unsigned page
             fault = fault_of(exc)
             log_fault(log, self.ctx.platform.id, "message", exc, fault)
@@ -271,7 +270,9 @@ class Endpoint(PlatformEndpoint):
             signed = sign_rendered(render_receipt(receipt, self._answer_envelope(header)), self.link.signer)
             return fault.status, signed, fault.headers
 
-    async def _answer_of(self, body: bytes, peer: x509.Certificate | None, header: dict[str, str]) -> bytes:
+    async def _answer_of(
+        self, body: bytes, peer: x509.Certificate | None, header: dict[str, str], headers: Mapping[str, str]
+    ) -> bytes:
         """README §10 steps in g60's order; ``header`` is filled as soon as it is read (a fault answer names it)."""
         try:
             self.ctx.adapter.check_size(body)
@@ -287,7 +288,8 @@ class Endpoint(PlatformEndpoint):
             if message_id is None:
                 raise Refusal(C.MALFORMED, "Header/MessageId", "a message carries its MessageId")
             record = self._decode(operation, header, root)
-            result = await self.handler(InboundCall(self.ctx.platform.id, sender, operation, record, message_id, body))
+            call = InboundCall(self.ctx.platform.id, sender, operation, record, message_id, body, headers=headers)
+            result = await self.handler(call)
             return self._render(header, root, result)
         except Refusal as exc:
             return self._refuse(header, exc)
@@ -311,8 +313,9 @@ class Endpoint(PlatformEndpoint):
         return entries
 
     def _answer_envelope(self, header: dict[str, str], message_id: str | None = None) -> Envelope:
-        return _envelope(message_id or str(uuid.uuid4()), self.ctx.clock(), self.link.code,
-                         header.get("SenderCode", ""))
+        return _envelope(
+            message_id or str(uuid.uuid4()), self.ctx.clock(), self.link.code, header.get("SenderCode", "")
+        )
 
     def _render(self, header: dict[str, str], root: Any, result: InboundResult) -> bytes:
         ref = header["MessageId"]
@@ -322,9 +325,13 @@ class Endpoint(PlatformEndpoint):
             return sign_rendered(render_receipt(receipt, envelope), self.link.signer)
         if isinstance(result, BatchResult):
             batch = root.find(f"{_NS}Body/{_NS}ItemBatch")
-            answer = ItemBatchResult(batch.get("BatchNo") or result.batch_no, tuple(
-                G60ItemResult(r.item_code, r.region, r.ok, None if r.code is None else C(r.code), r.where)
-                for r in result.results))
+            answer = ItemBatchResult(
+                batch.get("BatchNo") or result.batch_no,
+                tuple(
+                    G60ItemResult(r.item_code, r.region, r.ok, None if r.code is None else C(r.code), r.where)
+                    for r in result.results
+                ),
+            )
             return sign_rendered(render_item_batch_result(answer, self._answer_envelope(header)), self.link.signer)
         if isinstance(result, LicenceAnswer):
             rendered = self.ctx.adapter.encode("licence", result.licence, self._answer_envelope(header))

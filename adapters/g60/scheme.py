@@ -25,6 +25,7 @@ from typing import Any
 from cryptography import x509
 from lxml import etree
 
+from adapters.licence_sign import verify_issuer_signature
 from gateway.delivery.outcomes import ServerError, Throttled
 from gateway.delivery.retry_after import parse_retry_after
 from gateway.errors import Refusal, Side
@@ -33,8 +34,7 @@ from gateway.model.licence_sign import LicenceSignature, licence_signing_string
 from gateway.model.records import Licence
 from gateway.model.timefmt import BEIJING
 from signing.errors import SigningError
-from signing.keys import ALG_SM2_SM3
-from signing.sm import sm2_sign_b64, sm2_verify_b64
+from signing.sm import sm2_sign_b64
 from signing.trust import TrustStore, subject_serial_number
 from signing.xmldsig import sign_enveloped, verify_enveloped
 
@@ -247,20 +247,9 @@ def licence_signature(licence: Licence, private: Any, cert_sn: str) -> LicenceSi
 
 
 def verify_licence_signature(licence: Licence, signature: LicenceSignature | None, keys: dict[str, Any]) -> None:
-    """anhui.md §6.6: SM2-SM3, user id 1234567812345678, under a key we hold for ``CertSn``; else
-    ``SIGNATURE_INVALID`` at ``Licence/DigitalSign``."""
-    where = "Licence/DigitalSign"
-    if signature is None:
-        raise Refusal(C.SIGNATURE_INVALID, where, "the licence carries no issuer signature")
-    if signature.alg != ALG_SM2_SM3 or signature.user_id != "1234567812345678":
-        raise Refusal(C.SIGNATURE_INVALID, where, "only SM2-SM3 with user id 1234567812345678 is accepted")
-    public = keys.get(signature.cert_sn)
-    if public is None:
-        raise Refusal(C.SIGNATURE_INVALID, where, "no issuer key is known for this CertSn")
-    try:
-        sm2_verify_b64(public, signature.value, licence_signing_string(licence))
-    except SigningError as exc:
-        raise Refusal(C.SIGNATURE_INVALID, where, exc.reason) from exc
+    """anhui.md §6.6 under a key we hold for ``CertSn`` (``adapters.licence_sign``), refused at
+    ``Licence/DigitalSign``."""
+    verify_issuer_signature(licence, signature, keys, "Licence/DigitalSign")
 
 
 # --- the client's reading of an answer (§7, §9) -----------------------------------------------------------------

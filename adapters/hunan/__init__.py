@@ -1,1 +1,30 @@
-"""The hunan dialect: codec, wire scheme, link, client and endpoint roles, simulator extras."""
+"""The hunan dialect (hunan.md): OAuth client assertions and HTTP Message Signatures (RFC 9421).
+
+Its codec (``codec``), pure wire scheme (``scheme``), link schema (``settings``), client and endpoint roles
+(``roles``) and simulator extras are declared to the core once, here; its field tables are ``mappings/hunan/``.
+"""
+
+from __future__ import annotations
+
+from adapters.base import MAPPINGS
+from gateway.dialects import Dialect
+
+from . import roles
+from .codec import HunanAdapter
+from .settings import HunanLink
+
+__all__ = ["DIALECT"]
+
+
+DIALECT = Dialect(
+    name="hunan",
+    adapter=HunanAdapter,
+    mappings=MAPPINGS / "hunan",
+    link_schema=HunanLink,
+    load_link=roles.load_link,
+    generate_link=roles.generate_link,
+    client=roles.Client,
+    endpoint=roles.Endpoint,
+    documented_rate=30.0,  # hunan.md §5: 30 requests/s per client
+    evidence_headers=("signature", "signature-input", "content-digest"),
+)

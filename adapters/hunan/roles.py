@@ -26,8 +26,6 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from aiohttp import web
-
 from adapters.base import Envelope
 from adapters.hunan import scheme as hw
 from adapters.hunan.codec import (
@@ -40,22 +38,23 @@ from adapters.hunan.codec import (
 )
 from adapters.hunan.codec import render_receipt as _render_receipt
 from adapters.jsonwire import dump_json
-from adapters.wire import HttpRequest, HttpResponse, lower_headers
+from adapters.wire import HttpRequest, HttpResponse, Transport, lower_headers
 from gateway.delivery.outcomes import ServerError, Throttled
 from gateway.delivery.retry_after import parse_retry_after
+from gateway.dialects import LinkKeys
 from gateway.errors import ConfigError, Refusal, Side
 from gateway.errors import RejectionCode as C
 from gateway.model.records import Case, from_ref
 from gateway.model.timefmt import BEIJING
 from gateway.observability.refusals import note_refusal
 from gateway.registry import Platform, item_codes_for
-from gateway.transport import Transport
 from gateway.wire.base import (
     Accepted,
     InboundCall,
     InboundHandler,
     PlatformClient,
     PlatformEndpoint,
+    Route,
     WireContext,
     fault_of,
     log_fault,
@@ -101,12 +100,15 @@ class Link:
     def __repr__(self) -> str:
         return f"Link({self.client_id} ↔ {self.peer_id})"
 
+    def key_material(self) -> LinkKeys:
+        return LinkKeys(jose=(self.assertion_key, self.signing_key))
+
 
 # --- configuration ----------------------------------------------------------------------------------------------------
 def _text(settings: Mapping[str, Any], key: str, required: bool = True) -> str:
     value = settings.get(key, "")
     if not isinstance(value, str) or (required and not value):
-        raise ConfigError(_SOURCE, key, f"{value!r} is not a non-empty string", f"set {key} = \"...\"")
+        raise ConfigError(_SOURCE, key, f"{value!r} is not a non-empty string", f'set {key} = "..."')
     return value
 
 
@@ -251,8 +253,13 @@ class Client(PlatformClient):
         url = hw.target_uri(self.base + path)
         now = self.ctx.clock()
         headers = hw.sign_request(
-            method, url, body, content_type if body is not None else None, self.link.signing_key,
-            created=int(now), nonce=_nonce(),
+            method,
+            url,
+            body,
+            content_type if body is not None else None,
+            self.link.signing_key,
+            created=int(now),
+            nonce=_nonce(),
         )
         if token is not None:
             headers["Authorization"] = f"Bearer {token}"
@@ -308,8 +315,9 @@ class Client(PlatformClient):
         url = hw.target_uri(self.base + hw.TOKEN_PATH)
         now = self.ctx.clock()
         audience = self.link.peer_audience or url
-        assertion = hw.make_client_assertion(self.link.assertion_key, self.link.client_id, audience,
-                                             str(uuid.uuid4()), now)
+        assertion = hw.make_client_assertion(
+            self.link.assertion_key, self.link.client_id, audience, str(uuid.uuid4()), now
+        )
         self.token_fetches += 1
         response = await self._exchange(
             "POST", hw.TOKEN_PATH, hw.token_request_body(assertion), hw.FORM_CONTENT_TYPE, None
@@ -325,7 +333,7 @@ class Client(PlatformClient):
 
 
 # --- server role ------------------------------------------------------------------------------------------------------
-_Work = Callable[[float], Awaitable[web.Response]]
+_Work = Callable[[float], Awaitable[HttpResponse]]
 
 
 class Endpoint(PlatformEndpoint):
@@ -337,22 +345,28 @@ class Endpoint(PlatformEndpoint):
         self._tokens = TokenMinter(self.link.signing_key, self.link.client_id)  # every instance accepts (§2)
         self._received_at: OrderedDict[str, datetime] = OrderedDict()  # handlers without a store only (see below)
 
-    def routes(self) -> list[web.RouteDef]:
+    def routes(self) -> list[Route]:
         return [
-            web.post(hw.TOKEN_PATH, self._token_route),
-            web.post(hw.CASES_PATH, self._case_route),
-            web.post(hw.CASES_PATH + "/{case_no}/status-events", self._status_route),
-            web.get(hw.CASES_PATH + "/{case_no}", self._read_route),
+            Route("POST", hw.TOKEN_PATH, self._token_route),
+            Route("POST", hw.CASES_PATH, self._case_route),
+            Route("POST", hw.CASES_PATH + "/{case_no}/status-events", self._status_route),
+            Route("GET", hw.CASES_PATH + "/{case_no}", self._read_route),
         ]
 
+    def refuse(self, request: HttpRequest, rejection: Refusal) -> HttpResponse:
+        now = self.ctx.clock()
+        note_refusal(rejection)  # counted and logged once, at the gateway's partner edge
+        problem = render_problem(rejection, request.params.get("case_no"))
+        return self._answer(rejection.http_status, problem, PROBLEM_CONTENT_TYPE, now)
+
     # --- routes -----------------------------------------------------------------------------------------------------
-    async def _token_route(self, request: web.Request) -> web.Response:
-        async def work(now: float) -> web.Response:
-            body = await self._body(request)
+    async def _token_route(self, request: HttpRequest) -> HttpResponse:
+        async def work(now: float) -> HttpResponse:
+            body = request.body
             if _media_type(request) != hw.FORM_CONTENT_TYPE:
                 raise Refusal(C.AUTH_FAILED, None, "the token request is not form-encoded")
             form = hw.read_token_request(body)
-            audience = self.link.audience or hw.target_uri(_url(request))
+            audience = self.link.audience or hw.target_uri(request.url)
             try:
                 assertion = hw.verify_client_assertion(
                     form.assertion, self.link.peer_assertion_keys, self.link.peer_id, audience, now
@@ -367,17 +381,17 @@ class Endpoint(PlatformEndpoint):
 
         return await self._serve(work, None)
 
-    async def _case_route(self, request: web.Request) -> web.Response:
+    async def _case_route(self, request: HttpRequest) -> HttpResponse:
         return await self._serve(lambda now: self._submission(request, "case", None, now), None)
 
-    async def _status_route(self, request: web.Request) -> web.Response:
-        case_no = request.match_info["case_no"]
+    async def _status_route(self, request: HttpRequest) -> HttpResponse:
+        case_no = request.params["case_no"]
         return await self._serve(lambda now: self._submission(request, "status", case_no, now), case_no)
 
-    async def _read_route(self, request: web.Request) -> web.Response:
-        case_no = request.match_info["case_no"]
+    async def _read_route(self, request: HttpRequest) -> HttpResponse:
+        case_no = request.params["case_no"]
 
-        async def work(now: float) -> web.Response:
+        async def work(now: float) -> HttpResponse:
             await self._admit(request, None, "kstb.case", now)
             record = self._find_case(case_no)
             if record is None:
@@ -389,9 +403,10 @@ class Endpoint(PlatformEndpoint):
         return await self._serve(work, case_no)
 
     # --- steps ------------------------------------------------------------------------------------------------------
-    async def _submission(self, request: web.Request, operation: str, path_case_no: str | None,
-                          now: float) -> web.Response:
-        body = await self._body(request)
+    async def _submission(
+        self, request: HttpRequest, operation: str, path_case_no: str | None, now: float
+    ) -> HttpResponse:
+        body = request.body
         grant = await self._admit(request, body, f"kstb.{operation}", now)
         try:  # past the transport checks, a refusal names the case (§4 example)
             if _media_type(request) != hw.JSON_CONTENT_TYPE:
@@ -399,7 +414,9 @@ class Endpoint(PlatformEndpoint):
             record = self.ctx.adapter.decode(operation, body)
             if path_case_no is not None and record.case_no != path_case_no:
                 raise Refusal(C.RULE_VIOLATION, "case_no", "the body's case_no differs from the path's (§1)")
-            call = InboundCall(self.ctx.platform.id, grant.client_id, operation, record, None, body)
+            call = InboundCall(
+                self.ctx.platform.id, grant.client_id, operation, record, None, body, headers=request.headers
+            )
             result = await self.handler(call)
         except Refusal as exc:
             note_refusal(exc)  # counted and logged once, at the gateway's partner edge
@@ -419,21 +436,9 @@ class Endpoint(PlatformEndpoint):
         status = receipt_status(operation, repeated=result.repeated)
         return self._answer(status, _render_receipt(Receipt(record.case_no, received_at)), hw.JSON_CONTENT_TYPE, now)
 
-    async def _body(self, request: web.Request) -> bytes:
-        """README §10 step 1 first: the body, refused beyond the platform's limit (§5) without reading it all."""
-        limit = self.ctx.adapter.body_limit
-        if request.content_length is not None and request.content_length > limit:
-            raise Refusal(C.BODY_TOO_LARGE, None, f"body is larger than {limit} bytes")
-        data = bytearray()
-        while chunk := await request.content.read(65536):
-            data += chunk
-            if len(data) > limit:
-                raise Refusal(C.BODY_TOO_LARGE, None, f"body is larger than {limit} bytes")
-        return bytes(data)
-
-    async def _admit(self, request: web.Request, body: bytes | None, scope: str, now: float) -> Grant:
+    async def _admit(self, request: HttpRequest, body: bytes | None, scope: str, now: float) -> Grant:
         """Bearer token (§2) → message signature and window/nonce (§3)."""
-        token = hw.bearer_token(request.headers.get("Authorization"))
+        token = hw.bearer_token(request.header("Authorization"))
         grant = self._tokens.grant(token, now) if token is not None else None
         if grant is None:
             raise Refusal(C.AUTH_FAILED, None, "bearer token is missing, unknown or expired")
@@ -442,10 +447,11 @@ class Endpoint(PlatformEndpoint):
         await self._message(request, body, now)
         return grant
 
-    async def _message(self, request: web.Request, body: bytes | None, now: float) -> None:
+    async def _message(self, request: HttpRequest, body: bytes | None, now: float) -> None:
         try:
-            result = hw.verify_request(request.method, hw.target_uri(_url(request)), request.headers, body,
-                                       self.link.peer_signing_keys)
+            result = hw.verify_request(
+                request.method, hw.target_uri(request.url), request.headers, body, self.link.peer_signing_keys
+            )
         except SigningError as exc:
             raise Refusal(C.SIGNATURE_INVALID, None, exc.reason) from exc
         try:
@@ -472,7 +478,7 @@ class Endpoint(PlatformEndpoint):
         return item_codes_for(self.ctx.adapter.tables, self.ctx.platform)  # what intake checked (one function)
 
     # --- answers ----------------------------------------------------------------------------------------------------
-    async def _serve(self, work: _Work, case_no: str | None) -> web.Response:
+    async def _serve(self, work: _Work, case_no: str | None) -> HttpResponse:
         now = self.ctx.clock()
         try:
             return await work(now)
@@ -488,15 +494,10 @@ class Endpoint(PlatformEndpoint):
 
     def _answer(
         self, status: int, body: bytes, content_type: str, now: float, extra: dict[str, str] | None = None
-    ) -> web.Response:
+    ) -> HttpResponse:
         headers = hw.sign_response(status, body, content_type, self.link.signing_key, created=int(now), nonce=_nonce())
-        return web.Response(status=status, body=body, headers={**headers, **(extra or {})})
+        return HttpResponse(status, lower_headers({**headers, **(extra or {})}), body)
 
 
-def _url(request: web.Request) -> str:
-    """The URL as the client used it (§3 ``@target-uri``): scheme, ``Host`` header, raw path and query."""
-    return f"{request.scheme}://{request.host}{request.raw_path}"
-
-
-def _media_type(request: web.Request) -> str:
-    return request.headers.get("Content-Type", "").split(";")[0].strip().lower()
+def _media_type(request: HttpRequest) -> str:
+    return (request.header("Content-Type") or "").split(";")[0].strip().lower()

@@ -145,8 +145,15 @@ class ShanghaiAdapter(DialectAdapter):
     name = "shanghai"
     content_type = "text/xml; charset=UTF-8"  # §1
 
-    def __init__(self, tables: Tables, item_columns: tuple[str, ...] = (), mappings_dir: Path = MAPPINGS) -> None:
-        super().__init__(tables, item_columns, mappings_dir)
+    def __init__(
+        self,
+        tables: Tables,
+        item_columns: tuple[str, ...] = (),
+        mappings_dir: Path = MAPPINGS,
+        *,
+        folder: Path | None = None,
+    ) -> None:
+        super().__init__(tables, item_columns, mappings_dir, folder=folder)
         self._schemas = {kind: m.schema() for kind, m in self.mappings.items()}
 
     def parse(self, record_type: str, body: bytes) -> Any:

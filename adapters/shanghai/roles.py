@@ -2,8 +2,8 @@
 
 One endpoint, ``POST {base}/ywtb/exchange/2.0/ExchangeService``, the operation chosen by the body and the quoted
 ``SOAPAction`` (§1); ``GET …?wsdl`` describes it. The scheme's arithmetic is pure and lives in
-``adapters.shanghai.scheme``; this module adds what needs I/O: the clock, fresh nonces, the transport, the replay guard
-and aiohttp.
+``adapters.shanghai.scheme``; this module adds what needs the clock, fresh nonces, the transport or the replay
+guard; the endpoint is sans-IO (``HttpRequest`` in, ``HttpResponse`` out), mounted by the server edge.
 
 Server order (README §10 step 1 comes after step 5 for shanghai, because the signature is inside the document):
 body size → encoding, DTD, well-formedness, the SOAP envelope → ``AuthHeader`` (``AUTH_FAILED``) → sign
@@ -27,8 +27,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
-
-from aiohttp import web
+from urllib.parse import urlsplit, urlunsplit
 
 from adapters.base import Envelope
 from adapters.shanghai.codec import (
@@ -58,6 +57,7 @@ from adapters.shanghai.scheme import (
 from adapters.wire import HttpRequest, HttpResponse
 from gateway.delivery.outcomes import ServerError, Throttled
 from gateway.delivery.retry_after import parse_retry_after
+from gateway.dialects import LinkKeys
 from gateway.errors import ConfigError, Refusal, Side
 from gateway.errors import RejectionCode as C
 from gateway.model.records import LicenceQuery
@@ -71,6 +71,7 @@ from gateway.wire.base import (
     LicenceAnswer,
     PlatformClient,
     PlatformEndpoint,
+    Route,
     fault_of,
     log_fault,
 )
@@ -88,9 +89,6 @@ from signing.secret import Secret, secret_from_file
 from signing.sm import sm2_generate
 
 __all__ = ["Client", "Endpoint", "Link", "generate_link", "load_link"]
-
-#: the link setting naming the licence issuers this side trusts ({certificate serial: SM2 public key file})
-LICENCE_TRUST_SETTING = "licence_issuer_keys"
 
 log = logging.getLogger(__name__)
 _CONTENT_TYPE = "text/xml; charset=UTF-8"  # §1
@@ -112,6 +110,10 @@ class Link:
     licence_keys: Mapping[str, VerificationKey] = field(default_factory=dict)
     licence_algs: tuple[str, ...] = LICENCE_ALGS
     licence_signer: SigningKey | None = None
+
+    def key_material(self) -> LinkKeys:
+        signer = self.licence_signer
+        return LinkKeys(licence_issuer=None if signer is None else (signer.kid, signer.private))
 
     def secret_for(self, app_id: str) -> Secret | None:
         """The shared secret of a caller's ``appId``; None for an appId this side does not know (``AUTH_FAILED``)."""
@@ -228,7 +230,7 @@ class Client(PlatformClient):
 
     async def query_licence(self, query: LicenceQuery, message_id: str) -> LicenceAnswer:
         reply, body = await self._call("licence_query", query, message_id)
-        # a verified answer whose licence is refused here is a Refusal of ours: the same answer would come again
+        # a verified answer whose licence is refused: the same answer would come again
         licence = self.ctx.adapter.decode("licence", body)
         signature = read_digital_sign(reply.message)
         verify_licence_signature(licence, signature, self.ctx.link.licence_keys, self.ctx.link.licence_algs)
@@ -239,7 +241,7 @@ class Client(PlatformClient):
         sent_at = datetime.fromtimestamp(self.ctx.clock(), BEIJING)
         envelope = Envelope(message_id, sent_at, message_id, sender=self.ctx.link.app_id, receiver=platform.id)
         codes = item_codes_for(adapter.tables, platform)  # what intake checked for this destination (one function)
-        # a record that cannot travel in this dialect is a Refusal of ours: sending again cannot help
+        # the record cannot travel in this dialect: sending again cannot help
         return adapter.encode(record_type, record, envelope, codes if record_type == "case" else None)
 
     async def _call(self, record_type: str, record: Any, message_id: str) -> tuple[SoapReply, bytes]:
@@ -281,19 +283,26 @@ class Client(PlatformClient):
 class Endpoint(PlatformEndpoint):
     """The ExchangeService as the platform runs it (see the module docstring for the order of checks)."""
 
-    def routes(self) -> list[web.RouteDef]:
-        return [web.post(SERVICE_PATH, self.exchange), web.get(SERVICE_PATH, self.wsdl)]
+    def routes(self) -> list[Route]:
+        return [Route("POST", SERVICE_PATH, self.exchange), Route("GET", SERVICE_PATH, self.wsdl)]
 
-    async def wsdl(self, request: web.Request) -> web.Response:
+    def refuse(self, request: HttpRequest, rejection: Refusal) -> HttpResponse:
+        note_refusal(rejection)  # counted and logged once, at the gateway's partner edge
+        link: Link = self.ctx.link
+        return self._fault(SoapFault.from_rejection(rejection), (link.app_id, link.app_secret))
+
+    async def wsdl(self, request: HttpRequest) -> HttpResponse:
         if "wsdl" not in request.query:
-            return web.Response(status=405, text="calls are POST; GET answers ?wsdl only", headers={"Allow": "POST"})
-        return web.Response(body=wsdl_document(str(request.url.with_query(None))), content_type="text/xml")
+            text = b"calls are POST; GET answers ?wsdl only"
+            return HttpResponse(405, {"allow": "POST", "content-type": "text/plain; charset=utf-8"}, text)
+        address = urlunsplit(urlsplit(request.url)._replace(query="", fragment=""))
+        return HttpResponse(200, {"content-type": "text/xml"}, wsdl_document(address))
 
-    async def exchange(self, request: web.Request) -> web.Response:
+    async def exchange(self, request: HttpRequest) -> HttpResponse:
         link: Link = self.ctx.link
         signer: tuple[str, Secret] | None = (link.app_id, link.app_secret)
         try:
-            body = await _read_limited(request, self.ctx.adapter.body_limit)
+            body = request.body
             message = read_envelope(body)
             auth = auth_header(message.envelope) or {}
             if "appId" in auth:
@@ -307,9 +316,11 @@ class Endpoint(PlatformEndpoint):
                 await self.replay.check(scope, verified.nonce, verified.timestamp_ms / 1000, now)
             except Replayed as exc:
                 raise Refusal(C.REPLAYED, "AuthHeader/@nonce", "the nonce was already used") from exc
-            record_type = record_type_for(request.headers.get("SOAPAction"), message)
+            record_type = record_type_for(request.header("SOAPAction"), message)
             record = self.ctx.adapter.decode(record_type, body)
-            call = InboundCall(self.ctx.platform.id, verified.app_id, record_type, record, None, body)
+            call = InboundCall(
+                self.ctx.platform.id, verified.app_id, record_type, record, None, body, headers=request.headers
+            )
             result = await self.handler(call)
         except Refusal as exc:
             note_refusal(exc)  # counted and logged once, at the gateway's partner edge
@@ -342,30 +353,15 @@ class Endpoint(PlatformEndpoint):
 
     def _fault(
         self, fault: SoapFault, signer: tuple[str, Secret] | None, extra: dict[str, str] | None = None
-    ) -> web.Response:
+    ) -> HttpResponse:
         return self._respond(500, render_fault(fault), signer, extra)  # §3: HTTP 500 for every fault
 
     def _respond(
         self, status: int, body: bytes, signer: tuple[str, Secret] | None, extra: dict[str, str] | None = None
-    ) -> web.Response:
+    ) -> HttpResponse:
         if signer is not None:
             body = _sign(body, signer[0], signer[1], self.ctx.clock())
-        return web.Response(status=status, body=body, headers={"Content-Type": _CONTENT_TYPE, **(extra or {})})
-
-
-async def _read_limited(request: web.Request, limit: int) -> bytes:
-    """The body, or ``BODY_TOO_LARGE`` past ``limit`` (§4: 2 MiB). An oversized body is drained up to a bound, so
-    the caller reads the fault rather than a reset connection."""
-    size, chunks, drain_limit = 0, [], 4 * limit
-    async for chunk in request.content.iter_chunked(64 * 1024):
-        size += len(chunk)
-        if size <= limit:
-            chunks.append(chunk)
-        elif size > drain_limit:
-            break
-    if size > limit:
-        raise Refusal(C.BODY_TOO_LARGE, None, f"body is larger than {limit} bytes")
-    return b"".join(chunks)
+        return HttpResponse(status, {"content-type": _CONTENT_TYPE, **(extra or {})}, body)
 
 
 # --- the simulator's licence service (§1 queryLicence) ----------------------------------------------------------

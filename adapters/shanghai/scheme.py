@@ -28,14 +28,15 @@ from typing import Any
 
 from lxml import etree
 
+from adapters.licence_sign import verify_issuer_signature
 from gateway.errors import Refusal
 from gateway.errors import RejectionCode as C
-from gateway.model.licence_sign import LicenceSignature, licence_signing_string
+from gateway.model.licence_sign import LicenceSignature
 from gateway.model.records import Licence
 from signing.errors import SigningError
 from signing.keys import ALG_SM2_SM3, VerificationKey
 from signing.secret import Secret
-from signing.sm import SM2_DEFAULT_USER_ID, hmac_sm3_hex, sm2_verify_b64, sm3_hex, verify_hmac_sm3_hex
+from signing.sm import SM2_DEFAULT_USER_ID, hmac_sm3_hex, sm3_hex, verify_hmac_sm3_hex
 
 from .codec import EX_NS, SOAP_ACTIONS, SOAP_NS, SoapMessage, auth_header, read_envelope
 
@@ -225,25 +226,10 @@ def verify_licence_signature(
     keys: Mapping[str, VerificationKey],
     algs: tuple[str, ...] = LICENCE_ALGS,
 ) -> None:
-    """The issuer's SM2-SM3 signature over the licence signing string, by ``certSn`` from an allow-list.
-
-    Fails closed (``SIGNATURE_INVALID`` at ``Licence/DigitalSign``): no signature, an algorithm outside ``algs``, a
-    user id other than the default, an unknown ``certSn``, a key of another algorithm, or a value that does not verify.
-    """
-    where = "Licence/DigitalSign"
-    if signature is None or not signature.value:
-        raise Refusal(C.SIGNATURE_INVALID, where, "the licence carries no issuer signature")
-    if signature.alg not in algs:
-        raise Refusal(C.SIGNATURE_INVALID, where, "the licence signature algorithm is not accepted")
-    if signature.user_id != SM2_DEFAULT_USER_ID.decode():
-        raise Refusal(C.SIGNATURE_INVALID, where, "only the default SM2 user id is accepted")
-    key = keys.get(signature.cert_sn)
-    if key is None or key.alg != signature.alg:
-        raise Refusal(C.SIGNATURE_INVALID, where, "no accepted issuer key under this certSn")
-    try:
-        sm2_verify_b64(key.public, signature.value, licence_signing_string(licence))
-    except SigningError as exc:
-        raise Refusal(C.SIGNATURE_INVALID, where, "the issuer's licence signature does not verify") from exc
+    """The issuer's signature by ``certSn`` from an allow-list of keys of the ``algs`` algorithms
+    (``adapters.licence_sign``), refused at ``Licence/DigitalSign``."""
+    issuers = {sn: key.public for sn, key in keys.items() if key.alg in algs}
+    verify_issuer_signature(licence, signature, issuers, "Licence/DigitalSign")
 
 
 # --- WSDL (§1: ``?wsdl``)

@@ -15,6 +15,7 @@ from typing import Any
 from adapters.zlb.scheme import (
     is_cert_sn,
 )
+from gateway.dialects import LinkKeys
 from gateway.errors import ConfigError
 from gateway.registry import Platform
 from signing.devpki import private_key_pem, public_key_pem
@@ -45,6 +46,12 @@ class Link:
     licence_cert_sn: str = ""
     local_id: str = ""
     peer_id: str = ""
+
+    def key_material(self) -> LinkKeys:
+        issuing = self.licence_key is not None and self.licence_cert_sn
+        issuer = (self.licence_cert_sn, self.licence_key) if issuing else None
+        own = (self.cert_sn, self.sign_key)
+        return LinkKeys(sm2=(own,) if issuer is None else (own, issuer), licence_issuer=issuer)
 
 
 def _text(settings: Mapping[str, Any], key: str, required: bool = True) -> str:

@@ -22,10 +22,8 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import urlencode
 
-from aiohttp import web
-
 from adapters.base import Envelope
-from adapters.wire import HttpRequest, HttpResponse, lower_headers
+from adapters.wire import HttpRequest, HttpResponse, Transport, lower_headers
 from adapters.zlb.codec import ZlbAdapter, ZlbResponse, dump_response, parse_response, request_time
 from adapters.zlb.scheme import (
     OPERATION_PATHS,
@@ -60,7 +58,6 @@ from gateway.model.records import Licence, LicenceQuery
 from gateway.model.timefmt import BEIJING
 from gateway.observability.refusals import note_refusal
 from gateway.registry import item_codes_for
-from gateway.transport import Transport
 from gateway.wire.base import (
     Accepted,
     InboundCall,
@@ -69,6 +66,8 @@ from gateway.wire.base import (
     LicenceAnswer,
     PlatformClient,
     PlatformEndpoint,
+    Route,
+    RouteHandler,
     WireContext,
     fault_of,
     log_fault,
@@ -80,9 +79,6 @@ from signing.secret import Secret
 from .link import Link, generate_link, load_link
 
 __all__ = ["Client", "Endpoint", "Link", "generate_link", "load_link"]
-
-#: the link setting naming the licence issuers this side trusts ({certificate serial: SM2 public key file})
-LICENCE_TRUST_SETTING = "licence_issuers"
 
 log = logging.getLogger(__name__)
 
@@ -99,22 +95,7 @@ def _now_ms(clock_value: float) -> int:
     return round(clock_value * 1000)
 
 
-async def _read_body(request: web.Request, limit: int) -> bytes:
-    """The body, refusing more than ``limit`` bytes before reading them all (README §10 step 1, §5: 1 MiB)."""
-    too_large = Refusal(C.BODY_TOO_LARGE, None, f"body is larger than {limit} bytes")
-    if request.content_length is not None and request.content_length > limit:
-        raise too_large
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.content.iter_any():
-        size += len(chunk)
-        if size > limit:
-            raise too_large
-        chunks.append(chunk)
-    return b"".join(chunks)
-
-
-_Serve = Callable[[web.Request, dict[str, str]], Awaitable[web.Response]]
+_Serve = Callable[[HttpRequest, dict[str, str]], Awaitable[HttpResponse]]
 
 
 class Endpoint(PlatformEndpoint):
@@ -128,14 +109,17 @@ class Endpoint(PlatformEndpoint):
         self.link: Link = ctx.link
         self.secrets = SecretBook()
 
-    def routes(self) -> list[web.RouteDef]:
+    def routes(self) -> list[Route]:
         # no HEAD: a token request issues a secret, and an answer without a body would lose it
         routes = [
-            web.get(TOKEN_BY_KEY_PATH, self._token_by_key, allow_head=False),
-            web.get(TOKEN_BY_SEC_PATH, self._token_by_sec, allow_head=False),
+            Route("GET", TOKEN_BY_KEY_PATH, self._token_by_key, allow_head=False),
+            Route("GET", TOKEN_BY_SEC_PATH, self._token_by_sec, allow_head=False),
         ]
-        routes += [web.post(path, self._operation(operation)) for operation, path in OPERATION_PATHS.items()]
+        routes += [Route("POST", path, self._operation(operation)) for operation, path in OPERATION_PATHS.items()]
         return routes
+
+    def refuse(self, request: HttpRequest, rejection: Refusal) -> HttpResponse:
+        return self._refuse(rejection, "")  # the body (and its requestId) was not read
 
     # --- answers ------------------------------------------------------------------------------------------------
     def _answer(
@@ -145,13 +129,13 @@ class Endpoint(PlatformEndpoint):
         request_id: str,
         status: int = 0,
         extra: dict[str, str] | None = None,
-    ) -> web.Response:
+    ) -> HttpResponse:
         body = dump_response(code, datas, request_id, msg=_MSG[code])
         signed = sm2_headers(self.link.sign_key, self.link.cert_sn, body)
-        headers = {"Content-Type": self.adapter.content_type, **signed, **(extra or {})}
-        return web.Response(body=body, status=status or _STATUS[code], headers=headers)
+        headers = {"content-type": self.adapter.content_type, **lower_headers(signed), **(extra or {})}
+        return HttpResponse(status or _STATUS[code], headers, body)
 
-    def _refuse(self, exc: Refusal, request_id: str) -> web.Response:
+    def _refuse(self, exc: Refusal, request_id: str) -> HttpResponse:
         note_refusal(exc)  # counted and logged once, at the gateway's partner edge
         code = response_code(exc, secret_expired=isinstance(exc, SecretExpired))
         if code != "10":
@@ -159,7 +143,7 @@ class Endpoint(PlatformEndpoint):
         datas = {"errorCode": exc.code.value, **({"field": exc.where} if exc.where else {})}
         return self._answer(code, datas, request_id, status=exc.http_status)
 
-    async def _guarded(self, request: web.Request, serve: _Serve) -> web.Response:
+    async def _guarded(self, request: HttpRequest, serve: _Serve) -> HttpResponse:
         """README §10 at the edge: every refusal becomes a signed §4 envelope; a bug becomes code 99, not a page."""
         state: dict[str, str] = {"request_id": ""}
         try:
@@ -187,7 +171,7 @@ class Endpoint(PlatformEndpoint):
         scope = f"zlb:{self.ctx.platform.id}:{auth.app_key}"
         await self.replay.check(scope, replay_nonce(auth, signature), auth.request_time / 1000, now_ms / 1000)
 
-    def _issue(self, app_key: str, now_ms: int) -> web.Response:
+    def _issue(self, app_key: str, now_ms: int) -> HttpResponse:
         """A new requestSecret, valid 15 min (§2.1).
 
         Decision (zlb.md silent on the refreshSecret's use): it is issued, valid 15 min beyond the requestSecret,
@@ -199,10 +183,10 @@ class Endpoint(PlatformEndpoint):
         return self._answer("00", token_datas(grant), "")
 
     # --- routes --------------------------------------------------------------------------------------------------
-    async def _token_by_key(self, request: web.Request) -> web.Response:
+    async def _token_by_key(self, request: HttpRequest) -> HttpResponse:
         """§2.1, authenticated by the appSecret. Decision: token GETs have no body, so they carry no SM2 signature."""
 
-        async def serve(request: web.Request, state: dict[str, str]) -> web.Response:
+        async def serve(request: HttpRequest, state: dict[str, str]) -> HttpResponse:
             now = self.ctx.clock()
             auth = read_auth_query(request.query)
             app_key, secret = self.link.app_key, self.link.app_secret
@@ -213,10 +197,10 @@ class Endpoint(PlatformEndpoint):
 
         return await self._guarded(request, serve)
 
-    async def _token_by_sec(self, request: web.Request) -> web.Response:
+    async def _token_by_sec(self, request: HttpRequest) -> HttpResponse:
         """§1: renewal, signed with the current (live) requestSecret."""
 
-        async def serve(request: web.Request, state: dict[str, str]) -> web.Response:
+        async def serve(request: HttpRequest, state: dict[str, str]) -> HttpResponse:
             now = self.ctx.clock()
             auth = read_auth_query(request.query)
             self._authenticate(auth, _now_ms(now))
@@ -225,20 +209,22 @@ class Endpoint(PlatformEndpoint):
 
         return await self._guarded(request, serve)
 
-    def _operation(self, operation: str) -> Callable[[web.Request], Awaitable[web.Response]]:
-        async def serve(request: web.Request, state: dict[str, str]) -> web.Response:
+    def _operation(self, operation: str) -> RouteHandler:
+        async def serve(request: HttpRequest, state: dict[str, str]) -> HttpResponse:
             now = self.ctx.clock()
-            body = await _read_body(request, self.adapter.body_limit)
+            body = request.body
             auth = read_auth_query(request.query)
             self._authenticate(auth, _now_ms(now))
-            _, signature = verify_sm2_headers(lower_headers(request.headers), body, self.link.peer_certs)
+            _, signature = verify_sm2_headers(request.headers, body, self.link.peer_certs)
             state["request_id"] = request_id = peek_request_id(body)
             await self._check_replay(auth, now, signature)
             record = self.adapter.decode_request(operation, body, auth.request_time_text)
-            call = InboundCall(self.ctx.platform.id, auth.app_key, operation, record, request_id or None, body)
+            call = InboundCall(
+                self.ctx.platform.id, auth.app_key, operation, record, request_id or None, body, headers=request.headers
+            )
             return self._answer("00", self._datas(await self.handler(call)), request_id)
 
-        async def handle(request: web.Request) -> web.Response:
+        async def handle(request: HttpRequest) -> HttpResponse:
             return await self._guarded(request, serve)
 
         return handle
@@ -348,7 +334,7 @@ class Client(PlatformClient):
             secret = await self._secret()
             sent_at = datetime.fromtimestamp(self.ctx.clock(), BEIJING)
             envelope = Envelope(message_id, sent_at, message_id, sender=self.link.app_key)
-            # a record that cannot be written in zlb is a Refusal of ours: sending it again cannot help
+            # the record cannot be written in zlb: sending it again cannot help
             body = self.ctx.adapter.encode(operation, record, envelope, self._item_codes)
             query = auth_query(self.link.app_key, secret, request_time(sent_at))
             signed = sm2_headers(self.link.sign_key, self.link.cert_sn, body)
@@ -381,12 +367,11 @@ class Client(PlatformClient):
         again returns the same licence.
         """
         http = await self._call("licence_query", query, message_id)
+        # a Refusal of ours (side=ours): permanent, like every refusal
         licence: Licence = self.ctx.adapter.decode("licence", http.body)
         datas = parse_response(http.body).datas or {}
-        try:
-            signature = verify_licence_sign(licence, datas.get("digitalSign"), self.link.licence_issuers)
-        except SigningError as exc:
-            raise Refusal(C.SIGNATURE_INVALID, "datas.digitalSign", exc.reason) from exc
+        # a Refusal of ours (side=ours): permanent, like every refusal
+        signature = verify_licence_sign(licence, datas.get("digitalSign"), self.link.licence_issuers)
         return LicenceAnswer(licence, signature)
 
 

@@ -29,16 +29,16 @@ from dataclasses import dataclass
 from typing import Any
 
 from adapters.jsonwire import parse_json
+from adapters.licence_sign import verify_issuer_signature
 from gateway.errors import Refusal
 from gateway.errors import RejectionCode as C
-from gateway.model.licence_sign import LicenceSignature, licence_signing_string
+from gateway.model.licence_sign import LicenceSignature
 from gateway.model.records import Licence
 from signing.b64 import b64decode_strict
 from signing.digests import md5_hex
 from signing.errors import SignatureInvalid, UnknownKey
-from signing.keys import ALG_SM2_SM3
 from signing.secret import Secret
-from signing.sm import SM2_DEFAULT_USER_ID, sm2_sign_b64, sm2_verify, sm2_verify_b64
+from signing.sm import sm2_sign_b64, sm2_verify
 
 __all__ = [
     "APP_KEY",
@@ -298,23 +298,12 @@ def peek_request_id(body: bytes) -> str:
 
 
 def verify_licence_sign(licence: Licence, sign: object, issuers: Mapping[str, Any]) -> LicenceSignature:
-    """``datas.digitalSign`` (zlb.md §6.4, anhui.md §6.6) over the licence signing string of ``licence``.
-
-    ``issuers`` is the allow-list (signCertSN → SM2 public key); ``alg`` must be ``SM2-SM3`` and ``userId`` the
-    default: the message never chooses how it is verified. ``SignatureInvalid`` or ``UnknownKey`` otherwise.
-    """
-    if not isinstance(sign, dict):
-        raise SignatureInvalid("missing_signature", "the licence carries no digitalSign")
-    value, cert_sn = sign.get("value"), sign.get("signCertSN")
-    if sign.get("alg") != ALG_SM2_SM3 or sign.get("userId") != SM2_DEFAULT_USER_ID.decode("ascii"):
-        raise SignatureInvalid("alg_not_allowed", "digitalSign is not SM2-SM3 with the default user id")
-    if not isinstance(value, str) or not isinstance(cert_sn, str):
-        raise SignatureInvalid("malformed_signature", "digitalSign value or signCertSN is not a string")
-    public = issuers.get(cert_sn)
-    if public is None:
-        raise UnknownKey("unknown_cert_sn", "signCertSN names no allowed licence issuer")
-    sm2_verify_b64(public, value, licence_signing_string(licence))
-    return LicenceSignature(value=value, cert_sn=cert_sn)
+    """``datas.digitalSign`` (zlb.md §6.4, anhui.md §6.6) over the licence signing string of ``licence``, by
+    ``signCertSN`` from the ``issuers`` allow-list (``adapters.licence_sign``); ``SIGNATURE_INVALID`` otherwise."""
+    signature = None
+    if isinstance(sign, dict) and all(isinstance(sign.get(k), str) for k in ("value", "signCertSN", "alg", "userId")):
+        signature = LicenceSignature(sign["value"], sign["signCertSN"], sign["alg"], sign["userId"])
+    return verify_issuer_signature(licence, signature, issuers, "datas.digitalSign")
 
 
 def licence_sign_datas(signature: LicenceSignature) -> dict[str, str]:

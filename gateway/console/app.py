@@ -13,6 +13,7 @@ most ``MAX_BODY`` bytes (forms only), and each request runs within ``[server] re
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Final
@@ -31,9 +32,12 @@ from gateway.server.listener import ConnectionGuard, EdgeCounters, EdgeLimits, G
 from .accounts import accounts_routes
 from .auth import LoginThrottle, SessionBook
 from .bulk import bulk_routes
-from .keys import CONSOLE_URL, LOG_KEYS, MAIN, ConsoleAddress
+from .history import History
+from .keys import CONSOLE_URL, HISTORY, LOG_KEYS, MAIN, SYNC_RUNS, VERIFY_JOBS, ConsoleAddress
+from .licences_view import licences_routes
 from .login import login_routes
 from .login_state import BOOK, THROTTLE
+from .msglog_view import msglog_routes
 from .outbox import outbox_routes
 from .render import render, when
 from .security import (
@@ -44,6 +48,9 @@ from .security import (
     refusal_middleware,
     session_middleware,
 )
+from .sync_run import SyncRuns
+from .sync_view import sync_routes
+from .verify_job import VerifyJobs
 from .views import read_routes
 
 __all__ = ["MAX_BODY", "MAX_CONNECTIONS", "console_listener", "create_console"]
@@ -60,6 +67,14 @@ def _render_refusal(request: web.Request, refusal: ConsoleRefusal) -> web.Respon
 
 async def _root(request: web.Request) -> web.StreamResponse:
     raise web.HTTPSeeOther("/console/")
+
+
+async def _sampling(app: web.Application) -> AsyncIterator[None]:
+    """The overview's history: sampled while the console serves."""
+    task = asyncio.create_task(app[HISTORY].run())
+    yield
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
 
 
 def create_console(
@@ -81,6 +96,12 @@ def create_console(
         client_max_size=MAX_BODY,
     )
     app[MAIN] = main
+    app[VERIFY_JOBS] = jobs = VerifyJobs(now)
+    app.on_cleanup.append(lambda _: jobs.close())
+    app[SYNC_RUNS] = runs = SyncRuns(now)
+    app.on_cleanup.append(lambda _: runs.close())
+    app[HISTORY] = History(main[METRICS].registry, now)
+    app.cleanup_ctx.append(_sampling)
     app[LOG_KEYS] = data_keys(config) if config.message_log is not None else None
     app[BOOK] = book
     app[THROTTLE] = LoginThrottle(settings.login_attempts, settings.lockout_seconds, now)
@@ -91,7 +112,9 @@ def create_console(
     )
     env.filters["when"] = when
     app.router.add_get("/", _root)
-    app.router.add_routes(login_routes() + bulk_routes() + outbox_routes() + read_routes() + accounts_routes())
+    routes = login_routes() + bulk_routes() + outbox_routes() + read_routes() + msglog_routes() + sync_routes()
+    routes += licences_routes() + accounts_routes()
+    app.router.add_routes(routes)
     app.router.add_static("/console/static/", HERE / "static", append_version=False)
     return app
 

@@ -26,7 +26,7 @@ from typing import Final
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
-from gateway.store.api import ConsoleSession, Store
+from gateway.store.api import ConsoleSession, ConsoleSessions
 
 __all__ = [
     "MAX_SESSIONS",
@@ -94,7 +94,7 @@ class SessionBook:
     """The console's sessions, kept in the store (migration 10) so that every instance on it knows them: a login
     on one instance works on the next one behind the load balancer, and a restart signs nobody out."""
 
-    def __init__(self, store: Callable[[], Store], idle_seconds: float, clock: Callable[[], float]) -> None:
+    def __init__(self, store: Callable[[], ConsoleSessions], idle_seconds: float, clock: Callable[[], float]) -> None:
         self._store = store
         self._idle = idle_seconds
         self._clock = clock

@@ -8,7 +8,11 @@ from aiohttp import web
 
 from gateway.msglog.atrest import AtRestKeys
 
-__all__ = ["CONSOLE_URL", "LOG_KEYS", "MAIN", "ConsoleAddress"]
+from .history import History
+from .sync_run import SyncRuns
+from .verify_job import VerifyJobs
+
+__all__ = ["CONSOLE_URL", "HISTORY", "LOG_KEYS", "MAIN", "SYNC_RUNS", "VERIFY_JOBS", "ConsoleAddress"]
 
 
 @dataclass(slots=True)
@@ -24,3 +28,9 @@ MAIN: web.AppKey[web.Application] = web.AppKey("console_main", web.Application)
 CONSOLE_URL: web.AppKey[ConsoleAddress] = web.AppKey("console_url", ConsoleAddress)
 #: the message log's at-rest keys (to show a message's signed payload, masked), when a message log is configured
 LOG_KEYS: web.AppKey[AtRestKeys | None] = web.AppKey("console_log_keys")
+#: the message-log verifications this instance runs or ran (:mod:`.verify_job`)
+VERIFY_JOBS: web.AppKey[VerifyJobs] = web.AppKey("console_verify_jobs", VerifyJobs)
+#: the last hour of each platform's counters, sampled by the console (:mod:`.history`)
+HISTORY: web.AppKey[History] = web.AppKey("console_history", History)
+#: the catalogue syncs started from this instance's console (:mod:`.sync_run`)
+SYNC_RUNS: web.AppKey[SyncRuns] = web.AppKey("console_sync_runs", SyncRuns)

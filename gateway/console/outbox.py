@@ -18,7 +18,7 @@ from aiohttp import web
 
 from gateway.pipeline import operator
 from gateway.server.keys import CLOCK, CONFIG, MSGLOG, STORE
-from gateway.store.api import DEAD, STATES, OutboundMessage, Store
+from gateway.store.api import DEAD, STATES, OutboundMessage, Outbox
 
 from .audit import record_action
 from .auth import Session, may
@@ -100,7 +100,7 @@ async def confirm_page(request: web.Request) -> dict[str, Any]:
 
 
 async def apply_action(
-    request: web.Request, session: Session, store: Store, action: str, message: OutboundMessage
+    request: web.Request, session: Session, store: Outbox, action: str, message: OutboundMessage
 ) -> bool:
     """Retry or discard one dead letter and record it (who, what, when, outcome) in the message log."""
     main = request.app[MAIN]

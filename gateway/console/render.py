@@ -20,7 +20,7 @@ from .i18n import LANGS, translate
 from .login_state import LANG_COOKIE
 from .security import SESSION
 
-__all__ = ["DONE", "page", "render", "when"]
+__all__ = ["DONE", "current_lang", "page", "render", "when"]
 
 #: what a redirect after an action may announce (``?done=...``: no server-side flash, so any instance can show it)
 DONE: Final = frozenset({"retried", "discarded", "saved", "sync_started"})
@@ -28,10 +28,16 @@ DONE: Final = frozenset({"retried", "discarded", "saved", "sync_started"})
 Values = Callable[[web.Request], Awaitable[dict[str, Any]]]
 
 
-def _common(request: web.Request) -> dict[str, Any]:
+def current_lang(request: web.Request) -> str:
+    """The session's language, else the language cookie's (the login page), else Chinese."""
     session = request.get(SESSION)
     cookie = request.cookies.get(LANG_COOKIE)
-    lang = session.lang if session is not None else (cookie if cookie in LANGS else "zh")
+    return session.lang if session is not None else (cookie if cookie in LANGS else "zh")
+
+
+def _common(request: web.Request) -> dict[str, Any]:
+    session = request.get(SESSION)
+    lang = current_lang(request)
     done = request.rel_url.query.get("done", "")
     return {
         "session": session,

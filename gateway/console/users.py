@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import secrets
 
-from gateway.store.api import OperatorAccount, Store
+from gateway.store.api import OperatorAccount, OperatorAccounts
 
 from .auth import ROLES, hash_password
 
 __all__ = ["add_user", "one_time_admin"]
 
 
-async def add_user(store: Store, name: str, role: str, password: str, now: float, *, single_use: bool = False) -> None:
+async def add_user(
+    store: OperatorAccounts, name: str, role: str, password: str, now: float, *, single_use: bool = False
+) -> None:
     """Create (or replace) the account ``name``; ValueError for a bad name, role or too short a password."""
     if role not in ROLES:
         raise ValueError(f"role must be one of {', '.join(ROLES)}")
@@ -20,7 +22,7 @@ async def add_user(store: Store, name: str, role: str, password: str, now: float
     await store.put_operator(OperatorAccount(name, role, hash_password(password), now, single_use))
 
 
-async def one_time_admin(store: Store, now: float) -> tuple[str, str]:
+async def one_time_admin(store: OperatorAccounts, now: float) -> tuple[str, str]:
     """A fresh admin account whose password works for one login; returns (name, password) to print once."""
     name = f"demo-{secrets.token_hex(3)}"
     password = secrets.token_urlsafe(15)

@@ -27,13 +27,14 @@ URL rules are the store's: ``sqlite://`` then the file path (options ``busy_time
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-from gateway.store.urls import read_database_url
+from gateway.store.urls import POSTGRES_OPTIONS, SQLITE_OPTIONS, read_database_url
 from signing.keys import SigningKey, VerificationKey
 from signing.secret import Secret
 
+from ._base import LogSettings
 from .api import (
     ALTERED,
     BAD_SEAL,
@@ -94,14 +95,8 @@ __all__ = [
     "verify_export",
 ]
 
-_SQLITE_OPTIONS: dict[str, Callable[[str], Any]] = {"busy_timeout": float, "batch_max": int}
-_POSTGRES_OPTIONS: dict[str, Callable[[str], Any]] = {
-    "schema": str,
-    "min_size": int,
-    "max_size": int,
-    "connect_timeout": float,
-    "batch_max": int,
-}
+# the log groups appends on PostgreSQL too, so it takes ``batch_max`` there as well
+_POSTGRES_OPTIONS: Mapping[str, Callable[[str], Any]] = {**POSTGRES_OPTIONS, "batch_max": int}
 
 
 async def open_message_log(
@@ -128,16 +123,9 @@ async def open_message_log(
     is newer than this code, and ``KeyInvalid`` for an unusable key.
     """
     keys = AtRestKeys.create(AtRestKey.of(key_id, encryption_key, cipher), older_keys)
-    settings: dict[str, Any] = {
-        "keys": keys,
-        "signing_key": signing_key,
-        "verification_keys": verification_keys,
-        "retention": retention,
-    }
-    parsed = read_database_url(url, sqlite_options=_SQLITE_OPTIONS, postgres_options=_POSTGRES_OPTIONS,
+    settings = LogSettings(keys, signing_key, tuple(verification_keys), retention)
+    parsed = read_database_url(url, sqlite_options=SQLITE_OPTIONS, postgres_options=_POSTGRES_OPTIONS,
                                what="message log")
     if parsed.kind == "sqlite":
-        return await SQLiteMessageLog.open(parsed.target, **settings, **parsed.options)
-    return await PostgresMessageLog.open(parsed.target, **settings, **parsed.options)
-
-
+        return await SQLiteMessageLog.open(parsed.target, settings=settings, **parsed.options)
+    return await PostgresMessageLog.open(parsed.target, settings=settings, **parsed.options)

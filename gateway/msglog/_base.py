@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from signing.keys import SigningKey, VerificationKey
@@ -32,26 +32,31 @@ from .export import write_export
 from .sealing import check_cut, make_seal
 from .verify import verify_chain
 
-__all__ = ["BaseMessageLog"]
+__all__ = ["BaseMessageLog", "LogSettings"]
+
+
+@dataclass(frozen=True, slots=True)
+class LogSettings:
+    """What every backend's log is built with (:func:`gateway.msglog.open_message_log` documents each)."""
+
+    keys: AtRestKeys
+    signing_key: SigningKey
+    verification_keys: Iterable[VerificationKey] = ()
+    #: Seconds a sealed segment is kept (``purge_expired``); None keeps everything.
+    retention: float | None = None
 
 
 class BaseMessageLog(ABC):
     """Shared :class:`~.api.MessageLog` behaviour over a backend's storage primitives."""
 
-    def __init__(
-        self,
-        *,
-        keys: AtRestKeys,
-        signing_key: SigningKey,
-        verification_keys: Iterable[VerificationKey] = (),
-        retention: float | None = None,
-    ) -> None:
+    def __init__(self, settings: LogSettings) -> None:
+        retention = settings.retention
         if retention is not None and retention <= 0:
             raise ValueError(f"message log retention must be > 0 seconds or None, got {retention!r}")
-        self._keys = keys
-        self._signing_key = signing_key
-        trusted = {key.kid: key for key in verification_keys}
-        trusted[signing_key.kid] = signing_key.verification_key()
+        self._keys = settings.keys
+        self._signing_key = settings.signing_key
+        trusted = {key.kid: key for key in settings.verification_keys}
+        trusted[settings.signing_key.kid] = settings.signing_key.verification_key()
         self._trusted: Mapping[str, VerificationKey] = trusted
         #: Seconds a sealed segment is kept (``purge_expired``); None keeps everything.
         self.retention = retention
@@ -104,14 +109,8 @@ class BaseMessageLog(ABC):
                 return replace(report, ok=False, problem=problem)
         return report
 
-    async def search(
-        self,
-        case_no: str | None = None,
-        licence_id: str | None = None,
-        *,
-        keys: AtRestKeys | None = None,
-        limit: int = 1000,
-    ) -> list[EntrySummary]:
+    async def search(self, case_no: str | None = None, licence_id: str | None = None, *,
+                     keys: AtRestKeys | None = None, limit: int = 1000) -> list[EntrySummary]:
         if limit < 1:
             raise ValueError(f"search limit must be >= 1, got {limit!r}")
         entries = await self._search(case_no, licence_id, limit)

@@ -7,12 +7,13 @@ verifier with a type error.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
-from .api import MASK, Anchor, Entry, EntrySummary, Seal
+from .api import MASK, Anchor, ClearFields, Entry, EntrySummary, Seal
 from .atrest import AtRestKeys, aad_for, plaintext_size
 from .chain import sealed_entry
 from .errors import IntegrityError
@@ -226,18 +227,20 @@ def summary(entry: Entry, keys: AtRestKeys | None) -> EntrySummary:
             raw = keys.decrypt(entry.holder_key_id, entry.holder_ct, aad_for("holder", entry.message_id))
             holder = raw.decode("utf-8")
     return EntrySummary(
+        **{f.name: getattr(entry, f.name) for f in dataclasses.fields(ClearFields)},
         seq=entry.seq,
         at=entry.at,
-        direction=entry.direction,
-        platform=entry.platform,
-        operation=entry.operation,
-        record_type=entry.record_type,
-        message_id=entry.message_id,
-        idem_key=entry.idem_key,
-        case_no=entry.case_no,
-        licence_id=entry.licence_id,
         message_size=plaintext_size(entry.message_ct),
         entry_hash=entry.entry_hash,
         holder_code=holder,
         message=message,
+        evidence=_evidence(entry),
     )
+
+
+def _evidence(entry: Entry) -> dict[str, str]:
+    """The entry's evidence; empty when its text no longer parses (``verify`` reports that entry as altered)."""
+    try:
+        return entry.evidence
+    except (ValueError, AttributeError):
+        return {}

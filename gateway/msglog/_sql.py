@@ -1,12 +1,13 @@
-"""The SQL both backends run, written once with ``?`` placeholders (:func:`numbered` renders ``$n``).
+"""The SQL both backends run, written once with ``?`` placeholders (:func:`numbered`, the store's, renders ``$n``).
 
 SQL is assembled from module constants only, never from caller data (hence the S608 noqa).
 """
 
 from __future__ import annotations
 
-import re
 from typing import Final
+
+from gateway.store._sql import numbered
 
 from ._rows import ENTRY_COLUMNS, SEAL_COLUMNS
 
@@ -58,14 +59,6 @@ PURGE_SEALS: Final = "DELETE FROM msglog_seals WHERE seal_no <= ?"
 # Every cut keeps the seal it removed last (the one the anchor stands on); see migration 2.
 INSERT_CUT: Final = f"INSERT INTO msglog_cuts ({_S}) VALUES ({', '.join('?' * len(SEAL_COLUMNS))})"  # noqa: S608
 CUT_BY_NO: Final = f"SELECT {_S} FROM msglog_cuts WHERE seal_no = ?"  # noqa: S608
-
-_PLACEHOLDER: Final = re.compile(r"\?")
-
-
-def numbered(sql: str) -> str:
-    """``?`` placeholders as PostgreSQL's ``$1, $2, ...``."""
-    counter = iter(range(1, 10_000))
-    return _PLACEHOLDER.sub(lambda _: f"${next(counter)}", sql)
 
 
 def search_sql(case_no: bool, licence_id: bool) -> str:

@@ -53,6 +53,7 @@ __all__ = [
     "REORDERED",
     "UNSEALED_TAIL",
     "Anchor",
+    "ClearFields",
     "Entry",
     "EntrySummary",
     "ExportSummary",
@@ -93,8 +94,24 @@ def to_micros(seconds: float) -> int:
     return round(seconds * 1_000_000)
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ClearFields:
+    """What the log keeps in the clear about a message, alike on a new entry, a stored one and a search result: which
+    way it went, to or from which platform, what it was, and the case or licence it is about (searched by, never
+    personal). Keyword-only: the records of the log are always built by name."""
+
+    direction: str
+    platform: str
+    operation: str
+    record_type: str
+    message_id: str
+    idem_key: str
+    case_no: str | None = None
+    licence_id: str | None = None
+
+
 @dataclass(frozen=True, slots=True)
-class NewEntry:
+class NewEntry(ClearFields):
     """One message as the pipeline hands it to :meth:`MessageLog.append`.
 
     ``message`` is the exact bytes received or sent; ``evidence`` the signature material as it
@@ -105,16 +122,8 @@ class NewEntry:
     """
 
     at: float
-    direction: str
-    platform: str
-    operation: str
-    record_type: str
-    message_id: str
-    idem_key: str
     message: bytes = field(repr=False)
     evidence: Mapping[str, str] = field(default_factory=dict, repr=False)
-    case_no: str | None = None
-    licence_id: str | None = None
     holder_code: str | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
@@ -131,7 +140,7 @@ class NewEntry:
 
 
 @dataclass(frozen=True, slots=True)
-class Entry:
+class Entry(ClearFields):
     """One entry as stored: the encrypted message, the clear search fields and the chain fields.
 
     ``evidence_json`` is the canonical JSON text of the evidence (hashed as text, so a damaged
@@ -140,14 +149,6 @@ class Entry:
 
     seq: int
     at_us: int
-    direction: str
-    platform: str
-    operation: str
-    record_type: str
-    message_id: str
-    idem_key: str
-    case_no: str | None
-    licence_id: str | None
     message_key_id: str
     message_ct: bytes = field(repr=False)
     message_sha256: str = field(repr=False)
@@ -170,7 +171,7 @@ class Entry:
 
 
 @dataclass(frozen=True, slots=True)
-class EntrySummary:
+class EntrySummary(ClearFields):
     """What :meth:`MessageLog.search` returns: the clear fields, and the personal ones masked or decrypted.
 
     Without a decryption key ``holder_code`` is :data:`MASK` (when the entry has one) and
@@ -179,18 +180,12 @@ class EntrySummary:
 
     seq: int
     at: float
-    direction: str
-    platform: str
-    operation: str
-    record_type: str
-    message_id: str
-    idem_key: str
-    case_no: str | None
-    licence_id: str | None
     message_size: int
     entry_hash: str
     holder_code: str | None = field(default=None, repr=False)
     message: bytes | None = field(default=None, repr=False)
+    #: the signature evidence as it travelled (clear, no personal data: see :class:`NewEntry`)
+    evidence: Mapping[str, str] = field(default_factory=dict, repr=False)
 
 
 @dataclass(frozen=True, slots=True)

@@ -23,7 +23,7 @@ from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any, Final
 
-from .api import Entry, NewEntry, Seal, to_micros
+from .api import GENESIS_HASH, Entry, NewEntry, Seal, to_micros
 from .atrest import AtRestKeys, aad_for
 
 __all__ = [
@@ -132,25 +132,7 @@ def new_entry_fields(new: NewEntry, keys: AtRestKeys) -> Entry:
 
 def sealed_entry(fields: Entry, seq: int, prev_hash: str) -> Entry:
     """The entry placed at ``seq`` after ``prev_hash``, with its ``entry_hash`` computed."""
-    placed = Entry(
-        seq=seq,
-        at_us=fields.at_us,
-        direction=fields.direction,
-        platform=fields.platform,
-        operation=fields.operation,
-        record_type=fields.record_type,
-        message_id=fields.message_id,
-        idem_key=fields.idem_key,
-        case_no=fields.case_no,
-        licence_id=fields.licence_id,
-        message_key_id=fields.message_key_id,
-        message_ct=fields.message_ct,
-        message_sha256=fields.message_sha256,
-        holder_key_id=fields.holder_key_id,
-        holder_ct=fields.holder_ct,
-        evidence_json=fields.evidence_json,
-        prev_hash=prev_hash,
-    )
+    placed = replace(fields, seq=seq, prev_hash=prev_hash, entry_hash=GENESIS_HASH)
     return replace(placed, entry_hash=entry_hash(placed))
 
 

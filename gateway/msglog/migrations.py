@@ -19,6 +19,17 @@ from gateway.store.migrations import Migration, SchemaHistory
 __all__ = ["MIGRATIONS", "MSGLOG_SCHEMA"]
 
 _ZERO: Final = "0" * 64
+# A seal's columns up to its signature, shared by the seals and by the cuts that keep the last removed seal (the
+# statements are byte for byte what migrations 1 and 2 were published with: tests/msglog checks it).
+_SEAL_COLUMNS: Final = (
+    " seal_no {bigint} PRIMARY KEY,"
+    " first_seq {bigint} NOT NULL,"
+    " last_seq {bigint} NOT NULL,"
+    " last_entry_hash TEXT NOT NULL,"
+    " prev_seal_hash TEXT NOT NULL,"
+    " at_us {bigint} NOT NULL,"
+    " kid TEXT NOT NULL,"
+)
 
 
 MIGRATIONS: Final[tuple[Migration, ...]] = (
@@ -47,16 +58,7 @@ MIGRATIONS: Final[tuple[Migration, ...]] = (
             " entry_hash TEXT NOT NULL)",
             "CREATE INDEX msglog_entries_case ON msglog_entries (case_no, seq) WHERE case_no IS NOT NULL",
             "CREATE INDEX msglog_entries_licence ON msglog_entries (licence_id, seq) WHERE licence_id IS NOT NULL",
-            "CREATE TABLE msglog_seals ("
-            " seal_no {bigint} PRIMARY KEY,"
-            " first_seq {bigint} NOT NULL,"
-            " last_seq {bigint} NOT NULL,"
-            " last_entry_hash TEXT NOT NULL,"
-            " prev_seal_hash TEXT NOT NULL,"
-            " at_us {bigint} NOT NULL,"
-            " kid TEXT NOT NULL,"
-            " signature TEXT NOT NULL,"
-            " seal_hash TEXT NOT NULL)",
+            "CREATE TABLE msglog_seals (" + _SEAL_COLUMNS + " signature TEXT NOT NULL, seal_hash TEXT NOT NULL)",
             # One row: where the next append and the next seal continue. Appends lock it (PostgreSQL:
             # FOR UPDATE), which serialises every writer of the chain across gateway instances.
             "CREATE TABLE msglog_head ("
@@ -84,16 +86,7 @@ MIGRATIONS: Final[tuple[Migration, ...]] = (
             # The anchor alone is four unsigned values: with this row, verification re-checks the gateway's
             # signature over the last removed seal, so the anchor cannot be moved to a seal that does not exist,
             # and a cut made before the retention period ended shows (the seal's time is signed).
-            "CREATE TABLE msglog_cuts ("
-            " seal_no {bigint} PRIMARY KEY,"
-            " first_seq {bigint} NOT NULL,"
-            " last_seq {bigint} NOT NULL,"
-            " last_entry_hash TEXT NOT NULL,"
-            " prev_seal_hash TEXT NOT NULL,"
-            " at_us {bigint} NOT NULL,"
-            " kid TEXT NOT NULL,"
-            " signature TEXT,"
-            " seal_hash TEXT NOT NULL)",
+            "CREATE TABLE msglog_cuts (" + _SEAL_COLUMNS + " signature TEXT, seal_hash TEXT NOT NULL)",
             # a cut made by an older build left only the anchor: recorded without a signature (nothing to check)
             "INSERT INTO msglog_cuts SELECT seal_no, 0, seq, entry_hash, '', 0, '', NULL, seal_hash"
             " FROM msglog_anchor WHERE seal_no > 0",

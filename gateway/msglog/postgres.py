@@ -13,47 +13,36 @@ URL's ``?schema=``) becomes the connections' ``search_path``.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Iterable
-from typing import Any, Final, TypeVar
+from collections.abc import Callable
+from typing import Any, Final, Unpack
 
-from gateway.store._pg_pool import open_pool, run_pooled
-from gateway.store.migrate import migrate_postgres
-from signing.keys import SigningKey, VerificationKey
+from gateway.store._pg_pool import PooledBackend, PoolOptions, open_migrated_pool, row_count
 
-from . import _sql
-from ._base import BaseMessageLog
+from . import _rows, _sql
+from ._base import BaseMessageLog, LogSettings
 from ._batcher import GroupCommitter
-from ._rows import (
-    Head,
-    anchor_from_row,
-    chain_entries,
-    cut_from_row,
-    entry_from_row,
-    entry_values,
-    head_from_row,
-    seal_from_row,
-    seal_values,
-)
+from ._rows import Head
 from .api import Anchor, Entry, PurgeResult, Seal
-from .atrest import AtRestKeys
 from .migrations import MSGLOG_SCHEMA
 
 __all__ = ["PostgresMessageLog"]
 
-T = TypeVar("T")
 _N = _sql.numbered
 _HEAD_LOCKED: Final = _N(_sql.HEAD) + " FOR UPDATE"
 _ANCHOR_LOCKED: Final = _N(_sql.ANCHOR) + " FOR UPDATE"
 
 
-class PostgresMessageLog(BaseMessageLog):
+class PostgresMessageLog(BaseMessageLog, PooledBackend):
     """:class:`~gateway.msglog.api.MessageLog` on PostgreSQL. Build it with :meth:`open`."""
 
-    def __init__(self, pool: Any, schema: str | None, batch_max: int, **settings: Any) -> None:
-        super().__init__(**settings)
+    def __init__(
+        self, pool: Any, schema: str | None, migrated: tuple[int, ...], batch_max: int, settings: LogSettings
+    ) -> None:
+        super().__init__(settings)
         self._pool = pool
         self.schema = schema
-        self.migrated: tuple[int, ...] = ()
+        #: Migration versions this open applied (empty when the schema was already current).
+        self.migrated = migrated
         self._committer: GroupCommitter[Entry, Entry] = GroupCommitter(self._flush, batch_max=batch_max)
 
     def __repr__(self) -> str:
@@ -61,38 +50,11 @@ class PostgresMessageLog(BaseMessageLog):
 
     @classmethod
     async def open(
-        cls,
-        dsn: str,
-        *,
-        keys: AtRestKeys,
-        signing_key: SigningKey,
-        verification_keys: Iterable[VerificationKey] = (),
-        retention: float | None = None,
-        schema: str | None = None,
-        min_size: int = 1,
-        max_size: int = 10,
-        connect_timeout: float = 10.0,
-        batch_max: int = 512,
+        cls, dsn: str, *, settings: LogSettings, batch_max: int = 512, **options: Unpack[PoolOptions]
     ) -> PostgresMessageLog:
-        """Connect a pool to ``dsn``, create ``schema`` if given, and migrate the log's tables."""
-        pool = await open_pool(
-            dsn, schema, min_size=min_size, max_size=max_size, connect_timeout=connect_timeout
-        )
-        log = cls(
-            pool,
-            schema,
-            batch_max,
-            keys=keys,
-            signing_key=signing_key,
-            verification_keys=verification_keys,
-            retention=retention,
-        )
-        try:
-            log.migrated = await log._run("migrate", lambda conn: migrate_postgres(conn, MSGLOG_SCHEMA, schema))
-        except BaseException:
-            await pool.close()
-            raise
-        return log
+        """Connect a pool to ``dsn``, create the ``schema`` option if given, and migrate the log's tables."""
+        pool, migrated = await open_migrated_pool(dsn, MSGLOG_SCHEMA, options)
+        return cls(pool, options.get("schema"), migrated, batch_max, settings)
 
     @property
     def commits(self) -> int:
@@ -103,18 +65,14 @@ class PostgresMessageLog(BaseMessageLog):
         await self._committer.close()
         await self._pool.close()
 
-    async def _run(self, name: str, fn: Callable[[Any], Awaitable[T]]) -> T:
-        """Run ``fn(connection)`` on a pooled connection, translating driver errors once, here."""
-        return await run_pooled(self._pool, name, fn)
-
     async def _append_fields(self, fields: list[Entry]) -> list[Entry]:
         return await self._committer.submit(fields)
 
     async def _flush(self, fields: list[Entry]) -> list[Entry]:
         async def job(conn: Any) -> list[Entry]:
             async with conn.transaction():
-                placed = chain_entries(fields, head_from_row(await conn.fetchrow(_HEAD_LOCKED)))
-                await conn.executemany(_N(_sql.INSERT_ENTRY), [entry_values(e) for e in placed])
+                placed = _rows.chain_entries(fields, _rows.head_from_row(await conn.fetchrow(_HEAD_LOCKED)))
+                await conn.executemany(_N(_sql.INSERT_ENTRY), [_rows.entry_values(e) for e in placed])
                 await conn.execute(_N(_sql.MOVE_HEAD), placed[-1].seq, placed[-1].entry_hash)
                 return placed
 
@@ -123,9 +81,9 @@ class PostgresMessageLog(BaseMessageLog):
     async def _seal(self, build: Callable[[Head], Seal | None]) -> Seal | None:
         async def job(conn: Any) -> Seal | None:
             async with conn.transaction():
-                seal = build(head_from_row(await conn.fetchrow(_HEAD_LOCKED)))
+                seal = build(_rows.head_from_row(await conn.fetchrow(_HEAD_LOCKED)))
                 if seal is not None:
-                    await conn.execute(_N(_sql.INSERT_SEAL), *seal_values(seal))
+                    await conn.execute(_N(_sql.INSERT_SEAL), *_rows.seal_values(seal))
                     await conn.execute(_N(_sql.SEAL_HEAD), seal.seal_no, seal.seal_hash, seal.last_seq)
                 return seal
 
@@ -134,22 +92,22 @@ class PostgresMessageLog(BaseMessageLog):
     async def _read(self, first_seal: int | None, last_seal: int | None) -> tuple[Anchor, list[Seal], list[Entry]]:
         async def job(conn: Any) -> tuple[Anchor, list[Seal], list[Entry]]:
             async with conn.transaction(isolation="repeatable_read", readonly=True):
-                anchor = anchor_from_row(await conn.fetchrow(_N(_sql.ANCHOR)))
+                anchor = _rows.anchor_from_row(await conn.fetchrow(_N(_sql.ANCHOR)))
                 if first_seal is None and last_seal is None:
-                    seals = [seal_from_row(r) for r in await conn.fetch(_sql.SEALS_ALL)]
-                    return anchor, seals, [entry_from_row(r) for r in await conn.fetch(_sql.ENTRIES_ALL)]
+                    seals = [_rows.seal_from_row(r) for r in await conn.fetch(_sql.SEALS_ALL)]
+                    return anchor, seals, [_rows.entry_from_row(r) for r in await conn.fetch(_sql.ENTRIES_ALL)]
                 lo = anchor.seal_no + 1 if first_seal is None else first_seal
                 hi = _sql.MAX_SEQ if last_seal is None else last_seal
-                seals = [seal_from_row(r) for r in await conn.fetch(_N(_sql.SEALS_RANGE), lo, hi)]
+                seals = [_rows.seal_from_row(r) for r in await conn.fetch(_N(_sql.SEALS_RANGE), lo, hi)]
                 if not seals:
                     return anchor, [], []
                 if lo > anchor.seal_no + 1:
                     row = await conn.fetchrow(_N(_sql.SEAL_BY_NO), lo - 1)
                     if row is not None:
-                        before = seal_from_row(row)
+                        before = _rows.seal_from_row(row)
                         anchor = Anchor(before.last_seq, before.last_entry_hash, before.seal_no, before.seal_hash)
                 rows = await conn.fetch(_N(_sql.ENTRIES_RANGE), anchor.seq, seals[-1].last_seq)
-                return anchor, seals, [entry_from_row(r) for r in rows]
+                return anchor, seals, [_rows.entry_from_row(r) for r in rows]
 
         return await self._run("read", job)
 
@@ -157,12 +115,12 @@ class PostgresMessageLog(BaseMessageLog):
         sql = _N(_sql.search_sql(case_no is not None, licence_id is not None))
         params = [v for v in (case_no, licence_id) if v is not None]
         rows = await self._run("search", lambda conn: conn.fetch(sql, *params, limit))
-        return [entry_from_row(r) for r in rows]
+        return [_rows.entry_from_row(r) for r in rows]
 
     async def _purge(self, before_us: int | None) -> PurgeResult:
         async def job(conn: Any) -> PurgeResult:
             async with conn.transaction():
-                anchor = anchor_from_row(await conn.fetchrow(_ANCHOR_LOCKED))
+                anchor = _rows.anchor_from_row(await conn.fetchrow(_ANCHOR_LOCKED))
                 if before_us is None:
                     return PurgeResult(0, 0, anchor)
                 cutoff = await conn.fetchval(_N(_sql.PURGE_CUTOFF), before_us)
@@ -170,21 +128,17 @@ class PostgresMessageLog(BaseMessageLog):
                 rows = await conn.fetch(_N(_sql.SEALS_RANGE), anchor.seal_no + 1, below - 1)
                 if not rows:
                     return PurgeResult(0, 0, anchor)
-                last = seal_from_row(rows[-1])
-                entries = _count(await conn.execute(_N(_sql.PURGE_ENTRIES), last.last_seq))
-                seals = _count(await conn.execute(_N(_sql.PURGE_SEALS), last.seal_no))
+                last = _rows.seal_from_row(rows[-1])
+                entries = row_count(await conn.execute(_N(_sql.PURGE_ENTRIES), last.last_seq))
+                seals = row_count(await conn.execute(_N(_sql.PURGE_SEALS), last.seal_no))
                 moved = Anchor(last.last_seq, last.last_entry_hash, last.seal_no, last.seal_hash)
                 await conn.execute(_N(_sql.MOVE_ANCHOR), moved.seq, moved.entry_hash, moved.seal_no, moved.seal_hash)
-                await conn.execute(_N(_sql.INSERT_CUT), *seal_values(last))
+                await conn.execute(_N(_sql.INSERT_CUT), *_rows.seal_values(last))
                 return PurgeResult(seals, entries, moved)
 
         return await self._run("purge", job)
 
     async def _read_cut(self, seal_no: int) -> Seal | None:
         row = await self._run("read_cut", lambda conn: conn.fetchrow(_N(_sql.CUT_BY_NO), seal_no))
-        return None if row is None else cut_from_row(row)
+        return None if row is None else _rows.cut_from_row(row)
 
-
-def _count(status: str) -> int:
-    """The row count of a command tag such as ``DELETE 3``."""
-    return int(status.rsplit(" ", 1)[-1])

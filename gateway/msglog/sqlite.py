@@ -17,48 +17,35 @@ database's, not an entry's).
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Unpack
 
-from gateway.store._sqlite_worker import SQLiteWorker, wal_connector
-from gateway.store.migrate import migrate_sqlite
-from signing.keys import SigningKey, VerificationKey
+from gateway.store._sqlite_worker import SQLiteOptions, SQLiteWorker, open_worker
 
-from . import _sql
-from ._base import BaseMessageLog
+from . import _rows, _sql
+from ._base import BaseMessageLog, LogSettings
 from ._batcher import GroupCommitter
-from ._rows import (
-    Head,
-    anchor_from_row,
-    chain_entries,
-    cut_from_row,
-    entry_from_row,
-    entry_values,
-    head_from_row,
-    seal_from_row,
-    seal_values,
-)
+from ._rows import Head
 from .api import Anchor, Entry, PurgeResult, Seal
-from .atrest import AtRestKeys
 from .migrations import MSGLOG_SCHEMA
 
 __all__ = ["SQLiteMessageLog"]
 
 
 def _head(conn: sqlite3.Connection) -> Head:
-    return head_from_row(conn.execute(_sql.HEAD).fetchone())
+    return _rows.head_from_row(conn.execute(_sql.HEAD).fetchone())
 
 
 def _anchor(conn: sqlite3.Connection) -> Anchor:
-    return anchor_from_row(conn.execute(_sql.ANCHOR).fetchone())
+    return _rows.anchor_from_row(conn.execute(_sql.ANCHOR).fetchone())
 
 
 class SQLiteMessageLog(BaseMessageLog):
     """:class:`~gateway.msglog.api.MessageLog` on one SQLite file. Build it with :meth:`open`."""
 
-    def __init__(self, worker: SQLiteWorker, path: str, migrated: tuple[int, ...], **settings: Any) -> None:
-        super().__init__(**settings)
+    def __init__(self, worker: SQLiteWorker, path: str, migrated: tuple[int, ...], settings: LogSettings) -> None:
+        super().__init__(settings)
         self._worker = worker
         self._committer: GroupCommitter[Entry, Entry] = GroupCommitter(self._flush)
         self.path = path
@@ -70,31 +57,11 @@ class SQLiteMessageLog(BaseMessageLog):
 
     @classmethod
     async def open(
-        cls,
-        path: str | Path,
-        *,
-        keys: AtRestKeys,
-        signing_key: SigningKey,
-        verification_keys: Iterable[VerificationKey] = (),
-        retention: float | None = None,
-        busy_timeout: float = 5.0,
-        batch_max: int = 512,
+        cls, path: str | Path, *, settings: LogSettings, **options: Unpack[SQLiteOptions]
     ) -> SQLiteMessageLog:
         """Open (creating if needed) and migrate the message log tables in the file at ``path``."""
-        def migrate(conn: sqlite3.Connection) -> tuple[int, ...]:
-            return migrate_sqlite(conn, MSGLOG_SCHEMA)
-
-        worker = SQLiteWorker(wal_connector(str(path), busy_timeout), migrate, batch_max=batch_max)
-        migrated = await worker.start()
-        return cls(
-            worker,
-            str(path),
-            migrated,
-            keys=keys,
-            signing_key=signing_key,
-            verification_keys=verification_keys,
-            retention=retention,
-        )
+        worker, migrated = await open_worker(path, MSGLOG_SCHEMA, options)
+        return cls(worker, str(path), migrated, settings)
 
     @property
     def commits(self) -> int:
@@ -110,8 +77,8 @@ class SQLiteMessageLog(BaseMessageLog):
 
     async def _flush(self, fields: list[Entry]) -> list[Entry]:
         def job(conn: sqlite3.Connection) -> list[Entry]:
-            placed = chain_entries(fields, _head(conn))
-            conn.executemany(_sql.INSERT_ENTRY, [entry_values(e) for e in placed])
+            placed = _rows.chain_entries(fields, _head(conn))
+            conn.executemany(_sql.INSERT_ENTRY, [_rows.entry_values(e) for e in placed])
             conn.execute(_sql.MOVE_HEAD, (placed[-1].seq, placed[-1].entry_hash))
             return placed
 
@@ -121,7 +88,7 @@ class SQLiteMessageLog(BaseMessageLog):
         def job(conn: sqlite3.Connection) -> Seal | None:
             seal = build(_head(conn))
             if seal is not None:
-                conn.execute(_sql.INSERT_SEAL, seal_values(seal))
+                conn.execute(_sql.INSERT_SEAL, _rows.seal_values(seal))
                 conn.execute(_sql.SEAL_HEAD, (seal.seal_no, seal.seal_hash, seal.last_seq))
             return seal
 
@@ -131,20 +98,20 @@ class SQLiteMessageLog(BaseMessageLog):
         def job(conn: sqlite3.Connection) -> tuple[Anchor, list[Seal], list[Entry]]:
             anchor = _anchor(conn)
             if first_seal is None and last_seal is None:
-                seals = [seal_from_row(r) for r in conn.execute(_sql.SEALS_ALL)]
-                return anchor, seals, [entry_from_row(r) for r in conn.execute(_sql.ENTRIES_ALL)]
+                seals = [_rows.seal_from_row(r) for r in conn.execute(_sql.SEALS_ALL)]
+                return anchor, seals, [_rows.entry_from_row(r) for r in conn.execute(_sql.ENTRIES_ALL)]
             lo = anchor.seal_no + 1 if first_seal is None else first_seal
             hi = _sql.MAX_SEQ if last_seal is None else last_seal
-            seals = [seal_from_row(r) for r in conn.execute(_sql.SEALS_RANGE, (lo, hi))]
+            seals = [_rows.seal_from_row(r) for r in conn.execute(_sql.SEALS_RANGE, (lo, hi))]
             if not seals:
                 return anchor, [], []
             if lo > anchor.seal_no + 1:
                 row = conn.execute(_sql.SEAL_BY_NO, (lo - 1,)).fetchone()
                 if row is not None:
-                    before = seal_from_row(row)
+                    before = _rows.seal_from_row(row)
                     anchor = Anchor(before.last_seq, before.last_entry_hash, before.seal_no, before.seal_hash)
             rows = conn.execute(_sql.ENTRIES_RANGE, (anchor.seq, seals[-1].last_seq))
-            return anchor, seals, [entry_from_row(r) for r in rows]
+            return anchor, seals, [_rows.entry_from_row(r) for r in rows]
 
         return await self._worker.run("read", job)
 
@@ -153,7 +120,7 @@ class SQLiteMessageLog(BaseMessageLog):
         params = [v for v in (case_no, licence_id) if v is not None]
 
         def job(conn: sqlite3.Connection) -> list[Entry]:
-            return [entry_from_row(r) for r in conn.execute(sql, (*params, limit))]
+            return [_rows.entry_from_row(r) for r in conn.execute(sql, (*params, limit))]
 
         return await self._worker.run("search", job)
 
@@ -167,12 +134,12 @@ class SQLiteMessageLog(BaseMessageLog):
             row = conn.execute(_sql.SEALS_RANGE, (anchor.seal_no + 1, below - 1)).fetchall()
             if not row:
                 return PurgeResult(0, 0, anchor)
-            last = seal_from_row(row[-1])
+            last = _rows.seal_from_row(row[-1])
             entries = conn.execute(_sql.PURGE_ENTRIES, (last.last_seq,)).rowcount
             seals = conn.execute(_sql.PURGE_SEALS, (last.seal_no,)).rowcount
             moved = Anchor(last.last_seq, last.last_entry_hash, last.seal_no, last.seal_hash)
             conn.execute(_sql.MOVE_ANCHOR, (moved.seq, moved.entry_hash, moved.seal_no, moved.seal_hash))
-            conn.execute(_sql.INSERT_CUT, seal_values(last))
+            conn.execute(_sql.INSERT_CUT, _rows.seal_values(last))
             return PurgeResult(seals, entries, moved)
 
         return await self._worker.run("purge", job)
@@ -180,6 +147,6 @@ class SQLiteMessageLog(BaseMessageLog):
     async def _read_cut(self, seal_no: int) -> Seal | None:
         def job(conn: sqlite3.Connection) -> Seal | None:
             row = conn.execute(_sql.CUT_BY_NO, (seal_no,)).fetchone()
-            return None if row is None else cut_from_row(row)
+            return None if row is None else _rows.cut_from_row(row)
 
         return await self._worker.run("read_cut", job)

@@ -6,19 +6,32 @@ number, ID number, name or free text is never a label value: anything outside th
 
 Latency buckets suit a gateway that answers in 1–50 ms, with a tail up to 10 s for slow partners.
 docs/operations.md has the table of metrics; ops/ has the dashboard and the alerts that use them.
+
+Under ``gateway serve --workers N`` (issue 15 item 4) every worker's values live in memory-mapped files of one
+per-run directory (prometheus_client's multiprocess mode, switched on in each forked worker by
+:func:`share_across_processes` before any metric exists), and ``/metrics``, whichever worker answers it, shows the
+sum over the workers: counters and histograms add up, and each gauge says how its workers' values combine
+(``multiprocess_mode``: the most recent reading of the shared store, the worst breaker, the nearest expiry...).
+The ``process_*`` family is summed over the workers' ``/proc`` entries (CPU, memory, descriptors; the earliest start).
 """
 
 from __future__ import annotations
 
 import csv
 import itertools
+import operator
+import os
 import platform as _platform
-from collections.abc import Iterable
+import re
+from collections.abc import Callable, Iterable, Iterator
 from importlib import metadata
 from pathlib import Path
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, PlatformCollector, ProcessCollector
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, PlatformCollector, ProcessCollector, values
 from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client.metrics_core import Metric
+from prometheus_client.multiprocess import MultiProcessCollector
+from prometheus_client.registry import Collector
 
 from gateway.delivery.breaker import BreakerState
 from gateway.delivery.outcomes import TransientKind
@@ -43,7 +56,9 @@ __all__ = [
     "SYNC_OUTCOMES",
     "UNVERIFIED",
     "GatewayMetrics",
+    "WorkerRegistry",
     "crosswalk_regions",
+    "share_across_processes",
 ]
 
 CONTENT_TYPE = CONTENT_TYPE_LATEST
@@ -184,7 +199,7 @@ class GatewayMetrics:
         PlatformCollector(registry=r)  # python_info
         self.build_info = Gauge(
             "tongban_build_info", "Always 1: the running gateway's version and Python", ["version", "python"],
-            registry=r,
+            registry=r, multiprocess_mode="max",
         )
         self.build_info.labels(version=_version(), python=_platform.python_version()).set(1)
         self.refusals = Counter(
@@ -197,15 +212,15 @@ class GatewayMetrics:
         )
         self.sync_last_run = Gauge(
             "tongban_sync_last_run_timestamp_seconds", "Unix time the last catalogue sync run from a platform ended",
-            ["platform"], registry=r,
+            ["platform"], registry=r, multiprocess_mode="mostrecent",
         )
         self.sync_last_run_ok = Gauge(
             "tongban_sync_last_run_success", "1 when the last catalogue sync run from a platform sent everything",
-            ["platform"], registry=r,
+            ["platform"], registry=r, multiprocess_mode="mostrecent",
         )
         self.sync_last_run_items = Gauge(
             "tongban_sync_last_run_items", "Items of the last catalogue sync run from a platform, by outcome",
-            ["platform", "outcome"], registry=r,
+            ["platform", "outcome"], registry=r, multiprocess_mode="mostrecent",
         )
         self.requests = Counter(
             "tongban_requests", "Requests handled, by platform, operation and outcome (accepted or a README §10 code)",
@@ -225,10 +240,11 @@ class GatewayMetrics:
         )
         self.outbox_depth = Gauge(
             "tongban_outbox_depth", "Messages waiting in the outbox", ["destination"], registry=r,
+            multiprocess_mode="mostrecent",
         )
         self.outbox_oldest_age = Gauge(
             "tongban_outbox_oldest_age_seconds", "Age of the oldest pending outbox message", ["destination"],
-            registry=r,
+            registry=r, multiprocess_mode="mostrecent",
         )
         self.delivery_attempts = Counter(
             "tongban_delivery_attempts", "Delivery attempts, by destination and outcome kind",
@@ -244,11 +260,11 @@ class GatewayMetrics:
         )
         self.breaker_state = Gauge(
             "tongban_breaker_state", "Circuit breaker state: 0 closed, 1 half-open, 2 open", ["destination"],
-            registry=r,
+            registry=r, multiprocess_mode="livemax",  # the worst breaker of the workers alive
         )
         self.key_expiry_seconds = Gauge(
             "tongban_key_expiry_seconds", "Seconds until a certificate or key stops being valid (negative: expired)",
-            ["platform", "key_id"], registry=r,
+            ["platform", "key_id"], registry=r, multiprocess_mode="min",
         )
         self.sync_items = Counter(
             "tongban_sync_items", "Catalogue items processed by the sync job, by outcome", ["platform", "outcome"],
@@ -259,10 +275,11 @@ class GatewayMetrics:
         )
         self.sync_progress = Gauge(
             "tongban_sync_progress_ratio", "Progress of the running catalogue sync (0 to 1)", ["platform"], registry=r,
+            multiprocess_mode="mostrecent",
         )
         self.sync_last_success = Gauge(
             "tongban_sync_last_success_timestamp_seconds", "Unix time of the last fully successful catalogue sync",
-            ["platform"], registry=r,
+            ["platform"], registry=r, multiprocess_mode="max",
         )
         self.bad_reviews = Counter(
             "tongban_bad_reviews", "差评 (evaluations at level 不满意 or 非常不满意), by region code", ["region"],
@@ -277,6 +294,7 @@ class GatewayMetrics:
         )
         self.seal_age = Gauge(
             "tongban_message_log_seal_age_seconds", "Age of the newest seal over the message log", registry=r,
+            multiprocess_mode="min",
         )
 
     # --- requests ------------------------------------------------------------------------------------------------
@@ -400,7 +418,10 @@ class GatewayMetrics:
 
     # --- exposition ------------------------------------------------------------------------------------------------
     def exposition(self) -> bytes:
-        """The registry in the Prometheus text format (serve it with :data:`CONTENT_TYPE`)."""
+        """The registry in the Prometheus text format (serve it with :data:`CONTENT_TYPE`); under ``--workers``, the
+        sum over every worker (module docstring) and which worker answered."""
+        if isinstance(self.registry, WorkerRegistry):
+            return self.registry.exposition()
         return generate_latest(self.registry)
 
     def names(self) -> frozenset[str]:
@@ -415,6 +436,68 @@ class GatewayMetrics:
 
 
 _SUFFIXES = {"counter": ("_total", "_created"), "histogram": ("_bucket", "_sum", "_count", "_created")}
+
+
+# --- several worker processes (serve --workers) -------------------------------------------------------------------
+_VALUE_FILE = re.compile(r"^[a-z_]+_(\d+)\.db$")  # prometheus_client's <type>[_<mode>]_<pid>.db
+
+
+def share_across_processes(directory: Path) -> None:
+    """Switch this process's metric values to memory-mapped files in ``directory`` (prometheus_client's multiprocess
+    mode). Call it in a forked worker before any metric exists: the value class is read when a metric is made, and
+    the library reads the directory from ``PROMETHEUS_MULTIPROC_DIR`` (set here, for this process only)."""
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(directory)
+    values.ValueClass = values.MultiProcessValue()  # type: ignore[no-untyped-call]
+
+
+class _WorkersProcessCollector(Collector):
+    """``process_*`` summed over the workers writing to ``directory`` (their pids are in the value files' names):
+    CPU seconds, memory and open descriptors add up; the start time is the earliest, the descriptor limit the
+    lowest. One worker's own figures would flip with whichever worker answered the scrape."""
+
+    _EARLIEST = frozenset({"process_start_time_seconds", "process_max_fds"})
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+
+    def _pids(self) -> list[int]:
+        found = {int(m.group(1)) for f in os.listdir(self.directory) if (m := _VALUE_FILE.match(f))}
+        return sorted(pid for pid in found if os.path.exists(f"/proc/{pid}"))
+
+    def collect(self) -> Iterator[Metric]:
+        merged: dict[str, Metric] = {}
+        for pid in self._pids():
+            for metric in ProcessCollector(pid=_fixed(pid), registry=None).collect():
+                total = merged.setdefault(metric.name, metric)
+                if total is metric:
+                    continue
+                combine = min if metric.name in self._EARLIEST else operator.add
+                total.samples = [
+                    mine._replace(value=combine(mine.value, theirs.value))
+                    for mine, theirs in zip(total.samples, metric.samples, strict=True)
+                ]
+        yield from merged.values()
+
+
+def _fixed(pid: int) -> Callable[[], int]:
+    return lambda: pid
+
+
+class WorkerRegistry(CollectorRegistry):
+    """The registry of one worker under ``serve --workers``: its metrics write to the shared ``directory``, and its
+    exposition is everyone's sum plus ``identity`` (samples of this process alone, e.g. which worker answered)."""
+
+    def __init__(self, directory: Path, identity: CollectorRegistry) -> None:
+        super().__init__()
+        self.directory = directory
+        self.identity = identity
+
+    def exposition(self) -> bytes:
+        summed = CollectorRegistry()
+        MultiProcessCollector(summed, path=str(self.directory))  # type: ignore[no-untyped-call]
+        PlatformCollector(registry=summed)
+        summed.register(_WorkersProcessCollector(self.directory))
+        return generate_latest(summed) + generate_latest(self.identity)
 
 
 def _version() -> str:

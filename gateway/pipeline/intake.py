@@ -31,7 +31,7 @@ from gateway.model import canonical_json
 from gateway.observability.context import current_request
 from gateway.randomness import random_bytes
 from gateway.registry import Registry
-from gateway.store.api import InboundRecord, OutboundMessage, Store
+from gateway.store.api import IdempotencyRecords, InboundRecord, OutboundMessage
 from gateway.translate import route
 from gateway.wire.base import Accepted, InboundCall
 
@@ -61,7 +61,7 @@ class Intake:
     def __init__(
         self,
         registry: Registry,
-        store: Store,
+        store: IdempotencyRecords,
         router: Router,
         clock: Callable[[], float],
         *,

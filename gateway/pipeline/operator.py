@@ -16,7 +16,7 @@ import json
 from typing import Any
 
 from gateway.observability.masking import mask_mapping, mask_text
-from gateway.store.api import DEAD, OutboundMessage, Store
+from gateway.store.api import DEAD, OutboundMessage, Outbox
 
 __all__ = ["discard", "list_summaries", "retry", "show", "summary"]
 
@@ -40,13 +40,13 @@ def summary(message: OutboundMessage) -> dict[str, Any]:
 
 
 async def list_summaries(
-    store: Store, *, state: str | None = None, destination: str | None = None, limit: int = 100, offset: int = 0
+    store: Outbox, *, state: str | None = None, destination: str | None = None, limit: int = 100, offset: int = 0
 ) -> list[dict[str, Any]]:
     """Summaries of the outbox, oldest first, filtered by state and destination."""
     return [summary(m) for m in await store.list_messages(state, destination, limit, offset)]
 
 
-async def show(store: Store, message_id: str) -> dict[str, Any] | None:
+async def show(store: Outbox, message_id: str) -> dict[str, Any] | None:
     """One message with its record, personal data masked; None when there is no such message."""
     message = await store.get_message(message_id)
     if message is None:
@@ -62,7 +62,7 @@ async def show(store: Store, message_id: str) -> dict[str, Any] | None:
     return out
 
 
-async def retry(store: Store, message_id: str, now: float) -> bool:
+async def retry(store: Outbox, message_id: str, now: float) -> bool:
     """Put a dead letter back with a fresh schedule (due ``now``, full retries, a new ``max_age``), keeping its
     idempotency key and message id, and with it the dead letters behind it in its case's order; False if not dead.
     """
@@ -76,6 +76,6 @@ async def retry(store: Store, message_id: str, now: float) -> bool:
     return True
 
 
-async def discard(store: Store, message_id: str) -> bool:
+async def discard(store: Outbox, message_id: str) -> bool:
     """Delete a dead letter for good; False if the message is not a dead letter."""
     return await store.discard(message_id)

@@ -7,14 +7,14 @@ their nonces too, so a message replayed to another instance is refused as well.
 
 from __future__ import annotations
 
-from gateway.store.api import Store
+from gateway.store.api import Nonces
 from signing.errors import Replayed
 
 __all__ = ["StoreReplayGuard"]
 
 
 class StoreReplayGuard:
-    def __init__(self, store: Store, *, window: float = 300.0, ttl: float = 600.0) -> None:
+    def __init__(self, store: Nonces, *, window: float = 300.0, ttl: float = 600.0) -> None:
         self.store = store
         self.window = window
         self.ttl = ttl

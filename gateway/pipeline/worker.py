@@ -56,7 +56,7 @@ from gateway.delivery import (
 )
 from gateway.errors import Refusal
 from gateway.model import canonical_json
-from gateway.store.api import DeliveryAttempt, OutboundMessage, Store
+from gateway.store.api import DeliveryAttempt, OutboundMessage, Outbox
 from gateway.store.errors import StoreError
 from gateway.wire.base import PlatformClient
 
@@ -94,7 +94,7 @@ class WorkerSettings:
 class DeliveryWorker:
     def __init__(
         self,
-        store: Store,
+        store: Outbox,
         clients: Mapping[str, PlatformClient],
         *,
         owner: str,

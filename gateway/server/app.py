@@ -21,6 +21,7 @@ from prometheus_client import CollectorRegistry
 from gateway.config import Config
 from gateway.consent import ConsentVerifier
 from gateway.delivery import BreakerRegistry
+from gateway.dialects import dialect
 from gateway.errors import PROBLEM_TYPE_BASE, ConfigError, Refusal
 from gateway.errors import RejectionCode as C
 from gateway.evidence import (
@@ -45,14 +46,15 @@ from gateway.store.api import Store
 from gateway.sync.status import SyncStatus, export_statuses, sync_links
 from gateway.translate import make_envelope, translate
 from gateway.transport import AiohttpTransport, Transport
-from gateway.wire.base import PlatformClient, WireContext
-from gateway.wire.registry import scheme
+from gateway.wire.base import PlatformClient
+from gateway.wire.registry import load_platform_link, platform_client, platform_endpoint
 
 from .admin import admin_routes, ensure_admin_token
 from .edge import api_refusal_middleware, partner_edge_middleware
+from .endpoints import endpoint_routes, read_body
 from .handlers import PartnerHandler, consent_keys_of
 from .keys import CLOCK, CONFIG, METRICS, MSGLOG, SERVER_TLS, STORE, WORKER
-from .limits import DOCUMENTED_RATES, TokenBucket, read_bounded, time_limit_middleware
+from .limits import TokenBucket, time_limit_middleware
 from .operations import (
     MeteredHandler,
     background,
@@ -96,10 +98,8 @@ async def translate_handler(request: web.Request) -> web.Response:
             {"type": PROBLEM_TYPE_BASE + "UNKNOWN_PLATFORM", "title": "Unknown dialect or platform", "status": 400,
              "code": "UNKNOWN_PLATFORM", "detail": exc.problem}
         )
-    limit = registry.adapter(src_dialect).body_limit
-    if request.content_length is not None and request.content_length > limit:
-        raise Refusal(C.BODY_TOO_LARGE, None, f"body is larger than {limit} bytes")
-    body = await read_bounded(request, limit)  # within the app-wide time limit (limits.time_limit_middleware)
+    # the one body policy (endpoints.read_body), within the app-wide time limit (limits.time_limit_middleware)
+    body = await read_body(request, registry.adapter(src_dialect).body_limit)
     envelope = make_envelope(dst_platform, datetime.fromtimestamp(request.app[CLOCK](), UTC))
     out = translate(registry, params["from"], params["to"], params["type"], body, envelope)
     return web.Response(body=out, content_type=registry.adapter(dst_dialect).content_type.split(";")[0])
@@ -160,12 +160,10 @@ def create_app(
     replay = StoreReplayGuard(proxy)  # type: ignore[arg-type]
     loaded = {}
     for pid, platform in registry.platforms.items():
-        wire = scheme(platform.dialect)
         link_settings: LinkSettings = links[pid]
-        loaded[pid] = link = wire.load_link(link_settings.settings, link_settings.base)
-        adapter = registry.adapter(platform.dialect)
+        loaded[pid] = link = load_platform_link(platform, link_settings.settings, link_settings.base)
         base_url = str(platform.settings.get("base_url", ""))
-        client = wire.Client(WireContext(platform, link, adapter, now, base_url), outbound)
+        client = platform_client(registry, platform, link, outbound, now, base_url)
         clients[pid] = LoggedClient(client, pid)  # type: ignore[assignment]
 
     certificates = link_certificates(loaded)
@@ -190,18 +188,16 @@ def create_app(
     buckets: dict[str, TokenBucket] = {}
     app[RATE_BUCKETS] = buckets
     for pid, platform in registry.platforms.items():
-        wire = scheme(platform.dialect)
-        rate = float(platform.settings.get("rate_limit", DOCUMENTED_RATES.get(platform.dialect, 50.0)))
-        limit = registry.adapter(platform.dialect).body_limit
+        declared = dialect(platform.dialect)
+        rate = float(platform.settings.get("rate_limit", declared.documented_rate))
         buckets[pid] = bucket = TokenBucket(rate)  # retuned in place by a reload (reload.py)
         # issue 11 item 12: a scheme that needs the client certificate (g60.md §1) is served on the mutual-TLS
         # listener only; elsewhere it is refused before its body is read
         edge = partner_edge_middleware(metrics, pid, bucket, config.server.request_timeout,
                                        platform.dialect,
-                                       mtls_only=hasattr(wire, "server_ssl_context"))
-        partner = web.Application(middlewares=[edge], client_max_size=limit * 4)
-        ctx = WireContext(platform, loaded[pid], registry.adapter(platform.dialect), now)
-        partner.add_routes(wire.Endpoint(ctx, replay, handler).routes())
+                                       mtls_only=declared.needs_mutual_tls)
+        partner = web.Application(middlewares=[edge])  # the body is read by endpoints.read_body, under its limit
+        partner.add_routes(endpoint_routes(platform_endpoint(registry, platform, loaded[pid], now, replay, handler)))
         app.add_subapp(f"/partners/{pid}/", partner)
 
     app[SERVER_TLS] = None
@@ -209,10 +205,10 @@ def create_app(
     if tls_platform is not None:
         if tls_platform not in loaded:
             raise ConfigError(config.source, "server.tls_platform", f"{tls_platform!r} is not a configured platform")
-        wire = scheme(registry.platforms[tls_platform].dialect)
-        if not hasattr(wire, "server_ssl_context"):
+        server_ssl_context = dialect(registry.platforms[tls_platform].dialect).server_ssl_context
+        if server_ssl_context is None:
             raise ConfigError(config.source, "server.tls_platform", f"{tls_platform!r} does not use mutual TLS")
-        app[SERVER_TLS] = wire.server_ssl_context(loaded[tls_platform])
+        app[SERVER_TLS] = server_ssl_context(loaded[tls_platform])
 
     token = ensure_admin_token(config)
     app.add_routes(admin_routes(token))

@@ -1,4 +1,4 @@
-"""The one middleware in front of every partner endpoint: rate, evidence, time limit, every refusal seen once.
+"""The one middleware in front of every partner endpoint: rate, time limit, every refusal seen once.
 
 Why one and not four: each aiohttp middleware layer is a coroutine and, on a sub-application, a wrapper more per
 request; under intake load the partner endpoints' three layers were a measurable part of the event loop's time.
@@ -7,10 +7,10 @@ The order is the one the layers had, outermost first:
 0. a partner whose scheme needs the client certificate (g60.md §1) is served on the mutual-TLS listener only:
    elsewhere its call is refused ``404`` before a byte of its body is read (``limits.mtls_refusal``; issue 11
    item 12: a 10 MiB body was read and parsed on the plain listener, where mutual TLS can never succeed);
-1. the partner's documented rate (``limits.rate_refusal``: 429 with ``Retry-After``);
-2. the request's headers bound as the signature evidence of the call (``evidence.bind_inbound_headers``);
-3. the whole call, body upload included, within ``request_timeout`` seconds (``limits.timeout_refusal``: 408);
-4. every refusal of the call, at any stage, counted and logged here and only here (:func:`record_refusals`): the
+1. the partner's documented rate (``limits.rate_refusal``: 429 with ``Retry-After``); the call's signature
+   evidence is no longer bound here: the endpoint hands it to the message log with the call (``InboundCall.headers``);
+2. the whole call, body upload included, within ``request_timeout`` seconds (``limits.timeout_refusal``: 408);
+3. every refusal of the call, at any stage, counted and logged here and only here (:func:`record_refusals`): the
    endpoint notes the ``Refusal`` it answers with (``gateway.observability.refusals.note_refusal``), whatever
    the dialect's answer looks like.
 
@@ -30,7 +30,6 @@ from typing import Any
 from aiohttp import web
 
 from gateway.errors import Refusal
-from gateway.evidence import bind_inbound_headers, unbind_inbound_headers
 from gateway.observability.metrics import API, UNVERIFIED, GatewayMetrics
 from gateway.observability.refusals import NotedRefusal, RefusalSlot, bind_refusal_slot
 
@@ -81,15 +80,12 @@ def partner_edge_middleware(metrics: GatewayMetrics, platform: str, bucket: Toke
                 slot.refusals.append(NotedRefusal("RATE_LIMITED", None))
                 record_refusals(metrics, platform, dialect, slot, refused.status, 0.0)
                 return refused
-            token = bind_inbound_headers(request.headers)
             try:
                 async with asyncio.timeout(request_timeout):
                     response = await handler(request)
             except TimeoutError:
                 response = timeout_refusal(request_timeout)
                 slot.refusals.append(NotedRefusal("REQUEST_TIMEOUT", None))
-            finally:
-                unbind_inbound_headers(token)
             record_refusals(metrics, platform, dialect, slot, response.status, time.perf_counter() - started)
         return response
 

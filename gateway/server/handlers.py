@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from gateway.dialects import DialectLink
 from gateway.errors import Refusal
 from gateway.errors import RejectionCode as C
 from gateway.licences import LicenceService
@@ -18,11 +19,11 @@ from signing.keys import VerificationKey
 __all__ = ["PartnerHandler", "consent_keys_of"]
 
 
-def consent_keys_of(links: Mapping[str, object]) -> dict[str, VerificationKey]:
+def consent_keys_of(links: Mapping[str, DialectLink]) -> dict[str, VerificationKey]:
     """The consent issuers' keys every link knows (anhui.md §6.6: the holders' home platforms' ES256 keys)."""
     keys: dict[str, VerificationKey] = {}
     for link in links.values():
-        keys.update(getattr(link, "consent_keys", {}) or {})
+        keys.update(link.key_material().consent)
     return keys
 
 

@@ -17,25 +17,19 @@ from typing import Any
 
 from aiohttp import web
 
-from gateway.errors import PROBLEM_TYPE_BASE, Refusal
-from gateway.errors import RejectionCode as C
+from gateway.errors import PROBLEM_TYPE_BASE
 
 from .problems import problem_response
 
 __all__ = [
-    "DOCUMENTED_RATES",
     "TokenBucket",
     "mtls_refusal",
     "rate_refusal",
-    "read_bounded",
     "time_limit_middleware",
     "timeout_refusal",
 ]
 
 OUTER_GRACE = 1.0  # seconds the app-wide limit waits past ``request_timeout``: a partner endpoint's own limit answers
-
-DOCUMENTED_RATES = {"anhui": 50.0, "zlb": 20.0, "hunan": 30.0, "shanghai": 20.0, "g60": 50.0}
-
 
 class TokenBucket:
     """``rate`` requests per second with bursts of ``burst``; the clock is injectable."""
@@ -76,24 +70,6 @@ def timeout_refusal(request_timeout: float) -> web.Response:
         {"type": PROBLEM_TYPE_BASE + "REQUEST_TIMEOUT", "title": "Request too slow", "status": 408,
          "code": "REQUEST_TIMEOUT", "detail": f"the call did not complete within {request_timeout:g} s"}
     )
-
-
-async def read_bounded(request: web.Request, limit: int) -> bytes:
-    """The whole body as it arrives, however many reads that takes; ``BODY_TOO_LARGE`` past ``limit`` bytes.
-
-    ``request.content.read(n)`` returns what is buffered now, up to ``n``: a body arriving in two TCP segments was
-    cut at the first (issue 11 item 5). A chunked body (no ``Content-Length``) is read no further than the limit.
-    """
-    chunks: list[bytes] = []
-    size = 0
-    while True:
-        chunk = await request.content.read(min(65536, limit + 1 - size))
-        if not chunk:
-            return b"".join(chunks)
-        size += len(chunk)
-        if size > limit:
-            raise Refusal(C.BODY_TOO_LARGE, None, f"body is larger than {limit} bytes")
-        chunks.append(chunk)
 
 
 def mtls_refusal() -> web.Response:

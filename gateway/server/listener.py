@@ -84,7 +84,10 @@ class EdgeCounters:
             registry=registry,
         )
         self.open = Gauge(
-            "tongban_open_connections", "Client connections open on the gateway's listeners", registry=registry
+            "tongban_open_connections",
+            "Client connections open on the gateway's listeners",
+            registry=registry,
+            multiprocess_mode="livesum",  # serve --workers: the connections of every worker alive
         )
         for reason in EDGE_REASONS:
             self.refusals.labels(reason=reason)

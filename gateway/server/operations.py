@@ -15,19 +15,20 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from contextlib import nullcontext
 from typing import Any
 
 from aiohttp import web
 
 from gateway.delivery import BreakerRegistry, DeadLetter, Done, RetryAt
+from gateway.dialects import DialectLink
 from gateway.errors import Refusal
 from gateway.msglog.api import MessageLog
 from gateway.observability.context import bind_request
 from gateway.observability.metrics import CONTENT_TYPE, GatewayMetrics
 from gateway.observability.refusals import note_handled
-from gateway.store.api import OutboundMessage, Store
+from gateway.store.api import OutboundMessage, Outbox, Store, SyncState
 from gateway.sync.status import export_statuses, read_statuses
 from gateway.wire.base import InboundCall, InboundHandler, InboundResult
 
@@ -114,7 +115,7 @@ def delivery_observer(metrics: GatewayMetrics, clock: Callable[[], float] = time
     return observe
 
 
-async def refresh_gauges(store: Store, breakers: BreakerRegistry, metrics: GatewayMetrics, destinations: list[str],
+async def refresh_gauges(store: Outbox, breakers: BreakerRegistry, metrics: GatewayMetrics, destinations: list[str],
                          now: float) -> None:
     stats = await store.outbox_stats(now)
     for destination in destinations:
@@ -161,7 +162,7 @@ async def background(
 
 
 def readiness_checks(
-    store: Callable[[], Store],
+    store: Callable[[], SyncState],
     metrics: GatewayMetrics,
     certificates: list[tuple[str, str, Any]],
     keys_loaded: bool,
@@ -213,19 +214,16 @@ def readiness_route(checks: Callable[[], Any]) -> web.RouteDef:
     return web.get("/readyz", readyz)
 
 
-def link_certificates(links: dict[str, Any]) -> list[tuple[str, str, Any]]:
-    """(platform, key id, certificate) for every X.509 certificate a link holds: its signing certificate
-    (``signer.cert``) and its trust anchors (``trust``); key ids are ``sign-<serial>`` and ``ca-<serial>``."""
+def link_certificates(links: Mapping[str, DialectLink]) -> list[tuple[str, str, Any]]:
+    """(platform, key id, certificate) for every X.509 certificate a link holds: its signing certificates (the
+    leaves of ``LinkKeys.signer_chains``) and its trust anchors; key ids are ``sign-<serial>`` and ``ca-<serial>``."""
     found: list[tuple[str, str, Any]] = []
     for platform, link in links.items():
-        signer = getattr(link, "signer", None)
-        cert = getattr(signer, "cert", None)
-        if cert is not None:
-            found.append((platform, f"sign-{cert.serial_number:x}"[:24], cert))
-        trust = getattr(link, "trust", None)
-        if trust is not None and hasattr(trust, "certificates"):
-            for anchor in trust.certificates():
-                found.append((platform, f"ca-{anchor.serial_number:x}"[:24], anchor))
+        held = link.key_material()
+        for chain in held.signer_chains:
+            found.append((platform, f"sign-{chain[0].serial_number:x}"[:24], chain[0]))
+        for anchor in held.trust_anchors:
+            found.append((platform, f"ca-{anchor.serial_number:x}"[:24], anchor))
     return found
 
 

@@ -29,6 +29,7 @@ from aiohttp import web
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
+from gateway.dialects import DialectLink
 from signing.b64 import b64url_encode
 from signing.errors import KeyInvalid
 from signing.jwks import jwks_document
@@ -70,45 +71,28 @@ def _sm2_entry(platform: str, cert_sn: str, private: Any) -> dict[str, str]:
             "public_key": sm2_public_to_hex(public_key_of(private))}
 
 
-def _link_keys(platform: str, link: Any, found: dict[str, VerificationKey],
-               chains: dict[str, tuple[x509.Certificate, ...]], sm2: dict[str, dict[str, str]]) -> None:
-    """The signing keys one link holds, by shape: a ``SigningKey``; a certificate signer (``cert`` and ``key``);
-    an SM2 private key named ``<x>_key`` beside its certificate serial ``<x>_cert_sn`` (``sign_key`` beside
-    ``cert_sn``); a ``(cert_sn, SM2 key)`` pair."""
-    names = {f.name for f in dataclasses.fields(link)}
-    for name in sorted(names):
-        value = getattr(link, name)
-        if isinstance(value, SigningKey):
-            found.setdefault(value.kid, value.verification_key())
-        elif isinstance(getattr(value, "cert", None), x509.Certificate) and getattr(value, "key", None) is not None:
-            cert: x509.Certificate = value.cert
-            public = cert.public_key()
-            alg = _alg(public)
-            if alg is None or alg == ALG_SM2_SM3:
-                continue
-            kid = f"{platform}:x509:{cert.serial_number:x}"
-            found.setdefault(kid, VerificationKey(kid, alg, public))
-            chains.setdefault(kid, (cert, *tuple(getattr(value, "intermediates", ()))))
-        elif name.endswith("_key") and value is not None and _alg(value) == ALG_SM2_SM3:
-            serial_field = "cert_sn" if name == "sign_key" else name.removesuffix("_key") + "_cert_sn"
-            serial = getattr(link, serial_field, "") if serial_field in names else ""
-            if isinstance(serial, str) and serial:
-                entry = _sm2_entry(platform, serial, value)
-                sm2.setdefault(entry["kid"], entry)
-        elif (isinstance(value, tuple) and len(value) == 2 and isinstance(value[0], str)
-              and _alg(value[1]) == ALG_SM2_SM3):
-            entry = _sm2_entry(platform, value[0], value[1])
-            sm2.setdefault(entry["kid"], entry)
-
-
-def gateway_public_keys(links: Mapping[str, Any], extra: Iterable[SigningKey] = ()) -> PublishedKeys:
-    """The public half of every signing key held in the links (by kid, each once) and ``extra``."""
+def gateway_public_keys(links: Mapping[str, DialectLink], extra: Iterable[SigningKey] = ()) -> PublishedKeys:
+    """The public half of every signing key held in the links (``DialectLink.key_material``; by kid, each once) and
+    ``extra``: JOSE keys, the keys of X.509 signing certificates (SM2 certificates are skipped: no JOSE curve) and
+    SM2 keys by certificate serial."""
     found: dict[str, VerificationKey] = {}
     chains: dict[str, tuple[x509.Certificate, ...]] = {}
     sm2: dict[str, dict[str, str]] = {}
     for platform, link in links.items():
-        if dataclasses.is_dataclass(link) and not isinstance(link, type):
-            _link_keys(platform, link, found, chains, sm2)
+        held = link.key_material()
+        for key in held.jose:
+            found.setdefault(key.kid, key.verification_key())
+        for chain in held.signer_chains:
+            public = chain[0].public_key()
+            alg = _alg(public)
+            if alg is None or alg == ALG_SM2_SM3:
+                continue
+            kid = f"{platform}:x509:{chain[0].serial_number:x}"
+            found.setdefault(kid, VerificationKey(kid, alg, public))
+            chains.setdefault(kid, chain)
+        for cert_sn, private in held.sm2:
+            entry = _sm2_entry(platform, cert_sn, private)
+            sm2.setdefault(entry["kid"], entry)
     for key in extra:
         found.setdefault(key.kid, key.verification_key())
     return PublishedKeys(tuple(found.values()), chains, tuple(sm2.values()))

@@ -25,10 +25,11 @@ from typing import Any
 from aiohttp import web
 
 from gateway.config import Config, load_config
+from gateway.dialects import dialect
 from gateway.errors import ConfigError
 
 from .keys import WORKER
-from .limits import DOCUMENTED_RATES, TokenBucket
+from .limits import TokenBucket
 
 __all__ = ["RATE_BUCKETS", "ReloadOutcome", "reload_config", "restart_keys"]
 
@@ -114,7 +115,7 @@ def _apply_rates(app: web.Application, new: Config) -> None:
         platform = new.registry.platforms.get(pid)
         if platform is None:
             continue  # a removed platform needs a restart (restart_keys names it)
-        rate = float(platform.settings.get("rate_limit", DOCUMENTED_RATES.get(platform.dialect, 50.0)))
+        rate = float(platform.settings.get("rate_limit", dialect(platform.dialect).documented_rate))
         if rate != bucket.rate:
             bucket.rate = rate
             bucket.burst = max(rate, 1.0)

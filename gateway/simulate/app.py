@@ -24,6 +24,7 @@ from typing import Any
 from aiohttp import web
 
 from gateway.delivery import TransientDeliveryError, Undeliverable
+from gateway.dialects import dialect
 from gateway.errors import Refusal, Side
 from gateway.errors import RejectionCode as C
 from gateway.model.records import StatusEvent, from_ref
@@ -31,10 +32,10 @@ from gateway.registry import Platform, Registry
 from gateway.transport import AiohttpTransport, Transport
 from signing.replay import InMemoryReplayGuard
 
+from ..server.endpoints import endpoint_routes
 from ..wire.base import InboundCall, InboundResult, WireContext
-from ..wire.registry import scheme
+from ..wire.registry import platform_client
 from .book import RecordBook
-from .extras import extras_for
 from .faults import CONTROL_PREFIX, FaultPlan, fault_middleware
 
 __all__ = ["SimulatedPlatform", "SimulatorSpec", "build_simulator"]
@@ -170,30 +171,29 @@ def build_simulator(
     plan: FaultPlan | None = None,
 ) -> tuple[web.Application, SimulatedPlatform, ssl.SSLContext | None]:
     """The simulator of ``spec.platform``: the app, its business side (for extras and tests) and its server TLS."""
-    wire = scheme(spec.platform.dialect)
+    declared = dialect(spec.platform.dialect)
     adapter = registry.adapter(spec.platform.dialect)
-    link = wire.load_link(spec.link_settings, spec.base_dir)
+    link = declared.load_link(spec.link_settings, spec.base_dir)
     sim = SimulatedPlatform(spec.platform)
     plan = plan or FaultPlan()
     ctx = WireContext(spec.platform, link, adapter, clock)
-    endpoint = wire.Endpoint(ctx, InMemoryReplayGuard(), sim)
-    install = extras_for(spec.platform.dialect)
-    if install is not None:
-        install(sim, spec, ctx)
+    endpoint = declared.endpoint(ctx, InMemoryReplayGuard(), sim)
+    if declared.simulator_extras is not None:
+        declared.simulator_extras(sim, spec, ctx)
     outbound = transport or AiohttpTransport()
 
     async def emit(event: StatusEvent) -> str:
         if not spec.gateway_url:
             raise Refusal(C.UNSUPPORTED_TYPE, None, "this simulator has no gateway to call back")
-        back_link = wire.load_link(spec.gateway_link_settings or spec.link_settings, spec.base_dir)
-        client = wire.Client(WireContext(spec.platform, back_link, adapter, clock, spec.gateway_url), outbound)
+        back_link = declared.load_link(spec.gateway_link_settings or spec.link_settings, spec.base_dir)
+        client = platform_client(registry, spec.platform, back_link, outbound, clock, spec.gateway_url)
         accepted = await client.submit("status", event, f"{spec.platform.id}-status-{event.case_no}-{event.seq}")
         return str(accepted.receipt_no)
 
     app = web.Application(
         middlewares=[_request_log(sim), fault_middleware(plan, clock)], client_max_size=16 * 1024 * 1024
     )
-    app.add_routes(endpoint.routes())
+    app.add_routes(endpoint_routes(endpoint))  # the gateway's own edge: one body policy, in the dialect's form
     app.add_routes(_control_routes(sim, plan, emit))
-    server_tls = wire.server_ssl_context(link) if hasattr(wire, "server_ssl_context") else None
+    server_tls = declared.server_ssl_context(link) if declared.server_ssl_context is not None else None
     return app, sim, server_tls

@@ -17,54 +17,25 @@ as they are, except the options ``schema``, ``min_size``, ``max_size`` and ``con
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
-
-from .api import (
-    DEAD,
-    DELIVERED,
-    DELIVERING,
-    PENDING,
-    STATES,
-    Accepted,
-    DestinationStats,
-    InboundRecord,
-    OutboundMessage,
-    Store,
-)
+from . import api
+from .api import *  # noqa: F403 (the records and protocols, re-exported as they are)
+from .api import Store
 from .errors import InvalidStoreURL, SchemaError, StoreConflict, StoreError, StoreUnavailable
 from .postgres import PostgresStore
 from .sqlite import SQLiteStore
-from .urls import read_database_url
+from .urls import POSTGRES_OPTIONS, SQLITE_OPTIONS, read_database_url
 
 __all__ = [
-    "DEAD",
-    "DELIVERED",
-    "DELIVERING",
-    "PENDING",
-    "STATES",
-    "Accepted",
-    "DestinationStats",
-    "InboundRecord",
     "InvalidStoreURL",
-    "OutboundMessage",
     "PostgresStore",
     "SQLiteStore",
     "SchemaError",
-    "Store",
     "StoreConflict",
     "StoreError",
     "StoreUnavailable",
     "open_store",
 ]
-
-_SQLITE_OPTIONS: dict[str, Callable[[str], Any]] = {"busy_timeout": float, "batch_max": int}
-_POSTGRES_OPTIONS: dict[str, Callable[[str], Any]] = {
-    "schema": str,
-    "min_size": int,
-    "max_size": int,
-    "connect_timeout": float,
-}
+__all__ += api.__all__
 
 
 async def open_store(url: str) -> Store:
@@ -74,7 +45,7 @@ async def open_store(url: str) -> Store:
     which may hold a password), :class:`StoreUnavailable` when the database cannot be reached and
     :class:`SchemaError` when the database is newer than this code.
     """
-    parsed = read_database_url(url, sqlite_options=_SQLITE_OPTIONS, postgres_options=_POSTGRES_OPTIONS, what="store")
+    parsed = read_database_url(url, sqlite_options=SQLITE_OPTIONS, postgres_options=POSTGRES_OPTIONS, what="store")
     if parsed.kind == "sqlite":
         return await SQLiteStore.open(parsed.target, **parsed.options)
     return await PostgresStore.open(parsed.target, **parsed.options)

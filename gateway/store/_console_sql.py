@@ -53,6 +53,8 @@ def find_messages_sql(query: OutboxQuery, mark: Mark) -> tuple[str, list[Any]]:
         where("o.created_at >= {}", float(query.created_from))
     if query.created_to is not None:
         where("o.created_at < {}", float(query.created_to))
+    if query.message_id is not None:
+        where("o.message_id = {}", query.message_id)
     if query.source is not None:
         where(
             "EXISTS (SELECT 1 FROM inbound i WHERE i.kind = o.kind AND i.idem_key = o.idem_key AND i.source = {})",

@@ -9,14 +9,16 @@ from __future__ import annotations
 
 import re
 from collections.abc import Awaitable, Callable
-from typing import Any, Final, TypeVar
+from typing import Any, Final, TypedDict, TypeVar
 
 import asyncpg
 
 from ._pg_errors import translate
 from .errors import InvalidStoreURL, StoreUnavailable
+from .migrate import migrate_postgres
+from .migrations import SchemaHistory
 
-__all__ = ["open_pool", "run_pooled"]
+__all__ = ["PoolOptions", "PooledBackend", "open_migrated_pool", "open_pool", "row_count", "run_pooled"]
 
 T = TypeVar("T")
 
@@ -50,3 +52,46 @@ async def run_pooled(pool: Any, name: str, fn: Callable[[Any], Awaitable[T]]) ->
         if mapped is None:
             raise
         raise mapped from exc
+
+
+class PoolOptions(TypedDict, total=False):
+    """The ``postgresql://`` URL options the store and the message log both take (:mod:`.urls`)."""
+
+    schema: str | None  # the connections' search_path, created if needed (tests isolate themselves with it)
+    min_size: int  # connections kept open (default 1)
+    max_size: int  # connections at most (default 10)
+    connect_timeout: float  # seconds (default 10)
+
+
+async def open_migrated_pool(dsn: str, history: SchemaHistory, options: PoolOptions) -> tuple[Any, tuple[int, ...]]:
+    """A pool on ``dsn`` with ``history`` migrated (under its advisory lock), and the versions this open applied;
+    the pool is closed again when migrating fails."""
+    schema = options.get("schema")
+    pool = await open_pool(
+        dsn,
+        schema,
+        min_size=options.get("min_size", 1),
+        max_size=options.get("max_size", 10),
+        connect_timeout=options.get("connect_timeout", 10.0),
+    )
+    try:
+        migrated = await run_pooled(pool, "migrate", lambda conn: migrate_postgres(conn, history, schema))
+    except BaseException:
+        await pool.close()
+        raise
+    return pool, migrated
+
+
+class PooledBackend:
+    """What a backend on an asyncpg pool shares: the pool, and running work on it with driver errors translated."""
+
+    _pool: Any
+
+    async def _run(self, name: str, fn: Callable[[Any], Awaitable[T]]) -> T:
+        """Run ``fn(connection)`` on a pooled connection, translating driver errors once, here."""
+        return await run_pooled(self._pool, name, fn)
+
+
+def row_count(status: str) -> int:
+    """The row count of a command tag such as ``DELETE 3``."""
+    return int(status.rsplit(" ", 1)[-1])

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any, Final
 
-from .api import DELIVERING, PENDING, DestinationStats, InboundRecord, OutboundMessage
+from .api import DEAD, DELIVERING, PENDING, DestinationStats, InboundRecord, OperatorAccount, OutboundMessage
 
 __all__ = [
     "INBOUND_COLUMNS",
@@ -14,6 +14,7 @@ __all__ = [
     "inbound_from_row",
     "message_from_row",
     "message_values",
+    "operator_from_row",
     "stats_from_rows",
 ]
 
@@ -88,6 +89,12 @@ def inbound_from_row(row: Mapping[str, Any]) -> InboundRecord:
     )
 
 
+def operator_from_row(row: Mapping[str, Any]) -> OperatorAccount:
+    """An :class:`OperatorAccount` from a ``console_operators`` row (``single_use`` is stored as 0 or 1)."""
+    values = (row["name"], row["role"], row["password_hash"], float(row["created_at"]), bool(row["single_use"]))
+    return OperatorAccount(*values)
+
+
 def check_new_outbound(outbound: Sequence[OutboundMessage]) -> None:
     """Refuse outbound messages that are not fresh: ``accept`` only queues pending, unleased work."""
     seen: set[str] = set()
@@ -114,7 +121,7 @@ def stats_from_rows(rows: Sequence[Mapping[str, Any]], now: float) -> dict[str, 
             destination=destination,
             pending=by_state.get(PENDING, 0),
             delivering=by_state.get(DELIVERING, 0),
-            dead=by_state.get("dead", 0),
+            dead=by_state.get(DEAD, 0),
             oldest_pending_age=(max(0.0, now - oldest[destination]) if destination in oldest else None),
         )
         for destination, by_state in sorted(counts.items())

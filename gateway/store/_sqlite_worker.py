@@ -32,11 +32,14 @@ import sqlite3
 import threading
 import time
 from collections.abc import Callable
-from typing import Any, Final, TypeVar
+from pathlib import Path
+from typing import Any, Final, TypedDict, TypeVar
 
 from .errors import StoreConflict, StoreError, StoreUnavailable
+from .migrate import migrate_sqlite
+from .migrations import SchemaHistory
 
-__all__ = ["SQLiteWorker", "translate", "wal_connector"]
+__all__ = ["SQLiteOptions", "SQLiteWorker", "open_worker", "translate", "wal_connector"]
 
 T = TypeVar("T")
 
@@ -295,3 +298,24 @@ class SQLiteWorker:
         self.commits += 1
         self.jobs += len(live)
         _wake([(job, ok, value if ok else translate(job.name, value)) for job, ok, value in outcomes])
+
+
+class SQLiteOptions(TypedDict, total=False):
+    """The ``sqlite://`` URL options the store and the message log both take (:mod:`.urls`)."""
+
+    busy_timeout: float  # seconds a writer waits for another process's lock (default 5)
+    batch_max: int  # jobs per group commit at most (default 512)
+
+
+async def open_worker(
+    path: str | Path, history: SchemaHistory, options: SQLiteOptions
+) -> tuple[SQLiteWorker, tuple[int, ...]]:
+    """A started worker on the WAL file at ``path`` (created if needed) with ``history`` migrated; and the migration
+    versions this open applied (empty when the schema was already current)."""
+
+    def migrate(conn: sqlite3.Connection) -> tuple[int, ...]:
+        return migrate_sqlite(conn, history)
+
+    connect = wal_connector(str(path), options.get("busy_timeout", 5.0))
+    worker = SQLiteWorker(connect, migrate, batch_max=options.get("batch_max", 512))
+    return worker, await worker.start()

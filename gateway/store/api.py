@@ -1,9 +1,11 @@
 """What the gateway asks of its durable store, and the frozen records that cross that line.
 
-Why one narrow interface: the pipeline, the delivery workers, the operator API, the replay guard
-and the catalogue sync are written against :class:`Store` only, so the embedded SQLite store (one
-instance, the default) and the PostgreSQL store (several instances sharing a database) are
-interchangeable, and a test can use either.
+Why an interface split by concern: the pipeline, the delivery workers, the operator API, the replay guard,
+retention and the catalogue sync are each written against the narrowest protocol they use (:class:`Outbox`,
+:class:`IdempotencyRecords`, :class:`Nonces`, :class:`SyncState`, :class:`OperatorAccounts`,
+:class:`ConsoleSessions`), so a signature says which tables a part may touch, and the embedded SQLite store (one
+instance, the default) and the PostgreSQL store (several instances sharing a database) stay interchangeable: both
+implement :class:`Store`, the union of them all.
 
 The rules every backend keeps:
 
@@ -39,13 +41,19 @@ __all__ = [
     "STATES",
     "Accepted",
     "ConsoleSession",
+    "ConsoleSessions",
     "DeliveryAttempt",
     "DestinationStats",
+    "IdempotencyRecords",
     "InboundRecord",
+    "Nonces",
     "OperatorAccount",
+    "OperatorAccounts",
     "OutboundMessage",
+    "Outbox",
     "OutboxQuery",
     "Store",
+    "SyncState",
 ]
 
 PENDING: Final = "pending"
@@ -195,33 +203,54 @@ class OperatorAccount:
     single_use: bool = False
 
 
+@dataclass(frozen=True, slots=True)
+class DeliveryAttempt:
+    """One delivery attempt of an outbox message as the worker recorded its outcome.
+
+    ``attempt`` is the message's attempt count at the time (it restarts at 1 after an operator's retry);
+    ``outcome`` is ``delivered``, ``retry``, ``dead`` or ``not_sent``; ``code`` the stable refusal or transient
+    kind; ``latency`` seconds from the start of the send to its outcome.
+    """
+
+    outbox_id: str
+    attempt: int
+    at: float
+    outcome: str
+    code: str | None
+    latency: float
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxQuery:
+    """The console's outbox filters; ``None`` leaves a field unfiltered. ``source`` is the submitting platform
+    (joined through the inbound idempotency record); ``created_from``/``created_to`` bound ``created_at``."""
+
+    state: str | None = None
+    destination: str | None = None
+    source: str | None = None
+    code: str | None = None
+    created_from: float | None = None
+    created_to: float | None = None
+    message_id: str | None = None
+    limit: int = 200
+
+
+@dataclass(frozen=True, slots=True)
+class ConsoleSession:
+    """A signed-in console operator as the store keeps it: the SHA-256 of the cookie token, never the token."""
+
+    token_sha256: str
+    name: str
+    role: str
+    csrf: str = field(repr=False)
+    lang: str
+    last_seen: float
+
+
 @runtime_checkable
-class Store(Protocol):
-    """The durable store. Every method may raise :class:`~gateway.store.errors.StoreError`."""
-
-    # --- inbound + outbox, atomically -------------------------------------------------------
-
-    async def accept(self, inbound: InboundRecord, outbound: Sequence[OutboundMessage]) -> Accepted:
-        """Record ``inbound`` and queue ``outbound`` in one transaction, unless the key is known.
-
-        If ``(inbound.kind, inbound.key)`` exists nothing is written and the stored receipt is
-        returned with ``new=False``. Outbound messages must be ``pending`` and unleased.
-        """
-        ...
-
-    async def get_receipt(self, kind: str, key: str) -> InboundRecord | None:
-        """The inbound record (with its receipt) for an idempotency key, if accepted before."""
-        ...
-
-    async def latest_source(self, kind: str, key_prefix: str) -> str | None:
-        """The ``source`` of the latest accepted record of ``kind`` whose key starts with ``key_prefix``.
-
-        The pipeline routes a status event back to the platform its case came from: the case's inbound
-        records are keyed ``case_no:version``, so ``latest_source("case", case_no + ":")`` is the origin.
-        """
-        ...
-
-    # --- delivery workers -------------------------------------------------------------------
+class Outbox(Protocol):
+    """The outbox: claims and leases for the delivery workers, the transitions of :mod:`.transitions`, listings and
+    figures for operators."""
 
     async def claim_due(
         self, now: float, limit: int, owner: str, lease_seconds: float, destination: str | None = None
@@ -277,8 +306,6 @@ class Store(Protocol):
         """
         ...
 
-    # --- operators --------------------------------------------------------------------------
-
     async def list_messages(
         self, state: str | None = None, destination: str | None = None, limit: int = 100, offset: int = 0
     ) -> list[OutboundMessage]:
@@ -310,7 +337,66 @@ class Store(Protocol):
         """Per destination: pending, delivering and dead counts and the oldest undelivered age."""
         ...
 
-    # --- replay guard and sequence guard ----------------------------------------------------
+    # --- the console: attempt histories (migration 9) and its outbox search ----------------
+
+    async def record_attempt(self, attempt: DeliveryAttempt) -> None:
+        """Append one delivery attempt's outcome to its message's history (the console's attempts table)."""
+        ...
+
+    async def list_attempts(self, outbox_id: str, limit: int = 200) -> list[DeliveryAttempt]:
+        """The recorded attempts of one message, oldest first (at most ``limit``, the latest kept)."""
+        ...
+
+    async def find_messages(self, query: OutboxQuery) -> list[OutboundMessage]:
+        """Messages matching every set field of ``query``, oldest first (the console's outbox filters)."""
+        ...
+
+
+@runtime_checkable
+class IdempotencyRecords(Protocol):
+    """The inbound idempotency records and their receipts (README §9), written with their outbound messages at once,
+    and the per-case sequence guard (README §5.2)."""
+
+    async def accept(self, inbound: InboundRecord, outbound: Sequence[OutboundMessage]) -> Accepted:
+        """Record ``inbound`` and queue ``outbound`` in one transaction, unless the key is known.
+
+        If ``(inbound.kind, inbound.key)`` exists nothing is written and the stored receipt is
+        returned with ``new=False``. Outbound messages must be ``pending`` and unleased.
+        """
+        ...
+
+    async def get_receipt(self, kind: str, key: str) -> InboundRecord | None:
+        """The inbound record (with its receipt) for an idempotency key, if accepted before."""
+        ...
+
+    async def latest_source(self, kind: str, key_prefix: str) -> str | None:
+        """The ``source`` of the latest accepted record of ``kind`` whose key starts with ``key_prefix``.
+
+        The pipeline routes a status event back to the platform its case came from: the case's inbound
+        records are keyed ``case_no:version``, so ``latest_source("case", case_no + ":")`` is the origin.
+        """
+        ...
+
+    async def record_seq(self, case_no: str, seq: int) -> int:
+        """Record ``seq`` for ``case_no`` and return the highest seq seen so far (>= ``seq``).
+
+        The receiver refuses a status event whose seq is lower than the result (README §5.2:
+        ``RULE_VIOLATION``).
+        """
+        ...
+
+    async def purge_inbound(self, source: str, kinds: Sequence[str], before: float) -> int:
+        """Delete the idempotency records of ``kinds`` from ``source`` received before ``before``; how many went.
+
+        Retention (:mod:`gateway.retention`): once a platform's documented repeat horizon has passed, a repeat of
+        the key is a new submission to that platform, so the record no longer answers anything.
+        """
+        ...
+
+
+@runtime_checkable
+class Nonces(Protocol):
+    """The replay guard: nonces and consent ``jti`` values seen within their validity."""
 
     async def remember_nonce(self, scope: str, nonce: str, expires_at: float, now: float) -> bool:
         """Record a nonce; False if it was seen in ``scope`` and has not expired by ``now`` (a replay)."""
@@ -324,23 +410,10 @@ class Store(Protocol):
         """Delete nonces expired by ``now``; returns how many went."""
         ...
 
-    async def purge_inbound(self, source: str, kinds: Sequence[str], before: float) -> int:
-        """Delete the idempotency records of ``kinds`` from ``source`` received before ``before``; how many went.
 
-        Retention (:mod:`gateway.retention`): once a platform's documented repeat horizon has passed, a repeat of
-        the key is a new submission to that platform, so the record no longer answers anything.
-        """
-        ...
-
-    async def record_seq(self, case_no: str, seq: int) -> int:
-        """Record ``seq`` for ``case_no`` and return the highest seq seen so far (>= ``seq``).
-
-        The receiver refuses a status event whose seq is lower than the result (README §5.2:
-        ``RULE_VIOLATION``).
-        """
-        ...
-
-    # --- catalogue sync ---------------------------------------------------------------------
+@runtime_checkable
+class SyncState(Protocol):
+    """The catalogue sync's memory: content hashes of the items sent and each job's checkpoint."""
 
     async def get_item_hashes(self, source: str, keys: Iterable[str]) -> dict[str, str]:
         """The stored content hash of each known key (unknown keys are absent from the result)."""
@@ -358,7 +431,10 @@ class Store(Protocol):
         """Save (replace) the checkpoint of a sync job."""
         ...
 
-    # --- console operators -----------------------------------------------------------------
+
+@runtime_checkable
+class OperatorAccounts(Protocol):
+    """The browser console's operator accounts (:mod:`gateway.console`)."""
 
     async def put_operator(self, account: OperatorAccount) -> None:
         """Create the operator account, or replace the one of the same name (a new role or password)."""
@@ -373,29 +449,14 @@ class Store(Protocol):
         caller that did it (two logins racing with the same one-time password: only one gets in)."""
         ...
 
-    # --- lifecycle --------------------------------------------------------------------------
-
-    async def ping(self) -> None:
-        """Readiness: return if the database answers, raise ``StoreUnavailable`` otherwise."""
+    async def list_operators(self) -> list[OperatorAccount]:
+        """Every console account, by name (the admins' accounts page)."""
         ...
 
-    async def close(self) -> None:
-        """Release connections and threads; later calls raise ``StoreUnavailable``."""
-        ...
 
-    # --- console: delivery attempts, outbox search, shared sessions (migrations 9 and 10) -----
-
-    async def record_attempt(self, attempt: DeliveryAttempt) -> None:
-        """Append one delivery attempt's outcome to its message's history (the console's attempts table)."""
-        ...
-
-    async def list_attempts(self, outbox_id: str, limit: int = 200) -> list[DeliveryAttempt]:
-        """The recorded attempts of one message, oldest first (at most ``limit``, the latest kept)."""
-        ...
-
-    async def find_messages(self, query: OutboxQuery) -> list[OutboundMessage]:
-        """Messages matching every set field of ``query``, oldest first (the console's outbox filters)."""
-        ...
+@runtime_checkable
+class ConsoleSessions(Protocol):
+    """The browser console's sessions, shared by every instance (migration 10): keyed by the token's SHA-256."""
 
     async def put_session(self, session: ConsoleSession, idle_before: float, max_sessions: int) -> None:
         """Store a new console session; the sessions last seen at or before ``idle_before`` end, and beyond
@@ -415,49 +476,20 @@ class Store(Protocol):
         """Delete one session (by token digest) or every session of an account (by name); how many went."""
         ...
 
-    async def list_operators(self) -> list[OperatorAccount]:
-        """Every console account, by name (the admins' accounts page)."""
-        ...
 
+@runtime_checkable
+class Store(Outbox, IdempotencyRecords, Nonces, SyncState, OperatorAccounts, ConsoleSessions, Protocol):
+    """The durable store: every concern above on one database. Every method may raise
+    :class:`~gateway.store.errors.StoreError`.
 
-@dataclass(frozen=True, slots=True)
-class DeliveryAttempt:
-    """One delivery attempt of an outbox message as the worker recorded its outcome.
-
-    ``attempt`` is the message's attempt count at the time (it restarts at 1 after an operator's retry);
-    ``outcome`` is ``delivered``, ``retry``, ``dead`` or ``not_sent``; ``code`` the stable refusal or transient
-    kind; ``latency`` seconds from the start of the send to its outcome.
+    Only what opens, wires or wraps the store (``open_store``, the app, the sealed store) needs all of it; a consumer
+    is typed against the narrowest concern it uses, so what it may touch shows in its signature.
     """
 
-    outbox_id: str
-    attempt: int
-    at: float
-    outcome: str
-    code: str | None
-    latency: float
+    async def ping(self) -> None:
+        """Readiness: return if the database answers, raise ``StoreUnavailable`` otherwise."""
+        ...
 
-
-@dataclass(frozen=True, slots=True)
-class OutboxQuery:
-    """The console's outbox filters; ``None`` leaves a field unfiltered. ``source`` is the submitting platform
-    (joined through the inbound idempotency record); ``created_from``/``created_to`` bound ``created_at``."""
-
-    state: str | None = None
-    destination: str | None = None
-    source: str | None = None
-    code: str | None = None
-    created_from: float | None = None
-    created_to: float | None = None
-    limit: int = 200
-
-
-@dataclass(frozen=True, slots=True)
-class ConsoleSession:
-    """A signed-in console operator as the store keeps it: the SHA-256 of the cookie token, never the token."""
-
-    token_sha256: str
-    name: str
-    role: str
-    csrf: str = field(repr=False)
-    lang: str
-    last_seen: float
+    async def close(self) -> None:
+        """Release connections and threads; later calls raise ``StoreUnavailable``."""
+        ...

@@ -12,14 +12,13 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar, Unpack
 
-from . import _console_sql, _rows
-from ._sqlite_worker import SQLiteWorker, wal_connector
+from . import _console_sql, _rows, _sql
+from ._sqlite_worker import SQLiteOptions, SQLiteWorker, open_worker
 from .api import (
-    STATES,
     Accepted,
     ConsoleSession,
     DeliveryAttempt,
@@ -29,26 +28,12 @@ from .api import (
     OutboundMessage,
     OutboxQuery,
 )
-from .migrate import migrate_sqlite
 from .migrations import STORE_SCHEMA
-from .transitions import holding_sql, sources_sql
 
 __all__ = ["SQLiteStore"]
 
-_COLS = ", ".join(_rows.OUTBOX_COLUMNS)
-# SQL is assembled from these module constants only, never from caller data (hence the S608 noqa).
-_INSERT_OUTBOX = f"INSERT INTO outbox ({_COLS}) VALUES ({', '.join('?' * len(_rows.OUTBOX_COLUMNS))})"  # noqa: S608
-_INSERT_INBOUND = (
-    "INSERT INTO inbound (kind, idem_key, source, received_at, receipt, receipt_type)"
-    " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (kind, idem_key) DO NOTHING"
-)
-# Only the lease holder may record an outcome; recording one ends the lease.
-_HELD = f"lease_owner = NULL, lease_until = NULL WHERE id = ? AND state IN {sources_sql('deliver')} AND lease_owner = ?"
-# A row of ``o`` is held back while an earlier message of its order key to its destination is not finished.
-_FREE = (
-    " AND NOT EXISTS (SELECT 1 FROM outbox p WHERE p.destination = o.destination"  # noqa: S608
-    f" AND p.order_key = o.order_key AND p.order_seq < o.order_seq AND p.state IN {holding_sql()})"
-)
+T = TypeVar("T")
+
 
 
 class SQLiteStore:
@@ -64,13 +49,9 @@ class SQLiteStore:
         return f"SQLiteStore(path={self.path!r})"
 
     @classmethod
-    async def open(cls, path: str | Path, *, busy_timeout: float = 5.0, batch_max: int = 512) -> SQLiteStore:
+    async def open(cls, path: str | Path, **options: Unpack[SQLiteOptions]) -> SQLiteStore:
         """Open (creating if needed) and migrate the database file at ``path``."""
-        def migrate(conn: sqlite3.Connection) -> tuple[int, ...]:
-            return migrate_sqlite(conn, STORE_SCHEMA)
-
-        worker = SQLiteWorker(wal_connector(str(path), busy_timeout), migrate, batch_max=batch_max)
-        migrated = await worker.start()
+        worker, migrated = await open_worker(path, STORE_SCHEMA, options)
         return cls(worker, str(path), migrated)
 
     @property
@@ -93,231 +74,143 @@ class SQLiteStore:
         outbox_values = [_rows.message_values(m) for m in outbound]
 
         def job(conn: sqlite3.Connection) -> Accepted:
-            if conn.execute(_INSERT_INBOUND, inbound_values).rowcount == 0:
-                row = conn.execute(
-                    "SELECT receipt, receipt_type FROM inbound WHERE kind = ? AND idem_key = ?",
-                    (inbound.kind, inbound.key),
-                ).fetchone()
+            if conn.execute(_sql.INSERT_INBOUND, inbound_values).rowcount == 0:
+                row = conn.execute(_sql.RECEIPT, (inbound.kind, inbound.key)).fetchone()
                 return Accepted(new=False, receipt=bytes(row["receipt"]), receipt_type=row["receipt_type"])
-            conn.executemany(_INSERT_OUTBOX, outbox_values)
+            conn.executemany(_sql.INSERT_OUTBOX, outbox_values)
             return Accepted(new=True, receipt=inbound.receipt, receipt_type=inbound.receipt_type)
 
         return await self._worker.run("accept", job)
 
     async def get_receipt(self, kind: str, key: str) -> InboundRecord | None:
-        def job(conn: sqlite3.Connection) -> InboundRecord | None:
-            row = conn.execute(
-                "SELECT kind, idem_key, source, received_at, receipt, receipt_type"
-                " FROM inbound WHERE kind = ? AND idem_key = ?",
-                (kind, key),
-            ).fetchone()
-            return None if row is None else _rows.inbound_from_row(row)
-
-        return await self._worker.run("get_receipt", job)
+        return await self._one("get_receipt", _sql.GET_RECEIPT, (kind, key), _rows.inbound_from_row)
 
     async def latest_source(self, kind: str, key_prefix: str) -> str | None:
-        # a range on the primary key (kind, idem_key) instead of LIKE, so the index serves it
-        upper = key_prefix[:-1] + chr(ord(key_prefix[-1]) + 1) if key_prefix else "\uffff"
-
-        def job(conn: sqlite3.Connection) -> str | None:
-            row = conn.execute(
-                "SELECT source FROM inbound WHERE kind = ? AND idem_key >= ? AND idem_key < ?"
-                " ORDER BY received_at DESC LIMIT 1",
-                (kind, key_prefix, upper),
-            ).fetchone()
-            return None if row is None else str(row[0])
-
-        return await self._worker.run("latest_source", job)
+        sql = (
+            "SELECT source FROM inbound WHERE kind = ? AND idem_key >= ? AND idem_key < ?"
+            " ORDER BY received_at DESC LIMIT 1"
+        )
+        params = (kind, key_prefix, _sql.prefix_end(key_prefix))
+        return await self._one("latest_source", sql, params, lambda row: str(row[0]))
 
     # --- delivery workers -------------------------------------------------------------------
 
     async def claim_due(
         self, now: float, limit: int, owner: str, lease_seconds: float, destination: str | None = None
     ) -> list[OutboundMessage]:
-        if limit < 1 or lease_seconds <= 0:
-            raise ValueError(
-                f"claim_due needs limit >= 1 and lease_seconds > 0, got {limit!r}, {lease_seconds!r}"
-            )
-        dest = "" if destination is None else " AND o.destination = :destination"
+        _sql.check_claim(limit, lease_seconds)
         # UNION ALL lets each half use its partial index (outbox_due, outbox_leased).
+        halves = _sql.claimable(destination is not None)
+        union = " UNION ALL ".join(f"SELECT o.id, o.next_attempt_at FROM outbox o WHERE {c}" for c in halves)  # noqa: S608
         sql = (
-            "UPDATE outbox SET state = 'delivering', lease_owner = :owner, lease_until = :until,"  # noqa: S608
-            " attempts = attempts + 1 WHERE id IN (SELECT id FROM ("
-            " SELECT o.id, o.next_attempt_at FROM outbox o"
-            f" WHERE o.state = 'pending' AND o.next_attempt_at <= :now{dest}{_FREE}"
-            " UNION ALL SELECT o.id, o.next_attempt_at FROM outbox o"
-            f" WHERE o.state = 'delivering' AND o.lease_until <= :now{dest}{_FREE}"
-            f") ORDER BY next_attempt_at, id LIMIT :limit) RETURNING {_COLS}"
+            f"UPDATE outbox SET {_sql.CLAIM_SET} WHERE id IN (SELECT id FROM ({union})"  # noqa: S608
+            f" ORDER BY next_attempt_at, id LIMIT ?) RETURNING {_sql.COLS}"
         )
-        params = {"owner": owner, "until": now + lease_seconds, "now": now, "limit": limit}
-        if destination is not None:
-            params["destination"] = destination
-
-        def job(conn: sqlite3.Connection) -> list[OutboundMessage]:
-            rows = conn.execute(sql, params).fetchall()
-            return sorted(map(_rows.message_from_row, rows), key=lambda m: (m.next_attempt_at, m.id))
-
-        return await self._worker.run("claim_due", job)
+        half = (now,) if destination is None else (now, destination)
+        params = (owner, now + lease_seconds, *half * len(halves), limit)
+        claimed = await self._messages("claim_due", sql, params)
+        return sorted(claimed, key=lambda m: (m.next_attempt_at, m.id))
 
     async def renew_lease(self, id: str, owner: str, lease_until: float) -> bool:
-        sql = (
-            f"UPDATE outbox SET lease_until = ? WHERE id = ? AND state IN {sources_sql('renew')}"  # noqa: S608
-            " AND lease_owner = ?"
-        )
-        params = (lease_until, id, owner)
-        return await self._worker.run("renew_lease", lambda conn: conn.execute(sql, params).rowcount == 1)
+        return await self._changed("renew_lease", _sql.RENEW_LEASE, (lease_until, id, owner))
 
     async def expire(
         self, destination: str, started_before: float, now: float, error_code: str, error: str
     ) -> list[OutboundMessage]:
-        sql = (
-            "UPDATE outbox SET state = 'dead', last_error_code = ?, last_error = ?,"  # noqa: S608
-            " lease_owner = NULL, lease_until = NULL WHERE destination = ?"
-            f" AND state IN {sources_sql('expire')} AND COALESCE(schedule_start, created_at) <= ?"
-            f" AND (state = 'pending' OR lease_until <= ?) RETURNING {_COLS}"
-        )
-        params = (error_code, error, destination, started_before, now)
-        return await self._worker.run(
-            "expire", lambda conn: [_rows.message_from_row(r) for r in conn.execute(sql, params).fetchall()]
-        )
+        return await self._messages("expire", _sql.EXPIRE, (error_code, error, destination, started_before, now))
 
-    async def _held_update(self, name: str, assignments: str, params: tuple[Any, ...]) -> bool:
-        sql = f"UPDATE outbox SET {assignments}, {_HELD}"  # noqa: S608
+    async def _changed(self, name: str, sql: str, params: tuple[Any, ...]) -> bool:
+        """Run one statement that changes one row at most; whether it did."""
         return await self._worker.run(name, lambda conn: conn.execute(sql, params).rowcount == 1)
 
+    async def _count(self, name: str, sql: str, params: tuple[Any, ...]) -> int:
+        """Run one statement; how many rows it changed."""
+        return await self._worker.run(name, lambda conn: conn.execute(sql, params).rowcount)
+
+    async def _one(self, name: str, sql: str, params: tuple[Any, ...], convert: Callable[[Any], T]) -> T | None:
+        """The first row of a query, converted, or None."""
+
+        def job(conn: sqlite3.Connection) -> T | None:
+            row = conn.execute(sql, params).fetchone()
+            return None if row is None else convert(row)
+
+        return await self._worker.run(name, job)
+
+    async def _messages(self, name: str, sql: str, params: tuple[Any, ...]) -> list[OutboundMessage]:
+        """The outbox rows a statement returns, as messages."""
+        return await self._worker.run(name, lambda conn: [_rows.message_from_row(r) for r in conn.execute(sql, params)])
+
     async def mark_delivered(self, id: str, owner: str, receipt: bytes | None, now: float) -> bool:
-        return await self._held_update(
-            "mark_delivered",
-            "state = 'delivered', delivery_receipt = ?, delivered_at = ?",
-            (receipt, now, id, owner),
-        )
+        return await self._changed("mark_delivered", _sql.MARK_DELIVERED, (receipt, now, id, owner))
 
     async def schedule_retry(
         self, id: str, owner: str, next_attempt_at: float, error_code: str, error: str
     ) -> bool:
-        return await self._held_update(
-            "schedule_retry",
-            "state = 'pending', next_attempt_at = ?, last_error_code = ?, last_error = ?",
-            (next_attempt_at, error_code, error, id, owner),
-        )
+        params = (next_attempt_at, error_code, error, id, owner)
+        return await self._changed("schedule_retry", _sql.SCHEDULE_RETRY, params)
 
     async def dead_letter(self, id: str, owner: str, error_code: str, error: str) -> bool:
-        return await self._held_update(
-            "dead_letter",
-            "state = 'dead', last_error_code = ?, last_error = ?",
-            (error_code, error, id, owner),
-        )
+        return await self._changed("dead_letter", _sql.DEAD_LETTER, (error_code, error, id, owner))
 
     async def release_claims(self, owner: str, now: float, error_code: str, error: str) -> int:
-        sql = (
-            "UPDATE outbox SET state = 'pending', next_attempt_at = ?, last_error_code = ?, last_error = ?,"
-            " lease_owner = NULL, lease_until = NULL WHERE state = 'delivering' AND lease_owner = ?"
-        )
-        params = (now, error_code, error, owner)
-        return await self._worker.run("release_claims", lambda conn: conn.execute(sql, params).rowcount)
+        return await self._count("release_claims", _sql.RELEASE_CLAIMS, (now, error_code, error, owner))
 
     # --- operators --------------------------------------------------------------------------
 
     async def list_messages(
         self, state: str | None = None, destination: str | None = None, limit: int = 100, offset: int = 0
     ) -> list[OutboundMessage]:
-        if state is not None and state not in STATES:
-            raise ValueError(f"state must be one of {sorted(STATES)} or None, got {state!r}")
-        if limit < 0 or offset < 0:
-            raise ValueError(f"limit and offset must be >= 0, got {limit!r}, {offset!r}")
-        conditions = ["1 = 1"]
-        params: list[Any] = []
-        if state is not None:
-            conditions.append("state = ?")
-            params.append(state)
-        if destination is not None:
-            conditions.append("destination = ?")
-            params.append(destination)
-        sql = (
-            f"SELECT {_COLS} FROM outbox WHERE {' AND '.join(conditions)}"  # noqa: S608
-            " ORDER BY created_at, id LIMIT ? OFFSET ?"
-        )
+        _sql.check_listing(state, limit, offset)
+        sql, params = _sql.list_messages(state, destination)
 
-        def job(conn: sqlite3.Connection) -> list[OutboundMessage]:
-            return [_rows.message_from_row(r) for r in conn.execute(sql, (*params, limit, offset))]
-
-        return await self._worker.run("list_messages", job)
+        return await self._messages("list_messages", sql, (*params, limit, offset))
 
     async def get_message(self, id: str) -> OutboundMessage | None:
-        def job(conn: sqlite3.Connection) -> OutboundMessage | None:
-            row = conn.execute(f"SELECT {_COLS} FROM outbox WHERE id = ?", (id,)).fetchone()  # noqa: S608
-            return None if row is None else _rows.message_from_row(row)
-
-        return await self._worker.run("get_message", job)
+        return await self._one("get_message", _sql.GET_MESSAGE, (id,), _rows.message_from_row)
 
     async def retry_dead(self, id: str, now: float) -> bool:
-        sql = (
-            "UPDATE outbox SET state = 'pending', attempts = 0, next_attempt_at = ?, schedule_start = ?"  # noqa: S608
-            f" WHERE id = ? AND state IN {sources_sql('replay')}"
-        )
-        return await self._worker.run("retry_dead", lambda conn: conn.execute(sql, (now, now, id)).rowcount == 1)
+        return await self._changed("retry_dead", _sql.RETRY_DEAD, (now, now, id))
 
     async def followers(self, id: str) -> list[OutboundMessage]:
-        sql = (
-            f"SELECT {', '.join('p.' + c for c in _rows.OUTBOX_COLUMNS)} FROM outbox o JOIN outbox p"  # noqa: S608
-            " ON p.destination = o.destination AND p.order_key = o.order_key AND p.order_seq > o.order_seq"
-            " WHERE o.id = ? AND p.state != 'delivered' ORDER BY p.order_seq, p.created_at, p.id"
-        )
-        return await self._worker.run(
-            "followers", lambda conn: [_rows.message_from_row(r) for r in conn.execute(sql, (id,))]
-        )
+        return await self._messages("followers", _sql.FOLLOWERS, (id,))
 
     async def discard(self, id: str) -> bool:
-        sql = f"DELETE FROM outbox WHERE id = ? AND state IN {sources_sql('discard')}"  # noqa: S608
-        return await self._worker.run("discard", lambda conn: conn.execute(sql, (id,)).rowcount == 1)
+        return await self._changed("discard", _sql.DISCARD, (id,))
 
     async def purge_delivered(self, before: float) -> int:
-        sql = f"DELETE FROM outbox WHERE state IN {sources_sql('purge')} AND delivered_at < ?"  # noqa: S608
 
         def job(conn: sqlite3.Connection) -> int:
-            gone = conn.execute(sql, (before,)).rowcount
+            gone = conn.execute(_sql.PURGE_DELIVERED, (before,)).rowcount
             conn.execute(_console_sql.PURGE_ORPHAN_ATTEMPTS)  # their attempt histories go with them
             return gone
 
         return await self._worker.run("purge_delivered", job)
 
     async def outbox_stats(self, now: float) -> dict[str, DestinationStats]:
-        sql = (
-            "SELECT destination, state, COUNT(*) AS n, MIN(created_at) AS oldest"
-            " FROM outbox GROUP BY destination, state"
-        )
         return await self._worker.run(
-            "outbox_stats", lambda conn: _rows.stats_from_rows(conn.execute(sql).fetchall(), now)
+            "outbox_stats", lambda conn: _rows.stats_from_rows(conn.execute(_sql.STATS).fetchall(), now)
         )
 
     # --- replay guard and sequence guard ----------------------------------------------------
 
     async def remember_nonce(self, scope: str, nonce: str, expires_at: float, now: float) -> bool:
-        sql = (
-            "INSERT INTO nonces (scope, nonce, expires_at) VALUES (?, ?, ?)"
-            " ON CONFLICT (scope, nonce) DO UPDATE SET expires_at = excluded.expires_at"
-            " WHERE nonces.expires_at <= ? RETURNING 1"
-        )
         params = (scope, nonce, expires_at, now)
         return await self._worker.run(
-            "remember_nonce", lambda conn: conn.execute(sql, params).fetchone() is not None
+            "remember_nonce", lambda conn: conn.execute(_sql.REMEMBER_NONCE, params).fetchone() is not None
         )
 
     async def forget_nonce(self, scope: str, nonce: str) -> None:
-        sql = "DELETE FROM nonces WHERE scope = ? AND nonce = ?"
-        await self._worker.run("forget_nonce", lambda conn: conn.execute(sql, (scope, nonce)))
+        await self._count("forget_nonce", _sql.FORGET_NONCE, (scope, nonce))
 
     async def purge_nonces(self, now: float) -> int:
-        sql = "DELETE FROM nonces WHERE expires_at <= ?"
-        return await self._worker.run("purge_nonces", lambda conn: conn.execute(sql, (now,)).rowcount)
+        return await self._count("purge_nonces", _sql.PURGE_NONCES, (now,))
 
     async def purge_inbound(self, source: str, kinds: Sequence[str], before: float) -> int:
         sql = (
             "DELETE FROM inbound WHERE source = ? AND received_at < ?"
             " AND kind IN (SELECT value FROM json_each(?))"
         )
-        params = (source, before, json.dumps(list(kinds)))
-        return await self._worker.run("purge_inbound", lambda conn: conn.execute(sql, params).rowcount)
+        return await self._count("purge_inbound", sql, (source, before, json.dumps(list(kinds))))
 
     async def record_seq(self, case_no: str, seq: int) -> int:
         if seq < 0:
@@ -351,48 +244,22 @@ class SQLiteStore:
         await self._worker.run("put_item_hashes", lambda conn: conn.executemany(sql, rows) and None)
 
     async def get_checkpoint(self, job: str) -> str | None:
-        def read(conn: sqlite3.Connection) -> str | None:
-            row = conn.execute("SELECT value FROM checkpoints WHERE job = ?", (job,)).fetchone()
-            return None if row is None else str(row[0])
-
-        return await self._worker.run("get_checkpoint", read)
+        return await self._one("get_checkpoint", _sql.GET_CHECKPOINT, (job,), lambda row: str(row[0]))
 
     async def put_checkpoint(self, job: str, value: str) -> None:
-        sql = (
-            "INSERT INTO checkpoints (job, value) VALUES (?, ?)"
-            " ON CONFLICT (job) DO UPDATE SET value = excluded.value"
-        )
-        await self._worker.run("put_checkpoint", lambda conn: conn.execute(sql, (job, value)) and None)
+        await self._count("put_checkpoint", _sql.PUT_CHECKPOINT, (job, value))
 
     # --- console operators -----------------------------------------------------------------
 
     async def put_operator(self, account: OperatorAccount) -> None:
-        sql = (
-            "INSERT INTO console_operators (name, role, password_hash, created_at, single_use) VALUES (?, ?, ?, ?, ?)"
-            " ON CONFLICT (name) DO UPDATE SET role = excluded.role, password_hash = excluded.password_hash,"
-            " created_at = excluded.created_at, single_use = excluded.single_use"
-        )
         values = (account.name, account.role, account.password_hash, account.created_at, int(account.single_use))
-        await self._worker.run("put_operator", lambda conn: conn.execute(sql, values) and None)
+        await self._count("put_operator", _sql.PUT_OPERATOR, values)
 
     async def get_operator(self, name: str) -> OperatorAccount | None:
-        def read(conn: sqlite3.Connection) -> OperatorAccount | None:
-            row = conn.execute(
-                "SELECT name, role, password_hash, created_at, single_use FROM console_operators WHERE name = ?",
-                (name,),
-            ).fetchone()
-            return None if row is None else OperatorAccount(row[0], row[1], row[2], row[3], bool(row[4]))
-
-        return await self._worker.run("get_operator", read)
+        return await self._one("get_operator", _sql.GET_OPERATOR, (name,), _rows.operator_from_row)
 
     async def spend_single_use(self, name: str, password_hash: str) -> bool:
-        sql = (
-            "UPDATE console_operators SET password_hash = '!spent' WHERE name = ? AND single_use = 1"
-            " AND password_hash = ?"
-        )
-        return bool(
-            await self._worker.run("spend_single_use", lambda conn: conn.execute(sql, (name, password_hash)).rowcount)
-        )
+        return await self._changed("spend_single_use", _sql.SPEND_SINGLE_USE, (name, password_hash))
 
     # --- lifecycle --------------------------------------------------------------------------
 

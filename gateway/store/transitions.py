@@ -1,8 +1,9 @@
 """The outbox's states and transitions, written once; both backends build their state conditions from this table.
 
-STYLE lesson 16 (h11's ``_state.py``): a message's life is a small state machine, so it is a table here, and the
-SQLite and PostgreSQL stores take the ``state IN (...)`` part of every outbox UPDATE from :func:`sources_sql`
-instead of spelling states out themselves. A backend test walks every transition on both stores.
+STYLE lesson 16 (h11's ``_state.py``): a message's life is a small state machine, so it is a table here. The outbox
+statements both stores run (:mod:`._sql`) take their source states (:func:`sources_sql`) and target states from
+this table; the backends spell no state at all (tests/store/test_transition_table_only.py). A backend test walks
+every transition on both stores.
 
 =============  ==========================================  ============  ====================================
 transition     from                                        to            who, and the extra condition
@@ -21,8 +22,8 @@ discard        dead                                        (deleted)     an oper
 purge          delivered                                   (deleted)     housekeeping
 =============  ==========================================  ============  ====================================
 
-Rules for editing: a new transition is a new row in ``TRANSITIONS`` (and in the table above) and a method on
-:class:`~.api.Store` that both backends implement, taking the states it may start from with ``sources_sql(name)``;
+Rules for editing: a new transition is a new row in ``TRANSITIONS`` (and in the table above), a statement in
+:mod:`._sql` built from that row, and a method of :class:`~.api.Outbox` that both backends implement with it;
 tests/store/test_outbox_ordering.py walks every row on both backends and fails on a row it does not know.
 
 Ordering (README §5.2): a message with an ``order_key`` (a case number) waits while any message to the same

@@ -7,14 +7,18 @@ a password.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, Final
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from .errors import InvalidStoreURL
 
-__all__ = ["DatabaseURL", "read_database_url"]
+__all__ = ["POSTGRES_OPTIONS", "SQLITE_OPTIONS", "DatabaseURL", "read_database_url"]
 
 Options = Mapping[str, Callable[[str], Any]]
+
+#: The query options both the store and the message log take (the log adds ``batch_max`` on PostgreSQL).
+SQLITE_OPTIONS: Final[Options] = {"busy_timeout": float, "batch_max": int}
+POSTGRES_OPTIONS: Final[Options] = {"schema": str, "min_size": int, "max_size": int, "connect_timeout": float}
 
 
 class DatabaseURL:

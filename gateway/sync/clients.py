@@ -13,8 +13,8 @@ from gateway.config import Config
 from gateway.errors import ConfigError
 from gateway.links import gateway_link_settings
 from gateway.transport import Transport
-from gateway.wire.base import PlatformClient, WireContext
-from gateway.wire.registry import scheme
+from gateway.wire.base import PlatformClient
+from gateway.wire.registry import load_platform_link, platform_client
 
 __all__ = ["sync_clients"]
 
@@ -27,11 +27,8 @@ def _client(config: Config, pid: str, transport: Transport, clock: Callable[[], 
         raise ConfigError(config.source, f"platforms.{pid}.base_url", "the sync needs the platform's base URL",
                           'write e.g. base_url = "https://..."')
     links = gateway_link_settings(registry, config.base_dir, config.dev_credentials, config.source)
-    wire = scheme(platform.dialect)
-    link = wire.load_link(links[pid].settings, links[pid].base)
-    client: PlatformClient = wire.Client(
-        WireContext(platform, link, registry.adapter(platform.dialect), clock, base_url), transport)
-    return client
+    link = load_platform_link(platform, links[pid].settings, links[pid].base)
+    return platform_client(registry, platform, link, transport, clock, base_url)
 
 
 def sync_clients(

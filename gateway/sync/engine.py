@@ -40,7 +40,7 @@ from gateway.delivery.retrying import send_with_short_retries
 from gateway.errors import Refusal, Side
 from gateway.model.records import Item, ItemBatch
 from gateway.observability.metrics import GatewayMetrics
-from gateway.store.api import Store
+from gateway.store.api import SyncState
 from gateway.wire.base import BatchResult, CataloguePage, PlatformClient
 
 from .progress import Progress, ProgressSink
@@ -99,7 +99,7 @@ class _Failed(Exception):
 
 class _Run:
     def __init__(self, settings: SyncSettings, plan: RunPlan, source: PlatformClient, target: PlatformClient,
-                 store: Store, clock: Callable[[], float], metrics: GatewayMetrics | None,
+                 store: SyncState, clock: Callable[[], float], metrics: GatewayMetrics | None,
                  progress: ProgressSink | None, sleep: Sleep) -> None:
         self.s = settings
         self.plan = plan
@@ -305,7 +305,7 @@ async def run_sync(
     *,
     source: PlatformClient,
     target: PlatformClient,
-    store: Store,
+    store: SyncState,
     clock: Callable[[], float] = time.time,
     metrics: GatewayMetrics | None = None,
     progress: ProgressSink | None = None,

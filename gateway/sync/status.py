@@ -23,7 +23,7 @@ from typing import Any
 
 from gateway.errors import ConfigError
 from gateway.observability.metrics import GatewayMetrics
-from gateway.store.api import Store
+from gateway.store.api import SyncState
 
 from .report import OUTCOMES, SyncReport
 from .state import link_name
@@ -98,7 +98,7 @@ def next_status(previous: SyncStatus, report: SyncReport, now: float) -> SyncSta
     return SyncStatus(report.source, report.target, now, outcome, last_success, dict(report.counts))
 
 
-async def write_status(store: Store, report: SyncReport, now: float) -> SyncStatus:
+async def write_status(store: SyncState, report: SyncReport, now: float) -> SyncStatus:
     """Save the status of the run ``report`` describes (the caller skips dry runs)."""
     job = status_job(report.source, report.target)
     previous = SyncStatus.loads(report.source, report.target, await store.get_checkpoint(job))
@@ -130,7 +130,7 @@ def sync_links(raw: Mapping[str, Any], source: str, platforms: Iterable[str]) ->
     return tuple(out)
 
 
-async def read_statuses(store: Store, links: Iterable[tuple[str, str]]) -> list[SyncStatus]:
+async def read_statuses(store: SyncState, links: Iterable[tuple[str, str]]) -> list[SyncStatus]:
     return [SyncStatus.loads(s, t, await store.get_checkpoint(status_job(s, t))) for s, t in links]
 
 

@@ -3,18 +3,23 @@
 Client role, ``PlatformClient``: someone calling a platform: the gateway delivering to a destination, querying a
 licence, paging a catalogue, uploading an item batch; a simulator calling the gateway back with a status event.
 Every call builds a freshly signed request (new timestamp and nonce: a retry is a new call), sends it through the
-``Transport`` (the only HTTP client), verifies the signed answer, and returns a result or raises: a ``Refusal`` with
-``side=peer`` (the platform refused, with its README §10 code parsed once), a ``Refusal`` with ``side=ours`` (the
-record cannot be written in the dialect, or a signed answer does not decode or verify), or a
-``TransientDeliveryError`` subclass (faults, throttling, bad or unsigned answers worth retrying).
+``Transport`` (the only HTTP client), verifies the signed answer, and returns a result or raises from the delivery
+exception tree: a ``Refusal`` with ``side=peer`` (the platform refused, with its README §10 code parsed once), a
+``Refusal`` with ``side=ours`` (the record cannot be written in the dialect, or a signed answer does not decode or
+verify), or a ``TransientDeliveryError`` subclass (faults, throttling, bad or unsigned answers worth retrying).
 
-Server role, ``PlatformEndpoint``: receiving calls as the platform does: README §10 step 1 in the dialect's order
-(body size, client authentication, message signature, timestamp and nonce), then the adapter's decoding (steps
-2-9), then a business ``InboundHandler``; the answer (receipt or refusal) is written and signed as the dialect
-requires, never a bare 500. What the endpoint could not serve at all is answered in the dialect's fault form, signed
-too, with the status and ``Retry-After`` of :func:`fault_of`: a store outage is retryable (503 where the dialect
-allows it), anything else a 500 (issue 12 item 6). One endpoint class serves both the simulator of a platform and
-the gateway's inbound routes towards that platform's partners (the documents' "other direction").
+Server role, ``PlatformEndpoint``: receiving calls as the platform does, sans-IO (as h11: bytes in, answer out):
+it declares its routes as values (``Route``: method, path, ``handle(HttpRequest) -> HttpResponse``) and how it
+refuses a call in its own form (``refuse``), and never imports aiohttp. The one server edge
+(``gateway.server.endpoints``) reads the body once, under ``body_limit``, and refuses beyond it with
+``BODY_TOO_LARGE`` rendered by ``refuse``; a unit test calls ``handle`` directly with a signed request value.
+Then README §10 step 1 in the dialect's order (client authentication, message signature, timestamp and nonce), then
+the adapter's decoding (steps 2-9), then a business ``InboundHandler``; the answer (receipt or refusal) is written
+and signed as the dialect requires, never a bare 500. What the endpoint could not serve at all is answered in the
+dialect's fault form, signed too, with the status and ``Retry-After`` of :func:`fault_of`: a store outage is
+retryable (503 where the dialect allows it), anything else a 500 (issue 12 item 6). One endpoint class serves both
+the simulator of a platform and the gateway's inbound routes towards that platform's partners (the documents'
+"other direction").
 
 Credentials of one side of a link (its own keys and secrets, and the peer's public keys) are a dialect-specific
 frozen dataclass (the dialect's ``Link``), loaded from a ``[platforms.<id>.link]`` table.
@@ -30,16 +35,14 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from aiohttp import web
-
 from adapters.base import DialectAdapter
+from adapters.wire import HttpRequest, HttpResponse, Transport
 from gateway.errors import Refusal
 from gateway.errors import RejectionCode as C
 from gateway.model.licence_sign import LicenceSignature
 from gateway.model.records import Item, ItemBatch, Licence, LicenceQuery
 from gateway.registry import Platform
 from gateway.store.errors import StoreUnavailable
-from gateway.transport import Transport
 from signing.replay import ReplayGuard
 
 __all__ = [
@@ -56,6 +59,8 @@ __all__ = [
     "LicenceAnswer",
     "PlatformClient",
     "PlatformEndpoint",
+    "Route",
+    "RouteHandler",
     "WireContext",
     "fault_of",
     "log_fault",
@@ -75,6 +80,9 @@ class InboundCall:
     message_id: str | None = None  # g60 MessageId, zlb requestId: the transport-level idempotency key
     body: bytes = b""  # the exact bytes received, for the message log
     query: Mapping[str, str] = field(default_factory=dict)  # catalogue paging parameters
+    #: the request's headers (lower-case names): the message log keeps the signature-bearing ones as the call's
+    #: evidence (``gateway.evidence``); handed along explicitly, as the call itself is
+    headers: Mapping[str, str] = field(default_factory=dict)
 
     def __repr__(self) -> str:
         return f"InboundCall({self.platform} ← {self.caller}: {self.operation})"
@@ -213,6 +221,21 @@ class PlatformClient:
         raise _unsupported("item batches")
 
 
+#: one route's handler: the whole request as a value in (body already read, under the endpoint's limit), the
+#: signed answer out; it answers every refusal and fault itself and raises nothing
+RouteHandler = Callable[[HttpRequest], Awaitable[HttpResponse]]
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    """One documented route of an endpoint, as a value: the server edge mounts it, a test calls ``handle``."""
+
+    method: str  # "GET" or "POST"
+    path: str  # relative to the platform's base path; a ``{name}`` segment arrives in ``HttpRequest.params``
+    handle: RouteHandler
+    allow_head: bool = True  # a GET also answers HEAD, unless the answer's body is the point (zlb's token GETs)
+
+
 class PlatformEndpoint(ABC):
     """Server role of a dialect for one platform (see the module docstring)."""
 
@@ -221,9 +244,19 @@ class PlatformEndpoint(ABC):
         self.replay = replay
         self.handler = handler
 
+    @property
+    def body_limit(self) -> int:
+        """The largest body this platform takes (its document's §5 or §4); the edge reads no further."""
+        return self.ctx.adapter.body_limit
+
     @abstractmethod
-    def routes(self) -> list[web.RouteDef]:
+    def routes(self) -> list[Route]:
         """The platform's documented routes, relative to its base path (e.g. ``/kstb/v1/case/submit``)."""
+
+    @abstractmethod
+    def refuse(self, request: HttpRequest, rejection: Refusal) -> HttpResponse:
+        """The dialect's own signed answer to a call refused before it reached a route's ``handle`` (the edge's
+        ``BODY_TOO_LARGE``); ``request`` carries the method, URL and headers, and no body."""
 
 
 #: per dialect: generate a matched pair of link settings (the gateway's side, the platform's side) into a folder

@@ -1,35 +1,43 @@
-"""Wire schemes by dialect: each is one module under ``gateway/wire/`` with a fixed set of names.
+"""Building a platform's link, client and endpoint from its dialect's declaration: one way, used everywhere.
 
-A scheme module exposes:
-
-- ``Link``: frozen dataclass of one side's credentials (own keys and secrets, the peer's public keys);
-- ``load_link(settings: Mapping[str, Any], base: Path) -> Link``: read a ``[platforms.<id>.link]`` table (file paths
-  relative to ``base``); errors are ``ConfigError`` naming the key;
-- ``generate_link(folder: Path, platform: Platform) -> (gateway_side: dict, platform_side: dict)``: make a matched
-  pair of development credentials (keys, certificates, secrets written under ``folder``), for tests and the demo;
-- ``Client(PlatformClient)`` and ``Endpoint(PlatformEndpoint)``.
+The gateway's delivery clients, the licence and catalogue clients, the sync, the demo's partners, the simulators'
+call-backs and the pipeline tests all build a client the same way: load the side's link table with the dialect's
+loader, put it in a ``WireContext`` with the registry's adapter for the dialect, and call the dialect's ``client``
+factory (``gateway.dialects``). Endpoints likewise.
 """
 
 from __future__ import annotations
 
-import importlib
-from types import ModuleType
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
 
-from gateway.errors import ConfigError
+from gateway.dialects import dialect
+from gateway.registry import Platform, Registry
+from gateway.transport import Transport
+from signing.replay import ReplayGuard
 
-__all__ = ["SCHEMES", "scheme"]
+from .base import Clock, InboundHandler, PlatformClient, PlatformEndpoint, WireContext
 
-SCHEMES: dict[str, str] = {
-    "anhui": "adapters.anhui.roles",
-    "g60": "adapters.g60.roles",
-    "zlb": "adapters.zlb.roles",
-    "hunan": "adapters.hunan.roles",
-    "shanghai": "adapters.shanghai.roles",
-}
+__all__ = ["load_platform_link", "platform_client", "platform_endpoint"]
 
 
-def scheme(dialect: str) -> ModuleType:
-    target = SCHEMES.get(dialect)
-    if target is None:
-        raise ConfigError("platform registry", "dialect", f"no wire scheme for {dialect!r}")
-    return importlib.import_module(target)
+def load_platform_link(platform: Platform, settings: Mapping[str, Any], base: Path) -> Any:
+    """One side's link of ``platform`` (its dialect's ``Link``, a ``gateway.dialects.DialectLink``)."""
+    return dialect(platform.dialect).load_link(settings, base)
+
+
+def platform_client(
+    registry: Registry, platform: Platform, link: Any, transport: Transport, clock: Clock, base_url: str
+) -> PlatformClient:
+    """A client calling ``platform`` (or the gateway's routes for it) at ``base_url`` with ``link``."""
+    ctx = WireContext(platform, link, registry.adapter(platform.dialect), clock, base_url)
+    return dialect(platform.dialect).client(ctx, transport)
+
+
+def platform_endpoint(
+    registry: Registry, platform: Platform, link: Any, clock: Clock, replay: ReplayGuard, handler: InboundHandler
+) -> PlatformEndpoint:
+    """The documented routes of ``platform``, served with ``link`` by ``handler``."""
+    ctx = WireContext(platform, link, registry.adapter(platform.dialect), clock)
+    return dialect(platform.dialect).endpoint(ctx, replay, handler)

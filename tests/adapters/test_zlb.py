@@ -14,7 +14,6 @@ from platform_data import SAMPLES
 
 from adapters.anhui.codec import AnhuiAdapter
 from adapters.base import Envelope
-from adapters.registry import adapter_class
 from adapters.zlb.codec import (
     ZlbAdapter,
     check_request_time,
@@ -22,6 +21,7 @@ from adapters.zlb.codec import (
     parse_response,
     request_time,
 )
+from gateway.dialects import dialect
 from gateway.errors import Refusal
 from gateway.errors import RejectionCode as C
 from gateway.model.records import LicenceQuery
@@ -147,7 +147,7 @@ def test_bad_samples_are_refused_with_their_listed_code(
 
 
 def test_the_registry_names_this_adapter() -> None:
-    assert adapter_class("zlb") is ZlbAdapter
+    assert dialect("zlb").adapter is ZlbAdapter
 
 
 def test_a_type_zlb_does_not_carry(zlb: ZlbAdapter) -> None:

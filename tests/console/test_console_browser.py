@@ -18,6 +18,8 @@ from pipeline_stack import sample, wait_for_async
 from prometheus_client.parser import text_string_to_metric_families
 from selenium import webdriver
 from selenium.webdriver.common.by import By
+from selenium.webdriver.support import expected_conditions
+from selenium.webdriver.support.wait import WebDriverWait
 
 from gateway.server.keys import METRICS
 from gateway.store.api import DEAD, DELIVERED
@@ -132,8 +134,9 @@ async def test_an_operator_finds_a_dead_letter_retries_it_by_keyboard_and_sees_i
         operations = [tr.get_attribute("data-operation") for tr in driver.find_elements(By.CSS_SELECTOR, "#entries tr")]
         assert "console.retry" in operations
         tab_to(driver, "verify")
-        press_enter(driver)
-        assert "ok" in (driver.find_element(By.ID, "report").get_attribute("class") or "")
+        press_enter(driver)  # the verification runs as a job; its page reloads itself until the report is there
+        report = WebDriverWait(driver, 30).until(expected_conditions.presence_of_element_located((By.ID, "report")))
+        assert "ok" in (report.get_attribute("class") or "")
         shot(driver, artefacts, "message-log")
         for page in ("sync", "config"):
             driver.get(cs.url + page)

@@ -4,12 +4,15 @@ CSRF, the Content-Security-Policy, the login throttle, masking and the audit tra
 from __future__ import annotations
 
 import re
+import sqlite3
 import time
 from dataclasses import replace
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import aiohttp
+import jwt as pyjwt
 import pytest
 from console_support import ConsoleStack, csrf_of, login, session
 from pipeline_stack import sample, wait_for_async
@@ -17,6 +20,8 @@ from pipeline_stack import sample, wait_for_async
 from gateway.console import one_time_admin
 from gateway.console.i18n import MESSAGES
 from gateway.console.security import CSP
+from gateway.errors import Refusal
+from gateway.model.records import LicenceQuery
 from gateway.model.timefmt import BEIJING
 from gateway.server.keys import METRICS, MSGLOG
 from gateway.store.api import DEAD
@@ -286,3 +291,128 @@ async def test_the_outbox_filters_and_a_bulk_retry_with_its_confirmation(
     log = console_stack.stack.app[MSGLOG]
     actions = [e for e in await log.search(case_no=first_case.case_no) if e.operation == "console.retry"]
     assert len(actions) == 2
+
+
+async def _verified(http: aiohttp.ClientSession, cs: ConsoleStack, token: str) -> str:
+    """Start "verify chain" and follow its self-reloading page until the report is there; the final page."""
+    async with http.post(cs.url + "log/verify", data={"csrf": token}, allow_redirects=False) as started:
+        assert started.status == 303
+        job_page = started.headers["Location"]
+    assert re.fullmatch(r"/console/log/verify/[0-9a-f]{16}", job_page)
+    html: list[str] = []
+
+    async def finished() -> bool:
+        async with http.get(cs.origin + job_page) as page:
+            html[:] = [await page.text()]
+        running = 'http-equiv="refresh"' in html[0]
+        assert running == ('id="report"' not in html[0])  # reloads itself until the report is shown
+        return not running
+
+    await wait_for_async(finished, timeout=30, what="the verification finished")
+    return html[0]
+
+
+async def test_the_message_log_search_shows_evidence_and_verify_finds_the_first_broken_entry(
+    console_stack: ConsoleStack, samples_dir: Path, tmp_path: Path
+) -> None:
+    case, message = await dead_letter(console_stack, samples_dir)
+    async with session() as http:
+        await login(http, console_stack, "viewer")
+        async with http.get(console_stack.url + "log", params={"message_id": message.message_id}) as page:
+            html = await page.text()  # the message id alone: its case number comes from the outbox
+        rows = re.findall(r'<tr data-operation="([^"]+)" data-seq="(\d+)">', html)
+        assert rows and {op for op, _ in rows} == {"case:POST"}  # the attempt as it went out, nothing else
+        assert "<summary>XMLDSig / in the body</summary>" in html  # g60's signature travels inside its XML
+        assert "签名证据" in html and "网关签名发出" in html
+        async with http.get(console_stack.url + "log", params={"case_no": case.case_no, "platform": "hefei"}) as page:
+            html = await page.text()
+        assert "接收时已验签" in html and 'data-operation="case"' in html  # hefei's submission, verified on receipt
+        scheme = re.search(r'data-field="scheme">([^<]+)<.*?data-field="key_id">([^<]+)<', html, re.DOTALL)
+        assert scheme is not None and scheme.group(1).startswith("JWS ") and scheme.group(2) != "-"  # anhui.md
+        for bad in ({"case_no": "x" * 65}, {"platform": "nowhere"}, {"case_no": "a<b"}):
+            async with http.get(console_stack.url + "log", params=bad) as page:
+                assert page.status == 400
+        async with http.get(console_stack.url + "log", params={"message_id": "no-such-id"}) as page:
+            assert 'id="note"' in await page.text()
+
+        report = await _verified(http, console_stack, csrf_of(html))
+        assert 'class="ok"' in report and 'id="problem"' not in report
+        broken_seq = int(rows[0][1])
+        db = sqlite3.connect(tmp_path / "msglog.db")
+        with db:
+            db.execute("UPDATE msglog_entries SET platform = 'ningbo' WHERE seq = ?", (broken_seq,))
+        db.close()
+        report = await _verified(http, console_stack, csrf_of(html))
+    assert 'class="red"' in report and f'<span id="problem-seq">{broken_seq}</span>' in report
+    async with session() as http:
+        await login(http, console_stack, "viewer")
+        async with http.get(console_stack.url + "log/verify/0123456789abcdef") as page:
+            assert page.status == 404
+
+
+async def test_an_operator_runs_the_catalogue_sync_and_watches_it_finish(console_stack: ConsoleStack) -> None:
+    cs = console_stack
+    async with session() as http:
+        await login(http, cs, "viewer")
+        async with http.get(cs.url + "sync") as page:
+            html = await page.text()
+        assert 'action="/console/sync/run"' not in html
+        form = {"csrf": csrf_of(html), "source": "hefei", "target": "yrd-map"}
+        async with http.post(cs.url + "sync/run", data=form) as refused:
+            assert refused.status == 403
+
+        await login(http, cs, "operator")
+        async with http.get(cs.url + "sync") as page:
+            html = await page.text()
+        assert 'id="run-hefei-yrd-map"' in html
+        form = {"csrf": csrf_of(html), "source": "hefei", "target": "yrd-map"}
+        async with http.post(cs.url + "sync/run", data={**form, "target": "ningbo"}) as bad:
+            assert bad.status == 400  # not a configured link
+        async with http.post(cs.url + "sync/run", data=form, allow_redirects=False) as started:
+            assert started.status == 303
+            run_page = started.headers["Location"]
+        pages: list[str] = []
+
+        async def finished() -> bool:
+            async with http.get(cs.origin + run_page) as page:
+                pages.append(await page.text())
+            return 'id="report"' in pages[-1]
+
+        await wait_for_async(finished, timeout=120, what="the sync run's report")
+        report = pages[-1]
+        assert 'http-equiv="refresh"' not in report and 'data-completed="yes"' in report
+        counts = dict(re.findall(r'<span data-count="(\w+)">\w+ (\d+)</span>', report))
+        assert sum(int(v) for v in counts.values()) == 2000  # the simulated catalogue, every item handled once
+        async with http.get(cs.url + "sync") as page:
+            html = await page.text()
+    row = html[html.index('data-link="hefei>yrd-map"') :]
+    assert "从未" not in row.split("</tr>")[0]  # the link's status, written by the run, is on the page
+    assert re.search(r'<tr data-run="[0-9a-f]{16}">', html)
+
+
+async def test_the_licence_exchanges_show_requester_consent_and_outcome_never_the_licence(
+    console_stack: ConsoleStack,
+) -> None:
+    from test_licences import consent, hefei_library  # the pipeline tests' licence library and consent tokens
+
+    stack = console_stack.stack
+    library = hefei_library(stack)
+    identifier = library.identifiers()[0]
+    licence, _ = library.get(identifier)
+    good = consent(stack, licence)
+    await stack.partner_client("ningbo").query_licence(LicenceQuery(identifier, "核验", good), "q-1")
+    with pytest.raises(Refusal):  # a consent for another requester: refused before anything is sent
+        await stack.partner_client("ningbo").query_licence(
+            LicenceQuery(identifier, "核验", consent(stack, licence, aud="songjiang")), "q-2"
+        )
+    async with session() as http:
+        await login(http, console_stack, "viewer")
+        async with http.get(console_stack.url + "licences", params={"licence_id": identifier}) as page:
+            html = await page.text()
+        async with http.get(console_stack.url + "licences", params={"licence_id": "x'<"}) as bad:
+            assert bad.status == 400
+    rows = re.findall(r'<tr data-requester="(\w+)" data-outcome="(\w+)">', html)
+    assert rows == [("ningbo", "not_forwarded"), ("ningbo", "answered")]  # newest first
+    assert pyjwt.decode(good, options={"verify_signature": False})["jti"] in html
+    for personal in (licence.holder_code, licence.holder_name):
+        assert personal and personal not in html, "the holder is shown"

@@ -15,6 +15,7 @@ over both; PostgreSQL is skipped with the reason when no server answers). The ga
 from __future__ import annotations
 
 import asyncio
+import copy
 import socket
 import time
 import tomllib
@@ -35,8 +36,8 @@ from gateway.server.app import create_app
 from gateway.server.keys import SERVER_TLS, STORE, WORKER
 from gateway.simulate.run import RunningSimulator, start_simulators, stop_simulators
 from gateway.transport import AiohttpTransport
-from gateway.wire.base import PlatformClient, WireContext
-from gateway.wire.registry import scheme
+from gateway.wire.base import PlatformClient
+from gateway.wire.registry import load_platform_link, platform_client
 
 REPO = Path(__file__).resolve().parents[2]
 SIM_OPTIONS = {"hefei": {"catalogue_size": 2000}, "huainan": {"catalogue_size": 2000}}
@@ -98,15 +99,19 @@ def config_dict(dev: Path, store_url: str, base_urls: dict[str, str], port: int 
     data["delivery"].update({"base_delay": "200ms", "max_delay": "1s", "short_attempts": 2, "short_wait": "10ms"})
     data["delivery"]["breaker"] = {"cool_down": "300ms"}
     data["delivery"]["worker"] = {"poll_interval": 0.05}
-    for pid, url in base_urls.items():
-        data["platforms"][pid]["base_url"] = url
-    for entry in data["platforms"].values():
-        entry.setdefault("rate_limit", 100_000)  # tests push bursts; test_limits.py holds partners to their rates
-    for key, value in (extra or {}).items():
+    extra = copy.deepcopy(extra or {})  # merged into ``data``, which is changed below: never the caller's dicts
+    given = {pid: set(entry) for pid, entry in extra.get("platforms", {}).items()}
+    for key, value in extra.items():
         if isinstance(value, dict) and isinstance(data.get(key), dict):
             _merge(data[key], value)
         else:
             data[key] = value
+    for pid, entry in data["platforms"].items():  # after ``extra``: a platform it adds without a URL is simulated
+        if "base_url" not in given.get(pid, ()) and pid in base_urls:
+            entry["base_url"] = base_urls[pid]
+        entry.setdefault("base_url", "http://127.0.0.1:9")  # until its simulator runs (the discard port)
+    for entry in data["platforms"].values():
+        entry.setdefault("rate_limit", 100_000)  # tests push bursts; test_limits.py holds partners to their rates
     return data
 
 
@@ -131,12 +136,9 @@ def write_config(data: dict[str, Any], path: Path) -> Path:
 def partner_client(config: Config, pid: str, gateway_url: str, transport: Any) -> PlatformClient:
     """The platform ``pid`` calling the gateway at ``gateway_url`` with the platform's side of the dev link."""
     platform = config.registry.platforms[pid]
-    wire = scheme(platform.dialect)
     _, sides = dev_link_settings(config.dev_credentials, config.registry)  # type: ignore[arg-type]
-    link = wire.load_link(sides[pid].settings, sides[pid].base)
-    ctx = WireContext(platform, link, config.registry.adapter(platform.dialect), time.time,
-                      f"{gateway_url}/partners/{pid}")
-    return wire.Client(ctx, transport)  # type: ignore[no-any-return]
+    link = load_platform_link(platform, sides[pid].settings, sides[pid].base)
+    return platform_client(config.registry, platform, link, transport, time.time, f"{gateway_url}/partners/{pid}")
 
 
 @dataclass

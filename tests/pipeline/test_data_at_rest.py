@@ -37,6 +37,8 @@ from gateway.sealed_store import SealedStore
 from gateway.server.keys import MSGLOG
 from gateway.simulate.licences import LicenceLibrary
 
+CONSENT_ISS = "https://akm.ahzwfw.gov.cn"  # anhui.md §6.6: the consent issuer of these tests
+
 SENDER = {"anhui": "hefei", "zlb": "ningbo", "hunan": "changsha", "shanghai": "songjiang", "g60": "ningbo"}
 ID_NUMBER = re.compile(r"[1-9][0-9]{5}(?:19|20)[0-9]{2}(?:0[1-9]|1[0-2])(?:[0-2][0-9]|3[01])[0-9]{3}[0-9X]")
 MOBILE = re.compile(r"1[3-9][0-9]{9}")
@@ -110,7 +112,8 @@ async def _query_licences(stack: Stack, n: int) -> set[str]:
     for i, identifier in enumerate(library.identifiers()[:n]):
         licence, _ = library.get(identifier)
         token = issue_consent(key, sub=licence.holder_code, aud="ningbo", scope=licence.type_code,
-                              purpose="3302002506000000417", now=time.time(), jti=str(uuid.uuid4()))  # fmt: skip
+                              purpose="3302002506000000417", now=time.time(), jti=str(uuid.uuid4()),
+                              issuer=CONSENT_ISS)  # fmt: skip
         answer = await stack.partner_client("ningbo").query_licence(LicenceQuery(identifier, "核验", token), f"q-{i}")
         assert answer.licence == licence
         holders |= _identifying(to_ref(licence))

@@ -29,6 +29,8 @@ from gateway.simulate.licences import LicenceLibrary
 from signing.keys import ALG_ES256, SigningKey, public_key_of
 from signing.sm import sm2_verify_b64
 
+CONSENT_ISS = "https://akm.ahzwfw.gov.cn"  # anhui.md §6.6: the consent issuer of these tests
+
 
 def hefei_library(stack: Stack) -> LicenceLibrary:
     _, sides = dev_link_settings(stack.config.dev_credentials, stack.config.registry)  # type: ignore[arg-type]
@@ -41,7 +43,7 @@ def consent(stack: Stack, licence: Any, *, aud: str = "ningbo", scope: str | Non
     key = dev_consent_key(stack.config.dev_credentials, "hefei")  # type: ignore[arg-type]
     return issue_consent(key, sub=licence.holder_code, aud=aud, scope=scope or licence.type_code,
                          purpose="3302002506000000417", now=extra.pop("now", time.time()), jti=str(uuid.uuid4()),
-                         **extra)
+                         issuer=extra.pop("issuer", CONSENT_ISS), **extra)
 
 
 async def test_ningbo_gets_a_hefei_licence_with_consent(stack: Stack) -> None:
@@ -170,7 +172,7 @@ def _refused_consents(stack: Stack, licence: Any) -> dict[str, str | None]:
             aud="ningbo",
             scope=licence.type_code,
             purpose="3302002506000000417",
-            now=now,
+            now=now, issuer=CONSENT_ISS,
         ),
         "unknown key id": issue_consent(
             _other_es256_key("nobody-consent-01"),
@@ -178,7 +180,7 @@ def _refused_consents(stack: Stack, licence: Any) -> dict[str, str | None]:
             aud="ningbo",
             scope=licence.type_code,
             purpose="p",
-            now=now,
+            now=now, issuer=CONSENT_ISS,
         ),
     }
 

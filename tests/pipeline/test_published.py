@@ -15,7 +15,7 @@ from pipeline_stack import Stack
 from gateway.links import gateway_link_settings
 from gateway.server.keys import CONFIG
 from gateway.server.published import OPENAPI
-from gateway.wire.registry import scheme
+from gateway.wire.registry import load_platform_link
 from signing.b64 import b64url_decode
 from signing.jwks import jwk_of
 from signing.keys import public_key_of, sm2_public_to_hex
@@ -57,8 +57,7 @@ async def test_the_jwks_holds_every_key_the_gateway_signs_with(stack: Stack) -> 
     config = stack.app[CONFIG]
     links = gateway_link_settings(config.registry, config.base_dir, config.dev_credentials, config.source)
     loaded = {
-        pid: scheme(p.dialect).load_link(links[pid].settings, links[pid].base)
-        for pid, p in config.registry.platforms.items()
+        pid: load_platform_link(p, links[pid].settings, links[pid].base) for pid, p in config.registry.platforms.items()
     }
 
     rsa_keys = [k for k in jwks["keys"] if k["kty"] == "RSA"]

@@ -1,9 +1,11 @@
 """``gateway serve --workers 2`` (issue 15 item 4): two real worker processes on one port and one store.
 
 A replay that reaches the other worker is refused (the nonce lives in the store), a backlog is delivered by both
-workers with no message sent twice (claims in the store), and SIGTERM to the parent stops every worker within the
-shutdown grace. Which worker answered is read from its own ``/metrics`` (``gateway_worker{worker="N"}``) on the same
-connection: the kernel spreads new connections over the workers (``SO_REUSEPORT``)."""
+workers with no message sent twice (claims in the store), ``/metrics`` shows the sum over both workers whichever
+answers it (each worker's own share read from its value files), a SIGHUP while the workers start is a reload and not
+a death, and SIGTERM to the parent stops every worker within the shutdown grace. Which worker answered is read from
+``/metrics`` (``gateway_worker{worker="N"}``) on the same connection: the kernel spreads new connections over the
+workers (``SO_REUSEPORT``)."""
 
 from __future__ import annotations
 
@@ -11,7 +13,9 @@ import asyncio
 import contextlib
 import os
 import re
+import shutil
 import signal
+import subprocess
 import sys
 import time
 from collections import Counter
@@ -22,10 +26,12 @@ import aiohttp
 import pytest
 from gateway_process import REPO, GatewayProcess
 from pipeline_stack import SIM_OPTIONS, config_dict, free_port, partner_client, sample, wait_for, write_config
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.multiprocess import MultiProcessCollector
 
 from adapters.wire import HttpRequest, HttpResponse
 from gateway.config import parse_config
-from gateway.server.workers import worker_count
+from gateway.server.workers import metrics_directory, worker_count
 from gateway.simulate.run import start_simulators, stop_simulators
 from gateway.transport import AiohttpTransport, FakeTransport
 
@@ -152,27 +158,54 @@ async def test_two_workers_share_replays_deliver_a_backlog_once_and_stop_on_sigt
         assert len(keys) == total and set(keys.values()) == {1}
         assert book.calls == total  # no message was sent twice, not even to be deduplicated
 
-        attempts: dict[int, float] = {}
-        replayed: dict[int, float] = {}
+        scrapes: dict[int, str] = {}
         for _ in range(200):
             worker, _, text = await on_a_new_connection(url, None)
-            attempts[worker] = _count(text, "tongban_delivery_attempts_total")
-            replayed[worker] = _count(text, "tongban_refusals_total", 'code="REPLAYED"')
-            if len(attempts) == 2:
+            scrapes[worker] = text
+            if len(scrapes) == 2:
                 break
-        assert sum(attempts.values()) == total and min(attempts.values()) > 0, attempts  # both delivered
-        assert sum(replayed.values()) == len(repeats), replayed
+        assert len(scrapes) == 2, scrapes.keys()
+        for text in scrapes.values():  # whichever worker answers, /metrics is the sum over both (issue 15 item 4)
+            assert _count(text, "tongban_delivery_attempts_total") == total
+            assert _count(text, "tongban_refusals_total", 'code="REPLAYED"') == len(repeats)
+            assert _count(text, "tongban_requests_total", 'outcome="accepted"') == total
+            assert _count(text, "tongban_requests_total") == total + len(repeats)
+            assert text.count("\n# TYPE process_cpu_seconds_total ") == 1  # summed over the workers, once
+            promtool = shutil.which("promtool")
+            assert promtool is not None, "promtool is needed (Debian package 'prometheus')"
+            checked = subprocess.run(
+                [promtool, "check", "metrics"], input=text.encode(), capture_output=True, check=False
+            )
+            assert checked.returncode == 0, checked.stdout.decode() + checked.stderr.decode()
+        # each worker's own share, read from its value files: both answered requests and both delivered, and the
+        # shares add up to what /metrics shows
+        folder = metrics_directory(replace(config, base_dir=REPO), gateway.proc.pid)  # the workers' cwd is REPO
+        workers = _children(gateway.proc.pid)
+        for name in ("tongban_requests_total", "tongban_delivery_attempts_total"):
+            shares = [_own_share(folder, pid, name, tmp_path) for pid in workers]
+            assert len(shares) == 2 and min(shares) > 0 and sum(shares) == _count(text, name), (name, shares)
 
         # 3. SIGTERM to the parent: every worker stops within the grace
         started = time.monotonic()
         gateway.proc.send_signal(signal.SIGTERM)
         assert await gateway.wait(timeout=GRACE + 10) == 0
         assert time.monotonic() - started < GRACE + 2.5, gateway.log
+        assert not folder.exists()  # the run's value files go with it
     finally:
         await gateway.stop()
         await stop_simulators(running)
         await transport.close()
     assert "Traceback" not in gateway.log, gateway.log
+
+
+def _own_share(folder: Path, pid: int, name: str, tmp_path: Path) -> float:
+    """One worker's own counter ``name``: its counter file alone, summed by prometheus_client's reader."""
+    mine = tmp_path / f"share-{pid}-{name}"
+    mine.mkdir()
+    shutil.copy(folder / f"counter_{pid}.db", mine)
+    registry = CollectorRegistry()
+    MultiProcessCollector(registry, path=str(mine))
+    return _count(generate_latest(registry).decode(), name)
 
 
 def _children(pid: int) -> list[int]:
@@ -201,3 +234,43 @@ async def test_a_worker_that_dies_alone_stops_the_others_and_the_parent_exits_1(
     finally:
         await gateway.stop()
     assert "exited on its own" in gateway.log
+
+
+@pytest.mark.slow
+async def test_a_sighup_while_the_workers_start_is_a_reload_not_a_death(dev_folder: Path, tmp_path: Path) -> None:
+    """SIGHUP's default action ends a process; a worker handles it only once its event loop is up. SIGHUPs sent to
+    the parent from the moment both workers exist until both listen must each become a reload in every worker."""
+    port = free_port()
+    data = config_dict(dev_folder, f"sqlite:///{tmp_path / 'gw.db'}", {}, port, {"server": {"shutdown_grace": GRACE}})
+    config_file = write_config(data, tmp_path / "gateway.toml")
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "gateway.cli", "--config", str(config_file), "serve", "--workers", "2",
+        cwd=REPO, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    gateway = GatewayProcess(proc)
+    sent_early = 0
+    try:
+        deadline = time.monotonic() + 60
+        while gateway.log.count("Running on") < 2:
+            assert proc.returncode is None, gateway.log
+            assert time.monotonic() < deadline, gateway.log
+            if len(_children(proc.pid)) == 2:
+                proc.send_signal(signal.SIGHUP)
+                sent_early += 1
+            await asyncio.sleep(0.02)
+        assert sent_early > 0
+        await wait_for(lambda: gateway.log.count("configuration reloaded") >= 2, timeout=10, what="the reloads")
+        workers = _children(proc.pid)
+        assert len(workers) == 2, gateway.log
+        seen = set()
+        for _ in range(200):  # both workers still answer
+            worker, _, _ = await on_a_new_connection(f"http://127.0.0.1:{port}", None)
+            seen.add(worker)
+            if len(seen) == 2:
+                break
+        assert seen == {0, 1}
+        proc.send_signal(signal.SIGTERM)
+        assert await gateway.wait(timeout=GRACE + 10) == 0, gateway.log
+    finally:
+        await gateway.stop()
+    assert "exited on its own" not in gateway.log and "Traceback" not in gateway.log, gateway.log

@@ -48,6 +48,7 @@ from adapters.zlb.codec import parse_response
 from adapters.zlb.scheme import verify_sm2_headers
 from gateway.config import DEFAULT_CONFIG, Config, parse_config
 from gateway.delivery.outcomes import DeliveryError
+from gateway.dialects import dialect
 from gateway.errors import Refusal
 from gateway.links import dev_link_settings
 from gateway.model.records import LicenceQuery
@@ -56,7 +57,6 @@ from gateway.server.keys import SERVER_TLS
 from gateway.simulate.run import RunningSimulator, start_simulators, stop_simulators
 from gateway.transport import AiohttpTransport, Transport
 from gateway.wire.base import PlatformClient, WireContext
-from gateway.wire.registry import scheme
 from signing.errors import SigningError
 
 __all__ = [
@@ -535,14 +535,14 @@ async def start_rig(dev: Path, store_url: str, samples_dir: Path, pids: tuple[st
     _, sides = dev_link_settings(dev, config.registry)
     for pid in pids:
         platform = config.registry.platforms[pid]
-        wire = scheme(platform.dialect)
-        link = wire.load_link(sides[pid].settings, sides[pid].base)
+        declared = dialect(platform.dialect)
+        link = declared.load_link(sides[pid].settings, sides[pid].base)
         adapter = _MutatingAdapter(config.registry.adapter(platform.dialect))
         recording = _Recording(transport)
         recording.xml = adapter.settings.get("syntax") == "xml"
         url = (rig.tls_url if platform.dialect == "g60" else rig.gateway_url) + f"/partners/{pid}"
         ctx = WireContext(platform, link, adapter, time.time, url)  # type: ignore[arg-type]
-        rig.clients[pid] = (wire.Client(ctx, recording), adapter, recording, link)
+        rig.clients[pid] = (declared.client(ctx, recording), adapter, recording, link)
         rig.calls[pid] = _calls(config, pid, _samples(samples_dir, config, platform.dialect))
     return rig
 

@@ -30,6 +30,7 @@ from gateway.errors import ConfigError, Refusal
 from gateway.model.identifiers import check_licence_id, mod37_36
 from gateway.model.licence_sign import LicenceSignature, licence_signing_string
 from gateway.model.records import Licence, LicenceQuery, StatusEvent, SurfaceEntry, to_ref
+from gateway.server.endpoints import endpoint_routes
 from gateway.simulate.app import SimulatorSpec, build_simulator
 from gateway.simulate.catalogue import Catalogue
 from gateway.simulate.faults import FaultPlan
@@ -41,6 +42,8 @@ from signing.keys import SigningKey, VerificationKey, load_private_key, load_pub
 from signing.replay import InMemoryReplayGuard
 from signing.secret import Secret
 from signing.sm import sm2_sign_b64, sm2_verify_b64
+
+CONSENT_ISS = "https://akm.ahzwfw.gov.cn"  # anhui.md §6.6: the consent issuer of these tests
 
 NOW = 1748395200.0
 BEIJING = timezone(timedelta(hours=8))
@@ -286,11 +289,11 @@ def test_consent_refuses_long_lifetime_unknown_kid_and_other_algs() -> None:
         "VALID",
         (),
     )
-    ok = issue_consent(key, sub="H", aud="ningbo", scope="A T", purpose="p", now=NOW)
+    ok = issue_consent(key, sub="H", aud="ningbo", scope="A T", purpose="p", now=NOW, issuer=CONSENT_ISS)
     assert verifier.verify(ok, requester="ningbo", licence=licence_like, now=NOW)["scope"] == "A T"
-    long = issue_consent(key, sub="H", aud="ningbo", scope="T", purpose="p", now=NOW, lifetime=601)
+    long = issue_consent(key, sub="H", aud="ningbo", scope="T", purpose="p", now=NOW, lifetime=601, issuer=CONSENT_ISS)
     stranger = issue_consent(
-        SigningKey.of("c2", generate_p256()), sub="H", aud="ningbo", scope="T", purpose="p", now=NOW
+        SigningKey.of("c2", generate_p256()), sub="H", aud="ningbo", scope="T", purpose="p", now=NOW, issuer=CONSENT_ISS
     )
     header = b64url_encode(b'{"alg":"HS256","kid":"c1","typ":"JWT"}')
     payload = ok.split(".")[1]
@@ -491,6 +494,7 @@ async def test_licence_query_verified_consent_single_use(rig: Rig) -> None:
             "scope": licence.type_code,
             "purpose": "3302002506000000417",
             "now": rig.clock.now,
+            "issuer": CONSENT_ISS,
         } | extra
         return issue_consent(key, **claims)
 
@@ -532,6 +536,7 @@ async def test_licence_whose_sm2_signature_fails_is_refused(rig: Rig) -> None:
             purpose="p",
             now=rig.clock.now,
             jti=f"j-{n}",
+            issuer=CONSENT_ISS,
         )
         with pytest.raises(Refusal) as err:
             await c.query_licence(LicenceQuery(identifier, "核验", token), "q")
@@ -558,7 +563,7 @@ async def test_worked_licence_signature_through_endpoint_and_client(
         WireContext(hefei, anhui.load_link(pf_side, tmp_path), adapter, clock), InMemoryReplayGuard(), handler
     )
     app = web.Application()
-    app.add_routes(endpoint.routes())
+    app.add_routes(endpoint_routes(endpoint))
     server = TestServer(app, host="127.0.0.1", port=0)
     await server.start_server()
     transport = AiohttpTransport()

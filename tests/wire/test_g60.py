@@ -47,6 +47,7 @@ from gateway.errors import ConfigError, Refusal
 from gateway.model.licence_sign import LicenceSignature, licence_signing_string
 from gateway.model.records import ItemBatch, LicenceQuery, to_ref
 from gateway.model.timefmt import BEIJING
+from gateway.server.endpoints import endpoint_routes
 from gateway.simulate.app import SimulatedPlatform, SimulatorSpec, build_simulator
 from gateway.simulate.faults import FaultPlan
 from gateway.simulate.licences import LicenceLibrary
@@ -349,7 +350,8 @@ async def test_case_to_the_map_is_unsupported(ymap: Peer, registry: Any, case_sc
 def _query(peer: Peer, creds: dict[str, Any], identifier: str, **claims: Any) -> LicenceQuery:
     assert "licence_query" in peer.sim.extras
     licence = _library(peer).get(identifier)[0]
-    values = {"sub": licence.holder_code, "aud": "g60", "scope": licence.type_code, "purpose": "3302002506000000417"}
+    values = {"sub": licence.holder_code, "aud": "g60", "scope": licence.type_code, "purpose": "3302002506000000417",
+              "issuer": "https://akm.ahzwfw.gov.cn"}
     values.update(claims)
     token = issue_consent(creds["consent_key"], now=peer.clock(), **values)
     return LicenceQuery(identifier, "跨省通办办件核验", token)
@@ -686,7 +688,7 @@ async def test_hub_submits_status_to_the_gateway_endpoint(hub: Peer, registry: A
 
     ctx = WireContext(hub.platform, hub.gw, registry.adapter("g60"), hub.clock)
     app = web.Application()
-    app.add_routes(Endpoint(ctx, InMemoryReplayGuard(), handler).routes())
+    app.add_routes(endpoint_routes(Endpoint(ctx, InMemoryReplayGuard(), handler)))
     runner = web.AppRunner(app)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0, ssl_context=server_ssl_context(hub.gw))

@@ -35,6 +35,7 @@ from gateway.errors import ConfigError, Refusal
 from gateway.errors import RejectionCode as C
 from gateway.model.records import Case, StatusEvent, to_ref
 from gateway.registry import Registry
+from gateway.server.endpoints import endpoint_routes
 from gateway.simulate.app import SimulatedPlatform, SimulatorSpec, build_simulator
 from gateway.simulate.faults import FaultPlan
 from gateway.transport import AiohttpTransport, FakeTransport
@@ -819,7 +820,7 @@ async def test_simulator_emits_a_status_event_to_the_gateways_endpoint(
     inbound = SimulatedPlatform(platform)  # stands in for the gateway's business side
     ctx = WireContext(platform, load_link(gateway_side, folder), registry.adapter("hunan"), clock)
     gateway_app = web.Application()
-    gateway_app.add_routes(Endpoint(ctx, InMemoryReplayGuard(), inbound).routes())
+    gateway_app.add_routes(endpoint_routes(Endpoint(ctx, InMemoryReplayGuard(), inbound)))
     gateway = TestServer(gateway_app, host="127.0.0.1", port=0)
     await gateway.start_server()
     spec = SimulatorSpec(platform, platform_side, folder, gateway_url=str(gateway.make_url("")).rstrip("/"))
@@ -853,7 +854,7 @@ async def test_a_handler_fault_is_a_signed_500_and_a_server_error(
 
     ctx = WireContext(platform, load_link(platform_side, folder), registry.adapter("hunan"), clock)
     app = web.Application()
-    app.add_routes(Endpoint(ctx, InMemoryReplayGuard(), broken).routes())
+    app.add_routes(endpoint_routes(Endpoint(ctx, InMemoryReplayGuard(), broken)))
     server = TestServer(app, host="127.0.0.1", port=0)
     await server.start_server()
     inner = AiohttpTransport()

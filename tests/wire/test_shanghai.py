@@ -65,6 +65,8 @@ from signing.devpki import generate_p256
 from signing.keys import SigningKey, VerificationKey, sm2_public_from_hex
 from signing.secret import Secret
 
+CONSENT_ISS = "https://akm.ahzwfw.gov.cn"  # anhui.md §6.6: the consent issuer of these tests
+
 TEST_APP_ID = "SJ-TEST-0001"  # shanghai.md §2, TEST ONLY
 TEST_SECRET = Secret("test-only-songjiang-secret-0001")
 T0 = 1_750_000_000.0
@@ -358,7 +360,7 @@ async def test_licence_query_answers_a_signed_licence(rig: Rig) -> None:
     identifier = rig.library.identifiers()[0]
     licence, _ = rig.library.get(identifier)
     token = issue_consent(rig.consent_key, sub=licence.holder_code, aud="hefei", scope=licence.type_code,
-                          purpose="3101172506000000001", now=rig.clock.t)
+                          purpose="3101172506000000001", now=rig.clock.t, issuer=CONSENT_ISS)
     answer = await rig.client().query_licence(LicenceQuery(identifier, "核验", token), "q-1")
     assert answer.licence == licence
     assert answer.signature is not None and answer.signature.cert_sn == rig.pf.licence_signer.kid  # type: ignore
@@ -366,12 +368,12 @@ async def test_licence_query_answers_a_signed_licence(rig: Rig) -> None:
         await rig.client().query_licence(LicenceQuery(identifier, "核验", token), "q-2")
     assert (info.value.code, info.value.where) == ("CONSENT_INVALID", "queryLicence/ConsentToken")
     other = issue_consent(rig.consent_key, sub=licence.holder_code, aud="hefei", scope="11100000MB0A3K7N3X001",
-                          purpose="x", now=rig.clock.t)
+                          purpose="x", now=rig.clock.t, issuer=CONSENT_ISS)
     with pytest.raises(Refusal) as info:
         await rig.client().query_licence(LicenceQuery(identifier, "核验", other), "q-3")
     assert info.value.code == "CONSENT_INVALID"
     fresh = issue_consent(rig.consent_key, sub=licence.holder_code, aud="hefei", scope=licence.type_code,
-                          purpose="y", now=rig.clock.t)
+                          purpose="y", now=rig.clock.t, issuer=CONSENT_ISS)
     untrusting = dataclasses.replace(rig.gw, licence_keys={})  # no issuer key: the licence cannot be trusted
     with pytest.raises(Refusal) as info:
         await rig.client(untrusting).query_licence(LicenceQuery(identifier, "核验", fresh), "q-4")

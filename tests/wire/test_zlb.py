@@ -45,10 +45,12 @@ from adapters.zlb.simulator import install_simulator_extras
 from gateway.consent import issue_consent
 from gateway.delivery.outcomes import ConnectionFailed, ServerError, Throttled
 from gateway.errors import ConfigError, Refusal
+from gateway.errors import RejectionCode as C
 from gateway.model.licence_sign import licence_signing_string
 from gateway.model.records import LicenceQuery, to_ref
 from gateway.model.timefmt import BEIJING
 from gateway.registry import Platform, Registry
+from gateway.server.endpoints import endpoint_routes
 from gateway.simulate.app import SimulatedPlatform, SimulatorSpec, build_simulator
 from gateway.simulate.faults import FaultPlan
 from gateway.simulate.licences import LicenceLibrary
@@ -60,6 +62,8 @@ from signing.keys import SigningKey, sm2_private_from_hex, sm2_public_from_hex, 
 from signing.replay import InMemoryReplayGuard
 from signing.secret import Secret
 from signing.sm import sm2_sign_b64, sm3_hex
+
+CONSENT_ISS = "https://akm.ahzwfw.gov.cn"  # anhui.md §6.6: the consent issuer of these tests
 
 NOW = 1_750_000_000.0  # 2025-06-15T23:06:40+08:00
 DOC_APP_KEY = "zlb-test-appkey-0001"
@@ -276,13 +280,17 @@ def test_licence_signature_of_the_worked_example_verifies_from_the_zlb_datas(h: 
     issuers = {"a1b2": sm2_public_from_hex(HEFEI_LICENCE_PUB)}
     sign = {"alg": "SM2-SM3", "userId": "1234567812345678", "signCertSN": "a1b2", "value": HEFEI_LICENCE_SIG}
     assert verify_licence_sign(licence, sign, issuers).value == HEFEI_LICENCE_SIG
-    for bad in ({**sign, "alg": "ES256"}, {**sign, "userId": "1"}, {**sign, "value": 5}):
-        with pytest.raises(SignatureInvalid):
-            verify_licence_sign(licence, bad, issuers)
-    with pytest.raises(UnknownKey):
-        verify_licence_sign(licence, {**sign, "signCertSN": "ffff"}, issuers)
-    with pytest.raises(SignatureInvalid):
-        verify_licence_sign(replace(licence, number="00202416191580"), sign, issuers)
+    refused = [
+        ({**sign, "alg": "ES256"}, licence),
+        ({**sign, "userId": "1"}, licence),
+        ({**sign, "value": 5}, licence),
+        ({**sign, "signCertSN": "ffff"}, licence),
+        (sign, replace(licence, number="00202416191580")),
+    ]
+    for bad, signed in refused:
+        with pytest.raises(Refusal) as info:
+            verify_licence_sign(signed, bad, issuers)
+        assert (info.value.code, info.value.where) == (C.SIGNATURE_INVALID, "datas.digitalSign")
 
 
 def test_window_is_300000_ms_exactly_and_the_nonce_names_one_signed_request() -> None:
@@ -352,7 +360,13 @@ async def test_licence_query_answers_a_signed_licence(h: Harness) -> None:
     identifier = h.library.identifiers()[0]
     licence, _ = h.library.get(identifier)
     token = issue_consent(
-        h.consent_key, sub=licence.holder_code, aud="gateway", scope=licence.type_code, purpose="c1", now=h.clock()
+        h.consent_key,
+        sub=licence.holder_code,
+        aud="gateway",
+        scope=licence.type_code,
+        purpose="c1",
+        now=h.clock(),
+        issuer=CONSENT_ISS,
     )
     answer = await h.client.query_licence(LicenceQuery(identifier, "核验", token), "lq-1")
     assert answer.licence == licence
@@ -379,7 +393,13 @@ async def test_licence_signed_by_an_issuer_not_allowed_is_refused(h: Harness, tm
     identifier = other.identifiers()[0]
     licence, _ = other.get(identifier)
     token = issue_consent(
-        h.consent_key, sub=licence.holder_code, aud="x", scope=licence.type_code, purpose="c", now=NOW
+        h.consent_key,
+        sub=licence.holder_code,
+        aud="x",
+        scope=licence.type_code,
+        purpose="c",
+        now=NOW,
+        issuer=CONSENT_ISS,
     )
     with pytest.raises(Refusal) as err:
         await h.client.query_licence(LicenceQuery(identifier, "核验", token), "lq-1")
@@ -520,7 +540,7 @@ async def test_a_handler_fault_is_code_99_never_a_page(h: Harness, samples: Path
 
     endpoint = Endpoint(WireContext(h.platform, h.pf, h.adapter, h.clock), InMemoryReplayGuard(), broken)
     app = web.Application()
-    app.add_routes(endpoint.routes())
+    app.add_routes(endpoint_routes(endpoint))
     server = TestServer(app, host="127.0.0.1")
     await server.start_server()
     try:
@@ -624,7 +644,7 @@ async def test_simulator_emits_a_status_event_to_the_gateways_endpoint(
     gateway_side = SimulatedPlatform(h.platform)  # stands in for the gateway's inbound business logic
     endpoint = Endpoint(WireContext(h.platform, gw_link, h.adapter, h.clock), InMemoryReplayGuard(), gateway_side)
     gateway_app = web.Application()
-    gateway_app.add_routes(endpoint.routes())
+    gateway_app.add_routes(endpoint_routes(endpoint))
     gateway = TestServer(gateway_app, host="127.0.0.1")
     await gateway.start_server()
     spec = SimulatorSpec(h.platform, pf_settings, tmp_path / "back", gateway_url=str(gateway.make_url("")).rstrip("/"))

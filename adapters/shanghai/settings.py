@@ -1,0 +1,20 @@
+"""The [platforms.<id>.link] table of this dialect: the keys its ``load_link`` reads (paths relative to the file).
+
+Checked whole by ``gateway check-config`` and at start (``Dialect.link_schema``) before ``load_link`` runs.
+"""
+
+from __future__ import annotations
+
+from pydantic import Field
+
+from gateway.config_schema import FileName, LinkTable, Text
+
+__all__ = ["ShanghaiLink"]
+
+
+class ShanghaiLink(LinkTable):
+    app_id: Text
+    app_secret_file: FileName
+    licence_issuer_keys: dict[str, FileName] = Field(default_factory=dict)
+    licence_signing_key_file: FileName | None = None
+    licence_cert_sn: Text | None = None
