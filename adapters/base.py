@@ -77,6 +77,13 @@ class DialectAdapter(ABC):
                 mapping = compile_mapping(path, ctx, reference, self.settings)
                 self.mappings[mapping.record_type] = mapping
         self._item_types = tables.crosswalk.item_type
+        #: per record type, the element structure an XML dialect's parser is guided by on every message (built
+        #: once); empty for JSON dialects
+        self.schemas: dict[str, Any] = (
+            {name: mapping.schema() for name, mapping in self.mappings.items()}
+            if self.settings.get("syntax") == "xml"
+            else {}
+        )
 
     # --- what the dialect carries --------------------------------------------------------------------------------
     @property

@@ -242,7 +242,7 @@ def _serve(config: Config, args: argparse.Namespace) -> int:
 
     async def run() -> None:
         announce(f"event loop: {loop_name(asyncio.get_running_loop())}")
-        await serve_until_stopped(create_app(config), config, announce=announce)
+        await serve_until_stopped(await create_app(config), config, announce=announce)
 
     try:
         run_loop(run(), args.loop)

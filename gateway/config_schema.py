@@ -22,7 +22,7 @@ import types
 import typing
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Final
 from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -300,8 +300,27 @@ def _fields_at(model: type[BaseModel], loc: tuple[int | str, ...]) -> list[str]:
     return []
 
 
-def _problem(source: str, root: type[BaseModel], prefix: tuple[int | str, ...], error: Any) -> ConfigError:
-    loc = (*prefix, *error["loc"])
+def _in_data(data: Any, loc: tuple[int | str, ...]) -> tuple[int | str, ...]:
+    """``loc`` without the names pydantic adds for the member of a union it tried (``constrained-str``, ``OlderKey``):
+    the key path as the file spells it. A last part naming a key of a table stays (a missing key is not in the data).
+    """
+    kept: list[int | str] = []
+    current = data
+    for i, part in enumerate(loc):
+        if isinstance(current, Mapping) and part in current:  # noqa: SIM114 (mypy narrows the index per branch)
+            current = current[part]
+        elif isinstance(current, list) and isinstance(part, int) and 0 <= part < len(current):
+            current = current[part]
+        elif i < len(loc) - 1 or not isinstance(current, Mapping):
+            continue  # a union member's name, or (under a value that is no table) the member's own key
+        kept.append(part)
+    return tuple(kept)
+
+
+def _problem(
+    source: str, root: type[BaseModel], prefix: tuple[int | str, ...], error: Any, data: Any = None
+) -> ConfigError:
+    loc = (*prefix, *_in_data(data, tuple(error["loc"])))
     key = _key_path(loc) or "(file)"
     kind = error["type"]
     if kind == "extra_forbidden":
@@ -324,7 +343,9 @@ def _validate(
     try:
         return model.model_validate(data)
     except ValidationError as exc:
-        problems.extend(_problem(source, model, prefix, e) for e in exc.errors())
+        # a key that is not declared first: a misspelt key is also a "missing" one, and its name says more
+        errors = sorted(exc.errors(), key=lambda e: e["type"] != "extra_forbidden")
+        problems.extend(_problem(source, model, prefix, e, data) for e in errors)
         return None
 
 
@@ -403,11 +424,55 @@ def check_document(data: Mapping[str, Any], source: str, base: Path) -> None:
         )
     if isinstance(doc, Document) and doc.server is not None and doc.server.tls_platform is not None:
         _check_tls_platform(doc, source, problems)
+    if isinstance(doc, Document):
+        _check_console_port(doc, source, problems)
+        _check_destination_names(doc, source, problems)
     _check_readers(data, source, problems)
     if isinstance(doc, Document):
         _check_secrets(doc, source, base, problems)
     if problems:
         raise ConfigProblems(problems)
+
+
+_WILDCARDS: Final = ("0.0.0.0", "::", "")  # noqa: S104 (compared with, never bound)
+
+
+def _check_console_port(doc: Document, source: str, problems: list[ConfigError]) -> None:
+    """The console listens on a port of its own: on the gateway's port or its mutual-TLS port ``serve`` would stop at
+    start with "address already in use" (the gateway binds first)."""
+    console, server = doc.console, doc.server or Server()
+    if console is None or not console.port:
+        return
+    shared_host = console.host == server.host or console.host in _WILDCARDS or server.host in _WILDCARDS
+    taken = {"port": server.port, "tls_port": server.tls_port}
+    for name, port in taken.items():
+        if shared_host and port == console.port:
+            problems.append(
+                ConfigError(
+                    source,
+                    "console.port",
+                    f"{console.port!r} is the gateway's {name} on the same host",
+                    "give the console a port of its own",
+                )
+            )
+
+
+def _check_destination_names(doc: Document, source: str, problems: list[ConfigError]) -> None:
+    """``[delivery.destinations.<id>]`` overrides a platform's retry policy: a misspelt id would be ignored for ever
+    (the platform keeps the default policy), so it is refused with the nearest platform id."""
+    if doc.delivery is None:
+        return
+    for name in doc.delivery.destinations:
+        if name not in doc.platforms:
+            near = difflib.get_close_matches(name, list(doc.platforms), n=1)
+            problems.append(
+                ConfigError(
+                    source,
+                    f"delivery.destinations.{name}",
+                    "is not a configured platform",
+                    f"did you mean {near[0]}?" if near else f"use one of {', '.join(sorted(doc.platforms))}",
+                )
+            )
 
 
 def _check_secrets(doc: Document, source: str, base: Path, problems: list[ConfigError]) -> None:
@@ -434,11 +499,11 @@ def _check_secrets(doc: Document, source: str, base: Path, problems: list[Config
                 ConfigError(source, key, f"{where} is not a {cipher} key in hex", "write 32 hex digits (16 bytes)")
             )
 
-    def read(key: str, rel: str) -> str | None:
+    def read(key: str, rel: str, *, dev_generates: bool = True) -> str | None:
         path = Path(rel) if Path(rel).is_absolute() else base / rel
         if path.is_file():
             return path.read_text(encoding="ascii", errors="replace")
-        if not generated:
+        if not (generated and dev_generates):
             problems.append(
                 ConfigError(
                     source,
@@ -454,7 +519,8 @@ def _check_secrets(doc: Document, source: str, base: Path, problems: list[Config
     for key_id, older in (log.older_keys or {}).items():
         rel, cipher = (older, log.cipher) if isinstance(older, str) else (older.key_file, older.cipher or log.cipher)
         key = f"message_log.older_keys.{key_id}"
-        data_key(key, repr(rel), read(key, rel), cipher)
+        # [dev] credentials generate the current keys, never rotated-out ones: those must exist either way
+        data_key(key, repr(rel), read(key, rel, dev_generates=False), cipher)
     if read("message_log.seal_key_file", log.seal_key_file) is not None:
         try:
             load_private_key_file(base / log.seal_key_file)

@@ -322,7 +322,7 @@ async def _run(config: Config, once: bool, out: TextIO, port_base: int | None, o
     # the operators' console is on in the demo ([console] port, or a free port), with a one-time admin login
     config = replace(config, console=replace(config.console, port=config.console.port or 0))
     demo.config = config
-    app = create_app(config, transport=demo.transport)
+    app = await create_app(config, transport=demo.transport)
     runner, urls = await start_sites(app, config)
     try:
         print(f"gateway   {' and '.join(urls)}", file=out)

@@ -47,6 +47,7 @@ __all__ = [
     "dialect",
     "dialect_names",
     "evidence_headers",
+    "imported_on_use",
     "register_packages",
 ]
 
@@ -79,7 +80,7 @@ class DialectLink(Protocol):
 
 #: read one side's ``[platforms.<id>.link]`` table (file paths relative to the folder given); ``ConfigError`` names
 #: the key inside the table
-LinkLoader = Callable[[Mapping[str, Any], Path], Any]
+LinkLoader = Callable[[Mapping[str, Any], Path], DialectLink]
 #: make a matched pair of development link settings (the gateway's side, the platform's side) under a folder
 LinkGenerator = Callable[[Path, "Platform"], tuple[dict[str, Any], dict[str, Any]]]
 ClientFactory = Callable[["WireContext", "Transport"], "PlatformClient"]
@@ -119,6 +120,17 @@ class Dialect:
     @property
     def needs_mutual_tls(self) -> bool:
         return self.server_ssl_context is not None
+
+
+def imported_on_use(module: str, name: str = "install_simulator_extras") -> SimulatorExtras:
+    """``module.name``, imported when first called: a package's simulator extras import the simulators, which its
+    wire roles must never depend on (an import-linter contract), so its ``DIALECT`` names them this way."""
+
+    def install(sim: Any, spec: Any, ctx: Any) -> None:
+        extras: SimulatorExtras = vars(importlib.import_module(module))[name]
+        extras(sim, spec, ctx)
+
+    return install
 
 
 # --- the registry -------------------------------------------------------------------------------------------------

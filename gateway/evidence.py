@@ -75,43 +75,36 @@ def _search_fields(record: Any) -> tuple[str | None, str | None, str | None]:
 class RecordingHandler:
     """Appends each verified inbound call to the message log, then hands it to the business handler."""
 
-    def __init__(self, log: Callable[[], MessageLog | None], inner: InboundHandler,
-                 clock: Callable[[], float] = time.time) -> None:
+    def __init__(self, log: MessageLog, inner: InboundHandler, clock: Callable[[], float] = time.time) -> None:
         self.log = log
         self.inner = inner
         self.clock = clock
 
     async def __call__(self, call: InboundCall) -> InboundResult:
-        log = self.log()
-        if log is not None:
-            case_no, licence_id, _ = _search_fields(call.record)
-            await log.append(NewEntry(
-                at=self.clock(), direction="in", platform=call.platform, operation=call.operation,
-                record_type=call.operation, message_id=call.message_id or "",
-                idem_key=str(getattr(call.record, "idempotency_key", "") or ""), message=call.body,
-                evidence=_evidence(call.headers), case_no=case_no, licence_id=licence_id,
-            ))
+        case_no, licence_id, _ = _search_fields(call.record)
+        await self.log.append(NewEntry(
+            at=self.clock(), direction="in", platform=call.platform, operation=call.operation,
+            record_type=call.operation, message_id=call.message_id or "",
+            idem_key=str(getattr(call.record, "idempotency_key", "") or ""), message=call.body,
+            evidence=_evidence(call.headers), case_no=case_no, licence_id=licence_id,
+        ))
         return await self.inner(call)
 
 
 class RecordingTransport:
     """The transport seam, with every request and answer appended to the message log."""
 
-    def __init__(self, inner: Transport, log: Callable[[], MessageLog | None],
-                 clock: Callable[[], float] = time.time) -> None:
+    def __init__(self, inner: Transport, log: MessageLog, clock: Callable[[], float] = time.time) -> None:
         self.inner = inner
         self.log = log
         self.clock = clock
 
     async def send(self, request: HttpRequest, *, timeout: float = 30.0) -> HttpResponse:
-        log = self.log()
         ex = _exchange.get() or _NO_EXCHANGE
         message_id = ex.message_id or str(uuid.uuid4())
-        if log is not None:
-            await log.append(self._entry("out", ex, message_id, request.body, request.headers, f"{request.method}"))
+        await self.log.append(self._entry("out", ex, message_id, request.body, request.headers, request.method))
         response = await self.inner.send(request, timeout=timeout)
-        if log is not None:
-            await log.append(self._entry("in", ex, message_id, response.body, response.headers, "answer"))
+        await self.log.append(self._entry("in", ex, message_id, response.body, response.headers, "answer"))
         return response
 
     def _entry(self, direction: str, ex: Exchange, message_id: str, body: bytes, headers: Mapping[str, str],

@@ -78,6 +78,16 @@ BROKEN: dict[str, object] = {
     "secret written inline in a link": _add(
         LINK.replace('client_id = "gw"', 'client_id = "gw"\napp_secret = "hunter2"')
     ),
+    "misspelt link key": _add('[platforms.changsha.link]\nclient_idd = "gw"'),
+    "link key files that are no keys": _add(re.sub(r"missing/[a-z-]+\.pem", "not-a-key.pem", LINK)),
+    "rotated-out data key missing": _add('[message_log.older_keys]\nk0 = "var/dev/rotated.key"'),
+    "console on the gateway's port": lambda text, site: text + f"\n[console]\nport = {site.port}\n",
+    "console on the mutual-TLS port": lambda text, site: text + f"\n[console]\nport = {site.tls_port}\n",
+    "retry override for no platform": _add('[delivery.destinations.nignbo]\nmax_age = "1d"'),
+    "tls_platform without tls_port": _sub(r"^tls_port = \d+$", ""),
+    "route with no destination": _add("[[routes]]\ndestinations = []"),
+    "default_site not a platform": _sub(r'^default_site = "hefei"$', 'default_site = "hefie"'),
+    "item_column not a crosswalk column": _sub(r'^item_column = "ningbo"$', 'item_column = "nigbo"'),
 }
 
 GOOD: dict[str, object] = {
@@ -176,5 +186,12 @@ def test_broken_configurations_are_refused_by_both_alike(site: Site) -> None:
         "base_url missing": "base_url: is missing",
         "data key not hex": "message_log.key_file",
         "seal key not a key": "message_log.seal_key_file",
+        "misspelt link key": "link.client_idd: is not a key of [platforms.changsha.link]; did you mean client_id?",
+        "link key files that are no keys": "platforms.changsha.link.assertion_key: no ES256 private key",
+        "rotated-out data key missing": "message_log.older_keys.k0: the key file 'var/dev/rotated.key' does not exist",
+        "console on the gateway's port": "console.port",
+        "console on the mutual-TLS port": "is the gateway's tls_port",
+        "retry override for no platform": "destinations.nignbo: is not a configured platform; did you mean ningbo?",
+        "tls_platform without tls_port": "tls_platform is set without tls_port",
     }.items():
         assert fragment in checks[name][1], (name, checks[name][1])

@@ -144,3 +144,50 @@ def test_key_files_exist_and_load_unless_development_generates_them(tmp_path: Pa
     check_document(data, "g.toml", tmp_path)
     (tmp_path / "data.key").write_text("00" * 7, encoding="ascii")  # 7 bytes: no SM4 key
     assert [p.key for p in problems(data, tmp_path)] == ["message_log.key_file"]
+
+
+def test_a_union_members_name_is_not_part_of_the_key_path() -> None:
+    data = default()
+    data["message_log"]["older_keys"] = {"k0": 5}  # neither a file name nor a table: pydantic tries both members
+    found = [p.key for p in problems(data)]
+    assert found and all(key == "message_log.older_keys.k0" for key in found), found
+
+
+def test_a_misspelt_key_is_named_before_the_key_it_then_lacks() -> None:
+    data = default()
+    data["platforms"]["changsha"]["link"] = {"client_idd": "gw"}
+    first = problems(data)[0]
+    assert first.key == "platforms.changsha.link.client_idd"
+    assert "did you mean client_id?" in first.fix
+
+
+def test_rotated_out_data_keys_must_exist_even_with_dev_credentials(tmp_path: Path) -> None:
+    data = default()
+    assert data["dev"]["credentials"]  # the current keys would be generated; older ones never are
+    data["message_log"]["older_keys"] = {"k0": "var/dev/rotated.key"}
+    found = {p.key: p for p in problems(data, tmp_path)}
+    assert "does not exist" in found["message_log.older_keys.k0"].problem
+    (tmp_path / "var" / "dev").mkdir(parents=True)
+    (tmp_path / "var" / "dev" / "rotated.key").write_text("00" * 16 + "\n", encoding="ascii")
+    check_document(data, "g.toml", tmp_path)
+
+
+@pytest.mark.parametrize("name", ["port", "tls_port"])
+def test_the_console_cannot_share_a_gateway_port(name: str) -> None:
+    data = default()
+    data["console"] = {"port": data["server"][name]}
+    (problem,) = problems(data)
+    assert problem.key == "console.port"
+    assert name in problem.problem
+    data["console"]["host"] = "127.0.0.2"  # another address: the same port number is free there
+    check_document(data, "g.toml", Path("."))
+    data["console"]["host"] = "0.0.0.0"  # every address, the gateway's included
+    assert [p.key for p in problems(data)] == ["console.port"]
+
+
+def test_a_retry_override_for_no_platform_is_refused_with_the_nearest_id() -> None:
+    data = default()
+    data["delivery"]["destinations"] = {"ningbo": {"max_age": "1d"}, "nignbo": {"max_age": "2d"}}
+    (problem,) = problems(data)
+    assert problem.key == "delivery.destinations.nignbo"
+    assert problem.fix == "did you mean ningbo?"

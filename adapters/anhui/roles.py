@@ -19,7 +19,6 @@ answers licence queries (a ``LicenceLibrary`` with consent checks) and catalogue
 from __future__ import annotations
 
 import logging
-import os
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -30,11 +29,12 @@ from typing import Any
 from adapters.anhui import scheme as w
 from adapters.base import Envelope
 from adapters.licence_sign import verify_issuer_signature
+from adapters.linkfiles import LinkReader, write_file, write_keypair
 from adapters.wire import HttpRequest, HttpResponse
 from gateway.delivery.outcomes import ServerError, Throttled
 from gateway.delivery.retry_after import parse_retry_after
 from gateway.dialects import LinkKeys
-from gateway.errors import ConfigError, Refusal
+from gateway.errors import Refusal
 from gateway.errors import RejectionCode as C
 from gateway.model.records import LicenceQuery
 from gateway.observability.refusals import note_refusal
@@ -59,11 +59,9 @@ from signing.keys import (
     PublicKey,
     SigningKey,
     VerificationKey,
-    alg_for_key,
     load_private_key_file,
-    load_public_key_file,
 )
-from signing.secret import Secret, secret_from_file
+from signing.secret import Secret
 
 __all__ = [
     "Client",
@@ -109,85 +107,32 @@ class Link:
 _SOURCE = "anhui link settings"
 
 
-def _text(settings: Mapping[str, Any], key: str) -> str:
-    value = settings.get(key)
-    if not isinstance(value, str) or not value:
-        raise ConfigError(_SOURCE, key, "missing or not a non-empty string", f"set {key}")
-    return value
-
-
-def _table(settings: Mapping[str, Any], key: str, required: bool) -> Mapping[str, str]:
-    value = settings.get(key)
-    if value is None and not required:
-        return {}
-    if not isinstance(value, Mapping) or not value or not all(isinstance(v, str) for v in value.values()):
-        raise ConfigError(_SOURCE, key, "missing or not a table of names to file paths", f"set [{key}]")
-    return value
-
-
-def _load(key: str, what: str, loader: Any, path: Path) -> Any:
-    try:
-        return loader(path)
-    except SigningError as exc:
-        raise ConfigError(_SOURCE, key, f"{what} at {path} is unreadable ({exc.reason})", "check the file") from exc
-
-
-def _verification(key: str, kid: str, path: Path, alg: str) -> VerificationKey:
-    public = _load(f"{key}.{kid}", "public key", load_public_key_file, path)
-    if alg_for_key(public) != alg:
-        raise ConfigError(_SOURCE, f"{key}.{kid}", f"not an {alg} key", f"give an {alg} public key")
-    return VerificationKey(kid, alg, public)
+def _verification_keys(link: LinkReader, key: str, alg: str, *, required: bool) -> dict[str, VerificationKey]:
+    return {
+        kid: VerificationKey(kid, alg, public) for kid, public in link.public_keys(key, alg, required=required).items()
+    }
 
 
 def load_link(settings: Mapping[str, Any], base: Path) -> Link:
     """Read one side's ``[platforms.<id>.link]`` table; file paths are relative to ``base``."""
-    own = _load("jws_key_file", "private key", load_private_key_file, base / _text(settings, "jws_key_file"))
-    if alg_for_key(own) != ALG_ES256:
-        raise ConfigError(_SOURCE, "jws_key_file", "not a P-256 key", "anhui.md §3 signs with ES256")
-    peer_paas = {
-        pid: _load(f"peer_paas.{pid}", "secret", secret_from_file, base / f)
-        for pid, f in _table(settings, "peer_paas", True).items()
-    }
+    link = LinkReader(_SOURCE, settings, base)
     licence_key = None
-    if settings.get("licence_key_file") is not None:
-        private = _load(
-            "licence_key_file", "private key", load_private_key_file, base / _text(settings, "licence_key_file")
-        )
-        if alg_for_key(private) != ALG_SM2_SM3:
-            raise ConfigError(_SOURCE, "licence_key_file", "not an SM2 key", "anhui.md §6.6 signs with SM2")
-        licence_key = SigningKey(_text(settings, "licence_cert_sn"), ALG_SM2_SM3, private)
+    if settings.get("licence_key_file") is not None:  # anhui.md §6.6 signs licences with SM2
+        private = link.private_key("licence_key_file", ALG_SM2_SM3)
+        licence_key = SigningKey(link.text("licence_cert_sn"), ALG_SM2_SM3, private)
     return Link(
-        paas_id=_text(settings, "paas_id"),
-        paas_token=_load("paas_token_file", "secret", secret_from_file, base / _text(settings, "paas_token_file")),
-        jws_key=SigningKey(_text(settings, "jws_kid"), ALG_ES256, own),
-        peer_paas=peer_paas,
-        peer_jws_keys={
-            kid: _verification("peer_jws_keys", kid, base / f, ALG_ES256)
-            for kid, f in _table(settings, "peer_jws_keys", True).items()
+        paas_id=link.text("paas_id"),
+        paas_token=link.secret("paas_token_file"),
+        jws_key=SigningKey(link.text("jws_kid"), ALG_ES256, link.private_key("jws_key_file", ALG_ES256)),  # §3
+        peer_paas={
+            pid: link.secret(f"peer_paas.{pid}", f) for pid, f in link.table("peer_paas", required=True).items()
         },
-        licence_certs={
-            sn: _verification("licence_certs", sn, base / f, ALG_SM2_SM3).public
-            for sn, f in _table(settings, "licence_certs", False).items()
-        },
-        consent_keys={
-            kid: _verification("consent_keys", kid, base / f, ALG_ES256)
-            for kid, f in _table(settings, "consent_keys", False).items()
-        },
+        peer_jws_keys=_verification_keys(link, "peer_jws_keys", ALG_ES256, required=True),
+        licence_certs=link.public_keys("licence_certs", ALG_SM2_SM3),
+        consent_keys=_verification_keys(link, "consent_keys", ALG_ES256, required=False),
         licence_key=licence_key,
         licence_cert_sn=str(settings.get("licence_cert_sn", "")),
     )
-
-
-def _write(path: Path, data: bytes, private: bool) -> None:
-    path.write_bytes(data)
-    if private:
-        os.chmod(path, 0o600)
-
-
-def _keypair(folder: Path, name: str, key: Any) -> tuple[str, str]:
-    _write(folder / f"{name}.pem", devpki.private_key_pem(key), private=True)
-    _write(folder / f"{name}.pub.pem", devpki.public_key_pem(key), private=False)
-    return f"{folder.name}/{name}.pem", f"{folder.name}/{name}.pub.pem"
 
 
 def generate_link(folder: Path, platform: Platform) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -199,34 +144,31 @@ def generate_link(folder: Path, platform: Platform) -> tuple[dict[str, Any], dic
     d.mkdir(parents=True, exist_ok=True)
     gw_id, pf_id = f"tongban-{platform.id}", f"{platform.id}-kstb"
     for name in ("gateway", "platform"):
-        _write(d / f"{name}.paas-token", secrets.token_urlsafe(32).encode("ascii"), private=True)
-    gw_key, gw_pub = _keypair(d, "gateway.jws", devpki.generate_p256())
-    pf_key, pf_pub = _keypair(d, "platform.jws", devpki.generate_p256())
-    lic_key, lic_pub = _keypair(d, "licence.sm2", devpki.generate_sm2())
-    _, consent_pub = _keypair(d, "consent", devpki.generate_p256())
+        write_file(d / f"{name}.paas-token", secrets.token_urlsafe(32).encode("ascii"), private=True)
+    gw_key, gw_pub = write_keypair(d, "gateway.jws", devpki.generate_p256())
+    pf_key, pf_pub = write_keypair(d, "platform.jws", devpki.generate_p256())
+    lic_key, lic_pub = write_keypair(d, "licence.sm2", devpki.generate_sm2())
+    _, consent_pub = write_keypair(d, "consent", devpki.generate_p256())
     cert_sn = secrets.token_hex(8)
-    gw_kid, pf_kid, consent_kid = f"{gw_id}-jws-01", f"{pf_id}-jws-01", f"{platform.id}-consent-01"
+    consent_kid = f"{platform.id}-consent-01"
     shared = {"licence_certs": {cert_sn: lic_pub}, "consent_keys": {consent_kid: consent_pub}}
-    gateway_side = {
-        "paas_id": gw_id,
-        "paas_token_file": f"{platform.id}/gateway.paas-token",
-        "jws_kid": gw_kid,
-        "jws_key_file": gw_key,
-        "peer_paas": {pf_id: f"{platform.id}/platform.paas-token"},
-        "peer_jws_keys": {pf_kid: pf_pub},
-        **shared,
-    }
-    platform_side = {
-        "paas_id": pf_id,
-        "paas_token_file": f"{platform.id}/platform.paas-token",
-        "jws_kid": pf_kid,
-        "jws_key_file": pf_key,
-        "peer_paas": {gw_id: f"{platform.id}/gateway.paas-token"},
-        "peer_jws_keys": {gw_kid: gw_pub},
-        "licence_key_file": lic_key,
-        "licence_cert_sn": cert_sn,
-        **shared,
-    }
+    ids = {"gateway": gw_id, "platform": pf_id}
+    jws = {"gateway": (f"{gw_id}-jws-01", gw_key, gw_pub), "platform": (f"{pf_id}-jws-01", pf_key, pf_pub)}
+
+    def side(own: str, peer: str) -> dict[str, Any]:
+        (kid, key, _), (peer_kid, _, peer_pub) = jws[own], jws[peer]
+        return {
+            "paas_id": ids[own],
+            "paas_token_file": f"{platform.id}/{own}.paas-token",
+            "jws_kid": kid,
+            "jws_key_file": key,
+            "peer_paas": {ids[peer]: f"{platform.id}/{peer}.paas-token"},
+            "peer_jws_keys": {peer_kid: peer_pub},
+            **shared,
+        }
+
+    gateway_side = side("gateway", "platform")
+    platform_side = {**side("platform", "gateway"), "licence_key_file": lic_key, "licence_cert_sn": cert_sn}
     return gateway_side, platform_side
 
 
@@ -302,10 +244,9 @@ class Client(PlatformClient):
         request = self._signed("POST", w.PATHS["licence_query"], body)
         response = await self.transport.send(request)
         answer = self._check(response)
-        # a Refusal of ours (side=ours): permanent, like every refusal
+        # what does not decode or verify is a Refusal of ours (side=ours): permanent, like every refusal
         licence = self.ctx.adapter.decode("licence", response.body)
         signature = w.read_digital_sign(answer.data)
-        # a Refusal of ours (side=ours): permanent, like every refusal
         verify_issuer_signature(licence, signature, self.ctx.link.licence_certs, "data.digitalSign")
         return LicenceAnswer(licence, signature)
 
@@ -316,7 +257,7 @@ class Client(PlatformClient):
         query = w.catalogue_query(page_no, page_size, since)
         response = await self.transport.send(self._signed("GET", w.CATALOGUE_PATH, b"", query))
         self._check(response)
-        # a Refusal of ours (side=ours): permanent, like every refusal
+        # a page that does not decode is a Refusal of ours (side=ours): permanent, like every refusal
         batch = self.ctx.adapter.decode("item", response.body)
         number, size, total = w.read_page_numbers(response.body)
         return CataloguePage(number, size, total, batch.items)

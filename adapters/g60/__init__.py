@@ -1,28 +1,18 @@
 """The g60 dialect (g60.md): XML in GB18030 over mutual TLS, XMLDSig with X.509 certificates.
 
-Its codec (``codec``), pure wire scheme (``scheme``), link schema (``settings``), client and endpoint roles
-(``roles``) and simulator extras are declared to the core once, here; its field tables are ``mappings/g60/``.
+Declared to the core once, here (``gateway.dialects``).
 """
 
 from __future__ import annotations
 
-from typing import Any
-
 from adapters.base import MAPPINGS
-from gateway.dialects import Dialect
+from gateway.dialects import Dialect, imported_on_use
 
 from . import link, roles
 from .codec import G60Adapter
 from .settings import G60Link
 
 __all__ = ["DIALECT"]
-
-
-def _simulator_extras(sim: Any, spec: Any, ctx: Any) -> None:
-    """Imported on use: the wire roles never depend on the simulators (an import-linter contract)."""
-    from .simulator import install_simulator_extras  # noqa: PLC0415
-
-    install_simulator_extras(sim, spec, ctx)
 
 
 DIALECT = Dialect(
@@ -38,5 +28,5 @@ DIALECT = Dialect(
     evidence_headers=(),
     licence_trust="licence_keys",
     server_ssl_context=link.server_ssl_context,
-    simulator_extras=_simulator_extras,
+    simulator_extras=imported_on_use("adapters.g60.simulator"),
 )

@@ -15,7 +15,6 @@ functions live here so the wire layer never builds g60 XML itself. Nothing here 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 from string import hexdigits
 from typing import Any
 
@@ -24,9 +23,8 @@ from lxml import etree
 from gateway.errors import Refusal, peer_code
 from gateway.errors import RejectionCode as C
 from mappings.formats import DATETIME_WIRES
-from mappings.tables import Tables
 
-from ..base import MAPPINGS, DialectAdapter, Envelope
+from ..base import DialectAdapter, Envelope
 from ..xmlwire import (
     build_element,
     check_xml_declaration,
@@ -177,17 +175,6 @@ class G60Adapter(DialectAdapter):
     content_type = "application/xml; charset=GB18030"  # §1
     batch_where = "ItemBatch"
 
-    def __init__(
-        self,
-        tables: Tables,
-        item_columns: tuple[str, ...] = (),
-        mappings_dir: Path = MAPPINGS,
-        *,
-        folder: Path | None = None,
-    ) -> None:
-        super().__init__(tables, item_columns, mappings_dir, folder=folder)
-        # the element structure each record type reads, built once (element_tree is guided by it on every message)
-        self._shapes = {name: mapping.schema() for name, mapping in self.mappings.items()}
 
     def parse(self, record_type: str, body: bytes) -> Any:
         header, root = parse_envelope(body)
@@ -198,7 +185,7 @@ class G60Adapter(DialectAdapter):
         self.mapping(record_type)  # UNSUPPORTED_TYPE first (README §10 step 2)
         message_type, local = RECORDS[record_type]
         element = _body_element(header, root, message_type, local)
-        shape = self._shapes[record_type]
+        shape = self.schemas[record_type]
         if record_type != "item":
             return _tree(element, shape, local)
         items = _batch_items(element)

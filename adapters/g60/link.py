@@ -18,6 +18,7 @@ from cryptography import x509
 from adapters.g60.scheme import (
     Signer,
 )
+from adapters.linkfiles import LinkReader, write_file
 from gateway.dialects import LinkKeys
 from gateway.errors import ConfigError
 from gateway.registry import Platform
@@ -33,8 +34,7 @@ from signing.devpki import (
     private_key_pem,
     public_key_pem,
 )
-from signing.errors import SigningError
-from signing.keys import load_private_key_file, load_public_key_file
+from signing.keys import load_private_key_file
 from signing.trust import TrustStore, load_certificates, subject_serial_number
 
 _SOURCE = "g60 link settings"
@@ -74,65 +74,22 @@ class Link:
         )
 
 
-def _optional(settings: Mapping[str, Any], key: str, base: Path) -> Path | None:
-    value = settings.get(key)
-    if value is None:
-        return None
-    if not isinstance(value, str) or not value:
-        raise ConfigError(_SOURCE, key, f"{value!r} is not a file name")
-    path = base / value
-    if not path.is_file():
-        raise ConfigError(_SOURCE, key, f"file {value!r} does not exist under {base}")
-    return path
-
-
-def _required(settings: Mapping[str, Any], key: str, base: Path) -> Path:
-    path = _optional(settings, key, base)
-    if path is None:
-        raise ConfigError(_SOURCE, key, "is missing", "run generate_link or name a PEM file")
-    return path
-
-
 def _certs(path: Path) -> list[x509.Certificate]:
     return load_certificates(path.read_bytes())
 
 
-def _text(settings: Mapping[str, Any], key: str) -> str:
-    value = settings.get(key)
-    if not isinstance(value, str) or not value:
-        raise ConfigError(_SOURCE, key, f"{value!r} is not a party code", 'write e.g. "G60" or "340100"')
-    return value
-
-
-def _load(what: str, key: str, load: Any, path: Path) -> Any:
-    try:
-        return load(path)
-    except (SigningError, OSError, ValueError) as exc:
-        raise ConfigError(_SOURCE, key, f"cannot read the {what} in {path.name}", "write a PEM file") from exc
-
-
-def _client_tls(settings: Mapping[str, Any], base: Path, code: str, ca: Path) -> ssl.SSLContext | None:
+def _client_tls(link: LinkReader, code: str, ca: Path) -> ssl.SSLContext | None:
     """§1: the client certificate (subject ``serialNumber`` = this side's code) and the server's CA."""
-    cert, key = _optional(settings, "tls_cert", base), _optional(settings, "tls_key", base)
+    cert, key = link.file("tls_cert", required=False), link.file("tls_key", required=False)
     if cert is None:
         return None
     if key is None:
-        raise ConfigError(_SOURCE, "tls_key", "is missing", "a client certificate needs its key")
-    if subject_serial_number(_load("client certificate", "tls_cert", _certs, cert)[0]) != code:
-        raise ConfigError(_SOURCE, "tls_cert", "the certificate's serialNumber is not this side's code",
+        raise link.refuse("tls_key", "is missing", "a client certificate needs its key")
+    if subject_serial_number(link.read("tls_cert", "client certificate", _certs, cert)[0]) != code:
+        raise link.refuse("tls_cert", "the certificate's serialNumber is not this side's code",
                           "g60.md §1: the client certificate carries the SenderCode")
-    server_ca = _optional(settings, "server_ca", base) or ca
-    context: ssl.SSLContext = _load("client certificate", "tls_cert",
-                                    lambda _: tls.client_context(server_ca, cert, key), cert)
-    return context
-
-
-def _licence_keys(settings: Mapping[str, Any], base: Path) -> dict[str, Any]:
-    keys = settings.get("licence_keys", {})
-    if not isinstance(keys, Mapping):
-        raise ConfigError(_SOURCE, "licence_keys", "must map CertSn to an SM2 public key file")
-    return {sn: _load("SM2 public key", f"licence_keys.{sn}", load_public_key_file, _required(keys, sn, base))
-            for sn in keys}
+    server_ca = link.file("server_ca", required=False) or ca
+    return link.read("tls_cert", "client certificate", lambda _: tls.client_context(server_ca, cert, key), cert)
 
 
 @functools.lru_cache(maxsize=64)
@@ -149,26 +106,26 @@ def _key_file(path: Path) -> Any:
 def load_link(settings: Mapping[str, Any], base: Path) -> Link:
     """Read one side's ``[platforms.<id>.link]`` table (file names relative to ``base``); ``ConfigError`` names
     the key on any problem, including certificates that do not carry this side's ``code``."""
-    code, peer_code = _text(settings, "code"), _text(settings, "peer_code")
+    link = LinkReader(_SOURCE, settings, base)
+    code, peer_code = link.text("code"), link.text("peer_code")
     peers = settings.get("peer_codes", [peer_code])
     if not isinstance(peers, list) or not peers or not all(isinstance(p, str) and p for p in peers):
-        raise ConfigError(_SOURCE, "peer_codes", f"{peers!r} is not a list of party codes", 'write ["G60"]')
-    ca = _required(settings, "ca", base)
-    trust = TrustStore("G60 CA", tuple(_load("CA certificates", "ca", _certs, ca)))
-    chain = _load("signing certificate", "sign_cert", _certs, _required(settings, "sign_cert", base))
-    key = _load("signing key", "sign_key", _key_file, _required(settings, "sign_key", base))
+        raise link.refuse("peer_codes", f"{peers!r} is not a list of party codes", 'write ["G60"]')
+    ca = link.required_file("ca")
+    trust = TrustStore("G60 CA", tuple(link.read("ca", "CA certificates", _certs, ca)))
+    chain = link.read("sign_cert", "signing certificate", _certs, link.required_file("sign_cert"))
+    key = link.read("sign_key", "signing key", _key_file, link.required_file("sign_key"))
     signer = Signer(chain[0], key, tuple(chain[1:]))
     if signer.code != code:
-        raise ConfigError(_SOURCE, "sign_cert", "the certificate's serialNumber is not this side's code",
+        raise link.refuse("sign_cert", "the certificate's serialNumber is not this side's code",
                           "issue it for the code (g60.md §4)")
     licence_signer = None
     if settings.get("licence_sign_key") is not None:
-        sm2 = _load("SM2 key", "licence_sign_key", load_private_key_file, _required(settings, "licence_sign_key", base))
-        licence_signer = (_text(settings, "licence_cert_sn"), sm2)
+        licence_signer = (link.text("licence_cert_sn"), link.private_key("licence_sign_key"))
     return Link(
-        code, peer_code, frozenset(peers), signer, trust, ca, _client_tls(settings, base, code, ca),
-        _optional(settings, "server_cert", base), _optional(settings, "server_key", base),
-        _licence_keys(settings, base), licence_signer,
+        code, peer_code, frozenset(peers), signer, trust, ca, _client_tls(link, code, ca),
+        link.file("server_cert", required=False), link.file("server_key", required=False),
+        link.public_keys("licence_keys"), licence_signer,
     )
 
 
@@ -187,9 +144,7 @@ def _rsa_key(slot: str) -> Any:
 
 
 def _write(path: Path, data: bytes, private: bool = False) -> str:
-    path.write_bytes(data)
-    if private:
-        path.chmod(0o600)
+    write_file(path, data, private=private)
     return path.name
 
 

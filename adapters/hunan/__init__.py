@@ -1,7 +1,6 @@
 """The hunan dialect (hunan.md): OAuth client assertions and HTTP Message Signatures (RFC 9421).
 
-Its codec (``codec``), pure wire scheme (``scheme``), link schema (``settings``), client and endpoint roles
-(``roles``) and simulator extras are declared to the core once, here; its field tables are ``mappings/hunan/``.
+Declared to the core once, here (``gateway.dialects``).
 """
 
 from __future__ import annotations

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import secrets
 import uuid
 from collections import OrderedDict
@@ -38,11 +37,12 @@ from adapters.hunan.codec import (
 )
 from adapters.hunan.codec import render_receipt as _render_receipt
 from adapters.jsonwire import dump_json
+from adapters.linkfiles import LinkReader, write_file
 from adapters.wire import HttpRequest, HttpResponse, Transport, lower_headers
 from gateway.delivery.outcomes import ServerError, Throttled
 from gateway.delivery.retry_after import parse_retry_after
 from gateway.dialects import LinkKeys
-from gateway.errors import ConfigError, Refusal, Side
+from gateway.errors import Refusal, Side
 from gateway.errors import RejectionCode as C
 from gateway.model.records import Case, from_ref
 from gateway.model.timefmt import BEIJING
@@ -67,8 +67,6 @@ from signing.keys import (
     ALG_ES256,
     SigningKey,
     VerificationKey,
-    load_private_key_file,
-    load_public_key_file,
 )
 from signing.replay import InMemoryReplayGuard, ReplayGuard
 
@@ -105,56 +103,27 @@ class Link:
 
 
 # --- configuration ----------------------------------------------------------------------------------------------------
-def _text(settings: Mapping[str, Any], key: str, required: bool = True) -> str:
-    value = settings.get(key, "")
-    if not isinstance(value, str) or (required and not value):
-        raise ConfigError(_SOURCE, key, f"{value!r} is not a non-empty string", f'set {key} = "..."')
-    return value
+def _signing_key(link: LinkReader, key: str, alg: str) -> SigningKey:
+    return SigningKey(link.text(f"{key}_kid"), alg, link.private_key(key, alg))
 
 
-def _signing_key(settings: Mapping[str, Any], base: Path, key: str, alg: str) -> SigningKey:
-    kid = _text(settings, f"{key}_kid")
-    try:
-        signing = SigningKey(kid, alg, load_private_key_file(base / _text(settings, key)))
-    except SigningError as exc:
-        raise ConfigError(_SOURCE, key, f"no {alg} private key ({exc.reason})", f"point {key} at a PEM file") from exc
-    return signing
-
-
-def _peer_keys(settings: Mapping[str, Any], base: Path, key: str, alg: str) -> dict[str, VerificationKey]:
-    table = settings.get(key)
-    if not isinstance(table, dict) or not table:
-        raise ConfigError(_SOURCE, key, "no peer key is listed", f'write {key} = {{ "<kid>" = "<public PEM path>" }}')
-    keys = {}
-    for kid, path in table.items():
-        if not isinstance(path, str) or not path:
-            raise ConfigError(_SOURCE, f"{key}.{kid}", f"{path!r} is not a file path")
-        try:
-            keys[kid] = VerificationKey(kid, alg, load_public_key_file(base / path))
-        except SigningError as exc:
-            raise ConfigError(_SOURCE, f"{key}.{kid}", f"no {alg} public key ({exc.reason})") from exc
-    return keys
+def _peer_keys(link: LinkReader, key: str, alg: str) -> dict[str, VerificationKey]:
+    return {kid: VerificationKey(kid, alg, public) for kid, public in link.public_keys(key, alg, required=True).items()}
 
 
 def load_link(settings: Mapping[str, Any], base: Path) -> Link:
     """Read one side's ``[platforms.<id>.link]`` table; file paths are relative to ``base``."""
+    link = LinkReader(_SOURCE, settings, base)
     return Link(
-        client_id=_text(settings, "client_id"),
-        assertion_key=_signing_key(settings, base, "assertion_key", ALG_ES256),
-        signing_key=_signing_key(settings, base, "signing_key", ALG_EDDSA),
-        peer_id=_text(settings, "peer_client_id"),
-        peer_assertion_keys=_peer_keys(settings, base, "peer_assertion_keys", ALG_ES256),
-        peer_signing_keys=_peer_keys(settings, base, "peer_signing_keys", ALG_EDDSA),
-        audience=_text(settings, "audience", required=False),
-        peer_audience=_text(settings, "peer_audience", required=False),
+        client_id=link.text("client_id"),
+        assertion_key=_signing_key(link, "assertion_key", ALG_ES256),  # §2
+        signing_key=_signing_key(link, "signing_key", ALG_EDDSA),  # §3
+        peer_id=link.text("peer_client_id"),
+        peer_assertion_keys=_peer_keys(link, "peer_assertion_keys", ALG_ES256),
+        peer_signing_keys=_peer_keys(link, "peer_signing_keys", ALG_EDDSA),
+        audience=link.text("audience", required=False),
+        peer_audience=link.text("peer_audience", required=False),
     )
-
-
-def _write(path: Path, data: bytes, mode: int) -> None:
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
-    with os.fdopen(fd, "wb") as fh:
-        fh.write(data)
-    os.chmod(path, mode)
 
 
 def generate_link(folder: Path, platform: Platform) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -168,8 +137,8 @@ def generate_link(folder: Path, platform: Platform) -> tuple[dict[str, Any], dic
         for role, make in (("assertion", generate_p256), ("signing", generate_ed25519)):
             key = make()
             name = f"{side}-{role}"
-            _write(home / f"{name}.key.pem", private_key_pem(key), 0o600)
-            _write(home / f"{name}.pub.pem", public_key_pem(key), 0o644)
+            write_file(home / f"{name}.key.pem", private_key_pem(key), private=True)
+            write_file(home / f"{name}.pub.pem", public_key_pem(key))
             entry[f"{role}_key"] = f"{platform.id}/{name}.key.pem"
             entry[f"{role}_key_kid"] = f"{client_id}-{'es256' if role == 'assertion' else 'ed25519'}-01"
         sides[side] = entry

@@ -15,7 +15,6 @@ the clock, generates ids or signs: ``render`` writes no ``soap:Header``, the wir
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from lxml import etree
@@ -23,9 +22,8 @@ from lxml import etree
 from gateway.errors import Refusal
 from gateway.errors import RejectionCode as C
 from mappings.engine import RecordMapping
-from mappings.tables import Tables
 
-from ..base import MAPPINGS, DialectAdapter, Envelope
+from ..base import DialectAdapter, Envelope
 from ..xmlwire import build_element, check_xml_declaration, element_tree, parse_xml, refuse_dtd
 
 __all__ = [
@@ -145,17 +143,6 @@ class ShanghaiAdapter(DialectAdapter):
     name = "shanghai"
     content_type = "text/xml; charset=UTF-8"  # §1
 
-    def __init__(
-        self,
-        tables: Tables,
-        item_columns: tuple[str, ...] = (),
-        mappings_dir: Path = MAPPINGS,
-        *,
-        folder: Path | None = None,
-    ) -> None:
-        super().__init__(tables, item_columns, mappings_dir, folder=folder)
-        self._schemas = {kind: m.schema() for kind, m in self.mappings.items()}
-
     def parse(self, record_type: str, body: bytes) -> Any:
         message = read_envelope(body)
         op_name, record_name = OPERATIONS[record_type]
@@ -164,7 +151,7 @@ class ShanghaiAdapter(DialectAdapter):
         record = message.operation
         if record_name is not None:
             record = _one(record, _q(EX_NS, record_name), f"{op_name}/{record_name}")
-        shape = self._schemas[record_type]
+        shape = self.schemas[record_type]
         try:
             return element_tree(record, shape, EX_NS)
         except Refusal as exc:  # element_tree's only refusal: a once-only element twice (README §8); name it

@@ -20,7 +20,6 @@ exception: the unsigned ``AUTH_FAILED`` fault (§2), which is a peer's ``Refusal
 from __future__ import annotations
 
 import logging
-import os
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -30,6 +29,7 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from adapters.base import Envelope
+from adapters.linkfiles import LinkReader, write_file
 from adapters.shanghai.codec import (
     OPERATIONS,
     SOAP_ACTIONS,
@@ -58,7 +58,7 @@ from adapters.wire import HttpRequest, HttpResponse
 from gateway.delivery.outcomes import ServerError, Throttled
 from gateway.delivery.retry_after import parse_retry_after
 from gateway.dialects import LinkKeys
-from gateway.errors import ConfigError, Refusal, Side
+from gateway.errors import Refusal, Side
 from gateway.errors import RejectionCode as C
 from gateway.model.records import LicenceQuery
 from gateway.model.timefmt import BEIJING
@@ -81,11 +81,8 @@ from signing.keys import (
     ALG_SM2_SM3,
     SigningKey,
     VerificationKey,
-    alg_for_key,
-    load_private_key_file,
-    load_public_key_file,
 )
-from signing.secret import Secret, secret_from_file
+from signing.secret import Secret
 from signing.sm import sm2_generate
 
 __all__ = ["Client", "Endpoint", "Link", "generate_link", "load_link"]
@@ -120,66 +117,23 @@ class Link:
         return self.app_secret if app_id == self.app_id else None
 
 
-def _optional(settings: Mapping[str, Any], key: str) -> str | None:
-    return None if settings.get(key) is None else _text(settings, key)
-
-
-def _text(settings: Mapping[str, Any], key: str) -> str:
-    value = settings.get(key)
-    if not isinstance(value, str) or not value:
-        raise ConfigError(_SOURCE, key, f"needs a non-empty string, got {type(value).__name__}", f"set {key} = '…'")
-    return value
-
-
-def _file(settings: Mapping[str, Any], key: str, base: Path, rel: Any) -> Path:
-    if not isinstance(rel, str) or not rel:
-        raise ConfigError(_SOURCE, key, "needs a file path relative to the configuration folder")
-    path = base / rel
-    if not path.is_file():
-        raise ConfigError(_SOURCE, key, f"file {path} does not exist", "run generate_link or mount the credential")
-    return path
-
-
 def load_link(settings: Mapping[str, Any], base: Path) -> Link:
     """Read ``app_id``, ``app_secret_file``, ``licence_issuer_keys`` (certSn → SM2 public PEM) and, on the platform
     side, ``licence_signing_key_file`` with ``licence_cert_sn``; paths relative to ``base``."""
-    app_id = _text(settings, "app_id")
-    try:
-        secret = secret_from_file(_file(settings, "app_secret_file", base, settings.get("app_secret_file")))
-    except SigningError as exc:
-        raise ConfigError(_SOURCE, "app_secret_file", "the secret file is empty or unreadable") from exc
-    raw_keys = settings.get("licence_issuer_keys", {})
-    if not isinstance(raw_keys, Mapping):
-        raise ConfigError(_SOURCE, "licence_issuer_keys", "needs a table of certSn = public key file")
-    keys: dict[str, VerificationKey] = {}
-    for cert_sn, rel in raw_keys.items():
-        key = f"licence_issuer_keys.{cert_sn}"
-        try:
-            public = load_public_key_file(_file(settings, key, base, rel))
-        except SigningError as exc:
-            raise ConfigError(_SOURCE, key, "not a PEM public key") from exc
-        if alg_for_key(public) != ALG_SM2_SM3:
-            raise ConfigError(_SOURCE, key, "a licence issuer key must be SM2 (anhui.md §6.6)")
-        keys[str(cert_sn)] = VerificationKey(str(cert_sn), ALG_SM2_SM3, public)
+    link = LinkReader(_SOURCE, settings, base)
+    app_id = link.text("app_id")
+    secret = link.secret("app_secret_file")
+    keys = {  # anhui.md §6.6: a licence issuer key is SM2
+        str(sn): VerificationKey(str(sn), ALG_SM2_SM3, public)
+        for sn, public in link.public_keys("licence_issuer_keys", ALG_SM2_SM3).items()
+    }
     signer = None
-    signing_file, cert_sn = settings.get("licence_signing_key_file"), _optional(settings, "licence_cert_sn")
+    signing_file, cert_sn = settings.get("licence_signing_key_file"), link.optional("licence_cert_sn")
     if (signing_file is None) != (cert_sn is None):
-        raise ConfigError(_SOURCE, "licence_cert_sn", "licence_signing_key_file and licence_cert_sn go together")
+        raise link.refuse("licence_cert_sn", "licence_signing_key_file and licence_cert_sn go together")
     if signing_file is not None and cert_sn is not None:
-        try:
-            private = load_private_key_file(_file(settings, "licence_signing_key_file", base, signing_file))
-            signer = SigningKey(cert_sn, ALG_SM2_SM3, private)
-        except SigningError as exc:
-            raise ConfigError(_SOURCE, "licence_signing_key_file", "not an SM2 private key PEM") from exc
+        signer = SigningKey(cert_sn, ALG_SM2_SM3, link.private_key("licence_signing_key_file", ALG_SM2_SM3))
     return Link(app_id, secret, keys, LICENCE_ALGS, signer)
-
-
-def _write(path: Path, data: bytes, private: bool = False) -> None:
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600 if private else 0o644)
-    with os.fdopen(fd, "wb") as fh:
-        fh.write(data)
-    if private:
-        path.chmod(0o600)  # also when the file existed with wider rights
 
 
 def generate_link(folder: Path, platform: Platform) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -187,10 +141,10 @@ def generate_link(folder: Path, platform: Platform) -> tuple[dict[str, Any], dic
     licence issuer SM2 key pair. Returns (gateway side, platform side) settings for ``load_link(…, folder)``."""
     out = folder / platform.id
     out.mkdir(parents=True, exist_ok=True)
-    _write(out / "app_secret", secrets.token_urlsafe(32).encode(), private=True)
+    write_file(out / "app_secret", secrets.token_urlsafe(32).encode(), private=True)
     issuer = sm2_generate()
-    _write(out / "licence_issuer.key.pem", private_key_pem(issuer), private=True)
-    _write(out / "licence_issuer.pub.pem", public_key_pem(issuer))
+    write_file(out / "licence_issuer.key.pem", private_key_pem(issuer), private=True)
+    write_file(out / "licence_issuer.pub.pem", public_key_pem(issuer))
     cert_sn = secrets.token_hex(8)
     shared: dict[str, Any] = {
         "app_id": f"{platform.id.upper()}-DEV-{secrets.token_hex(4).upper()}",

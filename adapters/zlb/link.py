@@ -5,23 +5,21 @@ Split from ``adapters/zlb/roles.py`` (which re-exports these names for the schem
 
 from __future__ import annotations
 
-import os
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from adapters.linkfiles import LinkReader, write_file
 from adapters.zlb.scheme import (
     is_cert_sn,
 )
 from gateway.dialects import LinkKeys
-from gateway.errors import ConfigError
 from gateway.registry import Platform
 from signing.devpki import private_key_pem, public_key_pem
-from signing.errors import SigningError
-from signing.keys import ALG_SM2_SM3, alg_for_key, load_private_key_file, load_public_key_file
-from signing.secret import Secret, secret_from_file
+from signing.keys import ALG_SM2_SM3
+from signing.secret import Secret
 from signing.sm import sm2_generate
 
 _SOURCE = "zlb link settings"
@@ -54,36 +52,16 @@ class Link:
         return LinkKeys(sm2=(own,) if issuer is None else (own, issuer), licence_issuer=issuer)
 
 
-def _text(settings: Mapping[str, Any], key: str, required: bool = True) -> str:
-    value = settings.get(key)
-    if value is None and not required:
-        return ""
-    if not isinstance(value, str) or not value:
-        raise ConfigError(_SOURCE, key, "missing or not a non-empty string", f"set {key} in the link table")
-    return value
-
-
-def _serial(key: str, value: object) -> str:
+def _serial(link: LinkReader, key: str, value: object) -> str:
     if not isinstance(value, str) or not is_cert_sn(value):
-        raise ConfigError(_SOURCE, key, "not a certificate serial in lower-case hex", "write e.g. 5a4b3c2d1e0f0001")
+        raise link.refuse(key, "not a certificate serial in lower-case hex", "write e.g. 5a4b3c2d1e0f0001")
     return value
 
 
-def _sm2(key: str, path: Path, private: bool) -> Any:
-    try:
-        loaded = load_private_key_file(path) if private else load_public_key_file(path)
-        if alg_for_key(loaded) != ALG_SM2_SM3:
-            raise ConfigError(_SOURCE, key, f"{path} is not an SM2 key", "zlb.md §3 signs with SM2 only")
-    except SigningError as exc:
-        raise ConfigError(_SOURCE, key, f"cannot read an SM2 PEM key from {path}", "check the path") from exc
-    return loaded
-
-
-def _certs(settings: Mapping[str, Any], key: str, base: Path) -> dict[str, Any]:
-    table = settings.get(key, {})
-    if not isinstance(table, Mapping):
-        raise ConfigError(_SOURCE, key, "not a table of serial = public key file", 'write {"<sn>" = "peer.pem"}')
-    return {_serial(f"{key}.{sn}", sn): _sm2(f"{key}.{sn}", base / str(path), False) for sn, path in table.items()}
+def _certs(link: LinkReader, key: str) -> dict[str, Any]:
+    """A table of certificate serial → SM2 public key file (zlb.md §3: a registered certificate)."""
+    keys = link.public_keys(key, ALG_SM2_SM3)
+    return {_serial(link, f"{key}.{sn}", sn): public for sn, public in keys.items()}
 
 
 def load_link(settings: Mapping[str, Any], base: Path) -> Link:
@@ -94,34 +72,24 @@ def load_link(settings: Mapping[str, Any], base: Path) -> Link:
     form), ``licence_key_file`` + ``licence_cert_sn`` (an issuing platform), ``local_id``, ``peer_id``.
     Decision (no SM2 X.509 in the toolchain): a registered certificate is its serial and its public key.
     """
-    try:
-        app_secret = secret_from_file(base / _text(settings, "app_secret_file"))
-    except SigningError as exc:
-        raise ConfigError(_SOURCE, "app_secret_file", "cannot read the appSecret file", "check the path") from exc
-    peer_certs = _certs(settings, "peer_certs", base)
+    link = LinkReader(_SOURCE, settings, base)
+    app_secret = link.secret("app_secret_file")
+    peer_certs = _certs(link, "peer_certs")
     if not peer_certs:
-        raise ConfigError(_SOURCE, "peer_certs", "no peer certificate registered", "name at least one")
-    licence_file = _text(settings, "licence_key_file", required=False)
+        raise link.refuse("peer_certs", "no peer certificate registered", "name at least one")
+    issuing = link.text("licence_key_file", required=False)
     return Link(
-        app_key=_text(settings, "app_key"),
+        app_key=link.text("app_key"),
         app_secret=app_secret,
-        sign_key=_sm2("sm2_key_file", base / _text(settings, "sm2_key_file"), True),
-        cert_sn=_serial("sm2_cert_sn", settings.get("sm2_cert_sn")),
+        sign_key=link.private_key("sm2_key_file", ALG_SM2_SM3),  # zlb.md §3 signs with SM2 only
+        cert_sn=_serial(link, "sm2_cert_sn", settings.get("sm2_cert_sn")),
         peer_certs=peer_certs,
-        licence_issuers=_certs(settings, "licence_issuers", base),
-        licence_key=_sm2("licence_key_file", base / licence_file, True) if licence_file else None,
-        licence_cert_sn=_serial("licence_cert_sn", settings.get("licence_cert_sn")) if licence_file else "",
-        local_id=_text(settings, "local_id", required=False),
-        peer_id=_text(settings, "peer_id", required=False),
+        licence_issuers=_certs(link, "licence_issuers"),
+        licence_key=link.private_key("licence_key_file", ALG_SM2_SM3) if issuing else None,
+        licence_cert_sn=_serial(link, "licence_cert_sn", settings.get("licence_cert_sn")) if issuing else "",
+        local_id=link.text("local_id", required=False),
+        peer_id=link.text("peer_id", required=False),
     )
-
-
-def _write(path: Path, data: bytes, private: bool) -> None:
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600 if private else 0o644)
-    with os.fdopen(fd, "wb") as fh:
-        fh.write(data)
-    if private:
-        path.chmod(0o600)
 
 
 def _new_serial() -> str:
@@ -136,12 +104,12 @@ def generate_link(folder: Path, platform: Platform) -> tuple[dict[str, Any], dic
     pid = platform.id
     target = folder / pid
     target.mkdir(parents=True, exist_ok=True)
-    _write(target / "app_secret", secrets.token_urlsafe(24).encode("ascii"), True)
+    write_file(target / "app_secret", secrets.token_urlsafe(24).encode("ascii"), private=True)
     serials: dict[str, str] = {}
     for who in ("gateway", "platform", "licence"):
         key = sm2_generate()
-        _write(target / f"{who}_sm2_key.pem", private_key_pem(key), True)
-        _write(target / f"{who}_sm2_pub.pem", public_key_pem(key), False)
+        write_file(target / f"{who}_sm2_key.pem", private_key_pem(key), private=True)
+        write_file(target / f"{who}_sm2_pub.pem", public_key_pem(key))
         serials[who] = _new_serial()
     shared = {"app_key": f"{pid}-gateway-{secrets.token_hex(4)}", "app_secret_file": f"{pid}/app_secret"}
     gateway = {

@@ -1,11 +1,16 @@
-"""The operators' browser console (issue 16): overview, outbox and dead letters, message log, sync, configuration.
+"""The operators' browser console (issue 16): overview, outbox and dead letters, message log, licence exchanges,
+catalogue sync, configuration and accounts.
 
 Server-rendered pages (aiohttp + Jinja2 with autoescaping, no script at all), Simplified Chinese by default with an
 English switch, on a listener of its own (``[console] port``). Modules:
 
-- ``auth``: roles, argon2 password hashes, sessions, the login throttle (pure, clock injected);
+- ``auth``: roles, argon2 password hashes, sessions kept in the store, the login throttle (pure, clock injected);
 - ``security``: the refusal type and the middlewares (refusals, headers/CSP, session, CSRF), in their order;
-- ``login``, ``outbox``, ``views``: the pages; ``overview``, ``redact``: what they compute;
+- the pages: ``login``, ``views`` (overview, configuration), ``outbox`` and ``bulk``, ``msglog_view``,
+  ``licences_view``, ``sync_view``, ``accounts``;
+- what they compute: ``overview``, ``history`` (sampled counters), ``chart`` (SVG), ``filters``, ``payload`` (the
+  last signed request, masked), ``evidence_view``, ``redact``;
+- background jobs of the serving process: ``verify_job`` (verify chain), ``sync_run`` (run incremental now);
 - ``audit``: every operator action into the tamper-evident message log;
 - ``users``: accounts for ``gateway console add-user`` and ``gateway demo``'s one-time admin;
 - ``app``: the application and its listener.

@@ -1,7 +1,7 @@
 """What an operator reads in a message-log entry's evidence: the signature scheme, the key id and what was verified.
 
-Pure: it reads the evidence headers the log kept as they travelled (:data:`gateway.evidence.EVIDENCE_HEADERS`) and
-never verifies anything again (the wire scheme did, before the entry was written). A JWS's protected header is
+Pure: it reads the evidence headers the log kept as they travelled (each dialect's ``Dialect.evidence_headers``)
+and never verifies anything again (the wire scheme did, before the entry was written). A JWS's protected header is
 decoded only to show its ``alg`` and ``kid``. The XML dialects carry their signature inside the logged body, so
 their entries have no signature header and are shown as "XMLDSig / in the body".
 """

@@ -254,7 +254,7 @@ def serve_workers(config: Config, count: int, announce: Callable[[str], None], *
 
         async def run() -> None:
             announce(f"event loop: {loop_name(asyncio.get_running_loop())}")
-            app = create_app(config, metrics_registry=WorkerRegistry(shared, identity))
+            app = await create_app(config, metrics_registry=WorkerRegistry(shared, identity))
             await serve_until_stopped(app, config, announce=announced, reuse_port=True)
 
         run_loop(run(), loop)

@@ -1,12 +1,15 @@
-"""The gateway's durable store: idempotency records, the outbox, replay nonces, sync state.
+"""The gateway's durable store: idempotency records, the outbox, replay nonces, sync state, console accounts.
 
-Use :func:`open_store` with a URL and program against :class:`Store` only::
+Use :func:`open_store` with a URL; a part that uses the store is typed against the narrowest protocol of
+:mod:`.api` it needs (``Outbox``, ``IdempotencyRecords``, ``Nonces``, ``SyncState``, ``OperatorAccounts``,
+``ConsoleSessions``), never against a backend::
 
     store = await open_store("sqlite:///var/lib/tongban/gateway.db")        # one instance (default)
     store = await open_store("postgresql://gw@db/tongban?schema=gateway")  # several instances
 
 Backends: :mod:`.sqlite` (stdlib ``sqlite3`` on its own thread, WAL, group commit) and
-:mod:`.postgres` (asyncpg pool, ``FOR UPDATE SKIP LOCKED``). Both apply :mod:`.migrations` at open.
+:mod:`.postgres` (asyncpg pool, ``FOR UPDATE SKIP LOCKED``). Both run the statements of :mod:`._sql` (outbox
+states from :mod:`.transitions`) and apply :mod:`.migrations` at open.
 Errors: see :mod:`.errors`; driver exceptions never cross this package's boundary.
 
 URL rules. ``sqlite://`` is followed by the file path: ``sqlite:///abs/path.db`` is absolute,

@@ -35,6 +35,7 @@ __all__ = [
     "INSERT_INBOUND",
     "INSERT_OUTBOX",
     "LEASE_EXPIRED",
+    "LIST_OPERATORS",
     "MARK_DELIVERED",
     "PURGE_DELIVERED",
     "PURGE_NONCES",
@@ -199,7 +200,9 @@ PUT_OPERATOR: Final = (
     " ON CONFLICT (name) DO UPDATE SET role = excluded.role, password_hash = excluded.password_hash,"
     " created_at = excluded.created_at, single_use = excluded.single_use"
 )
-GET_OPERATOR: Final = "SELECT name, role, password_hash, created_at, single_use FROM console_operators WHERE name = ?"
+_OPERATOR: Final = "SELECT name, role, password_hash, created_at, single_use FROM console_operators"
+GET_OPERATOR: Final = _OPERATOR + " WHERE name = ?"
+LIST_OPERATORS: Final = _OPERATOR + " ORDER BY name"
 SPEND_SINGLE_USE: Final = (
     "UPDATE console_operators SET password_hash = '!spent' WHERE name = ? AND single_use = 1 AND password_hash = ?"
 )

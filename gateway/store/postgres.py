@@ -14,8 +14,8 @@ it to isolate themselves.
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterable, Mapping, Sequence
-from typing import Any, Final, Unpack
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any, Final, TypeVar, Unpack
 
 from . import _console_sql, _rows, _sql
 from ._pg_pool import PooledBackend, PoolOptions, open_migrated_pool, row_count
@@ -33,6 +33,8 @@ from .errors import StoreError
 from .migrations import STORE_SCHEMA
 
 __all__ = ["PostgresStore"]
+
+T = TypeVar("T")
 
 #: ``?`` statements of :mod:`._sql` as ``$n`` ones, rendered once each
 _N: Final = functools.cache(_sql.numbered)
@@ -80,8 +82,13 @@ class PostgresStore(PooledBackend):
         """Run one statement; how many rows it changed."""
         return row_count(await self._run(name, lambda conn: conn.execute(sql, *args)))
 
+    async def _all(self, name: str, convert: Callable[[Any], T], sql: str, *args: Any) -> list[T]:
+        """Every row a statement returns, converted."""
+        return [convert(r) for r in await self._run(name, lambda conn: conn.fetch(sql, *args))]
+
     async def _messages(self, name: str, sql: str, *args: Any) -> list[OutboundMessage]:
-        return [_rows.message_from_row(r) for r in await self._run(name, lambda conn: conn.fetch(sql, *args))]
+        """The outbox rows a statement returns, as messages."""
+        return await self._all(name, _rows.message_from_row, sql, *args)
 
     # --- inbound + outbox -------------------------------------------------------------------
 
@@ -183,7 +190,6 @@ class PostgresStore(PooledBackend):
         return await self._changed("discard", _N(_sql.DISCARD), id)
 
     async def purge_delivered(self, before: float) -> int:
-
         async def job(conn: Any) -> int:
             async with conn.transaction():
                 gone = row_count(await conn.execute(_N(_sql.PURGE_DELIVERED), float(before)))
@@ -274,17 +280,15 @@ class PostgresStore(PooledBackend):
     async def record_attempt(self, attempt: DeliveryAttempt) -> None:
         sql = _console_sql.insert_sql("delivery_attempts", _console_sql.ATTEMPT_COLUMNS, _dollar)
         values = _console_sql.attempt_values(attempt)
-        await self._run("record_attempt", lambda conn: conn.execute(sql, *values))
+        await self._count("record_attempt", sql, *values)
 
     async def list_attempts(self, outbox_id: str, limit: int = 200) -> list[DeliveryAttempt]:
         sql = _console_sql.list_attempts_sql(_dollar)
-        rows = await self._run("list_attempts", lambda conn: conn.fetch(sql, outbox_id, limit))
-        return [_console_sql.attempt_from_row(r) for r in rows]
+        return await self._all("list_attempts", _console_sql.attempt_from_row, sql, outbox_id, limit)
 
     async def find_messages(self, query: OutboxQuery) -> list[OutboundMessage]:
         sql, params = _console_sql.find_messages_sql(query, _dollar)
-        rows = await self._run("find_messages", lambda conn: conn.fetch(sql, *params))
-        return [_rows.message_from_row(r) for r in rows]
+        return await self._messages("find_messages", sql, *params)
 
     async def put_session(self, session: ConsoleSession, idle_before: float, max_sessions: int) -> None:
         insert = _console_sql.insert_sql("console_sessions", _console_sql.SESSION_COLUMNS, _dollar)
@@ -312,16 +316,14 @@ class PostgresStore(PooledBackend):
 
     async def update_session(self, token_sha256: str, lang: str) -> None:
         sql = "UPDATE console_sessions SET lang = $1 WHERE token_sha256 = $2"
-        await self._run("update_session", lambda conn: conn.execute(sql, lang, token_sha256))
+        await self._count("update_session", sql, lang, token_sha256)
 
     async def end_sessions(self, *, token_sha256: str | None = None, name: str | None = None) -> int:
         sql = "DELETE FROM console_sessions WHERE token_sha256 = $1::text OR name = $2::text"
-        return row_count(await self._run("end_sessions", lambda conn: conn.execute(sql, token_sha256, name)))
+        return await self._count("end_sessions", sql, token_sha256, name)
 
     async def list_operators(self) -> list[OperatorAccount]:
-        sql = "SELECT name, role, password_hash, created_at, single_use FROM console_operators ORDER BY name"
-        rows = await self._run("list_operators", lambda conn: conn.fetch(sql))
-        return [OperatorAccount(r[0], r[1], r[2], float(r[3]), bool(r[4])) for r in rows]
+        return await self._all("list_operators", _rows.operator_from_row, _sql.LIST_OPERATORS)
 
 
 def _dollar(n: int) -> str:

@@ -136,9 +136,13 @@ class SQLiteStore:
 
         return await self._worker.run(name, job)
 
+    async def _all(self, name: str, sql: str, params: tuple[Any, ...], convert: Callable[[Any], T]) -> list[T]:
+        """Every row a statement returns, converted."""
+        return await self._worker.run(name, lambda conn: [convert(r) for r in conn.execute(sql, params)])
+
     async def _messages(self, name: str, sql: str, params: tuple[Any, ...]) -> list[OutboundMessage]:
         """The outbox rows a statement returns, as messages."""
-        return await self._worker.run(name, lambda conn: [_rows.message_from_row(r) for r in conn.execute(sql, params)])
+        return await self._all(name, sql, params, _rows.message_from_row)
 
     async def mark_delivered(self, id: str, owner: str, receipt: bytes | None, now: float) -> bool:
         return await self._changed("mark_delivered", _sql.MARK_DELIVERED, (receipt, now, id, owner))
@@ -178,7 +182,6 @@ class SQLiteStore:
         return await self._changed("discard", _sql.DISCARD, (id,))
 
     async def purge_delivered(self, before: float) -> int:
-
         def job(conn: sqlite3.Connection) -> int:
             gone = conn.execute(_sql.PURGE_DELIVERED, (before,)).rowcount
             conn.execute(_console_sql.PURGE_ORPHAN_ATTEMPTS)  # their attempt histories go with them
@@ -274,20 +277,15 @@ class SQLiteStore:
     async def record_attempt(self, attempt: DeliveryAttempt) -> None:
         sql = _console_sql.insert_sql("delivery_attempts", _console_sql.ATTEMPT_COLUMNS, _qmark)
         values = _console_sql.attempt_values(attempt)
-        await self._worker.run("record_attempt", lambda conn: conn.execute(sql, values) and None)
+        await self._count("record_attempt", sql, values)
 
     async def list_attempts(self, outbox_id: str, limit: int = 200) -> list[DeliveryAttempt]:
         sql = _console_sql.list_attempts_sql(_qmark)
-        return await self._worker.run(
-            "list_attempts",
-            lambda conn: [_console_sql.attempt_from_row(r) for r in conn.execute(sql, (outbox_id, limit))],
-        )
+        return await self._all("list_attempts", sql, (outbox_id, limit), _console_sql.attempt_from_row)
 
     async def find_messages(self, query: OutboxQuery) -> list[OutboundMessage]:
         sql, params = _console_sql.find_messages_sql(query, _qmark)
-        return await self._worker.run(
-            "find_messages", lambda conn: [_rows.message_from_row(r) for r in conn.execute(sql, params)]
-        )
+        return await self._messages("find_messages", sql, tuple(params))
 
     async def put_session(self, session: ConsoleSession, idle_before: float, max_sessions: int) -> None:
         insert = _console_sql.insert_sql("console_sessions", _console_sql.SESSION_COLUMNS, _qmark)
@@ -314,18 +312,14 @@ class SQLiteStore:
 
     async def update_session(self, token_sha256: str, lang: str) -> None:
         sql = "UPDATE console_sessions SET lang = ? WHERE token_sha256 = ?"
-        await self._worker.run("update_session", lambda conn: conn.execute(sql, (lang, token_sha256)) and None)
+        await self._count("update_session", sql, (lang, token_sha256))
 
     async def end_sessions(self, *, token_sha256: str | None = None, name: str | None = None) -> int:
         sql = "DELETE FROM console_sessions WHERE token_sha256 = ? OR name = ?"
-        return await self._worker.run("end_sessions", lambda conn: conn.execute(sql, (token_sha256, name)).rowcount)
+        return await self._count("end_sessions", sql, (token_sha256, name))
 
     async def list_operators(self) -> list[OperatorAccount]:
-        sql = "SELECT name, role, password_hash, created_at, single_use FROM console_operators ORDER BY name"
-        return await self._worker.run(
-            "list_operators",
-            lambda conn: [OperatorAccount(r[0], r[1], r[2], r[3], bool(r[4])) for r in conn.execute(sql)],
-        )
+        return await self._all("list_operators", _sql.LIST_OPERATORS, (), _rows.operator_from_row)
 
 
 def _qmark(n: int) -> str:

@@ -22,7 +22,8 @@ the simulator of a platform and the gateway's inbound routes towards that platfo
 "other direction").
 
 Credentials of one side of a link (its own keys and secrets, and the peer's public keys) are a dialect-specific
-frozen dataclass (the dialect's ``Link``), loaded from a ``[platforms.<id>.link]`` table.
+frozen dataclass (the dialect's ``Link``, a ``gateway.dialects.DialectLink``), loaded from a
+``[platforms.<id>.link]`` table by its ``Dialect.load_link``.
 """
 
 from __future__ import annotations
@@ -32,7 +33,6 @@ from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
 from adapters.base import DialectAdapter
@@ -257,9 +257,3 @@ class PlatformEndpoint(ABC):
     def refuse(self, request: HttpRequest, rejection: Refusal) -> HttpResponse:
         """The dialect's own signed answer to a call refused before it reached a route's ``handle`` (the edge's
         ``BODY_TOO_LARGE``); ``request`` carries the method, URL and headers, and no body."""
-
-
-#: per dialect: generate a matched pair of link settings (the gateway's side, the platform's side) into a folder
-LinkGenerator = Callable[[Path, Platform], tuple[dict[str, Any], dict[str, Any]]]
-#: per dialect: read one side's link settings (file paths relative to ``base``) into the dialect's Link
-LinkLoader = Callable[[Mapping[str, Any], Path], Any]

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from gateway.dialects import dialect
+from gateway.dialects import DialectLink, dialect
 from gateway.registry import Platform, Registry
 from gateway.transport import Transport
 from signing.replay import ReplayGuard
@@ -22,13 +22,13 @@ from .base import Clock, InboundHandler, PlatformClient, PlatformEndpoint, WireC
 __all__ = ["load_platform_link", "platform_client", "platform_endpoint"]
 
 
-def load_platform_link(platform: Platform, settings: Mapping[str, Any], base: Path) -> Any:
+def load_platform_link(platform: Platform, settings: Mapping[str, Any], base: Path) -> DialectLink:
     """One side's link of ``platform`` (its dialect's ``Link``, a ``gateway.dialects.DialectLink``)."""
     return dialect(platform.dialect).load_link(settings, base)
 
 
 def platform_client(
-    registry: Registry, platform: Platform, link: Any, transport: Transport, clock: Clock, base_url: str
+    registry: Registry, platform: Platform, link: DialectLink, transport: Transport, clock: Clock, base_url: str
 ) -> PlatformClient:
     """A client calling ``platform`` (or the gateway's routes for it) at ``base_url`` with ``link``."""
     ctx = WireContext(platform, link, registry.adapter(platform.dialect), clock, base_url)
@@ -36,7 +36,12 @@ def platform_client(
 
 
 def platform_endpoint(
-    registry: Registry, platform: Platform, link: Any, clock: Clock, replay: ReplayGuard, handler: InboundHandler
+    registry: Registry,
+    platform: Platform,
+    link: DialectLink,
+    clock: Clock,
+    replay: ReplayGuard,
+    handler: InboundHandler,
 ) -> PlatformEndpoint:
     """The documented routes of ``platform``, served with ``link`` by ``handler``."""
     ctx = WireContext(platform, link, registry.adapter(platform.dialect), clock)

@@ -168,7 +168,7 @@ class Stack:
     async def add_gateway(self, *, run_workers: bool = True) -> tuple[web.Application, str]:
         """A second gateway instance (its own worker owner) on the same store and simulators."""
         sock, port = held_port()
-        app = create_app(self.config, transport=self.transport, run_workers=run_workers)
+        app = await create_app(self.config, transport=self.transport, run_workers=run_workers)
         runner = web.AppRunner(app, access_log=None)
         await runner.setup()
         await web.SockSite(runner, sock).start()
@@ -192,7 +192,7 @@ async def start_stack(dev: Path, store_url: str, *, extra: dict[str, Any] | None
                                      gateway_url=f"http://127.0.0.1:{port}", options=SIM_OPTIONS)
     sims = {r.platform: r for r in running}
     config = _config(dev, store_url, {pid: r.url for pid, r in sims.items()}, port, extra)
-    app = create_app(config, transport=transport, run_workers=run_workers)
+    app = await create_app(config, transport=transport, run_workers=run_workers)
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     await web.SockSite(runner, sock).start()

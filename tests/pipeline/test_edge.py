@@ -61,7 +61,7 @@ OPENED: list[asyncio.StreamWriter] = []
 @pytest.fixture
 async def gateway(dev_folder: Path, tmp_path: Path) -> AsyncIterator[Gateway]:
     config = _config(dev_folder, f"sqlite:///{tmp_path / 'gw.db'}", {}, 0, {"server": {**LIMITS, "tls_port": 0}})
-    app = create_app(config, run_workers=False)
+    app = await create_app(config, run_workers=False)
     runner, urls = await start_sites(app, config, port=0, tls_port=0)
     try:
         yield Gateway(config, urls[0], urls[1], runner)

@@ -72,7 +72,7 @@ async def _gateway_metrics(rig: SyncRig, wait_for_run: bool = False) -> Samples:
     raw = dict(rig.config.raw)
     raw["sync"] = {"links": ["hefei>yrd-map"]}
     config = dataclasses.replace(rig.config, raw=raw)
-    app = create_app(config, run_workers=False)
+    app = await create_app(config, run_workers=False)
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)

@@ -512,7 +512,7 @@ async def start_rig(dev: Path, store_url: str, samples_dir: Path, pids: tuple[st
         base, port_base=None, clock=time.time, transport=transport, gateway_url=f"http://127.0.0.1:{port}"
     )
     config = _config(dev, store_url, port, tls_port, {r.platform: r.url for r in running})
-    app = create_app(config, transport=transport, run_workers=False)
+    app = await create_app(config, transport=transport, run_workers=False)
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     await web.SockSite(runner, sock).start()

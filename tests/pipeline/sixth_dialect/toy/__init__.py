@@ -11,14 +11,11 @@ from __future__ import annotations
 
 import json
 import secrets
-import uuid
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
-
-from aiohttp import web
 
 from adapters.anhui.codec import AnhuiAdapter
 from adapters.base import Envelope
@@ -29,7 +26,7 @@ from gateway.dialects import Dialect, LinkKeys
 from gateway.errors import ConfigError, Refusal
 from gateway.errors import RejectionCode as C
 from gateway.registry import Platform, item_codes_for
-from gateway.wire.base import Accepted, InboundCall, PlatformClient, PlatformEndpoint
+from gateway.wire.base import Accepted, InboundCall, PlatformClient, PlatformEndpoint, Route
 from signing.errors import SigningError
 from signing.secret import Secret, secret_from_file
 from signing.sm import hmac_sm3_hex, verify_hmac_sm3_hex
@@ -109,35 +106,41 @@ class Client(PlatformClient):
 
 
 class Endpoint(PlatformEndpoint):
-    def routes(self) -> list[web.RouteDef]:
-        return [web.post(f"/toy/{op}", self._route(op)) for op in OPERATIONS]
+    """Sans-IO: each route takes the whole request as a value and answers a signed one."""
 
-    def _route(self, op: str) -> Any:
-        async def handle(request: web.Request) -> web.Response:
-            body = await request.read()
-            answer, status = await self._serve(op, request.headers, body)
-            out, headers = _signed_json(self.ctx.link, answer)
-            return web.Response(status=status, body=out, headers=headers, content_type="application/json")
+    def routes(self) -> list[Route]:
+        return [Route("POST", f"/toy/{op}", self._route(op)) for op in OPERATIONS]
+
+    def refuse(self, request: HttpRequest, rejection: Refusal) -> HttpResponse:
+        return self._answer({"code": rejection.code.value, "field": rejection.where}, 400)
+
+    def _answer(self, answer: dict[str, Any], status: int) -> HttpResponse:
+        body, headers = _signed_json(self.ctx.link, answer)
+        return HttpResponse(status, {**headers, "content-type": "application/json"}, body)
+
+    def _route(self, op: str) -> Callable[[HttpRequest], Awaitable[HttpResponse]]:
+        async def handle(request: HttpRequest) -> HttpResponse:
+            try:
+                return self._answer({"code": "OK", "receipt": await self._accept(op, request)}, 200)
+            except Refusal as exc:
+                return self.refuse(request, exc)
 
         return handle
 
-    async def _serve(self, op: str, headers: Mapping[str, str], body: bytes) -> tuple[dict[str, Any], int]:
+    async def _accept(self, op: str, request: HttpRequest) -> str:
         link: ToyLink = self.ctx.link
+        if request.header(H_APP) != link.peer_app:
+            raise Refusal(C.AUTH_FAILED, H_APP, "unknown caller")
         try:
-            if headers.get(H_APP) != link.peer_app:
-                raise Refusal(C.AUTH_FAILED, H_APP, "unknown caller")
-            try:
-                verify_hmac_sm3_hex(link.secret, body, headers.get(H_SIGN) or "")
-            except SigningError as exc:
-                raise Refusal(C.SIGNATURE_INVALID, H_SIGN, exc.reason) from exc
-            record = self.ctx.adapter.decode(op, body)
-            call = InboundCall(self.ctx.platform.id, link.peer_app, op, record, str(uuid.uuid4()), body)
-            result = await self.handler(call)
-        except Refusal as exc:
-            return {"code": exc.code.value, "field": exc.where}, 400
+            verify_hmac_sm3_hex(link.secret, request.body, request.header(H_SIGN) or "")
+        except SigningError as exc:
+            raise Refusal(C.SIGNATURE_INVALID, H_SIGN, exc.reason) from exc
+        record = self.ctx.adapter.decode(op, request.body)
+        call = InboundCall(self.ctx.platform.id, link.peer_app, op, record, None, request.body, headers=request.headers)
+        result = await self.handler(call)
         if not isinstance(result, Accepted):
             raise TypeError(f"the toy dialect answers submissions only, not {type(result).__name__}")
-        return {"code": "OK", "receipt": result.receipt_no}, 200
+        return result.receipt_no
 
 
 DIALECT = Dialect(
