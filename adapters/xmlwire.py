@@ -35,10 +35,22 @@ _WS = r"[ \t\r\n]"
 # XMLDecl (XML 1.0 production 23) with version 1.0, an optional encoding and an optional standalone, in that order.
 _XML_DECL = re.compile(
     rb"<\?xml" + _WS.encode() + rb"+version" + _WS.encode() + rb"*=" + _WS.encode() + rb"*(?:\"1\.0\"|'1\.0')"
-    rb"(?:" + _WS.encode() + rb"+encoding" + _WS.encode() + rb"*=" + _WS.encode()
+    rb"(?:"
+    + _WS.encode()
+    + rb"+encoding"
+    + _WS.encode()
+    + rb"*="
+    + _WS.encode()
     + rb"*(?:\"(?P<enc1>[A-Za-z][A-Za-z0-9._\-]*)\"|'(?P<enc2>[A-Za-z][A-Za-z0-9._\-]*)'))?"
-    rb"(?:" + _WS.encode() + rb"+standalone" + _WS.encode() + rb"*=" + _WS.encode()
-    + rb"*(?:\"(?:yes|no)\"|'(?:yes|no)'))?" + _WS.encode() + rb"*\?>"
+    rb"(?:"
+    + _WS.encode()
+    + rb"+standalone"
+    + _WS.encode()
+    + rb"*="
+    + _WS.encode()
+    + rb"*(?:\"(?:yes|no)\"|'(?:yes|no)'))?"
+    + _WS.encode()
+    + rb"*\?>"
 )
 _ANY_DECL = re.compile(rb"<\?xml[ \t\r\n]")
 
@@ -186,10 +198,11 @@ def serialise(root: Any) -> str:
 # --- a fast writer for documents in one default namespace (g60): text straight from the tree -----------------------
 # one search per value: a character to escape, or one XML 1.0 does not allow
 _TEXT_SPECIAL = re.compile("[&<>\r]|[^\t\n\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]").search
-_ATTR_SPECIAL = re.compile("[&<>\"\t\n\r]|[^\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]").search
+_ATTR_SPECIAL = re.compile('[&<>"\t\n\r]|[^\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]').search
 _TEXT_ESCAPES = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;", "\r": "&#13;"})
-_ATTR_ESCAPES = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "\t": "&#9;", "\n": "&#10;",
-                               "\r": "&#13;"})
+_ATTR_ESCAPES = str.maketrans(
+    {"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "\t": "&#9;", "\n": "&#10;", "\r": "&#13;"}
+)
 _NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]").search
 
 
@@ -228,9 +241,7 @@ def write_elements(out: list[str], tree: dict[str, Any]) -> None:
 
 def _write_one(out: list[str], name: str, value: Any) -> None:
     if isinstance(value, dict):
-        attributes = "".join(
-            f' {k[1:]}="{escape_attribute(v)}"' for k, v in value.items() if k[0] == "@"
-        )
+        attributes = "".join(f' {k[1:]}="{escape_attribute(v)}"' for k, v in value.items() if k[0] == "@")
         text = value.get("#text")
         out.append(f"<{name}{attributes}>")
         if text is not None:

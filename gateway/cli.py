@@ -57,12 +57,24 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", help="override server.host (e.g. 0.0.0.0 in a container)")
     serve.add_argument("--port", type=_port, help="override server.port (the plain listener)")
     serve.add_argument("--tls-port", type=_port, help="override server.tls_port (the mutual-TLS listener)")
-    serve.add_argument("--workers", type=_workers, default=1,
-                       help="gateway processes sharing the ports and the store: a number, or auto (one per CPU)")
-    serve.add_argument("--loop", choices=("auto", "asyncio", "uvloop"), default="auto",
-                       help="the event loop: uvloop where installed (auto, the default), or asyncio's own")
-    serve.add_argument("--log-level", type=str.upper, choices=["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"],
-                       help="override logging.level")
+    serve.add_argument(
+        "--workers",
+        type=_workers,
+        default=1,
+        help="gateway processes sharing the ports and the store: a number, or auto (one per CPU)",
+    )
+    serve.add_argument(
+        "--loop",
+        choices=("auto", "asyncio", "uvloop"),
+        default="auto",
+        help="the event loop: uvloop where installed (auto, the default), or asyncio's own",
+    )
+    serve.add_argument(
+        "--log-level",
+        type=str.upper,
+        choices=["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"],
+        help="override logging.level",
+    )
 
     tr = sub.add_parser("translate", help="translate messages between dialects (checks a mapping)", parents=[common])
     tr.add_argument("--from", dest="source", required=True, help="source dialect or platform id")
@@ -71,11 +83,16 @@ def _parser() -> argparse.ArgumentParser:
     tr.add_argument("files", nargs="+", help="input files, or - for standard input")
     tr.add_argument("--out-dir", type=Path, help="write DIR/<stem>.json|.xml per input (and <stem>.problem.json)")
 
-    sim = sub.add_parser("simulate", help="run platform simulators (real servers following each document)",
-                         parents=[common])
+    sim = sub.add_parser(
+        "simulate", help="run platform simulators (real servers following each document)", parents=[common]
+    )
     sim.add_argument("platforms", nargs="*", help="platform ids (default: all configured platforms)")
-    sim.add_argument("--port-base", type=_port, help="first port; platforms take consecutive ports in the registry's "
-                     "order (default: each where its base_url in the configuration says)")
+    sim.add_argument(
+        "--port-base",
+        type=_port,
+        help="first port; platforms take consecutive ports in the registry's "
+        "order (default: each where its base_url in the configuration says)",
+    )
     for name in ("error-rate", "latency-ms", "throttle-rate", "drop-rate"):
         sim.add_argument(f"--{name}", type=float, default=0.0, help=f"fault injection: {name.replace('-', ' ')}")
 
@@ -85,13 +102,17 @@ def _parser() -> argparse.ArgumentParser:
     ls.add_argument("--state", choices=["pending", "delivering", "delivered", "dead"])
     ls.add_argument("--destination")
     ls.add_argument("--limit", type=int, default=100)
-    for verb, text in (("show", "one message, personal data masked"), ("retry", "put a dead letter back"),
-                       ("discard", "delete a dead letter")):
+    for verb, text in (
+        ("show", "one message, personal data masked"),
+        ("retry", "put a dead letter back"),
+        ("discard", "delete a dead letter"),
+    ):
         one = outbox_sub.add_parser(verb, help=text, parents=[common])
         one.add_argument("id")
 
-    sync = sub.add_parser("sync", help="sync the provincial catalogue to the service map (incremental, resumable)",
-                          parents=[common])
+    sync = sub.add_parser(
+        "sync", help="sync the provincial catalogue to the service map (incremental, resumable)", parents=[common]
+    )
     from gateway.sync.cli import add_sync_arguments  # noqa: PLC0415
 
     add_sync_arguments(sync)
@@ -99,8 +120,9 @@ def _parser() -> argparse.ArgumentParser:
     logp = sub.add_parser("log", help="the tamper-evident message log: verify, search, export", parents=[common])
     log_sub = logp.add_subparsers(dest="log_command", required=True)
     log_sub.add_parser("verify", help="check the hash chain and every seal; report the first problem", parents=[common])
-    search = log_sub.add_parser("search", help="entries of a case or a licence (masked unless --reveal)",
-                                parents=[common])
+    search = log_sub.add_parser(
+        "search", help="entries of a case or a licence (masked unless --reveal)", parents=[common]
+    )
     search.add_argument("--case-no")
     search.add_argument("--licence-id")
     search.add_argument("--reveal", action="store_true", help="decrypt the messages with the configured data key")
@@ -108,24 +130,38 @@ def _parser() -> argparse.ArgumentParser:
     export.add_argument("out", type=Path)
     export.add_argument("--first-seal", type=int)
     export.add_argument("--last-seal", type=int)
-    offline = log_sub.add_parser("verify-export", help="verify an exported file offline with the seal public key",
-                                 parents=[common])
+    offline = log_sub.add_parser(
+        "verify-export", help="verify an exported file offline with the seal public key", parents=[common]
+    )
     offline.add_argument("file", type=Path)
     offline.add_argument("--jwks", type=Path, help="trusted seal keys (JWKS); default: the configured seal key")
 
-    demo = sub.add_parser("demo", help="simulators + gateway on the embedded default, a realistic stream, a summary",
-                          parents=[common])
+    demo = sub.add_parser(
+        "demo", help="simulators + gateway on the embedded default, a realistic stream, a summary", parents=[common]
+    )
     demo.add_argument("--once", action="store_true", help="stop after the summary instead of running on")
-    demo.add_argument("--port-base", type=_port, help="move every port: simulators on N, N+1, ..., then the gateway's "
-                      "plain and mutual-TLS listeners (default: simulators on 9101..., the gateway on [server])")
+    demo.add_argument(
+        "--port-base",
+        type=_port,
+        help="move every port: simulators on N, N+1, ..., then the gateway's "
+        "plain and mutual-TLS listeners (default: simulators on 9101..., the gateway on [server])",
+    )
     demo.add_argument("--wait", type=float, default=30.0, help="seconds to wait for the outbox to drain (default 30)")
-    demo.add_argument("--error-rate", type=float, default=0.0,
-                      help="share of calls the simulators answer 503 (watch retries; pending at the end exits 1)")
+    demo.add_argument(
+        "--error-rate",
+        type=float,
+        default=0.0,
+        help="share of calls the simulators answer 503 (watch retries; pending at the end exits 1)",
+    )
 
-    traffic = sub.add_parser("traffic", help="signed submissions from chosen partners to a running gateway serve",
-                             parents=[common])
-    traffic.add_argument("--partners", default=",".join(DEFAULT_PARTNERS),
-                         help=f"comma-separated platform ids (default: {','.join(DEFAULT_PARTNERS)})")
+    traffic = sub.add_parser(
+        "traffic", help="signed submissions from chosen partners to a running gateway serve", parents=[common]
+    )
+    traffic.add_argument(
+        "--partners",
+        default=",".join(DEFAULT_PARTNERS),
+        help=f"comma-separated platform ids (default: {','.join(DEFAULT_PARTNERS)})",
+    )
     traffic.add_argument("--rate", type=float, default=5.0, help="submissions per second, all partners (default 5)")
     traffic.add_argument("--duration", type=float, default=10.0, help="seconds (default 10)")
     traffic.add_argument("--concurrency", type=int, default=16, help="submissions in flight at most (default 16)")
@@ -218,8 +254,9 @@ def _serve(config: Config, args: argparse.Namespace) -> int:
     config = replace(config, server=server)
     listens = [Listen(server.host, server.port, f"server.port in {config.source} or pass serve --port N")]
     if server.tls_port is not None and server.tls_platform is not None:
-        listens.append(Listen(server.host, server.tls_port,
-                              f"server.tls_port in {config.source} or pass serve --tls-port N"))
+        listens.append(
+            Listen(server.host, server.tls_port, f"server.tls_port in {config.source} or pass serve --tls-port N")
+        )
     if _busy(listens):
         return 1
     chosen = logging_settings(config.raw, config.source, level=getattr(args, "log_level", None))
@@ -249,8 +286,11 @@ def _serve(config: Config, args: argparse.Namespace) -> int:
     except OSError as exc:  # taken between the check above and the listener's bind: still one line
         if exc.errno not in (errno.EADDRINUSE, errno.EADDRNOTAVAIL, errno.EACCES):
             raise
-        print(f"gateway: cannot listen ({exc.strerror}); change server.host/port/tls_port in {config.source} or "
-              "pass serve --host/--port/--tls-port", file=sys.stderr)
+        print(
+            f"gateway: cannot listen ({exc.strerror}); change server.host/port/tls_port in {config.source} or "
+            "pass serve --host/--port/--tls-port",
+            file=sys.stderr,
+        )
         return 1
     return 0
 
@@ -264,8 +304,12 @@ def _simulate(config: Config, args: argparse.Namespace) -> int:
     chosen = [p for p in (args.platforms or order) if p in order]
     if args.port_base is None:
         ports = configured_ports(config)
-        listens = [Listen("127.0.0.1", ports.get(p, 0), f"platforms.{p}.base_url in {config.source}, or simulate "
-                          "--port-base N") for p in chosen]
+        listens = [
+            Listen(
+                "127.0.0.1", ports.get(p, 0), f"platforms.{p}.base_url in {config.source}, or simulate --port-base N"
+            )
+            for p in chosen
+        ]
     else:
         ports = {p: args.port_base + order.index(p) for p in chosen}
         listens = [Listen("127.0.0.1", ports[p], f"simulate --port-base (the {p} simulator)") for p in chosen]
@@ -275,8 +319,14 @@ def _simulate(config: Config, args: argparse.Namespace) -> int:
     async def run() -> None:
         running = await start_simulators(config, args.platforms, port_base=None, ports=ports, clock=time.time)
         for sim in running:
-            sim.plan.update({"error_rate": args.error_rate, "latency_ms": args.latency_ms,
-                             "throttle_rate": args.throttle_rate, "drop_rate": args.drop_rate})
+            sim.plan.update(
+                {
+                    "error_rate": args.error_rate,
+                    "latency_ms": args.latency_ms,
+                    "throttle_rate": args.throttle_rate,
+                    "drop_rate": args.drop_rate,
+                }
+            )
             print(f"{sim.platform:10} {sim.url}", file=sys.stderr)
         try:
             await asyncio.Event().wait()
@@ -313,8 +363,9 @@ def _outbox(config: Config, args: argparse.Namespace) -> int:
             return 1
         try:
             if args.outbox_command == "list":
-                items = await operator.list_summaries(store, state=args.state, destination=args.destination,
-                                                      limit=args.limit)
+                items = await operator.list_summaries(
+                    store, state=args.state, destination=args.destination, limit=args.limit
+                )
                 for item in items:
                     print(json.dumps(item, ensure_ascii=False))
                 return 0
@@ -358,12 +409,19 @@ def _console_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser], co
     """``gateway console add-user NAME --role ROLE``: an operator account of the browser console (gateway/console)."""
     console = sub.add_parser("console", help="the operators' browser console: accounts", parents=[common])
     console_sub = console.add_subparsers(dest="console_command", required=True)
-    add = console_sub.add_parser("add-user", help="create or replace an account (password prompted, or one line on "
-                                 "stdin; empty stdin: a generated one, printed once)",
-                                 parents=[common])
+    add = console_sub.add_parser(
+        "add-user",
+        help="create or replace an account (password prompted, or one line on "
+        "stdin; empty stdin: a generated one, printed once)",
+        parents=[common],
+    )
     add.add_argument("name", help="the operator's login name")
-    add.add_argument("--role", required=True, choices=["viewer", "operator", "admin"],
-                     help="viewer: read only; operator: also retry and discard; admin: also accounts")
+    add.add_argument(
+        "--role",
+        required=True,
+        choices=["viewer", "operator", "admin"],
+        help="viewer: read only; operator: also retry and discard; admin: also accounts",
+    )
 
 
 def _console(config: Config, args: argparse.Namespace) -> int:

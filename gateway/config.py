@@ -104,8 +104,12 @@ def _console(raw: Any, source: str) -> ConsoleSettings:
         raise ConfigError(source, "console", "must be a table", "write [console] with port = 8090")
     unknown = sorted(set(raw) - {"host", "port", "session_minutes", "login_attempts", "lockout_seconds"})
     if unknown:
-        raise ConfigError(source, f"console.{unknown[0]}", "is not a console setting",
-                          "use host, port, session_minutes, login_attempts, lockout_seconds")
+        raise ConfigError(
+            source,
+            f"console.{unknown[0]}",
+            "is not a console setting",
+            "use host, port, session_minutes, login_attempts, lockout_seconds",
+        )
     host, port = raw.get("host", "127.0.0.1"), raw.get("port")
     if not isinstance(host, str) or not host:
         raise ConfigError(source, "console.host", f"{host!r} is not a host name", 'write e.g. host = "127.0.0.1"')
@@ -160,12 +164,20 @@ def _server(raw: Any, source: str) -> ServerSettings:
     if tls_port is not None and (type(tls_port) is not int or not 0 <= tls_port <= 65535):
         raise ConfigError(source, "server.tls_port", f"{tls_port!r} is not a TCP port", "use a whole number 0-65535")
     if (tls_port is None) != (tls_platform is None):
-        raise ConfigError(source, "server.tls_platform", "tls_port and tls_platform go together",
-                          'write both, e.g. tls_port = 8443 and tls_platform = "g60"')
+        raise ConfigError(
+            source,
+            "server.tls_platform",
+            "tls_port and tls_platform go together",
+            'write both, e.g. tls_port = 8443 and tls_platform = "g60"',
+        )
     grace = raw.get("shutdown_grace", 30.0)
     if type(grace) not in (int, float) or not 1 <= grace <= 3600:
-        raise ConfigError(source, "server.shutdown_grace", f"{grace!r} is not a number of seconds from 1 to 3600",
-                          "write e.g. shutdown_grace = 30, shorter than the supervisor's stop timeout")
+        raise ConfigError(
+            source,
+            "server.shutdown_grace",
+            f"{grace!r} is not a number of seconds from 1 to 3600",
+            "write e.g. shutdown_grace = 30, shorter than the supervisor's stop timeout",
+        )
     return ServerSettings(host, port, tls_port, tls_platform, shutdown_grace=float(grace), **_edge_bounds(raw, source))
 
 
@@ -176,19 +188,30 @@ def _edge_bounds(raw: Mapping[str, Any], source: str) -> dict[str, Any]:
     for key in ("keepalive_timeout", "header_timeout", "request_timeout"):
         value = raw.get(key, getattr(defaults, key))
         if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value <= 86400:
-            raise ConfigError(source, f"server.{key}", f"{value!r} is not a number of seconds",
-                              f"use a number > 0, e.g. {key} = {getattr(defaults, key):g}")
+            raise ConfigError(
+                source,
+                f"server.{key}",
+                f"{value!r} is not a number of seconds",
+                f"use a number > 0, e.g. {key} = {getattr(defaults, key):g}",
+            )
         out[key] = float(value)
     for key in ("max_connections", "max_connections_per_client"):
         value = raw.get(key, getattr(defaults, key))
         if type(value) is not int or value < 1:
-            raise ConfigError(source, f"server.{key}", f"{value!r} is not a number of connections",
-                              f"use a whole number >= 1, e.g. {key} = {getattr(defaults, key)}")
+            raise ConfigError(
+                source,
+                f"server.{key}",
+                f"{value!r} is not a number of connections",
+                f"use a whole number >= 1, e.g. {key} = {getattr(defaults, key)}",
+            )
         out[key] = value
     if out["max_connections_per_client"] > out["max_connections"]:
-        raise ConfigError(source, "server.max_connections_per_client",
-                          f"{out['max_connections_per_client']} is more than max_connections",
-                          "make it at most max_connections")
+        raise ConfigError(
+            source,
+            "server.max_connections_per_client",
+            f"{out['max_connections_per_client']} is more than max_connections",
+            "make it at most max_connections",
+        )
     return out
 
 
@@ -209,8 +232,12 @@ def _delivery(raw: Any, source: str) -> DeliverySettings:
     try:
         worker = WorkerSettings(**worker_raw)
     except TypeError:
-        raise ConfigError(source, "delivery.worker", f"{worker_raw!r} has an unknown key",
-                          "use batch, lease_seconds, per_destination, poll_interval, linger") from None
+        raise ConfigError(
+            source,
+            "delivery.worker",
+            f"{worker_raw!r} has an unknown key",
+            "use batch, lease_seconds, per_destination, poll_interval, linger",
+        ) from None
     except ValueError as exc:
         raise ConfigError(source, "delivery.worker", str(exc), "use positive numbers") from None
     return DeliverySettings(default, per, breaker, worker)
@@ -231,16 +258,27 @@ def _message_log(raw: Any, base: Path, source: str) -> MessageLogSettings | None
     key_file = _path(raw.get("key_file"), base, source, "message_log.key_file")
     seal_key_file = _path(raw.get("seal_key_file"), base, source, "message_log.seal_key_file")
     if key_file is None or seal_key_file is None:
-        raise ConfigError(source, "message_log", "key_file and seal_key_file are required",
-                          "name a data key file (hex) and an Ed25519 PEM seal key file")
+        raise ConfigError(
+            source,
+            "message_log",
+            "key_file and seal_key_file are required",
+            "name a data key file (hex) and an Ed25519 PEM seal key file",
+        )
     interval = raw.get("seal_interval", 60)
     retention = raw.get("retention_days")
     if not isinstance(interval, int | float) or interval <= 0:
         raise ConfigError(source, "message_log.seal_interval", f"{interval!r} is not a number of seconds > 0")
-    return MessageLogSettings(url, key_file, str(raw.get("key_id", "key-1")), cipher, seal_key_file,
-                              float(interval), float(retention) if retention is not None else None,
-                              _env_name(raw.get("key_env"), source, "message_log.key_env"),
-                              _older_keys(raw.get("older_keys"), base, source, cipher))
+    return MessageLogSettings(
+        url,
+        key_file,
+        str(raw.get("key_id", "key-1")),
+        cipher,
+        seal_key_file,
+        float(interval),
+        float(retention) if retention is not None else None,
+        _env_name(raw.get("key_env"), source, "message_log.key_env"),
+        _older_keys(raw.get("older_keys"), base, source, cipher),
+    )
 
 
 def _older_keys(raw: Any, base: Path, source: str, cipher: str) -> Mapping[str, tuple[Path, str]] | None:
@@ -248,8 +286,12 @@ def _older_keys(raw: Any, base: Path, source: str, cipher: str) -> Mapping[str, 
     if raw is None:
         return None
     if not isinstance(raw, Mapping):
-        raise ConfigError(source, "message_log.older_keys", "must be a table of key ids",
-                          'write [message_log.older_keys] with e.g. key-1 = "var/keys/key-1.hex"')
+        raise ConfigError(
+            source,
+            "message_log.older_keys",
+            "must be a table of key ids",
+            'write [message_log.older_keys] with e.g. key-1 = "var/keys/key-1.hex"',
+        )
     keys: dict[str, tuple[Path, str]] = {}
     for key_id, value in raw.items():
         where = f"message_log.older_keys.{key_id}"
@@ -290,8 +332,12 @@ def parse_config(data: Mapping[str, Any], source: str, base_dir: Path | None = N
     store = data.get("store", {})
     url = store.get("url", "sqlite:///var/gateway.db") if isinstance(store, dict) else None
     if not isinstance(url, str) or not url.startswith(("sqlite:///", "postgresql://", "postgres://")):
-        raise ConfigError(source, "store.url", f"{url!r} is not a store URL",
-                          'use "sqlite:///path/file.db" or "postgresql://user@host/db"')
+        raise ConfigError(
+            source,
+            "store.url",
+            f"{url!r} is not a store URL",
+            'use "sqlite:///path/file.db" or "postgresql://user@host/db"',
+        )
     if url.startswith("sqlite:///") and not url.startswith("sqlite:////"):
         # sqlite:///relative/file.db is relative to the configuration's base directory; sqlite:////abs is absolute
         path, sep, query = url[len("sqlite:///") :].partition("?")

@@ -46,6 +46,7 @@ _ISSUER_REFUSED = {
     Side.OURS: "the issuing platform's answer was refused by the gateway",
 }
 
+
 def issuing_region(identifier: str) -> str | None:
     """The region code inside the identifier's issuer USCC (characters 3-8), or None for a malformed identifier."""
     parts = identifier.split(".")

@@ -105,6 +105,10 @@ def gateway_link_settings(
         elif pid in dev:
             out[pid] = dev[pid]
         else:
-            raise ConfigError(source, f"platforms.{pid}.link", "no credentials for this platform",
-                              "add a [platforms.<id>.link] table or set [dev] credentials for development")
+            raise ConfigError(
+                source,
+                f"platforms.{pid}.link",
+                "no credentials for this platform",
+                "add a [platforms.<id>.link] table or set [dev] credentials for development",
+            )
     return out

@@ -35,8 +35,12 @@ def _data_key(config: Config) -> bytes:
     if settings.key_env is not None:
         value = os.environ.get(settings.key_env)
         if not value:
-            raise ConfigError(config.source, "message_log.key_env", f"{settings.key_env} is not set",
-                              "export it (hex), or use key_file")
+            raise ConfigError(
+                config.source,
+                "message_log.key_env",
+                f"{settings.key_env} is not set",
+                "export it (hex), or use key_file",
+            )
         return bytes.fromhex(value.strip())
     return bytes.fromhex(settings.key_file.read_text(encoding="ascii").strip())
 
@@ -49,16 +53,19 @@ def seal_key(config: Config) -> SigningKey:
 def data_keys(config: Config) -> AtRestKeys:
     """The message log's at-rest keys, for everything else kept encrypted at rest (the outbox payloads)."""
     settings = _settings(config)
-    ensure_message_log_keys(None if settings.key_env else settings.key_file, settings.seal_key_file,
-                            config.dev_credentials is not None)
+    ensure_message_log_keys(
+        None if settings.key_env else settings.key_file, settings.seal_key_file, config.dev_credentials is not None
+    )
     return AtRestKeys.create(AtRestKey.of(settings.key_id, _data_key(config), settings.cipher), older_keys(config))
 
 
 def older_keys(config: Config) -> list[AtRestKey]:
     """The rotated-out data keys of ``[message_log.older_keys]``: they still decrypt, never encrypt."""
     settings = _settings(config)
-    return [AtRestKey.of(key_id, bytes.fromhex(path.read_text(encoding="ascii").strip()), cipher)
-            for key_id, (path, cipher) in (settings.older_keys or {}).items()]
+    return [
+        AtRestKey.of(key_id, bytes.fromhex(path.read_text(encoding="ascii").strip()), cipher)
+        for key_id, (path, cipher) in (settings.older_keys or {}).items()
+    ]
 
 
 async def open_configured_log(config: Config) -> MessageLog | None:
@@ -66,19 +73,30 @@ async def open_configured_log(config: Config) -> MessageLog | None:
     settings = config.message_log
     if settings is None:
         return None
-    ensure_message_log_keys(None if settings.key_env else settings.key_file, settings.seal_key_file,
-                            config.dev_credentials is not None)
+    ensure_message_log_keys(
+        None if settings.key_env else settings.key_file, settings.seal_key_file, config.dev_credentials is not None
+    )
     if settings.url.startswith("sqlite://"):
         Path(settings.url[len("sqlite://") :].partition("?")[0]).parent.mkdir(parents=True, exist_ok=True)
     retention = None if settings.retention_days is None else settings.retention_days * 86400
-    return await open_message_log(settings.url, encryption_key=_data_key(config), key_id=settings.key_id,
-                                  signing_key=seal_key(config), cipher=settings.cipher, retention=retention,
-                                  older_keys=older_keys(config))
+    return await open_message_log(
+        settings.url,
+        encryption_key=_data_key(config),
+        key_id=settings.key_id,
+        signing_key=seal_key(config),
+        cipher=settings.cipher,
+        retention=retention,
+        older_keys=older_keys(config),
+    )
 
 
 def _report(report: VerifyReport, out: TextIO) -> int:
-    doc: dict[str, object] = {"ok": report.ok, "entries": report.entries, "seals": report.seals,
-                              "sealed_through": report.sealed_through}
+    doc: dict[str, object] = {
+        "ok": report.ok,
+        "entries": report.entries,
+        "seals": report.seals,
+        "sealed_through": report.sealed_through,
+    }
     if report.problem is not None:
         doc["problem"] = {"kind": report.problem.kind, "seq": report.problem.seq, "detail": report.problem.detail}
     print(json.dumps(doc, ensure_ascii=False), file=out)
@@ -108,19 +126,37 @@ async def run_log_command(config: Config, args: argparse.Namespace, out: TextIO)
             keys = None
             if args.reveal:
                 settings = _settings(config)
-                keys = AtRestKeys.create(AtRestKey.of(settings.key_id, _data_key(config), settings.cipher),
-                                         older_keys(config))
+                keys = AtRestKeys.create(
+                    AtRestKey.of(settings.key_id, _data_key(config), settings.cipher), older_keys(config)
+                )
             for entry in await log.search(args.case_no, args.licence_id, keys=keys):
-                row = {"seq": entry.seq, "at": entry.at, "direction": entry.direction, "platform": entry.platform,
-                       "operation": entry.operation, "message_id": entry.message_id, "case_no": entry.case_no,
-                       "licence_id": entry.licence_id, "size": entry.message_size, "hash": entry.entry_hash}
+                row = {
+                    "seq": entry.seq,
+                    "at": entry.at,
+                    "direction": entry.direction,
+                    "platform": entry.platform,
+                    "operation": entry.operation,
+                    "message_id": entry.message_id,
+                    "case_no": entry.case_no,
+                    "licence_id": entry.licence_id,
+                    "size": entry.message_size,
+                    "hash": entry.entry_hash,
+                }
                 if entry.message is not None:
                     row["message"] = entry.message.decode("utf-8", "replace")
                 print(json.dumps(row, ensure_ascii=False), file=out)
             return 0
         summary = await log.export(args.out, first_seal=args.first_seal, last_seal=args.last_seal)
-        print(json.dumps({"path": str(summary.path), "seals": [summary.first_seal, summary.last_seal],
-                          "entries": summary.entries}), file=out)
+        print(
+            json.dumps(
+                {
+                    "path": str(summary.path),
+                    "seals": [summary.first_seal, summary.last_seal],
+                    "entries": summary.entries,
+                }
+            ),
+            file=out,
+        )
         return 0
     finally:
         await log.close()

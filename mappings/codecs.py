@@ -91,9 +91,7 @@ def _identity(value: Any) -> Any:
     return value
 
 
-def _region_codec(
-    kind: str, wire: str | None, ctx: MappingContext
-) -> tuple[Callable[..., Any], Callable[[Any], Any]]:
+def _region_codec(kind: str, wire: str | None, ctx: MappingContext) -> tuple[Callable[..., Any], Callable[[Any], Any]]:
     served = ctx.tables.regions.platform
     twelve = wire == "region12"  # anhui.md §6.3, §6.5: GB/T 2260 code + "000000"
     shape = fmt.fixed_checker(r"[0-9]{6}000000") if twelve else fmt.region_shape

@@ -144,8 +144,15 @@ def compile_decoder(mapping: RecordMapping, get: Callable[..., Any], markers: di
     src = _Source()
     src.env.update(markers)
     src.env.update(
-        _get=get, _missing=_missing, _wrong=_wrong, _failed=_failed, Fail=fmt.Fail, Refusal=Refusal,
-        BAD=C.BAD_FORMAT, MISSING=C.MISSING_FIELD, TOO_MANY=C.TOO_MANY_ENTRIES,
+        _get=get,
+        _missing=_missing,
+        _wrong=_wrong,
+        _failed=_failed,
+        Fail=fmt.Fail,
+        Refusal=Refusal,
+        BAD=C.BAD_FORMAT,
+        MISSING=C.MISSING_FIELD,
+        TOO_MANY=C.TOO_MANY_ENTRIES,
     )
     src.add(0, "def decode(tree):")
     for f in mapping.fields:  # step 7: entry counts before any field

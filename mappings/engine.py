@@ -32,7 +32,6 @@ from .tables import Tables
 __all__ = ["ABSENT", "COMPLEX", "FieldMapping", "MappingContext", "RecordMapping"]
 
 
-
 class _Marker:
     __slots__ = ("name",)
 

@@ -63,9 +63,15 @@ def compile_mapping(
             entry_path = wire_path.split("[]", 1)[1].lstrip(sep)
             sub_ref = ref_name.split("[]", 1)[1].lstrip(".")
             sub = _compile_field(
-                source, key, row, ref_spec, ctx, dialect_settings,
+                source,
+                key,
+                row,
+                ref_spec,
+                ctx,
+                dialect_settings,
                 path=tuple(entry_path.split(sep)) if entry_path else (),
-                where=where, ref=tuple(sub_ref.split(".")) if sub_ref else (),
+                where=where,
+                ref=tuple(sub_ref.split(".")) if sub_ref else (),
             )
             parent.entry_fields.append(sub)
             parent.scalar_entries = not entry_path
@@ -73,8 +79,15 @@ def compile_mapping(
                 sub.key = ""  # a list of strings: each entry is read as {"": value}
             continue
         fm = _compile_field(
-            source, key, row, ref_spec, ctx, dialect_settings,
-            path=tuple(wire_path.split(sep)), where=where, ref=tuple(ref_name.split(".")),
+            source,
+            key,
+            row,
+            ref_spec,
+            ctx,
+            dialect_settings,
+            path=tuple(wire_path.split(sep)),
+            where=where,
+            ref=tuple(ref_name.split(".")),
         )
         if fm.is_list:
             lists[ref_name] = fm
@@ -107,15 +120,31 @@ def _compile_field(
     if kind == "list":
         entries = ref_spec.get("entries", {})
         return FieldMapping(
-            path=path, where=where, ref=ref, required=bool(required_spec), group=group,
-            decode=_no_decode, encode=_no_decode, is_list=True, max_entries=entries.get("max"),
+            path=path,
+            where=where,
+            ref=ref,
+            required=bool(required_spec),
+            group=group,
+            decode=_no_decode,
+            encode=_no_decode,
+            is_list=True,
+            max_entries=entries.get("max"),
             min_entries=entries.get("min", 0),
         )
     decode, encode = build_codec(source, key, kind, ref_spec, row, ctx, settings)
     return FieldMapping(
-        path=path, where=where, ref=ref, required=required_spec is True, group=group, decode=decode,
-        encode=encode, role=role, derive=derive, item_field=kind == "item" and role == "value",
-        group_required=group is not None, needs_out=kind == "id_number",
+        path=path,
+        where=where,
+        ref=ref,
+        required=required_spec is True,
+        group=group,
+        decode=decode,
+        encode=encode,
+        role=role,
+        derive=derive,
+        item_field=kind == "item" and role == "value",
+        group_required=group is not None,
+        needs_out=kind == "id_number",
     )
 
 

@@ -13,13 +13,18 @@ REPO = Path(__file__).resolve().parents[1]
 def gateway(*args: str, stdin: bytes | None = None) -> subprocess.CompletedProcess[bytes]:
     return subprocess.run(
         [sys.executable, "-m", "gateway.cli", *args],
-        cwd=REPO, input=stdin, capture_output=True, timeout=60, check=False,
+        cwd=REPO,
+        input=stdin,
+        capture_output=True,
+        timeout=60,
+        check=False,
     )
 
 
 def test_one_file_goes_to_stdout(samples_dir: Path) -> None:
-    result = gateway("translate", "--from", "anhui", "--to", "g60", "--type", "case",
-                     str(samples_dir / "anhui/case/SC001.json"))
+    result = gateway(
+        "translate", "--from", "anhui", "--to", "g60", "--type", "case", str(samples_dir / "anhui/case/SC001.json")
+    )
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith(b'<?xml version="1.0" encoding="GB18030"?>')
     assert "上海松江文化传媒有限公司".encode("gb18030") in result.stdout
@@ -35,8 +40,19 @@ def test_stdin_and_platform_ids(samples_dir: Path) -> None:
 def test_out_dir_translates_the_good_and_reports_the_bad(samples_dir: Path, tmp_path: Path) -> None:
     good = samples_dir / "anhui/case/SC002.json"
     bad = samples_dir / "bad/anhui-case-id-checksum.json"
-    result = gateway("translate", "--from", "anhui", "--to", "shanghai", "--type", "case", str(bad), str(good),
-                     "--out-dir", str(tmp_path))
+    result = gateway(
+        "translate",
+        "--from",
+        "anhui",
+        "--to",
+        "shanghai",
+        "--type",
+        "case",
+        str(bad),
+        str(good),
+        "--out-dir",
+        str(tmp_path),
+    )
     assert result.returncode == 2
     line = result.stderr.decode().strip().splitlines()[-1]
     problem = json.loads(line)
@@ -48,8 +64,16 @@ def test_out_dir_translates_the_good_and_reports_the_bad(samples_dir: Path, tmp_
 
 
 def test_refused_input_prints_one_problem_line(samples_dir: Path) -> None:
-    result = gateway("translate", "--from", "g60", "--to", "anhui", "--type", "case",
-                     str(samples_dir / "bad/g60-case-billion-laughs.xml"))
+    result = gateway(
+        "translate",
+        "--from",
+        "g60",
+        "--to",
+        "anhui",
+        "--type",
+        "case",
+        str(samples_dir / "bad/g60-case-billion-laughs.xml"),
+    )
     assert result.returncode == 2
     assert result.stdout == b""
     lines = result.stderr.decode().strip().splitlines()

@@ -37,7 +37,8 @@ from mappings.tables import load_tables
 TABLES = load_tables()
 ENV = Envelope("3f2504e0-4f89-11d3-9a0c-0305e82c3301", datetime(2025, 6, 1, tzinfo=BEIJING), "req-1", "TONGBAN", "G60")
 EVERYWHERE = sorted(
-    basic for basic in TABLES.crosswalk.item_type
+    basic
+    for basic in TABLES.crosswalk.item_type
     if all(basic in TABLES.crosswalk.columns[c] for c in ("hefei", "huainan", "g60", "ningbo", "changsha", "songjiang"))
 )
 REGIONS = sorted(TABLES.regions.platform)
@@ -94,11 +95,19 @@ def code(name: str) -> st.SearchStrategy[str]:
 @st.composite
 def applicants(draw: st.DrawFn) -> Applicant:
     if draw(st.booleans()):
-        return Applicant("LEGAL", draw(text(100)), "USCC", draw(uscc), draw(text(50)), draw(optional(phone)),
-                         draw(optional(text(200))))
+        return Applicant(
+            "LEGAL",
+            draw(text(100)),
+            "USCC",
+            draw(uscc),
+            draw(text(50)),
+            draw(optional(phone)),
+            draw(optional(text(200))),
+        )
     id_type, number = draw(natural_document)
-    return Applicant("NATURAL", draw(text(100)), id_type, number, None, draw(optional(phone)),
-                     draw(optional(text(200))))
+    return Applicant(
+        "NATURAL", draw(text(100)), id_type, number, None, draw(optional(phone)), draw(optional(text(200)))
+    )
 
 
 @st.composite
@@ -110,12 +119,24 @@ def cases(draw: st.DrawFn) -> Case:
         agent = Agent(draw(text(100)), id_type, number, draw(optional(phone)))
     materials = draw(st.lists(st.builds(Material, text(200), positive, optional(text(128)), optional(sha)), max_size=4))
     return Case(
-        case_no=draw(case_no), item_code=item, item_name=draw(text(200)), item_type=TABLES.crosswalk.item_type[item],
-        handling_region=draw(st.sampled_from(REGIONS)), project_name=draw(text(300)),
-        cross_region_mode=draw(code("cross_region_mode")), applicant=draw(applicants()), dept_code=draw(uscc),
-        dept_name=draw(text(100)), submitted_at=draw(instants), status=draw(code("case_status")),
-        version=draw(positive), materials=tuple(materials), national_case_no=draw(optional(case_no)), agent=agent,
-        promise_days=draw(optional(small_int)), remark=draw(optional(text(1000))),
+        case_no=draw(case_no),
+        item_code=item,
+        item_name=draw(text(200)),
+        item_type=TABLES.crosswalk.item_type[item],
+        handling_region=draw(st.sampled_from(REGIONS)),
+        project_name=draw(text(300)),
+        cross_region_mode=draw(code("cross_region_mode")),
+        applicant=draw(applicants()),
+        dept_code=draw(uscc),
+        dept_name=draw(text(100)),
+        submitted_at=draw(instants),
+        status=draw(code("case_status")),
+        version=draw(positive),
+        materials=tuple(materials),
+        national_case_no=draw(optional(case_no)),
+        agent=agent,
+        promise_days=draw(optional(small_int)),
+        remark=draw(optional(text(1000))),
     )
 
 
@@ -123,9 +144,18 @@ def cases(draw: st.DrawFn) -> Case:
 def statuses(draw: st.DrawFn) -> StatusEvent:
     status = draw(code("case_status"))
     promise_end = draw(instants) if status == "ACCEPTED" else draw(optional(instants))
-    return StatusEvent(draw(case_no), draw(positive), status, draw(instants), draw(st.sampled_from(REGIONS)),
-                       draw(uscc), draw(text(100)), draw(optional(text(500))), promise_end,
-                       draw(optional(licence_ids())))
+    return StatusEvent(
+        draw(case_no),
+        draw(positive),
+        status,
+        draw(instants),
+        draw(st.sampled_from(REGIONS)),
+        draw(uscc),
+        draw(text(100)),
+        draw(optional(text(500))),
+        promise_end,
+        draw(optional(licence_ids())),
+    )
 
 
 @st.composite
@@ -149,10 +179,24 @@ def licences(draw: st.DrawFn) -> Licence:
     else:
         holder_type, holder = draw(natural_document)
     surface = draw(st.lists(st.builds(SurfaceEntry, text(50), text(500)), min_size=1, max_size=4))
-    return Licence(identifier, draw(text(100)), parts[5], draw(text(64)), draw(text(100)), holder_type, holder,
-                   draw(text(100)), parts[6], draw(st.sampled_from(["330200", "110105", "440300"])),
-                   draw(st.dates(date(1971, 1, 1), date(2090, 1, 1))), valid_from, draw(code("licence_status")),
-                   tuple(surface), valid_to, draw(optional(licence_ids())))
+    return Licence(
+        identifier,
+        draw(text(100)),
+        parts[5],
+        draw(text(64)),
+        draw(text(100)),
+        holder_type,
+        holder,
+        draw(text(100)),
+        parts[6],
+        draw(st.sampled_from(["330200", "110105", "440300"])),
+        draw(st.dates(date(1971, 1, 1), date(2090, 1, 1))),
+        valid_from,
+        draw(code("licence_status")),
+        tuple(surface),
+        valid_to,
+        draw(optional(licence_ids())),
+    )
 
 
 @st.composite
@@ -166,12 +210,21 @@ def evaluations(draw: st.DrawFn) -> Evaluation:
         who = Evaluator("NATURAL", draw(text(100)), id_type, number, draw(optional(phone)))
     item = draw(st.sampled_from(EVERYWHERE))
     return Evaluation(
-        eval_id=draw(case_no), case_no=draw(case_no), item_code=item, item_name=draw(text(200)), dept_code=draw(uscc),
-        dept_name=draw(text(100)), region=draw(st.sampled_from(REGIONS)), applicant=who,
+        eval_id=draw(case_no),
+        case_no=draw(case_no),
+        item_code=item,
+        item_name=draw(text(200)),
+        dept_code=draw(uscc),
+        dept_name=draw(text(100)),
+        region=draw(st.sampled_from(REGIONS)),
+        applicant=who,
         case_status=draw(code("case_status")),
-        channel=draw(st.sampled_from(sorted(TABLES.codes["evaluation_channel"].to_wire["anhui"]))), level=level,
-        labels=tuple(draw(st.lists(text(20), max_size=10))), evaluated_at=draw(instants),
-        text=draw(text(500)) if bad else draw(optional(text(500))), rectified=draw(st.booleans()) if bad else None,
+        channel=draw(st.sampled_from(sorted(TABLES.codes["evaluation_channel"].to_wire["anhui"]))),
+        level=level,
+        labels=tuple(draw(st.lists(text(20), max_size=10))),
+        evaluated_at=draw(instants),
+        text=draw(text(500)) if bad else draw(optional(text(500))),
+        rectified=draw(st.booleans()) if bad else None,
     )
 
 
@@ -180,25 +233,46 @@ def item_batches(draw: st.DrawFn) -> ItemBatch:
     items = []
     for _ in range(draw(st.integers(1, 3))):
         dept = draw(uscc)
-        items.append(Item(
-            draw(st.from_regex(r"[0-9]{12}", fullmatch=True)), draw(text(200)), draw(code("item_type")), dept,
-            draw(text(100)), draw(st.integers(1, 6)), draw(st.sampled_from(REGIONS)), draw(small_int),
-            draw(small_int), draw(st.booleans()), draw(st.booleans()), draw(positive), draw(code("catalog_operation")),
-            draw(instants),
-            tuple(draw(st.lists(st.builds(ItemMaterial, text(200), st.booleans()), max_size=3))),
-        ))
+        items.append(
+            Item(
+                draw(st.from_regex(r"[0-9]{12}", fullmatch=True)),
+                draw(text(200)),
+                draw(code("item_type")),
+                dept,
+                draw(text(100)),
+                draw(st.integers(1, 6)),
+                draw(st.sampled_from(REGIONS)),
+                draw(small_int),
+                draw(small_int),
+                draw(st.booleans()),
+                draw(st.booleans()),
+                draw(positive),
+                draw(code("catalog_operation")),
+                draw(instants),
+                tuple(draw(st.lists(st.builds(ItemMaterial, text(200), st.booleans()), max_size=3))),
+            )
+        )
     return ItemBatch(tuple(items))
 
 
-STRATEGIES = {"case": cases(), "status": statuses(), "licence": licences(), "evaluation": evaluations(),
-              "item": item_batches()}
-CARRIED = [(d, t) for d, types in {
-    "anhui": ("case", "status", "licence", "evaluation", "item"),
-    "g60": ("case", "status", "licence", "item"),
-    "zlb": ("case", "status", "licence", "evaluation"),
-    "hunan": ("case", "status"),
-    "shanghai": ("case", "status", "licence"),
-}.items() for t in types]
+STRATEGIES = {
+    "case": cases(),
+    "status": statuses(),
+    "licence": licences(),
+    "evaluation": evaluations(),
+    "item": item_batches(),
+}
+CARRIED = [
+    (d, t)
+    for d, types in {
+        "anhui": ("case", "status", "licence", "evaluation", "item"),
+        "g60": ("case", "status", "licence", "item"),
+        "zlb": ("case", "status", "licence", "evaluation"),
+        "hunan": ("case", "status"),
+        "shanghai": ("case", "status", "licence"),
+    }.items()
+    for t in types
+]
 
 
 @pytest.mark.parametrize(("dialect", "record_type"), CARRIED)

@@ -42,8 +42,14 @@ def test_a_new_anhui_city_by_configuration(with_bengbu: Path, samples_dir: Path)
     # a zlb case handled in Bengbu goes out in the anhui dialect with Bengbu's implementing code
     tree = json.loads((samples_dir / "zlb/case/SC002.json").read_bytes())
     tree["body"]["handleAreaCode"] = "340302"
-    out = translate(registry, "ningbo", "bengbu", "case", json.dumps(tree, ensure_ascii=False).encode(),
-                    make_envelope(registry.platforms["bengbu"], datetime.now(UTC)))
+    out = translate(
+        registry,
+        "ningbo",
+        "bengbu",
+        "case",
+        json.dumps(tree, ensure_ascii=False).encode(),
+        make_envelope(registry.platforms["bengbu"], datetime.now(UTC)),
+    )
     case = json.loads(out)
     assert case["TASK_CODE"] == "11340300MA2TBGPW0U3000172001000"
     assert case["REGION_ID"] == "340302"
@@ -53,8 +59,14 @@ def test_a_new_anhui_city_by_configuration(with_bengbu: Path, samples_dir: Path)
     # an item Bengbu does not offer is refused at the source's item field
     tree["body"]["localItemCode"] = "330200-XK-000131001000-01"
     with pytest.raises(Refusal) as info:
-        translate(registry, "ningbo", "bengbu", "case", json.dumps(tree, ensure_ascii=False).encode(),
-                  make_envelope(None, datetime.now(UTC)))
+        translate(
+            registry,
+            "ningbo",
+            "bengbu",
+            "case",
+            json.dumps(tree, ensure_ascii=False).encode(),
+            make_envelope(None, datetime.now(UTC)),
+        )
     assert (info.value.code, info.value.where) == (C.UNKNOWN_ITEM, "body.localItemCode")
 
 

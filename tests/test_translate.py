@@ -122,8 +122,14 @@ def test_every_bad_sample_is_refused_with_its_listed_code(
     assert listed[file] == code
     destination = "anhui" if dialect != "anhui" else "zlb"
     with pytest.raises(Refusal) as info:
-        translate(registry, dialect, destination, record_type, (samples_dir / "bad" / file).read_bytes(),
-                  make_envelope(None, datetime.now(UTC)))
+        translate(
+            registry,
+            dialect,
+            destination,
+            record_type,
+            (samples_dir / "bad" / file).read_bytes(),
+            make_envelope(None, datetime.now(UTC)),
+        )
     assert info.value.code.value == code
 
 
@@ -142,8 +148,14 @@ def test_unknown_region_wins_over_the_destination_item(registry: Any, samples_di
     tree["body"]["localItemCode"] = "330200-XK-000101017000-01"
     tree["body"]["handleAreaCode"] = "320600"
     with pytest.raises(Refusal) as info:
-        translate(registry, "zlb", "g60", "case", json.dumps(tree, ensure_ascii=False).encode(),
-                  make_envelope(None, datetime.now(UTC)))
+        translate(
+            registry,
+            "zlb",
+            "g60",
+            "case",
+            json.dumps(tree, ensure_ascii=False).encode(),
+            make_envelope(None, datetime.now(UTC)),
+        )
     assert info.value.code is C.UNKNOWN_REGION
 
 
@@ -166,18 +178,36 @@ def test_a_catalogue_page_too_large_for_one_item_batch(registry: Any, samples_di
     page = json.loads((samples_dir / "anhui/item/SI001.json").read_bytes())
     page["data"]["list"] = page["data"]["list"] * 501
     with pytest.raises(Refusal) as info:
-        translate(registry, "hefei", "yrd-map", "item", json.dumps(page, ensure_ascii=False).encode(),
-                  make_envelope(None, datetime.now(UTC)))
+        translate(
+            registry,
+            "hefei",
+            "yrd-map",
+            "item",
+            json.dumps(page, ensure_ascii=False).encode(),
+            make_envelope(None, datetime.now(UTC)),
+        )
     assert (info.value.code, info.value.where) == (C.BATCH_TOO_LARGE, "data.list")
     page["data"]["list"] = []
     with pytest.raises(Refusal) as info:
-        translate(registry, "hefei", "yrd-map", "item", json.dumps(page, ensure_ascii=False).encode(),
-                  make_envelope(None, datetime.now(UTC)))
+        translate(
+            registry,
+            "hefei",
+            "yrd-map",
+            "item",
+            json.dumps(page, ensure_ascii=False).encode(),
+            make_envelope(None, datetime.now(UTC)),
+        )
     assert (info.value.code, info.value.where) == (C.MISSING_FIELD, "data.list")
 
 
 def test_yrd_map_takes_item_batches_only(registry: Any, samples_dir: Path) -> None:
     with pytest.raises(Refusal) as info:
-        translate(registry, "hefei", "yrd-map", "case", (samples_dir / "anhui/case/SC001.json").read_bytes(),
-                  make_envelope(None, datetime.now(UTC)))
+        translate(
+            registry,
+            "hefei",
+            "yrd-map",
+            "case",
+            (samples_dir / "anhui/case/SC001.json").read_bytes(),
+            make_envelope(None, datetime.now(UTC)),
+        )
     assert info.value.code is C.UNSUPPORTED_TYPE

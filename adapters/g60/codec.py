@@ -175,7 +175,6 @@ class G60Adapter(DialectAdapter):
     content_type = "application/xml; charset=GB18030"  # §1
     batch_where = "ItemBatch"
 
-
     def parse(self, record_type: str, body: bytes) -> Any:
         header, root = parse_envelope(body)
         return self.record_tree(record_type, header, root)
@@ -202,12 +201,12 @@ class G60Adapter(DialectAdapter):
         # 500-item ItemBatch is the sync's unit); §3: the default namespace, no prefix, elements in table order.
         values = (envelope.message_id, message_type, envelope.sender, envelope.receiver, _compact(envelope.sent_at))
         parts = [f'<G60Message xmlns="{NS}"><Header>']
-        parts.extend(f"<{name}>{escape_text(value)}</{name}>" for name, value in zip(HEADER_FIELDS, values,
-                                                                                     strict=True))
+        parts.extend(
+            f"<{name}>{escape_text(value)}</{name}>" for name, value in zip(HEADER_FIELDS, values, strict=True)
+        )
         parts.append("</Header><Body>")
         if record_type == "item":
-            parts.append(f'<ItemBatch BatchNo="{escape_attribute(batch_no(envelope.message_id))}" '
-                         f'Count="{len(tree)}">')
+            parts.append(f'<ItemBatch BatchNo="{escape_attribute(batch_no(envelope.message_id))}" Count="{len(tree)}">')
             write_elements(parts, {"Item": tree})
             parts.append("</ItemBatch>")
         else:
@@ -311,8 +310,11 @@ def render_item_batch_result(result: ItemBatchResult, envelope: Envelope) -> byt
     """An ``ItemBatchResult`` message (§9) with ``envelope``'s header values."""
     root, body = _message("ItemBatchResult", envelope)
     element = etree.SubElement(
-        body, _qname("ItemBatchResult"),
-        BatchNo=result.batch_no, Accepted=str(result.accepted), Rejected=str(result.rejected),
+        body,
+        _qname("ItemBatchResult"),
+        BatchNo=result.batch_no,
+        Accepted=str(result.accepted),
+        Rejected=str(result.rejected),
     )
     for r in result.results:
         attrs = {"CatalogCode": r.catalog_code, "Region": r.region, "Status": "OK" if r.ok else "REJECTED"}
@@ -344,8 +346,10 @@ def parse_receipt(body: bytes) -> Receipt:
 def receipt_of(header: dict[str, str], root: Any) -> Receipt:
     """The ``Receipt`` of an envelope ``parse_envelope`` already read (a client reads the answer once)."""
     element = _body_element(header, root, "Receipt", "Receipt")
-    values = {n: _leaf_text(_only(element, n, f"Receipt/{n}"), f"Receipt/{n}")
-              for n in ("Result", "ErrorCode", "ErrorPath", "Message")}
+    values = {
+        n: _leaf_text(_only(element, n, f"Receipt/{n}"), f"Receipt/{n}")
+        for n in ("Result", "ErrorCode", "ErrorPath", "Message")
+    }
     ref = element.get("RefMessageId")
     if not ref:
         raise Refusal(C.MISSING_FIELD, "Receipt/@RefMessageId", "a receipt names the message it answers")
@@ -368,8 +372,15 @@ def item_batch_result_of(header: dict[str, str], root: Any) -> ItemBatchResult:
     for i, r in enumerate(_children(element, "Result"), 1):
         where = f"ItemBatchResult/Result[{i}]"
         ok = _choice(r.get("Status"), "OK", "REJECTED", f"{where}/@Status")
-        results.append(ItemResult(r.get("CatalogCode") or "", r.get("Region") or "", ok,
-                                  _code(r.get("ErrorCode"), f"{where}/@ErrorCode"), r.get("ErrorPath")))
+        results.append(
+            ItemResult(
+                r.get("CatalogCode") or "",
+                r.get("Region") or "",
+                ok,
+                _code(r.get("ErrorCode"), f"{where}/@ErrorCode"),
+                r.get("ErrorPath"),
+            )
+        )
     result = ItemBatchResult(element.get("BatchNo") or "", tuple(results))
     if element.get("Accepted") != str(result.accepted) or element.get("Rejected") != str(result.rejected):
         raise Refusal(C.RULE_VIOLATION, "ItemBatchResult", "Accepted/Rejected differ from the results")

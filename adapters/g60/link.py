@@ -39,7 +39,7 @@ from signing.trust import TrustStore, load_certificates, subject_serial_number
 
 _SOURCE = "g60 link settings"
 
-__all__ = ['Link', 'generate_link', 'load_link', 'server_ssl_context']
+__all__ = ["Link", "generate_link", "load_link", "server_ssl_context"]
 
 
 # --- one side's credentials --------------------------------------------------------------------------------------
@@ -86,8 +86,11 @@ def _client_tls(link: LinkReader, code: str, ca: Path) -> ssl.SSLContext | None:
     if key is None:
         raise link.refuse("tls_key", "is missing", "a client certificate needs its key")
     if subject_serial_number(link.read("tls_cert", "client certificate", _certs, cert)[0]) != code:
-        raise link.refuse("tls_cert", "the certificate's serialNumber is not this side's code",
-                          "g60.md §1: the client certificate carries the SenderCode")
+        raise link.refuse(
+            "tls_cert",
+            "the certificate's serialNumber is not this side's code",
+            "g60.md §1: the client certificate carries the SenderCode",
+        )
     server_ca = link.file("server_ca", required=False) or ca
     return link.read("tls_cert", "client certificate", lambda _: tls.client_context(server_ca, cert, key), cert)
 
@@ -117,15 +120,24 @@ def load_link(settings: Mapping[str, Any], base: Path) -> Link:
     key = link.read("sign_key", "signing key", _key_file, link.required_file("sign_key"))
     signer = Signer(chain[0], key, tuple(chain[1:]))
     if signer.code != code:
-        raise link.refuse("sign_cert", "the certificate's serialNumber is not this side's code",
-                          "issue it for the code (g60.md §4)")
+        raise link.refuse(
+            "sign_cert", "the certificate's serialNumber is not this side's code", "issue it for the code (g60.md §4)"
+        )
     licence_signer = None
     if settings.get("licence_sign_key") is not None:
         licence_signer = (link.text("licence_cert_sn"), link.private_key("licence_sign_key"))
     return Link(
-        code, peer_code, frozenset(peers), signer, trust, ca, _client_tls(link, code, ca),
-        link.file("server_cert", required=False), link.file("server_key", required=False),
-        link.public_keys("licence_keys"), licence_signer,
+        code,
+        peer_code,
+        frozenset(peers),
+        signer,
+        trust,
+        ca,
+        _client_tls(link, code, ca),
+        link.file("server_cert", required=False),
+        link.file("server_key", required=False),
+        link.public_keys("licence_keys"),
+        licence_signer,
     )
 
 
@@ -176,8 +188,15 @@ def generate_link(folder: Path, platform: Platform) -> tuple[dict[str, Any], dic
     cert_sn = uuid.uuid4().hex[:16]  # lower-case hex: zlb.md §3 writes serials so, and links share issuers
     _write(out / "licence-sm2.key", private_key_pem(sm2), private=True)
     _write(out / "licence-sm2.pub", public_key_pem(sm2))
-    gateway = {**_side(out, ca, "gateway", ours), "peer_code": theirs,
-               "licence_keys": {cert_sn: f"{out.name}/licence-sm2.pub"}}
-    simulated = {**_side(out, ca, "platform", theirs), "peer_code": ours,
-                 "licence_sign_key": f"{out.name}/licence-sm2.key", "licence_cert_sn": cert_sn}
+    gateway = {
+        **_side(out, ca, "gateway", ours),
+        "peer_code": theirs,
+        "licence_keys": {cert_sn: f"{out.name}/licence-sm2.pub"},
+    }
+    simulated = {
+        **_side(out, ca, "platform", theirs),
+        "peer_code": ours,
+        "licence_sign_key": f"{out.name}/licence-sm2.key",
+        "licence_cert_sn": cert_sn,
+    }
     return gateway, simulated

@@ -81,8 +81,12 @@ OPERATIONS: dict[str, str] = {
     "ItemBatch": "item_batch",
 }
 #: operation → the adapter's record type
-RECORD_TYPES: dict[str, str] = {"case": "case", "status": "status", "licence_query": "licence_query",
-                                "item_batch": "item"}
+RECORD_TYPES: dict[str, str] = {
+    "case": "case",
+    "status": "status",
+    "licence_query": "licence_query",
+    "item_batch": "item",
+}
 ANSWER_TYPES = frozenset({"Receipt", "ItemBatchResult", "LicenceData"})  # §7, §9, §6.3
 #: ``Receipt/Message`` of the first receipt given again for a repeated message (§7; decision, the text is free)
 REPEATED = "REPEATED: the first receipt of this message"
@@ -168,8 +172,15 @@ def sent_at(header: dict[str, str]) -> float:
     if text is None or not _SENT_AT.fullmatch(text):
         raise Refusal(C.REPLAYED, "Header/SentAt", "SentAt is missing or not yyyyMMddHHmmss")
     try:
-        when = datetime(int(text[:4]), int(text[4:6]), int(text[6:8]), int(text[8:10]), int(text[10:12]),
-                        int(text[12:14]), tzinfo=BEIJING)
+        when = datetime(
+            int(text[:4]),
+            int(text[4:6]),
+            int(text[6:8]),
+            int(text[8:10]),
+            int(text[10:12]),
+            int(text[12:14]),
+            tzinfo=BEIJING,
+        )
     except ValueError:
         raise Refusal(C.REPLAYED, "Header/SentAt", "SentAt is not a date-time") from None
     return when.timestamp()
@@ -221,8 +232,12 @@ def read_licence_signature(root: Any) -> LicenceSignature | None:
     _, sign = _digital_sign(root)
     if sign is None:
         return None
-    return LicenceSignature(value="".join((sign.text or "").split()), cert_sn=sign.get("CertSn") or "",
-                            alg=sign.get("Alg") or "", user_id=sign.get("UserId") or "")
+    return LicenceSignature(
+        value="".join((sign.text or "").split()),
+        cert_sn=sign.get("CertSn") or "",
+        alg=sign.get("Alg") or "",
+        user_id=sign.get("UserId") or "",
+    )
 
 
 def put_licence_signature(root: Any, signature: LicenceSignature) -> None:
@@ -230,8 +245,9 @@ def put_licence_signature(root: Any, signature: LicenceSignature) -> None:
     licence, old = _digital_sign(root)
     if old is not None:
         licence.remove(old)
-    element = etree.Element(f"{{{NS}}}DigitalSign", Alg=signature.alg, UserId=signature.user_id,
-                            CertSn=signature.cert_sn)
+    element = etree.Element(
+        f"{{{NS}}}DigitalSign", Alg=signature.alg, UserId=signature.user_id, CertSn=signature.cert_sn
+    )
     element.text = signature.value
     surface = licence.find(f"{{{NS}}}Surface")
     if surface is None:
@@ -243,7 +259,6 @@ def put_licence_signature(root: Any, signature: LicenceSignature) -> None:
 def licence_signature(licence: Licence, private: Any, cert_sn: str) -> LicenceSignature:
     """The issuer's SM2-SM3 signature over the licence signing string (anhui.md §6.6)."""
     return LicenceSignature(sm2_sign_b64(private, licence_signing_string(licence)), cert_sn)
-
 
 
 def verify_licence_signature(licence: Licence, signature: LicenceSignature | None, keys: dict[str, Any]) -> None:

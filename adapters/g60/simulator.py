@@ -22,7 +22,7 @@ from gateway.wire.base import (
     WireContext,
 )
 
-__all__ = ['install_simulator_extras']
+__all__ = ["install_simulator_extras"]
 
 
 def install_simulator_extras(sim: Any, spec: Any, ctx: WireContext) -> None:
@@ -55,9 +55,13 @@ def install_simulator_extras(sim: Any, spec: Any, ctx: WireContext) -> None:
     library = spec.options.get("licences")
     if library is None and link.licence_signer is not None:
         cert_sn, key = link.licence_signer
-        library = LicenceLibrary(key, cert_sn, str(spec.options.get("licence_region", "340100")),
-                                 int(spec.options.get("licence_seed", 0)),
-                                 int(spec.options.get("licence_count", 50)))
+        library = LicenceLibrary(
+            key,
+            cert_sn,
+            str(spec.options.get("licence_region", "340100")),
+            int(spec.options.get("licence_seed", 0)),
+            int(spec.options.get("licence_count", 50)),
+        )
     if library is None:
         return
     consent = spec.options.get("consent") or ConsentVerifier(spec.options.get("consent_keys", {}))

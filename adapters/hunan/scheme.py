@@ -156,8 +156,14 @@ def assertion_claims(client_id: str, audience: str, jti: str, now: float) -> dic
     """§2 claims in the document's order: ``iss`` = ``sub`` = client id, ``aud`` the token URL, ``jti``, ``iat``,
     ``exp`` = ``iat`` + 300 (the longest the platform accepts)."""
     iat = int(now)
-    return {"iss": client_id, "sub": client_id, "aud": audience, "jti": jti, "iat": iat,
-            "exp": iat + ASSERTION_MAX_LIFETIME}
+    return {
+        "iss": client_id,
+        "sub": client_id,
+        "aud": audience,
+        "jti": jti,
+        "iat": iat,
+        "exp": iat + ASSERTION_MAX_LIFETIME,
+    }
 
 
 def make_client_assertion(key: SigningKey, client_id: str, audience: str, jti: str, now: float) -> str:
@@ -210,8 +216,15 @@ def verify_client_assertion(
     ``jti`` present, ``iat``/``exp`` present with ``exp`` ≤ ``iat`` + 300 and not past. The ``jti`` replay check
     is the caller's (it holds the store). Raises ``signing.errors`` types."""
     claims = verify_jwt(
-        assertion, keys, (ALG_ES256,), now=now, audience=audience, issuer=client_id,
-        required_claims=("iss", "sub", "aud", "jti", "iat", "exp"), typ="JWT", max_lifetime=ASSERTION_MAX_LIFETIME,
+        assertion,
+        keys,
+        (ALG_ES256,),
+        now=now,
+        audience=audience,
+        issuer=client_id,
+        required_claims=("iss", "sub", "aud", "jti", "iat", "exp"),
+        typ="JWT",
+        max_lifetime=ASSERTION_MAX_LIFETIME,
     )
     if claims.get("sub") != client_id:
         raise TokenInvalid("wrong_subject", "sub must equal iss (the client id)")
@@ -223,8 +236,14 @@ def verify_client_assertion(
 
 def render_token_answer(answer: TokenAnswer) -> bytes:
     """``{"access_token","token_type":"Bearer","expires_in","scope"}`` (§2)."""
-    return dump_json({"access_token": answer.access_token, "token_type": "Bearer",
-                      "expires_in": answer.expires_in, "scope": " ".join(answer.scope)})
+    return dump_json(
+        {
+            "access_token": answer.access_token,
+            "token_type": "Bearer",
+            "expires_in": answer.expires_in,
+            "scope": " ".join(answer.scope),
+        }
+    )
 
 
 def parse_token_answer(body: bytes) -> TokenAnswer:

@@ -267,14 +267,20 @@ def wsdl_document(location: str) -> bytes:
     ops = list(OPERATION_TYPES)
     elements = [f'      <xs:element name="{name}" type="xs:anyType"/>' for n in ops for name in (n, f"{n}Response")]
     elements.append('      <xs:element name="AuthHeader" type="xs:anyType"/>')
-    messages, port_ops, binding_ops = ["  <wsdl:message name=\"AuthHeader\">"
-                                       '<wsdl:part name="AuthHeader" element="ex:AuthHeader"/></wsdl:message>'], [], []
+    messages, port_ops, binding_ops = (
+        ['  <wsdl:message name="AuthHeader"><wsdl:part name="AuthHeader" element="ex:AuthHeader"/></wsdl:message>'],
+        [],
+        [],
+    )
     for n in ops:
         for suffix in ("", "Response"):
-            messages.append(f'  <wsdl:message name="{n}{suffix}"><wsdl:part name="body" element="ex:{n}{suffix}"/>'
-                            "</wsdl:message>")
-        port_ops.append(f'    <wsdl:operation name="{n}"><wsdl:input message="ex:{n}"/>'
-                        f'<wsdl:output message="ex:{n}Response"/></wsdl:operation>')
+            messages.append(
+                f'  <wsdl:message name="{n}{suffix}"><wsdl:part name="body" element="ex:{n}{suffix}"/></wsdl:message>'
+            )
+        port_ops.append(
+            f'    <wsdl:operation name="{n}"><wsdl:input message="ex:{n}"/>'
+            f'<wsdl:output message="ex:{n}Response"/></wsdl:operation>'
+        )
         header = '<soap:header message="ex:AuthHeader" part="AuthHeader" use="literal"/>'
         binding_ops.append(
             f'    <wsdl:operation name="{n}"><soap:operation soapAction="{EX_NS}#{n}"/>'

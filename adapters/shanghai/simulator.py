@@ -15,7 +15,7 @@ from gateway.errors import RejectionCode as C
 from gateway.simulate.licences import LicenceLibrary
 from gateway.wire.base import InboundCall, InboundResult, LicenceAnswer, WireContext
 
-__all__ = ['install_simulator_extras']
+__all__ = ["install_simulator_extras"]
 
 
 def install_simulator_extras(sim: Any, spec: Any, ctx: WireContext) -> None:

@@ -24,7 +24,7 @@ from signing.sm import sm2_generate
 
 _SOURCE = "zlb link settings"
 
-__all__ = ['Link', 'generate_link', 'load_link']
+__all__ = ["Link", "generate_link", "load_link"]
 
 
 # --- the link ---------------------------------------------------------------------------------------------------------

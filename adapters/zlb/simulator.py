@@ -16,7 +16,7 @@ from gateway.wire.base import (
     WireContext,
 )
 
-__all__ = ['install_simulator_extras']
+__all__ = ["install_simulator_extras"]
 
 
 def install_simulator_extras(sim: SimulatedPlatform, spec: SimulatorSpec, ctx: WireContext) -> None:

@@ -88,9 +88,7 @@ class BreakerSettings:
         if self.failure_ratio is not None and not 0 < self.failure_ratio <= 1:
             raise ValueError(f"failure_ratio must be in (0, 1] or None, got {self.failure_ratio!r}")
         if not 1 <= self.min_calls <= self.window:
-            raise ValueError(
-                f"min_calls must be between 1 and window ({self.window!r}), got {self.min_calls!r}"
-            )
+            raise ValueError(f"min_calls must be between 1 and window ({self.window!r}), got {self.min_calls!r}")
         if not self.cool_down > 0:
             raise ValueError(f"cool_down must be > 0 seconds, got {self.cool_down!r}")
 
@@ -139,8 +137,13 @@ _BREAKER_KEYS: Final = frozenset(BreakerSettings.__dataclass_fields__)
 class CircuitBreaker:
     """One destination's breaker. Not thread-safe; meant for one asyncio loop."""
 
-    def __init__(self, settings: BreakerSettings | None = None, *, clock: Clock = time.monotonic,
-                 on_change: StateObserver | None = None) -> None:
+    def __init__(
+        self,
+        settings: BreakerSettings | None = None,
+        *,
+        clock: Clock = time.monotonic,
+        on_change: StateObserver | None = None,
+    ) -> None:
         self.settings = settings if settings is not None else BreakerSettings()
         self._clock = clock
         self._on_change = on_change

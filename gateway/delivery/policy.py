@@ -110,9 +110,7 @@ class RetryPolicy:
         if self.max_attempts is not None and self.max_attempts < 1:
             raise ValueError(f"max_attempts must be >= 1 or None, got {self.max_attempts!r}")
         if self.short_attempts < 1:
-            raise ValueError(
-                f"short_attempts must be >= 1 (1 means no short retry), got {self.short_attempts!r}"
-            )
+            raise ValueError(f"short_attempts must be >= 1 (1 means no short retry), got {self.short_attempts!r}")
 
     @property
     def outbox_backoff(self) -> Backoff:
@@ -170,9 +168,7 @@ def _require_order(
         return
     if high_key in data:
         raise DeliveryConfigError(where, high_key, data[high_key], f"must be at least {low_key} ({low:g}s)")
-    raise DeliveryConfigError(
-        where, low_key, data.get(low_key, low), f"must be at most {high_key} ({high:g}s)"
-    )
+    raise DeliveryConfigError(where, low_key, data.get(low_key, low), f"must be at most {high_key} ({high:g}s)")
 
 
 @dataclass(frozen=True, slots=True)

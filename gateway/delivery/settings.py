@@ -65,9 +65,7 @@ def parse_duration(value: object) -> float | None:
     return seconds
 
 
-def read_duration(
-    data: Mapping[str, object], key: str, default: float, *, where: str, minimum: float = 0.0
-) -> float:
+def read_duration(data: Mapping[str, object], key: str, default: float, *, where: str, minimum: float = 0.0) -> float:
     """Read a duration, falling back to ``default`` when the key is absent."""
     if key not in data:
         return default

@@ -11,11 +11,20 @@ from typing import Any
 
 __all__ = ["PERSONAL_FIELDS", "mask_value", "masked_ref"]
 
-PERSONAL_FIELDS = frozenset({
-    "applicant.name", "applicant.id_number", "applicant.phone", "applicant.address", "applicant.legal_rep",
-    "agent.name", "agent.id_number", "agent.phone",
-    "holder_name", "holder_code",
-})
+PERSONAL_FIELDS = frozenset(
+    {
+        "applicant.name",
+        "applicant.id_number",
+        "applicant.phone",
+        "applicant.address",
+        "applicant.legal_rep",
+        "agent.name",
+        "agent.id_number",
+        "agent.phone",
+        "holder_name",
+        "holder_code",
+    }
+)
 
 
 def mask_value(value: str) -> str:

@@ -28,8 +28,12 @@ def _fail(code: C, ref: str, where: Where, detail: str) -> Refusal:
 
 def _legal_iff_uscc(kind: str, id_type: str, where: Where) -> None:
     if (kind == "LEGAL") != (id_type == "USCC"):
-        raise _fail(C.RULE_VIOLATION, "applicant.id_type", where,
-                    "a legal person is identified by a USCC and a natural person never is")
+        raise _fail(
+            C.RULE_VIOLATION,
+            "applicant.id_type",
+            where,
+            "a legal person is identified by a USCC and a natural person never is",
+        )
 
 
 def _case(case: Case, item_types: Mapping[str, str], where: Where) -> None:

@@ -124,8 +124,9 @@ async def open_message_log(
     """
     keys = AtRestKeys.create(AtRestKey.of(key_id, encryption_key, cipher), older_keys)
     settings = LogSettings(keys, signing_key, tuple(verification_keys), retention)
-    parsed = read_database_url(url, sqlite_options=SQLITE_OPTIONS, postgres_options=_POSTGRES_OPTIONS,
-                               what="message log")
+    parsed = read_database_url(
+        url, sqlite_options=SQLITE_OPTIONS, postgres_options=_POSTGRES_OPTIONS, what="message log"
+    )
     if parsed.kind == "sqlite":
         return await SQLiteMessageLog.open(parsed.target, settings=settings, **parsed.options)
     return await PostgresMessageLog.open(parsed.target, settings=settings, **parsed.options)

@@ -109,8 +109,14 @@ class BaseMessageLog(ABC):
                 return replace(report, ok=False, problem=problem)
         return report
 
-    async def search(self, case_no: str | None = None, licence_id: str | None = None, *,
-                     keys: AtRestKeys | None = None, limit: int = 1000) -> list[EntrySummary]:
+    async def search(
+        self,
+        case_no: str | None = None,
+        licence_id: str | None = None,
+        *,
+        keys: AtRestKeys | None = None,
+        limit: int = 1000,
+    ) -> list[EntrySummary]:
         if limit < 1:
             raise ValueError(f"search limit must be >= 1, got {limit!r}")
         entries = await self._search(case_no, licence_id, limit)
@@ -148,20 +154,17 @@ class BaseMessageLog(ABC):
     # --- storage primitives (one transaction each) -------------------------------------------
 
     @abstractmethod
-    async def _append_fields(self, fields: list[Entry]) -> list[Entry]:
-        ...
+    async def _append_fields(self, fields: list[Entry]) -> list[Entry]: ...
 
     @abstractmethod
-    async def _seal(self, build: Callable[[Head], Seal | None]) -> Seal | None:
-        ...
+    async def _seal(self, build: Callable[[Head], Seal | None]) -> Seal | None: ...
 
     @abstractmethod
     async def _read(self, first_seal: int | None, last_seal: int | None) -> tuple[Anchor, list[Seal], list[Entry]]:
         """Everything from the anchor when both are None; else the seals in range and their entries."""
 
     @abstractmethod
-    async def _search(self, case_no: str | None, licence_id: str | None, limit: int) -> list[Entry]:
-        ...
+    async def _search(self, case_no: str | None, licence_id: str | None, limit: int) -> list[Entry]: ...
 
     @abstractmethod
     async def _read_cut(self, seal_no: int) -> Seal | None:

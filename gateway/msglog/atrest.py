@@ -63,9 +63,7 @@ class AtRestKey:
         if sizes is None:
             raise KeyInvalid("cipher_unknown", f"at-rest cipher {self.cipher!r} unknown; use one of {sorted(CIPHERS)}")
         if len(self.secret) not in sizes:
-            raise KeyInvalid(
-                "key_size", f"key {self.key_id!r}: {self.cipher} needs a key of {sorted(sizes)} bytes"
-            )
+            raise KeyInvalid("key_size", f"key {self.key_id!r}: {self.cipher} needs a key of {sorted(sizes)} bytes")
 
     @classmethod
     def of(cls, key_id: str, secret: Secret | bytes, cipher: str = SM4_GCM) -> AtRestKey:

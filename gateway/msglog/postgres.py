@@ -141,4 +141,3 @@ class PostgresMessageLog(BaseMessageLog, PooledBackend):
     async def _read_cut(self, seal_no: int) -> Seal | None:
         row = await self._run("read_cut", lambda conn: conn.fetchrow(_N(_sql.CUT_BY_NO), seal_no))
         return None if row is None else _rows.cut_from_row(row)
-

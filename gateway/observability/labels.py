@@ -22,9 +22,7 @@ OTHER = "other"
 class LabelGuard:
     """Per label name, the set of values allowed; :meth:`clean` maps the rest to ``other``."""
 
-    def __init__(
-        self, allowed: Mapping[str, Iterable[str]], *, on_reject: Callable[[str], None] | None = None
-    ) -> None:
+    def __init__(self, allowed: Mapping[str, Iterable[str]], *, on_reject: Callable[[str], None] | None = None) -> None:
         self._allowed = MappingProxyType({name: frozenset(values) | {OTHER} for name, values in allowed.items()})
         self._on_reject = on_reject
 

@@ -36,14 +36,23 @@ from .context import current_request
 from .masking import mask_by_kind, mask_mapping, mask_text, personal_values
 from .personal_fields import CATALOGUE, FieldCatalogue, FieldKind
 
-__all__ = ["LOG_FORMATS", "LOG_LEVELS", "JsonFormatter", "LoggingSettings", "PlainFormatter", "configure_logging",
-           "logging_settings"]
+__all__ = [
+    "LOG_FORMATS",
+    "LOG_LEVELS",
+    "JsonFormatter",
+    "LoggingSettings",
+    "PlainFormatter",
+    "configure_logging",
+    "logging_settings",
+]
 
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 LOG_FORMATS = ("json", "plain")
 
 _RESERVED = frozenset(vars(logging.LogRecord("x", logging.INFO, "", 0, "", None, None))) | {
-    "message", "asctime", "taskName",
+    "message",
+    "asctime",
+    "taskName",
 }
 _MARK = "_tongban_json_handler"
 
@@ -100,8 +109,10 @@ class JsonFormatter(logging.Formatter):
         return personal_values(sources, catalogue=self._catalogue)
 
     def _time(self, record: logging.LogRecord) -> str:
-        moment = datetime.fromtimestamp(record.created, self._tz) if self._tz else (
-            datetime.fromtimestamp(record.created).astimezone()
+        moment = (
+            datetime.fromtimestamp(record.created, self._tz)
+            if self._tz
+            else (datetime.fromtimestamp(record.created).astimezone())
         )
         return moment.isoformat(timespec="milliseconds")
 
@@ -165,8 +176,11 @@ class PlainFormatter(JsonFormatter):
         head = f"{fields.pop('time')} {fields.pop('level')} {fields.pop('logger')}: {fields.pop('message')}"
         tail = fields.pop("exception", None) or fields.pop("stack", None)
         fields.pop("traceparent", None)
-        extras = " ".join(f"{k}={json.dumps(v, ensure_ascii=False, default=lambda o: self._text(str(o), known))}"
-                          for k, v in fields.items() if v is not None)
+        extras = " ".join(
+            f"{k}={json.dumps(v, ensure_ascii=False, default=lambda o: self._text(str(o), known))}"
+            for k, v in fields.items()
+            if v is not None
+        )
         return head + (f" {extras}" if extras else "") + (f"\n{tail}" if tail else "")
 
 
@@ -193,8 +207,9 @@ def logging_settings(raw: Mapping[str, Any], source: str, *, level: str | None =
     return LoggingSettings(chosen.upper(), fmt)
 
 
-def configure_logging(level: int | str = logging.INFO, stream: TextIO | None = None, fmt: str = "json"
-                      ) -> logging.Handler:
+def configure_logging(
+    level: int | str = logging.INFO, stream: TextIO | None = None, fmt: str = "json"
+) -> logging.Handler:
     """Send the root logger's records as JSON lines (``fmt="plain"``: plain lines) to ``stream`` (default stderr)
     at ``level``.
 

@@ -75,9 +75,12 @@ def _value_patterns(keys: str) -> Gated:
         ('"', re.compile(r'"(?P<key>' + keys + r')"\s*:\s*(?:"(?P<v>(?:[^"\\]|\\.)*)"|(?P<n>-?\d[\d.]*))')),
         ("'", re.compile(r"'(?P<key>" + keys + r")'\s*:\s*(?:'(?P<v>(?:[^'\\]|\\.)*)'|(?P<n>-?\d[\d.]*))")),
         ("<", re.compile(r"<" + _NS + r"(?P<key>" + keys + r")(?:\s[^<>]*)?>(?P<v>[^<]*)</" + _NS + r"(?P=key)\s*>")),
-        ("=", re.compile(
-            r"(?<![\w.@-])(?P<key>" + keys + r")\s*=\s*(?:\"(?P<v>[^\"]*)\"|'(?P<n>[^']*)'|(?P<b>[^\s,;&\"'<>]+))"
-        )),
+        (
+            "=",
+            re.compile(
+                r"(?<![\w.@-])(?P<key>" + keys + r")\s*=\s*(?:\"(?P<v>[^\"]*)\"|'(?P<n>[^']*)'|(?P<b>[^\s,;&\"'<>]+))"
+            ),
+        ),
     ]
 
 
@@ -135,7 +138,11 @@ Found = dict[str, FieldKind]  # personal values seen so far → their kind, mask
 
 
 def _claim_fields(
-    edits: _Edits, patterns: Gated, kind_of: Callable[[str], FieldKind | None], span: tuple[int, int], found: Found,
+    edits: _Edits,
+    patterns: Gated,
+    kind_of: Callable[[str], FieldKind | None],
+    span: tuple[int, int],
+    found: Found,
 ) -> None:
     for needle, pattern in patterns:
         if needle not in edits.text:
@@ -145,7 +152,7 @@ def _claim_fields(
             kind = kind_of(m.group("key"))
             if value_span is None or kind is None:
                 continue
-            value = edits.text[value_span[0]:value_span[1]]
+            value = edits.text[value_span[0] : value_span[1]]
             if edits.claim(*value_span, mask_by_kind(value, kind)):
                 found.setdefault(value, kind)
 
@@ -178,7 +185,7 @@ def _protect(edits: _Edits, scanner: _Scanner) -> None:
         for m in pattern.finditer(edits.text):
             span = _value_span(m)
             if span is not None:
-                edits.claim(*span, edits.text[span[0]:span[1]])
+                edits.claim(*span, edits.text[span[0] : span[1]])
     if "3005" in edits.text:
         for m in LICENCE_ID.finditer(edits.text):
             edits.claim(*m.span(), m.group())

@@ -75,7 +75,11 @@ DELIVERY_OUTCOMES = ("delivered", "refused", "breaker_open", "dead", *(kind.valu
 # UNKNOWN_DESTINATION: the worker has no client for the message's destination (gateway/pipeline/worker.py)
 # DESTINATION_MISCONFIGURED, TRANSPORT_REFUSED: the transport's table (gateway/transport.py TRANSPORT_ERRORS)
 DEAD_LETTER_CODES = (
-    *_CODES, DELIVERY_EXPIRED, DELIVERY_ATTEMPTS_EXHAUSTED, "UNKNOWN_DESTINATION", "DESTINATION_MISCONFIGURED",
+    *_CODES,
+    DELIVERY_EXPIRED,
+    DELIVERY_ATTEMPTS_EXHAUSTED,
+    "UNKNOWN_DESTINATION",
+    "DESTINATION_MISCONFIGURED",
     "TRANSPORT_REFUSED",
 )
 REFUSAL_CODES = (*_CODES, *EDGE_CODES)
@@ -87,9 +91,22 @@ LICENCE_QUERY_OUTCOMES = ("found", "not_found", ERROR, *_CODES)
 BREAKER_LEVELS = {BreakerState.CLOSED.value: 0, BreakerState.HALF_OPEN.value: 1, BreakerState.OPEN.value: 2}
 # gateway/consent.py and signing/jwt.py refusal reasons (stable machine strings, never values).
 DEFAULT_CONSENT_REASONS = (
-    "missing_token", "malformed_token", "alg_not_allowed", "unknown_kid", "key_not_trusted", "signature_invalid",
-    "token_invalid", "bad_claim", "missing_claim", "expired", "not_yet_valid", "lifetime_too_long", "out_of_scope",
-    "wrong_subject", "missing_jti", "jti_reused",
+    "missing_token",
+    "malformed_token",
+    "alg_not_allowed",
+    "unknown_kid",
+    "key_not_trusted",
+    "signature_invalid",
+    "token_invalid",
+    "bad_claim",
+    "missing_claim",
+    "expired",
+    "not_yet_valid",
+    "lifetime_too_long",
+    "out_of_scope",
+    "wrong_subject",
+    "missing_jti",
+    "jti_reused",
 )
 
 
@@ -124,15 +141,19 @@ class GatewayMetrics:
         destinations = tuple(platforms if destinations is None else destinations)
         regions = tuple(regions) if regions is not None else crosswalk_regions()
         self.label_rejections = Counter(
-            "tongban_metric_label_rejections", "Label values written as 'other' because they were not allowed",
-            ["label"], registry=registry,
+            "tongban_metric_label_rejections",
+            "Label values written as 'other' because they were not allowed",
+            ["label"],
+            registry=registry,
         )
         self.labels = LabelGuard(
             {
                 "platform": (*platforms, API),
                 "destination": destinations,
-                "operation": (*(operations if operations is not None else (*CATALOGUE.record_types, "translate")),
-                              UNVERIFIED),
+                "operation": (
+                    *(operations if operations is not None else (*CATALOGUE.record_types, "translate")),
+                    UNVERIFIED,
+                ),
                 "dialect": tuple(dialects) if dialects is not None else CATALOGUE.dialects,
                 "region": regions,
                 "key_id": tuple(key_ids),
@@ -198,102 +219,166 @@ class GatewayMetrics:
         ProcessCollector(registry=r)  # process_cpu_seconds_total, process_resident_memory_bytes, ... (Linux)
         PlatformCollector(registry=r)  # python_info
         self.build_info = Gauge(
-            "tongban_build_info", "Always 1: the running gateway's version and Python", ["version", "python"],
-            registry=r, multiprocess_mode="max",
+            "tongban_build_info",
+            "Always 1: the running gateway's version and Python",
+            ["version", "python"],
+            registry=r,
+            multiprocess_mode="max",
         )
         self.build_info.labels(version=_version(), python=_platform.python_version()).set(1)
         self.refusals = Counter(
-            "tongban_refusals", "Every refusal answered to a partner, by platform, stage and stable code",
-            ["platform", "stage", "code"], registry=r,
+            "tongban_refusals",
+            "Every refusal answered to a partner, by platform, stage and stable code",
+            ["platform", "stage", "code"],
+            registry=r,
         )
         self.delivery_latency = Histogram(
-            "tongban_delivery_latency_seconds", "Time from acceptance into the outbox to the destination's receipt",
-            ["destination"], buckets=DELIVERY_LATENCY_BUCKETS, registry=r,
+            "tongban_delivery_latency_seconds",
+            "Time from acceptance into the outbox to the destination's receipt",
+            ["destination"],
+            buckets=DELIVERY_LATENCY_BUCKETS,
+            registry=r,
         )
         self.sync_last_run = Gauge(
-            "tongban_sync_last_run_timestamp_seconds", "Unix time the last catalogue sync run from a platform ended",
-            ["platform"], registry=r, multiprocess_mode="mostrecent",
+            "tongban_sync_last_run_timestamp_seconds",
+            "Unix time the last catalogue sync run from a platform ended",
+            ["platform"],
+            registry=r,
+            multiprocess_mode="mostrecent",
         )
         self.sync_last_run_ok = Gauge(
-            "tongban_sync_last_run_success", "1 when the last catalogue sync run from a platform sent everything",
-            ["platform"], registry=r, multiprocess_mode="mostrecent",
+            "tongban_sync_last_run_success",
+            "1 when the last catalogue sync run from a platform sent everything",
+            ["platform"],
+            registry=r,
+            multiprocess_mode="mostrecent",
         )
         self.sync_last_run_items = Gauge(
-            "tongban_sync_last_run_items", "Items of the last catalogue sync run from a platform, by outcome",
-            ["platform", "outcome"], registry=r, multiprocess_mode="mostrecent",
+            "tongban_sync_last_run_items",
+            "Items of the last catalogue sync run from a platform, by outcome",
+            ["platform", "outcome"],
+            registry=r,
+            multiprocess_mode="mostrecent",
         )
         self.requests = Counter(
-            "tongban_requests", "Requests handled, by platform, operation and outcome (accepted or a README §10 code)",
-            ["platform", "operation", "outcome"], registry=r,
+            "tongban_requests",
+            "Requests handled, by platform, operation and outcome (accepted or a README §10 code)",
+            ["platform", "operation", "outcome"],
+            registry=r,
         )
         self.request_seconds = Histogram(
-            "tongban_request_duration_seconds", "Time to answer a request", ["platform", "operation"],
-            buckets=LATENCY_BUCKETS, registry=r,
+            "tongban_request_duration_seconds",
+            "Time to answer a request",
+            ["platform", "operation"],
+            buckets=LATENCY_BUCKETS,
+            registry=r,
         )
         self.translation_refusals = Counter(
-            "tongban_translation_refusals", "Records refused while translating, by source dialect and code",
-            ["dialect", "code"], registry=r,
+            "tongban_translation_refusals",
+            "Records refused while translating, by source dialect and code",
+            ["dialect", "code"],
+            registry=r,
         )
         self.auth_refusals = Counter(
-            "tongban_auth_refusals", "Authentication and signature refusals, by platform and code",
-            ["platform", "code"], registry=r,
+            "tongban_auth_refusals",
+            "Authentication and signature refusals, by platform and code",
+            ["platform", "code"],
+            registry=r,
         )
         self.outbox_depth = Gauge(
-            "tongban_outbox_depth", "Messages waiting in the outbox", ["destination"], registry=r,
+            "tongban_outbox_depth",
+            "Messages waiting in the outbox",
+            ["destination"],
+            registry=r,
             multiprocess_mode="mostrecent",
         )
         self.outbox_oldest_age = Gauge(
-            "tongban_outbox_oldest_age_seconds", "Age of the oldest pending outbox message", ["destination"],
-            registry=r, multiprocess_mode="mostrecent",
+            "tongban_outbox_oldest_age_seconds",
+            "Age of the oldest pending outbox message",
+            ["destination"],
+            registry=r,
+            multiprocess_mode="mostrecent",
         )
         self.delivery_attempts = Counter(
-            "tongban_delivery_attempts", "Delivery attempts, by destination and outcome kind",
-            ["destination", "outcome"], registry=r,
+            "tongban_delivery_attempts",
+            "Delivery attempts, by destination and outcome kind",
+            ["destination", "outcome"],
+            registry=r,
         )
         self.delivery_retries = Counter(
-            "tongban_delivery_retries", "Retries scheduled, by destination and transient kind",
-            ["destination", "kind"], registry=r,
+            "tongban_delivery_retries",
+            "Retries scheduled, by destination and transient kind",
+            ["destination", "kind"],
+            registry=r,
         )
         self.dead_letters = Counter(
-            "tongban_dead_letters", "Messages moved to the dead letters, by destination and code",
-            ["destination", "code"], registry=r,
+            "tongban_dead_letters",
+            "Messages moved to the dead letters, by destination and code",
+            ["destination", "code"],
+            registry=r,
         )
         self.breaker_state = Gauge(
-            "tongban_breaker_state", "Circuit breaker state: 0 closed, 1 half-open, 2 open", ["destination"],
-            registry=r, multiprocess_mode="livemax",  # the worst breaker of the workers alive
+            "tongban_breaker_state",
+            "Circuit breaker state: 0 closed, 1 half-open, 2 open",
+            ["destination"],
+            registry=r,
+            multiprocess_mode="livemax",  # the worst breaker of the workers alive
         )
         self.key_expiry_seconds = Gauge(
-            "tongban_key_expiry_seconds", "Seconds until a certificate or key stops being valid (negative: expired)",
-            ["platform", "key_id"], registry=r, multiprocess_mode="min",
+            "tongban_key_expiry_seconds",
+            "Seconds until a certificate or key stops being valid (negative: expired)",
+            ["platform", "key_id"],
+            registry=r,
+            multiprocess_mode="min",
         )
         self.sync_items = Counter(
-            "tongban_sync_items", "Catalogue items processed by the sync job, by outcome", ["platform", "outcome"],
+            "tongban_sync_items",
+            "Catalogue items processed by the sync job, by outcome",
+            ["platform", "outcome"],
             registry=r,
         )
         self.sync_batches = Counter(
-            "tongban_sync_batches", "Catalogue pages or batches processed", ["platform"], registry=r,
+            "tongban_sync_batches",
+            "Catalogue pages or batches processed",
+            ["platform"],
+            registry=r,
         )
         self.sync_progress = Gauge(
-            "tongban_sync_progress_ratio", "Progress of the running catalogue sync (0 to 1)", ["platform"], registry=r,
+            "tongban_sync_progress_ratio",
+            "Progress of the running catalogue sync (0 to 1)",
+            ["platform"],
+            registry=r,
             multiprocess_mode="mostrecent",
         )
         self.sync_last_success = Gauge(
-            "tongban_sync_last_success_timestamp_seconds", "Unix time of the last fully successful catalogue sync",
-            ["platform"], registry=r, multiprocess_mode="max",
+            "tongban_sync_last_success_timestamp_seconds",
+            "Unix time of the last fully successful catalogue sync",
+            ["platform"],
+            registry=r,
+            multiprocess_mode="max",
         )
         self.bad_reviews = Counter(
-            "tongban_bad_reviews", "差评 (evaluations at level 不满意 or 非常不满意), by region code", ["region"],
+            "tongban_bad_reviews",
+            "差评 (evaluations at level 不满意 or 非常不满意), by region code",
+            ["region"],
             registry=r,
         )
         self.licence_queries = Counter(
-            "tongban_licence_queries", "Licence queries, by platform and outcome", ["platform", "outcome"], registry=r,
+            "tongban_licence_queries",
+            "Licence queries, by platform and outcome",
+            ["platform", "outcome"],
+            registry=r,
         )
         self.consent_refusals = Counter(
-            "tongban_consent_refusals", "Licence queries refused for their holder consent, by platform and reason",
-            ["platform", "reason"], registry=r,
+            "tongban_consent_refusals",
+            "Licence queries refused for their holder consent, by platform and reason",
+            ["platform", "reason"],
+            registry=r,
         )
         self.seal_age = Gauge(
-            "tongban_message_log_seal_age_seconds", "Age of the newest seal over the message log", registry=r,
+            "tongban_message_log_seal_age_seconds",
+            "Age of the newest seal over the message log",
+            registry=r,
             multiprocess_mode="min",
         )
 
@@ -339,7 +424,8 @@ class GatewayMetrics:
     def observe_delivery_latency(self, destination: str, seconds: float) -> None:
         """A message confirmed by ``destination`` ``seconds`` after it was accepted into the outbox."""
         self.delivery_latency.labels(destination=self.labels.clean("destination", destination)).observe(
-            max(seconds, 0.0))
+            max(seconds, 0.0)
+        )
 
     def count_retry(self, destination: str, kind: object) -> None:
         self.delivery_retries.labels(
@@ -386,8 +472,9 @@ class GatewayMetrics:
         """The sync of ``platform`` completed at Unix time ``timestamp`` (the caller's clock, not ours)."""
         self.sync_last_success.labels(platform=self.labels.clean("platform", platform)).set(timestamp)
 
-    def set_sync_state(self, platform: str, *, ended_at: float, ok: bool, last_success: float,
-                       items: dict[str, int]) -> None:
+    def set_sync_state(
+        self, platform: str, *, ended_at: float, ok: bool, last_success: float, items: dict[str, int]
+    ) -> None:
         """The last run from ``platform`` as the store remembers it (``gateway serve`` exports it between runs)."""
         p = self.labels.clean("platform", platform)
         if p == OTHER:
@@ -505,6 +592,7 @@ def _version() -> str:
         return metadata.version("tongban-gateway")
     except metadata.PackageNotFoundError:  # running from a source tree that was never installed
         return "unknown"
+
 
 METRIC_NAMES: frozenset[str] = GatewayMetrics(CollectorRegistry(), platforms=()).names()
 """Every ``tongban_*`` series name, from a throw-away registry (the ops files are checked against it)."""

@@ -74,8 +74,19 @@ _CODE_SUFFIXES = frozenset({"id_type", "kind"})
 # Identifier reference fields that are not personal and must stay readable (README §5, §7.3, §7.4).
 _SAFE_REFS = frozenset(
     {
-        "case_no", "national_case_no", "eval_id", "item_code", "dept_code", "issuer_code", "type_code",
-        "identifier", "associated_id", "licence_id", "handling_region", "region", "area_code",
+        "case_no",
+        "national_case_no",
+        "eval_id",
+        "item_code",
+        "dept_code",
+        "issuer_code",
+        "type_code",
+        "identifier",
+        "associated_id",
+        "licence_id",
+        "handling_region",
+        "region",
+        "area_code",
     }
 )
 

@@ -99,8 +99,11 @@ class Intake:
         if not result.new:
             # the first acceptance time too (one more read, for repeats only): hunan answers it (hunan.md §1)
             first = await self.store.get_receipt(operation, key)
-            return Accepted(result.receipt.decode("ascii"), repeated=True,
-                            received_at=first.received_at if first is not None else None)
+            return Accepted(
+                result.receipt.decode("ascii"),
+                repeated=True,
+                received_at=first.received_at if first is not None else None,
+            )
         if self.on_accepted is not None:
             self.on_accepted(destinations)
         return Accepted(receipt_no, received_at=now)
@@ -136,9 +139,19 @@ class Intake:
         request_id, traceparent = (ctx.request_id, ctx.traceparent) if ctx is not None else (None, None)
         place = order_of(record)  # a case's events reach each destination in order (README §5.2)
         outbound = [
-            OutboundMessage.new(id=mid.hex, destination=destination, kind=operation, idem_key=key,
-                                message_id=str(mid), payload=payload, now=now, request_id=request_id,
-                                traceparent=traceparent, order_key=place.key, order_seq=place.seq)
+            OutboundMessage.new(
+                id=mid.hex,
+                destination=destination,
+                kind=operation,
+                idem_key=key,
+                message_id=str(mid),
+                payload=payload,
+                now=now,
+                request_id=request_id,
+                traceparent=traceparent,
+                order_key=place.key,
+                order_seq=place.seq,
+            )
             for destination, mid in zip(destinations, ids, strict=True)
         ]
         return destinations, outbound, receipt_no

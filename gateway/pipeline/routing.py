@@ -47,11 +47,13 @@ def load_routes(raw: Any, registry: Registry, source: str) -> tuple[Route, ...]:
         for d in destinations:
             if d not in registry.platforms:
                 raise ConfigError(source, f"{key}.destinations", f"{d!r} is not a configured platform")
-        routes.append(Route(
-            frozenset(entry.get("record_types", ["case"])),
-            frozenset(entry.get("regions", [])),
-            tuple(destinations),
-        ))
+        routes.append(
+            Route(
+                frozenset(entry.get("record_types", ["case"])),
+                frozenset(entry.get("regions", [])),
+                tuple(destinations),
+            )
+        )
     return tuple(routes)
 
 
@@ -89,5 +91,3 @@ class Router:
 
 def origin_key(case_no: str) -> str:
     return f"{case_no}:"
-
-

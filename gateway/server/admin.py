@@ -42,8 +42,9 @@ def ensure_admin_token(config: Config, environ: Mapping[str, str] | None = None)
         try:
             return secret_from_env(config.admin_token_env, dict(environ if environ is not None else os.environ))
         except KeyInvalid as exc:
-            raise ConfigError(config.source, "admin.token_env", f"{config.admin_token_env} is not set",
-                              "export it, or use token_file") from exc
+            raise ConfigError(
+                config.source, "admin.token_env", f"{config.admin_token_env} is not set", "export it, or use token_file"
+            ) from exc
     path = config.admin_token_file
     if path is None:
         return None
@@ -85,8 +86,10 @@ def admin_routes(token: Secret | None) -> list[web.RouteDef]:
     def guarded(handler: Handler) -> Handler:
         async def check(request: web.Request) -> web.StreamResponse:
             given = request.headers.get("Authorization", "")
-            if token is None or not given.startswith("Bearer ") or not hmac.compare_digest(
-                given[7:].encode(), token.reveal()
+            if (
+                token is None
+                or not given.startswith("Bearer ")
+                or not hmac.compare_digest(given[7:].encode(), token.reveal())
             ):
                 return _problem(401, "ADMIN_AUTH_FAILED", "Admin credential missing or wrong")
             return await handler(request)
@@ -127,14 +130,23 @@ def admin_routes(token: Secret | None) -> list[web.RouteDef]:
         """Why is the backlog not moving? Per destination: this instance's breaker and the shared outbox figures."""
         worker = request.app[WORKER]
         stats = await request.app[STORE].outbox_stats(request.app[CLOCK]())
-        return web.json_response({
-            "owner": worker.owner,
-            "in_flight": worker.in_flight,
-            "outcomes": dict(worker.counts),
-            "breakers": {name: state.value for name, state in worker.breakers.states().items()},
-            "outbox": {name: {"pending": s.pending, "delivering": s.delivering, "dead": s.dead,
-                              "oldest_pending_age": s.oldest_pending_age} for name, s in stats.items()},
-        })
+        return web.json_response(
+            {
+                "owner": worker.owner,
+                "in_flight": worker.in_flight,
+                "outcomes": dict(worker.counts),
+                "breakers": {name: state.value for name, state in worker.breakers.states().items()},
+                "outbox": {
+                    name: {
+                        "pending": s.pending,
+                        "delivering": s.delivering,
+                        "dead": s.dead,
+                        "oldest_pending_age": s.oldest_pending_age,
+                    }
+                    for name, s in stats.items()
+                },
+            }
+        )
 
     return [
         web.get("/admin/delivery", guarded(delivery)),

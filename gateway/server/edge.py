@@ -43,8 +43,9 @@ log = logging.getLogger("gateway.refusals")
 _AUTH_CODES = frozenset({"AUTH_FAILED", "SIGNATURE_INVALID", "REPLAYED"})
 
 
-def record_refusals(metrics: GatewayMetrics, platform: str, dialect: str, slot: RefusalSlot, status: int,
-                    seconds: float) -> None:
+def record_refusals(
+    metrics: GatewayMetrics, platform: str, dialect: str, slot: RefusalSlot, status: int, seconds: float
+) -> None:
     """Count and log what ``slot`` holds for one call of ``platform``: one ``tongban_refusals_total`` increment and
     one WARNING line per refusal (platform, stage, code, field path; the request id comes from the log context;
     never the value or the detail text, which may quote it)."""
@@ -54,15 +55,32 @@ def record_refusals(metrics: GatewayMetrics, platform: str, dialect: str, slot: 
             metrics.refuse_auth(platform, refusal.code)
         if dialect and refusal.stage in ("decode", "field_rules"):
             metrics.refuse_translation(dialect, refusal.code)
-        log.warning("refused a call from %s: %s at %s", platform, refusal.code, refusal.where or "-",
-                    extra={"platform": platform, "stage": refusal.stage, "code": refusal.code,
-                           "field": refusal.where, "status": status})
+        log.warning(
+            "refused a call from %s: %s at %s",
+            platform,
+            refusal.code,
+            refusal.where or "-",
+            extra={
+                "platform": platform,
+                "stage": refusal.stage,
+                "code": refusal.code,
+                "field": refusal.where,
+                "status": status,
+            },
+        )
     if slot.refusals and not slot.handled:  # refused before the business handler counted the call
         metrics.observe_request(platform, UNVERIFIED, slot.refusals[-1].code, seconds)
 
 
-def partner_edge_middleware(metrics: GatewayMetrics, platform: str, bucket: TokenBucket, request_timeout: float,
-                            dialect: str = "", *, mtls_only: bool = False) -> Any:
+def partner_edge_middleware(
+    metrics: GatewayMetrics,
+    platform: str,
+    bucket: TokenBucket,
+    request_timeout: float,
+    dialect: str = "",
+    *,
+    mtls_only: bool = False,
+) -> Any:
     """The middleware of partner ``platform``'s sub-application (``dialect``: its dialect, for the per-dialect
     translation refusal counter; ``mtls_only``: its scheme needs the client certificate, so it is refused on any
     listener but the mutual-TLS one before its body is read, issue 11 item 12)."""

@@ -38,5 +38,3 @@ class PartnerHandler:
         if call.operation == "licence_query" and self.licences is not None:
             return await self.licences(call)
         raise Refusal(C.UNSUPPORTED_TYPE, None, f"the gateway does not take {call.operation} from partners")
-
-

@@ -31,6 +31,7 @@ __all__ = [
 
 OUTER_GRACE = 1.0  # seconds the app-wide limit waits past ``request_timeout``: a partner endpoint's own limit answers
 
+
 class TokenBucket:
     """``rate`` requests per second with bursts of ``burst``; the clock is injectable."""
 
@@ -58,8 +59,13 @@ def rate_refusal(bucket: TokenBucket) -> web.Response | None:
     if wait <= 0:
         return None
     return problem_response(
-        {"type": PROBLEM_TYPE_BASE + "RATE_LIMITED", "title": "Too many requests", "status": 429,
-         "code": "RATE_LIMITED", "detail": "the documented request rate of this platform was exceeded"},
+        {
+            "type": PROBLEM_TYPE_BASE + "RATE_LIMITED",
+            "title": "Too many requests",
+            "status": 429,
+            "code": "RATE_LIMITED",
+            "detail": "the documented request rate of this platform was exceeded",
+        },
         headers={"Retry-After": str(max(1, math.ceil(wait)))},
     )
 
@@ -67,16 +73,26 @@ def rate_refusal(bucket: TokenBucket) -> web.Response | None:
 def timeout_refusal(request_timeout: float) -> web.Response:
     """The 408 answer to a call (body upload included) that did not complete within ``request_timeout`` seconds."""
     return problem_response(
-        {"type": PROBLEM_TYPE_BASE + "REQUEST_TIMEOUT", "title": "Request too slow", "status": 408,
-         "code": "REQUEST_TIMEOUT", "detail": f"the call did not complete within {request_timeout:g} s"}
+        {
+            "type": PROBLEM_TYPE_BASE + "REQUEST_TIMEOUT",
+            "title": "Request too slow",
+            "status": 408,
+            "code": "REQUEST_TIMEOUT",
+            "detail": f"the call did not complete within {request_timeout:g} s",
+        }
     )
 
 
 def mtls_refusal() -> web.Response:
     """The answer on any listener but the mutual-TLS one to a route whose scheme needs the client certificate."""
     return problem_response(
-        {"type": PROBLEM_TYPE_BASE + "NOT_FOUND", "title": "Not Found", "status": 404, "code": "NOT_FOUND",
-         "detail": "this platform's endpoint is served on the gateway's mutual-TLS listener only"}
+        {
+            "type": PROBLEM_TYPE_BASE + "NOT_FOUND",
+            "title": "Not Found",
+            "status": 404,
+            "code": "NOT_FOUND",
+            "detail": "this platform's endpoint is served on the gateway's mutual-TLS listener only",
+        }
     )
 
 

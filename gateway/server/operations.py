@@ -51,8 +51,9 @@ READINESS_WRITE_TIMEOUT = 2.0
 
 
 class MeteredHandler:
-    def __init__(self, inner: InboundHandler, metrics: GatewayMetrics, clock: Callable[[], float] = time.perf_counter
-                 ) -> None:
+    def __init__(
+        self, inner: InboundHandler, metrics: GatewayMetrics, clock: Callable[[], float] = time.perf_counter
+    ) -> None:
         self.inner = inner
         self.metrics = metrics
         self.clock = clock
@@ -77,9 +78,17 @@ class MeteredHandler:
             if outcome == "accepted":
                 # refusals are logged once, at the partner edge (gateway/server/edge.py); an accepted call is a
                 # DEBUG line with no part of the record in it
-                log.debug("%s from %s: accepted", call.operation, call.platform,
-                          extra={"platform": call.platform, "operation": call.operation, "outcome": outcome,
-                                 "ms": round(elapsed * 1000, 2)})
+                log.debug(
+                    "%s from %s: accepted",
+                    call.operation,
+                    call.platform,
+                    extra={
+                        "platform": call.platform,
+                        "operation": call.operation,
+                        "outcome": outcome,
+                        "ms": round(elapsed * 1000, 2),
+                    },
+                )
             if call.operation == "licence_query":  # an answered query found its licence (LicenceAnswer)
                 self.metrics.observe_licence_query(call.platform, "found" if outcome == "accepted" else outcome)
         if call.operation == "evaluation" and getattr(call.record, "level", None) in BAD_REVIEW:
@@ -87,8 +96,9 @@ class MeteredHandler:
         return result
 
 
-def delivery_observer(metrics: GatewayMetrics, clock: Callable[[], float] = time.time
-                      ) -> Callable[[OutboundMessage, Any], None]:
+def delivery_observer(
+    metrics: GatewayMetrics, clock: Callable[[], float] = time.time
+) -> Callable[[OutboundMessage, Any], None]:
     """The worker's outcome hook: attempts, retries, dead letters and acceptance-to-receipt latency per destination.
 
     ``clock`` is the worker's (Unix seconds, the clock ``created_at`` was written with)."""
@@ -97,11 +107,20 @@ def delivery_observer(metrics: GatewayMetrics, clock: Callable[[], float] = time
         # the line carries the submission's request id and trace (kept on the outbox message), or a fresh id
         bound = bind_request(message.request_id, message.traceparent) if message.request_id else nullcontext()
         with bound:
-            log.log(logging.DEBUG if isinstance(action, Done) else logging.INFO,
-                    "delivery of %s to %s: %s", message.kind, message.destination, type(action).__name__,
-                    extra={"destination": message.destination, "outbox_id": message.id,
-                           "message_id": message.message_id, "attempts": message.attempts,
-                           "code": getattr(action, "code", None)})
+            log.log(
+                logging.DEBUG if isinstance(action, Done) else logging.INFO,
+                "delivery of %s to %s: %s",
+                message.kind,
+                message.destination,
+                type(action).__name__,
+                extra={
+                    "destination": message.destination,
+                    "outbox_id": message.id,
+                    "message_id": message.message_id,
+                    "attempts": message.attempts,
+                    "code": getattr(action, "code", None),
+                },
+            )
         if isinstance(action, Done):
             metrics.observe_delivery(message.destination, "delivered")
             metrics.observe_delivery_latency(message.destination, clock() - message.created_at)
@@ -115,8 +134,9 @@ def delivery_observer(metrics: GatewayMetrics, clock: Callable[[], float] = time
     return observe
 
 
-async def refresh_gauges(store: Outbox, breakers: BreakerRegistry, metrics: GatewayMetrics, destinations: list[str],
-                         now: float) -> None:
+async def refresh_gauges(
+    store: Outbox, breakers: BreakerRegistry, metrics: GatewayMetrics, destinations: list[str], now: float
+) -> None:
     stats = await store.outbox_stats(now)
     for destination in destinations:
         s = stats.get(destination)
@@ -177,8 +197,9 @@ def readiness_checks(
     async def checks() -> dict[str, str]:
         failures: dict[str, str] = {}
         try:
-            await asyncio.wait_for(store().put_checkpoint(READINESS_CHECKPOINT, f"{clock():.3f}"),
-                                   READINESS_WRITE_TIMEOUT)
+            await asyncio.wait_for(
+                store().put_checkpoint(READINESS_CHECKPOINT, f"{clock():.3f}"), READINESS_WRITE_TIMEOUT
+            )
         except TimeoutError:
             failures["store"] = f"no commit within {READINESS_WRITE_TIMEOUT} s"
         except Exception as exc:  # readiness reports, it does not raise; the type names the failure, never data

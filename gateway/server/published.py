@@ -53,8 +53,9 @@ class PublishedKeys:
             chain = self.chains.get(jwk["kid"])
             if chain:
                 jwk["x5c"] = [base64.b64encode(c.public_bytes(serialization.Encoding.DER)).decode() for c in chain]
-                jwk["x5t#S256"] = b64url_encode(hashlib.sha256(chain[0].public_bytes(serialization.Encoding.DER))
-                                                .digest())
+                jwk["x5t#S256"] = b64url_encode(
+                    hashlib.sha256(chain[0].public_bytes(serialization.Encoding.DER)).digest()
+                )
         doc["sm2_keys"] = list(self.sm2)
         return doc
 
@@ -67,8 +68,13 @@ def _alg(key: object) -> str | None:
 
 
 def _sm2_entry(platform: str, cert_sn: str, private: Any) -> dict[str, str]:
-    return {"platform": platform, "kid": f"{platform}:sm2:{cert_sn}", "alg": ALG_SM2_SM3, "cert_sn": cert_sn,
-            "public_key": sm2_public_to_hex(public_key_of(private))}
+    return {
+        "platform": platform,
+        "kid": f"{platform}:sm2:{cert_sn}",
+        "alg": ALG_SM2_SM3,
+        "cert_sn": cert_sn,
+        "public_key": sm2_public_to_hex(public_key_of(private)),
+    }
 
 
 def gateway_public_keys(links: Mapping[str, DialectLink], extra: Iterable[SigningKey] = ()) -> PublishedKeys:
@@ -104,13 +110,24 @@ def _problem_ref() -> dict[str, Any]:
 
 def _summary_schema() -> dict[str, Any]:
     fields = {
-        "id": "string", "destination": "string", "kind": "string", "idempotency_key": "string",
-        "message_id": "string", "state": "string", "attempts": "integer", "created_at": "number",
-        "next_attempt_at": "number", "last_error_code": ["string", "null"], "last_error": ["string", "null"],
+        "id": "string",
+        "destination": "string",
+        "kind": "string",
+        "idempotency_key": "string",
+        "message_id": "string",
+        "state": "string",
+        "attempts": "integer",
+        "created_at": "number",
+        "next_attempt_at": "number",
+        "last_error_code": ["string", "null"],
+        "last_error": ["string", "null"],
         "delivered_at": ["number", "null"],
     }
-    return {"type": "object", "properties": {k: {"type": v} for k, v in fields.items()},
-            "required": ["id", "destination", "kind", "state", "attempts"]}
+    return {
+        "type": "object",
+        "properties": {k: {"type": v} for k, v in fields.items()},
+        "required": ["id", "destination", "kind", "state", "attempts"],
+    }
 
 
 def _ok(description: str, schema: dict[str, Any] | None = None, media: str = "application/json") -> dict[str, Any]:
@@ -129,85 +146,188 @@ OPENAPI: dict[str, Any] = {
         "title": "Tongban Gateway (通办网关)",
         "version": "0.1.0",
         "description": "The gateway's own API: health, metrics, published keys, the operators' outbox and the "
-                       "translation check. Partner platforms talk to /partners/<platform id>/ in their own "
-                       "dialects, as their interface documents describe; the receipts they get are those "
-                       "documents' receipts, signed as each requires. Every refusal of this API is an RFC 9457 "
-                       "problem document with a stable `code`.",
+        "translation check. Partner platforms talk to /partners/<platform id>/ in their own "
+        "dialects, as their interface documents describe; the receipts they get are those "
+        "documents' receipts, signed as each requires. Every refusal of this API is an RFC 9457 "
+        "problem document with a stable `code`.",
     },
     "paths": {
-        "/healthz": {"get": {"summary": "Alive", "responses": {"200": _ok("The process answers", {
-            "type": "object", "properties": {"status": {"const": "ok"}}})}}},
-        "/readyz": {"get": {"summary": "Ready: store reachable, no breaker stuck open", "responses": {
-            "200": _ok("Ready", {"$ref": "#/components/schemas/Readiness"}),
-            "503": _ok("Not ready, with the failing checks", {"$ref": "#/components/schemas/Readiness"})}}},
-        "/metrics": {"get": {"summary": "Prometheus metrics", "responses": {
-            "200": _ok("Text exposition format", {"type": "string"}, "text/plain")}}},
-        "/openapi.json": {"get": {"summary": "This document", "responses": {"200": _ok("OpenAPI 3.1", {
-            "type": "object"})}}},
-        "/.well-known/jwks.json": {"get": {"summary": "The gateway's public signing keys", "responses": {
-            "200": _ok("JWKS", {"$ref": "#/components/schemas/Jwks"})}}},
-        "/v1/translate": {"post": {
-            "summary": "Translate one message between dialects (the operators' mapping check)",
-            "parameters": [{"name": n, "in": "query", "required": True, "schema": {"type": "string"}}
-                           for n in ("from", "to", "type")],
-            "requestBody": {"required": True, "content": {"application/octet-stream": {"schema": {
-                "type": "string", "contentMediaType": "application/octet-stream"}}}},
-            "responses": {"200": _ok("The message in the destination dialect"),
-                          "400": {"description": "Refused", "content": _problem_ref()},
-                          "413": {"description": "Too large", "content": _problem_ref()},
-                          "422": {"description": "Refused field", "content": _problem_ref()}}}},
-        "/admin/outbox": {"get": {
-            "summary": "Outbox messages (summaries)", "security": _ADMIN,
-            "parameters": [
-                {"name": "state", "in": "query", "schema": {"enum": ["pending", "delivering", "delivered", "dead"]}},
-                {"name": "destination", "in": "query", "schema": {"type": "string"}},
-                {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 1000}},
-                {"name": "offset", "in": "query", "schema": {"type": "integer", "minimum": 0}},
-            ],
-            "responses": {"200": _ok("Summaries", {"type": "object", "properties": {
-                "items": {"type": "array", "items": {"$ref": "#/components/schemas/OutboxSummary"}}}}),
-                "401": {"description": "Admin credential missing or wrong", "content": _problem_ref()}}}},
-        "/admin/outbox/{id}": {
-            "get": {"summary": "One message, personal data masked", "security": _ADMIN, "parameters": _ID,
-                    "responses": {"200": _ok("The message", {"$ref": "#/components/schemas/OutboxSummary"}),
-                                  "401": {"description": "Unauthorised", "content": _problem_ref()},
-                                  "404": {"description": "No such message", "content": _problem_ref()}}},
-            "delete": {"summary": "Discard a dead letter", "security": _ADMIN, "parameters": _ID,
-                       "responses": {"200": _ok("Discarded"),
-                                     "401": {"description": "Unauthorised", "content": _problem_ref()},
-                                     "409": {"description": "Not a dead letter", "content": _problem_ref()}}},
+        "/healthz": {
+            "get": {
+                "summary": "Alive",
+                "responses": {
+                    "200": _ok("The process answers", {"type": "object", "properties": {"status": {"const": "ok"}}})
+                },
+            }
         },
-        "/admin/delivery": {"get": {
-            "summary": "This instance's delivery: breakers, sends in flight, outcome counts, outbox per destination",
-            "security": _ADMIN,
-            "responses": {"200": _ok("Delivery state", {"type": "object"}),
-                          "401": {"description": "Unauthorised", "content": _problem_ref()}}}},
-        "/admin/outbox/{id}/retry": {"post": {
-            "summary": "Put a dead letter back (same idempotency key and message id)", "security": _ADMIN,
-            "parameters": _ID,
-            "responses": {"200": _ok("Retried"), "401": {"description": "Unauthorised", "content": _problem_ref()},
-                          "409": {"description": "Not a dead letter", "content": _problem_ref()}}}},
+        "/readyz": {
+            "get": {
+                "summary": "Ready: store reachable, no breaker stuck open",
+                "responses": {
+                    "200": _ok("Ready", {"$ref": "#/components/schemas/Readiness"}),
+                    "503": _ok("Not ready, with the failing checks", {"$ref": "#/components/schemas/Readiness"}),
+                },
+            }
+        },
+        "/metrics": {
+            "get": {
+                "summary": "Prometheus metrics",
+                "responses": {"200": _ok("Text exposition format", {"type": "string"}, "text/plain")},
+            }
+        },
+        "/openapi.json": {
+            "get": {"summary": "This document", "responses": {"200": _ok("OpenAPI 3.1", {"type": "object"})}}
+        },
+        "/.well-known/jwks.json": {
+            "get": {
+                "summary": "The gateway's public signing keys",
+                "responses": {"200": _ok("JWKS", {"$ref": "#/components/schemas/Jwks"})},
+            }
+        },
+        "/v1/translate": {
+            "post": {
+                "summary": "Translate one message between dialects (the operators' mapping check)",
+                "parameters": [
+                    {"name": n, "in": "query", "required": True, "schema": {"type": "string"}}
+                    for n in ("from", "to", "type")
+                ],
+                "requestBody": {
+                    "required": True,
+                    "content": {
+                        "application/octet-stream": {
+                            "schema": {"type": "string", "contentMediaType": "application/octet-stream"}
+                        }
+                    },
+                },
+                "responses": {
+                    "200": _ok("The message in the destination dialect"),
+                    "400": {"description": "Refused", "content": _problem_ref()},
+                    "413": {"description": "Too large", "content": _problem_ref()},
+                    "422": {"description": "Refused field", "content": _problem_ref()},
+                },
+            }
+        },
+        "/admin/outbox": {
+            "get": {
+                "summary": "Outbox messages (summaries)",
+                "security": _ADMIN,
+                "parameters": [
+                    {
+                        "name": "state",
+                        "in": "query",
+                        "schema": {"enum": ["pending", "delivering", "delivered", "dead"]},
+                    },
+                    {"name": "destination", "in": "query", "schema": {"type": "string"}},
+                    {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 1000}},
+                    {"name": "offset", "in": "query", "schema": {"type": "integer", "minimum": 0}},
+                ],
+                "responses": {
+                    "200": _ok(
+                        "Summaries",
+                        {
+                            "type": "object",
+                            "properties": {
+                                "items": {"type": "array", "items": {"$ref": "#/components/schemas/OutboxSummary"}}
+                            },
+                        },
+                    ),
+                    "401": {"description": "Admin credential missing or wrong", "content": _problem_ref()},
+                },
+            }
+        },
+        "/admin/outbox/{id}": {
+            "get": {
+                "summary": "One message, personal data masked",
+                "security": _ADMIN,
+                "parameters": _ID,
+                "responses": {
+                    "200": _ok("The message", {"$ref": "#/components/schemas/OutboxSummary"}),
+                    "401": {"description": "Unauthorised", "content": _problem_ref()},
+                    "404": {"description": "No such message", "content": _problem_ref()},
+                },
+            },
+            "delete": {
+                "summary": "Discard a dead letter",
+                "security": _ADMIN,
+                "parameters": _ID,
+                "responses": {
+                    "200": _ok("Discarded"),
+                    "401": {"description": "Unauthorised", "content": _problem_ref()},
+                    "409": {"description": "Not a dead letter", "content": _problem_ref()},
+                },
+            },
+        },
+        "/admin/delivery": {
+            "get": {
+                "summary": "This instance's delivery: breakers, sends in flight, outcome counts, outbox by destination",
+                "security": _ADMIN,
+                "responses": {
+                    "200": _ok("Delivery state", {"type": "object"}),
+                    "401": {"description": "Unauthorised", "content": _problem_ref()},
+                },
+            }
+        },
+        "/admin/outbox/{id}/retry": {
+            "post": {
+                "summary": "Put a dead letter back (same idempotency key and message id)",
+                "security": _ADMIN,
+                "parameters": _ID,
+                "responses": {
+                    "200": _ok("Retried"),
+                    "401": {"description": "Unauthorised", "content": _problem_ref()},
+                    "409": {"description": "Not a dead letter", "content": _problem_ref()},
+                },
+            }
+        },
     },
     "components": {
-        "securitySchemes": {"adminToken": {"type": "http", "scheme": "bearer",
-                                           "description": "The token in [admin] token_file"}},
+        "securitySchemes": {
+            "adminToken": {"type": "http", "scheme": "bearer", "description": "The token in [admin] token_file"}
+        },
         "schemas": {
-            "Problem": {"type": "object", "required": ["type", "title", "status", "code"], "properties": {
-                "type": {"type": "string", "format": "uri"}, "title": {"type": "string"},
-                "status": {"type": "integer"}, "code": {"type": "string"}, "field": {"type": "string"},
-                "detail": {"type": "string"}}},
-            "Readiness": {"type": "object", "required": ["ready", "failures"], "properties": {
-                "ready": {"type": "boolean"},
-                "failures": {"type": "object", "additionalProperties": {"type": "string"}}}},
-            "Jwks": {"type": "object", "required": ["keys"], "properties": {
-                "keys": {"type": "array", "items": {"type": "object", "required": ["kty", "kid"]}},
-                "sm2_keys": {"type": "array", "description": "SM2 keys, as the platform documents register them "
-                             "(no JOSE curve exists for SM2)", "items": {"type": "object", "required": [
-                                 "kid", "alg", "cert_sn", "public_key"], "properties": {
-                                 "platform": {"type": "string"}, "kid": {"type": "string"},
-                                 "alg": {"const": "SM2-SM3"}, "cert_sn": {"type": "string"},
-                                 "public_key": {"type": "string", "description": "uncompressed point 04|x|y, hex"}}}},
-            }},
+            "Problem": {
+                "type": "object",
+                "required": ["type", "title", "status", "code"],
+                "properties": {
+                    "type": {"type": "string", "format": "uri"},
+                    "title": {"type": "string"},
+                    "status": {"type": "integer"},
+                    "code": {"type": "string"},
+                    "field": {"type": "string"},
+                    "detail": {"type": "string"},
+                },
+            },
+            "Readiness": {
+                "type": "object",
+                "required": ["ready", "failures"],
+                "properties": {
+                    "ready": {"type": "boolean"},
+                    "failures": {"type": "object", "additionalProperties": {"type": "string"}},
+                },
+            },
+            "Jwks": {
+                "type": "object",
+                "required": ["keys"],
+                "properties": {
+                    "keys": {"type": "array", "items": {"type": "object", "required": ["kty", "kid"]}},
+                    "sm2_keys": {
+                        "type": "array",
+                        "description": "SM2 keys, as the platform documents register them "
+                        "(no JOSE curve exists for SM2)",
+                        "items": {
+                            "type": "object",
+                            "required": ["kid", "alg", "cert_sn", "public_key"],
+                            "properties": {
+                                "platform": {"type": "string"},
+                                "kid": {"type": "string"},
+                                "alg": {"const": "SM2-SM3"},
+                                "cert_sn": {"type": "string"},
+                                "public_key": {"type": "string", "description": "uncompressed point 04|x|y, hex"},
+                            },
+                        },
+                    },
+                },
+            },
             "OutboxSummary": _summary_schema(),
         },
     },

@@ -33,8 +33,9 @@ __all__ = ["FD_RESERVE", "check_descriptor_limit", "serve_until_stopped", "start
 FD_RESERVE = 128  # descriptors kept for the store, the message log, outbound calls and the listeners themselves
 
 
-def check_descriptor_limit(config: Config, limits: tuple[int, int] | None = None,
-                           raise_soft: Callable[[int, int], None] | None = None) -> None:
+def check_descriptor_limit(
+    config: Config, limits: tuple[int, int] | None = None, raise_soft: Callable[[int, int], None] | None = None
+) -> None:
     """Make room for ``max_connections`` in the process's file-descriptor limit, or refuse to start.
 
     Issue 11 item 2: 20,000 idle connections took the gateway to its descriptor limit, and then nothing, not even
@@ -47,9 +48,12 @@ def check_descriptor_limit(config: Config, limits: tuple[int, int] | None = None
     if soft == resource.RLIM_INFINITY or wanted <= soft:
         return
     if hard != resource.RLIM_INFINITY and wanted > hard:
-        raise ConfigError(config.source, "server.max_connections",
-                          f"{config.server.max_connections} connections need {wanted} file descriptors, the limit "
-                          f"is {hard}", "raise the limit (ulimit -n, LimitNOFILE=) or lower max_connections")
+        raise ConfigError(
+            config.source,
+            "server.max_connections",
+            f"{config.server.max_connections} connections need {wanted} file descriptors, the limit is {hard}",
+            "raise the limit (ulimit -n, LimitNOFILE=) or lower max_connections",
+        )
     new_soft = wanted if hard == resource.RLIM_INFINITY else hard
     (raise_soft or _set_descriptor_limit)(new_soft, hard)
 
@@ -57,20 +61,32 @@ def check_descriptor_limit(config: Config, limits: tuple[int, int] | None = None
 def _set_descriptor_limit(soft: int, hard: int) -> None:
     resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
 
+
 log = logging.getLogger("gateway.server")
 
 
-async def start_sites(app: web.Application, config: Config, *, host: str | None = None, port: int | None = None,
-                      tls_port: int | None = None, shutdown_timeout: float = 30.0,
-                      reuse_port: bool = False) -> tuple[web.AppRunner, list[str]]:
+async def start_sites(
+    app: web.Application,
+    config: Config,
+    *,
+    host: str | None = None,
+    port: int | None = None,
+    tls_port: int | None = None,
+    shutdown_timeout: float = 30.0,
+    reuse_port: bool = False,
+) -> tuple[web.AppRunner, list[str]]:
     """Start the app's listeners, each behind one shared connection guard (``listener.py``: connection caps, the
     head deadline) with aiohttp's keep-alive timeout and a logger that turns malformed HTTP into one counted
     WARNING line (``malformed.py``); returns the runner and the listeners' base URLs (plain first)."""
     check_descriptor_limit(config)
     counters = EdgeCounters(app[METRICS].registry)
-    runner = web.AppRunner(app, access_log=None, shutdown_timeout=shutdown_timeout,
-                           keepalive_timeout=config.server.keepalive_timeout,
-                           logger=EdgeLogger(lambda: counters.refuse(MALFORMED_HTTP)))
+    runner = web.AppRunner(
+        app,
+        access_log=None,
+        shutdown_timeout=shutdown_timeout,
+        keepalive_timeout=config.server.keepalive_timeout,
+        logger=EdgeLogger(lambda: counters.refuse(MALFORMED_HTTP)),
+    )
     await runner.setup()
     guard = ConnectionGuard(EdgeLimits.of(config.server), counters)
     bind = host or config.server.host
@@ -87,9 +103,15 @@ async def start_sites(app: web.Application, config: Config, *, host: str | None 
     return runner, urls
 
 
-async def serve_until_stopped(app: web.Application, config: Config, *, host: str | None = None,
-                              port: int | None = None, announce: Callable[[str], None] = print,
-                              reuse_port: bool = False) -> None:
+async def serve_until_stopped(
+    app: web.Application,
+    config: Config,
+    *,
+    host: str | None = None,
+    port: int | None = None,
+    announce: Callable[[str], None] = print,
+    reuse_port: bool = False,
+) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -105,8 +127,9 @@ async def serve_until_stopped(app: web.Application, config: Config, *, host: str
 
     loop.add_signal_handler(signal.SIGHUP, reload)
     grace = config.server.shutdown_grace
-    runner, urls = await start_sites(app, config, host=host, port=port, shutdown_timeout=shutdown_budget(grace),
-                                     reuse_port=reuse_port)
+    runner, urls = await start_sites(
+        app, config, host=host, port=port, shutdown_timeout=shutdown_budget(grace), reuse_port=reuse_port
+    )
     for url in urls:
         announce(f"======== Running on {url} ========")
     try:
@@ -114,15 +137,22 @@ async def serve_until_stopped(app: web.Application, config: Config, *, host: str
     finally:
         loop.remove_signal_handler(signal.SIGHUP)
         started = loop.time()
-        log.info("stopping: in-flight work has %.1f s of the %.1f s grace", shutdown_budget(grace), grace,
-                 extra={"event": "shutdown", "grace": grace})
+        log.info(
+            "stopping: in-flight work has %.1f s of the %.1f s grace",
+            shutdown_budget(grace),
+            grace,
+            extra={"event": "shutdown", "grace": grace},
+        )
         worker = app.get(WORKER)
         draining = asyncio.ensure_future(worker.stop(grace=shutdown_budget(grace))) if worker is not None else None
         try:
             await asyncio.wait_for(runner.cleanup(), timeout=grace)
         except TimeoutError:
-            log.error("closing overran the %.1f s shutdown grace; exiting without waiting further", grace,
-                      extra={"event": "shutdown", "grace": grace})
+            log.error(
+                "closing overran the %.1f s shutdown grace; exiting without waiting further",
+                grace,
+                extra={"event": "shutdown", "grace": grace},
+            )
         if draining is not None and not draining.done():
             draining.cancel()
         log.info("stopped in %.1f s", loop.time() - started, extra={"event": "shutdown"})

@@ -77,9 +77,9 @@ class SimulatedPlatform:
         raise Refusal(C.UNSUPPORTED_TYPE, None, f"{self.platform.id} does not take {call.operation}")
 
 
-def _control_routes(sim: SimulatedPlatform, plan: FaultPlan, emit: Callable[[StatusEvent], Awaitable[str]]) -> list[
-    web.RouteDef
-]:
+def _control_routes(
+    sim: SimulatedPlatform, plan: FaultPlan, emit: Callable[[StatusEvent], Awaitable[str]]
+) -> list[web.RouteDef]:
     async def records(request: web.Request) -> web.Response:
         return web.json_response(sim.book.snapshot(request.query.get("operation")), dumps=_dumps)
 

@@ -67,14 +67,16 @@ class RecordBook:
             self.receipts[key] = receipt
         if call.message_id:
             self.by_message_id[call.message_id] = receipt
-        self.received.append({
-            "operation": call.operation,
-            "caller": call.caller,
-            "message_id": call.message_id,
-            "receipt": receipt,
-            "key": key,
-            "record": _jsonable(to_ref(call.record)),
-        })
+        self.received.append(
+            {
+                "operation": call.operation,
+                "caller": call.caller,
+                "message_id": call.message_id,
+                "receipt": receipt,
+                "key": key,
+                "record": _jsonable(to_ref(call.record)),
+            }
+        )
         return Accepted(receipt)
 
     def snapshot(self, operation: str | None = None) -> list[dict[str, Any]]:

@@ -54,8 +54,12 @@ async def start_simulators(
     platform's port outright (``configured_ports``: where the configuration's ``base_url`` says it listens)."""
     registry = config.registry
     if config.dev_credentials is None:
-        raise ConfigError(config.source, "dev.credentials", "simulators need development credentials",
-                          'set [dev] credentials = "var/dev"')
+        raise ConfigError(
+            config.source,
+            "dev.credentials",
+            "simulators need development credentials",
+            'set [dev] credentials = "var/dev"',
+        )
     chosen = list(platforms) or list(registry.platforms)
     unknown = [p for p in chosen if p not in registry.platforms]
     if unknown:
@@ -69,7 +73,10 @@ async def start_simulators(
         platform = registry.platforms[pid]
         side = platform_sides[pid]
         spec = SimulatorSpec(
-            platform, dict(side.settings), side.base, gateway_url=f"{base.rstrip('/')}/partners/{pid}",
+            platform,
+            dict(side.settings),
+            side.base,
+            gateway_url=f"{base.rstrip('/')}/partners/{pid}",
             options=(options or {}).get(pid, {}),
         )
         plan = FaultPlan()

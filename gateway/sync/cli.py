@@ -70,27 +70,45 @@ def add_sync_arguments(parser: argparse.ArgumentParser) -> None:
     start.add_argument("--since", type=_since, help="read items updated at or after TIME (Beijing time)")
     parser.add_argument("--dry-run", action="store_true", help="read and compare, send and remember nothing")
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
-    parser.add_argument("--progress", choices=["bar", "lines", "json", "none"],
-                        help="progress on stderr (default: bar on a terminal, lines otherwise)")
+    parser.add_argument(
+        "--progress",
+        choices=["bar", "lines", "json", "none"],
+        help="progress on stderr (default: bar on a terminal, lines otherwise)",
+    )
     parser.add_argument("--progress-interval", type=float, default=5.0, help="seconds between progress lines")
     parser.add_argument("--page-size", type=_bounded(2, 1000), default=1000, help="catalogue page size (≤ 1000)")
     parser.add_argument("--batch-size", type=_bounded(1, 500), default=500, help="items per ItemBatch (≤ 500)")
     parser.add_argument("--concurrency", type=_bounded(1, 32), default=4, help="item batches in flight")
-    parser.add_argument("--attempts", type=_bounded(1, 20), default=6,
-                        help="tries per page or batch before the run stops (resumable)")
-    parser.add_argument("--overlap", type=float, default=0.0,
-                        help="seconds re-read before the last position when a new incremental run starts")
-    parser.add_argument("--metrics-port", type=_bounded(0, 65535),
-                        help="serve Prometheus metrics on 127.0.0.1:PORT/metrics while the sync runs")
+    parser.add_argument(
+        "--attempts", type=_bounded(1, 20), default=6, help="tries per page or batch before the run stops (resumable)"
+    )
+    parser.add_argument(
+        "--overlap",
+        type=float,
+        default=0.0,
+        help="seconds re-read before the last position when a new incremental run starts",
+    )
+    parser.add_argument(
+        "--metrics-port",
+        type=_bounded(0, 65535),
+        help="serve Prometheus metrics on 127.0.0.1:PORT/metrics while the sync runs",
+    )
 
 
 def _settings(config: Config, args: argparse.Namespace) -> SyncSettings:
     delivery = config.delivery_settings()
     policy = delivery.per_destination.get(args.target, delivery.default)
     return SyncSettings(
-        source=args.source, target=args.target, full=args.full, since=args.since, dry_run=args.dry_run,
-        page_size=args.page_size, batch_size=args.batch_size, concurrency=args.concurrency,
-        overlap=max(args.overlap, 0.0), retry=dataclasses.replace(policy, short_attempts=args.attempts),
+        source=args.source,
+        target=args.target,
+        full=args.full,
+        since=args.since,
+        dry_run=args.dry_run,
+        page_size=args.page_size,
+        batch_size=args.batch_size,
+        concurrency=args.concurrency,
+        overlap=max(args.overlap, 0.0),
+        retry=dataclasses.replace(policy, short_attempts=args.attempts),
     )
 
 
@@ -104,8 +122,14 @@ async def _run(config: Config, args: argparse.Namespace, err: TextIO) -> SyncRep
         stop_metrics = await serve_metrics(metrics, "127.0.0.1", args.metrics_port)
     store = await open_store(config.store_url)
     try:
-        return await run_sync(settings, source=source, target=target, store=store, metrics=metrics,
-                              progress=make_sink(args.progress, err, time.monotonic, args.progress_interval))
+        return await run_sync(
+            settings,
+            source=source,
+            target=target,
+            store=store,
+            metrics=metrics,
+            progress=make_sink(args.progress, err, time.monotonic, args.progress_interval),
+        )
     finally:
         await store.close()
         await transport.close()

@@ -24,8 +24,12 @@ def _client(config: Config, pid: str, transport: Transport, clock: Callable[[], 
     platform = registry.platforms[pid]
     base_url = platform.settings.get("base_url")
     if not isinstance(base_url, str) or not base_url:
-        raise ConfigError(config.source, f"platforms.{pid}.base_url", "the sync needs the platform's base URL",
-                          'write e.g. base_url = "https://..."')
+        raise ConfigError(
+            config.source,
+            f"platforms.{pid}.base_url",
+            "the sync needs the platform's base URL",
+            'write e.g. base_url = "https://..."',
+        )
     links = gateway_link_settings(registry, config.base_dir, config.dev_credentials, config.source)
     link = load_platform_link(platform, links[pid].settings, links[pid].base)
     return platform_client(registry, platform, link, transport, clock, base_url)

@@ -98,9 +98,18 @@ class _Failed(Exception):
 
 
 class _Run:
-    def __init__(self, settings: SyncSettings, plan: RunPlan, source: PlatformClient, target: PlatformClient,
-                 store: SyncState, clock: Callable[[], float], metrics: GatewayMetrics | None,
-                 progress: ProgressSink | None, sleep: Sleep) -> None:
+    def __init__(
+        self,
+        settings: SyncSettings,
+        plan: RunPlan,
+        source: PlatformClient,
+        target: PlatformClient,
+        store: SyncState,
+        clock: Callable[[], float],
+        metrics: GatewayMetrics | None,
+        progress: ProgressSink | None,
+        sleep: Sleep,
+    ) -> None:
         self.s = settings
         self.plan = plan
         self.source = source
@@ -112,8 +121,15 @@ class _Run:
         self.sleep = sleep
         self.namespace = link_name(settings.source, settings.target)
         self.job = job_name(settings.source, settings.target)
-        self.report = SyncReport(settings.source, settings.target, plan.mode, plan.since, plan.run,
-                                 resumed=plan.resumed, dry_run=settings.dry_run)
+        self.report = SyncReport(
+            settings.source,
+            settings.target,
+            plan.mode,
+            plan.since,
+            plan.run,
+            resumed=plan.resumed,
+            dry_run=settings.dry_run,
+        )
         self.position = plan.position
         self.segments: deque[_Segment] = deque()
         self.pending: dict[str, _Segment] = {}
@@ -231,8 +247,9 @@ class _Run:
                 counts[entry.outcome] += 1
             else:
                 counts["refused"] += 1
-                self.report.refuse(RefusedItem(entry.item.item_code, entry.item.region, result.code or "REJECTED",
-                                           result.where))
+                self.report.refuse(
+                    RefusedItem(entry.item.item_code, entry.item.region, result.code or "REJECTED", result.where)
+                )
             if self.pending.get(entry.key) is segment:
                 del self.pending[entry.key]
         if not self.s.dry_run:
@@ -253,8 +270,14 @@ class _Run:
 
     def tick(self, final: bool = False) -> None:
         queued = sum(len(s.entries) + s.unchanged for s in self.segments)
-        snapshot = Progress(self.report.read, self.remaining + queued, dict(self.report.counts),
-                            self.report.batches, time.monotonic() - self.started, final)
+        snapshot = Progress(
+            self.report.read,
+            self.remaining + queued,
+            dict(self.report.counts),
+            self.report.batches,
+            time.monotonic() - self.started,
+            final,
+        )
         if self.metrics is not None:
             self.metrics.set_sync_progress(self.s.source, snapshot.ratio)
         if self.progress is not None:
@@ -294,8 +317,7 @@ class _Run:
         tasks = [s.task for s in self.segments if s.task is not None and not s.task.done()]
         for task in tasks:
             task.cancel()
-        results = await asyncio.gather(*(s.task for s in self.segments if s.task is not None),
-                                       return_exceptions=True)
+        results = await asyncio.gather(*(s.task for s in self.segments if s.task is not None), return_exceptions=True)
         del results  # unconfirmed: a later run sends them again, under the same MessageId when unchanged
         self.segments.clear()
 

@@ -71,8 +71,10 @@ class BarSink(_Throttled):
         rate = progress.rate
         eta = f"eta {progress.remaining / rate:,.0f}s" if rate > 0 and not progress.final else ""
         total = progress.done + progress.remaining
-        line = (f"\r[{'#' * filled}{'.' * (self.width - filled)}] {progress.ratio:4.0%}  "
-                f"{progress.done:,}/{total:,} items  {rate:,.0f}/s  {eta}")
+        line = (
+            f"\r[{'#' * filled}{'.' * (self.width - filled)}] {progress.ratio:4.0%}  "
+            f"{progress.done:,}/{total:,} items  {rate:,.0f}/s  {eta}"
+        )
         self.stream.write(line.ljust(90))
         if progress.final:
             self.stream.write("\n")
@@ -90,8 +92,10 @@ class LinesSink(_Throttled):
             return
         counts = " ".join(f"{k}={v}" for k, v in progress.counts.items())
         total = progress.done + progress.remaining
-        self.stream.write(f"sync {progress.ratio:.0%} {progress.done}/{total} items {progress.batches} batches "
-                          f"{progress.rate:.0f}/s {counts}{' done' if progress.final else ''}\n")
+        self.stream.write(
+            f"sync {progress.ratio:.0%} {progress.done}/{total} items {progress.batches} batches "
+            f"{progress.rate:.0f}/s {counts}{' done' if progress.final else ''}\n"
+        )
         self.stream.flush()
 
 
@@ -104,11 +108,22 @@ class JsonLinesSink(_Throttled):
     def __call__(self, progress: Progress) -> None:
         if not self.due(progress):
             return
-        self.stream.write(json.dumps({
-            "event": "sync_progress", "done": progress.done, "remaining": progress.remaining,
-            "ratio": round(progress.ratio, 4), "batches": progress.batches, "elapsed": round(progress.elapsed, 3),
-            "items_per_second": round(progress.rate, 1), "counts": dict(progress.counts), "final": progress.final,
-        }) + "\n")
+        self.stream.write(
+            json.dumps(
+                {
+                    "event": "sync_progress",
+                    "done": progress.done,
+                    "remaining": progress.remaining,
+                    "ratio": round(progress.ratio, 4),
+                    "batches": progress.batches,
+                    "elapsed": round(progress.elapsed, 3),
+                    "items_per_second": round(progress.rate, 1),
+                    "counts": dict(progress.counts),
+                    "final": progress.final,
+                }
+            )
+            + "\n"
+        )
         self.stream.flush()
 
 

@@ -87,8 +87,7 @@ class SyncReport:
             "error": self.error,
             "counts": dict(self.counts),
             "refusals": [
-                {"item_code": r.item_code, "region": r.region, "code": r.code, "where": r.where}
-                for r in self.refusals
+                {"item_code": r.item_code, "region": r.region, "code": r.code, "where": r.where} for r in self.refusals
             ],
             "refusals_truncated": self.counts["refused"] > len(self.refusals),
             "pages": self.pages,
@@ -121,8 +120,10 @@ class SyncReport:
         ]
         if self.refusals:
             lines += ["", f"  refused items ({self.counts['refused']:,}):", f"  {'item':<14} {'region':<7} code"]
-            lines += [f"  {r.item_code:<14} {r.region:<7} {r.code}{f' at {r.where}' if r.where else ''}"
-                      for r in self.refusals]
+            lines += [
+                f"  {r.item_code:<14} {r.region:<7} {r.code}{f' at {r.where}' if r.where else ''}"
+                for r in self.refusals
+            ]
             if self.counts["refused"] > len(self.refusals):
                 lines.append(f"  … and {self.counts['refused'] - len(self.refusals):,} more, not listed")
         status = "completed" if self.completed else f"stopped: {self.error}" if self.error else "not completed"

@@ -50,8 +50,9 @@ def _aware(when: datetime) -> datetime:
     return when if when.tzinfo is not None else when.replace(tzinfo=BEIJING)
 
 
-def plan_run(saved: str | None, *, full: bool, since: datetime | None, overlap: float = 0.0,
-             new_run_id: str | None = None) -> RunPlan:
+def plan_run(
+    saved: str | None, *, full: bool, since: datetime | None, overlap: float = 0.0, new_run_id: str | None = None
+) -> RunPlan:
     """The plan for this invocation (see the module docstring); ``saved`` is the stored checkpoint text."""
     if full and since is not None:
         raise ValueError("--full and --since exclude each other")
@@ -65,8 +66,11 @@ def plan_run(saved: str | None, *, full: bool, since: datetime | None, overlap: 
             if not (full or since is not None):
                 raise CheckpointUnreadable("the saved sync checkpoint is unreadable; run with --full") from exc
     if checkpoint is not None and not checkpoint.done:
-        asked_same = (not full and since is None) or (full and checkpoint.since is None) or (
-            since is not None and _same(since, checkpoint.since))
+        asked_same = (
+            (not full and since is None)
+            or (full and checkpoint.since is None)
+            or (since is not None and _same(since, checkpoint.since))
+        )
         if asked_same:
             return RunPlan(checkpoint.run, checkpoint.mode, checkpoint.since, checkpoint.position, resumed=True)
     if full:

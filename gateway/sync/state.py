@@ -49,9 +49,20 @@ def content_hash(item: Item) -> str:
     every page (a generic ``to_ref`` walk costs three times as much).
     """
     values = [
-        item.item_code, item.item_name, item.item_type, item.dept_code, item.dept_name, item.level, item.region,
-        item.legal_days, item.promise_days, item.online, item.cross_province, item.version,
-        item.operation == "DELETE", [[m.name, m.required] for m in item.materials],
+        item.item_code,
+        item.item_name,
+        item.item_type,
+        item.dept_code,
+        item.dept_name,
+        item.level,
+        item.region,
+        item.legal_days,
+        item.promise_days,
+        item.online,
+        item.cross_province,
+        item.version,
+        item.operation == "DELETE",
+        [[m.name, m.required] for m in item.materials],
     ]
     text = _ENCODER.encode(values)
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
@@ -126,14 +137,17 @@ class Checkpoint:
     mode: str = "full"  # how the run was asked for: full, since or incremental (for its report when resumed)
 
     def dumps(self) -> str:
-        return json.dumps({
-            "version": CHECKPOINT_VERSION,
-            "run": self.run,
-            "since": None if self.since is None else self.since.isoformat(),
-            "position": None if self.position is None else self.position.as_json(),
-            "done": self.done,
-            "mode": self.mode,
-        }, separators=(",", ":"))
+        return json.dumps(
+            {
+                "version": CHECKPOINT_VERSION,
+                "run": self.run,
+                "since": None if self.since is None else self.since.isoformat(),
+                "position": None if self.position is None else self.position.as_json(),
+                "done": self.done,
+                "mode": self.mode,
+            },
+            separators=(",", ":"),
+        )
 
     @classmethod
     def loads(cls, text: str) -> Checkpoint:

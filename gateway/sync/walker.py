@@ -75,7 +75,11 @@ def _request(rank: int, page_size: int) -> tuple[int, int, int]:
 
 
 async def walk(
-    fetch: FetchPage, *, since: datetime | None, position: Position | None, page_size: int = 1000,
+    fetch: FetchPage,
+    *,
+    since: datetime | None,
+    position: Position | None,
+    page_size: int = 1000,
     prefetch: bool = True,
 ) -> AsyncGenerator[Chunk, None]:
     """Yield the items after ``position`` (or, without one, at or after ``since``) chunk by chunk, to the end.

@@ -101,8 +101,11 @@ def test_the_bad_sample_is_refused_with_its_code(anhui: AnhuiAdapter, samples_di
         ({"LEGALMAN": None}, C.MISSING_FIELD, "LEGALMAN"),
         ({"APPLYER_TYPE_CODE": "1"}, C.RULE_VIOLATION, "APPLY_CARDTYPE"),
         ({"CONTACTMAN": None}, C.MISSING_FIELD, "CONTACTMAN"),
-        ({"CONTACTMAN_CARDTYPE": "001", "CONTACTMAN_CARDNUMBER": "91310117MBRF8AJ21X"}, C.RULE_VIOLATION,
-         "CONTACTMAN_CARDTYPE"),
+        (
+            {"CONTACTMAN_CARDTYPE": "001", "CONTACTMAN_CARDNUMBER": "91310117MBRF8AJ21X"},
+            C.RULE_VIOLATION,
+            "CONTACTMAN_CARDTYPE",
+        ),
         ({"TELPHONE": "1234"}, C.BAD_FORMAT, "TELPHONE"),
         ({"TELPHONE": "1" * 21}, C.FIELD_TOO_LONG, "TELPHONE"),
         ({"TELPHONE": "+86 (551) 6360-0000"}, None, None),
@@ -230,25 +233,33 @@ def test_evaluation_rules(anhui: AnhuiAdapter, samples_dir: Path) -> None:
     without_flag = dict(bad_review)
     del without_flag["rectifyFlag"]
     assert (_refusal(anhui, "evaluation", without_flag).code, _refusal(anhui, "evaluation", without_flag).where) == (
-        C.MISSING_FIELD, "rectifyFlag")
+        C.MISSING_FIELD,
+        "rectifyFlag",
+    )
     without_text = dict(bad_review)
     del without_text["writingEvaluation"]
     assert _refusal(anhui, "evaluation", without_text).where == "writingEvaluation"
     good = _sample(samples_dir, "evaluation/SE001.json")
     good["rectifyFlag"] = "1"
     assert (_refusal(anhui, "evaluation", good).code, _refusal(anhui, "evaluation", good).where) == (
-        C.RULE_VIOLATION, "rectifyFlag")
+        C.RULE_VIOLATION,
+        "rectifyFlag",
+    )
     good = _sample(samples_dir, "evaluation/SE001.json")
     good["regionCode"] = "340400000001"
     assert _refusal(anhui, "evaluation", good).code is C.BAD_FORMAT
     good["regionCode"] = "340400000000"
     good["satisfaction"] = "5"
     assert (_refusal(anhui, "evaluation", good).code, _refusal(anhui, "evaluation", good).where) == (
-        C.BAD_FORMAT, "satisfaction")
+        C.BAD_FORMAT,
+        "satisfaction",
+    )
     good["satisfaction"] = 5
     good["evalDetail"] = ["x" * 21]
     assert (_refusal(anhui, "evaluation", good).code, _refusal(anhui, "evaluation", good).where) == (
-        C.FIELD_TOO_LONG, "evalDetail[0]")
+        C.FIELD_TOO_LONG,
+        "evalDetail[0]",
+    )
     good["evalDetail"] = ["a"] * 11
     assert _refusal(anhui, "evaluation", good).code is C.TOO_MANY_ENTRIES
 
@@ -272,7 +283,9 @@ def test_licence_rules_and_surface(anhui: AnhuiAdapter, samples_dir: Path) -> No
     changed = copy.deepcopy(tree)
     changed["data"]["surface"] = []
     assert (_refusal(anhui, "licence", changed).code, _refusal(anhui, "licence", changed).where) == (
-        C.MISSING_FIELD, "data.surface")
+        C.MISSING_FIELD,
+        "data.surface",
+    )
     changed["data"]["surface"] = [{"a": "1", "b": "2"}]
     assert _refusal(anhui, "licence", changed).code is C.BAD_FORMAT
     changed["data"]["surface"] = [{"a": "1"}] * 51

@@ -193,8 +193,8 @@ def test_accepted_declarations(declaration: str, g60: G60Adapter, case_text: str
         pytest.param(b"", '<?xml version="1.0" encoding="GBK"?>', id="gbk"),
         pytest.param(b"", '<?xml version="1.1" encoding="GB18030"?>', id="version-1.1"),
         pytest.param(b"", '<?xml version="1.0" standalone="yes" encoding="GB18030"?>', id="standalone-first"),
-        pytest.param(b"", "<?xml version=\"1.0' encoding=\"GB18030\"?>", id="mismatched-quotes"),
-        pytest.param(b"", "<?xml version=\"1.0\" encoding='GB18030\"?>", id="mismatched-encoding-quotes"),
+        pytest.param(b"", '<?xml version="1.0\' encoding="GB18030"?>', id="mismatched-quotes"),
+        pytest.param(b"", '<?xml version="1.0" encoding=\'GB18030"?>', id="mismatched-encoding-quotes"),
         pytest.param(b"\x84\x31\x95\x33", DECL, id="gb18030-bom"),
         pytest.param(b"\xef\xbb\xbf", DECL, id="utf-8-bom"),
         pytest.param(b" ", DECL, id="space-before"),
@@ -266,8 +266,18 @@ def test_element_in_another_namespace_is_not_the_field(g60: G60Adapter, case_tex
         ([(f'<G60Message xmlns="{NS}">', '<G60Message xmlns="urn:yrd:g60:ywtb:2.0">')], "G60Message"),
         ([("<G60Message", "<Message"), ("</G60Message>", "</Message>")], "G60Message"),
     ],
-    ids=["wrong-type", "no-type", "header-field-twice", "header-field-children", "header-twice", "body-twice",
-         "two-records", "no-record", "wrong-namespace", "wrong-root"],
+    ids=[
+        "wrong-type",
+        "no-type",
+        "header-field-twice",
+        "header-field-children",
+        "header-twice",
+        "body-twice",
+        "two-records",
+        "no-record",
+        "wrong-namespace",
+        "wrong-root",
+    ],
 )
 def test_envelope_refusals(edits: list[tuple[str, str]], where: str, g60: G60Adapter, case_text: str) -> None:
     text = case_text
@@ -331,14 +341,27 @@ def test_missing_materials_is_missing_field(g60: G60Adapter, case_text: str) -> 
         ("<Version>4</Version>", "<Version>04.0</Version>", C.BAD_FORMAT, "Case/Version"),
         ("<Version>4</Version>", "<Version>0</Version>", C.BAD_FORMAT, "Case/Version"),
         ("<Kind>LEGAL", "<Kind>CORP", C.UNKNOWN_CODE, "Case/Applicant/Kind"),
-        ("<Copies>1</Copies>\n          <FileName>", "<Copies>0</Copies><FileName>", C.BAD_FORMAT,
-         "Case/Materials/Material[1]/Copies"),
+        (
+            "<Copies>1</Copies>\n          <FileName>",
+            "<Copies>0</Copies><FileName>",
+            C.BAD_FORMAT,
+            "Case/Materials/Material[1]/Copies",
+        ),
         ("<ApplyTime>20250609103419", "<ApplyTime>2025-06-09 10:34:19", C.BAD_FORMAT, "Case/ApplyTime"),
         ("<HandleRegion>320500", "<HandleRegion>999999", C.UNKNOWN_REGION, "Case/HandleRegion"),
         ("<ItemType>XK", "<ItemType>GG", C.RULE_VIOLATION, "Case/ItemType"),
     ],
-    ids=["case-no-twice", "case-no-children", "version-04.0", "version-0", "unknown-kind", "copies-0",
-         "apply-time-format", "unknown-region", "item-type-rule"],
+    ids=[
+        "case-no-twice",
+        "case-no-children",
+        "version-04.0",
+        "version-0",
+        "unknown-kind",
+        "copies-0",
+        "apply-time-format",
+        "unknown-region",
+        "item-type-rule",
+    ],
 )
 def test_case_field_refusals(old: str, new: str, code: C, where: str, g60: G60Adapter, case_text: str) -> None:
     refusal = _refused(g60, "case", _edit(case_text, old, new))
@@ -443,14 +466,17 @@ def test_render_envelope(g60: G60Adapter, case_text: str, g60_codes: dict[str, s
     assert encoded.startswith(b'<?xml version="1.0" encoding="GB18030"?>')
     assert f'<G60Message xmlns="{NS}"><Header>'.encode() in encoded
     header, _ = parse_envelope(encoded)
-    assert header == {"MessageId": MSG_ID, "MessageType": "CaseSubmit", "SenderCode": "340100",
-                      "ReceiverCode": "G60", "SentAt": "20250625215121"}  # 13:51:21 UTC is 21:51:21 in Beijing
+    assert header == {
+        "MessageId": MSG_ID,
+        "MessageType": "CaseSubmit",
+        "SenderCode": "340100",
+        "ReceiverCode": "G60",
+        "SentAt": "20250625215121",
+    }  # 13:51:21 UTC is 21:51:21 in Beijing
     assert G60Adapter.content_type == "application/xml; charset=GB18030"
 
 
-def test_render_to_a_destination_without_the_item(
-    g60: G60Adapter, case_text: str, envelope: Envelope
-) -> None:
+def test_render_to_a_destination_without_the_item(g60: G60Adapter, case_text: str, envelope: Envelope) -> None:
     case = g60.decode("case", case_text.encode("gb18030"))
     with pytest.raises(Refusal) as info:
         g60.encode("case", case, envelope, {})
@@ -505,11 +531,14 @@ def test_receipt_refusals(envelope: Envelope, case_text: str) -> None:
 
 
 def test_item_batch_result_round_trip(envelope: Envelope) -> None:
-    result = ItemBatchResult("B1A2B3C4D", (
-        ItemResult("000172001000", "340100", True),
-        ItemResult("000131005000", "330400", True),
-        ItemResult("000000000001", "330400", False, C.USCC_CHECKSUM, "Item/DeptCode"),
-    ))
+    result = ItemBatchResult(
+        "B1A2B3C4D",
+        (
+            ItemResult("000172001000", "340100", True),
+            ItemResult("000131005000", "330400", True),
+            ItemResult("000000000001", "330400", False, C.USCC_CHECKSUM, "Item/DeptCode"),
+        ),
+    )
     body = render_item_batch_result(result, envelope)
     assert b'Accepted="2" Rejected="1"' in body
     assert parse_item_batch_result(body) == result

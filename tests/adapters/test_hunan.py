@@ -421,8 +421,7 @@ def test_receipt_with_another_offset() -> None:
     [
         (b'{"received_at":"2025-06-03T08:15:37+08:00"}', C.MISSING_FIELD, "case_no"),
         (b'{"case_no":"34#18","received_at":"2025-06-03T08:15:37+08:00"}', C.BAD_FORMAT, "case_no"),
-        (b'{"case_no":"3418002405489972220","received_at":"2025-06-03T08:15:37.5+08:00"}', C.BAD_FORMAT,
-         "received_at"),
+        (b'{"case_no":"3418002405489972220","received_at":"2025-06-03T08:15:37.5+08:00"}', C.BAD_FORMAT, "received_at"),
         (b'{"case_no":"3418002405489972220"', C.MALFORMED, None),
     ],
 )
@@ -456,9 +455,16 @@ def test_problem_document_of_section_4() -> None:
 @pytest.mark.parametrize(
     ("code", "status"),
     [
-        (C.MALFORMED, 400), (C.ENCODING_MISMATCH, 400), (C.AUTH_FAILED, 401), (C.SIGNATURE_INVALID, 401),
-        (C.REPLAYED, 401), (C.BODY_TOO_LARGE, 413), (C.MISSING_FIELD, 422), (C.TOO_MANY_ENTRIES, 422),
-        (C.RULE_VIOLATION, 422), (C.UNKNOWN_ITEM, 422),
+        (C.MALFORMED, 400),
+        (C.ENCODING_MISMATCH, 400),
+        (C.AUTH_FAILED, 401),
+        (C.SIGNATURE_INVALID, 401),
+        (C.REPLAYED, 401),
+        (C.BODY_TOO_LARGE, 413),
+        (C.MISSING_FIELD, 422),
+        (C.TOO_MANY_ENTRIES, 422),
+        (C.RULE_VIOLATION, 422),
+        (C.UNKNOWN_ITEM, 422),
     ],
 )
 def test_problem_status_per_section_4(code: C, status: int) -> None:

@@ -76,8 +76,7 @@ def _item_codes(tables: Tables, record_type: str) -> dict[str, str] | None:
 def _business(element: Any) -> Any:
     """An element's business content: tag, attributes, text and children in order, without README §9 envelope."""
     children = [
-        _business(child) for child in element
-        if child.tag not in (f"{{{SOAP}}}Header", f"{{{EX_NS}}}DigitalSign")
+        _business(child) for child in element if child.tag not in (f"{{{SOAP}}}Header", f"{{{EX_NS}}}DigitalSign")
     ]
     return element.tag, dict(element.attrib), (element.text or "").strip(), children
 
@@ -186,10 +185,13 @@ def test_declaration_encoding_and_byte_order_mark(shanghai: ShanghaiAdapter, sam
     assert shanghai.decode("case", _case(samples_dir, DECL + "\n", "").encode()) == plain  # optional (§1)
     assert shanghai.decode("case", _case(samples_dir, DECL, "<?xml version='1.0' standalone='yes'?>").encode()) == plain
     assert _code_where(shanghai, _case(samples_dir, DECL, '<?xml version="1.1"?>')) == (C.MALFORMED, None)
-    assert _code_where(shanghai, _case(samples_dir, DECL, '<?xml version="1.0" standalone="yes" encoding="UTF-8"?>')
-                       ) == (C.MALFORMED, None)
+    assert _code_where(
+        shanghai, _case(samples_dir, DECL, '<?xml version="1.0" standalone="yes" encoding="UTF-8"?>')
+    ) == (C.MALFORMED, None)
     assert _code_where(shanghai, _case(samples_dir, DECL, '<?xml version="1.0" encoding="GBK"?>')) == (
-        C.ENCODING_MISMATCH, None)
+        C.ENCODING_MISMATCH,
+        None,
+    )
     invalid = _case(samples_dir).encode().replace("林丽".encode(), b"\xff\xfe\xc3")
     assert _code_where(shanghai, invalid) == (C.ENCODING_MISMATCH, None)
     # the encoding is checked before the DTD (README §10 steps 3-4)
@@ -206,8 +208,11 @@ def test_the_envelope(shanghai: ShanghaiAdapter, samples_dir: Path) -> None:
     assert _code_where(shanghai, case_twice) == (C.MALFORMED, "submitCase/Case")
     no_case = re.sub(r"<ex:Case .*?</ex:Case>", "", _case(samples_dir), flags=re.DOTALL)
     assert _code_where(shanghai, no_case) == (C.MALFORMED, "submitCase/Case")
-    other_ns = _case(samples_dir).replace("<ex:Case ", '<o:Case xmlns:o="urn:sh:ywtb:exchange:1.0" ').replace(
-        "</ex:Case>", "</o:Case>")
+    other_ns = (
+        _case(samples_dir)
+        .replace("<ex:Case ", '<o:Case xmlns:o="urn:sh:ywtb:exchange:1.0" ')
+        .replace("</ex:Case>", "</o:Case>")
+    )
     assert _code_where(shanghai, other_ns) == (C.MALFORMED, "submitCase/Case")
     soap12 = _case(samples_dir).replace(SOAP, "http://www.w3.org/2003/05/soap-envelope")
     assert _code_where(shanghai, soap12) == (C.MALFORMED, "Envelope")
@@ -220,15 +225,23 @@ def test_the_envelope(shanghai: ShanghaiAdapter, samples_dir: Path) -> None:
 
 def test_prefixes_are_free_and_foreign_elements_are_ignored(shanghai: ShanghaiAdapter, samples_dir: Path) -> None:
     plain = shanghai.decode("case", _case(samples_dir).encode())
-    renamed = _case(samples_dir).replace("ex:", "sj:").replace("xmlns:sj=", "xmlns:ex=").replace(
-        'xmlns:ex="urn:sh:ywtb:exchange:2.0"', 'xmlns:sj="urn:sh:ywtb:exchange:2.0"')
+    renamed = (
+        _case(samples_dir)
+        .replace("ex:", "sj:")
+        .replace("xmlns:sj=", "xmlns:ex=")
+        .replace('xmlns:ex="urn:sh:ywtb:exchange:2.0"', 'xmlns:sj="urn:sh:ywtb:exchange:2.0"')
+    )
     assert "sj:Case" in renamed
     assert shanghai.decode("case", renamed.encode()) == plain
     default_ns = re.sub(r"<ex:Case ", '<Case xmlns="urn:sh:ywtb:exchange:2.0" ', _case(samples_dir)).replace(
-        "</ex:Case>", "</Case>")
+        "</ex:Case>", "</Case>"
+    )
     assert shanghai.decode("case", default_ns.encode()) == plain
-    foreign = _case(samples_dir, "<ex:Material ", '<o:Remark xmlns:o="urn:other">x</o:Remark><ex:Unknown a="1"/>'
-                    '<ex:Material extra="ignored" ')
+    foreign = _case(
+        samples_dir,
+        "<ex:Material ",
+        '<o:Remark xmlns:o="urn:other">x</o:Remark><ex:Unknown a="1"/><ex:Material extra="ignored" ',
+    )
     assert shanghai.decode("case", foreign.encode()) == plain
 
 
@@ -306,7 +319,7 @@ def test_text_survives_byte_exactly(shanghai: ShanghaiAdapter, tables: Tables, s
     body = _case(samples_dir, 'name="淮南绿色能源有限公司"', f'name="{name}"')
     case = shanghai.decode("case", body.encode())
     assert case.applicant.name == name
-    tricky = dataclasses.replace(case, remark='a\tb\nc\r d & <e> "f" \'g\'', project_name=" 前后空格 ")
+    tricky = dataclasses.replace(case, remark="a\tb\nc\r d & <e> \"f\" 'g'", project_name=" 前后空格 ")
     again = shanghai.decode("case", shanghai.encode("case", tricky, ENV, _item_codes(tables, "case")))
     assert again.applicant.name.encode("utf-8") == name.encode("utf-8")
     assert again == tricky

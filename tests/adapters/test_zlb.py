@@ -174,10 +174,20 @@ CHANGES: list[tuple[str, str, dict[str, Any], C, str]] = [
     ("SC001", "case", {"itemType": 12}, C.UNKNOWN_CODE, "body.itemType"),
     ("SC001", "case", {"legalPerson": DROP}, C.MISSING_FIELD, "body.legalPerson"),
     ("SC001", "case", {"applicantType": 0}, C.RULE_VIOLATION, "body.applicantCertType"),
-    ("SC001", "case", {"agentCertType": "49", "agentCertNo": "91310117MBRF8AJ21X"}, C.RULE_VIOLATION,
-     "body.agentCertType"),
-    ("SC001", "case", {"agentName": DROP, "agentCertType": DROP, "agentCertNo": DROP, "agentMobile": "13900001111"},
-     C.MISSING_FIELD, "body.agentName"),
+    (
+        "SC001",
+        "case",
+        {"agentCertType": "49", "agentCertNo": "91310117MBRF8AJ21X"},
+        C.RULE_VIOLATION,
+        "body.agentCertType",
+    ),
+    (
+        "SC001",
+        "case",
+        {"agentName": DROP, "agentCertType": DROP, "agentCertNo": DROP, "agentMobile": "13900001111"},
+        C.MISSING_FIELD,
+        "body.agentName",
+    ),
     ("SC001", "case", {"agentCertNo": DROP}, C.MISSING_FIELD, "body.agentCertNo"),
     ("SC001", "case", {"applicantMobile": "1390"}, C.BAD_FORMAT, "body.applicantMobile"),
     ("SC001", "case", {"applicantMobile": "1" * 21}, C.FIELD_TOO_LONG, "body.applicantMobile"),
@@ -185,8 +195,7 @@ CHANGES: list[tuple[str, str, dict[str, Any], C, str]] = [
     ("SC001", "case", {"handleAreaCode": "330300"}, C.UNKNOWN_REGION, "body.handleAreaCode"),
     ("SC001", "case", {"materials": DROP}, C.MISSING_FIELD, "body.materials"),
     ("SC001", "case", {"materials": None}, C.MISSING_FIELD, "body.materials"),
-    ("SC001", "case", {"materials": [{"materialName": "表", "copies": 1}] * 101}, C.TOO_MANY_ENTRIES,
-     "body.materials"),
+    ("SC001", "case", {"materials": [{"materialName": "表", "copies": 1}] * 101}, C.TOO_MANY_ENTRIES, "body.materials"),
     ("SC001", "case", {"materials": [{"materialName": "表", "copies": 0}]}, C.BAD_FORMAT, "body.materials[0].copies"),
     ("SS001", "status", {"caseStatus": 20}, C.MISSING_FIELD, "body.promiseEndTime"),
     ("SS001", "status", {"eventTime": 1757350276500}, C.BAD_FORMAT, "body.eventTime"),
@@ -223,8 +232,11 @@ def _changed(samples_dir: Path, sample: str, record_type: str, changes: dict[str
     return tree
 
 
-@pytest.mark.parametrize(("sample", "record_type", "changes", "code", "where"), CHANGES,
-                         ids=[f"{c[0]}-{c[3]}-{'-'.join(c[2])}" for c in CHANGES])
+@pytest.mark.parametrize(
+    ("sample", "record_type", "changes", "code", "where"),
+    CHANGES,
+    ids=[f"{c[0]}-{c[3]}-{'-'.join(c[2])}" for c in CHANGES],
+)
 def test_refusal(
     zlb: ZlbAdapter, samples_dir: Path, sample: str, record_type: str, changes: dict[str, Any], code: C, where: str
 ) -> None:
@@ -346,8 +358,12 @@ def _raw_case(samples_dir: Path, old: str, new: str) -> bytes:
     [
         ('"dataVersion": 4', '"dataVersion": 4e0', C.BAD_FORMAT, "body.dataVersion"),
         ('"dataVersion": 4', '"dataVersion": 4.0', C.BAD_FORMAT, "body.dataVersion"),
-        ('"caseNo": "3205002405030562129",', '"caseNo": "3205002405030562129", "caseNo": "3205002405030562130",',
-         C.MALFORMED, None),
+        (
+            '"caseNo": "3205002405030562129",',
+            '"caseNo": "3205002405030562129", "caseNo": "3205002405030562130",',
+            C.MALFORMED,
+            None,
+        ),
         ('"bizType": "CASE_SUBMIT"', '"bizType": "CASE_SUBMIT", "bizType": "CASE_SUBMIT"', C.MALFORMED, None),
         ('"promiseDays": 5', '"promiseDays": NaN', C.MALFORMED, None),
         ('"promiseDays": 5', '"promiseDays": Infinity', C.MALFORMED, None),
@@ -407,9 +423,7 @@ def test_names_survive_decode_encode_decode(
 
 
 @pytest.mark.parametrize(("length", "code"), [(100, None), (101, C.FIELD_TOO_LONG)])
-def test_name_length_is_counted_in_code_points(
-    zlb: ZlbAdapter, samples_dir: Path, length: int, code: C | None
-) -> None:
+def test_name_length_is_counted_in_code_points(zlb: ZlbAdapter, samples_dir: Path, length: int, code: C | None) -> None:
     name = ("\U00020010张·" * 40)[:length]
     assert len(name) == length and len(name.encode("utf-16-le")) > 2 * 100
     raw = _bytes(_changed(samples_dir, "SC001", "case", {"applicantName": name}))

@@ -143,9 +143,7 @@ def test_record_maps_outcomes_by_type() -> None:
 
 def test_registry_isolates_destinations_and_reports_stuck_ones() -> None:
     clock = FakeClock()
-    registry = BreakerRegistry(
-        SETTINGS, clock=clock, overrides={"g60": BreakerSettings(consecutive_failures=1)}
-    )
+    registry = BreakerRegistry(SETTINGS, clock=clock, overrides={"g60": BreakerSettings(consecutive_failures=1)})
     for _ in range(3):
         registry.get("hefei").record(ConnectionFailed("refused"))
     registry.get("ningbo").record(Delivered("ok"))
@@ -167,9 +165,7 @@ def test_registry_isolates_destinations_and_reports_stuck_ones() -> None:
 
 
 def test_breaker_settings_from_mapping() -> None:
-    settings = BreakerSettings.from_mapping(
-        {"cool_down": "2m", "failure_ratio": "none", "consecutive_failures": 4}
-    )
+    settings = BreakerSettings.from_mapping({"cool_down": "2m", "failure_ratio": "none", "consecutive_failures": 4})
     assert settings == BreakerSettings(consecutive_failures=4, failure_ratio=None, cool_down=120)
     with pytest.raises(DeliveryConfigError) as info:
         BreakerSettings.from_mapping({"window": 5, "min_calls": 8}, where="gateway.toml [delivery.breaker]")

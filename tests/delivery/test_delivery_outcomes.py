@@ -28,9 +28,7 @@ from gateway.errors import Refusal, Side
         (Throttled, TransientKind.THROTTLED),
     ],
 )
-def test_transient_kinds_are_types_under_one_base(
-    cls: type[TransientDeliveryError], kind: TransientKind
-) -> None:
+def test_transient_kinds_are_types_under_one_base(cls: type[TransientDeliveryError], kind: TransientKind) -> None:
     exc = cls("HTTP 503", retry_after=2.5)
     assert isinstance(exc, TransientDeliveryError)
     assert isinstance(exc, DeliveryError)

@@ -87,16 +87,12 @@ def test_retry_after_is_a_floor_not_a_cap() -> None:
     assert longer == RetryAt(T0 + 120, TransientKind.THROTTLED)
     shorter = next_action(NO_JITTER, 3, T0, T0, Throttled("HTTP 429", retry_after=1), rng=random.Random(0))
     assert shorter == RetryAt(T0 + 40, TransientKind.THROTTLED)
-    beyond_cap = next_action(
-        NO_JITTER, 1, T0, T0, Throttled("HTTP 429", retry_after=900), rng=random.Random(0)
-    )
+    beyond_cap = next_action(NO_JITTER, 1, T0, T0, Throttled("HTTP 429", retry_after=900), rng=random.Random(0))
     assert beyond_cap == RetryAt(T0 + 900, TransientKind.THROTTLED)
 
 
 def test_past_max_age_is_dead_letter_expired() -> None:
-    action = next_action(
-        NO_JITTER, 12, T0, T0 + 3600, DeliveryTimeout("no answer in 30s"), rng=random.Random(0)
-    )
+    action = next_action(NO_JITTER, 12, T0, T0 + 3600, DeliveryTimeout("no answer in 30s"), rng=random.Random(0))
     assert isinstance(action, DeadLetter)
     assert action.code == DELIVERY_EXPIRED
     assert "timeout" in action.reason
@@ -109,9 +105,7 @@ def test_last_retry_is_moved_to_the_deadline() -> None:
 
 
 def test_retry_after_beyond_the_deadline_is_dead_now() -> None:
-    action = next_action(
-        NO_JITTER, 2, T0, T0 + 3000, Throttled("HTTP 429", retry_after=1200), rng=random.Random(0)
-    )
+    action = next_action(NO_JITTER, 2, T0, T0 + 3000, Throttled("HTTP 429", retry_after=1200), rng=random.Random(0))
     assert isinstance(action, DeadLetter)
     assert action.code == DELIVERY_EXPIRED
 

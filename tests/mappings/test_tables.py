@@ -8,9 +8,20 @@ import pytest
 
 from mappings.tables import HERE, load_tables
 
-PUBLISHED = [("codes", p) for p in ("applicant_kind", "case_status", "catalog_operation", "cross_region_mode",
-                                    "evaluation_channel", "evaluation_level", "id_type", "item_type",
-                                    "licence_status")] + [("crosswalk", "items"), ("crosswalk", "regions")]
+PUBLISHED = [
+    ("codes", p)
+    for p in (
+        "applicant_kind",
+        "case_status",
+        "catalog_operation",
+        "cross_region_mode",
+        "evaluation_channel",
+        "evaluation_level",
+        "id_type",
+        "item_type",
+        "licence_status",
+    )
+] + [("crosswalk", "items"), ("crosswalk", "regions")]
 
 
 @pytest.mark.parametrize(("folder", "name"), PUBLISHED)

@@ -32,7 +32,9 @@ def samples(samples_dir: Path) -> list[Sample]:
     return found
 
 
-async def _backend(kind: str, request: pytest.FixtureRequest, tmp_path: Path, key: SigningKey) -> AsyncIterator[Backend]:  # noqa: E501
+async def _backend(
+    kind: str, request: pytest.FixtureRequest, tmp_path: Path, key: SigningKey
+) -> AsyncIterator[Backend]:
     if kind == "sqlite":
         path = tmp_path / "msglog.db"
         b = Backend("sqlite", f"sqlite://{path}", key, path=path)

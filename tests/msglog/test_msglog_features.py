@@ -143,9 +143,7 @@ async def test_the_database_holds_no_plaintext_id_number(
     people = set().union(*(id_numbers_in(s.body) for s in samples))
     assert ID_NUMBER in people and len(people) >= 3
     path = tmp_path / "msglog.db"
-    log = await open_message_log(
-        f"sqlite://{path}", encryption_key=DATA_KEY, key_id=DATA_KEY_ID, signing_key=seal_key
-    )
+    log = await open_message_log(f"sqlite://{path}", encryption_key=DATA_KEY, key_id=DATA_KEY_ID, signing_key=seal_key)
     await log.append_many(entries(samples, 200, holder=ID_NUMBER))
     await log.seal(now=T0 + 500)
     assert any(id_numbers_in(s.body) for s in samples)  # the messages did carry them

@@ -124,9 +124,7 @@ async def alter_evidence(b: Backend, s: list[Sample]) -> list[tuple[str, tuple[o
 async def _rewrite(b: Backend, seq: int) -> list[tuple[str, tuple[object, ...]]]:
     row = await b.fetchrow("SELECT * FROM msglog_entries WHERE seq = ?", seq)
     original = entry_from_row(row)
-    changed = sealed_entry(
-        entry_from_row({**row, "record_type": "evaluation"}), original.seq, original.prev_hash
-    )
+    changed = sealed_entry(entry_from_row({**row, "record_type": "evaluation"}), original.seq, original.prev_hash)
     return [("UPDATE msglog_entries SET record_type = ?, entry_hash = ? WHERE seq = ?",
              ("evaluation", changed.entry_hash, seq))]  # fmt: skip
 

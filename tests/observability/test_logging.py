@@ -61,8 +61,15 @@ def test_personal_data_in_message_args_extras_and_traceback_is_masked(
     logger.info("applicant %s phone %d", ID, int(PHONE))
     logger.info("record %s", {"APPLYNAME": "赵娜", "PROJECTNAME": "关于赵娜的申请", "PROJID": "340100202506090001"})
     logger.info("%(holderName)s holds it", {"holderName": "钱多多"})
-    logger.info("extras", extra={"holderName": "钱多多", "detail": f"mail zhang.san@example.cn id {ID}",
-                                 "body": {"agent": {"name": "孙悟空", "phone": PHONE}}, "count": int(PHONE)})
+    logger.info(
+        "extras",
+        extra={
+            "holderName": "钱多多",
+            "detail": f"mail zhang.san@example.cn id {ID}",
+            "body": {"agent": {"name": "孙悟空", "phone": PHONE}},
+            "count": int(PHONE),
+        },
+    )
     try:
         raise ValueError(f"bad id {ID} for 钱多多")
     except ValueError:

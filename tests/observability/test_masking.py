@@ -128,8 +128,16 @@ def test_ids_phones_and_mail_are_masked_by_format_in_free_text() -> None:
     )
     masked = mask_text(text)
     for secret in (
-        "340121199904278686", "34052419800101001X", "110105194912310021", "13996120484", "139 9612 0484",
-        "65123456", "57681234", "zhang.san", "eyJzdWIiOiIzNDAxIn0", "abcDEF123456789",
+        "340121199904278686",
+        "34052419800101001X",
+        "110105194912310021",
+        "13996120484",
+        "139 9612 0484",
+        "65123456",
+        "57681234",
+        "zhang.san",
+        "eyJzdWIiOiIzNDAxIn0",
+        "abcDEF123456789",
     ):
         assert secret not in masked
     assert "3401************86" in masked and "139******84" in masked and "z***@example.cn" in masked
@@ -168,8 +176,10 @@ def test_generic_names_are_personal_only_under_their_parent() -> None:
     assert "阿卜杜拉" not in masked and "H12345678" not in masked
     assert "<Name>申请表</Name>" in masked and "<Name>许可证</Name>" in masked
     record = {"applicant": {"name": "𠀐先生", "id_number": "A1234567"}, "materials": [{"name": "申请表"}]}
-    assert mask_mapping(record) == {"applicant": {"name": "𠀐**", "id_number": "A*****67"},
-                                    "materials": [{"name": "申请表"}]}
+    assert mask_mapping(record) == {
+        "applicant": {"name": "𠀐**", "id_number": "A*****67"},
+        "materials": [{"name": "申请表"}],
+    }
 
 
 def test_attributes_reprs_and_key_value_text_are_masked() -> None:
@@ -181,8 +191,15 @@ def test_attributes_reprs_and_key_value_text_are_masked() -> None:
 
 
 def test_mask_mapping_masks_numbers_under_personal_fields_and_repeats_elsewhere() -> None:
-    record = {"TELPHONE": 19546565528, "APPLYNAME": "王小明", "PROJECTNAME": "关于王小明的申请", "DATAVER": 4,
-              "flag": True, "none": None, "list": ("x", 13996120484)}
+    record = {
+        "TELPHONE": 19546565528,
+        "APPLYNAME": "王小明",
+        "PROJECTNAME": "关于王小明的申请",
+        "DATAVER": 4,
+        "flag": True,
+        "none": None,
+        "list": ("x", 13996120484),
+    }
     masked = mask_mapping(record)
     assert masked["TELPHONE"] == "195******28"
     assert masked["PROJECTNAME"] == "关于王**的申请"
@@ -201,8 +218,9 @@ def test_a_new_dialect_mapping_is_covered_without_code(tmp_path: Path) -> None:
     )
     catalogue = build_catalogue(tmp_path)
     assert catalogue.dialects == ("suzhou",)
-    masked = mask_mapping({"sqr": {"xm": "钱多多"}, "sqrZjhm": "P1234567", "bjbh": "340100202506090001"},
-                          catalogue=catalogue)
+    masked = mask_mapping(
+        {"sqr": {"xm": "钱多多"}, "sqrZjhm": "P1234567", "bjbh": "340100202506090001"}, catalogue=catalogue
+    )
     assert masked == {"sqr": {"xm": "钱**"}, "sqrZjhm": "P*****67", "bjbh": "340100202506090001"}
     assert "P1234567" not in mask_text('{"sqrZjhm": "P1234567"}', catalogue=catalogue)
 
@@ -244,7 +262,8 @@ _AROUND = st.text(st.sampled_from("ab ID号码：:,;()[]{}\"'=身份证手机\n\
 
 @settings(max_examples=200, deadline=None)
 @given(_AROUND, _resident_ids(), _AROUND, st.from_regex(r"1[3-9]\d{9}", fullmatch=True), _AROUND)
-def test_generated_ids_and_mobiles_never_survive(before: str, id_number: str, middle: str, mobile: str,
-                                                 after: str) -> None:
+def test_generated_ids_and_mobiles_never_survive(
+    before: str, id_number: str, middle: str, mobile: str, after: str
+) -> None:
     masked = mask_text(before + id_number + middle + " " + mobile + after)
     assert id_number not in masked and mobile not in masked

@@ -94,9 +94,14 @@ def test_every_alert_is_complete_and_queries_known_metrics() -> None:
         assert used and used <= METRIC_NAMES, f"{name}: unknown metric(s) {used - METRIC_NAMES}"
         assert rule["runbook"].split("#")[1] in anchors, f"{name}: runbook anchor missing in docs/operations.md"
     wanted = {
-        "tongban_outbox_oldest_age_seconds", "tongban_dead_letters_total", "tongban_breaker_state",
-        "tongban_key_expiry_seconds", "tongban_auth_refusals_total", "tongban_bad_reviews_total",
-        "tongban_sync_last_success_timestamp_seconds", "tongban_message_log_seal_age_seconds",
+        "tongban_outbox_oldest_age_seconds",
+        "tongban_dead_letters_total",
+        "tongban_breaker_state",
+        "tongban_key_expiry_seconds",
+        "tongban_auth_refusals_total",
+        "tongban_bad_reviews_total",
+        "tongban_sync_last_success_timestamp_seconds",
+        "tongban_message_log_seal_age_seconds",
     }
     assert wanted <= {n for rule in rules for n in NAME.findall(rule["expr"])}
 
@@ -109,11 +114,20 @@ def test_dashboard_parses_and_queries_known_metrics() -> None:
     queries = _dashboard_queries(dashboard)
     used = {n for q in queries for n in NAME.findall(q)}
     assert used <= METRIC_NAMES, used - METRIC_NAMES
-    for wanted in ("tongban_requests_total", "tongban_request_duration_seconds_bucket", "tongban_outbox_depth",
-                   "tongban_breaker_state", "tongban_key_expiry_seconds", "tongban_sync_progress_ratio",
-                   "tongban_bad_reviews_total", "tongban_dead_letters_total", "tongban_refusals_total",
-                   "tongban_delivery_latency_seconds_bucket", "tongban_sync_last_run_items",
-                   "tongban_sync_last_success_timestamp_seconds"):
+    for wanted in (
+        "tongban_requests_total",
+        "tongban_request_duration_seconds_bucket",
+        "tongban_outbox_depth",
+        "tongban_breaker_state",
+        "tongban_key_expiry_seconds",
+        "tongban_sync_progress_ratio",
+        "tongban_bad_reviews_total",
+        "tongban_dead_letters_total",
+        "tongban_refusals_total",
+        "tongban_delivery_latency_seconds_bucket",
+        "tongban_sync_last_run_items",
+        "tongban_sync_last_success_timestamp_seconds",
+    ):
         assert wanted in used
     for panel in dashboard["panels"]:
         if panel["type"] != "row":
@@ -140,8 +154,9 @@ def test_alerts_fire_on_the_first_events_of_series_that_start_absent(tmp_path: P
     promtool = _promtool()
     (tmp_path / "alerts.yml").write_text(_without_annotations(ALERTS.read_text(encoding="utf-8")), encoding="utf-8")
     shutil.copy(ALERT_TESTS, tmp_path / "alerts_test.yml")
-    done = subprocess.run([promtool, "test", "rules", "alerts_test.yml"], cwd=tmp_path, capture_output=True,
-                          timeout=120, check=False)
+    done = subprocess.run(
+        [promtool, "test", "rules", "alerts_test.yml"], cwd=tmp_path, capture_output=True, timeout=120, check=False
+    )
     assert done.returncode == 0, done.stdout.decode() + done.stderr.decode()
 
 
@@ -164,7 +179,8 @@ def test_the_unit_tests_fail_on_rules_that_miss_a_series_appearing_at_its_value(
     rules = rules[:expr_start] + f"expr: {old}\n        " + rules[expr_end:]
     (tmp_path / "alerts.yml").write_text(rules, encoding="utf-8")
     shutil.copy(ALERT_TESTS, tmp_path / "alerts_test.yml")
-    done = subprocess.run([promtool, "test", "rules", "alerts_test.yml"], cwd=tmp_path, capture_output=True,
-                          timeout=120, check=False)
+    done = subprocess.run(
+        [promtool, "test", "rules", "alerts_test.yml"], cwd=tmp_path, capture_output=True, timeout=120, check=False
+    )
     assert done.returncode != 0
     assert "TongbanDeadLettersRising" in done.stdout.decode() + done.stderr.decode()

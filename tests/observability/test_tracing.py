@@ -112,12 +112,14 @@ async def test_middleware_binds_ids_logs_with_them_and_echoes_the_request_id() -
         log.info("handled")
         if request.query.get("fail"):
             raise web.HTTPNotFound()
-        return web.json_response({"request_id": ctx.request_id, "traceparent": ctx.traceparent,
-                                  "outbound": child_traceparent()})
+        return web.json_response(
+            {"request_id": ctx.request_id, "traceparent": ctx.traceparent, "outbound": child_traceparent()}
+        )
 
     runner, url = await _serve(echo)
     try:
         async with aiohttp.ClientSession() as session:
+
             async def call(headers: dict[str, str], **params: str) -> tuple[aiohttp.ClientResponse, dict[str, str]]:
                 async with session.get(url, headers=headers, params=params) as resp:
                     return resp, (await resp.json() if resp.status == 200 else {})

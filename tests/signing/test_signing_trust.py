@@ -108,8 +108,10 @@ def test_a_verified_chain_is_remembered_only_within_its_validity_window(
     with monkeypatch.context() as patched:  # a repeat inside the window is answered from memory
         patched.setattr("signing.trust.xv.PolicyBuilder", no_path_building)
         assert store.verify(pki.signer.cert, now=NOW + dt.timedelta(hours=1)) == first
-    for at, reason in [(pki.signer.cert.not_valid_after_utc + dt.timedelta(seconds=1), "expired"),
-                       (pki.signer.cert.not_valid_before_utc - dt.timedelta(seconds=1), "not_yet_valid")]:
+    for at, reason in [
+        (pki.signer.cert.not_valid_after_utc + dt.timedelta(seconds=1), "expired"),
+        (pki.signer.cert.not_valid_before_utc - dt.timedelta(seconds=1), "not_yet_valid"),
+    ]:
         with pytest.raises(CertificateInvalid) as err:
             store.verify(pki.signer.cert, now=at)
         assert err.value.reason == reason

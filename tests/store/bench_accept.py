@@ -60,9 +60,7 @@ async def main() -> None:
                     commits = store.commits if isinstance(store, SQLiteStore) else 0
                     elapsed = await run(store, n, concurrency)
                     per = (
-                        f"{(store.commits - commits) / n:.3f} commits/accept"
-                        if isinstance(store, SQLiteStore)
-                        else ""
+                        f"{(store.commits - commits) / n:.3f} commits/accept" if isinstance(store, SQLiteStore) else ""
                     )
                     print(f"{name:8} concurrency {concurrency:4}: {n / elapsed:8.0f} accepts/s  {per}")
             finally:

@@ -55,9 +55,7 @@ async def test_inbound_without_messages_is_fine(store: Store) -> None:
 
 
 async def test_50_concurrent_repeats_create_one_delivery(store: Store) -> None:
-    results = await asyncio.gather(
-        *(store.accept(inbound(receipt=f"r{i}".encode()), [message()]) for i in range(50))
-    )
+    results = await asyncio.gather(*(store.accept(inbound(receipt=f"r{i}".encode()), [message()]) for i in range(50)))
     winners = [r for r in results if r.new]
     assert len(winners) == 1
     assert {r.receipt for r in results} == {winners[0].receipt}

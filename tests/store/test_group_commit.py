@@ -51,9 +51,7 @@ async def test_duplicates_inside_one_batch_get_the_first_receipt(sqlite_store: S
         mine = [results[i] for i in range(key, 120, 40)]
         assert [r.new for r in mine] == [True, False, False]  # queue order is call order
         assert {r.receipt for r in mine} == {f"r{key}".encode()}
-    assert sorted(m.id for m in await sqlite_store.list_messages(limit=1000)) == sorted(
-        f"m{i}" for i in range(40)
-    )
+    assert sorted(m.id for m in await sqlite_store.list_messages(limit=1000)) == sorted(f"m{i}" for i in range(40))
 
 
 async def test_one_failing_call_does_not_sink_its_batch(sqlite_store: SQLiteStore) -> None:

@@ -178,9 +178,7 @@ async def test_two_stores_never_claim_the_same_message(backend: Backend) -> None
                 assert await store.mark_delivered(m.id, owner, None, now=T0 + total)
         return got
 
-    results = await asyncio.gather(
-        worker(first, "a1"), worker(second, "b1"), worker(first, "a2"), worker(second, "b2")
-    )
+    results = await asyncio.gather(worker(first, "a1"), worker(second, "b1"), worker(first, "a2"), worker(second, "b2"))
 
     everything = [i for r in results for i in r]
     assert len(everything) == total

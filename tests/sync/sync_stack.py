@@ -109,8 +109,9 @@ class SyncRig:
     async def sync(self, **options: Any) -> SyncReport:
         settings = SyncSettings(source="hefei", target="yrd-map", **{"retry": self.retry, **options})
         source, target = sync_clients(self.config, "hefei", "yrd-map", self.transport, time.time)
-        return await run_sync(settings, source=source, target=target, store=self.store, metrics=self.metrics,
-                              sleep=_no_wait)
+        return await run_sync(
+            settings, source=source, target=target, store=self.store, metrics=self.metrics, sleep=_no_wait
+        )
 
     @property
     def retry(self) -> RetryPolicy:
@@ -126,8 +127,14 @@ async def start_rig(dev: Path, tmp_path: Path, catalogue: Catalogue, extra_regio
     db = tmp_path / "gateway.db"
     sims_config = make_config(dev, db, {})
     transport = AiohttpTransport()
-    running = await start_simulators(sims_config, ["hefei", "yrd-map"], port_base=None, clock=time.time,
-                                     transport=transport, options={"hefei": {"catalogue": catalogue}})
+    running = await start_simulators(
+        sims_config,
+        ["hefei", "yrd-map"],
+        port_base=None,
+        clock=time.time,
+        transport=transport,
+        options={"hefei": {"catalogue": catalogue}},
+    )
     sims = {r.platform: r for r in running}
     log = BatchLog()
     yrd = sims["yrd-map"]

@@ -79,14 +79,20 @@ async def test_faults_at_both_ends_are_retried_and_every_item_arrives_once(rig: 
     received = [f"{r['item_code']}:{r['region']}" for r in rig.received()]
     assert sorted(received) == sorted(_positions(rig))  # once each: a retried batch keeps its MessageId
     retries = rig.registry.get_sample_value
-    assert sum(retries("tongban_delivery_retries_total", {"destination": "yrd-map", "kind": kind}) or 0
-               for kind in ("server_error", "throttled", "connection")) > 0
+    assert (
+        sum(
+            retries("tongban_delivery_retries_total", {"destination": "yrd-map", "kind": kind}) or 0
+            for kind in ("server_error", "throttled", "connection")
+        )
+        > 0
+    )
 
 
 async def test_refused_items_are_reported_and_the_run_goes_on(refusing_rig: SyncRig) -> None:
     rig = refusing_rig
-    unserved = {f"{i.item_code}:{i.region}" for i in map(rig.catalogue.item, range(rig.catalogue.size))
-                if i.region == UNSERVED}
+    unserved = {
+        f"{i.item_code}:{i.region}" for i in map(rig.catalogue.item, range(rig.catalogue.size)) if i.region == UNSERVED
+    }
     assert unserved
     report = await rig.sync(batch_size=100)
 
@@ -95,7 +101,7 @@ async def test_refused_items_are_reported_and_the_run_goes_on(refusing_rig: Sync
     assert report.counts["created"] == rig.catalogue.size - len(unserved)
     assert {f"{r.item_code}:{r.region}" for r in report.refusals} == unserved
     assert {(r.code, r.where) for r in report.refusals} == {("UNKNOWN_REGION", "Item/Region")}
-    assert {r["region"] for r in rig.received()} .isdisjoint({UNSERVED})
+    assert {r["region"] for r in rig.received()}.isdisjoint({UNSERVED})
     table = report.to_table()
     assert "UNKNOWN_REGION" in table and "refused" in table
 
@@ -108,8 +114,21 @@ async def test_cli_prints_the_json_report_and_exits_with_the_refusal_status(
 ) -> None:
     parser = argparse.ArgumentParser()
     add_sync_arguments(parser)
-    args = parser.parse_args(["--from", "hefei", "--to", "yrd-map", "--json", "--progress", "json",
-                              "--progress-interval", "0", "--batch-size", "100"])
+    args = parser.parse_args(
+        [
+            "--from",
+            "hefei",
+            "--to",
+            "yrd-map",
+            "--json",
+            "--progress",
+            "json",
+            "--progress-interval",
+            "0",
+            "--batch-size",
+            "100",
+        ]
+    )
     status = await asyncio.to_thread(run_sync_command, refusing_rig.config, args)
     out, err = capsys.readouterr()
     report = json.loads(out)
@@ -121,12 +140,14 @@ async def test_cli_prints_the_json_report_and_exits_with_the_refusal_status(
     assert all(p["event"] == "sync_progress" for p in progress) and len(progress) >= 4
 
 
-async def test_cli_dry_run_table_and_a_bad_option(rig: SyncRig, capsys: pytest.CaptureFixture[str],
-                                                  tmp_path: Path) -> None:
+async def test_cli_dry_run_table_and_a_bad_option(
+    rig: SyncRig, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
     parser = argparse.ArgumentParser()
     add_sync_arguments(parser)
-    args = parser.parse_args(["--from", "hefei", "--to", "yrd-map", "--dry-run", "--progress", "lines",
-                              "--since", "2024-06-01 00:00:00"])
+    args = parser.parse_args(
+        ["--from", "hefei", "--to", "yrd-map", "--dry-run", "--progress", "lines", "--since", "2024-06-01 00:00:00"]
+    )
     assert await asyncio.to_thread(run_sync_command, rig.config, args) == 0
     out, err = capsys.readouterr()
     assert "would be sent" in out and "since run, items from 2024-06-01 00:00:00+08:00" in out

@@ -57,10 +57,15 @@ async def test_a_quiet_catalogue_is_read_once_in_order() -> None:
 async def test_items_changed_while_reading_shift_pages_but_nothing_is_skipped(prefetch: bool) -> None:
     # A change between pages moves items to the end: offset paging would skip the unchanged ones after them.
     catalogue = Catalogue(seed=2, size=3000)
-    source = Source(catalogue, {2: lambda c: c.mutate(0.1, seed=1, now=time.time()),
-                                4: lambda c: c.mutate(0.05, seed=2, now=time.time() + 1)})
-    items = [i async for chunk in walk(source, since=None, position=None, page_size=400, prefetch=prefetch)
-             for i in chunk.items]
+    source = Source(
+        catalogue,
+        {2: lambda c: c.mutate(0.1, seed=1, now=time.time()), 4: lambda c: c.mutate(0.05, seed=2, now=time.time() + 1)},
+    )
+    items = [
+        i
+        async for chunk in walk(source, since=None, position=None, page_size=400, prefetch=prefetch)
+        for i in chunk.items
+    ]
     keys = [item_key(i) for i in items]
     assert set(keys) == _now(catalogue)  # every item as it stands now was read
     final = {item_key(catalogue.item(i)): catalogue.item(i) for i in range(catalogue.size)}
@@ -101,20 +106,30 @@ def test_the_content_hash_covers_every_business_field_and_nothing_else() -> None
     item = Catalogue(seed=5, size=10).item(3)
     base = content_hash(item)
     assert len(base) == 64
-    other = {"item_code": "000000000001", "item_name": "别的", "item_type": "REWARD", "dept_code": "X" * 18,
-             "dept_name": "别的部门", "level": 6 if item.level != 6 else 5,
-             "region": "340100" if item.region != "340100" else "340102",
-             "legal_days": item.legal_days + 1, "promise_days": item.promise_days + 1,
-             "online": not item.online, "cross_province": not item.cross_province, "version": item.version + 1,
-             "operation": "DELETE",
-             "materials": () if item.materials else (ItemMaterial("申请表", True),)}
+    other = {
+        "item_code": "000000000001",
+        "item_name": "别的",
+        "item_type": "REWARD",
+        "dept_code": "X" * 18,
+        "dept_name": "别的部门",
+        "level": 6 if item.level != 6 else 5,
+        "region": "340100" if item.region != "340100" else "340102",
+        "legal_days": item.legal_days + 1,
+        "promise_days": item.promise_days + 1,
+        "online": not item.online,
+        "cross_province": not item.cross_province,
+        "version": item.version + 1,
+        "operation": "DELETE",
+        "materials": () if item.materials else (ItemMaterial("申请表", True),),
+    }
     assert {f.name for f in dataclasses.fields(item)} == {*other, "updated_at"}  # a new field needs a decision
     for name, value in other.items():
         assert content_hash(dataclasses.replace(item, **{name: value})) != base, name
     later = dataclasses.replace(item, updated_at=datetime(2030, 1, 1, tzinfo=item.updated_at.tzinfo))
     assert content_hash(later) == base  # a re-published item with the same content is unchanged
     assert content_hash(dataclasses.replace(item, operation="UPDATE")) == content_hash(
-        dataclasses.replace(item, operation="ADD"))
+        dataclasses.replace(item, operation="ADD")
+    )
 
 
 def test_checkpoint_round_trip_and_the_start_rules() -> None:
