@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 from urllib.parse import parse_qsl, urlsplit
 
-__all__ = ["HttpRequest", "HttpResponse", "Transport", "lower_headers"]
+__all__ = ["Exchange", "HttpRequest", "HttpResponse", "Transport", "lower_headers"]
 
 
 def lower_headers(headers: Mapping[str, str]) -> dict[str, str]:
@@ -63,11 +63,49 @@ class HttpResponse:
         return f"HttpResponse({self.status}, {len(self.body)} bytes)"
 
 
+@dataclass(frozen=True, slots=True)
+class Exchange:
+    """What an outbound request is about, passed to ``Transport.send`` with it: the message log names each logged
+    request and answer by these fields (platform, operation, record, ids). The client that builds the request knows
+    them, so it says them explicitly; nothing is read from ambient state, so concurrent deliveries cannot mix them."""
+
+    platform: str = "unknown"
+    operation: str = "call"
+    record_type: str = ""
+    message_id: str = ""
+    idem_key: str = ""
+    case_no: str | None = None
+    licence_id: str | None = None
+
+    @classmethod
+    def submission(cls, platform: str, record_type: str, record: Any, message_id: str) -> Exchange:
+        """A case, status event, evaluation or other record sent with ``submit``: its search fields come along."""
+        idem_key = str(getattr(record, "idempotency_key", ""))
+        case_no = getattr(record, "case_no", None)
+        licence_id = getattr(record, "identifier", None) or getattr(record, "licence_id", None)
+        return cls(platform, record_type, record_type, message_id, idem_key, case_no, licence_id)
+
+    @classmethod
+    def licence_query(cls, platform: str, identifier: str, message_id: str) -> Exchange:
+        return cls(platform, "licence_query", "licence", message_id, licence_id=identifier)
+
+    @classmethod
+    def catalogue(cls, platform: str) -> Exchange:
+        return cls(platform, "catalogue", "item")
+
+    @classmethod
+    def item_batch(cls, platform: str, message_id: str) -> Exchange:
+        return cls(platform, "item_batch", "item", message_id)
+
+
 class Transport(Protocol):
     """What sends an ``HttpRequest`` and returns the ``HttpResponse``: declared here, beside the values, so that the
     dialects' roles depend on the interface only; ``gateway.transport`` owns the one implementation (aiohttp) and
     maps its failures to the delivery exception tree."""
 
-    async def send(self, request: HttpRequest, *, timeout: float = 30.0) -> HttpResponse:
-        """Send ``request``; raise ``ConnectionFailed`` or ``DeliveryTimeout`` when no answer came back."""
+    async def send(
+        self, request: HttpRequest, *, timeout: float = 30.0, exchange: Exchange | None = None
+    ) -> HttpResponse:
+        """Send ``request``; raise ``ConnectionFailed`` or ``DeliveryTimeout`` when no answer came back. ``exchange``
+        says what the request is about, for an observer such as the message log; sending ignores it."""
         ...

@@ -6,33 +6,28 @@
   ``x-sm2-*``, ``signature``, ``signature-input``, ``content-digest``, ``soapaction``; XML dialects carry their
   signature inside the body, which is logged whole) before the business handler runs.
 - Outbound: ``RecordingTransport`` wraps the transport seam and appends every request sent and every answer
-  received, with the same headers. Callers name the platform and the record through ``exchange_context``.
+  received, with the same headers. Each client passes what the request is about (``adapters.wire.Exchange``:
+  platform, operation, record type, message id, idempotency key, case number, licence id) as an argument of
+  ``Transport.send``, token requests included: explicit, no context variable, so concurrent deliveries to
+  different platforms are logged with their own ids and nothing depends on which task set what.
 
 The log encrypts message bytes at rest; evidence and the search fields (case number, licence id) stay clear.
 """
 
 from __future__ import annotations
 
-import contextvars
 import time
 import uuid
-from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
 from typing import Any
 
-from adapters.wire import HttpRequest, HttpResponse
+from adapters.wire import Exchange, HttpRequest, HttpResponse
 from gateway.dialects import evidence_headers
 from gateway.msglog.api import MessageLog, NewEntry
 from gateway.transport import Transport
 from gateway.wire.base import InboundCall, InboundHandler, InboundResult
 
-__all__ = [
-    "LoggedClient",
-    "RecordingHandler",
-    "RecordingTransport",
-    "exchange_context",
-]
+__all__ = ["Exchange", "RecordingHandler", "RecordingTransport"]
 
 def _evidence(headers: Mapping[str, str]) -> dict[str, str]:
     """The headers any registered dialect declares as evidence (``Dialect.evidence_headers``), in sorted order."""
@@ -40,29 +35,8 @@ def _evidence(headers: Mapping[str, str]) -> dict[str, str]:
     return {name: lowered[name] for name in sorted(evidence_headers()) if name in lowered}
 
 
-@dataclass(frozen=True, slots=True)
-class Exchange:
-    platform: str = "unknown"
-    operation: str = "call"
-    record_type: str = ""
-    message_id: str = ""
-    idem_key: str = ""
-    case_no: str | None = None
-    licence_id: str | None = None
-
-
-_exchange: contextvars.ContextVar[Exchange | None] = contextvars.ContextVar("exchange", default=None)
+#: an outbound request sent without a description (a test transport, a tool): logged, but named by nobody
 _NO_EXCHANGE = Exchange()
-
-
-@contextmanager
-def exchange_context(**fields: Any) -> Iterator[None]:
-    """Name the platform and record of the outbound calls made inside the block (for the log entries)."""
-    token = _exchange.set(Exchange(**fields))
-    try:
-        yield
-    finally:
-        _exchange.reset(token)
 
 
 def _search_fields(record: Any) -> tuple[str | None, str | None, str | None]:
@@ -99,11 +73,13 @@ class RecordingTransport:
         self.log = log
         self.clock = clock
 
-    async def send(self, request: HttpRequest, *, timeout: float = 30.0) -> HttpResponse:
-        ex = _exchange.get() or _NO_EXCHANGE
+    async def send(
+        self, request: HttpRequest, *, timeout: float = 30.0, exchange: Exchange | None = None
+    ) -> HttpResponse:
+        ex = exchange or _NO_EXCHANGE
         message_id = ex.message_id or str(uuid.uuid4())
         await self.log.append(self._entry("out", ex, message_id, request.body, request.headers, request.method))
-        response = await self.inner.send(request, timeout=timeout)
+        response = await self.inner.send(request, timeout=timeout, exchange=exchange)
         await self.log.append(self._entry("in", ex, message_id, response.body, response.headers, "answer"))
         return response
 
@@ -119,38 +95,6 @@ class RecordingTransport:
         close = getattr(self.inner, "close", None)
         if close is not None:
             await close()
-
-
-class LoggedClient:
-    """A platform client whose calls are named in the message log (platform, record, ids)."""
-
-    def __init__(self, inner: Any, platform: str) -> None:
-        self.inner = inner
-        self.platform = platform
-
-    async def submit(self, record_type: str, record: Any, message_id: str) -> Any:
-        case_no, licence_id, _ = _search_fields(record)
-        with exchange_context(platform=self.platform, operation=record_type, record_type=record_type,
-                              message_id=message_id, idem_key=str(getattr(record, "idempotency_key", "")),
-                              case_no=case_no, licence_id=licence_id):
-            return await self.inner.submit(record_type, record, message_id)
-
-    async def query_licence(self, query: Any, message_id: str) -> Any:
-        with exchange_context(platform=self.platform, operation="licence_query", record_type="licence",
-                              message_id=message_id, licence_id=query.identifier):
-            return await self.inner.query_licence(query, message_id)
-
-    async def fetch_catalogue(self, page_no: int, page_size: int, since: Any) -> Any:
-        with exchange_context(platform=self.platform, operation="catalogue", record_type="item"):
-            return await self.inner.fetch_catalogue(page_no, page_size, since)
-
-    async def upload_items(self, batch: Any, message_id: str) -> Any:
-        with exchange_context(platform=self.platform, operation="item_batch", record_type="item",
-                              message_id=message_id):
-            return await self.inner.upload_items(batch, message_id)
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.inner, name)
 
 
 def ensure_message_log_keys(key_file: Any, seal_key_file: Any, generate: bool) -> None:

@@ -35,7 +35,7 @@ from typing import Final
 
 import aiohttp
 
-from adapters.wire import HttpRequest, HttpResponse, Transport, lower_headers
+from adapters.wire import Exchange, HttpRequest, HttpResponse, Transport, lower_headers
 from gateway.delivery.outcomes import ConnectionFailed, DeliveryError, DeliveryTimeout, Undeliverable
 from gateway.observability.tracing import child_traceparent
 
@@ -143,7 +143,9 @@ class AiohttpTransport:
             self._session = aiohttp.ClientSession(connector=connector, auto_decompress=False)
         return self._session
 
-    async def send(self, request: HttpRequest, *, timeout: float = 30.0) -> HttpResponse:
+    async def send(
+        self, request: HttpRequest, *, timeout: float = 30.0, exchange: Exchange | None = None
+    ) -> HttpResponse:
         tls: ssl.SSLContext | bool = request.tls if request.tls is not None else True
         headers = dict(request.headers)
         # W3C trace context: a child of the current request's span (or a new trace), never covered by a signature
@@ -177,7 +179,9 @@ class FakeTransport:
         self._handler = handler
         self.sent: list[HttpRequest] = []
 
-    async def send(self, request: HttpRequest, *, timeout: float = 30.0) -> HttpResponse:
+    async def send(
+        self, request: HttpRequest, *, timeout: float = 30.0, exchange: Exchange | None = None
+    ) -> HttpResponse:
         self.sent.append(request)
         try:
             return await asyncio.wait_for(self._handler(request), timeout)

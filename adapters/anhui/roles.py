@@ -30,7 +30,7 @@ from adapters.anhui import scheme as w
 from adapters.base import Envelope
 from adapters.licence_sign import verify_issuer_signature
 from adapters.linkfiles import LinkReader, write_file, write_keypair
-from adapters.wire import HttpRequest, HttpResponse
+from adapters.wire import Exchange, HttpRequest, HttpResponse
 from gateway.delivery.outcomes import ServerError, Throttled
 from gateway.delivery.retry_after import parse_retry_after
 from gateway.dialects import LinkKeys
@@ -201,8 +201,8 @@ class Client(PlatformClient):
     def _envelope(self, message_id: str) -> Envelope:
         return Envelope(message_id, datetime.fromtimestamp(self.ctx.clock(), BEIJING), message_id)
 
-    async def _call(self, request: HttpRequest) -> w.Answer:
-        response = await self.transport.send(request)
+    async def _call(self, request: HttpRequest, exchange: Exchange) -> w.Answer:
+        response = await self.transport.send(request, exchange=exchange)
         return self._check(response)
 
     def _check(self, response: HttpResponse) -> w.Answer:
@@ -232,7 +232,8 @@ class Client(PlatformClient):
         if record_type not in _RECORD_TYPES:
             return await super().submit(record_type, record, message_id)
         body = self.ctx.adapter.encode(record_type, record, self._envelope(message_id), self._item_codes())
-        answer = await self._call(self._signed("POST", w.PATHS[record_type], body))
+        exchange = Exchange.submission(self.ctx.platform.id, record_type, record, message_id)
+        answer = await self._call(self._signed("POST", w.PATHS[record_type], body), exchange)
         receipt = answer.data.get("receiptNo") if isinstance(answer.data, dict) else None
         if not isinstance(receipt, str) or not receipt:
             raise ServerError("answer without a receipt number")
@@ -242,7 +243,8 @@ class Client(PlatformClient):
         """§6.4; the licence is verified with the issuer's SM2 key named by ``signCertSN`` (§6.6)."""
         body = self.ctx.adapter.encode("licence_query", query, self._envelope(message_id))
         request = self._signed("POST", w.PATHS["licence_query"], body)
-        response = await self.transport.send(request)
+        exchange = Exchange.licence_query(self.ctx.platform.id, query.identifier, message_id)
+        response = await self.transport.send(request, exchange=exchange)
         answer = self._check(response)
         # what does not decode or verify is a Refusal of ours (side=ours): permanent, like every refusal
         licence = self.ctx.adapter.decode("licence", response.body)
@@ -255,7 +257,8 @@ class Client(PlatformClient):
         if since is not None and since.tzinfo is not None:
             since = since.astimezone(BEIJING).replace(tzinfo=None)
         query = w.catalogue_query(page_no, page_size, since)
-        response = await self.transport.send(self._signed("GET", w.CATALOGUE_PATH, b"", query))
+        request = self._signed("GET", w.CATALOGUE_PATH, b"", query)
+        response = await self.transport.send(request, exchange=Exchange.catalogue(self.ctx.platform.id))
         self._check(response)
         # a page that does not decode is a Refusal of ours (side=ours): permanent, like every refusal
         batch = self.ctx.adapter.decode("item", response.body)

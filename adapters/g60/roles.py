@@ -57,7 +57,7 @@ from adapters.g60.scheme import (
     verify_licence_signature,
     verify_signature,
 )
-from adapters.wire import HttpRequest, HttpResponse
+from adapters.wire import Exchange, HttpRequest, HttpResponse
 from gateway.delivery.outcomes import ServerError
 from gateway.errors import ConfigError, Refusal
 from gateway.errors import RejectionCode as C
@@ -134,7 +134,9 @@ class Client(PlatformClient):
         base = self.ctx.base_url.rstrip("/")
         return base if base.endswith(path) else base + path  # config may name the endpoint itself
 
-    async def _call(self, record_type: str, record: Any, message_id: str) -> tuple[dict[str, str], Any]:
+    async def _call(
+        self, record_type: str, record: Any, message_id: str, exchange: Exchange
+    ) -> tuple[dict[str, str], Any]:
         now = self.ctx.clock()  # a fresh SentAt and signature on every call: a retry is re-signed
         envelope = _envelope(message_id, now, self.link.code, self.link.peer_code)
         codes = item_codes_for(self.ctx.adapter.tables, self.ctx.platform)  # what intake checked (one function)
@@ -143,7 +145,7 @@ class Client(PlatformClient):
             self.link.signer,
         )
         request = HttpRequest("POST", self._url(), {"content-type": CONTENT_TYPE}, body, tls=self.link.client_tls)
-        response = await self.transport.send(request)
+        response = await self.transport.send(request, exchange=exchange)
         return read_answer(
             response.status,
             response.header("retry-after"),
@@ -175,14 +177,16 @@ class Client(PlatformClient):
     async def submit(self, record_type: str, record: Any, message_id: str) -> Accepted:
         if record_type not in ("case", "status"):
             return await super().submit(record_type, record, message_id)
-        header, root = await self._call(record_type, record, message_id)
+        exchange = Exchange.submission(self.ctx.platform.id, record_type, record, message_id)
+        header, root = await self._call(record_type, record, message_id, exchange)
         receipt = self._answer(header, root, message_id, "Receipt")
         if receipt is None:  # unreachable: a Receipt was expected and checked above
             raise _unverified()
         return Accepted(header.get("MessageId", ""), repeated=receipt.message == REPEATED)
 
     async def query_licence(self, query: LicenceQuery, message_id: str) -> LicenceAnswer:
-        header, root = await self._call("licence_query", query, message_id)
+        exchange = Exchange.licence_query(self.ctx.platform.id, query.identifier, message_id)
+        header, root = await self._call("licence_query", query, message_id, exchange)
         self._answer(header, root, message_id, "LicenceData")
         adapter = _adapter(self.ctx)
         # the peer signed it, so it is the peer's answer: a permanent refusal
@@ -192,7 +196,8 @@ class Client(PlatformClient):
         return LicenceAnswer(licence, signature)
 
     async def upload_items(self, batch: ItemBatch, message_id: str) -> BatchResult:
-        header, root = await self._call("item", batch, message_id)
+        exchange = Exchange.item_batch(self.ctx.platform.id, message_id)
+        header, root = await self._call("item", batch, message_id, exchange)
         self._answer(header, root, message_id, "ItemBatchResult")
         try:
             result = item_batch_result_of(header, root)

@@ -38,7 +38,7 @@ from adapters.hunan.codec import (
 from adapters.hunan.codec import render_receipt as _render_receipt
 from adapters.jsonwire import dump_json
 from adapters.linkfiles import LinkReader, write_file
-from adapters.wire import HttpRequest, HttpResponse, Transport, lower_headers
+from adapters.wire import Exchange, HttpRequest, HttpResponse, Transport, lower_headers
 from gateway.delivery.outcomes import ServerError, Throttled
 from gateway.delivery.retry_after import parse_retry_after
 from gateway.dialects import LinkKeys
@@ -186,7 +186,8 @@ class Client(PlatformClient):
         envelope = Envelope(message_id, datetime.fromtimestamp(int(now), BEIJING), message_id)
         codes = item_codes_for(self.ctx.adapter.tables, self.ctx.platform)  # what intake checked (one function)
         body = self.ctx.adapter.encode(record_type, record, envelope, codes)
-        response = await self._authorized("POST", path, body)
+        exchange = Exchange.submission(self.ctx.platform.id, record_type, record, message_id)
+        response = await self._authorized("POST", path, body, exchange)
         if response.status not in (200, 201, 202):
             raise self._refusal(response)
         try:
@@ -199,7 +200,8 @@ class Client(PlatformClient):
 
     async def read_case(self, case_no: str) -> Case | None:
         """``GET /api/v2/cases/{case_no}`` (signed without a body): the case as the platform holds it, or ``None``."""
-        response = await self._authorized("GET", hw.case_path(case_no), None)
+        exchange = Exchange(self.ctx.platform.id, "read_case", "case", case_no=case_no)
+        response = await self._authorized("GET", hw.case_path(case_no), None, exchange)
         if response.status == 404:
             return None
         if response.status != 200:
@@ -208,16 +210,17 @@ class Client(PlatformClient):
         return record
 
     # --- one exchange ---------------------------------------------------------------------------------------------
-    async def _authorized(self, method: str, path: str, body: bytes | None) -> HttpResponse:
-        token = await self._bearer()
-        response = await self._exchange(method, path, body, hw.JSON_CONTENT_TYPE, token)
+    async def _authorized(self, method: str, path: str, body: bytes | None, exchange: Exchange) -> HttpResponse:
+        """Every send of the call, token requests included, is logged under ``exchange``."""
+        token = await self._bearer(exchange)
+        response = await self._exchange(method, path, body, hw.JSON_CONTENT_TYPE, token, exchange)
         if response.status == 401 and self._code(response) == C.AUTH_FAILED:
-            token = await self._bearer(stale=token)  # §2: an expired or unknown token; fetch one more, once
-            response = await self._exchange(method, path, body, hw.JSON_CONTENT_TYPE, token)
+            token = await self._bearer(exchange, stale=token)  # §2: an expired or unknown token; fetch one more, once
+            response = await self._exchange(method, path, body, hw.JSON_CONTENT_TYPE, token, exchange)
         return response
 
     async def _exchange(
-        self, method: str, path: str, body: bytes | None, content_type: str, token: str | None
+        self, method: str, path: str, body: bytes | None, content_type: str, token: str | None, exchange: Exchange
     ) -> HttpResponse:
         url = hw.target_uri(self.base + path)
         now = self.ctx.clock()
@@ -232,7 +235,8 @@ class Client(PlatformClient):
         )
         if token is not None:
             headers["Authorization"] = f"Bearer {token}"
-        response = await self.transport.send(HttpRequest(method, url, lower_headers(headers), body or b""))
+        request = HttpRequest(method, url, lower_headers(headers), body or b"")
+        response = await self.transport.send(request, exchange=exchange)
         return await self._verified(response)
 
     async def _verified(self, response: HttpResponse) -> HttpResponse:
@@ -269,7 +273,7 @@ class Client(PlatformClient):
         return Refusal(problem.code, problem.field, f"HTTP {response.status}", side=Side.PEER)
 
     # --- §2 token -------------------------------------------------------------------------------------------------
-    async def _bearer(self, stale: str | None = None) -> str:
+    async def _bearer(self, exchange: Exchange, stale: str | None = None) -> str:
         """The cached token, or a new one; one fetch at a time, and a token another caller already replaced is
         not fetched again."""
         async with self._lock:
@@ -277,10 +281,10 @@ class Client(PlatformClient):
             if token is not None and token.value != stale and self.ctx.clock() < token.renew_at:
                 return token.value
             self._token = None
-            self._token = await self._fetch_token()
+            self._token = await self._fetch_token(exchange)
             return self._token.value
 
-    async def _fetch_token(self) -> _Token:
+    async def _fetch_token(self, exchange: Exchange) -> _Token:
         url = hw.target_uri(self.base + hw.TOKEN_PATH)
         now = self.ctx.clock()
         audience = self.link.peer_audience or url
@@ -289,7 +293,7 @@ class Client(PlatformClient):
         )
         self.token_fetches += 1
         response = await self._exchange(
-            "POST", hw.TOKEN_PATH, hw.token_request_body(assertion), hw.FORM_CONTENT_TYPE, None
+            "POST", hw.TOKEN_PATH, hw.token_request_body(assertion), hw.FORM_CONTENT_TYPE, None, exchange
         )
         if response.status != 200:
             raise self._refusal(response)

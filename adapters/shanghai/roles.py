@@ -54,7 +54,7 @@ from adapters.shanghai.scheme import (
     verify_licence_signature,
     wsdl_document,
 )
-from adapters.wire import HttpRequest, HttpResponse
+from adapters.wire import Exchange, HttpRequest, HttpResponse
 from gateway.delivery.outcomes import ServerError, Throttled
 from gateway.delivery.retry_after import parse_retry_after
 from gateway.dialects import LinkKeys
@@ -179,11 +179,13 @@ class Client(PlatformClient):
     async def submit(self, record_type: str, record: Any, message_id: str) -> Accepted:
         if record_type not in ("case", "status"):
             return await super().submit(record_type, record, message_id)
-        reply, _ = await self._call(record_type, record, message_id)
+        exchange = Exchange.submission(self.ctx.platform.id, record_type, record, message_id)
+        reply, _ = await self._call(record_type, record, message_id, exchange)
         return Accepted(reply.receipt_no or "")  # §1: reportStatusResponse carries no receipt number
 
     async def query_licence(self, query: LicenceQuery, message_id: str) -> LicenceAnswer:
-        reply, body = await self._call("licence_query", query, message_id)
+        exchange = Exchange.licence_query(self.ctx.platform.id, query.identifier, message_id)
+        reply, body = await self._call("licence_query", query, message_id, exchange)
         # a verified answer whose licence is refused: the same answer would come again
         licence = self.ctx.adapter.decode("licence", body)
         signature = read_digital_sign(reply.message)
@@ -198,11 +200,13 @@ class Client(PlatformClient):
         # the record cannot travel in this dialect: sending again cannot help
         return adapter.encode(record_type, record, envelope, codes if record_type == "case" else None)
 
-    async def _call(self, record_type: str, record: Any, message_id: str) -> tuple[SoapReply, bytes]:
+    async def _call(
+        self, record_type: str, record: Any, message_id: str, exchange: Exchange
+    ) -> tuple[SoapReply, bytes]:
         link = self.ctx.link
         body = _sign(self._render(record_type, record, message_id), link.app_id, link.app_secret, self.ctx.clock())
         headers = {"content-type": _CONTENT_TYPE, "soapaction": SOAP_ACTIONS[record_type]}
-        response = await self.transport.send(HttpRequest("POST", self.url, headers, body))
+        response = await self.transport.send(HttpRequest("POST", self.url, headers, body), exchange=exchange)
         return self._answer(response, OPERATIONS[record_type][0]), response.body
 
     def _answer(self, response: HttpResponse, operation: str) -> SoapReply:

@@ -23,7 +23,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 from adapters.base import Envelope
-from adapters.wire import HttpRequest, HttpResponse, Transport, lower_headers
+from adapters.wire import Exchange, HttpRequest, HttpResponse, Transport, lower_headers
 from adapters.zlb.codec import ZlbAdapter, ZlbResponse, dump_response, parse_response, request_time
 from adapters.zlb.scheme import (
     OPERATION_PATHS,
@@ -255,7 +255,8 @@ class Client(PlatformClient):
         self._item_codes = item_codes_for(ctx.adapter.tables, ctx.platform)  # what intake checked (one function)
 
     # --- the requestSecret (§2) -------------------------------------------------------------------------------------
-    async def _secret(self) -> Secret:
+    async def _secret(self, exchange: Exchange) -> Secret:
+        """The live requestSecret; a token request made for it is logged under ``exchange``, the call that needed it."""
         grant = self._grant
         if grant is not None and _now_ms(self.ctx.clock()) < grant.request_secret_end - self.renew_early_ms:
             return grant.request_secret
@@ -263,28 +264,29 @@ class Client(PlatformClient):
             grant, now_ms = self._grant, _now_ms(self.ctx.clock())
             if grant is None or now_ms >= grant.request_secret_end - self.renew_early_ms:
                 live = grant is not None and now_ms < grant.request_secret_end
-                self._grant = grant = await self._fetch(grant if live else None)
+                self._grant = grant = await self._fetch(grant if live else None, exchange)
             return grant.request_secret
 
-    async def _renew_after_expiry(self, stale: Secret) -> None:
+    async def _renew_after_expiry(self, stale: Secret, exchange: Exchange) -> None:
         """Code 15: fetch a new requestSecret with the appSecret, unless a concurrent call already did."""
         async with self._lock:
             if self._grant is None or self._grant.request_secret is stale:
                 self._grant = None
-                self._grant = await self._fetch(None)
+                self._grant = await self._fetch(None, exchange)
 
-    async def _fetch(self, current: TokenGrant | None) -> TokenGrant:
+    async def _fetch(self, current: TokenGrant | None, exchange: Exchange) -> TokenGrant:
         """§2: renew with refreshTokenBySec.htm while the current secret lives, else refreshTokenByKey.htm."""
         if current is not None:
             try:
-                return await self._token(TOKEN_BY_SEC_PATH, current.request_secret)
+                return await self._token(TOKEN_BY_SEC_PATH, current.request_secret, exchange)
             except Refusal:  # only the platform's own refusal reaches here (_token maps the rest to ServerError)
                 log.info("zlb: renewal by requestSecret refused; asking with the appSecret")
-        return await self._token(TOKEN_BY_KEY_PATH, self.link.app_secret)
+        return await self._token(TOKEN_BY_KEY_PATH, self.link.app_secret, exchange)
 
-    async def _token(self, path: str, secret: Secret) -> TokenGrant:
+    async def _token(self, path: str, secret: Secret, exchange: Exchange) -> TokenGrant:
         query = auth_query(self.link.app_key, secret, _now_ms(self.ctx.clock()))
-        http = await self.transport.send(HttpRequest("GET", self._url(path, query)), timeout=self.timeout)
+        request = HttpRequest("GET", self._url(path, query))
+        http = await self.transport.send(request, timeout=self.timeout, exchange=exchange)
         response = self._verified(http)
         self._raise_for(response, None)
         try:
@@ -324,14 +326,14 @@ class Client(PlatformClient):
             raise ServerError("unreadable answer")
         raise Refusal(rejection.code, rejection.where, response.msg, side=Side.PEER)  # its code parsed by the codec
 
-    async def _call(self, operation: str, record: Any, message_id: str) -> HttpResponse:
+    async def _call(self, operation: str, record: Any, message_id: str, exchange: Exchange) -> HttpResponse:
         """Render, sign, send and verify; on code 15 renew the requestSecret once and call again (§2.3).
 
         Each attempt is a new message: a new requestTime (head and query), sign and SM2 signature; the requestId
         stays ``message_id``, the transport-level idempotency key.
         """
         for attempt in (1, 2):
-            secret = await self._secret()
+            secret = await self._secret(exchange)
             sent_at = datetime.fromtimestamp(self.ctx.clock(), BEIJING)
             envelope = Envelope(message_id, sent_at, message_id, sender=self.link.app_key)
             # the record cannot be written in zlb: sending it again cannot help
@@ -340,10 +342,11 @@ class Client(PlatformClient):
             signed = sm2_headers(self.link.sign_key, self.link.cert_sn, body)
             headers = {"content-type": self.ctx.adapter.content_type, **signed}
             url = self._url(OPERATION_PATHS[operation], query)
-            http = await self.transport.send(HttpRequest("POST", url, headers, body), timeout=self.timeout)
+            request = HttpRequest("POST", url, headers, body)
+            http = await self.transport.send(request, timeout=self.timeout, exchange=exchange)
             response = self._verified(http)
             if response.code == SECRET_EXPIRED and attempt == 1:
-                await self._renew_after_expiry(secret)
+                await self._renew_after_expiry(secret, exchange)
                 continue
             self._raise_for(response, message_id)
             return http
@@ -353,7 +356,8 @@ class Client(PlatformClient):
     async def submit(self, record_type: str, record: Any, message_id: str) -> Accepted:
         if record_type not in SUBMISSIONS:
             return await super().submit(record_type, record, message_id)
-        datas = parse_response((await self._call(record_type, record, message_id)).body).datas or {}
+        exchange = Exchange.submission(self.ctx.platform.id, record_type, record, message_id)
+        datas = parse_response((await self._call(record_type, record, message_id, exchange)).body).datas or {}
         receipt = datas.get("receiptNo")
         if not isinstance(receipt, str) or not receipt:
             raise ServerError("unreadable answer")
@@ -366,7 +370,8 @@ class Client(PlatformClient):
         allow-listed issuer, is a ``Refusal`` of ours (at ``datas.…``): the answer itself was signed, so asking
         again returns the same licence.
         """
-        http = await self._call("licence_query", query, message_id)
+        exchange = Exchange.licence_query(self.ctx.platform.id, query.identifier, message_id)
+        http = await self._call("licence_query", query, message_id, exchange)
         # a Refusal of ours (side=ours): permanent, like every refusal
         licence: Licence = self.ctx.adapter.decode("licence", http.body)
         datas = parse_response(http.body).datas or {}

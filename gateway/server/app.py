@@ -28,7 +28,6 @@ from gateway.dialects import dialect
 from gateway.errors import PROBLEM_TYPE_BASE, ConfigError, Refusal
 from gateway.errors import RejectionCode as C
 from gateway.evidence import (
-    LoggedClient,
     RecordingHandler,
     RecordingTransport,
     ensure_message_log_keys,
@@ -203,14 +202,14 @@ def _wired(config: Config, now: Callable[[], float], opened: Store, log: Message
     """The business parts and the routes over the open store, message log and transport (``resources`` is closed
     by the application's lifecycle, after the worker and the background jobs have stopped)."""
     registry = config.registry
-    # the message log is an explicit observer: of outbound calls through the transport wrapper, of verified inbound
-    # calls through the handler wrapper; without a log neither wrapper is there
+    # the message log is an explicit observer: of outbound calls through the transport wrapper (each client passes
+    # what a request is about to ``send``), of verified inbound calls through the handler wrapper; without a log
+    # neither wrapper is there
     outbound: Transport = inner_transport if log is None else RecordingTransport(inner_transport, log, now)
     clients: dict[str, PlatformClient] = {}
     for pid, platform in registry.platforms.items():
         base_url = str(platform.settings.get("base_url", ""))
-        client = platform_client(registry, platform, loaded[pid], outbound, now, base_url)
-        clients[pid] = client if log is None else LoggedClient(client, pid)  # type: ignore[assignment]
+        clients[pid] = platform_client(registry, platform, loaded[pid], outbound, now, base_url)
 
     certificates = link_certificates(loaded)
     metrics = GatewayMetrics(metrics_registry or CollectorRegistry(), platforms=list(registry.platforms),

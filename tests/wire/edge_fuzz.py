@@ -43,7 +43,7 @@ from adapters.g60.scheme import verify_signature
 from adapters.hunan import scheme as hunan_wire
 from adapters.shanghai.codec import auth_header, read_envelope, read_reply
 from adapters.shanghai.scheme import verify_auth
-from adapters.wire import HttpRequest, HttpResponse
+from adapters.wire import Exchange, HttpRequest, HttpResponse
 from adapters.zlb.codec import parse_response
 from adapters.zlb.scheme import verify_sm2_headers
 from gateway.config import DEFAULT_CONFIG, Config, parse_config
@@ -283,13 +283,15 @@ class _Recording(Transport):
         self.seen: list[tuple[HttpRequest, HttpResponse]] = []
         self.failures: list[str] = []
 
-    async def send(self, request: HttpRequest, *, timeout: float | None = None) -> HttpResponse:
+    async def send(
+        self, request: HttpRequest, *, timeout: float = 30.0, exchange: Exchange | None = None
+    ) -> HttpResponse:
         if self.mutation is not None:
             request = mutate_request(request, self.mutation)
         if self.body_mutation is not None and request.body:
             request = replace(request, body=mutate_body(request.body, self.body_mutation, self.xml))
         try:
-            response = await self.inner.send(request, timeout=timeout)
+            response = await self.inner.send(request, timeout=timeout, exchange=exchange)
         except Exception as exc:
             self.failures.append(f"{request.method} {urlsplit(request.url).path}: {type(exc).__name__} {exc}")
             raise

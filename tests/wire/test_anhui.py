@@ -23,7 +23,7 @@ from aiohttp.test_utils import TestServer
 import adapters.anhui.simulator as anhui_extras
 from adapters.anhui import roles as anhui
 from adapters.anhui import scheme as w
-from adapters.wire import HttpRequest, HttpResponse
+from adapters.wire import Exchange, HttpRequest, HttpResponse
 from gateway.consent import ConsentVerifier, InMemoryJtiGuard, issue_consent
 from gateway.delivery.outcomes import ConnectionFailed, ServerError, Throttled
 from gateway.errors import ConfigError, Refusal
@@ -103,9 +103,11 @@ class Recording:
         self.inner = inner
         self.sent: list[HttpRequest] = []
 
-    async def send(self, request: HttpRequest, *, timeout: float = 30.0) -> HttpResponse:
+    async def send(
+        self, request: HttpRequest, *, timeout: float = 30.0, exchange: Exchange | None = None
+    ) -> HttpResponse:
         self.sent.append(request)
-        return await self.inner.send(request, timeout=timeout)
+        return await self.inner.send(request, timeout=timeout, exchange=exchange)
 
 
 @dataclasses.dataclass
@@ -455,7 +457,7 @@ async def test_body_too_large_comes_first(rig: Rig) -> None:
     resp, answer = await rig.raw(req)
     assert (resp.status, answer["code"], answer["data"]["errorCode"]) == (413, "413", "BODY_TOO_LARGE")
     with pytest.raises(Refusal) as err:
-        await rig.client._call(req)
+        await rig.client._call(req, Exchange("anhui"))
     assert err.value.code == "BODY_TOO_LARGE"
 
 

@@ -40,7 +40,7 @@ from adapters.g60.scheme import (
     verify_licence_signature,
     verify_signature,
 )
-from adapters.wire import HttpRequest, HttpResponse
+from adapters.wire import Exchange, HttpRequest, HttpResponse
 from gateway.consent import issue_consent
 from gateway.delivery.outcomes import ConnectionFailed, ServerError, Throttled
 from gateway.errors import ConfigError, Refusal
@@ -598,9 +598,11 @@ class Recording:
         self.inner = inner
         self.sent: list[HttpRequest] = []
 
-    async def send(self, request: HttpRequest, *, timeout: float = 30.0) -> HttpResponse:
+    async def send(
+        self, request: HttpRequest, *, timeout: float = 30.0, exchange: Exchange | None = None
+    ) -> HttpResponse:
         self.sent.append(request)
-        return await self.inner.send(request, timeout=timeout)
+        return await self.inner.send(request, timeout=timeout, exchange=exchange)
 
 
 async def test_faults_then_a_freshly_signed_retry(hub: Peer, case_sc001: Any) -> None:

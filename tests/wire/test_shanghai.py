@@ -48,7 +48,7 @@ from adapters.shanghai.scheme import (
     verify_auth,
     verify_licence_signature,
 )
-from adapters.wire import HttpRequest, HttpResponse
+from adapters.wire import Exchange, HttpRequest, HttpResponse
 from gateway.consent import issue_consent
 from gateway.delivery.outcomes import ConnectionFailed, ServerError, Throttled
 from gateway.errors import ConfigError, Refusal
@@ -203,9 +203,11 @@ class RecordingTransport(AiohttpTransport):
         super().__init__()
         self.sent: list[HttpRequest] = []
 
-    async def send(self, request: HttpRequest, *, timeout: float = 30.0) -> HttpResponse:
+    async def send(
+        self, request: HttpRequest, *, timeout: float = 30.0, exchange: Exchange | None = None
+    ) -> HttpResponse:
         self.sent.append(request)
-        return await super().send(request, timeout=timeout)
+        return await super().send(request, timeout=timeout, exchange=exchange)
 
 
 @dataclass

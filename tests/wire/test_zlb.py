@@ -23,7 +23,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 
 from adapters.base import Envelope
-from adapters.wire import HttpRequest, HttpResponse
+from adapters.wire import Exchange, HttpRequest, HttpResponse
 from adapters.zlb.codec import ZlbAdapter, parse_response, request_time
 from adapters.zlb.roles import Client, Endpoint, Link, generate_link, load_link
 from adapters.zlb.scheme import (
@@ -98,9 +98,11 @@ class Recording:
         self.inner = AiohttpTransport()
         self.sent: list[HttpRequest] = []
 
-    async def send(self, request: HttpRequest, *, timeout: float = 30.0) -> HttpResponse:
+    async def send(
+        self, request: HttpRequest, *, timeout: float = 30.0, exchange: Exchange | None = None
+    ) -> HttpResponse:
         self.sent.append(request)
-        return await self.inner.send(request, timeout=timeout)
+        return await self.inner.send(request, timeout=timeout, exchange=exchange)
 
     async def close(self) -> None:
         await self.inner.close()
