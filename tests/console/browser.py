@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 from selenium import webdriver
+from selenium.common.exceptions import WebDriverException
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.by import By
@@ -79,7 +80,17 @@ def log_in(driver: webdriver.Chrome, url: str, name: str, password: str) -> None
     driver.find_element(By.ID, "name").send_keys(name)
     driver.find_element(By.ID, "password").send_keys(password)
     navigate(driver, lambda: driver.find_element(By.ID, "login").click())
-    WebDriverWait(driver, 30).until(expected_conditions.presence_of_element_located((By.ID, "who")))
+    wait_for_id(driver, "who")
+
+
+def wait_for_id(driver: webdriver.Chrome, element_id: str) -> WebElement:
+    """The element ``element_id`` once a page that has it is shown. Pages that reload themselves (a verification or a
+    sync run in progress) replace the document under the poll: a lookup racing a navigation fails with a
+    WebDriverException of the moment (no such element, a node of the old document), so those are polled past."""
+    found: WebElement = WebDriverWait(driver, 30, ignored_exceptions=(WebDriverException,)).until(
+        expected_conditions.presence_of_element_located((By.ID, element_id))
+    )
+    return found
 
 
 def navigate(driver: webdriver.Chrome, action: Callable[[], object]) -> None:

@@ -12,14 +12,23 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
-from browser import artefacts, browser, click, csrf_on_page, fetch_blocked, log_in, post_form, press_enter, tab_to
+from browser import (
+    artefacts,
+    browser,
+    click,
+    csrf_on_page,
+    fetch_blocked,
+    log_in,
+    post_form,
+    press_enter,
+    tab_to,
+    wait_for_id,
+)
 from console_support import PASSWORDS, ConsoleStack
 from pipeline_stack import sample, wait_for_async
 from prometheus_client.parser import text_string_to_metric_families
 from selenium import webdriver
 from selenium.webdriver.common.by import By
-from selenium.webdriver.support import expected_conditions
-from selenium.webdriver.support.wait import WebDriverWait
 
 from gateway.server.keys import METRICS
 from gateway.store.api import DEAD, DELIVERED
@@ -135,7 +144,7 @@ async def test_an_operator_finds_a_dead_letter_retries_it_by_keyboard_and_sees_i
         assert "console.retry" in operations
         tab_to(driver, "verify")
         press_enter(driver)  # the verification runs as a job; its page reloads itself until the report is there
-        report = WebDriverWait(driver, 30).until(expected_conditions.presence_of_element_located((By.ID, "report")))
+        report = wait_for_id(driver, "report")
         assert "ok" in (report.get_attribute("class") or "")
         shot(driver, artefacts, "message-log")
         for page in ("sync", "config"):

@@ -7,14 +7,12 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-from browser import artefacts, browser, log_in
+from browser import artefacts, browser, log_in, wait_for_id
 from console_support import PASSWORDS, ConsoleStack
 from selenium import webdriver
 from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
-from selenium.webdriver.support import expected_conditions
-from selenium.webdriver.support.wait import WebDriverWait
 from test_console_browser import make_dead_letters, shot
 
 __all__ = ["artefacts", "browser"]
@@ -78,7 +76,7 @@ async def test_every_action_of_every_page_is_reached_by_keyboard_and_each_page_i
             missed[name] = unreached_by_tab(driver)
         driver.get(cs.url + "log")
         driver.find_element(By.ID, "verify").click()
-        WebDriverWait(driver, 30).until(expected_conditions.presence_of_element_located((By.ID, "report")))
+        wait_for_id(driver, "report")
         shot(driver, artefacts, "page-verify")
         missed["verify"] = unreached_by_tab(driver)
         return missed
