@@ -19,7 +19,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, ClassVar
 
-from gateway.errors import Rejection
+from gateway.errors import Refusal
 from gateway.errors import RejectionCode as C
 from gateway.model.records import ItemBatch
 from gateway.model.rules import check_record_rules
@@ -94,13 +94,13 @@ class DialectAdapter(ABC):
         """The record type's mapping, or ``UNSUPPORTED_TYPE`` (README §10 step 2)."""
         mapping = self.mappings.get(record_type)
         if mapping is None:
-            raise Rejection(C.UNSUPPORTED_TYPE, None, f"the {self.name} dialect does not carry {record_type} records")
+            raise Refusal(C.UNSUPPORTED_TYPE, None, f"the {self.name} dialect does not carry {record_type} records")
         return mapping
 
     # --- decoding --------------------------------------------------------------------------------------------------
     def check_size(self, body: bytes) -> None:
         if len(body) > self.body_limit:
-            raise Rejection(C.BODY_TOO_LARGE, None, f"body is larger than {self.body_limit} bytes")
+            raise Refusal(C.BODY_TOO_LARGE, None, f"body is larger than {self.body_limit} bytes")
 
     def decode(self, record_type: str, body: bytes) -> Any:
         """The canonical record in ``body`` (a message without its transport envelope, README §10)."""
@@ -113,7 +113,7 @@ class DialectAdapter(ABC):
 
     def decode_record(self, mapping: RecordMapping, tree: Any) -> Any:
         if type(tree) is not dict:  # e.g. a number or a list among a catalogue page's items (issue 11 item 7)
-            raise Rejection(C.MALFORMED, mapping.root or None, "a record must be an object")
+            raise Refusal(C.MALFORMED, mapping.root or None, "a record must be an object")
         values = mapping.decode_values(tree)
         mapping.check_wire_rules(tree)
         record = mapping.build(values)
@@ -125,7 +125,7 @@ class DialectAdapter(ABC):
         for i, tree in enumerate(trees):
             try:
                 items.append(self.decode_record(mapping, tree))
-            except Rejection as exc:
+            except Refusal as exc:
                 raise exc.at(self.entry_where(exc.where, i)) from None
         return ItemBatch(tuple(items))
 

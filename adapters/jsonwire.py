@@ -16,7 +16,7 @@ import json
 import re
 from typing import Any
 
-from gateway.errors import Rejection
+from gateway.errors import Refusal
 from gateway.errors import RejectionCode as C
 
 __all__ = ["dump_json", "parse_json"]
@@ -28,7 +28,7 @@ _SURROGATE = re.compile("[\ud800-\udfff]").search
 def _pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     obj = dict(pairs)
     if len(obj) != len(pairs):
-        raise Rejection(C.MALFORMED, None, "duplicate key in a JSON object")
+        raise Refusal(C.MALFORMED, None, "duplicate key in a JSON object")
     return obj
 
 
@@ -45,7 +45,7 @@ def _int(text: str) -> int:
 
 
 def _constant(name: str) -> Any:
-    raise Rejection(C.MALFORMED, None, f"{name} is not JSON")
+    raise Refusal(C.MALFORMED, None, f"{name} is not JSON")
 
 
 def _has_lone_surrogate(node: Any) -> bool:
@@ -59,22 +59,22 @@ def _has_lone_surrogate(node: Any) -> bool:
 
 
 def parse_json(body: bytes) -> dict[str, Any]:
-    """Parse one JSON object; ``Rejection`` with ``ENCODING_MISMATCH`` or ``MALFORMED`` otherwise."""
+    """Parse one JSON object; ``Refusal`` with ``ENCODING_MISMATCH`` or ``MALFORMED`` otherwise."""
     if body[:3] == b"\xef\xbb\xbf":
-        raise Rejection(C.MALFORMED, None, "a byte order mark is not allowed")
+        raise Refusal(C.MALFORMED, None, "a byte order mark is not allowed")
     try:
         text = body.decode("utf-8")
     except UnicodeDecodeError:
-        raise Rejection(C.ENCODING_MISMATCH, None, "body is not valid UTF-8") from None
+        raise Refusal(C.ENCODING_MISMATCH, None, "body is not valid UTF-8") from None
     try:
         tree = _DECODER.decode(text)
     except (ValueError, RecursionError):
-        raise Rejection(C.MALFORMED, None, "body is not well-formed JSON") from None
+        raise Refusal(C.MALFORMED, None, "body is not well-formed JSON") from None
     # Python's json joins escaped surrogate pairs and lets a lone half through: that is MALFORMED here.
     if _SURROGATE_ESCAPE(text) and _has_lone_surrogate(tree):
-        raise Rejection(C.MALFORMED, None, "lone surrogate escape")
+        raise Refusal(C.MALFORMED, None, "lone surrogate escape")
     if type(tree) is not dict:
-        raise Rejection(C.MALFORMED, None, "a JSON object is required")
+        raise Refusal(C.MALFORMED, None, "a JSON object is required")
     return tree
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from gateway.errors import Rejection
+from gateway.errors import Refusal
 from gateway.errors import RejectionCode as C
 from gateway.model.licence_sign import LicenceSignature, licence_signing_string
 from gateway.model.records import Licence
@@ -29,16 +29,16 @@ def verify_issuer_signature(
     licence: Licence, signature: LicenceSignature | None, issuers: Mapping[str, Any], where: str
 ) -> LicenceSignature:
     """``signature`` when it verifies over ``licence`` with ``issuers[signature.cert_sn]`` (an SM2 public key);
-    ``Rejection(SIGNATURE_INVALID, where)`` otherwise."""
+    ``Refusal(SIGNATURE_INVALID, where)`` otherwise."""
     if signature is None or not signature.value:
-        raise Rejection(C.SIGNATURE_INVALID, where, "the licence carries no issuer signature")
+        raise Refusal(C.SIGNATURE_INVALID, where, "the licence carries no issuer signature")
     if signature.alg != ALG_SM2_SM3 or signature.user_id != _USER_ID:
-        raise Rejection(C.SIGNATURE_INVALID, where, "only SM2-SM3 with the default user id is accepted")
+        raise Refusal(C.SIGNATURE_INVALID, where, "only SM2-SM3 with the default user id is accepted")
     public = issuers.get(signature.cert_sn)
     if public is None:
-        raise Rejection(C.SIGNATURE_INVALID, where, "no issuer key is known for this certificate serial")
+        raise Refusal(C.SIGNATURE_INVALID, where, "no issuer key is known for this certificate serial")
     try:
         sm2_verify_b64(public, signature.value, licence_signing_string(licence))
     except SigningError as exc:
-        raise Rejection(C.SIGNATURE_INVALID, where, exc.reason) from exc
+        raise Refusal(C.SIGNATURE_INVALID, where, exc.reason) from exc
     return signature

@@ -18,7 +18,7 @@ from typing import Any
 
 from lxml import etree
 
-from gateway.errors import Rejection
+from gateway.errors import Refusal
 from gateway.errors import RejectionCode as C
 from mappings.engine import COMPLEX
 
@@ -66,23 +66,23 @@ def check_xml_declaration(
     m = _XML_DECL.match(body)
     if m is None:
         if _ANY_DECL.match(body) or (required and body.lstrip(b" \t\r\n").startswith(b"<?xml")):
-            raise Rejection(bad_declaration, None, "the XML declaration is not an XML 1.0 declaration")
+            raise Refusal(bad_declaration, None, "the XML declaration is not an XML 1.0 declaration")
         if required:
-            raise Rejection(C.ENCODING_MISMATCH, None, "the XML declaration naming the encoding must come first")
+            raise Refusal(C.ENCODING_MISMATCH, None, "the XML declaration naming the encoding must come first")
         return 0, None
     declared = (m["enc1"] or m["enc2"] or b"").decode("ascii") or None
     if declared is None:
         if required:
-            raise Rejection(C.ENCODING_MISMATCH, None, "the XML declaration must name the encoding")
+            raise Refusal(C.ENCODING_MISMATCH, None, "the XML declaration must name the encoding")
     elif declared.upper() not in encodings:
-        raise Rejection(C.ENCODING_MISMATCH, None, "the XML declaration names another encoding")
+        raise Refusal(C.ENCODING_MISMATCH, None, "the XML declaration names another encoding")
     return m.end(), declared
 
 
 def refuse_dtd(text: str) -> None:
     """README §8: a message that contains ``<!DOCTYPE`` or ``<!ENTITY`` anywhere is refused before parsing."""
     if "<!DOCTYPE" in text or "<!ENTITY" in text:
-        raise Rejection(C.XML_DTD_FORBIDDEN, None, "DOCTYPE and entity declarations are not allowed")
+        raise Refusal(C.XML_DTD_FORBIDDEN, None, "DOCTYPE and entity declarations are not allowed")
 
 
 def parse_xml(text: str) -> Any:
@@ -90,7 +90,7 @@ def parse_xml(text: str) -> Any:
     try:
         return etree.fromstring(text.encode("utf-8"), _PARSER)
     except etree.XMLSyntaxError:
-        raise Rejection(C.MALFORMED, None, "body is not well-formed XML") from None
+        raise Refusal(C.MALFORMED, None, "body is not well-formed XML") from None
 
 
 class _Shape:
@@ -151,7 +151,7 @@ def _tree(element: Any, shape: _Shape) -> dict[str, Any]:
             else:
                 entries.append(value)
         elif name in out:
-            raise Rejection(C.MALFORMED, None, f"element {name} occurs more than once")
+            raise Refusal(C.MALFORMED, None, f"element {name} occurs more than once")
         else:
             out[name] = value
     return out
@@ -195,7 +195,7 @@ _NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]").
 
 def _checked(value: str) -> str:
     if _NOT_XML(value):
-        raise Rejection(C.BAD_FORMAT, None, "a value holds a character XML 1.0 does not allow")
+        raise Refusal(C.BAD_FORMAT, None, "a value holds a character XML 1.0 does not allow")
     return value
 
 

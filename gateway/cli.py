@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from gateway.config import Config, load_config
-from gateway.errors import ConfigError, Rejection
+from gateway.errors import ConfigError, Refusal
 from gateway.ports import Listen, first_busy
 from gateway.translate import make_envelope, read_input, translate
 
@@ -169,7 +169,7 @@ def _translate(config: Config, args: argparse.Namespace) -> int:
         envelope = make_envelope(dst_platform, datetime.now(UTC))
         try:
             out = translate(registry, args.source, args.destination, args.record_type, body, envelope)
-        except Rejection as exc:
+        except Refusal as exc:
             problem = exc.to_problem(input=name)
             line = json.dumps(problem, ensure_ascii=False)
             print(line, file=sys.stderr)

@@ -3,7 +3,7 @@
 A licence query carries a JWT (ES256) issued by the holder's home platform. Whoever serves or forwards a licence
 checks it against the licence it is about to hand out: the issuing platform with ``requester=None`` (it answers a
 query the gateway forwards on behalf of the real requester, so it cannot know the audience), the gateway with the
-real requester. Every failure is one ``Rejection(CONSENT_INVALID, "consentToken", reason)``; the reason names what
+real requester. Every failure is one ``Refusal(CONSENT_INVALID, "consentToken", reason)``; the reason names what
 failed, never the token, the holder code or a claim value (they are personal data).
 
 The gateway splits the check in two (docs/decisions.md, "Consent before disclosure"): :meth:`ConsentVerifier.admit`
@@ -24,7 +24,7 @@ from typing import Any, Protocol, runtime_checkable
 
 import jwt as pyjwt
 
-from gateway.errors import Rejection, RejectionCode
+from gateway.errors import Refusal, RejectionCode
 from gateway.model.records import Licence
 from signing.errors import SigningError
 from signing.jwt import issue_jwt, verify_jwt
@@ -46,8 +46,8 @@ _ALLOWED = frozenset({ALG_ES256})  # anhui.md §6.6: ES256 only
 _REQUIRED = ("sub", "aud", "scope", "jti", "iat", "exp")
 
 
-def _refuse(reason: str) -> Rejection:
-    return Rejection(RejectionCode.CONSENT_INVALID, CONSENT_FIELD, reason)
+def _refuse(reason: str) -> Refusal:
+    return Refusal(RejectionCode.CONSENT_INVALID, CONSENT_FIELD, reason)
 
 
 class ConsentVerifier:
@@ -58,7 +58,7 @@ class ConsentVerifier:
         self._issuer = issuer
 
     def verify(self, token: str | None, *, requester: str | None, licence: Licence, now: float) -> dict[str, Any]:
-        """The token's claims when it allows ``requester`` to see ``licence`` at ``now``; else ``Rejection``.
+        """The token's claims when it allows ``requester`` to see ``licence`` at ``now``; else ``Refusal``.
 
         ``requester=None`` skips only the audience check (see the module docstring). A query without a token is
         ``CONSENT_INVALID`` too (README §10: "without a valid holder consent token").
@@ -68,7 +68,7 @@ class ConsentVerifier:
         return claims
 
     def admit(self, token: str | None, *, requester: str | None, type_code: str, now: float) -> dict[str, Any]:
-        """The token's claims when it lets ``requester`` see a licence of ``type_code`` at ``now``; else ``Rejection``.
+        """The token's claims when it lets ``requester`` see a licence of ``type_code`` at ``now``; else ``Refusal``.
 
         Everything but the holder: this is what can be known before the licence is fetched, so a token that fails
         here never leaves the gateway (the licence type code is part of the licence identifier, GB/T 36904).
@@ -100,7 +100,7 @@ class ConsentVerifier:
 
 
 def check_holder(claims: Mapping[str, Any], licence: Licence) -> None:
-    """``Rejection(CONSENT_INVALID)`` unless the admitted ``claims`` are the consent of ``licence``'s holder.
+    """``Refusal(CONSENT_INVALID)`` unless the admitted ``claims`` are the consent of ``licence``'s holder.
 
     The scope is checked again against the licence itself: its type code must equal the identifier's type part
     (README §5.4, a decoder rule), and checking it here keeps the guarantee if that rule ever moved.
@@ -130,7 +130,7 @@ class ConsentJtiGuard(Protocol):
     """Single use of a consent token's ``jti``: the first use is recorded, any later one refused."""
 
     def use(self, jti: str, expires: float, now: float) -> None:
-        """Record ``jti`` until ``expires`` or raise ``Rejection(CONSENT_INVALID)`` if already used."""
+        """Record ``jti`` until ``expires`` or raise ``Refusal(CONSENT_INVALID)`` if already used."""
 
 
 class InMemoryJtiGuard:

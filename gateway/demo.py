@@ -24,9 +24,9 @@ from aiohttp import web
 
 from gateway.config import Config, parse_config
 from gateway.consent import issue_consent
-from gateway.delivery import DeliveryError, PermanentRefusal
+from gateway.delivery import DeliveryError
 from gateway.dialects import dialect
-from gateway.errors import Rejection
+from gateway.errors import Refusal, Side
 from gateway.links import dev_link_settings
 from gateway.model.records import Case, Evaluation, LicenceQuery, StatusEvent
 from gateway.model.timefmt import BEIJING
@@ -123,9 +123,9 @@ class Partners:
         try:
             await self.partner(sender).submit(record_type, record, str(uuid.uuid4()))
             outcome = "accepted"
-        except PermanentRefusal as exc:
-            outcome = f"refused {exc.code}"
-        except (DeliveryError, Rejection) as exc:
+        except Refusal as exc:  # refused by the gateway (peer), or not even writable by this partner (ours)
+            outcome = f"refused {exc.code.value}" if exc.side is Side.PEER else f"failed {type(exc).__name__}"
+        except DeliveryError as exc:
             outcome = f"failed {type(exc).__name__}"
         self.results[(record_type, sender, outcome)] += 1
         return outcome
@@ -197,7 +197,7 @@ class _Demo(Partners):
     async def catalogue(self, app: web.Application) -> None:
         try:
             await _sync_catalogue(self, app)
-        except (DeliveryError, Rejection) as exc:
+        except (DeliveryError, Refusal) as exc:
             self.results[("catalogue sync", "hefei", f"failed {type(exc).__name__}")] += 1
 
     async def licence(self) -> None:
@@ -223,7 +223,7 @@ class _Demo(Partners):
         try:
             answer = await self.partner("ningbo").query_licence(LicenceQuery(identifier, "演示核验", token), "q")
             outcome = "answered, issuer signature verified" if answer.signature else "answered"
-        except (DeliveryError, Rejection) as exc:
+        except (DeliveryError, Refusal) as exc:
             outcome = f"refused {getattr(exc, 'code', type(exc).__name__)}"
         self.results[("licence query", "ningbo", outcome)] += 1
 

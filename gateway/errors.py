@@ -1,12 +1,34 @@
-"""The gateway's exception tree and its RFC 9457 rendering.
+"""The gateway's one exception tree and the RFC 9457 rendering of a refusal.
 
-    GatewayError                     anything the gateway raises on purpose
-    ├── Rejection                    a message is refused with a stable code (README §10)
-    │   (code, where, detail)        where = the field path in the message as its dialect document names it
-    └── ConfigError                  configuration is wrong; names the file, the key, the value and the fix
+Everything the gateway, its dialects and its signing package raise on purpose derives from :class:`GatewayError`,
+so a caller (the edge, the worker, the CLI) can tell "the gateway decided this" from a bug with one ``except``::
 
-A rejection's ``detail`` never carries the refused value: values may be personal data (ID numbers, names,
-phones), and rejections end up in logs, metrics and problem documents.
+    GatewayError                         anything the gateway raises on purpose
+    ├── Refusal                          a message refused with a stable code (README §10): code, where, side, detail
+    │   └── SecretExpired                zlb code 15 answered to a client (adapters/zlb/scheme.py)
+    ├── ConfigError                      configuration is wrong; names the file, the key, the value and the fix
+    │   ├── ConfigProblems               every problem of one configuration at once (gateway/config_schema.py)
+    │   └── DeliveryConfigError          a delivery setting is out of range (gateway/delivery/settings.py)
+    ├── DeliveryError                    a delivery attempt failed without anybody refusing the message
+    │   ├── TransientDeliveryError       may succeed later: ConnectionFailed, DeliveryTimeout, ServerError, Throttled
+    │   └── Undeliverable                can never succeed as configured; carries a dead-letter code
+    │       └── DestinationMisconfigured a base_url or TLS setting that cannot work (gateway/transport.py)
+    ├── StoreError                       the durable store failed (gateway/store/errors.py)
+    │   └── MessageLogError              the message log refused an operation (gateway/msglog/errors.py)
+    ├── SigningError                     a signature, key, certificate or token was refused (signing/errors.py)
+    └── (a few leaves for one module:    PlatformUnavailable, InvalidTraceParent, CheckpointUnreadable,
+         ConsoleRefusal, mappings' Fail)
+
+A :class:`Refusal` says who refused (:class:`Side`): ``ours`` when the gateway refused what it received or could
+not write what it was to send (an item the destination's crosswalk lacks is the gateway's own refusal, issue 13),
+``peer`` when the platform the gateway sent to refused it. Retryable versus permanent is a *type*: a refusal is
+never retried, a :class:`~gateway.delivery.outcomes.TransientDeliveryError` may be, an
+:class:`~gateway.delivery.outcomes.Undeliverable` is dead-lettered with its own (non-§10) code.
+
+A refusal's ``detail`` never carries the refused value: values may be personal data (ID numbers, names, phones),
+and refusals end up in logs, metrics and problem documents. A peer's refusal keeps the peer's free text as its
+detail (for the dead-letter record) but leaves it out of ``str()`` and of the problem document, since it may echo
+what was sent.
 """
 
 from __future__ import annotations
@@ -20,8 +42,9 @@ __all__ = [
     "UNKNOWN_PEER_CODE_FALLBACK",
     "ConfigError",
     "GatewayError",
-    "Rejection",
+    "Refusal",
     "RejectionCode",
+    "Side",
     "peer_code",
 ]
 
@@ -116,22 +139,51 @@ def peer_code(raw: object) -> tuple[RejectionCode, str]:
 
 
 class GatewayError(Exception):
-    """Base of every error the gateway raises on purpose."""
+    """Base of every error the gateway raises on purpose (the tree is in the module docstring)."""
 
 
-class Rejection(GatewayError):
-    """A message refused with a stable code; ``where`` is the field path in the sender's dialect."""
+class Side(StrEnum):
+    """Who refused a message: the words a dead letter and an operator read differ (issue 13)."""
 
-    def __init__(self, code: RejectionCode | str, where: str | None = None, detail: str = "") -> None:
+    #: The gateway refused what it received, or could not write what it was to send (its own encoder or checks).
+    OURS = "ours"
+    #: The platform the gateway sent to refused what it was sent (its answer carried the code).
+    PEER = "peer"
+
+
+class Refusal(GatewayError):
+    """A message refused with a stable README §10 code.
+
+    ``where`` is the field path in the refusing side's dialect, ``side`` who refused, ``detail`` a data-free
+    sentence of ours, or for a peer's refusal the peer's free text (kept for the dead-letter record, never in
+    ``str()`` or a problem document). A code read from a peer goes through :meth:`from_peer`, never through
+    ``RejectionCode(...)``, so an unknown one is the documented fallback and not a ``ValueError``.
+    """
+
+    def __init__(
+        self, code: RejectionCode | str, where: str | None = None, detail: str = "", *, side: Side = Side.OURS
+    ) -> None:
         self.code = RejectionCode(code)
         self.where = where
         self.detail = detail
+        self.side = side
         super().__init__(self._text())
+
+    @classmethod
+    def from_peer(cls, raw_code: object, where: str | None = None, detail: str = "") -> Refusal:
+        """A peer's refusal, its code parsed once by :func:`peer_code`; an unknown code's note replaces ``detail``."""
+        code, unknown = peer_code(raw_code)
+        return cls(code, where, unknown or detail, side=Side.PEER)
 
     def _text(self) -> str:
         at = f" at {self.where}" if self.where else ""
+        if self.side is Side.PEER:
+            return f"refused by the destination: {self.code.value}{at}"
         tail = f": {self.detail}" if self.detail else ""
         return f"{self.code.value}{at}{tail}"
+
+    def __repr__(self) -> str:
+        return f"Refusal(code={self.code.value!r}, where={self.where!r}, side={self.side.value!r})"
 
     @property
     def http_status(self) -> int:
@@ -148,14 +200,16 @@ class Rejection(GatewayError):
         }
         if self.where:
             problem["field"] = self.where
-        if self.detail:
+        if self.side is Side.PEER:
+            problem["detail"] = "refused by the platform the gateway asked"
+        elif self.detail:
             problem["detail"] = self.detail
         problem.update(extra)
         return problem
 
-    def at(self, where: str) -> Rejection:
-        """The same rejection placed at ``where`` (used when a nested check learns its path late)."""
-        return Rejection(self.code, where, self.detail)
+    def at(self, where: str) -> Refusal:
+        """The same refusal placed at ``where`` (used when a nested check learns its path late)."""
+        return Refusal(self.code, where, self.detail, side=self.side)
 
 
 class ConfigError(GatewayError):

@@ -27,9 +27,9 @@ import uuid
 from collections.abc import Awaitable, Callable, Mapping
 
 from gateway.consent import CONSENT_FIELD, ConsentVerifier, check_holder
-from gateway.delivery import PermanentRefusal, TransientDeliveryError
+from gateway.delivery import DeliveryError
 from gateway.dialects import dialect
-from gateway.errors import Rejection, peer_code
+from gateway.errors import GatewayError, Refusal, Side
 from gateway.errors import RejectionCode as C
 from gateway.model.records import LicenceQuery
 from gateway.registry import Registry
@@ -38,6 +38,13 @@ from gateway.wire.base import InboundCall, LicenceAnswer, PlatformClient
 __all__ = ["JTI_SCOPE", "LicenceService", "issuing_region", "licence_type_code"]
 
 JTI_SCOPE = "consent-jti"  # the nonce table's scope of spent consent token ids
+
+# What the requester reads when the exchange with the issuer ended in a refusal: the issuer's free text and field
+# path stay out (they may echo the licence), the code and who refused stay in.
+_ISSUER_REFUSED = {
+    Side.PEER: "refused by the issuing platform",
+    Side.OURS: "the issuing platform's answer was refused by the gateway",
+}
 
 def issuing_region(identifier: str) -> str | None:
     """The region code inside the identifier's issuer USCC (characters 3-8), or None for a malformed identifier."""
@@ -59,7 +66,7 @@ def licence_type_code(identifier: str) -> str | None:
     return parts[5]
 
 
-class PlatformUnavailable(Exception):
+class PlatformUnavailable(GatewayError):
     """The issuing platform did not answer; the requester may try again later."""
 
 
@@ -87,33 +94,32 @@ class LicenceService:
         region = issuing_region(identifier)
         platform = self.registry.serving_platform(region) if region else None
         if platform is None:
-            raise Rejection(C.UNKNOWN_REGION, None, "no configured platform issues licences for that authority")
+            raise Refusal(C.UNKNOWN_REGION, None, "no configured platform issues licences for that authority")
         if not dialect(self.registry.platforms[platform].dialect).issues_licences:  # README §2
-            raise Rejection(C.UNSUPPORTED_TYPE, None, "the issuing platform serves no licences")
+            raise Refusal(C.UNSUPPORTED_TYPE, None, "the issuing platform serves no licences")
         return platform
 
     async def __call__(self, call: InboundCall) -> LicenceAnswer:
         query: LicenceQuery = call.record
         type_code = licence_type_code(query.identifier)
         if type_code is None:  # the decoders refuse such an identifier; never forward one whose scope is unknown
-            raise Rejection(C.CONSENT_INVALID, CONSENT_FIELD, "the identifier names no licence type")
+            raise Refusal(C.CONSENT_INVALID, CONSENT_FIELD, "the identifier names no licence type")
         now = self.clock()
         claims = self.consent.admit(query.consent_token, requester=call.platform, type_code=type_code, now=now)
         issuer = self.issuer_of(query.identifier)
         client = self.clients.get(issuer)
         if client is None:
-            raise Rejection(C.UNKNOWN_REGION, None, "no client is configured for the issuing platform")
+            raise Refusal(C.UNKNOWN_REGION, None, "no client is configured for the issuing platform")
         jti = str(claims["jti"])
         if not await self.remember(JTI_SCOPE, jti, max(float(claims["exp"]), now), now):
-            raise Rejection(C.CONSENT_INVALID, CONSENT_FIELD, "the consent token was already used")
+            raise Refusal(C.CONSENT_INVALID, CONSENT_FIELD, "the consent token was already used")
         try:
-            answer = await client.query_licence(query, str(uuid.uuid4()))
+            try:
+                answer = await client.query_licence(query, str(uuid.uuid4()))
+            except Refusal as exc:  # its code was parsed once, by the client (issue 13: NOT_FOUND was a 500)
+                raise Refusal(exc.code, None, _ISSUER_REFUSED[exc.side], side=exc.side) from None
             check_holder(claims, answer.licence)
-        except PermanentRefusal as exc:
-            await self.forget(JTI_SCOPE, jti)
-            code, unknown = peer_code(exc.code)  # README §10 codes only (issue 13: NOT_FOUND was a 500)
-            raise Rejection(code, None, unknown or "refused by the issuing platform") from None
-        except TransientDeliveryError as exc:
+        except DeliveryError as exc:  # down, or unreachable as configured (Undeliverable): nobody refused the query
             await self.forget(JTI_SCOPE, jti)
             raise PlatformUnavailable(str(exc)) from exc
         except BaseException:

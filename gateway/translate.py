@@ -15,7 +15,7 @@ from datetime import datetime
 from typing import Any, BinaryIO
 
 from adapters.base import DialectAdapter, Envelope
-from gateway.errors import Rejection
+from gateway.errors import Refusal
 from gateway.errors import RejectionCode as C
 from gateway.model.timefmt import BEIJING
 from gateway.randomness import random_bytes
@@ -46,7 +46,7 @@ def _check_carried(registry: Registry, name: str, record_type: str) -> None:
     dialect, platform = registry.resolve(name)
     registry.adapter(dialect).mapping(record_type)
     if platform is not None and platform.record_types and record_type not in platform.record_types:
-        raise Rejection(C.UNSUPPORTED_TYPE, None, f"platform {platform.id} does not carry {record_type} records")
+        raise Refusal(C.UNSUPPORTED_TYPE, None, f"platform {platform.id} does not carry {record_type} records")
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,19 +62,19 @@ class Route:
 def route(registry: Registry, source: str, destination: str, record_type: str) -> Route:
     """The translation route, checked once per registry and remembered; raises UNSUPPORTED_TYPE like step 2."""
 
-    def make() -> Route | Rejection:
+    def make() -> Route | Refusal:
         try:
             _check_carried(registry, source, record_type)
             _check_carried(registry, destination, record_type)
-        except Rejection as exc:
+        except Refusal as exc:
             return exc
         src_dialect, _ = registry.resolve(source)
         dst_dialect, dst_platform = registry.resolve(destination)
         return Route(registry.adapter(src_dialect), registry.adapter(dst_dialect), dst_dialect, dst_platform)
 
     found = registry.memo(("route", source, destination, record_type), make)
-    if isinstance(found, Rejection):
-        raise Rejection(found.code, found.where, found.detail)
+    if isinstance(found, Refusal):
+        raise Refusal(found.code, found.where, found.detail)
     result: Route = found
     return result
 
@@ -102,7 +102,7 @@ def translate(
     try:
         item_codes = registry.item_codes(path.dst_dialect, record, path.dst_platform)
         return path.destination.encode(record_type, record, envelope, item_codes)
-    except Rejection as exc:
+    except Refusal as exc:
         if exc.code is C.UNKNOWN_ITEM:
             raise exc.at(path.source.mapping(record_type).item_where or "") from None
         raise exc.at(path.source.batch_where) from None

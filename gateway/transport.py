@@ -3,6 +3,8 @@
 Every outbound call of the gateway (deliveries, token requests, licence queries, catalogue pages) and of the
 simulators' callbacks goes through a ``Transport``. Failures are mapped once, here, to the delivery exception tree
 (``gateway.delivery.outcomes``) with ``raise ... from exc``: nothing above this module sees an aiohttp exception.
+No transport failure is a :class:`~gateway.errors.Refusal`: nobody refused the message, so the permanent and
+configuration fates are :class:`~gateway.delivery.outcomes.Undeliverable` with the gateway's own dead-letter code.
 
 The mapping is one explicit table, ``TRANSPORT_ERRORS`` (as httpx maps httpcore's exceptions), from each aiohttp
 client exception class to its fate; a test walks ``aiohttp.ClientError``'s subclasses and fails on any class not
@@ -10,8 +12,8 @@ listed, so an aiohttp upgrade that adds one is decided here rather than retried 
 
     CONNECTION     ConnectionFailed (transient): refused, reset, DNS, TLS handshake, a broken answer
     TIMEOUT        DeliveryTimeout (transient): no complete answer in time
-    PERMANENT      PermanentRefusal TRANSPORT_REFUSED: the same request can never be answered (redirect loop)
-    CONFIGURATION  DestinationMisconfigured (permanent, DESTINATION_MISCONFIGURED): the request cannot be made as
+    PERMANENT      Undeliverable TRANSPORT_REFUSED: the same request can never be answered (redirect loop)
+    CONFIGURATION  DestinationMisconfigured (Undeliverable, DESTINATION_MISCONFIGURED): the request cannot be made as
                    configured (a base_url that is no http(s) URL, a certificate that does not verify, a pinned
                    fingerprint that does not match); retrying for max_age would not help, fixing the
                    configuration does, then ``gateway outbox retry`` sends the dead letters again
@@ -34,7 +36,7 @@ from typing import Final
 import aiohttp
 
 from adapters.wire import HttpRequest, HttpResponse, Transport, lower_headers
-from gateway.delivery.outcomes import ConnectionFailed, DeliveryError, DeliveryTimeout, PermanentRefusal
+from gateway.delivery.outcomes import ConnectionFailed, DeliveryError, DeliveryTimeout, Undeliverable
 from gateway.observability.tracing import child_traceparent
 
 __all__ = [
@@ -63,7 +65,7 @@ class Fate(enum.Enum):
     CONFIGURATION = "configuration"
 
 
-class DestinationMisconfigured(PermanentRefusal):
+class DestinationMisconfigured(Undeliverable):
     """The request cannot be made as the destination is configured; dead-lettered at once, never retried."""
 
     def __init__(self, reason: str) -> None:
@@ -124,7 +126,7 @@ def mapped_error(exc: BaseException) -> DeliveryError:
     if fate is Fate.CONFIGURATION:
         return DestinationMisconfigured(f"{name}: fix the platform's base_url or TLS settings")
     if fate is Fate.PERMANENT:
-        return PermanentRefusal(TRANSPORT_REFUSED, name)
+        return Undeliverable(TRANSPORT_REFUSED, name)
     return ConnectionFailed(name)
 
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from gateway.errors import Rejection
+from gateway.errors import Refusal
 from gateway.errors import RejectionCode as C
 
 from . import formats as fmt
@@ -26,16 +26,16 @@ if TYPE_CHECKING:
 __all__ = ["compile_decoder"]
 
 
-def _missing(where: str) -> Rejection:
-    return Rejection(C.MISSING_FIELD, where, "required field is absent or empty")
+def _missing(where: str) -> Refusal:
+    return Refusal(C.MISSING_FIELD, where, "required field is absent or empty")
 
 
-def _wrong(where: str) -> Rejection:
-    return Rejection(C.BAD_FORMAT, where, "wrong type")
+def _wrong(where: str) -> Refusal:
+    return Refusal(C.BAD_FORMAT, where, "wrong type")
 
 
-def _failed(where: str, fail: fmt.Fail) -> Rejection:
-    return Rejection(fail.code, where, fmt.DETAIL.get(fail.code, ""))
+def _failed(where: str, fail: fmt.Fail) -> Refusal:
+    return Refusal(fail.code, where, fmt.DETAIL.get(fail.code, ""))
 
 
 class _Source:
@@ -114,10 +114,10 @@ def _list(src: _Source, indent: int, f: FieldMapping, mapping: RecordMapping) ->
         src.add(indent + 1, "pass")
     src.add(indent, "else:")
     src.add(indent + 1, "if type(raw) is not list:")
-    src.add(indent + 2, f"raise Rejection(BAD, {fm}.where, 'a list is required')")
+    src.add(indent + 2, f"raise Refusal(BAD, {fm}.where, 'a list is required')")
     if f.min_entries:
         src.add(indent + 1, f"if len(raw) < {f.min_entries}:")
-        src.add(indent + 2, f"raise Rejection(MISSING, {fm}.where, 'at least {f.min_entries} entry required')")
+        src.add(indent + 2, f"raise Refusal(MISSING, {fm}.where, 'at least {f.min_entries} entry required')")
     src.add(indent + 1, "entries = []")
     src.add(indent + 1, "for i, entry in enumerate(raw):")
     sep = repr(mapping.sep)
@@ -130,7 +130,7 @@ def _list(src: _Source, indent: int, f: FieldMapping, mapping: RecordMapping) ->
         src.add(indent + 2, "entries.append(val)")
     else:
         src.add(indent + 2, "if type(entry) is not dict:")
-        src.add(indent + 3, f"raise Rejection(BAD, {fm}.where_at(i, {sep}, None), 'an object is required')")
+        src.add(indent + 3, f"raise Refusal(BAD, {fm}.where_at(i, {sep}, None), 'an object is required')")
         src.add(indent + 2, "eo = {}")
         for sub in f.entry_fields:
             where = f"{fm}.where_at(i, {sep}, {src.bind(sub, 's')})"
@@ -144,7 +144,7 @@ def compile_decoder(mapping: RecordMapping, get: Callable[..., Any], markers: di
     src = _Source()
     src.env.update(markers)
     src.env.update(
-        _get=get, _missing=_missing, _wrong=_wrong, _failed=_failed, Fail=fmt.Fail, Rejection=Rejection,
+        _get=get, _missing=_missing, _wrong=_wrong, _failed=_failed, Fail=fmt.Fail, Refusal=Refusal,
         BAD=C.BAD_FORMAT, MISSING=C.MISSING_FIELD, TOO_MANY=C.TOO_MANY_ENTRIES,
     )
     src.add(0, "def decode(tree):")
@@ -153,7 +153,7 @@ def compile_decoder(mapping: RecordMapping, get: Callable[..., Any], markers: di
             fm = src.bind(f, "f")
             src.add(1, f"raw = _get(tree, {fm}.path, {mapping.xml})")
             src.add(1, f"if type(raw) is list and len(raw) > {f.max_entries}:")
-            src.add(2, f"raise Rejection(TOO_MANY, {fm}.where, 'more than {f.max_entries} entries')")
+            src.add(2, f"raise Refusal(TOO_MANY, {fm}.where, 'more than {f.max_entries} entries')")
     groups = sorted({f.group for f in mapping.fields if f.group})
     for g in groups:
         paths = [src.bind(f.path, "p") for f in mapping.fields if f.group == g]

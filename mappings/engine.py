@@ -10,7 +10,7 @@ reference values, and encodes a canonical record back into a tree.
 
 Decoding runs the checks of README §10 in order: entry counts (step 7), then every field top to bottom, each
 field all its checks (step 8); the caller runs the cross-field rules (step 9) on the built record. The first
-failure is raised as a ``Rejection`` naming the field's path in the dialect's own terms.
+failure is raised as a ``Refusal`` naming the field's path in the dialect's own terms.
 
 Editing rules: the engine knows no platform. A dialect difference belongs in a mapping file or in its adapter.
 """
@@ -21,7 +21,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from gateway.errors import Rejection
+from gateway.errors import Refusal
 from gateway.errors import RejectionCode as C
 from gateway.model.records import MAPPED_TYPES, builder
 
@@ -170,14 +170,14 @@ def _decode_field(
         raw = _get(tree, f.path)
     if raw is ABSENT:
         if f.required or f.group_required:
-            raise Rejection(C.MISSING_FIELD, _where(f, entry), "required field is absent or empty")
+            raise Refusal(C.MISSING_FIELD, _where(f, entry), "required field is absent or empty")
         return ABSENT
     if raw is _WRONG_TYPE or raw is COMPLEX:
-        raise Rejection(C.BAD_FORMAT, _where(f, entry), "wrong type")
+        raise Refusal(C.BAD_FORMAT, _where(f, entry), "wrong type")
     try:
         return f.decode(raw, out) if f.needs_out else f.decode(raw)
     except fmt.Fail as fail:
-        raise Rejection(fail.code, _where(f, entry), fmt.DETAIL.get(fail.code, "")) from None
+        raise Refusal(fail.code, _where(f, entry), fmt.DETAIL.get(fail.code, "")) from None
 
 
 def _where(f: FieldMapping, entry: tuple[FieldMapping, int, str, FieldMapping | None] | None) -> str:
@@ -243,7 +243,7 @@ class RecordMapping:
         for f in self._counted:  # step 7: entry counts before any field
             raw = _get(tree, f.path, xml)
             if type(raw) is list and len(raw) > f.max_entries:  # type: ignore[operator]
-                raise Rejection(C.TOO_MANY_ENTRIES, f.where, f"more than {f.max_entries} entries")
+                raise Refusal(C.TOO_MANY_ENTRIES, f.where, f"more than {f.max_entries} entries")
         absent_groups = [g for g in self._groups if not self._group_present(tree, g)]
         out: dict[str, Any] = {}
         for f in self.fields:
@@ -266,12 +266,12 @@ class RecordMapping:
     def _decode_list(self, f: FieldMapping, raw: Any, out: dict[str, Any]) -> None:
         if raw is ABSENT:
             if f.required:
-                raise Rejection(C.MISSING_FIELD, f.where, "required list is absent")
+                raise Refusal(C.MISSING_FIELD, f.where, "required list is absent")
             return
         if type(raw) is not list:
-            raise Rejection(C.BAD_FORMAT, f.where, "a list is required")
+            raise Refusal(C.BAD_FORMAT, f.where, "a list is required")
         if len(raw) < f.min_entries:
-            raise Rejection(C.MISSING_FIELD, f.where, f"at least {f.min_entries} entry required")
+            raise Refusal(C.MISSING_FIELD, f.where, f"at least {f.min_entries} entry required")
         entries: list[Any] = []
         sep = self.sep
         subs = f.entry_fields
@@ -282,7 +282,7 @@ class RecordMapping:
         else:
             for i, entry in enumerate(raw):
                 if type(entry) is not dict:
-                    raise Rejection(C.BAD_FORMAT, f.where_at(i, sep, None), "an object is required")
+                    raise Refusal(C.BAD_FORMAT, f.where_at(i, sep, None), "an object is required")
                 entry_out: dict[str, Any] = {}
                 for sub in subs:
                     value = _decode_field(sub, entry, entry_out, (f, i, sep, sub))
@@ -306,7 +306,7 @@ class RecordMapping:
                 parts = [_get(tree, self._by_path[w].path) for w in rule["of"]]
                 ok = value == "".join(str(p) for p in parts)
             if not ok:
-                raise Rejection(C.RULE_VIOLATION, target.where, rule.get("detail", "fields disagree"))
+                raise Refusal(C.RULE_VIOLATION, target.where, rule.get("detail", "fields disagree"))
 
     def decode(self, tree: Any) -> Any:
         """Decode the record object ``tree`` into the canonical record (steps 7-8 and the wire rules)."""
@@ -319,7 +319,7 @@ class RecordMapping:
         """The record as a message tree in this dialect (absent optionals omitted, lists always sent).
 
         ``item_codes`` maps 基本编码 → the destination platform's local code (README §6); an item the destination
-        does not offer raises ``Rejection(UNKNOWN_ITEM)`` at this mapping's item path (the caller re-places it at
+        does not offer raises ``Refusal(UNKNOWN_ITEM)`` at this mapping's item path (the caller re-places it at
         the source message's item field, §10 step 10).
         """
         tree: dict[str, Any] = {}
@@ -345,7 +345,7 @@ class RecordMapping:
                 if f.item_field and item_codes is not None:
                     local = item_codes.get(value)
                     if local is None:
-                        raise Rejection(C.UNKNOWN_ITEM, f.where, "the destination platform does not offer the item")
+                        raise Refusal(C.UNKNOWN_ITEM, f.where, "the destination platform does not offer the item")
                     value = local
             if f.key is not None:
                 tree[f.key] = value

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from datetime import date, datetime, timedelta, timezone
 from typing import Any
 
+from gateway.errors import GatewayError
 from gateway.errors import RejectionCode as C
 from gateway.model import identifiers as ids
 from gateway.model.timefmt import BEIJING, beijing_midnight, from_epoch_ms, to_epoch_ms
@@ -31,8 +32,8 @@ Encoder = Callable[[Any], Any]
 MAX_INT = 999_999_999
 
 
-class Fail(Exception):
-    """A failed check inside one field; the engine turns it into a ``Rejection`` at the field's path."""
+class Fail(GatewayError):
+    """A failed check inside one field; the engine turns it into a ``Refusal`` at the field's path."""
 
     __slots__ = ("code",)
 

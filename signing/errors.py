@@ -2,7 +2,8 @@
 
 ::
 
-    SigningError                      base; ``reason`` is a short stable machine string
+    GatewayError (gateway.errors)     the gateway's one root
+    └── SigningError                  base; ``reason`` is a short stable machine string
     ├── SignatureInvalid              missing, malformed, does not verify, alg/kid/crit/components not allowed
     │   └── DigestMismatch            a body digest (e.g. RFC 9530 Content-Digest) does not match the bytes
     ├── KeyNotTrusted                 the key is not one we accept
@@ -17,11 +18,18 @@ Why one tree: callers (adapters, middlewares) map a failure to a platform reject
 parsing a message. Foreign exceptions (cryptography's ``InvalidSignature``, PyJWT's errors, python-xmlsec's errors)
 are translated once, where they arise, with ``raise ... from exc``.
 
+Why under ``GatewayError`` although signing knows nothing of the gateway: one root lets every caller tell "refused on
+purpose" from a bug with one ``except``. ``gateway.errors`` is a leaf module (it imports nothing of the project and
+``gateway/__init__.py`` imports nothing), and the import-linter contract "signing knows no platforms..." allows
+exactly this one import (``ignore_imports`` in pyproject.toml; docs/decisions.md, "One exception root").
+
 Rule for messages: the ``reason`` and the message name what failed, never key material, secrets, tokens,
 signatures or personal data.
 """
 
 from __future__ import annotations
+
+from gateway.errors import GatewayError
 
 __all__ = [
     "CertificateInvalid",
@@ -36,7 +44,7 @@ __all__ = [
 ]
 
 
-class SigningError(Exception):
+class SigningError(GatewayError):
     """Base of every signing failure; ``reason`` is a stable, short, machine-readable string."""
 
     default_reason = "signing_error"

@@ -187,7 +187,7 @@ def test_broken_configurations_are_refused_by_both_alike(site: Site) -> None:
         "data key not hex": "message_log.key_file",
         "seal key not a key": "message_log.seal_key_file",
         "misspelt link key": "link.client_idd: is not a key of [platforms.changsha.link]; did you mean client_id?",
-        "link key files that are no keys": "platforms.changsha.link.assertion_key: no ES256 private key",
+        "link key files that are no keys": "(private_key_unreadable)",
         "rotated-out data key missing": "message_log.older_keys.k0: the key file 'var/dev/rotated.key' does not exist",
         "console on the gateway's port": "console.port",
         "console on the mutual-TLS port": "is the gateway's tls_port",

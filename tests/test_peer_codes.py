@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from gateway.errors import UNKNOWN_PEER_CODE_FALLBACK, Rejection, RejectionCode, peer_code
+from gateway.errors import UNKNOWN_PEER_CODE_FALLBACK, Refusal, RejectionCode, peer_code
 
 
 @pytest.mark.parametrize("code", list(RejectionCode))
@@ -17,7 +17,7 @@ def test_not_found_is_the_documented_fallback_and_named_in_the_detail() -> None:
     code, detail = peer_code("NOT_FOUND")
     assert code is UNKNOWN_PEER_CODE_FALLBACK is RejectionCode.RULE_VIOLATION
     assert "NOT_FOUND" in detail
-    assert str(Rejection(code, None, detail)).startswith("RULE_VIOLATION")
+    assert str(Refusal(code, None, detail)).startswith("RULE_VIOLATION")
 
 
 @pytest.mark.parametrize("raw", [None, 404, ["MALFORMED"], "", "not_found", "11010519491231002X 张三", "A" * 41])

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from gateway.config import DEFAULT_CONFIG, load_config
-from gateway.errors import ConfigError, Rejection
+from gateway.errors import ConfigError, Refusal
 from gateway.errors import RejectionCode as C
 from gateway.translate import make_envelope, translate
 
@@ -52,7 +52,7 @@ def test_a_new_anhui_city_by_configuration(with_bengbu: Path, samples_dir: Path)
     assert back.item_code == "000172001000"
     # an item Bengbu does not offer is refused at the source's item field
     tree["body"]["localItemCode"] = "330200-XK-000131001000-01"
-    with pytest.raises(Rejection) as info:
+    with pytest.raises(Refusal) as info:
         translate(registry, "ningbo", "bengbu", "case", json.dumps(tree, ensure_ascii=False).encode(),
                   make_envelope(None, datetime.now(UTC)))
     assert (info.value.code, info.value.where) == (C.UNKNOWN_ITEM, "body.localItemCode")
@@ -63,7 +63,7 @@ def test_the_default_registry_has_no_bengbu(config: object, samples_dir: Path) -
     assert registry.serving_platform("340302") is None
     tree = json.loads((samples_dir / "zlb/case/SC002.json").read_bytes())
     tree["body"]["handleAreaCode"] = "340302"
-    with pytest.raises(Rejection) as info:
+    with pytest.raises(Refusal) as info:
         registry.adapter("zlb").decode("case", json.dumps(tree, ensure_ascii=False).encode())
     assert info.value.code is C.UNKNOWN_REGION
 

@@ -94,11 +94,15 @@ async def test_a_rotated_key_keeps_older_payloads_readable(tmp_path: Path) -> No
         await store.close()
 
 
-def test_the_documented_rotation_settings_are_read() -> None:
+def test_the_documented_rotation_settings_are_read(tmp_path: Path) -> None:
     text = (Path(__file__).resolve().parents[1] / "docs" / "operations.md").read_text(encoding="utf-8")
     (block,) = [b for b in re.findall(r"```toml\n(.*?)\n```", text, re.DOTALL) if "older_keys" in b]
+    assert "/etc/tongban/keys/" in block
+    # the documented folder, moved here: a rotated-out key file must exist (dev credentials generate current keys only)
+    block = block.replace("/etc/tongban/keys/", f"{tmp_path}/")
+    (tmp_path / "key-1.hex").write_text("00" * 16 + "\n", encoding="ascii")
     data = tomllib.loads(DEFAULT_CONFIG.read_text(encoding="utf-8"))
     data["message_log"].update(tomllib.loads(block)["message_log"])
     settings = parse_config(data, "docs", Path("/")).message_log
     assert settings is not None and settings.key_id == "key-2"
-    assert settings.older_keys == {"key-1": (Path("/etc/tongban/keys/key-1.hex"), "SM4-GCM")}
+    assert settings.older_keys == {"key-1": (tmp_path / "key-1.hex", "SM4-GCM")}

@@ -18,7 +18,7 @@ import pytest
 from lxml import etree
 
 from gateway.compare import business_diff, same_record
-from gateway.errors import Rejection
+from gateway.errors import Refusal
 from gateway.errors import RejectionCode as C
 from gateway.translate import make_envelope, translate
 
@@ -121,7 +121,7 @@ def test_every_bad_sample_is_refused_with_its_listed_code(
         listed = {r["file"]: r["expected_error"] for r in csv.DictReader(fh)}
     assert listed[file] == code
     destination = "anhui" if dialect != "anhui" else "zlb"
-    with pytest.raises(Rejection) as info:
+    with pytest.raises(Refusal) as info:
         translate(registry, dialect, destination, record_type, (samples_dir / "bad" / file).read_bytes(),
                   make_envelope(None, datetime.now(UTC)))
     assert info.value.code.value == code
@@ -131,7 +131,7 @@ def test_destination_that_does_not_offer_the_item_names_the_source_field(registr
     tree = json.loads((samples_dir / "zlb/case/SC002.json").read_bytes())
     tree["body"]["localItemCode"] = "330200-XK-000101017000-01"  # 机动车驾驶证补领: not offered through G60
     body = json.dumps(tree, ensure_ascii=False).encode()
-    with pytest.raises(Rejection) as info:
+    with pytest.raises(Refusal) as info:
         translate(registry, "zlb", "g60", "case", body, make_envelope(None, datetime.now(UTC)))
     assert (info.value.code, info.value.where) == (C.UNKNOWN_ITEM, "body.localItemCode")
     translate(registry, "zlb", "songjiang", "case", body, make_envelope(None, datetime.now(UTC)))
@@ -141,7 +141,7 @@ def test_unknown_region_wins_over_the_destination_item(registry: Any, samples_di
     tree = json.loads((samples_dir / "zlb/case/SC002.json").read_bytes())
     tree["body"]["localItemCode"] = "330200-XK-000101017000-01"
     tree["body"]["handleAreaCode"] = "320600"
-    with pytest.raises(Rejection) as info:
+    with pytest.raises(Refusal) as info:
         translate(registry, "zlb", "g60", "case", json.dumps(tree, ensure_ascii=False).encode(),
                   make_envelope(None, datetime.now(UTC)))
     assert info.value.code is C.UNKNOWN_REGION
@@ -157,7 +157,7 @@ def test_anhui_site_rule_picks_huainan_codes_for_3404(registry: Any, samples_dir
 @pytest.mark.parametrize(("source", "destination"), [("hunan", "anhui"), ("anhui", "hunan"), ("zlb", "g60")])
 def test_types_a_side_does_not_carry_are_unsupported(registry: Any, source: str, destination: str) -> None:
     record_type = "licence" if "hunan" in (source, destination) else "evaluation"
-    with pytest.raises(Rejection) as info:
+    with pytest.raises(Refusal) as info:
         translate(registry, source, destination, record_type, b"{}", make_envelope(None, datetime.now(UTC)))
     assert info.value.code is C.UNSUPPORTED_TYPE
 
@@ -165,19 +165,19 @@ def test_types_a_side_does_not_carry_are_unsupported(registry: Any, source: str,
 def test_a_catalogue_page_too_large_for_one_item_batch(registry: Any, samples_dir: Path) -> None:
     page = json.loads((samples_dir / "anhui/item/SI001.json").read_bytes())
     page["data"]["list"] = page["data"]["list"] * 501
-    with pytest.raises(Rejection) as info:
+    with pytest.raises(Refusal) as info:
         translate(registry, "hefei", "yrd-map", "item", json.dumps(page, ensure_ascii=False).encode(),
                   make_envelope(None, datetime.now(UTC)))
     assert (info.value.code, info.value.where) == (C.BATCH_TOO_LARGE, "data.list")
     page["data"]["list"] = []
-    with pytest.raises(Rejection) as info:
+    with pytest.raises(Refusal) as info:
         translate(registry, "hefei", "yrd-map", "item", json.dumps(page, ensure_ascii=False).encode(),
                   make_envelope(None, datetime.now(UTC)))
     assert (info.value.code, info.value.where) == (C.MISSING_FIELD, "data.list")
 
 
 def test_yrd_map_takes_item_batches_only(registry: Any, samples_dir: Path) -> None:
-    with pytest.raises(Rejection) as info:
+    with pytest.raises(Refusal) as info:
         translate(registry, "hefei", "yrd-map", "case", (samples_dir / "anhui/case/SC001.json").read_bytes(),
                   make_envelope(None, datetime.now(UTC)))
     assert info.value.code is C.UNSUPPORTED_TYPE

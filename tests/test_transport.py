@@ -14,9 +14,10 @@ from aiohttp.test_utils import TestServer
 
 from adapters.wire import HttpRequest
 from gateway.delivery import ConnectionFailed
-from gateway.delivery.outcomes import DeliveryTimeout, PermanentRefusal, TransientDeliveryError
+from gateway.delivery.outcomes import DeliveryTimeout, TransientDeliveryError, Undeliverable
 from gateway.delivery.policy import DeadLetter, RetryPolicy, next_action
 from gateway.delivery.retrying import send_with_short_retries
+from gateway.errors import Refusal
 from gateway.observability.context import bind_request
 from gateway.observability.tracing import new_traceparent, parse_traceparent
 from gateway.transport import (
@@ -85,7 +86,7 @@ def test_every_aiohttp_client_exception_class_is_in_the_table() -> None:
     [
         (Fate.CONNECTION, ConnectionFailed),
         (Fate.TIMEOUT, DeliveryTimeout),
-        (Fate.PERMANENT, PermanentRefusal),
+        (Fate.PERMANENT, Undeliverable),
         (Fate.CONFIGURATION, DestinationMisconfigured),
     ],
 )
@@ -98,6 +99,7 @@ def test_each_fate_maps_to_its_delivery_type(fate: Fate, expected: type[Exceptio
         assert type(mapped) is expected, cls
         transient = isinstance(mapped, TransientDeliveryError)
         assert transient == (fate in (Fate.CONNECTION, Fate.TIMEOUT))
+        assert not isinstance(mapped, Refusal)  # nobody refused the message: never a §10 refusal
 
 
 @pytest.mark.parametrize("url", ["", "/partners/x", "ftp://127.0.0.1/x", "http:///x", "127.0.0.1:9101/x"])
@@ -179,3 +181,4 @@ async def test_a_bad_base_url_dead_letters_at_once_instead_of_retrying() -> None
     action = next_action(policy, 1, 1000.0, 1000.0, info.value, rng=random.Random(1))
     assert isinstance(action, DeadLetter)
     assert action.code == DESTINATION_MISCONFIGURED
+    assert "refused by" not in action.reason  # nobody refused it: the reason says what to fix

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from gateway.errors import Rejection
+from gateway.errors import Refusal
 from gateway.errors import RejectionCode as C
 
 from ..base import DialectAdapter, Envelope
@@ -28,14 +28,14 @@ class AnhuiAdapter(DialectAdapter):
         if record_type in ("licence", "item"):
             data = tree.get("data")
             if type(data) is not dict:
-                raise Rejection(C.MALFORMED, "data", "the response envelope has no data object")
+                raise Refusal(C.MALFORMED, "data", "the response envelope has no data object")
             if record_type == "licence":
                 return data
             items = data.get("list")
             if type(items) is not list:
-                raise Rejection(C.MALFORMED, "data.list", "the catalogue page has no list")
+                raise Refusal(C.MALFORMED, "data.list", "the catalogue page has no list")
             if len(items) > CATALOGUE_PAGE_LIMIT:
-                raise Rejection(C.BATCH_TOO_LARGE, "data.list", f"more than {CATALOGUE_PAGE_LIMIT} items in a page")
+                raise Refusal(C.BATCH_TOO_LARGE, "data.list", f"more than {CATALOGUE_PAGE_LIMIT} items in a page")
             return items
         return tree
 

@@ -2,9 +2,9 @@
 
 Client role (``Client``): every call renders the record with the adapter, signs a fresh request (new timestamp
 and nonce, so a retry is re-signed), sends it through the injected ``Transport``, verifies the answer's JWS and maps
-it: success → a result; a business refusal (200 + ``"400"``) or an authentication refusal (401, 413) →
-``PermanentRefusal``; 5xx or ``"500"`` → ``ServerError``; 429 → ``Throttled``; an unsigned or badly signed 2xx/4xx
-answer → ``ServerError("unverified answer")`` (the receiver may have accepted it, so the caller retries with the
+it: success → a result; a business refusal (200 + ``"400"``) or an authentication refusal (401, 413) → a
+``Refusal`` with ``side=peer``; 5xx or ``"500"`` → ``ServerError``; 429 → ``Throttled``; an unsigned or badly signed
+2xx/4xx answer → ``ServerError("unverified answer")`` (the receiver may have accepted it, so the caller retries with the
 same idempotency key).
 
 Server role (``Endpoint``): README §10 step 1 in order (body size → TIF → JWS → window and nonce), then decoding
@@ -31,10 +31,10 @@ from adapters.base import Envelope
 from adapters.licence_sign import verify_issuer_signature
 from adapters.linkfiles import LinkReader, write_file, write_keypair
 from adapters.wire import HttpRequest, HttpResponse
-from gateway.delivery.outcomes import PermanentRefusal, ServerError, Throttled
+from gateway.delivery.outcomes import ServerError, Throttled
 from gateway.delivery.retry_after import parse_retry_after
 from gateway.dialects import LinkKeys
-from gateway.errors import Rejection, peer_code
+from gateway.errors import Refusal
 from gateway.errors import RejectionCode as C
 from gateway.model.records import LicenceQuery
 from gateway.observability.refusals import note_refusal
@@ -216,7 +216,7 @@ class Client(PlatformClient):
         try:
             w.verify_body(response.header(w.H_JWS), response.body, link.peer_jws_keys)
             answer = w.read_answer(response.status, response.body)
-        except Rejection as exc:
+        except Refusal as exc:
             raise ServerError("unverified answer") from exc
         if answer.ok:
             return answer
@@ -225,8 +225,7 @@ class Client(PlatformClient):
         code = answer.error_code or {401: "AUTH_FAILED", 413: "BODY_TOO_LARGE"}.get(response.status)
         if code is None:
             raise ServerError(f"unreadable refusal (HTTP {response.status})")
-        parsed, unknown = peer_code(code)  # README §10 codes only; an unknown one maps to the documented fallback
-        raise PermanentRefusal(parsed.value, unknown or answer.msg, where=answer.field)
+        raise Refusal.from_peer(code, answer.field, answer.msg)  # an unknown code maps to the documented fallback
 
     async def submit(self, record_type: str, record: Any, message_id: str) -> Accepted:
         """§6.1-§6.3; the receipt number is ``data.receiptNo``."""
@@ -245,15 +244,10 @@ class Client(PlatformClient):
         request = self._signed("POST", w.PATHS["licence_query"], body)
         response = await self.transport.send(request)
         answer = self._check(response)
-        try:
-            licence = self.ctx.adapter.decode("licence", response.body)
-            signature = w.read_digital_sign(answer.data)
-        except Rejection as exc:
-            raise PermanentRefusal(exc.code.value, exc.detail, where=exc.where) from exc
-        try:
-            verify_issuer_signature(licence, signature, self.ctx.link.licence_certs, "data.digitalSign")
-        except Rejection as exc:
-            raise PermanentRefusal(exc.code.value, exc.detail, where=exc.where) from exc
+        # what does not decode or verify is a Refusal of ours (side=ours): permanent, like every refusal
+        licence = self.ctx.adapter.decode("licence", response.body)
+        signature = w.read_digital_sign(answer.data)
+        verify_issuer_signature(licence, signature, self.ctx.link.licence_certs, "data.digitalSign")
         return LicenceAnswer(licence, signature)
 
     async def fetch_catalogue(self, page_no: int, page_size: int, since: datetime | None) -> CataloguePage:
@@ -263,11 +257,9 @@ class Client(PlatformClient):
         query = w.catalogue_query(page_no, page_size, since)
         response = await self.transport.send(self._signed("GET", w.CATALOGUE_PATH, b"", query))
         self._check(response)
-        try:
-            batch = self.ctx.adapter.decode("item", response.body)
-            number, size, total = w.read_page_numbers(response.body)
-        except Rejection as exc:
-            raise PermanentRefusal(exc.code.value, exc.detail, where=exc.where) from exc
+        # a page that does not decode is a Refusal of ours (side=ours): permanent, like every refusal
+        batch = self.ctx.adapter.decode("item", response.body)
+        number, size, total = w.read_page_numbers(response.body)
         return CataloguePage(number, size, total, batch.items)
 
 
@@ -279,14 +271,14 @@ class Endpoint(PlatformEndpoint):
         posts = [Route("POST", path, self._post_handler(op)) for op, path in w.PATHS.items()]
         return [*posts, Route("GET", w.CATALOGUE_PATH, self._catalogue)]
 
-    def refuse(self, request: HttpRequest, rejection: Rejection) -> HttpResponse:
+    def refuse(self, request: HttpRequest, rejection: Refusal) -> HttpResponse:
         return self._refuse(rejection)
 
     def _answer(self, status: int, body: bytes, extra: dict[str, str] | None = None) -> HttpResponse:
         headers = {w.H_JWS: w.sign_body(body, self.ctx.link.jws_key), "content-type": _JSON, **(extra or {})}
         return HttpResponse(status, headers, body)
 
-    def _refuse(self, rejection: Rejection) -> HttpResponse:
+    def _refuse(self, rejection: Refusal) -> HttpResponse:
         note_refusal(rejection)  # counted and logged once, at the gateway's partner edge
         return self._answer(*w.render_refusal(rejection))
 
@@ -300,7 +292,7 @@ class Endpoint(PlatformEndpoint):
             await self.replay.check(scope, tif.nonce, tif.timestamp, self.ctx.clock())
         except Replayed as exc:
             where = w.H_TIMESTAMP if exc.reason == "outside_window" else w.H_NONCE
-            raise Rejection(C.REPLAYED, where, exc.reason) from exc
+            raise Refusal(C.REPLAYED, where, exc.reason) from exc
         return tif
 
     async def _guarded(self, request: HttpRequest, op: str) -> HttpResponse:
@@ -317,10 +309,10 @@ class Endpoint(PlatformEndpoint):
             )
             result = await self.handler(call)
             return self._answer(200, self._render(op, record, result))
-        except Rejection as exc:
+        except Refusal as exc:
             return self._refuse(exc)
         except SigningError as exc:
-            return self._refuse(Rejection(C.SIGNATURE_INVALID, w.H_JWS, exc.reason))
+            return self._refuse(Refusal(C.SIGNATURE_INVALID, w.H_JWS, exc.reason))
         except Exception as exc:  # the documented fault answer (§4: 5xx, code "500"), never a traceback page
             fault = fault_of(exc)
             log_fault(log, self.ctx.platform.id, op, exc, fault)

@@ -25,7 +25,7 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import urlencode
 
-from gateway.errors import Rejection
+from gateway.errors import Refusal
 from gateway.errors import RejectionCode as C
 from gateway.model.licence_sign import LicenceSignature
 from signing.digests import constant_time_equal_hex, sha256_hex
@@ -117,8 +117,8 @@ class TifCredentials:
     nonce: str
 
 
-def _auth_failed(where: str, detail: str) -> Rejection:
-    return Rejection(C.AUTH_FAILED, where, detail)
+def _auth_failed(where: str, detail: str) -> Refusal:
+    return Refusal(C.AUTH_FAILED, where, detail)
 
 
 def read_tif(headers: Mapping[str, str], tokens: Mapping[str, Secret]) -> TifCredentials:
@@ -162,11 +162,11 @@ def verify_body(
 ) -> str:
     """Verify ``x-ah-jws`` over ``body``; the kid that verified, or ``SIGNATURE_INVALID`` (missing included)."""
     if not value:
-        raise Rejection(C.SIGNATURE_INVALID, H_JWS, "no message signature")
+        raise Refusal(C.SIGNATURE_INVALID, H_JWS, "no message signature")
     try:
         return verify_detached(value, body, keys, algs)
     except SigningError as exc:
-        raise Rejection(C.SIGNATURE_INVALID, H_JWS, exc.reason) from exc
+        raise Refusal(C.SIGNATURE_INVALID, H_JWS, exc.reason) from exc
 
 
 # --- answers (§4) ------------------------------------------------------------------------------------------------
@@ -202,7 +202,7 @@ def answer_status(code: C | str) -> int:
     return _TRANSPORT_STATUS.get(C(code), 200)
 
 
-def render_refusal(rejection: Rejection) -> tuple[int, bytes]:
+def render_refusal(rejection: Refusal) -> tuple[int, bytes]:
     """(HTTP status, body) for a refusal. The message names the code only, never the refused value."""
     status = answer_status(rejection.code)
     code = "400" if status == 200 else str(status)
@@ -230,12 +230,12 @@ class Answer:
 
 
 def read_answer(status: int, body: bytes) -> Answer:
-    """Parse an answer body; ``Rejection(MALFORMED)`` when it is not the §4 envelope."""
+    """Parse an answer body; ``Refusal(MALFORMED)`` when it is not the §4 envelope."""
     tree = parse_json(body)
     code = tree.get("code")
     msg = tree.get("msg")
     if not isinstance(code, str):
-        raise Rejection(C.MALFORMED, "code", "the answer has no code")
+        raise Refusal(C.MALFORMED, "code", "the answer has no code")
     data = tree.get("data")
     error_code = field = None
     if isinstance(data, dict):
@@ -260,7 +260,7 @@ def _int_param(query: Mapping[str, str], name: str, default: int, low: int, high
         return default
     # the length first: int() of thousands of digits raises (Python's digit limit) instead of answering
     if len(raw) > len(str(high)) or not raw.isascii() or not raw.isdigit() or not low <= int(raw) <= high:
-        raise Rejection(C.BAD_FORMAT, name, f"{name} must be an integer from {low} to {high}")
+        raise Refusal(C.BAD_FORMAT, name, f"{name} must be an integer from {low} to {high}")
     return int(raw)
 
 
@@ -277,9 +277,9 @@ def read_catalogue_query(query: Mapping[str, str]) -> tuple[int, int, datetime |
         try:
             since = datetime.strptime(raw, _SINCE)
         except ValueError:
-            raise Rejection(C.BAD_FORMAT, "updatedSince", "updatedSince is not yyyy-MM-dd HH:mm:ss") from None
+            raise Refusal(C.BAD_FORMAT, "updatedSince", "updatedSince is not yyyy-MM-dd HH:mm:ss") from None
         if len(raw) != 19:  # strptime accepts single-digit fields; the document does not
-            raise Rejection(C.BAD_FORMAT, "updatedSince", "updatedSince is not yyyy-MM-dd HH:mm:ss")
+            raise Refusal(C.BAD_FORMAT, "updatedSince", "updatedSince is not yyyy-MM-dd HH:mm:ss")
     return page_no, page_size, since
 
 
@@ -299,12 +299,12 @@ def read_digital_sign(data: Any) -> LicenceSignature:
     sign = data.get("digitalSign") if isinstance(data, dict) else None
     where = "data.digitalSign"
     if not isinstance(sign, dict):
-        raise Rejection(C.SIGNATURE_INVALID, where, "the licence carries no issuer signature")
+        raise Refusal(C.SIGNATURE_INVALID, where, "the licence carries no issuer signature")
     values = {k: sign.get(k) for k in ("alg", "userId", "signCertSN", "value")}
     if not all(isinstance(v, str) and v for v in values.values()):
-        raise Rejection(C.SIGNATURE_INVALID, where, "the issuer signature is incomplete")
+        raise Refusal(C.SIGNATURE_INVALID, where, "the issuer signature is incomplete")
     if values["alg"] != "SM2-SM3" or values["userId"] != "1234567812345678":
-        raise Rejection(C.SIGNATURE_INVALID, where, "the issuer signature uses another algorithm or user id")
+        raise Refusal(C.SIGNATURE_INVALID, where, "the issuer signature uses another algorithm or user id")
     return LicenceSignature(value=values["value"], cert_sn=values["signCertSN"])  # type: ignore[arg-type]
 
 
@@ -326,5 +326,5 @@ def read_page_numbers(body: bytes) -> tuple[int, int, int]:
     data = parse_json(body).get("data")
     numbers = [data.get(k) if isinstance(data, dict) else None for k in ("pageNo", "pageSize", "total")]
     if not all(type(n) is int and n >= 0 for n in numbers):
-        raise Rejection(C.MALFORMED, "data", "the catalogue page has no pageNo, pageSize and total")
+        raise Refusal(C.MALFORMED, "data", "the catalogue page has no pageNo, pageSize and total")
     return numbers[0], numbers[1], numbers[2]  # type: ignore[return-value]

@@ -20,7 +20,7 @@ from typing import Any
 
 from lxml import etree
 
-from gateway.errors import Rejection, peer_code
+from gateway.errors import Refusal, peer_code
 from gateway.errors import RejectionCode as C
 from mappings.formats import DATETIME_WIRES
 
@@ -88,7 +88,7 @@ def _only(element: Any, local: str, where: str) -> Any:
     """The one child ``local`` (absent → ``None``); twice is ``MALFORMED`` (§3)."""
     found = _children(element, local)
     if len(found) > 1:
-        raise Rejection(C.MALFORMED, where, f"element {local} occurs more than once")
+        raise Refusal(C.MALFORMED, where, f"element {local} occurs more than once")
     return found[0] if found else None
 
 
@@ -96,7 +96,7 @@ def _leaf_text(element: Any, where: str) -> str | None:
     if element is None:
         return None
     if len(element):
-        raise Rejection(C.MALFORMED, where, "an envelope field holds child elements")
+        raise Refusal(C.MALFORMED, where, "an envelope field holds child elements")
     return element.text or None
 
 
@@ -109,7 +109,7 @@ def _read_document(body: bytes) -> Any:
         # §2: Python's codec implements the GB 18030-2005 mapping (FE 51 → U+E816, U+20087 → 95 32 90 31).
         text = body[start:].decode("gb18030")
     except UnicodeDecodeError:
-        raise Rejection(C.ENCODING_MISMATCH, None, "body is not valid GB18030") from None
+        raise Refusal(C.ENCODING_MISMATCH, None, "body is not valid GB18030") from None
     refuse_dtd(text)
     return parse_xml(text)
 
@@ -122,10 +122,10 @@ def parse_envelope(body: bytes) -> tuple[dict[str, str], Any]:
     """
     root = _read_document(body)
     if root.tag != _qname("G60Message"):
-        raise Rejection(C.MALFORMED, "G60Message", "the root element is not G60Message in urn:yrd:g60:ywtb:1.0")
+        raise Refusal(C.MALFORMED, "G60Message", "the root element is not G60Message in urn:yrd:g60:ywtb:1.0")
     header = _only(root, "Header", "Header")
     if header is None or _only(root, "Body", "Body") is None:
-        raise Rejection(C.MALFORMED, "G60Message", "G60Message needs a Header and a Body")
+        raise Refusal(C.MALFORMED, "G60Message", "G60Message needs a Header and a Body")
     values: dict[str, str] = {}
     seen: set[str] = set()
     for child in header:  # one pass: this runs on every message
@@ -134,7 +134,7 @@ def parse_envelope(body: bytes) -> tuple[dict[str, str], Any]:
             continue  # §3: elements that are not listed are ignored
         where = f"Header/{name}"
         if name in seen:
-            raise Rejection(C.MALFORMED, where, f"element {name} occurs more than once")
+            raise Refusal(C.MALFORMED, where, f"element {name} occurs more than once")
         seen.add(name)
         text = _leaf_text(child, where)
         if text is not None:
@@ -145,11 +145,11 @@ def parse_envelope(body: bytes) -> tuple[dict[str, str], Any]:
 def _body_element(header: dict[str, str], root: Any, message_type: str, local: str) -> Any:
     """README §10 step 6: the MessageType and the one record element in Body."""
     if header.get("MessageType") != message_type:
-        raise Rejection(C.MALFORMED, "Header/MessageType", f"MessageType must be {message_type}")
+        raise Refusal(C.MALFORMED, "Header/MessageType", f"MessageType must be {message_type}")
     body = _only(root, "Body", "Body")
     documented = [child for child in body if child.tag in BODY_ELEMENTS]
     if len(documented) != 1 or documented[0].tag != _qname(local):
-        raise Rejection(C.MALFORMED, "Body", f"Body must hold exactly one {local}")
+        raise Refusal(C.MALFORMED, "Body", f"Body must hold exactly one {local}")
     return documented[0]
 
 
@@ -157,14 +157,14 @@ def _batch_items(batch: Any) -> list[Any]:
     """§6.4, README §10 step 7: 1-500 Item and ``@Count`` equal to their number, before any item field."""
     items = _children(batch, "Item")
     if len(items) > BATCH_LIMIT:
-        raise Rejection(C.BATCH_TOO_LARGE, "ItemBatch", f"more than {BATCH_LIMIT} Item in one ItemBatch")
+        raise Refusal(C.BATCH_TOO_LARGE, "ItemBatch", f"more than {BATCH_LIMIT} Item in one ItemBatch")
     if not items:
-        raise Rejection(C.MISSING_FIELD, "ItemBatch/Item", "an ItemBatch holds at least one Item")
+        raise Refusal(C.MISSING_FIELD, "ItemBatch/Item", "an ItemBatch holds at least one Item")
     count = batch.get("Count")
     if count is None:
-        raise Rejection(C.MISSING_FIELD, "ItemBatch/@Count", "ItemBatch needs its Count")
+        raise Refusal(C.MISSING_FIELD, "ItemBatch/@Count", "ItemBatch needs its Count")
     if count != str(len(items)):
-        raise Rejection(C.RULE_VIOLATION, "ItemBatch/@Count", "Count differs from the number of Item elements")
+        raise Refusal(C.RULE_VIOLATION, "ItemBatch/@Count", "Count differs from the number of Item elements")
     return items
 
 
@@ -195,7 +195,7 @@ class G60Adapter(DialectAdapter):
         message_type, local = RECORDS[record_type]
         if record_type == "item" and not 0 < len(tree) <= BATCH_LIMIT:  # §6.4: 1-500 Item, README §10 step 10
             code = C.MISSING_FIELD if not tree else C.BATCH_TOO_LARGE
-            raise Rejection(code, "ItemBatch", f"an ItemBatch holds 1 to {BATCH_LIMIT} Item")
+            raise Refusal(code, "ItemBatch", f"an ItemBatch holds 1 to {BATCH_LIMIT} Item")
         if envelope.sent_at.tzinfo is None:
             raise ValueError("Envelope.sent_at must be an aware datetime (SentAt is written in Beijing time)")
         # Written as text straight from the tree (the same document build_element makes, several times faster: a
@@ -219,7 +219,7 @@ class G60Adapter(DialectAdapter):
 def _tree(element: Any, shape: dict[str, Any], where: str) -> dict[str, Any]:
     try:
         return element_tree(element, shape, NS)
-    except Rejection as exc:  # a repeated element inside the record: name the record that holds it
+    except Refusal as exc:  # a repeated element inside the record: name the record that holds it
         raise exc.at(where) from None
 
 
@@ -261,7 +261,7 @@ class Receipt:
         return cls(ref_message_id, True)
 
     @classmethod
-    def reject(cls, ref_message_id: str, rejection: Rejection) -> Receipt:
+    def reject(cls, ref_message_id: str, rejection: Refusal) -> Receipt:
         """The receipt refusing a message; a rejection's detail never holds the refused value (gateway.errors)."""
         return cls(ref_message_id, False, rejection.code, rejection.where, rejection.detail or None)
 
@@ -332,7 +332,7 @@ def _code(value: str | None, where: str) -> C | None:
 
 def _choice(value: str | None, yes: str, no: str, where: str) -> bool:
     if value not in (yes, no):
-        raise Rejection(C.MISSING_FIELD if value is None else C.UNKNOWN_CODE, where, f"must be {yes} or {no}")
+        raise Refusal(C.MISSING_FIELD if value is None else C.UNKNOWN_CODE, where, f"must be {yes} or {no}")
     return value == yes
 
 
@@ -348,11 +348,11 @@ def receipt_of(header: dict[str, str], root: Any) -> Receipt:
               for n in ("Result", "ErrorCode", "ErrorPath", "Message")}
     ref = element.get("RefMessageId")
     if not ref:
-        raise Rejection(C.MISSING_FIELD, "Receipt/@RefMessageId", "a receipt names the message it answers")
+        raise Refusal(C.MISSING_FIELD, "Receipt/@RefMessageId", "a receipt names the message it answers")
     accepted = _choice(values["Result"], "ACCEPTED", "REJECTED", "Receipt/Result")
     code = _code(values["ErrorCode"], "Receipt/ErrorCode")
     if not accepted and code is None:
-        raise Rejection(C.MISSING_FIELD, "Receipt/ErrorCode", "a rejecting receipt carries its code")
+        raise Refusal(C.MISSING_FIELD, "Receipt/ErrorCode", "a rejecting receipt carries its code")
     return Receipt(ref, accepted, code, values["ErrorPath"], values["Message"])
 
 
@@ -372,5 +372,5 @@ def item_batch_result_of(header: dict[str, str], root: Any) -> ItemBatchResult:
                                   _code(r.get("ErrorCode"), f"{where}/@ErrorCode"), r.get("ErrorPath")))
     result = ItemBatchResult(element.get("BatchNo") or "", tuple(results))
     if element.get("Accepted") != str(result.accepted) or element.get("Rejected") != str(result.rejected):
-        raise Rejection(C.RULE_VIOLATION, "ItemBatchResult", "Accepted/Rejected differ from the results")
+        raise Refusal(C.RULE_VIOLATION, "ItemBatchResult", "Accepted/Rejected differ from the results")
     return result

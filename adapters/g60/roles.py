@@ -58,8 +58,8 @@ from adapters.g60.scheme import (
     verify_signature,
 )
 from adapters.wire import HttpRequest, HttpResponse
-from gateway.delivery.outcomes import PermanentRefusal, ServerError
-from gateway.errors import ConfigError, Rejection
+from gateway.delivery.outcomes import ServerError
+from gateway.errors import ConfigError, Refusal
 from gateway.errors import RejectionCode as C
 from gateway.model.records import Item, ItemBatch, LicenceQuery
 from gateway.model.timefmt import BEIJING
@@ -163,7 +163,7 @@ class Client(PlatformClient):
         if header.get("MessageType") == "Receipt":
             try:
                 receipt = receipt_of(header, root)
-            except Rejection as exc:
+            except Refusal as exc:
                 raise _unverified() from exc
             refusal = refusal_of(receipt, message_id)
             if refusal is not None:
@@ -185,12 +185,10 @@ class Client(PlatformClient):
         header, root = await self._call("licence_query", query, message_id)
         self._answer(header, root, message_id, "LicenceData")
         adapter = _adapter(self.ctx)
-        try:
-            licence = adapter.decode_record(adapter.mapping("licence"), adapter.record_tree("licence", header, root))
-            signature = read_licence_signature(root)
-            verify_licence_signature(licence, signature, dict(self.link.licence_keys))
-        except Rejection as exc:  # the peer signed it, so it is the peer's answer: a permanent refusal
-            raise PermanentRefusal(exc.code.value, exc.detail, where=exc.where) from exc
+        # the peer signed it, so it is the peer's answer: a permanent refusal
+        licence = adapter.decode_record(adapter.mapping("licence"), adapter.record_tree("licence", header, root))
+        signature = read_licence_signature(root)
+        verify_licence_signature(licence, signature, dict(self.link.licence_keys))
         return LicenceAnswer(licence, signature)
 
     async def upload_items(self, batch: ItemBatch, message_id: str) -> BatchResult:
@@ -198,7 +196,7 @@ class Client(PlatformClient):
         self._answer(header, root, message_id, "ItemBatchResult")
         try:
             result = item_batch_result_of(header, root)
-        except Rejection as exc:
+        except Refusal as exc:
             raise _unverified() from exc
         return BatchResult(
             result.batch_no,
@@ -225,7 +223,7 @@ class Endpoint(PlatformEndpoint):
     def routes(self) -> list[Route]:
         return [Route("POST", path_for(self.ctx.platform), self._handle)]
 
-    def refuse(self, request: HttpRequest, rejection: Rejection) -> HttpResponse:
+    def refuse(self, request: HttpRequest, rejection: Refusal) -> HttpResponse:
         """§7: even a body too large is answered with a signed ``REJECTED`` receipt, HTTP 200."""
         return self._http(200, self._refuse({}, rejection), {})
 
@@ -288,15 +286,15 @@ class Endpoint(PlatformEndpoint):
             operation = operation_of(header, self._operations())
             message_id = header.get("MessageId")
             if message_id is None:
-                raise Rejection(C.MALFORMED, "Header/MessageId", "a message carries its MessageId")
+                raise Refusal(C.MALFORMED, "Header/MessageId", "a message carries its MessageId")
             record = self._decode(operation, header, root)
             call = InboundCall(self.ctx.platform.id, sender, operation, record, message_id, body, headers=headers)
             result = await self.handler(call)
             return self._render(header, root, result)
-        except Rejection as exc:
+        except Refusal as exc:
             return self._refuse(header, exc)
         except SigningError as exc:
-            return self._refuse(header, Rejection(C.SIGNATURE_INVALID, None, exc.reason))
+            return self._refuse(header, Refusal(C.SIGNATURE_INVALID, None, exc.reason))
 
     def _decode(self, operation: str, header: dict[str, str], root: Any) -> Any:
         adapter = _adapter(self.ctx)
@@ -305,11 +303,11 @@ class Endpoint(PlatformEndpoint):
         tree = adapter.record_tree(record_type, header, root)  # README §10 steps 6-7 (batch counts first)
         if operation != "item_batch":
             return adapter.decode_record(mapping, tree)
-        entries: list[Item | Rejection] = []
+        entries: list[Item | Refusal] = []
         for i, item_tree in enumerate(tree):  # §9: each item on its own; a bad one does not stop the batch
             try:
                 entries.append(adapter.decode_record(mapping, item_tree))
-            except Rejection as exc:
+            except Refusal as exc:
                 where = adapter.entry_where(exc.where, i)
                 entries.append(exc.at(where.removeprefix("ItemBatch/").replace(f"Item[{i + 1}]", "Item", 1)))
         return entries
@@ -341,9 +339,9 @@ class Endpoint(PlatformEndpoint):
             if result.signature is not None:
                 put_licence_signature(answer_root, result.signature)
             return sign_message(answer_root, self.link.signer)
-        raise Rejection(C.UNSUPPORTED_TYPE, None, "this endpoint has no answer of that kind")
+        raise Refusal(C.UNSUPPORTED_TYPE, None, "this endpoint has no answer of that kind")
 
-    def _refuse(self, header: dict[str, str], rejection: Rejection) -> bytes:
+    def _refuse(self, header: dict[str, str], rejection: Refusal) -> bytes:
         """§7: a ``REJECTED`` receipt, signed like every answer."""
         note_refusal(rejection)  # counted and logged once, at the gateway's partner edge
         receipt = Receipt.reject(header.get("MessageId") or UNKNOWN_REF, rejection)

@@ -26,9 +26,9 @@ from cryptography import x509
 from lxml import etree
 
 from adapters.licence_sign import verify_issuer_signature
-from gateway.delivery.outcomes import PermanentRefusal, ServerError, Throttled
+from gateway.delivery.outcomes import ServerError, Throttled
 from gateway.delivery.retry_after import parse_retry_after
-from gateway.errors import Rejection
+from gateway.errors import Refusal, Side
 from gateway.errors import RejectionCode as C
 from gateway.model.licence_sign import LicenceSignature, licence_signing_string
 from gateway.model.records import Licence
@@ -142,11 +142,11 @@ def authenticate_peer(header: dict[str, str], tls_code: str | None, allowed: fro
     """§1: the TLS client certificate's ``serialNumber`` must be the ``SenderCode`` (and one we deal with)."""
     sender = header.get("SenderCode")
     if tls_code is None:
-        raise Rejection(C.AUTH_FAILED, None, "no accepted client certificate")
+        raise Refusal(C.AUTH_FAILED, None, "no accepted client certificate")
     if sender is None or sender != tls_code:
-        raise Rejection(C.AUTH_FAILED, "Header/SenderCode", "SenderCode differs from the client certificate")
+        raise Refusal(C.AUTH_FAILED, "Header/SenderCode", "SenderCode differs from the client certificate")
     if sender not in allowed:
-        raise Rejection(C.AUTH_FAILED, "Header/SenderCode", "this sender is not a partner of this link")
+        raise Refusal(C.AUTH_FAILED, "Header/SenderCode", "this sender is not a partner of this link")
     return sender
 
 
@@ -156,9 +156,9 @@ def verify_signature(root: Any, header: dict[str, str], trust: TrustStore, now: 
         cert = verify_enveloped(root, trust, now=now)
         code = subject_serial_number(cert)
     except SigningError as exc:
-        raise Rejection(C.SIGNATURE_INVALID, "ds:Signature", exc.reason) from exc
+        raise Refusal(C.SIGNATURE_INVALID, "ds:Signature", exc.reason) from exc
     if code is None or code != header.get("SenderCode"):
-        raise Rejection(C.AUTH_FAILED, "Header/SenderCode", "the signing certificate is not the SenderCode's")
+        raise Refusal(C.AUTH_FAILED, "Header/SenderCode", "the signing certificate is not the SenderCode's")
     return cert
 
 
@@ -166,19 +166,19 @@ def sent_at(header: dict[str, str]) -> float:
     """``Header/SentAt`` (``yyyyMMddHHmmss``, Beijing time) as Unix seconds; unreadable is ``REPLAYED``."""
     text = header.get("SentAt")
     if text is None or not _SENT_AT.fullmatch(text):
-        raise Rejection(C.REPLAYED, "Header/SentAt", "SentAt is missing or not yyyyMMddHHmmss")
+        raise Refusal(C.REPLAYED, "Header/SentAt", "SentAt is missing or not yyyyMMddHHmmss")
     try:
         when = datetime(int(text[:4]), int(text[4:6]), int(text[6:8]), int(text[8:10]), int(text[10:12]),
                         int(text[12:14]), tzinfo=BEIJING)
     except ValueError:
-        raise Rejection(C.REPLAYED, "Header/SentAt", "SentAt is not a date-time") from None
+        raise Refusal(C.REPLAYED, "Header/SentAt", "SentAt is not a date-time") from None
     return when.timestamp()
 
 
 def check_window(timestamp: float, now: float, window: float = WINDOW) -> None:
     """§7: more than ``window`` seconds from the receiver's clock, either way, is ``REPLAYED``."""
     if abs(timestamp - now) > window:
-        raise Rejection(C.REPLAYED, "Header/SentAt", f"SentAt is more than {window:g} s from the receiver's clock")
+        raise Refusal(C.REPLAYED, "Header/SentAt", f"SentAt is more than {window:g} s from the receiver's clock")
 
 
 # --- README §10 step 6 -----------------------------------------------------------------------------------------
@@ -187,16 +187,16 @@ def operation_of(header: dict[str, str], accepted: frozenset[str]) -> str:
     message_type = header.get("MessageType")
     operation = OPERATIONS.get(message_type or "")
     if operation is None:
-        raise Rejection(C.MALFORMED, "Header/MessageType", "not a request MessageType of g60.md §3")
+        raise Refusal(C.MALFORMED, "Header/MessageType", "not a request MessageType of g60.md §3")
     if operation not in accepted:
-        raise Rejection(C.UNSUPPORTED_TYPE, "Header/MessageType", "this platform does not take this MessageType")
+        raise Refusal(C.UNSUPPORTED_TYPE, "Header/MessageType", "this platform does not take this MessageType")
     return operation
 
 
 def check_receiver(header: dict[str, str], own_code: str) -> None:
     """A message addressed to another party is not ours (envelope, ``MALFORMED``; decision: §3 is silent)."""
     if header.get("ReceiverCode") != own_code:
-        raise Rejection(C.MALFORMED, "Header/ReceiverCode", "the message is addressed to another receiver")
+        raise Refusal(C.MALFORMED, "Header/ReceiverCode", "the message is addressed to another receiver")
 
 
 def receipt_message_id(own_code: str, receipt_no: str) -> str:
@@ -209,10 +209,10 @@ def _digital_sign(root: Any) -> tuple[Any, Any]:
     """(the Licence element, its DigitalSign or None) of a ``LicenceData`` message."""
     licences = root.findall(f"{{{NS}}}Body/{{{NS}}}Licence")
     if len(licences) != 1:
-        raise Rejection(C.MALFORMED, "Body", "Body must hold exactly one Licence")
+        raise Refusal(C.MALFORMED, "Body", "Body must hold exactly one Licence")
     signs = licences[0].findall(f"{{{NS}}}DigitalSign")
     if len(signs) > 1:
-        raise Rejection(C.MALFORMED, "Licence/DigitalSign", "element DigitalSign occurs more than once")
+        raise Refusal(C.MALFORMED, "Licence/DigitalSign", "element DigitalSign occurs more than once")
     return licences[0], (signs[0] if signs else None)
 
 
@@ -267,21 +267,21 @@ def read_answer(
     if status == 429:
         raise Throttled("HTTP 429", retry_after=wait)
     if status == 413:
-        raise PermanentRefusal(C.BODY_TOO_LARGE.value, "the receiver refused the body size", where=None)
+        raise Refusal(C.BODY_TOO_LARGE, None, "the receiver refused the body size", side=Side.PEER)
     if status != 200:
         raise ServerError(f"HTTP {status}", retry_after=wait if status >= 500 else None)
     try:
         header, root = parse_envelope(body)
         verify_signature(root, header, trust, now)
-    except Rejection as exc:
+    except Refusal as exc:
         raise ServerError("unverified answer") from exc
     if header.get("SenderCode") not in peer_codes or header.get("MessageType") not in ANSWER_TYPES:
         raise ServerError("unverified answer")
     return header, root
 
 
-def refusal_of(receipt: Receipt, message_id: str) -> PermanentRefusal | None:
-    """A ``REJECTED`` receipt (§7) as the permanent refusal it is; ``None`` for ``ACCEPTED``.
+def refusal_of(receipt: Receipt, message_id: str) -> Refusal | None:
+    """A ``REJECTED`` receipt (§7) as the peer's refusal it is; ``None`` for ``ACCEPTED``.
 
     ``ServerError("unverified answer")`` when the receipt answers another message.
     """
@@ -291,5 +291,5 @@ def refusal_of(receipt: Receipt, message_id: str) -> PermanentRefusal | None:
         raise ServerError("unverified answer")
     if receipt.accepted:
         return None
-    code = receipt.error_code.value if receipt.error_code is not None else C.MALFORMED.value
-    return PermanentRefusal(code, receipt.message or "", where=receipt.error_path)
+    code = receipt.error_code if receipt.error_code is not None else C.MALFORMED  # parsed once, by the codec
+    return Refusal(code, receipt.error_path, receipt.message or "", side=Side.PEER)

@@ -12,7 +12,7 @@ from adapters.g60.codec import (
 )
 from adapters.g60.roles import _IDENTIFIER, Link, _sent_names
 from gateway.consent import CONSENT_FIELD, ConsentVerifier
-from gateway.errors import Rejection
+from gateway.errors import Refusal
 from gateway.simulate.licences import LicenceLibrary
 from gateway.wire.base import (
     BatchResult,
@@ -38,9 +38,9 @@ def install_simulator_extras(sim: Any, spec: Any, ctx: WireContext) -> None:
         if call.message_id in first:  # §7: a repeated MessageId gets the first answer
             return first[call.message_id]
         results = []
-        names = _sent_names(ctx, call.body) if any(isinstance(e, Rejection) for e in call.record) else []
+        names = _sent_names(ctx, call.body) if any(isinstance(e, Refusal) for e in call.record) else []
         for i, entry in enumerate(call.record):
-            if isinstance(entry, Rejection):
+            if isinstance(entry, Refusal):
                 results.append(ItemResult(*names[i], False, entry.code.value, entry.where))
                 continue
             sim.book.accept(InboundCall(call.platform, call.caller, "item", entry))
@@ -65,7 +65,7 @@ def install_simulator_extras(sim: Any, spec: Any, ctx: WireContext) -> None:
     async def licence_query(call: InboundCall) -> LicenceAnswer:
         try:
             answer: LicenceAnswer = library.answer(call, consent, ctx.clock(), identifier_field=_IDENTIFIER)
-        except Rejection as exc:
+        except Refusal as exc:
             raise (exc.at("LicenceQuery/ConsentToken") if exc.where == CONSENT_FIELD else exc) from None
         return answer
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from gateway.errors import PROBLEM_CONTENT_TYPE, Rejection, peer_code
+from gateway.errors import PROBLEM_CONTENT_TYPE, Refusal, Side, peer_code
 from gateway.errors import RejectionCode as C
 from mappings import formats as fmt
 
@@ -97,7 +97,7 @@ class Receipt:
 def receipt_status(record_type: str, *, repeated: bool = False) -> int:
     """The HTTP status of a success (§1): 201 case, 202 status event, 200 for a repeated idempotency key."""
     if record_type not in _RECEIPT_STATUS:
-        raise Rejection(C.UNSUPPORTED_TYPE, None, f"the hunan dialect does not carry {record_type} records")
+        raise Refusal(C.UNSUPPORTED_TYPE, None, f"the hunan dialect does not carry {record_type} records")
     return 200 if repeated else _RECEIPT_STATUS[record_type]
 
 
@@ -109,11 +109,11 @@ def render_receipt(receipt: Receipt) -> bytes:
 def _member(tree: dict[str, Any], key: str, check: Any) -> Any:
     raw = tree.get(key)
     if raw is None or raw == "":
-        raise Rejection(C.MISSING_FIELD, key, "required member is absent or empty")
+        raise Refusal(C.MISSING_FIELD, key, "required member is absent or empty")
     try:
         return check(raw)
     except fmt.Fail as fail:
-        raise Rejection(fail.code, key, "member does not have the documented format") from None
+        raise Refusal(fail.code, key, "member does not have the documented format") from None
 
 
 def parse_receipt(body: bytes) -> Receipt:
@@ -140,18 +140,18 @@ class HunanProblem:
     def platform_fault(self) -> bool:
         return self.status >= 500
 
-    def rejection(self) -> Rejection | None:
-        """The refusal as the gateway's ``Rejection`` (the platform's free text is not carried over)."""
+    def rejection(self) -> Refusal | None:
+        """The refusal as the gateway's ``Refusal`` (the platform's free text is not carried over)."""
         if self.code is None:
             return None
-        return Rejection(self.code, self.field, f"refused by the hunan platform (HTTP {self.status})")
+        return Refusal(self.code, self.field, f"refused by the hunan platform (HTTP {self.status})", side=Side.PEER)
 
 
-def render_problem(rejection: Rejection, case_no: str | None = None) -> bytes:
+def render_problem(rejection: Refusal, case_no: str | None = None) -> bytes:
     """The §4 document: ``type``, ``title``, ``status``, ``code``, ``field``, ``case_no`` (and RFC 9457 ``detail``).
 
     The HTTP status follows §4 (400 MALFORMED/ENCODING_MISMATCH, 401 authentication, signature and replay, 413 body
-    size, 422 field-level codes), which is ``Rejection.http_status``. Details never carry refused values.
+    size, 422 field-level codes), which is ``Refusal.http_status``. Details never carry refused values.
     """
     code = rejection.code
     doc: dict[str, Any] = {
@@ -174,7 +174,7 @@ def _optional_text(tree: dict[str, Any], key: str) -> str | None:
     if value is None or value == "":
         return None
     if type(value) is not str or fmt.bad_text(value):
-        raise Rejection(C.MALFORMED, key, "problem member is not a string")
+        raise Refusal(C.MALFORMED, key, "problem member is not a string")
     return value
 
 
@@ -183,13 +183,13 @@ def parse_problem(body: bytes) -> HunanProblem:
     tree = parse_json(body)
     status = tree.get("status")
     if type(status) is not int or not 400 <= status <= 599:
-        raise Rejection(C.MALFORMED, "status", "a problem document carries an HTTP error status")
+        raise Refusal(C.MALFORMED, "status", "a problem document carries an HTTP error status")
     raw_code = tree.get("code")
     code: C | None = None
     if raw_code is not None:
         if type(raw_code) is not str:
-            raise Rejection(C.MALFORMED, "code", "a rejection code is a string")
+            raise Refusal(C.MALFORMED, "code", "a rejection code is a string")
         code = peer_code(raw_code)[0]  # a code README §10 does not list maps to the documented fallback
     elif status < 500:
-        raise Rejection(C.MALFORMED, "code", "a refusal names its rejection code")
+        raise Refusal(C.MALFORMED, "code", "a refusal names its rejection code")
     return HunanProblem(status, code, _optional_text(tree, "field"), _optional_text(tree, "case_no"))

@@ -39,10 +39,10 @@ from adapters.hunan.codec import render_receipt as _render_receipt
 from adapters.jsonwire import dump_json
 from adapters.linkfiles import LinkReader, write_file
 from adapters.wire import HttpRequest, HttpResponse, Transport, lower_headers
-from gateway.delivery.outcomes import PermanentRefusal, ServerError, Throttled
+from gateway.delivery.outcomes import ServerError, Throttled
 from gateway.delivery.retry_after import parse_retry_after
 from gateway.dialects import LinkKeys
-from gateway.errors import Rejection
+from gateway.errors import Refusal, Side
 from gateway.errors import RejectionCode as C
 from gateway.model.records import Case, from_ref
 from gateway.model.timefmt import BEIJING
@@ -181,7 +181,7 @@ class Client(PlatformClient):
         elif record_type == "status":
             path = hw.status_path(record.case_no)
         else:
-            raise Rejection(C.UNSUPPORTED_TYPE, None, f"the hunan dialect does not carry {record_type} records")
+            raise Refusal(C.UNSUPPORTED_TYPE, None, f"the hunan dialect does not carry {record_type} records")
         now = self.ctx.clock()
         envelope = Envelope(message_id, datetime.fromtimestamp(int(now), BEIJING), message_id)
         codes = item_codes_for(self.ctx.adapter.tables, self.ctx.platform)  # what intake checked (one function)
@@ -191,7 +191,7 @@ class Client(PlatformClient):
             raise self._refusal(response)
         try:
             receipt = parse_receipt(response.body)
-        except Rejection as exc:
+        except Refusal as exc:
             raise ServerError("unreadable answer") from exc
         if receipt.case_no != record.case_no:
             raise ServerError("receipt names another case")
@@ -255,18 +255,18 @@ class Client(PlatformClient):
     def _code(response: HttpResponse) -> C | None:
         try:
             return parse_problem(response.body).code
-        except Rejection:
+        except Refusal:
             return None
 
     @staticmethod
     def _refusal(response: HttpResponse) -> Exception:
         try:
             problem = parse_problem(response.body)
-        except Rejection:
+        except Refusal:
             return ServerError(f"unreadable answer (HTTP {response.status})")
         if problem.code is None:
             return ServerError(f"HTTP {response.status}")
-        return PermanentRefusal(problem.code.value, f"HTTP {response.status}", where=problem.field)
+        return Refusal(problem.code, problem.field, f"HTTP {response.status}", side=Side.PEER)
 
     # --- §2 token -------------------------------------------------------------------------------------------------
     async def _bearer(self, stale: str | None = None) -> str:
@@ -295,7 +295,7 @@ class Client(PlatformClient):
             raise self._refusal(response)
         try:
             answer = hw.parse_token_answer(response.body)
-        except Rejection as exc:
+        except Refusal as exc:
             raise ServerError("unreadable token answer") from exc
         early = _RENEW_EARLY if answer.expires_in > 2 * _RENEW_EARLY else answer.expires_in / 2
         return _Token(answer.access_token, now + answer.expires_in - early)
@@ -322,7 +322,7 @@ class Endpoint(PlatformEndpoint):
             Route("GET", hw.CASES_PATH + "/{case_no}", self._read_route),
         ]
 
-    def refuse(self, request: HttpRequest, rejection: Rejection) -> HttpResponse:
+    def refuse(self, request: HttpRequest, rejection: Refusal) -> HttpResponse:
         now = self.ctx.clock()
         note_refusal(rejection)  # counted and logged once, at the gateway's partner edge
         problem = render_problem(rejection, request.params.get("case_no"))
@@ -333,7 +333,7 @@ class Endpoint(PlatformEndpoint):
         async def work(now: float) -> HttpResponse:
             body = request.body
             if _media_type(request) != hw.FORM_CONTENT_TYPE:
-                raise Rejection(C.AUTH_FAILED, None, "the token request is not form-encoded")
+                raise Refusal(C.AUTH_FAILED, None, "the token request is not form-encoded")
             form = hw.read_token_request(body)
             audience = self.link.audience or hw.target_uri(request.url)
             try:
@@ -342,7 +342,7 @@ class Endpoint(PlatformEndpoint):
                 )
                 await self.replay.check(f"hunan:jti:{assertion.client_id}", assertion.jti, assertion.iat, now)
             except SigningError as exc:  # a refused or reused assertion: the client is not authenticated (§2)
-                raise Rejection(C.AUTH_FAILED, None, exc.reason) from exc
+                raise Refusal(C.AUTH_FAILED, None, exc.reason) from exc
             await self._message(request, body, now)
             token = self._tokens.mint(assertion.client_id, form.scope, now, hw.TOKEN_LIFETIME)
             answer = hw.TokenAnswer(token, hw.TOKEN_LIFETIME, form.scope)
@@ -379,15 +379,15 @@ class Endpoint(PlatformEndpoint):
         grant = await self._admit(request, body, f"kstb.{operation}", now)
         try:  # past the transport checks, a refusal names the case (§4 example)
             if _media_type(request) != hw.JSON_CONTENT_TYPE:
-                raise Rejection(C.MALFORMED, None, "the body must be application/json")
+                raise Refusal(C.MALFORMED, None, "the body must be application/json")
             record = self.ctx.adapter.decode(operation, body)
             if path_case_no is not None and record.case_no != path_case_no:
-                raise Rejection(C.RULE_VIOLATION, "case_no", "the body's case_no differs from the path's (§1)")
+                raise Refusal(C.RULE_VIOLATION, "case_no", "the body's case_no differs from the path's (§1)")
             call = InboundCall(
                 self.ctx.platform.id, grant.client_id, operation, record, None, body, headers=request.headers
             )
             result = await self.handler(call)
-        except Rejection as exc:
+        except Refusal as exc:
             note_refusal(exc)  # counted and logged once, at the gateway's partner edge
             problem = render_problem(exc, path_case_no or hw.case_no_hint(body))
             return self._answer(exc.http_status, problem, PROBLEM_CONTENT_TYPE, now)
@@ -410,9 +410,9 @@ class Endpoint(PlatformEndpoint):
         token = hw.bearer_token(request.header("Authorization"))
         grant = self._tokens.grant(token, now) if token is not None else None
         if grant is None:
-            raise Rejection(C.AUTH_FAILED, None, "bearer token is missing, unknown or expired")
+            raise Refusal(C.AUTH_FAILED, None, "bearer token is missing, unknown or expired")
         if scope not in grant.scope:
-            raise Rejection(C.AUTH_FAILED, None, "the token's scope does not cover this call")
+            raise Refusal(C.AUTH_FAILED, None, "the token's scope does not cover this call")
         await self._message(request, body, now)
         return grant
 
@@ -422,11 +422,11 @@ class Endpoint(PlatformEndpoint):
                 request.method, hw.target_uri(request.url), request.headers, body, self.link.peer_signing_keys
             )
         except SigningError as exc:
-            raise Rejection(C.SIGNATURE_INVALID, None, exc.reason) from exc
+            raise Refusal(C.SIGNATURE_INVALID, None, exc.reason) from exc
         try:
             await self.replay.check(f"hunan:nonce:{result.keyid}", result.nonce, result.created, now)
         except Replayed as exc:
-            raise Rejection(C.REPLAYED, None, exc.reason) from exc
+            raise Refusal(C.REPLAYED, None, exc.reason) from exc
 
     def _find_case(self, case_no: str) -> Case | None:
         """The latest version of a case the business side holds. Workaround until the wire interface has a read
@@ -451,7 +451,7 @@ class Endpoint(PlatformEndpoint):
         now = self.ctx.clock()
         try:
             return await work(now)
-        except Rejection as exc:
+        except Refusal as exc:
             note_refusal(exc)  # counted and logged once, at the gateway's partner edge
             return self._answer(exc.http_status, render_problem(exc, case_no), PROBLEM_CONTENT_TYPE, now)
         except Exception as exc:  # never a 500 page: a signed §4 platform fault (5xx), retried by the client

@@ -10,7 +10,7 @@ Two layers ride on every exchange with Changsha, in both roles:
 
 Nothing here opens a socket, reads the clock, draws a nonce or holds state: the scheme module
 (``adapters.hunan.roles``) passes ``now``/``nonce`` in, keeps tokens and nonces, and talks HTTP. Failures are
-``signing.errors`` types (mapped to README §10 codes at the HTTP edge) or ``Rejection`` for unreadable bodies.
+``signing.errors`` types (mapped to README §10 codes at the HTTP edge) or ``Refusal`` for unreadable bodies.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
-from gateway.errors import Rejection
+from gateway.errors import Refusal
 from gateway.errors import RejectionCode as C
 from signing.errors import SignatureInvalid, TokenInvalid
 from signing.httpsig import HttpMessage, SignatureResult, content_digest, sign_message, verify_message
@@ -186,20 +186,20 @@ def read_token_request(body: bytes) -> TokenRequest:
             raise ValueError("form too long")
         pairs = parse_qsl(body.decode("ascii"), keep_blank_values=True, strict_parsing=True)
     except (UnicodeDecodeError, ValueError):
-        raise Rejection(C.AUTH_FAILED, None, "the token request is not the documented form") from None
+        raise Refusal(C.AUTH_FAILED, None, "the token request is not the documented form") from None
     form = dict(pairs)
     if len(form) != len(pairs):
-        raise Rejection(C.AUTH_FAILED, None, "a token request member occurs twice")
+        raise Refusal(C.AUTH_FAILED, None, "a token request member occurs twice")
     if form.get("grant_type") != "client_credentials":
-        raise Rejection(C.AUTH_FAILED, "grant_type", "grant_type must be client_credentials")
+        raise Refusal(C.AUTH_FAILED, "grant_type", "grant_type must be client_credentials")
     if form.get("client_assertion_type") != ASSERTION_TYPE:
-        raise Rejection(C.AUTH_FAILED, "client_assertion_type", "client_assertion_type must be jwt-bearer")
+        raise Refusal(C.AUTH_FAILED, "client_assertion_type", "client_assertion_type must be jwt-bearer")
     assertion = form.get("client_assertion", "")
     if not assertion:
-        raise Rejection(C.AUTH_FAILED, "client_assertion", "client_assertion is missing")
+        raise Refusal(C.AUTH_FAILED, "client_assertion", "client_assertion is missing")
     scope = tuple(form.get("scope", "").split())
     if any(s not in SCOPES for s in scope):
-        raise Rejection(C.AUTH_FAILED, "scope", "a requested scope is not offered")
+        raise Refusal(C.AUTH_FAILED, "scope", "a requested scope is not offered")
     return TokenRequest(assertion, scope or SCOPES)
 
 
@@ -232,15 +232,15 @@ def parse_token_answer(body: bytes) -> TokenAnswer:
     tree = parse_json(body)
     token = tree.get("access_token")
     if type(token) is not str or not token or not token.isascii() or not token.isprintable():
-        raise Rejection(C.MALFORMED, "access_token", "the token answer carries no usable access_token")
+        raise Refusal(C.MALFORMED, "access_token", "the token answer carries no usable access_token")
     if type(tree.get("token_type")) is not str or tree["token_type"].lower() != "bearer":
-        raise Rejection(C.MALFORMED, "token_type", "token_type must be Bearer")
+        raise Refusal(C.MALFORMED, "token_type", "token_type must be Bearer")
     expires = tree.get("expires_in")
     if type(expires) is not int or expires <= 0:
-        raise Rejection(C.MALFORMED, "expires_in", "expires_in must be a positive integer")
+        raise Refusal(C.MALFORMED, "expires_in", "expires_in must be a positive integer")
     scope = tree.get("scope", "")
     if type(scope) is not str:
-        raise Rejection(C.MALFORMED, "scope", "scope must be a string")
+        raise Refusal(C.MALFORMED, "scope", "scope must be a string")
     return TokenAnswer(token, expires, tuple(scope.split()))
 
 
@@ -260,7 +260,7 @@ def case_no_hint(body: bytes) -> str | None:
     document (§4); ``None`` when the body is not a JSON object or the member is not a case number."""
     try:
         value = parse_json(body).get("case_no")
-    except Rejection:
+    except Refusal:
         return None
     if type(value) is not str or not _CASE_NO.fullmatch(value):
         return None

@@ -19,7 +19,7 @@ from typing import Any
 
 from lxml import etree
 
-from gateway.errors import Rejection
+from gateway.errors import Refusal
 from gateway.errors import RejectionCode as C
 from mappings.engine import RecordMapping
 
@@ -100,7 +100,7 @@ def read_envelope(body: bytes) -> SoapMessage:
     try:
         text = body.decode("utf-8")
     except UnicodeDecodeError:
-        raise Rejection(C.ENCODING_MISMATCH, None, "body is not valid UTF-8") from None
+        raise Refusal(C.ENCODING_MISMATCH, None, "body is not valid UTF-8") from None
     refuse_dtd(text)
     root = parse_xml(text)
     return SoapMessage(root, operation_element(root))
@@ -109,19 +109,19 @@ def read_envelope(body: bytes) -> SoapMessage:
 def _one(element: Any, tag: str, where: str, *, optional: bool = False) -> Any:
     found = [child for child in element if child.tag == tag]
     if len(found) > 1 or (not found and not optional):
-        raise Rejection(C.MALFORMED, where, "the element occurs twice" if found else "the element is missing")
+        raise Refusal(C.MALFORMED, where, "the element occurs twice" if found else "the element is missing")
     return found[0] if found else None
 
 
 def operation_element(envelope: Any) -> Any:
     """The single element child of ``soap:Body``: what ``AuthHeader/@sign`` covers (§2), exactly as parsed."""
     if envelope.tag != _ENVELOPE:
-        raise Rejection(C.MALFORMED, "Envelope", "the root element is not a SOAP 1.1 soap:Envelope")
+        raise Refusal(C.MALFORMED, "Envelope", "the root element is not a SOAP 1.1 soap:Envelope")
     _one(envelope, _HEADER, "Envelope/Header", optional=True)
     body = _one(envelope, _BODY, "Envelope/Body")
     elements = [child for child in body if isinstance(child.tag, str)]
     if len(elements) != 1:
-        raise Rejection(C.MALFORMED, "Envelope/Body", "soap:Body must hold exactly one operation element")
+        raise Refusal(C.MALFORMED, "Envelope/Body", "soap:Body must hold exactly one operation element")
     return elements[0]
 
 
@@ -147,14 +147,14 @@ class ShanghaiAdapter(DialectAdapter):
         message = read_envelope(body)
         op_name, record_name = OPERATIONS[record_type]
         if message.operation_name != op_name:
-            raise Rejection(C.MALFORMED, "Envelope/Body", f"the SOAP operation is not {op_name}")
+            raise Refusal(C.MALFORMED, "Envelope/Body", f"the SOAP operation is not {op_name}")
         record = message.operation
         if record_name is not None:
             record = _one(record, _q(EX_NS, record_name), f"{op_name}/{record_name}")
         shape = self.schemas[record_type]
         try:
             return element_tree(record, shape, EX_NS)
-        except Rejection as exc:  # element_tree's only refusal: a once-only element twice (README §8); name it
+        except Refusal as exc:  # element_tree's only refusal: a once-only element twice (README §8); name it
             raise exc.at(_duplicate_where(record, shape, self.mappings[record_type])) from None
 
     def render(self, record_type: str, tree: Any, envelope: Envelope) -> bytes:
@@ -167,7 +167,7 @@ class ShanghaiAdapter(DialectAdapter):
         try:
             build_element(record, tree, EX_NS)
         except ValueError as exc:  # lxml refuses characters XML 1.0 does not allow (README §8: BAD_FORMAT)
-            raise Rejection(C.BAD_FORMAT, None, "a value holds a character XML 1.0 does not allow") from exc
+            raise Refusal(C.BAD_FORMAT, None, "a value holds a character XML 1.0 does not allow") from exc
         return _finish(root)
 
 
@@ -208,7 +208,7 @@ class SoapFault:
     server: bool = False
 
     @classmethod
-    def from_rejection(cls, rejection: Rejection) -> SoapFault:
+    def from_rejection(cls, rejection: Refusal) -> SoapFault:
         """A client fault for a refusal; the rejection's detail never holds the refused value (gateway.errors)."""
         return cls(rejection.detail or rejection.code.value, rejection.code.value, rejection.where)
 
@@ -255,7 +255,7 @@ def _read_fault(element: Any) -> SoapFault:
     faultcode = _one(element, "faultcode", "Fault/faultcode")
     prefix, _, local = (faultcode.text or "").strip().rpartition(":")
     if faultcode.nsmap.get(prefix or None) != SOAP_NS or local.split(".")[0] not in ("Client", "Server"):
-        raise Rejection(C.MALFORMED, "Fault/faultcode", "faultcode is not soap:Client or soap:Server")
+        raise Refusal(C.MALFORMED, "Fault/faultcode", "faultcode is not soap:Client or soap:Server")
     faultstring = _one(element, "faultstring", "Fault/faultstring")
     code = field = None
     detail = _one(element, "detail", "Fault/detail", optional=True)
@@ -273,8 +273,8 @@ def read_reply(body: bytes, operation: str) -> SoapReply:
     if message.operation_name == "Fault":
         return SoapReply(message, fault=_read_fault(message.operation))
     if message.operation_name != f"{operation}Response":
-        raise Rejection(C.MALFORMED, "Envelope/Body", f"the answer is not {operation}Response")
+        raise Refusal(C.MALFORMED, "Envelope/Body", f"the answer is not {operation}Response")
     receipt = message.operation.get("receiptNo") if operation == "submitCase" else None
     if operation == "submitCase" and not receipt:
-        raise Rejection(C.MISSING_FIELD, "submitCaseResponse/@receiptNo", "the receipt number is absent")
+        raise Refusal(C.MISSING_FIELD, "submitCaseResponse/@receiptNo", "the receipt number is absent")
     return SoapReply(message, receipt_no=receipt)

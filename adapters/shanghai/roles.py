@@ -11,10 +11,10 @@ body size → encoding, DTD, well-formedness, the SOAP envelope → ``AuthHeader
 adapter's decoding → the handler → the signed answer. Every refusal is a signed ``soap:Fault`` with HTTP 500 (§3),
 except ``AUTH_FAILED``, which is unsigned (§2: no shared secret is known to sign with).
 
-Client side: a verified ``soap:Client`` fault is a ``PermanentRefusal`` with its code and field, a verified
+Client side: a verified ``soap:Client`` fault is a ``Refusal`` (``side=peer``) with its code and field, a verified
 ``soap:Server`` fault a ``ServerError``; an answer that is unsigned or does not verify is a ``ServerError("unverified
 answer")`` (the platform may have accepted: retrying with the same idempotency key is safe), with one documented
-exception: the unsigned ``AUTH_FAILED`` fault (§2), which is a ``PermanentRefusal``.
+exception: the unsigned ``AUTH_FAILED`` fault (§2), which is a peer's ``Refusal`` too.
 """
 
 from __future__ import annotations
@@ -55,10 +55,10 @@ from adapters.shanghai.scheme import (
     wsdl_document,
 )
 from adapters.wire import HttpRequest, HttpResponse
-from gateway.delivery.outcomes import PermanentRefusal, ServerError, Throttled
+from gateway.delivery.outcomes import ServerError, Throttled
 from gateway.delivery.retry_after import parse_retry_after
 from gateway.dialects import LinkKeys
-from gateway.errors import Rejection, peer_code
+from gateway.errors import Refusal, Side
 from gateway.errors import RejectionCode as C
 from gateway.model.records import LicenceQuery
 from gateway.model.timefmt import BEIJING
@@ -184,12 +184,10 @@ class Client(PlatformClient):
 
     async def query_licence(self, query: LicenceQuery, message_id: str) -> LicenceAnswer:
         reply, body = await self._call("licence_query", query, message_id)
-        try:
-            licence = self.ctx.adapter.decode("licence", body)
-            signature = read_digital_sign(reply.message)
-            verify_licence_signature(licence, signature, self.ctx.link.licence_keys, self.ctx.link.licence_algs)
-        except Rejection as exc:  # a verified answer whose licence is refused: the same answer would come again
-            raise PermanentRefusal(exc.code.value, exc.detail, where=exc.where) from exc
+        # a verified answer whose licence is refused: the same answer would come again
+        licence = self.ctx.adapter.decode("licence", body)
+        signature = read_digital_sign(reply.message)
+        verify_licence_signature(licence, signature, self.ctx.link.licence_keys, self.ctx.link.licence_algs)
         return LicenceAnswer(licence, signature)
 
     def _render(self, record_type: str, record: Any, message_id: str) -> bytes:
@@ -197,10 +195,8 @@ class Client(PlatformClient):
         sent_at = datetime.fromtimestamp(self.ctx.clock(), BEIJING)
         envelope = Envelope(message_id, sent_at, message_id, sender=self.ctx.link.app_id, receiver=platform.id)
         codes = item_codes_for(adapter.tables, platform)  # what intake checked for this destination (one function)
-        try:
-            return adapter.encode(record_type, record, envelope, codes if record_type == "case" else None)
-        except Rejection as exc:  # the record cannot travel in this dialect: sending again cannot help
-            raise PermanentRefusal(exc.code.value, exc.detail, where=exc.where) from exc
+        # the record cannot travel in this dialect: sending again cannot help
+        return adapter.encode(record_type, record, envelope, codes if record_type == "case" else None)
 
     async def _call(self, record_type: str, record: Any, message_id: str) -> tuple[SoapReply, bytes]:
         link = self.ctx.link
@@ -218,15 +214,15 @@ class Client(PlatformClient):
             raise ServerError(f"HTTP {response.status}", retry_after=wait)
         try:
             reply = read_reply(response.body, operation)
-        except Rejection as exc:
+        except Refusal as exc:
             raise ServerError("unreadable answer") from exc
         fault = reply.fault
         if fault is not None and fault.code == C.AUTH_FAILED and auth_header(reply.message.envelope) is None:
-            raise PermanentRefusal(C.AUTH_FAILED.value, fault.faultstring, where=fault.field)  # §2: unsigned
+            raise Refusal(C.AUTH_FAILED, fault.field, fault.faultstring, side=Side.PEER)  # §2: unsigned
         try:
             verified = verify_auth(reply.message, self.ctx.link.secret_for)
             check_window(verified.timestamp_ms, _now_ms(now))
-        except Rejection as exc:
+        except Refusal as exc:
             raise ServerError("unverified answer") from exc
         if fault is None:
             if response.status != 200:
@@ -234,8 +230,7 @@ class Client(PlatformClient):
             return reply
         if fault.server or not fault.code:
             raise ServerError("platform fault", retry_after=wait)  # §3: retry with the same caseNo + version
-        parsed, unknown = peer_code(fault.code)  # README §10 codes only; an unknown one maps to the fallback
-        raise PermanentRefusal(parsed.value, unknown or fault.faultstring, where=fault.field)
+        raise Refusal.from_peer(fault.code, fault.field, fault.faultstring)  # an unknown code maps to the fallback
 
 
 # --- server role -------------------------------------------------------------------------------------------------
@@ -245,7 +240,7 @@ class Endpoint(PlatformEndpoint):
     def routes(self) -> list[Route]:
         return [Route("POST", SERVICE_PATH, self.exchange), Route("GET", SERVICE_PATH, self.wsdl)]
 
-    def refuse(self, request: HttpRequest, rejection: Rejection) -> HttpResponse:
+    def refuse(self, request: HttpRequest, rejection: Refusal) -> HttpResponse:
         note_refusal(rejection)  # counted and logged once, at the gateway's partner edge
         link: Link = self.ctx.link
         return self._fault(SoapFault.from_rejection(rejection), (link.app_id, link.app_secret))
@@ -274,18 +269,18 @@ class Endpoint(PlatformEndpoint):
                 scope = f"shanghai:{self.ctx.platform.id}:{verified.app_id}"
                 await self.replay.check(scope, verified.nonce, verified.timestamp_ms / 1000, now)
             except Replayed as exc:
-                raise Rejection(C.REPLAYED, "AuthHeader/@nonce", "the nonce was already used") from exc
+                raise Refusal(C.REPLAYED, "AuthHeader/@nonce", "the nonce was already used") from exc
             record_type = record_type_for(request.header("SOAPAction"), message)
             record = self.ctx.adapter.decode(record_type, body)
             call = InboundCall(
                 self.ctx.platform.id, verified.app_id, record_type, record, None, body, headers=request.headers
             )
             result = await self.handler(call)
-        except Rejection as exc:
+        except Refusal as exc:
             note_refusal(exc)  # counted and logged once, at the gateway's partner edge
             return self._fault(SoapFault.from_rejection(exc), None if exc.code == C.AUTH_FAILED else signer)
         except SigningError as exc:  # a handler's signature check (e.g. a consent token) that did not map itself
-            refused = Rejection(C.SIGNATURE_INVALID, None, f"signature refused: {exc.reason}")
+            refused = Refusal(C.SIGNATURE_INVALID, None, f"signature refused: {exc.reason}")
             note_refusal(refused)
             return self._fault(SoapFault.from_rejection(refused), signer)
         except Exception as exc:  # the platform's own failure: a soap:Server fault, never a traceback (§3)
@@ -294,7 +289,7 @@ class Endpoint(PlatformEndpoint):
             return self._fault(SoapFault("platform fault, retry later", server=True), signer, fault.headers)
         try:
             answer = self._render_answer(record_type, result)
-        except (Rejection, ValueError) as exc:
+        except (Refusal, ValueError) as exc:
             log.error("shanghai endpoint: the answer could not be rendered (%s)", type(exc).__name__)
             return self._fault(SoapFault("platform fault, retry later", server=True), signer)
         return self._respond(200, answer, (verified.app_id, verified.secret))

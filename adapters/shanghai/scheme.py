@@ -13,7 +13,7 @@ The scheme, as composed here (§2):
   signs the parsed element, then adds ``soap:Header`` before ``soap:Body``; lxml writes the element back so that it
   re-parses to the same tree (attribute whitespace as character references), so the receiver's C14N is the same.
 
-Editing rules: every refusal is a ``Rejection`` with its README §10 code, and its detail never holds a received
+Editing rules: every refusal is a ``Refusal`` with its README §10 code, and its detail never holds a received
 value (values may be personal data, README §10 and gateway.errors). A verification order change is a change of the
 document's §10 order: keep ``verify_auth`` doing client authentication before the signature, and leave the window
 and nonce (``REPLAYED``) to the caller, after both.
@@ -29,7 +29,7 @@ from typing import Any
 from lxml import etree
 
 from adapters.licence_sign import verify_issuer_signature
-from gateway.errors import Rejection
+from gateway.errors import Refusal
 from gateway.errors import RejectionCode as C
 from gateway.model.licence_sign import LicenceSignature
 from gateway.model.records import Licence
@@ -148,38 +148,38 @@ def verify_auth(message: SoapMessage, secret_for: Callable[[str], Secret | None]
     """
     auth = auth_header(message.envelope)
     if auth is None:
-        raise Rejection(C.AUTH_FAILED, "Header/AuthHeader", "the message carries no AuthHeader")
+        raise Refusal(C.AUTH_FAILED, "Header/AuthHeader", "the message carries no AuthHeader")
     app_id = auth.get("appId")
     if not app_id:
-        raise Rejection(C.AUTH_FAILED, "AuthHeader/@appId", "the AuthHeader names no appId")
+        raise Refusal(C.AUTH_FAILED, "AuthHeader/@appId", "the AuthHeader names no appId")
     secret = secret_for(app_id)
     if secret is None:
-        raise Rejection(C.AUTH_FAILED, "AuthHeader/@appId", "the appId is not known")
+        raise Refusal(C.AUTH_FAILED, "AuthHeader/@appId", "the appId is not known")
     timestamp, nonce, sign = auth.get("timestamp", ""), auth.get("nonce", ""), auth.get("sign", "")
     if not _TIMESTAMP.fullmatch(timestamp):
-        raise Rejection(C.SIGNATURE_INVALID, "AuthHeader/@timestamp", "timestamp must be epoch milliseconds")
+        raise Refusal(C.SIGNATURE_INVALID, "AuthHeader/@timestamp", "timestamp must be epoch milliseconds")
     if not _NONCE.fullmatch(nonce):
-        raise Rejection(C.SIGNATURE_INVALID, "AuthHeader/@nonce", "nonce must be 32 lower-case hex digits")
+        raise Refusal(C.SIGNATURE_INVALID, "AuthHeader/@nonce", "nonce must be 32 lower-case hex digits")
     try:
         verify_hmac_sm3_hex(secret, string_to_sign(app_id, timestamp, nonce, message.operation), sign)
     except SigningError as exc:
-        raise Rejection(C.SIGNATURE_INVALID, "AuthHeader/@sign", "the HMAC-SM3 sign does not verify") from exc
+        raise Refusal(C.SIGNATURE_INVALID, "AuthHeader/@sign", "the HMAC-SM3 sign does not verify") from exc
     return VerifiedAuth(app_id, int(timestamp), nonce, secret)
 
 
 def check_window(timestamp_ms: int, now_ms: int) -> None:
     """``REPLAYED`` when the timestamp is more than 300 000 ms from ``now_ms`` (either side, §2)."""
     if abs(timestamp_ms - now_ms) > WINDOW_MS:
-        raise Rejection(C.REPLAYED, "AuthHeader/@timestamp", "timestamp is outside the 300 000 ms window")
+        raise Refusal(C.REPLAYED, "AuthHeader/@timestamp", "timestamp is outside the 300 000 ms window")
 
 
 def record_type_for(soap_action: str | None, message: SoapMessage) -> str:
     """The record type of a request: its body operation, which the quoted ``SOAPAction`` must name (§1)."""
     record_type = OPERATION_TYPES.get(message.operation_name)
     if record_type is None:
-        raise Rejection(C.MALFORMED, "Envelope/Body", "the SOAP operation is not one this service offers")
+        raise Refusal(C.MALFORMED, "Envelope/Body", "the SOAP operation is not one this service offers")
     if (soap_action or "").strip() != SOAP_ACTIONS[record_type]:
-        raise Rejection(C.MALFORMED, "SOAPAction", "the SOAPAction header does not name the body's operation")
+        raise Refusal(C.MALFORMED, "SOAPAction", "the SOAPAction header does not name the body's operation")
     return record_type
 
 
@@ -187,7 +187,7 @@ def record_type_for(soap_action: str | None, message: SoapMessage) -> str:
 def _licence_element(message: SoapMessage) -> Any:
     licences = message.operation.findall(_q(EX_NS, "Licence"))
     if len(licences) != 1:
-        raise Rejection(C.MALFORMED, "queryLicenceResponse/Licence", "the answer must hold exactly one Licence")
+        raise Refusal(C.MALFORMED, "queryLicenceResponse/Licence", "the answer must hold exactly one Licence")
     return licences[0]
 
 
@@ -197,7 +197,7 @@ def read_digital_sign(message: SoapMessage) -> LicenceSignature | None:
     if not signs:
         return None
     if len(signs) > 1:
-        raise Rejection(C.MALFORMED, "Licence/DigitalSign", "the element occurs twice")
+        raise Refusal(C.MALFORMED, "Licence/DigitalSign", "the element occurs twice")
     sign = signs[0]
     user_id = sign.get("userId") or SM2_DEFAULT_USER_ID.decode()  # absent: the GB/T 35276 default identifier
     return LicenceSignature((sign.text or "").strip(), sign.get("certSn") or "", sign.get("alg") or "", user_id)

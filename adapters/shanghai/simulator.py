@@ -10,7 +10,7 @@ from typing import Any
 
 from adapters.shanghai.roles import _IDENTIFIER, Link
 from gateway.consent import ConsentVerifier
-from gateway.errors import Rejection
+from gateway.errors import Refusal
 from gateway.errors import RejectionCode as C
 from gateway.simulate.licences import LicenceLibrary
 from gateway.wire.base import InboundCall, InboundResult, LicenceAnswer, WireContext
@@ -41,7 +41,7 @@ def install_simulator_extras(sim: Any, spec: Any, ctx: WireContext) -> None:
     async def licence_query(call: InboundCall) -> InboundResult:
         try:
             answer: LicenceAnswer = library.answer(call, consent, ctx.clock(), identifier_field=_IDENTIFIER)
-        except Rejection as exc:  # consent.py names the anhui field; place it where shanghai carries the token
+        except Refusal as exc:  # consent.py names the anhui field; place it where shanghai carries the token
             raise (exc.at("queryLicence/ConsentToken") if exc.code == C.CONSENT_INVALID else exc) from None
         return answer
 

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from gateway.errors import Rejection, peer_code
+from gateway.errors import Refusal, Side, peer_code
 from gateway.errors import RejectionCode as C
 from gateway.model.timefmt import to_epoch_ms
 
@@ -65,8 +65,8 @@ RESULT_CODES: dict[str, C | None] = {
 _SUCCESS_MSG = "成功"
 
 
-def _malformed(where: str, detail: str) -> Rejection:
-    return Rejection(C.MALFORMED, where, detail)
+def _malformed(where: str, detail: str) -> Refusal:
+    return Refusal(C.MALFORMED, where, detail)
 
 
 # --- requests ---------------------------------------------------------------------------------------------------
@@ -104,7 +104,7 @@ def check_request_time(head: Mapping[str, Any], query_request_time: str) -> None
     """
     value = head.get("requestTime")
     if type(value) is not int or str(value) != query_request_time:
-        raise Rejection(C.RULE_VIOLATION, "head.requestTime", "head.requestTime differs from the query parameter")
+        raise Refusal(C.RULE_VIOLATION, "head.requestTime", "head.requestTime differs from the query parameter")
 
 
 # --- responses ----------------------------------------------------------------------------------------------------
@@ -130,14 +130,14 @@ class ZlbResponse:
         """Code ``99``: the platform's fault; the message may be sent again later."""
         return self.code == FAULT
 
-    def rejection(self) -> Rejection | None:
+    def rejection(self) -> Refusal | None:
         """The refusal this response carries (codes 10, 14-17), or ``None`` for success and ``99``."""
         if self.code == REFUSED and self.datas is not None:
             field = self.datas.get("field")
             parsed, unknown = peer_code(self.datas.get("errorCode"))  # an unknown code maps to the fallback
-            return Rejection(parsed, field if type(field) is str else None, unknown or "refused by zlb")
+            return Refusal(parsed, field if type(field) is str else None, unknown or "refused by zlb", side=Side.PEER)
         code = RESULT_CODES[self.code]
-        return None if code is None else Rejection(code, None, f"zlb answered code {self.code}")
+        return None if code is None else Refusal(code, None, f"zlb answered code {self.code}", side=Side.PEER)
 
 
 def _response(tree: Mapping[str, Any]) -> ZlbResponse:
@@ -211,7 +211,7 @@ class ZlbAdapter(DialectAdapter):
         self.check_size(body)
         mapping = self.mapping(record_type)
         if record_type == "licence":
-            raise Rejection(C.UNSUPPORTED_TYPE, None, "a licence travels in a response, not a request")
+            raise Refusal(C.UNSUPPORTED_TYPE, None, "a licence travels in a response, not a request")
         head, record = split_request(parse_json(body), record_type)
         check_request_time(head, query_request_time)
         return self.decode_record(mapping, record)

@@ -50,9 +50,9 @@ from adapters.zlb.scheme import (
     verify_licence_sign,
     verify_sm2_headers,
 )
-from gateway.delivery.outcomes import PermanentRefusal, ServerError, Throttled
+from gateway.delivery.outcomes import ServerError, Throttled
 from gateway.delivery.retry_after import parse_retry_after
-from gateway.errors import ConfigError, Rejection
+from gateway.errors import ConfigError, Refusal, Side
 from gateway.errors import RejectionCode as C
 from gateway.model.records import Licence, LicenceQuery
 from gateway.model.timefmt import BEIJING
@@ -118,7 +118,7 @@ class Endpoint(PlatformEndpoint):
         routes += [Route("POST", path, self._operation(operation)) for operation, path in OPERATION_PATHS.items()]
         return routes
 
-    def refuse(self, request: HttpRequest, rejection: Rejection) -> HttpResponse:
+    def refuse(self, request: HttpRequest, rejection: Refusal) -> HttpResponse:
         return self._refuse(rejection, "")  # the body (and its requestId) was not read
 
     # --- answers ------------------------------------------------------------------------------------------------
@@ -135,7 +135,7 @@ class Endpoint(PlatformEndpoint):
         headers = {"content-type": self.adapter.content_type, **lower_headers(signed), **(extra or {})}
         return HttpResponse(status or _STATUS[code], headers, body)
 
-    def _refuse(self, exc: Rejection, request_id: str) -> HttpResponse:
+    def _refuse(self, exc: Refusal, request_id: str) -> HttpResponse:
         note_refusal(exc)  # counted and logged once, at the gateway's partner edge
         code = response_code(exc, secret_expired=isinstance(exc, SecretExpired))
         if code != "10":
@@ -148,12 +148,12 @@ class Endpoint(PlatformEndpoint):
         state: dict[str, str] = {"request_id": ""}
         try:
             return await serve(request, state)
-        except Rejection as exc:
+        except Refusal as exc:
             return self._refuse(exc, state["request_id"])
         except Replayed as exc:
-            return self._refuse(Rejection(C.REPLAYED, REQUEST_TIME, exc.reason), state["request_id"])
+            return self._refuse(Refusal(C.REPLAYED, REQUEST_TIME, exc.reason), state["request_id"])
         except SigningError as exc:  # SignatureInvalid, UnknownKey, KeyInvalid: all code 16 (§3)
-            return self._refuse(Rejection(C.SIGNATURE_INVALID, "X-Sm2-Sign", exc.reason), state["request_id"])
+            return self._refuse(Refusal(C.SIGNATURE_INVALID, "X-Sm2-Sign", exc.reason), state["request_id"])
         except Exception as exc:  # the edge: never a traceback to the caller; §4 code 99, "retry later"
             fault = fault_of(exc)
             log_fault(log, self.ctx.platform.id, request.path, exc, fault)
@@ -162,7 +162,7 @@ class Endpoint(PlatformEndpoint):
     # --- README §10 step 1 ------------------------------------------------------------------------------------------
     def _authenticate(self, auth: AuthQuery, now_ms: int) -> None:
         if auth.app_key != self.link.app_key:
-            raise Rejection(C.AUTH_FAILED, "appKey", "unknown appKey")
+            raise Refusal(C.AUTH_FAILED, "appKey", "unknown appKey")
         self.secrets.check(auth, now_ms)
 
     async def _check_replay(self, auth: AuthQuery, now: float, signature: bytes = b"") -> None:
@@ -191,7 +191,7 @@ class Endpoint(PlatformEndpoint):
             auth = read_auth_query(request.query)
             app_key, secret = self.link.app_key, self.link.app_secret
             if auth.app_key != app_key or not verify_irs_sign(app_key, secret, auth.request_time_text, auth.sign):
-                raise Rejection(C.AUTH_FAILED, "sign", "appKey or sign does not match")
+                raise Refusal(C.AUTH_FAILED, "sign", "appKey or sign does not match")
             await self._check_replay(auth, now)
             return self._issue(auth.app_key, _now_ms(now))
 
@@ -278,7 +278,7 @@ class Client(PlatformClient):
         if current is not None:
             try:
                 return await self._token(TOKEN_BY_SEC_PATH, current.request_secret)
-            except PermanentRefusal:
+            except Refusal:  # only the platform's own refusal reaches here (_token maps the rest to ServerError)
                 log.info("zlb: renewal by requestSecret refused; asking with the appSecret")
         return await self._token(TOKEN_BY_KEY_PATH, self.link.app_secret)
 
@@ -289,7 +289,7 @@ class Client(PlatformClient):
         self._raise_for(response, None)
         try:
             return read_token_datas(response.datas)
-        except Rejection as exc:
+        except Refusal as exc:
             raise ServerError("unreadable answer") from exc
 
     # --- one call ---------------------------------------------------------------------------------------------------
@@ -309,7 +309,7 @@ class Client(PlatformClient):
             raise ServerError("unverified answer") from exc
         try:
             return parse_response(http.body)
-        except Rejection as exc:
+        except Refusal as exc:
             raise ServerError("unreadable answer") from exc
 
     def _raise_for(self, response: ZlbResponse, request_id: str | None) -> None:
@@ -322,7 +322,7 @@ class Client(PlatformClient):
         rejection = response.rejection()
         if rejection is None:  # parse_response admits only §4 codes; 00 and 99 are handled above
             raise ServerError("unreadable answer")
-        raise PermanentRefusal(rejection.code.value, response.msg, where=rejection.where)
+        raise Refusal(rejection.code, rejection.where, response.msg, side=Side.PEER)  # its code parsed by the codec
 
     async def _call(self, operation: str, record: Any, message_id: str) -> HttpResponse:
         """Render, sign, send and verify; on code 15 renew the requestSecret once and call again (§2.3).
@@ -334,10 +334,8 @@ class Client(PlatformClient):
             secret = await self._secret()
             sent_at = datetime.fromtimestamp(self.ctx.clock(), BEIJING)
             envelope = Envelope(message_id, sent_at, message_id, sender=self.link.app_key)
-            try:
-                body = self.ctx.adapter.encode(operation, record, envelope, self._item_codes)
-            except Rejection as exc:  # the record cannot be written in zlb: sending it again cannot help
-                raise PermanentRefusal(exc.code.value, exc.detail, where=exc.where) from exc
+            # the record cannot be written in zlb: sending it again cannot help
+            body = self.ctx.adapter.encode(operation, record, envelope, self._item_codes)
             query = auth_query(self.link.app_key, secret, request_time(sent_at))
             signed = sm2_headers(self.link.sign_key, self.link.cert_sn, body)
             headers = {"content-type": self.ctx.adapter.content_type, **signed}
@@ -365,19 +363,15 @@ class Client(PlatformClient):
         """The licence and its verified issuer signature (zlb.md §6.4, anhui.md §6.6).
 
         Decision: a licence that does not decode, or whose ``digitalSign`` is missing or does not verify under an
-        allow-listed issuer, is a ``PermanentRefusal`` (at ``datas.…``): the answer itself was signed, so asking
+        allow-listed issuer, is a ``Refusal`` of ours (at ``datas.…``): the answer itself was signed, so asking
         again returns the same licence.
         """
         http = await self._call("licence_query", query, message_id)
-        try:
-            licence: Licence = self.ctx.adapter.decode("licence", http.body)
-        except Rejection as exc:
-            raise PermanentRefusal(exc.code.value, exc.detail, where=exc.where) from exc
+        # a Refusal of ours (side=ours): permanent, like every refusal
+        licence: Licence = self.ctx.adapter.decode("licence", http.body)
         datas = parse_response(http.body).datas or {}
-        try:
-            signature = verify_licence_sign(licence, datas.get("digitalSign"), self.link.licence_issuers)
-        except Rejection as exc:
-            raise PermanentRefusal(exc.code.value, exc.detail, where=exc.where) from exc
+        # a Refusal of ours (side=ours): permanent, like every refusal
+        signature = verify_licence_sign(licence, datas.get("digitalSign"), self.link.licence_issuers)
         return LicenceAnswer(licence, signature)
 
 

@@ -17,7 +17,7 @@ passes ``now`` (epoch ms), the secrets and the keys.
   signature carried in ``datas.digitalSign`` (``verify_licence_sign``, anhui.md §6.6), and the ``requestId`` to
   echo (``peek_request_id``).
 
-Failures are ``signing.errors`` types (the scheme's) or ``Rejection`` (README §10 codes); the edge renders them.
+Failures are ``signing.errors`` types (the scheme's) or ``Refusal`` (README §10 codes); the edge renders them.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ from typing import Any
 
 from adapters.jsonwire import parse_json
 from adapters.licence_sign import verify_issuer_signature
-from gateway.errors import Rejection
+from gateway.errors import Refusal
 from gateway.errors import RejectionCode as C
 from gateway.model.licence_sign import LicenceSignature
 from gateway.model.records import Licence
@@ -146,18 +146,18 @@ def read_auth_query(query: Mapping[str, str]) -> AuthQuery:
     text = query.get(REQUEST_TIME, "")
     sign = query.get(SIGN, "")
     if not app_key or len(app_key) > _MAX_APP_KEY:
-        raise Rejection(C.AUTH_FAILED, APP_KEY, "appKey is missing")
+        raise Refusal(C.AUTH_FAILED, APP_KEY, "appKey is missing")
     if not _DIGITS.fullmatch(text):
-        raise Rejection(C.AUTH_FAILED, REQUEST_TIME, "requestTime is missing or not epoch milliseconds")
+        raise Refusal(C.AUTH_FAILED, REQUEST_TIME, "requestTime is missing or not epoch milliseconds")
     if not _MD5_HEX.fullmatch(sign):
-        raise Rejection(C.AUTH_FAILED, SIGN, "sign is missing or not 32 lower-case hex digits")
+        raise Refusal(C.AUTH_FAILED, SIGN, "sign is missing or not 32 lower-case hex digits")
     return AuthQuery(app_key, int(text), text, sign)
 
 
 def check_window(request_time: int, now_ms: int) -> None:
     """§2.3: ``REPLAYED`` when ``requestTime`` is more than 300 000 ms from the receiver's clock (exact, in ms)."""
     if abs(request_time - now_ms) > WINDOW_MS:
-        raise Rejection(C.REPLAYED, REQUEST_TIME, "requestTime is outside the 300 000 ms window")
+        raise Refusal(C.REPLAYED, REQUEST_TIME, "requestTime is outside the 300 000 ms window")
 
 
 def replay_nonce(auth: AuthQuery, signature: bytes = b"") -> str:
@@ -206,7 +206,7 @@ def verify_sm2_headers(headers: Mapping[str, str], body: bytes, certs: Mapping[s
 
 
 # --- answers (§2.1, §4) -----------------------------------------------------------------------------------------------
-def response_code(rejection: Rejection, *, secret_expired: bool = False) -> str:
+def response_code(rejection: Refusal, *, secret_expired: bool = False) -> str:
     """The §4 code a refusal travels with: 14/15 for the IRS sign, 16 SM2, 17 size, else 10 + ``datas.errorCode``."""
     if rejection.code is C.AUTH_FAILED:
         return SECRET_EXPIRED if secret_expired else SIGN_WRONG
@@ -236,23 +236,23 @@ def token_datas(grant: TokenGrant) -> dict[str, Any]:
 def read_token_datas(datas: Mapping[str, Any] | None) -> TokenGrant:
     """The grant in a §2.1 answer; ``MALFORMED`` naming the member that is missing or of the wrong type."""
     if datas is None:
-        raise Rejection(C.MALFORMED, "datas", "the token answer has no datas")
+        raise Refusal(C.MALFORMED, "datas", "the token answer has no datas")
     secrets = []
     for name in ("requestSecret", "refreshSecret"):
         value = datas.get(name)
         if type(value) is not str or not value:
-            raise Rejection(C.MALFORMED, f"datas.{name}", "not a non-empty string")
+            raise Refusal(C.MALFORMED, f"datas.{name}", "not a non-empty string")
         secrets.append(Secret(value))
     ends = []
     for name in ("requestSecretEndTime", "refreshSecretEndTime"):
         value = datas.get(name)
         if type(value) is not int:
-            raise Rejection(C.MALFORMED, f"datas.{name}", "not epoch milliseconds")
+            raise Refusal(C.MALFORMED, f"datas.{name}", "not epoch milliseconds")
         ends.append(value)
     return TokenGrant(secrets[0], secrets[1], ends[0], ends[1])
 
 
-class SecretExpired(Rejection):
+class SecretExpired(Refusal):
     """``AUTH_FAILED`` answered with code 15 (§2.3: the requestSecret expired; refresh and retry)."""
 
 
@@ -283,7 +283,7 @@ class SecretBook:
                 raise SecretExpired(C.AUTH_FAILED, SIGN, "the requestSecret has expired")
         if not any(now_ms < end for _, end in issued):
             raise SecretExpired(C.AUTH_FAILED, SIGN, "no live requestSecret: refresh it")
-        raise Rejection(C.AUTH_FAILED, SIGN, "sign does not match")
+        raise Refusal(C.AUTH_FAILED, SIGN, "sign does not match")
 
 
 def peek_request_id(body: bytes) -> str:
@@ -291,7 +291,7 @@ def peek_request_id(body: bytes) -> str:
     is refused later at its own step (README §10), and its answer echoes nothing."""
     try:
         head = parse_json(body).get("head")
-    except Rejection:
+    except Refusal:
         return ""
     value = head.get("requestId") if isinstance(head, dict) else None
     return value if isinstance(value, str) and len(value) <= 128 else ""

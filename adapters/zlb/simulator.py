@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from adapters.zlb.roles import Link
 from gateway.consent import CONSENT_FIELD, ConsentVerifier
-from gateway.errors import Rejection
+from gateway.errors import Refusal
 from gateway.simulate.app import SimulatedPlatform, SimulatorSpec
 from gateway.simulate.licences import LicenceLibrary
 from gateway.wire.base import (
@@ -38,7 +38,7 @@ def install_simulator_extras(sim: SimulatedPlatform, spec: SimulatorSpec, ctx: W
     async def licence_query(call: InboundCall) -> InboundResult:
         try:
             return served.answer(call, verifier, ctx.clock(), identifier_field="body.certificateIdentifier")
-        except Rejection as exc:  # the consent verifier names the field as anhui does; zlb's sits in the body
+        except Refusal as exc:  # the consent verifier names the field as anhui does; zlb's sits in the body
             if exc.where == CONSENT_FIELD:
                 raise exc.at(f"body.{CONSENT_FIELD}") from None
             raise

@@ -22,7 +22,7 @@ from typing import Any, Final
 from aiohttp import web
 from prometheus_client import CollectorRegistry, Counter
 
-from gateway.errors import PROBLEM_TYPE_BASE
+from gateway.errors import PROBLEM_TYPE_BASE, GatewayError
 
 from .auth import Session, SessionBook, may
 
@@ -75,7 +75,7 @@ REFUSAL_CODES: Final = (
 _OPEN_PATHS: Final = frozenset({"/console/login"})
 
 
-class ConsoleRefusal(Exception):
+class ConsoleRefusal(GatewayError):
     """A request the console will not carry out: an HTTP status, a stable code and a detail without user data."""
 
     def __init__(self, status: int, code: str, detail: str, *, headers: dict[str, str] | None = None) -> None:

@@ -8,7 +8,7 @@ The worker's loop, for one claimed message (the worker and the transport live el
     try:
         receipt = await send_with_short_retries(lambda: transport.send(fresh_signed_request()), policy)
         outcome = Delivered(receipt)
-    except DeliveryError as exc:
+    except (DeliveryError, Refusal) as exc:   # a Refusal (gateway.errors) says who refused: peer or ours
         outcome = exc
     breaker.record(outcome)
     action = next_action(policy, attempts, first_attempt_at, now, outcome, rng=rng)
@@ -29,15 +29,16 @@ from gateway.delivery.outcomes import (
     Delivered,
     DeliveryError,
     DeliveryTimeout,
-    PermanentRefusal,
     ServerError,
     Throttled,
     TransientDeliveryError,
     TransientKind,
+    Undeliverable,
 )
 from gateway.delivery.policy import (
     DELIVERY_ATTEMPTS_EXHAUSTED,
     DELIVERY_EXPIRED,
+    REFUSED_BY,
     Action,
     DeadLetter,
     Done,
@@ -56,6 +57,7 @@ __all__ = [
     "DELIVERY_ATTEMPTS_EXHAUSTED",
     "DELIVERY_EXPIRED",
     "MAX_RETRY_AFTER",
+    "REFUSED_BY",
     "Action",
     "Backoff",
     "BreakerRegistry",
@@ -71,7 +73,6 @@ __all__ = [
     "DeliveryTimeout",
     "Done",
     "OrderPlace",
-    "PermanentRefusal",
     "RandomSource",
     "RetryAt",
     "RetryPolicy",
@@ -79,6 +80,7 @@ __all__ = [
     "Throttled",
     "TransientDeliveryError",
     "TransientKind",
+    "Undeliverable",
     "expired",
     "expiry",
     "expiry_cutoff",

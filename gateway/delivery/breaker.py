@@ -12,10 +12,11 @@ The state machine (rules for editing: every transition is in this table and in e
     half_open   probe fails                             open         record_failure
     half_open   asked while the probe is out            half_open    allow -> False
 
-A *failure* is a transient delivery failure only. A business refusal (``PermanentRefusal``) proves the
-platform is up and answering, so it counts as a success here (:meth:`CircuitBreaker.record` does the
-mapping). Outcomes that arrive while the breaker is open (calls that were already in flight) are
-ignored: only the half-open probe decides when to close.
+A *failure* is a transient delivery failure only. A refusal (:class:`~gateway.errors.Refusal`) or an
+:class:`~gateway.delivery.outcomes.Undeliverable` says nothing about the platform being down, so it counts as
+a success here, as a peer's refusal (which proves the platform is up and answering) always did
+(:meth:`CircuitBreaker.record` does the mapping). Outcomes that arrive while the breaker is open (calls that
+were already in flight) are ignored: only the half-open probe decides when to close.
 
 A probe that never reports back (the worker crashed or was cancelled) would keep the breaker half-open
 forever; after one more cool-down a new probe is let through.
@@ -40,7 +41,7 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Final
 
-from gateway.delivery.outcomes import Delivered, DeliveryError, PermanentRefusal, TransientDeliveryError
+from gateway.delivery.outcomes import Delivered, DeliveryError, TransientDeliveryError, Undeliverable
 from gateway.delivery.settings import (
     DeliveryConfigError,
     read_duration,
@@ -48,6 +49,7 @@ from gateway.delivery.settings import (
     read_number,
     refuse_unknown_keys,
 )
+from gateway.errors import Refusal
 
 __all__ = ["BreakerRegistry", "BreakerSettings", "BreakerState", "CircuitBreaker", "Clock", "StateObserver"]
 
@@ -220,9 +222,9 @@ class CircuitBreaker:
             self._opened_since = now
             self._trip(now)
 
-    def record(self, outcome: Delivered[object] | DeliveryError) -> None:
+    def record(self, outcome: Delivered[object] | DeliveryError | Refusal) -> None:
         """Record an attempt's outcome by its type (see the module docstring for the mapping)."""
-        if isinstance(outcome, Delivered | PermanentRefusal):
+        if isinstance(outcome, Delivered | Refusal | Undeliverable):
             self.record_success()
         elif isinstance(outcome, TransientDeliveryError):
             self.record_failure()

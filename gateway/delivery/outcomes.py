@@ -1,30 +1,35 @@
 """What one delivery attempt can end in, as types.
 
 A transport (the one module that owns the HTTP client) maps whatever went wrong *once*, at its
-boundary, to one of these exceptions with ``raise ... from exc``. Everything above it (the short
-in-process retry, the circuit breaker, the outbox policy) decides on the *type*, never on a parsed
-message, so a new transport cannot accidentally turn a refusal into a retry or the other way round.
+boundary, to one of these exceptions with ``raise ... from exc``; a platform's refusal is the gateway's
+one refusal type, :class:`gateway.errors.Refusal` with ``side=peer``, raised by the dialect's client.
+Everything above it (the short in-process retry, the circuit breaker, the outbox policy) decides on the
+*type*, never on a parsed message, so a new transport cannot accidentally turn a refusal into a retry
+or the other way round.
 
 The tree::
 
-    DeliveryError                      base: catch this to catch every delivery failure
-    ├── TransientDeliveryError         may succeed later; carries ``kind`` and ``retry_after``
-    │   ├── ConnectionFailed           kind CONNECTION: refused, reset, DNS, TLS handshake
-    │   ├── DeliveryTimeout            kind TIMEOUT: no complete answer in time
-    │   ├── ServerError                kind SERVER_ERROR: HTTP 5xx or a documented platform fault
-    │   └── Throttled                  kind THROTTLED: HTTP 429, usually with Retry-After
-    └── PermanentRefusal               the platform refused the message on business grounds;
-                                       carries the platform's stable code (README §10)
+    GatewayError (gateway.errors)
+    ├── Refusal                        the message was refused (README §10 code; side ours or peer): dead letter
+    └── DeliveryError                  the attempt failed without anybody refusing the message
+        ├── TransientDeliveryError     may succeed later; carries ``kind`` and ``retry_after``
+        │   ├── ConnectionFailed       kind CONNECTION: refused, reset, DNS, TLS handshake
+        │   ├── DeliveryTimeout        kind TIMEOUT: no complete answer in time
+        │   ├── ServerError            kind SERVER_ERROR: HTTP 5xx or a documented platform fault
+        │   └── Throttled              kind THROTTLED: HTTP 429, usually with Retry-After
+        └── Undeliverable              can never succeed as the gateway is set up (no client for the
+                                       destination, a redirect loop, a misconfigured destination in
+                                       gateway/transport.py); carries a dead-letter code, not a §10 one
 
-A successful attempt is a value, :class:`Delivered`, not an exception.
+A successful attempt is a value, :class:`Delivered`, not an exception. Transient, permanent and
+configuration failures stay three explicit types; no code above the transport reads a message text.
 
 A platform fault that travels inside the envelope rather than as an HTTP status (zlb ``code`` ``99``,
 "platform fault, retry later", zlb.md §4) is mapped by the adapter to :class:`ServerError` as well:
 retry vs refuse is decided by the type the adapter chooses, not by the HTTP status alone.
 
 Exception text never carries the message body, the platform's free-text detail or any personal data:
-``str()`` names the kind or the stable code only. The detail stays available as an attribute for the
-dead-letter record.
+``str()`` names the kind or the code only.
 """
 
 from __future__ import annotations
@@ -33,17 +38,19 @@ import enum
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
+from gateway.errors import GatewayError, Refusal
+
 __all__ = [
     "ConnectionFailed",
     "Delivered",
     "DeliveryError",
     "DeliveryTimeout",
     "Outcome",
-    "PermanentRefusal",
     "ServerError",
     "Throttled",
     "TransientDeliveryError",
     "TransientKind",
+    "Undeliverable",
 ]
 
 R_co = TypeVar("R_co", covariant=True)
@@ -65,8 +72,8 @@ class Delivered(Generic[R_co]):
     receipt: R_co
 
 
-class DeliveryError(Exception):
-    """Base of every failed delivery attempt; never raised itself."""
+class DeliveryError(GatewayError):
+    """Base of every delivery attempt that failed without a refusal; never raised itself."""
 
 
 class TransientDeliveryError(DeliveryError):
@@ -119,29 +126,27 @@ class Throttled(TransientDeliveryError):
     kind = TransientKind.THROTTLED
 
 
-class PermanentRefusal(DeliveryError):
-    """The platform refused the message; sending it again unchanged cannot succeed.
+class Undeliverable(DeliveryError):
+    """The message can never be delivered as the gateway is set up; dead-lettered at once, never retried.
 
-    ``code`` is the stable rejection code (README §10, e.g. ``BAD_FORMAT``), ``where`` the field path or
-    place the platform named, ``detail`` the platform's free text. Only ``code`` and ``where`` appear in
-    ``str()``/``repr()``: the detail may echo field values, so it is kept for the dead-letter record only.
+    Nobody refused the message, so this is no :class:`~gateway.errors.Refusal` and its ``code`` is one of the
+    gateway's dead-letter codes (``UNKNOWN_DESTINATION``, ``TRANSPORT_REFUSED``, ``DESTINATION_MISCONFIGURED``;
+    see gateway/observability/metrics.py), not a README §10 code. ``reason`` is data-free.
     """
 
-    def __init__(self, code: str, detail: str = "", *, where: str | None = None) -> None:
+    def __init__(self, code: str, reason: str) -> None:
         if not code:
-            raise ValueError("a permanent refusal needs the platform's rejection code")
-        super().__init__(code, where)
+            raise ValueError("an undeliverable message needs a dead-letter code")
+        super().__init__(code, reason)
         self.code = code
-        self.detail = detail
-        self.where = where
+        self.reason = reason
 
     def __str__(self) -> str:
-        place = "" if self.where is None else f" at {self.where}"
-        return f"destination refused the message: {self.code}{place}"
+        return f"undeliverable ({self.code}): {self.reason}"
 
     def __repr__(self) -> str:
-        return f"PermanentRefusal(code={self.code!r}, where={self.where!r})"
+        return f"{type(self).__name__}(code={self.code!r}, reason={self.reason!r})"
 
 
-Outcome = Delivered[object] | DeliveryError
+Outcome = Delivered[object] | DeliveryError | Refusal
 """What the worker hands to the policy and the breaker after an attempt."""

@@ -7,8 +7,10 @@ answer out (mark done, store the next attempt time, or move the message to the d
 The rules, in order:
 
 1. :class:`~gateway.delivery.outcomes.Delivered` → :class:`Done`.
-2. :class:`~gateway.delivery.outcomes.PermanentRefusal` → :class:`DeadLetter` at once with the
-   platform's own rejection code (README §10); sending the same bytes again cannot help.
+2. A :class:`~gateway.errors.Refusal` → :class:`DeadLetter` at once with its README §10 code; sending the
+   same bytes again cannot help. The reason says who refused (``side``): "refused by the destination" only
+   when the destination did, "refused by the gateway" when the gateway's own checks or encoder did.
+   An :class:`~gateway.delivery.outcomes.Undeliverable` → :class:`DeadLetter` at once with its own code.
 3. A transient failure after ``max_attempts`` attempts (when set) → dead letter
    ``DELIVERY_ATTEMPTS_EXHAUSTED``.
 4. A transient failure when the message is ``max_age`` old or older → dead letter ``DELIVERY_EXPIRED``.
@@ -34,9 +36,9 @@ from gateway.delivery.backoff import Backoff, RandomSource
 from gateway.delivery.outcomes import (
     Delivered,
     DeliveryError,
-    PermanentRefusal,
     TransientDeliveryError,
     TransientKind,
+    Undeliverable,
 )
 from gateway.delivery.settings import (
     DeliveryConfigError,
@@ -46,10 +48,12 @@ from gateway.delivery.settings import (
     read_optional_int,
     refuse_unknown_keys,
 )
+from gateway.errors import Refusal, Side
 
 __all__ = [
     "DELIVERY_ATTEMPTS_EXHAUSTED",
     "DELIVERY_EXPIRED",
+    "REFUSED_BY",
     "Action",
     "DeadLetter",
     "Done",
@@ -66,6 +70,13 @@ DELIVERY_EXPIRED: Final = "DELIVERY_EXPIRED"
 
 DELIVERY_ATTEMPTS_EXHAUSTED: Final = "DELIVERY_ATTEMPTS_EXHAUSTED"
 """Dead-letter code: the policy's ``max_attempts`` outbox attempts all failed transiently."""
+
+#: The dead letter's reason for a refusal, by who refused (issue 13: an item the destination's crosswalk lacks is
+#: the gateway's own encoder refusing, and must not read as the destination's answer).
+REFUSED_BY: Final[Mapping[Side, str]] = {
+    Side.PEER: "refused by the destination",
+    Side.OURS: "refused by the gateway",
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -221,7 +232,7 @@ def next_action(
     attempts: int,
     first_attempt_at: float,
     now: float,
-    outcome: Delivered[object] | DeliveryError,
+    outcome: Delivered[object] | DeliveryError | Refusal,
     *,
     rng: RandomSource,
 ) -> Action:
@@ -230,13 +241,15 @@ def next_action(
         raise ValueError(f"attempts counts the attempt that just ended, so it is >= 1; got {attempts!r}")
     if isinstance(outcome, Delivered):
         return Done(outcome.receipt)
-    if isinstance(outcome, PermanentRefusal):
-        return DeadLetter(outcome.code, "refused by the destination", outcome.where, outcome.detail)
+    if isinstance(outcome, Refusal):
+        return DeadLetter(outcome.code.value, REFUSED_BY[outcome.side], outcome.where, outcome.detail)
+    if isinstance(outcome, Undeliverable):
+        return DeadLetter(outcome.code, outcome.reason)
     if not isinstance(outcome, TransientDeliveryError):
         # A bare DeliveryError (or a new subclass) is a programming error in a transport: fail loudly
         # instead of guessing whether it is safe to send again.
         raise TypeError(
-            f"unclassified delivery outcome {type(outcome).__name__}; raise a transient or permanent type"
+            f"unclassified delivery outcome {type(outcome).__name__}; raise a transient, undeliverable or refusal type"
         )
 
     if policy.max_attempts is not None and attempts >= policy.max_attempts:

@@ -6,7 +6,8 @@ the durable outbox (:func:`gateway.delivery.policy.next_action`). tenacity is th
 only contributes three tiny strategies and wires them together:
 
 - retry only on :class:`~gateway.delivery.outcomes.TransientDeliveryError` (the *type* decides;
-  a :class:`~gateway.delivery.outcomes.PermanentRefusal` is re-raised at once);
+  a :class:`~gateway.errors.Refusal` or an :class:`~gateway.delivery.outcomes.Undeliverable` is re-raised
+  at once);
 - wait :class:`wait_backoff` (the same jitter formula as the outbox, :mod:`gateway.delivery.backoff`,
   with an injectable random source, which tenacity's ``wait_exponential_jitter`` lacks), raised to
   the platform's Retry-After by :class:`wait_retry_after_floor`;

@@ -14,6 +14,8 @@ import math
 import re
 from collections.abc import Mapping, Set
 
+from gateway.errors import ConfigError
+
 __all__ = [
     "DeliveryConfigError",
     "parse_duration",
@@ -28,15 +30,18 @@ _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
 _DURATION = re.compile(r"\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)\s*")
 
 
-class DeliveryConfigError(ValueError):
-    """A delivery setting is missing, unknown or out of range; the text says where and how to fix it."""
+class DeliveryConfigError(ConfigError, ValueError):
+    """A delivery setting is missing, unknown or out of range; the text says where and how to fix it.
+
+    A :class:`~gateway.errors.ConfigError` (the one root: a caller catching configuration errors catches this one)
+    whose text keeps the ``key = value`` form the delivery tables are written in; ``where`` is also ``source``.
+    """
 
     def __init__(self, where: str, key: str, value: object, problem: str) -> None:
+        super().__init__(where, f"{key} = {value!r}", problem)
         self.where = where
         self.key = key
         self.value = value
-        self.problem = problem
-        super().__init__(f"{where}: {key} = {value!r}: {problem}")
 
 
 def parse_duration(value: object) -> float | None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from gateway.errors import Rejection
+from gateway.errors import Refusal
 from gateway.errors import RejectionCode as C
 
 from .identifiers import parse_licence_id
@@ -22,8 +22,8 @@ Where = Callable[[str], str | None]
 BAD_REVIEW_LEVELS = frozenset({"DISSATISFIED", "VERY_DISSATISFIED"})
 
 
-def _fail(code: C, ref: str, where: Where, detail: str) -> Rejection:
-    return Rejection(code, where(ref), detail)
+def _fail(code: C, ref: str, where: Where, detail: str) -> Refusal:
+    return Refusal(code, where(ref), detail)
 
 
 def _legal_iff_uscc(kind: str, id_type: str, where: Where) -> None:

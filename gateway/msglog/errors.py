@@ -2,11 +2,12 @@
 
 ::
 
-    StoreError (gateway.store.errors)      storage failed; StoreUnavailable is the retryable one
-    └── MessageLogError                    the log refused an operation
-        ├── DecryptionFailed               no key for a key id, or a ciphertext does not authenticate
-        ├── IntegrityError                 a decrypted message does not match its logged hash
-        └── NothingToExport                the requested seal range holds no sealed segment
+    GatewayError (gateway.errors)              the gateway's one root
+    └── StoreError (gateway.store.errors)      storage failed; StoreUnavailable is the retryable one
+        └── MessageLogError                    the log refused an operation
+            ├── DecryptionFailed               no key for a key id, or a ciphertext does not authenticate
+            ├── IntegrityError                 a decrypted message does not match its logged hash
+            └── NothingToExport                the requested seal range holds no sealed segment
 
 Why under ``StoreError``: the pipeline already treats storage failures as one family; the log is
 storage. Messages name key ids, seal numbers and sequence numbers, never message contents.

@@ -4,7 +4,7 @@ Why a slot: each dialect answers a refusal in its own form (an anhui envelope, a
 code, a hunan problem document, a SOAP fault), inside the endpoint, so the partner edge (``gateway.server.edge``)
 sees only bytes. Reading the code back out of those bytes would be one parser per dialect and would miss the field
 path. Instead the edge binds an empty :class:`RefusalSlot` for the call; the endpoint, where it turns a
-``Rejection`` into its answer, calls :func:`note_refusal`; the edge then counts and logs the refusal once. Outside
+``Refusal`` into its answer, calls :func:`note_refusal`; the edge then counts and logs the refusal once. Outside
 the gateway's edge (a simulator serving the same endpoint class, a unit test) no slot is bound and
 :func:`note_refusal` does nothing.
 
@@ -19,12 +19,12 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
-from gateway.errors import Rejection, RejectionCode
+from gateway.errors import Refusal, RejectionCode
 
 __all__ = [
     "EDGE_CODES",
     "STAGES",
-    "Refusal",
+    "NotedRefusal",
     "RefusalSlot",
     "bind_refusal_slot",
     "note_handled",
@@ -72,7 +72,7 @@ def stage_of(code: str) -> str:
 
 
 @dataclass(frozen=True, slots=True)
-class Refusal:
+class NotedRefusal:
     """What may be logged of a refusal: its code, stage and field path; never the value or the detail text."""
 
     code: str
@@ -87,7 +87,7 @@ class Refusal:
 class RefusalSlot:
     """Filled during one partner call: the refusals noted and whether the business handler counted the call."""
 
-    refusals: list[Refusal] = field(default_factory=list)
+    refusals: list[NotedRefusal] = field(default_factory=list)
     handled: bool = False
 
 
@@ -105,11 +105,11 @@ def bind_refusal_slot() -> Iterator[RefusalSlot]:
         _SLOT.reset(token)
 
 
-def note_refusal(rejection: Rejection) -> None:
+def note_refusal(rejection: Refusal) -> None:
     """Tell the edge that this call is answered with ``rejection`` (a no-op where no edge listens)."""
     slot = _SLOT.get()
     if slot is not None:
-        slot.refusals.append(Refusal(rejection.code.value, rejection.where))
+        slot.refusals.append(NotedRefusal(rejection.code.value, rejection.where))
 
 
 def note_handled() -> None:

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
+from gateway.errors import GatewayError
 from gateway.randomness import random_hex
 
 from .context import bind_request, current_request
@@ -49,7 +50,7 @@ _HEADER = re.compile(
 _SAMPLED = 0x01
 
 
-class InvalidTraceParent(ValueError):
+class InvalidTraceParent(GatewayError, ValueError):
     """A ``traceparent`` value that does not follow the W3C grammar; the message says which part, not the value."""
 
 

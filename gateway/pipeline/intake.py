@@ -25,7 +25,7 @@ from collections.abc import Callable
 from typing import Any
 
 from gateway.delivery.ordering import order_of
-from gateway.errors import Rejection
+from gateway.errors import Refusal
 from gateway.errors import RejectionCode as C
 from gateway.model import canonical_json
 from gateway.observability.context import current_request
@@ -77,13 +77,13 @@ class Intake:
         """Accept ``call`` (route, check, commit with its outbox messages) and return its receipt."""
         operation = call.operation
         if operation not in SUBMISSIONS:
-            raise Rejection(C.UNSUPPORTED_TYPE, None, f"the gateway does not take {operation} here")
+            raise Refusal(C.UNSUPPORTED_TYPE, None, f"the gateway does not take {operation} here")
         record = call.record
         key = str(record.idempotency_key)
         now = self.clock()
         try:
             destinations, outbound, receipt_no = await self._plan(call, key, now)
-        except Rejection:
+        except Refusal:
             # A repeat gets its first receipt (README §9) even if it could not be routed today (a changed
             # configuration); looked up only here, since ``accept`` below detects repeats in its transaction.
             prior = await self.store.get_receipt(operation, key)
@@ -118,7 +118,7 @@ class Intake:
         sender = self.registry.platforms.get(call.platform)
         mapping = None if sender is None else self.registry.adapter(sender.dialect).mapping(call.operation)
         where = None if mapping is None else mapping.ref_where.get("seq")
-        raise Rejection(C.RULE_VIOLATION, where, "a higher seq was already accepted for this case")
+        raise Refusal(C.RULE_VIOLATION, where, "a higher seq was already accepted for this case")
 
     async def _plan(self, call: InboundCall, key: str, now: float) -> tuple[list[str], list[OutboundMessage], str]:
         """The destinations of ``call``, one outbox message for each (every destination checked, §10 step 10), and
@@ -153,6 +153,6 @@ class Intake:
         try:
             codes = self.registry.item_codes(path.dst_dialect, record, path.dst_platform)
             path.destination.mapping(operation).encode(record, codes)
-        except Rejection as exc:
+        except Refusal as exc:
             where = path.source.mapping(operation).item_where if exc.code is C.UNKNOWN_ITEM else exc.where
-            raise Rejection(exc.code, where, exc.detail) from None
+            raise Refusal(exc.code, where, exc.detail) from None

@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from gateway.errors import ConfigError, Rejection
+from gateway.errors import ConfigError, Refusal
 from gateway.errors import RejectionCode as C
 from gateway.registry import Registry
 
@@ -81,7 +81,7 @@ class Router:
                     chosen = [serving]
         chosen = [d for d in chosen if d != source]
         if not chosen:
-            raise Rejection(
+            raise Refusal(
                 C.RULE_VIOLATION, None, "the record is handled by its sender: there is no other platform to deliver to"
             )
         return chosen

@@ -45,16 +45,16 @@ from gateway.delivery import (
     Delivered,
     DeliveryError,
     Done,
-    PermanentRefusal,
     RetryAt,
     RetryPolicy,
+    Undeliverable,
     expired,
     expiry,
     expiry_cutoff,
     next_action,
     send_with_short_retries,
 )
-from gateway.errors import Rejection
+from gateway.errors import Refusal
 from gateway.model import canonical_json
 from gateway.store.api import DeliveryAttempt, OutboundMessage, Outbox
 from gateway.store.errors import StoreError
@@ -390,10 +390,12 @@ class DeliveryWorker:
                         extra={"destination": message.destination, "outbox_id": message.id})
         self._recorded(message, action)
 
-    async def _attempt(self, message: OutboundMessage, policy: RetryPolicy) -> Delivered[object] | DeliveryError:
+    async def _attempt(
+        self, message: OutboundMessage, policy: RetryPolicy
+    ) -> Delivered[object] | DeliveryError | Refusal:
         client = self.clients.get(message.destination)
         if client is None:
-            return PermanentRefusal("UNKNOWN_DESTINATION", "no client is configured for this destination")
+            return Undeliverable("UNKNOWN_DESTINATION", "no client is configured for this destination")
         record = canonical_json.loads(message.kind, message.payload)
 
         async def send() -> object:
@@ -402,10 +404,8 @@ class DeliveryWorker:
 
         try:
             return Delivered(await send_with_short_retries(send, policy, self.sleep, rng=self.rng))
-        except DeliveryError as exc:
+        except (DeliveryError, Refusal) as exc:  # a refusal says who refused: the destination, or our own encoder
             return exc
-        except Rejection as exc:  # the client could not even build the request (e.g. a type not carried)
-            return PermanentRefusal(exc.code.value, exc.detail, where=exc.where)
 
 
 def _attempt_line(message: OutboundMessage, action: Any, now: float, latency: float) -> DeliveryAttempt:

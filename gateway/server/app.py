@@ -25,7 +25,7 @@ from gateway.config import Config
 from gateway.consent import ConsentVerifier
 from gateway.delivery import BreakerRegistry
 from gateway.dialects import dialect
-from gateway.errors import PROBLEM_TYPE_BASE, ConfigError, Rejection
+from gateway.errors import PROBLEM_TYPE_BASE, ConfigError, Refusal
 from gateway.errors import RejectionCode as C
 from gateway.evidence import (
     LoggedClient,
@@ -93,7 +93,7 @@ async def translate_handler(request: web.Request) -> web.Response:
     params = request.rel_url.query
     missing = [name for name in ("from", "to", "type") if not params.get(name)]
     if missing:
-        raise Rejection(C.MISSING_FIELD, missing[0], "query parameters from, to and type are required")
+        raise Refusal(C.MISSING_FIELD, missing[0], "query parameters from, to and type are required")
     registry = config.registry
     try:
         dst_dialect, dst_platform = registry.resolve(params["to"])

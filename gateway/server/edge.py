@@ -11,7 +11,7 @@ The order is the one the layers had, outermost first:
    evidence is no longer bound here: the endpoint hands it to the message log with the call (``InboundCall.headers``);
 2. the whole call, body upload included, within ``request_timeout`` seconds (``limits.timeout_refusal``: 408);
 3. every refusal of the call, at any stage, counted and logged here and only here (:func:`record_refusals`): the
-   endpoint notes the ``Rejection`` it answers with (``gateway.observability.refusals.note_refusal``), whatever
+   endpoint notes the ``Refusal`` it answers with (``gateway.observability.refusals.note_refusal``), whatever
    the dialect's answer looks like.
 
 The gateway's own API (``/v1/translate``, ``/admin/...``) raises its refusals for the problem+json renderer;
@@ -29,9 +29,9 @@ from typing import Any
 
 from aiohttp import web
 
-from gateway.errors import Rejection
+from gateway.errors import Refusal
 from gateway.observability.metrics import API, UNVERIFIED, GatewayMetrics
-from gateway.observability.refusals import Refusal, RefusalSlot, bind_refusal_slot
+from gateway.observability.refusals import NotedRefusal, RefusalSlot, bind_refusal_slot
 
 from .keys import SERVER_TLS
 from .limits import TokenBucket, mtls_refusal, rate_refusal, timeout_refusal
@@ -72,12 +72,12 @@ def partner_edge_middleware(metrics: GatewayMetrics, platform: str, bucket: Toke
         started = time.perf_counter()
         with bind_refusal_slot() as slot:
             if mtls_only and not _on_mutual_tls(request):
-                slot.refusals.append(Refusal("NOT_FOUND", None))
+                slot.refusals.append(NotedRefusal("NOT_FOUND", None))
                 record_refusals(metrics, platform, dialect, slot, 404, 0.0)
                 return mtls_refusal()
             refused = rate_refusal(bucket)
             if refused is not None:
-                slot.refusals.append(Refusal("RATE_LIMITED", None))
+                slot.refusals.append(NotedRefusal("RATE_LIMITED", None))
                 record_refusals(metrics, platform, dialect, slot, refused.status, 0.0)
                 return refused
             try:
@@ -85,7 +85,7 @@ def partner_edge_middleware(metrics: GatewayMetrics, platform: str, bucket: Toke
                     response = await handler(request)
             except TimeoutError:
                 response = timeout_refusal(request_timeout)
-                slot.refusals.append(Refusal("REQUEST_TIMEOUT", None))
+                slot.refusals.append(NotedRefusal("REQUEST_TIMEOUT", None))
             record_refusals(metrics, platform, dialect, slot, response.status, time.perf_counter() - started)
         return response
 
@@ -106,8 +106,8 @@ def api_refusal_middleware(metrics: GatewayMetrics) -> Any:
     async def api_refusals(request: web.Request, handler: Handler) -> web.StreamResponse:
         try:
             return await handler(request)
-        except Rejection as exc:
-            slot = RefusalSlot([Refusal(exc.code.value, exc.where)], handled=True)
+        except Refusal as exc:
+            slot = RefusalSlot([NotedRefusal(exc.code.value, exc.where)], handled=True)
             record_refusals(metrics, API, "", slot, exc.http_status, 0.0)
             raise
 

@@ -26,7 +26,7 @@ from collections.abc import Awaitable, Callable
 from aiohttp import web
 
 from adapters.wire import HttpRequest, HttpResponse
-from gateway.errors import Rejection
+from gateway.errors import Refusal
 from gateway.errors import RejectionCode as C
 from gateway.wire.base import PlatformEndpoint, Route
 from signing import tls
@@ -37,8 +37,8 @@ __all__ = ["endpoint_routes", "read_body", "to_http_request", "to_web_response",
 _CHUNK = 65536
 
 
-def too_large(limit: int) -> Rejection:
-    return Rejection(C.BODY_TOO_LARGE, None, f"body is larger than {limit} bytes")
+def too_large(limit: int) -> Refusal:
+    return Refusal(C.BODY_TOO_LARGE, None, f"body is larger than {limit} bytes")
 
 
 async def read_body(request: web.Request, limit: int) -> bytes:
@@ -101,7 +101,7 @@ def _handler(endpoint: PlatformEndpoint, route: Route) -> Callable[[web.Request]
     async def handle(request: web.Request) -> web.StreamResponse:
         try:
             body = await read_body(request, limit)
-        except Rejection as exc:
+        except Refusal as exc:
             return to_web_response(endpoint.refuse(to_http_request(request, b""), exc))
         return to_web_response(await route.handle(to_http_request(request, body)))
 

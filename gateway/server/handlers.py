@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from gateway.dialects import DialectLink
-from gateway.errors import Rejection
+from gateway.errors import Refusal
 from gateway.errors import RejectionCode as C
 from gateway.licences import LicenceService
 from gateway.pipeline.intake import SUBMISSIONS, Intake
@@ -37,6 +37,6 @@ class PartnerHandler:
             return await self.intake(call)
         if call.operation == "licence_query" and self.licences is not None:
             return await self.licences(call)
-        raise Rejection(C.UNSUPPORTED_TYPE, None, f"the gateway does not take {call.operation} from partners")
+        raise Refusal(C.UNSUPPORTED_TYPE, None, f"the gateway does not take {call.operation} from partners")
 
 

@@ -23,7 +23,7 @@ from aiohttp import web
 
 from gateway.delivery import BreakerRegistry, DeadLetter, Done, RetryAt
 from gateway.dialects import DialectLink
-from gateway.errors import Rejection
+from gateway.errors import Refusal
 from gateway.msglog.api import MessageLog
 from gateway.observability.context import bind_request
 from gateway.observability.metrics import CONTENT_TYPE, GatewayMetrics
@@ -62,7 +62,7 @@ class MeteredHandler:
         outcome = "accepted"
         try:
             result = await self.inner(call)
-        except Rejection as exc:
+        except Refusal as exc:
             outcome = exc.code.value
             if call.operation == "licence_query" and exc.code.value == "CONSENT_INVALID":
                 self.metrics.refuse_consent(call.platform, exc.detail.split(":")[0] or "other")

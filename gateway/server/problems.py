@@ -1,6 +1,6 @@
 """RFC 9457 problem documents at the edge: the outermost middleware turns every refusal into one.
 
-A ``Rejection`` keeps its stable code and status; an HTTP error raised by aiohttp keeps its status with a generic
+A ``Refusal`` keeps its stable code and status; an HTTP error raised by aiohttp keeps its status with a generic
 code; anything unexpected becomes a 500 ``INTERNAL`` document that names no internals (the traceback goes to the
 log, never to the client).
 """
@@ -14,7 +14,7 @@ from typing import Any
 
 from aiohttp import web
 
-from gateway.errors import PROBLEM_CONTENT_TYPE, PROBLEM_TYPE_BASE, Rejection
+from gateway.errors import PROBLEM_CONTENT_TYPE, PROBLEM_TYPE_BASE, Refusal
 
 __all__ = ["problem_middleware", "problem_response"]
 
@@ -36,7 +36,7 @@ def problem_response(problem: dict[str, Any], headers: dict[str, str] | None = N
 async def problem_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     try:
         return await handler(request)
-    except Rejection as exc:
+    except Refusal as exc:
         return problem_response(exc.to_problem())
     except web.HTTPException as exc:
         if exc.status < 400:

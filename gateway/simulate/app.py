@@ -23,9 +23,9 @@ from typing import Any
 
 from aiohttp import web
 
-from gateway.delivery import PermanentRefusal, TransientDeliveryError
+from gateway.delivery import TransientDeliveryError, Undeliverable
 from gateway.dialects import dialect
-from gateway.errors import Rejection
+from gateway.errors import Refusal, Side
 from gateway.errors import RejectionCode as C
 from gateway.model.records import StatusEvent, from_ref
 from gateway.registry import Platform, Registry
@@ -74,7 +74,7 @@ class SimulatedPlatform:
             return await extra(call)
         if call.operation in ("case", "status", "evaluation"):
             return self.book.accept(call)
-        raise Rejection(C.UNSUPPORTED_TYPE, None, f"{self.platform.id} does not take {call.operation}")
+        raise Refusal(C.UNSUPPORTED_TYPE, None, f"{self.platform.id} does not take {call.operation}")
 
 
 def _control_routes(sim: SimulatedPlatform, plan: FaultPlan, emit: Callable[[StatusEvent], Awaitable[str]]) -> list[
@@ -102,19 +102,20 @@ def _control_routes(sim: SimulatedPlatform, plan: FaultPlan, emit: Callable[[Sta
         try:
             values = await request.json()
             event = from_ref(StatusEvent, _status_values(values))
-        except Rejection as exc:  # the caller's own values: its problem document as the gateway would write it
+        except Refusal as exc:  # the caller's own values: its problem document as the gateway would write it
             problem = exc.to_problem()
             return web.json_response(problem, status=exc.http_status, content_type=PROBLEM, dumps=_dumps)
         except (ValueError, TypeError, KeyError, AttributeError):
             return _problem(400, "BAD_FORMAT", "the body is not a status event in reference values (JSON object)")
         try:
             receipt = await emit(event)
-        except PermanentRefusal as exc:  # the gateway refused: its code and field, never its free text (values)
-            return _problem(422, exc.code, "the gateway refused the status event", exc.where)
-        except TransientDeliveryError as exc:
-            return _problem(502, "GATEWAY_UNAVAILABLE", f"the gateway did not take the event: {exc.reason}")
-        except Rejection as exc:  # the gateway's answer could not be read or verified
+        except Refusal as exc:
+            if exc.side is Side.PEER:  # the gateway refused: its code and field, never its free text (values)
+                return _problem(422, exc.code.value, "the gateway refused the status event", exc.where)
+            # the event could not be written, or the gateway's answer could not be read or verified
             return _problem(502, exc.code.value, "the gateway's answer was refused by this simulator", exc.where)
+        except (TransientDeliveryError, Undeliverable) as exc:  # down, or unreachable as configured
+            return _problem(502, "GATEWAY_UNAVAILABLE", f"the gateway did not take the event: {exc.reason}")
         return web.json_response({"receipt": receipt})
 
     return [
@@ -183,7 +184,7 @@ def build_simulator(
 
     async def emit(event: StatusEvent) -> str:
         if not spec.gateway_url:
-            raise Rejection(C.UNSUPPORTED_TYPE, None, "this simulator has no gateway to call back")
+            raise Refusal(C.UNSUPPORTED_TYPE, None, "this simulator has no gateway to call back")
         back_link = declared.load_link(spec.gateway_link_settings or spec.link_settings, spec.base_dir)
         client = platform_client(registry, spec.platform, back_link, outbound, clock, spec.gateway_url)
         accepted = await client.submit("status", event, f"{spec.platform.id}-status-{event.case_no}-{event.seq}")

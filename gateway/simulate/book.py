@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
-from gateway.errors import Rejection
+from gateway.errors import Refusal
 from gateway.errors import RejectionCode as C
 from gateway.model.records import to_ref
 
@@ -60,7 +60,7 @@ class RecordBook:
         if call.operation == "status":
             seen = self.highest_seq.get(call.record.case_no, 0)
             if call.record.seq < seen:
-                raise Rejection(C.RULE_VIOLATION, None, "a higher seq was already accepted for this case")
+                raise Refusal(C.RULE_VIOLATION, None, "a higher seq was already accepted for this case")
             self.highest_seq[call.record.case_no] = call.record.seq
         receipt = f"{self.prefix}{next(self._numbers):010d}"
         if key is not None:

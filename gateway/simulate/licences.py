@@ -19,7 +19,7 @@ from datetime import date, timedelta
 from typing import Any
 
 from gateway.consent import ConsentJtiGuard, ConsentVerifier, InMemoryJtiGuard
-from gateway.errors import Rejection, RejectionCode
+from gateway.errors import Refusal, RejectionCode
 from gateway.model.identifiers import (
     USCC_ALPHABET,
     gb11643_check_char,
@@ -168,9 +168,9 @@ class LicenceLibrary:
         """
         query = call.record
         if not isinstance(query, LicenceQuery):
-            raise Rejection(RejectionCode.MALFORMED, None, "not a licence query")
+            raise Refusal(RejectionCode.MALFORMED, None, "not a licence query")
         if query.identifier not in self._licences:
-            raise Rejection(RejectionCode.UNKNOWN_CODE, identifier_field, "no such licence")
+            raise Refusal(RejectionCode.UNKNOWN_CODE, identifier_field, "no such licence")
         licence, signature = self.get(query.identifier)
         claims = consent.verify(query.consent_token, requester=None, licence=licence, now=now)
         self.jti_guard.use(str(claims["jti"]), float(claims["exp"]), now)

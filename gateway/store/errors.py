@@ -6,18 +6,22 @@ Callers (the pipeline, the delivery workers, the readiness probe) never see ``sq
 
 Retryable versus permanent is a *type*, never a parsed message::
 
-    StoreError                  base; a permanent failure of one operation
-    ├── StoreUnavailable        retryable: the database cannot be reached, is locked past the
-    │                           busy timeout, or the store is closed; readiness fails
-    ├── StoreConflict           a write broke a uniqueness rule (e.g. an outbound id reused)
-    ├── SchemaError             the database holds a schema newer than this code knows
-    └── InvalidStoreURL         (also a ValueError) the store URL cannot be used; raised at start-up
+    GatewayError (gateway.errors)
+    └── StoreError              base; a permanent failure of one operation
+        ├── StoreUnavailable    retryable: the database cannot be reached, is locked past the
+        │                       busy timeout, or the store is closed; readiness fails
+        ├── StoreConflict       a write broke a uniqueness rule (e.g. an outbound id reused)
+        ├── SchemaError         the database holds a schema newer than this code knows
+        ├── InvalidStoreURL     (also a ValueError) the store URL cannot be used; raised at start-up
+        └── MessageLogError     the message log's own failures (gateway/msglog/errors.py)
 
 Messages name the operation and the driver's error class, never bound values: rows carry
 personal data and the exception text ends up in logs.
 """
 
 from __future__ import annotations
+
+from gateway.errors import GatewayError
 
 __all__ = [
     "InvalidStoreURL",
@@ -28,7 +32,7 @@ __all__ = [
 ]
 
 
-class StoreError(Exception):
+class StoreError(GatewayError):
     """An operation on the durable store failed; the transaction was rolled back."""
 
     #: Whether trying the same operation again later may succeed.

@@ -9,14 +9,14 @@ operator's guide.
 
 from .engine import SyncSettings, run_sync
 from .progress import Progress, make_sink
-from .report import Refusal, SyncReport
+from .report import RefusedItem, SyncReport
 from .state import Checkpoint, Position, content_hash, item_key
 
 __all__ = [
     "Checkpoint",
     "Position",
     "Progress",
-    "Refusal",
+    "RefusedItem",
     "SyncReport",
     "SyncSettings",
     "content_hash",

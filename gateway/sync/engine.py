@@ -34,17 +34,17 @@ from contextlib import aclosing
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from gateway.delivery.outcomes import DeliveryError, PermanentRefusal, TransientDeliveryError
+from gateway.delivery.outcomes import DeliveryError, TransientDeliveryError
 from gateway.delivery.policy import RetryPolicy
 from gateway.delivery.retrying import send_with_short_retries
-from gateway.errors import Rejection
+from gateway.errors import Refusal, Side
 from gateway.model.records import Item, ItemBatch
 from gateway.observability.metrics import GatewayMetrics
 from gateway.store.api import SyncState
 from gateway.wire.base import BatchResult, CataloguePage, PlatformClient
 
 from .progress import Progress, ProgressSink
-from .report import Refusal, SyncReport
+from .report import RefusedItem, SyncReport
 from .start import RunPlan, plan_run
 from .state import Checkpoint, Position, content_hash, item_key, job_name, link_name
 from .status import write_status
@@ -89,6 +89,10 @@ class _Segment:
     task: asyncio.Task[BatchResult] | None = None
 
 
+# A refusal of our own while reading the source: its page did not decode, or its dialect carries no catalogue.
+_NO_CATALOGUE = "the source's catalogue page could not be read, or the source serves no catalogue"
+
+
 class _Failed(Exception):
     """Stops the run; ``str`` is the report's ``error`` (a code and a data-free reason)."""
 
@@ -127,12 +131,11 @@ class _Run:
 
         try:
             page = await send_with_short_retries(once, self.s.retry, self.sleep)
-        except PermanentRefusal as exc:
-            raise _Failed(f"SOURCE_REFUSED {exc.code}: the source's catalogue page was refused") from exc
-        except TransientDeliveryError as exc:
+        except Refusal as exc:
+            why = "the source's catalogue page was refused" if exc.side is Side.PEER else _NO_CATALOGUE
+            raise _Failed(f"SOURCE_REFUSED {exc.code.value}: {why}") from exc
+        except DeliveryError as exc:  # down, or unreachable as configured (Undeliverable)
             raise _Failed(f"SOURCE_UNAVAILABLE: {exc}") from exc
-        except Rejection as exc:
-            raise _Failed(f"SOURCE_REFUSED {exc.code.value}: the source does not serve a catalogue") from exc
         self.report.pages += 1
         return page
 
@@ -208,12 +211,11 @@ class _Run:
             self.in_flight -= 1
             try:
                 answer = await segment.task
-            except PermanentRefusal as exc:
-                raise _Failed(f"BATCH_REFUSED {exc.code}: the target refused a whole batch") from exc
+            except Refusal as exc:
+                why = "the target refused a whole batch" if exc.side is Side.PEER else "a batch could not be rendered"
+                raise _Failed(f"BATCH_REFUSED {exc.code.value}: {why}") from exc
             except DeliveryError as exc:
                 raise _Failed(f"TARGET_UNAVAILABLE: {exc}") from exc
-            except Rejection as exc:
-                raise _Failed(f"BATCH_REFUSED {exc.code.value}: a batch could not be rendered") from exc
             results = answer.results
             if len(results) != len(segment.entries):
                 raise _Failed("TARGET_ANSWER: the batch result does not list every item")
@@ -229,7 +231,7 @@ class _Run:
                 counts[entry.outcome] += 1
             else:
                 counts["refused"] += 1
-                self.report.refuse(Refusal(entry.item.item_code, entry.item.region, result.code or "REJECTED",
+                self.report.refuse(RefusedItem(entry.item.item_code, entry.item.region, result.code or "REJECTED",
                                            result.where))
             if self.pending.get(entry.key) is segment:
                 del self.pending[entry.key]

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-__all__ = ["EXIT_ABORTED", "EXIT_OK", "EXIT_REFUSED", "OUTCOMES", "Refusal", "SyncReport"]
+__all__ = ["EXIT_ABORTED", "EXIT_OK", "EXIT_REFUSED", "OUTCOMES", "RefusedItem", "SyncReport"]
 
 OUTCOMES = ("created", "updated", "deleted", "unchanged", "refused")
 EXIT_OK = 0
@@ -26,7 +26,7 @@ EXIT_ABORTED = 3  # the run stopped early (source or target unavailable, a whole
 
 
 @dataclass(frozen=True, slots=True)
-class Refusal:
+class RefusedItem:
     """One item the target refused (g60.md §9 ``Result Status="REJECTED"``)."""
 
     item_code: str
@@ -47,7 +47,7 @@ class SyncReport:
     resumed: bool = False
     dry_run: bool = False
     counts: dict[str, int] = field(default_factory=lambda: dict.fromkeys(OUTCOMES, 0))
-    refusals: list[Refusal] = field(default_factory=list)
+    refusals: list[RefusedItem] = field(default_factory=list)
     refusals_listed_max: int = 1000
     pages: int = 0
     batches: int = 0
@@ -55,7 +55,7 @@ class SyncReport:
     completed: bool = False
     error: str | None = None  # why the run stopped early: a stable code and a short reason, no data
 
-    def refuse(self, refusal: Refusal) -> None:
+    def refuse(self, refusal: RefusedItem) -> None:
         self.counts["refused"] += 1
         if len(self.refusals) < self.refusals_listed_max:
             self.refusals.append(refusal)

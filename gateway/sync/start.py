@@ -20,6 +20,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from gateway.errors import GatewayError
 from gateway.model.timefmt import BEIJING
 
 from .state import Checkpoint, Position
@@ -27,7 +28,7 @@ from .state import Checkpoint, Position
 __all__ = ["CheckpointUnreadable", "RunPlan", "plan_run"]
 
 
-class CheckpointUnreadable(ValueError):
+class CheckpointUnreadable(GatewayError, ValueError):
     """The saved checkpoint is not one this code wrote; ``--full`` or ``--since`` starts afresh."""
 
 

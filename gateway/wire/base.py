@@ -4,8 +4,9 @@ Client role, ``PlatformClient``: someone calling a platform: the gateway deliver
 licence, paging a catalogue, uploading an item batch; a simulator calling the gateway back with a status event.
 Every call builds a freshly signed request (new timestamp and nonce: a retry is a new call), sends it through the
 ``Transport`` (the only HTTP client), verifies the signed answer, and returns a result or raises from the delivery
-exception tree: ``PermanentRefusal`` (the platform refused on business grounds, with its README §10 code),
-``TransientDeliveryError`` subclasses (faults, throttling, bad or unsigned answers worth retrying).
+exception tree: a ``Refusal`` with ``side=peer`` (the platform refused, with its README §10 code parsed once), a
+``Refusal`` with ``side=ours`` (the record cannot be written in the dialect, or a signed answer does not decode or
+verify), or a ``TransientDeliveryError`` subclass (faults, throttling, bad or unsigned answers worth retrying).
 
 Server role, ``PlatformEndpoint``: receiving calls as the platform does, sans-IO (as h11: bytes in, answer out):
 it declares its routes as values (``Route``: method, path, ``handle(HttpRequest) -> HttpResponse``) and how it
@@ -36,7 +37,7 @@ from typing import Any
 
 from adapters.base import DialectAdapter
 from adapters.wire import HttpRequest, HttpResponse, Transport
-from gateway.errors import Rejection
+from gateway.errors import Refusal
 from gateway.errors import RejectionCode as C
 from gateway.model.licence_sign import LicenceSignature
 from gateway.model.records import Item, ItemBatch, Licence, LicenceQuery
@@ -133,7 +134,7 @@ class BatchResult:
 
 
 InboundResult = Accepted | LicenceAnswer | CataloguePage | BatchResult
-#: business logic behind an endpoint; it may raise ``Rejection`` (answered in the dialect's refusal form)
+#: business logic behind an endpoint; it may raise ``Refusal`` (answered in the dialect's refusal form)
 InboundHandler = Callable[[InboundCall], Awaitable[InboundResult]]
 
 
@@ -195,8 +196,8 @@ def log_fault(logger: logging.Logger, platform: str, where: str, exc: BaseExcept
         logger.error("%s endpoint %s failed (%s)", platform, where, type(exc).__name__, exc_info=exc)
 
 
-def _unsupported(what: str) -> Rejection:
-    return Rejection(C.UNSUPPORTED_TYPE, None, f"this platform does not offer {what}")
+def _unsupported(what: str) -> Refusal:
+    return Refusal(C.UNSUPPORTED_TYPE, None, f"this platform does not offer {what}")
 
 
 class PlatformClient:
@@ -253,6 +254,6 @@ class PlatformEndpoint(ABC):
         """The platform's documented routes, relative to its base path (e.g. ``/kstb/v1/case/submit``)."""
 
     @abstractmethod
-    def refuse(self, request: HttpRequest, rejection: Rejection) -> HttpResponse:
+    def refuse(self, request: HttpRequest, rejection: Refusal) -> HttpResponse:
         """The dialect's own signed answer to a call refused before it reached a route's ``handle`` (the edge's
         ``BODY_TOO_LARGE``); ``request`` carries the method, URL and headers, and no body."""

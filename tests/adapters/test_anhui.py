@@ -13,7 +13,7 @@ import pytest
 
 from adapters.anhui.codec import AnhuiAdapter
 from adapters.base import Envelope
-from gateway.errors import Rejection
+from gateway.errors import Refusal
 from gateway.errors import RejectionCode as C
 from gateway.model.records import Case, ItemBatch
 from gateway.model.timefmt import BEIJING
@@ -37,8 +37,8 @@ def _sample(samples_dir: Path, name: str) -> dict[str, Any]:
     return data
 
 
-def _refusal(anhui: AnhuiAdapter, record_type: str, tree: dict[str, Any]) -> Rejection:
-    with pytest.raises(Rejection) as info:
+def _refusal(anhui: AnhuiAdapter, record_type: str, tree: dict[str, Any]) -> Refusal:
+    with pytest.raises(Refusal) as info:
         anhui.decode(record_type, json.dumps(tree, ensure_ascii=False).encode())
     return info.value
 
@@ -76,7 +76,7 @@ def test_case_sample_values(anhui: AnhuiAdapter, samples_dir: Path) -> None:
 
 
 def test_the_bad_sample_is_refused_with_its_code(anhui: AnhuiAdapter, samples_dir: Path) -> None:
-    with pytest.raises(Rejection) as info:
+    with pytest.raises(Refusal) as info:
         anhui.decode("case", (samples_dir / "bad/anhui-case-id-checksum.json").read_bytes())
     assert (info.value.code, info.value.where) == (C.ID_CHECKSUM, "APPLY_CARDNUMBER")
 
@@ -202,7 +202,7 @@ def test_rare_characters_and_minority_names_survive(anhui: AnhuiAdapter, samples
     ],
 )
 def test_json_refusals(anhui: AnhuiAdapter, raw: bytes, code: C) -> None:
-    with pytest.raises(Rejection) as info:
+    with pytest.raises(Refusal) as info:
         anhui.decode("case", raw)
     assert info.value.code is code
 
@@ -214,13 +214,13 @@ def test_surrogate_pair_escapes_are_accepted(anhui: AnhuiAdapter, samples_dir: P
 
 
 def test_body_limit_comes_first(anhui: AnhuiAdapter) -> None:
-    with pytest.raises(Rejection) as info:
+    with pytest.raises(Refusal) as info:
         anhui.decode("case", b"x" * (2 * 1024 * 1024 + 1))
     assert info.value.code is C.BODY_TOO_LARGE
 
 
 def test_unsupported_type(anhui: AnhuiAdapter) -> None:
-    with pytest.raises(Rejection) as info:
+    with pytest.raises(Refusal) as info:
         anhui.decode("parcel", b"{}")
     assert info.value.code is C.UNSUPPORTED_TYPE
 
@@ -326,6 +326,6 @@ def test_integer_of_thousands_of_digits_is_bad_format_not_malformed(
     if huge == body:  # the sample may write a space after the colon
         huge = body.replace(f'"DATAVER": {version}'.encode(), f'"DATAVER": {sign}{"9" * digits}'.encode(), 1)
     assert huge != body
-    with pytest.raises(Rejection) as info:
+    with pytest.raises(Refusal) as info:
         anhui.decode("case", huge)
     assert (info.value.code, info.value.where) == (C.BAD_FORMAT, "DATAVER")

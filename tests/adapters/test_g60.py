@@ -30,7 +30,7 @@ from adapters.g60.codec import (
     render_item_batch_result,
     render_receipt,
 )
-from gateway.errors import UNKNOWN_PEER_CODE_FALLBACK, Rejection
+from gateway.errors import UNKNOWN_PEER_CODE_FALLBACK, Refusal
 from gateway.errors import RejectionCode as C
 from gateway.model.records import Case, LicenceQuery
 from mappings.tables import Tables, load_tables
@@ -88,8 +88,8 @@ def _edit(text: str, old: str, new: str) -> bytes:
     return text.replace(old, new, 1).encode("gb18030")
 
 
-def _refused(adapter: G60Adapter, record_type: str, body: bytes) -> Rejection:
-    with pytest.raises(Rejection) as info:
+def _refused(adapter: G60Adapter, record_type: str, body: bytes) -> Refusal:
+    with pytest.raises(Refusal) as info:
         adapter.decode(record_type, body)
     return info.value
 
@@ -452,7 +452,7 @@ def test_render_to_a_destination_without_the_item(
     g60: G60Adapter, case_text: str, envelope: Envelope
 ) -> None:
     case = g60.decode("case", case_text.encode("gb18030"))
-    with pytest.raises(Rejection) as info:
+    with pytest.raises(Refusal) as info:
         g60.encode("case", case, envelope, {})
     assert (info.value.code, info.value.where) == (C.UNKNOWN_ITEM, "Case/CatalogCode")
 
@@ -467,7 +467,7 @@ def test_render_batch_number_and_count(g60: G60Adapter, item_text: str, envelope
 @pytest.mark.parametrize(("n", "code"), [(0, C.MISSING_FIELD), (501, C.BATCH_TOO_LARGE)])
 def test_render_refuses_batch_sizes(n: int, code: C, g60: G60Adapter, item_text: str, envelope: Envelope) -> None:
     item = g60.decode("item", item_text.encode("gb18030")).items[0]
-    with pytest.raises(Rejection) as info:
+    with pytest.raises(Refusal) as info:
         g60.render("item", [g60.mapping("item").encode(item)] * n, envelope)
     assert (info.value.code, info.value.where) == (code, "ItemBatch")
 
@@ -485,21 +485,21 @@ def test_receipt_round_trip(envelope: Envelope) -> None:
     assert parse_envelope(body)[0]["MessageType"] == "Receipt"
     assert b"<ErrorCode>" not in body
     assert parse_receipt(body) == accepted
-    rejected = Receipt.reject("m-1", Rejection(C.UNKNOWN_CODE, "Case/Applicant/CertType", "证件类型代码不在代码表中"))
+    rejected = Receipt.reject("m-1", Refusal(C.UNKNOWN_CODE, "Case/Applicant/CertType", "证件类型代码不在代码表中"))
     assert parse_receipt(render_receipt(rejected, envelope)) == rejected
     assert rejected.error_code is C.UNKNOWN_CODE
 
 
 def test_receipt_refusals(envelope: Envelope, case_text: str) -> None:
-    body = render_receipt(Receipt.reject("m-1", Rejection(C.MALFORMED)), envelope).decode("gb18030")
+    body = render_receipt(Receipt.reject("m-1", Refusal(C.MALFORMED)), envelope).decode("gb18030")
     # a code README §10 does not list is the peer's refusal all the same (issue 13): the documented fallback
     assert parse_receipt(_edit(body, "<ErrorCode>MALFORMED", "<ErrorCode>NOPE")).error_code is (
         UNKNOWN_PEER_CODE_FALLBACK
     )
-    with pytest.raises(Rejection) as info:
+    with pytest.raises(Refusal) as info:
         parse_receipt(_edit(body, "<ErrorCode>MALFORMED</ErrorCode>", ""))
     assert (info.value.code, info.value.where) == (C.MISSING_FIELD, "Receipt/ErrorCode")
-    with pytest.raises(Rejection) as info:
+    with pytest.raises(Refusal) as info:
         parse_receipt(case_text.encode("gb18030"))
     assert (info.value.code, info.value.where) == (C.MALFORMED, "Header/MessageType")
 
@@ -514,7 +514,7 @@ def test_item_batch_result_round_trip(envelope: Envelope) -> None:
     assert b'Accepted="2" Rejected="1"' in body
     assert parse_item_batch_result(body) == result
     tampered = body.replace(b'Accepted="2"', b'Accepted="3"')
-    with pytest.raises(Rejection) as info:
+    with pytest.raises(Refusal) as info:
         parse_item_batch_result(tampered)
     assert (info.value.code, info.value.where) == (C.RULE_VIOLATION, "ItemBatchResult")
 

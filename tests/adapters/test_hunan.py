@@ -28,7 +28,7 @@ from adapters.hunan.codec import (
     render_problem,
     render_receipt,
 )
-from gateway.errors import UNKNOWN_PEER_CODE_FALLBACK, Rejection
+from gateway.errors import UNKNOWN_PEER_CODE_FALLBACK, Refusal
 from gateway.errors import RejectionCode as C
 from gateway.model.identifiers import gb11643_check_char
 from gateway.model.timefmt import BEIJING
@@ -73,8 +73,8 @@ def _bytes(tree: Any) -> bytes:
     return json.dumps(tree, ensure_ascii=False).encode("utf-8")
 
 
-def _refused(adapter: HunanAdapter, record_type: str, body: bytes | dict[str, Any]) -> Rejection:
-    with pytest.raises(Rejection) as info:
+def _refused(adapter: HunanAdapter, record_type: str, body: bytes | dict[str, Any]) -> Refusal:
+    with pytest.raises(Refusal) as info:
         adapter.decode(record_type, body if isinstance(body, bytes) else _bytes(body))
     return info.value
 
@@ -155,7 +155,7 @@ def test_encode_writes_utf8_and_empty_materials(
 
 def test_encode_for_a_destination_without_the_item(person_case: dict[str, Any], hunan: HunanAdapter) -> None:
     record = hunan.decode("case", _bytes(person_case))
-    with pytest.raises(Rejection) as info:
+    with pytest.raises(Refusal) as info:
         hunan.encode("case", record, ENVELOPE, {})
     assert (info.value.code, info.value.where) == (C.UNKNOWN_ITEM, "item_code")
 
@@ -172,7 +172,7 @@ def test_bad_samples(samples_dir: Path, hunan: HunanAdapter) -> None:
 @pytest.mark.parametrize("record_type", ["item", "licence", "licence_query", "evaluation"])
 def test_types_changsha_does_not_carry(record_type: str, hunan: HunanAdapter, org_case: dict[str, Any]) -> None:
     assert _refused(hunan, record_type, org_case).code is C.UNSUPPORTED_TYPE
-    with pytest.raises(Rejection) as info:
+    with pytest.raises(Refusal) as info:
         hunan.encode(record_type, object(), ENVELOPE)
     assert info.value.code is C.UNSUPPORTED_TYPE
 
@@ -427,7 +427,7 @@ def test_receipt_with_another_offset() -> None:
     ],
 )
 def test_bad_receipts(body: bytes, code: C, where: str | None) -> None:
-    with pytest.raises(Rejection) as info:
+    with pytest.raises(Refusal) as info:
         parse_receipt(body)
     assert (info.value.code, info.value.where) == (code, where)
 
@@ -435,7 +435,7 @@ def test_bad_receipts(body: bytes, code: C, where: str | None) -> None:
 def test_receipt_status() -> None:
     assert (receipt_status("case"), receipt_status("status")) == (201, 202)
     assert receipt_status("case", repeated=True) == receipt_status("status", repeated=True) == 200
-    with pytest.raises(Rejection) as info:
+    with pytest.raises(Refusal) as info:
         receipt_status("licence")
     assert info.value.code is C.UNSUPPORTED_TYPE
 
@@ -448,7 +448,7 @@ DOC_EXAMPLE = (
 
 
 def test_problem_document_of_section_4() -> None:
-    rejection = Rejection(C.ID_CHECKSUM, "applicant.id_number")
+    rejection = Refusal(C.ID_CHECKSUM, "applicant.id_number")
     assert render_problem(rejection, case_no="4301002506000000123") == DOC_EXAMPLE
     assert parse_problem(DOC_EXAMPLE) == HunanProblem(422, C.ID_CHECKSUM, "applicant.id_number", "4301002506000000123")
 
@@ -462,10 +462,10 @@ def test_problem_document_of_section_4() -> None:
     ],
 )
 def test_problem_status_per_section_4(code: C, status: int) -> None:
-    doc = json.loads(render_problem(Rejection(code, None, "why")))
+    doc = json.loads(render_problem(Refusal(code, None, "why")))
     assert (doc["status"], doc["code"], doc["type"].rsplit("/", 1)[1]) == (status, code.value, code.value)
     assert "field" not in doc
-    problem = parse_problem(render_problem(Rejection(code, "materials")))
+    problem = parse_problem(render_problem(Refusal(code, "materials")))
     rejection = problem.rejection()
     assert rejection is not None
     assert (problem.status, rejection.code, rejection.where) == (status, code, "materials")
@@ -499,7 +499,7 @@ def test_platform_fault_without_code() -> None:
     ],
 )
 def test_bad_problem_documents(body: bytes, where: str) -> None:
-    with pytest.raises(Rejection) as info:
+    with pytest.raises(Refusal) as info:
         parse_problem(body)
     assert (info.value.code, info.value.where) == (C.MALFORMED, where)
 

@@ -29,7 +29,7 @@ from adapters.shanghai.codec import (
     render_submit_case_response,
 )
 from adapters.xmlwire import element_tree
-from gateway.errors import Rejection
+from gateway.errors import Refusal
 from gateway.errors import RejectionCode as C
 from gateway.model.records import Case, LicenceQuery, StatusEvent
 from gateway.model.timefmt import BEIJING
@@ -63,8 +63,8 @@ def _text(samples_dir: Path, name: str) -> str:
     return (samples_dir / "shanghai" / name).read_text(encoding="utf-8")
 
 
-def _refusal(adapter: ShanghaiAdapter, record_type: str, body: str | bytes) -> Rejection:
-    with pytest.raises(Rejection) as info:
+def _refusal(adapter: ShanghaiAdapter, record_type: str, body: str | bytes) -> Refusal:
+    with pytest.raises(Refusal) as info:
         adapter.decode(record_type, body.encode() if isinstance(body, str) else body)
     return info.value
 
@@ -157,7 +157,7 @@ def test_licence_query_round_trips_and_matches_anhui(shanghai: ShanghaiAdapter, 
 
 def test_encoding_for_a_destination_without_the_item(shanghai: ShanghaiAdapter, samples_dir: Path) -> None:
     case = shanghai.decode("case", (samples_dir / "shanghai/case/SC001.xml").read_bytes())
-    with pytest.raises(Rejection) as info:
+    with pytest.raises(Refusal) as info:
         shanghai.encode("case", case, ENV, {})
     assert (info.value.code, info.value.where) == (C.UNKNOWN_ITEM, "Case/@itemCode")
 
@@ -321,13 +321,13 @@ def test_characters_xml_does_not_allow(shanghai: ShanghaiAdapter, tables: Tables
     tree = read_envelope(_case(samples_dir).encode()).operation[0]
     values = element_tree(tree, mapping.schema(), EX_NS)
     values["Applicant"]["@name"] = "林\x01丽"
-    with pytest.raises(Rejection) as info:
+    with pytest.raises(Refusal) as info:
         mapping.decode_values(values)
     assert (info.value.code, info.value.where) == (C.BAD_FORMAT, "Case/Applicant/@name")
     # ... and writing it is refused the same way, never an lxml error
     case = shanghai.decode("case", _case(samples_dir).encode())
     bad = dataclasses.replace(case, applicant=dataclasses.replace(case.applicant, name="林\x01丽"))
-    with pytest.raises(Rejection) as info:
+    with pytest.raises(Refusal) as info:
         shanghai.encode("case", bad, ENV, _item_codes(tables, "case"))
     assert info.value.code is C.BAD_FORMAT
 
@@ -391,7 +391,7 @@ def test_auth_header_absent_or_doubled(shanghai: ShanghaiAdapter, tables: Tables
     assert auth_header(unsigned.envelope) is None
     text = _text(samples_dir, "case/SC001.xml")
     doubled = re.sub(r"(<ex:AuthHeader [^>]*/>)", r"\1\1", text)
-    with pytest.raises(Rejection) as info:
+    with pytest.raises(Refusal) as info:
         auth_header(read_envelope(doubled.encode()).envelope)
     assert (info.value.code, info.value.where) == (C.MALFORMED, "Header/AuthHeader")
 
@@ -410,7 +410,7 @@ def test_the_documented_fault_reads(samples_dir: Path) -> None:
 
 
 def test_faults_round_trip() -> None:
-    refused = Rejection(C.ID_CHECKSUM, "Case/Applicant/@certNo", "ID number check character is wrong")
+    refused = Refusal(C.ID_CHECKSUM, "Case/Applicant/@certNo", "ID number check character is wrong")
     fault = SoapFault.from_rejection(refused)
     body = render_fault(fault)
     assert body.startswith(b'<?xml version="1.0" encoding="UTF-8"?>\n<soap:Envelope')
@@ -426,11 +426,11 @@ def test_faults_round_trip() -> None:
 
 def test_a_fault_code_outside_the_soap_namespace_is_malformed() -> None:
     body = render_fault(SoapFault("x", "BAD_FORMAT")).replace(b"soap:Client", b"ex:Client")
-    with pytest.raises(Rejection) as info:
+    with pytest.raises(Refusal) as info:
         read_reply(body, "submitCase")
     assert (info.value.code, info.value.where) == (C.MALFORMED, "Fault/faultcode")
     other = render_fault(SoapFault("x", "BAD_FORMAT")).replace(b"soap:Client", b"soap:Sender")
-    with pytest.raises(Rejection):
+    with pytest.raises(Refusal):
         read_reply(other, "submitCase")
 
 
@@ -440,10 +440,10 @@ def test_success_answers() -> None:
     assert submitted.message.operation.tag == f"{{{EX_NS}}}submitCaseResponse"
     reported = read_reply(render_report_status_response(), "reportStatus")
     assert reported.fault is None and reported.receipt_no is None
-    with pytest.raises(Rejection) as info:
+    with pytest.raises(Refusal) as info:
         read_reply(render_report_status_response(), "submitCase")
     assert (info.value.code, info.value.where) == (C.MALFORMED, "Envelope/Body")
     no_receipt = render_submit_case_response("x").replace(b' receiptNo="x"', b"")
-    with pytest.raises(Rejection) as info:
+    with pytest.raises(Refusal) as info:
         read_reply(no_receipt, "submitCase")
     assert (info.value.code, info.value.where) == (C.MISSING_FIELD, "submitCaseResponse/@receiptNo")

@@ -22,7 +22,7 @@ from adapters.zlb.codec import (
     request_time,
 )
 from gateway.dialects import dialect
-from gateway.errors import Rejection
+from gateway.errors import Refusal
 from gateway.errors import RejectionCode as C
 from gateway.model.records import LicenceQuery
 from gateway.model.timefmt import BEIJING
@@ -79,8 +79,8 @@ def _bytes(tree: dict[str, Any]) -> bytes:
     return json.dumps(tree, ensure_ascii=False).encode("utf-8")
 
 
-def _refused(adapter: ZlbAdapter, record_type: str, body: bytes) -> Rejection:
-    with pytest.raises(Rejection) as info:
+def _refused(adapter: ZlbAdapter, record_type: str, body: bytes) -> Refusal:
+    with pytest.raises(Refusal) as info:
         adapter.decode(record_type, body)
     return info.value
 
@@ -309,11 +309,11 @@ def test_request_time_must_equal_the_query_parameter(samples_dir: Path) -> None:
     head = _load(samples_dir, "case", "SC001")["head"]
     check_request_time(head, "1750966839000")
     for query in ("1750966840000", "01750966839000", "1750966839000.0", ""):
-        with pytest.raises(Rejection) as info:
+        with pytest.raises(Refusal) as info:
             check_request_time(head, query)
         assert (info.value.code, info.value.where) == (C.RULE_VIOLATION, "head.requestTime")
     for value in ("1750966839000", 1750966839000.0, None):
-        with pytest.raises(Rejection) as info:
+        with pytest.raises(Refusal) as info:
             check_request_time({**head, "requestTime": value}, "1750966839000")
         assert info.value.code == C.RULE_VIOLATION
 
@@ -322,14 +322,14 @@ def test_decode_request_checks_request_time_at_the_envelope_step(zlb: ZlbAdapter
     raw = (samples_dir / "zlb/case/SC001.json").read_bytes()
     assert zlb.decode_request("case", raw, "1750966839000") == zlb.decode("case", raw)
     broken = _changed(samples_dir, "SC001", "case", {"caseStatus": "20"})  # a field fault comes later (step 8)
-    with pytest.raises(Rejection) as info:
+    with pytest.raises(Refusal) as info:
         zlb.decode_request("case", _bytes(broken), "1750966839001")
     assert (info.value.code, info.value.where) == (C.RULE_VIOLATION, "head.requestTime")
     broken["head"]["bizType"] = "CASE_STATUS"  # the bizType comes first
-    with pytest.raises(Rejection) as info:
+    with pytest.raises(Refusal) as info:
         zlb.decode_request("case", _bytes(broken), "1750966839001")
     assert info.value.code == C.MALFORMED
-    with pytest.raises(Rejection) as info:
+    with pytest.raises(Refusal) as info:
         zlb.decode_request("licence", raw, "1750966839000")
     assert info.value.code == C.UNSUPPORTED_TYPE
 
@@ -502,6 +502,6 @@ def test_platform_fault_is_retried_later() -> None:
     ],
 )
 def test_responses_that_are_not_the_documented_envelope(raw: bytes, where: str) -> None:
-    with pytest.raises(Rejection) as info:
+    with pytest.raises(Refusal) as info:
         parse_response(raw)
     assert (info.value.code, info.value.where) == (C.MALFORMED, where)

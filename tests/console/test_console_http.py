@@ -20,7 +20,7 @@ from pipeline_stack import sample, wait_for_async
 from gateway.console import one_time_admin
 from gateway.console.i18n import MESSAGES
 from gateway.console.security import CSP
-from gateway.delivery import PermanentRefusal
+from gateway.errors import Refusal
 from gateway.model.records import LicenceQuery
 from gateway.model.timefmt import BEIJING
 from gateway.server.keys import METRICS, MSGLOG
@@ -401,7 +401,7 @@ async def test_the_licence_exchanges_show_requester_consent_and_outcome_never_th
     licence, _ = library.get(identifier)
     good = consent(stack, licence)
     await stack.partner_client("ningbo").query_licence(LicenceQuery(identifier, "核验", good), "q-1")
-    with pytest.raises(PermanentRefusal):  # a consent for another requester: refused before anything is sent
+    with pytest.raises(Refusal):  # a consent for another requester: refused before anything is sent
         await stack.partner_client("ningbo").query_licence(
             LicenceQuery(identifier, "核验", consent(stack, licence, aud="songjiang")), "q-2"
         )

@@ -13,9 +13,10 @@ from gateway.delivery import (
     Delivered,
     DeliveryConfigError,
     DeliveryError,
-    PermanentRefusal,
     ServerError,
+    Undeliverable,
 )
+from gateway.errors import Refusal, Side
 
 
 class FakeClock:
@@ -128,7 +129,9 @@ def test_record_maps_outcomes_by_type() -> None:
     clock = FakeClock()
     breaker = CircuitBreaker(SETTINGS, clock=clock)
     for _ in range(5):
-        breaker.record(PermanentRefusal("BAD_FORMAT"))  # the platform is up and answering
+        breaker.record(Refusal("BAD_FORMAT", side=Side.PEER))  # the platform is up and answering
+        breaker.record(Refusal("UNKNOWN_ITEM"))  # our own encoder refused: says nothing about the platform
+        breaker.record(Undeliverable("UNKNOWN_DESTINATION", "no client"))  # nor does a gap in our configuration
         breaker.record(Delivered("ok"))
     assert breaker.state is BreakerState.CLOSED
     for _ in range(3):

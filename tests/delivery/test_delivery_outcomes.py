@@ -10,12 +10,13 @@ from gateway.delivery import (
     ConnectionFailed,
     DeliveryError,
     DeliveryTimeout,
-    PermanentRefusal,
     ServerError,
     Throttled,
     TransientDeliveryError,
     TransientKind,
+    Undeliverable,
 )
+from gateway.errors import Refusal, Side
 
 
 @pytest.mark.parametrize(
@@ -33,7 +34,7 @@ def test_transient_kinds_are_types_under_one_base(
     exc = cls("HTTP 503", retry_after=2.5)
     assert isinstance(exc, TransientDeliveryError)
     assert isinstance(exc, DeliveryError)
-    assert not isinstance(exc, PermanentRefusal)
+    assert not isinstance(exc, Refusal)
     assert exc.kind is kind
     assert exc.retry_after == 2.5
     assert kind.value in str(exc)
@@ -42,8 +43,9 @@ def test_transient_kinds_are_types_under_one_base(
 
 def test_refusal_is_not_transient_and_keeps_detail_out_of_text() -> None:
     detail = "申请人证件号码 110101199003074518 校验位错误"
-    exc = PermanentRefusal("ID_CHECKSUM", detail, where="APPLY_CARDNUMBER")
-    assert not isinstance(exc, TransientDeliveryError)
+    exc = Refusal("ID_CHECKSUM", "APPLY_CARDNUMBER", detail, side=Side.PEER)
+    assert not isinstance(exc, DeliveryError)
+    assert "110101199003074518" not in str(exc.to_problem())
     assert exc.detail == detail
     for text in (str(exc), repr(exc)):
         assert "ID_CHECKSUM" in text
@@ -51,9 +53,18 @@ def test_refusal_is_not_transient_and_keeps_detail_out_of_text() -> None:
         assert "110101199003074518" not in text
 
 
-def test_refusal_needs_a_code() -> None:
-    with pytest.raises(ValueError, match="rejection code"):
-        PermanentRefusal("")
+def test_refusal_needs_a_readme_code_and_undeliverable_a_dead_letter_code() -> None:
+    with pytest.raises(ValueError, match="RejectionCode"):
+        Refusal("")
+    with pytest.raises(ValueError, match="dead-letter code"):
+        Undeliverable("", "no client")
+
+
+def test_undeliverable_is_permanent_and_names_its_code() -> None:
+    exc = Undeliverable("UNKNOWN_DESTINATION", "no client is configured for this destination")
+    assert isinstance(exc, DeliveryError)
+    assert not isinstance(exc, TransientDeliveryError | Refusal)
+    assert "UNKNOWN_DESTINATION" in str(exc) and "UNKNOWN_DESTINATION" in repr(exc)
 
 
 @pytest.mark.parametrize("bad", [-1.0, math.nan])

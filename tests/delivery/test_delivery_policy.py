@@ -16,14 +16,15 @@ from gateway.delivery import (
     DeliveryError,
     DeliveryTimeout,
     Done,
-    PermanentRefusal,
     RetryAt,
     RetryPolicy,
     ServerError,
     Throttled,
     TransientKind,
+    Undeliverable,
     next_action,
 )
+from gateway.errors import Refusal, Side
 
 T0 = 1_750_000_000.0  # the fake clock's reading at the first attempt
 NO_JITTER = RetryPolicy(base_delay=10, factor=2, max_delay=300, jitter=0, max_age=3600)
@@ -35,10 +36,24 @@ def test_delivered_is_done_with_the_receipt() -> None:
 
 
 def test_permanent_refusal_is_dead_at_once_with_the_platforms_code() -> None:
-    refusal = PermanentRefusal("UNKNOWN_ITEM", "事项编码不存在", where="TASK_CODE")
+    refusal = Refusal("UNKNOWN_ITEM", "TASK_CODE", "事项编码不存在", side=Side.PEER)
     action = next_action(NO_JITTER, 1, T0, T0 + 1, refusal, rng=random.Random(0))
     assert action == DeadLetter("UNKNOWN_ITEM", "refused by the destination", "TASK_CODE", "事项编码不存在")
     assert "事项编码不存在" not in repr(action)
+
+
+def test_our_own_refusal_is_dead_at_once_and_does_not_blame_the_destination() -> None:
+    """Issue 13: an item the destination's crosswalk lacks is refused by the gateway's encoder; the dead letter must
+    not say the destination refused it."""
+    refusal = Refusal("UNKNOWN_ITEM", "taskCode", "no code of the destination for this item")
+    action = next_action(NO_JITTER, 1, T0, T0 + 1, refusal, rng=random.Random(0))
+    assert action == DeadLetter("UNKNOWN_ITEM", "refused by the gateway", "taskCode", refusal.detail)
+
+
+def test_undeliverable_is_dead_at_once_with_its_own_code_and_reason() -> None:
+    undeliverable = Undeliverable("UNKNOWN_DESTINATION", "no client")
+    action = next_action(NO_JITTER, 1, T0, T0 + 1, undeliverable, rng=random.Random(0))
+    assert action == DeadLetter("UNKNOWN_DESTINATION", "no client")
 
 
 def test_backoff_grows_then_is_capped() -> None:

@@ -12,13 +12,13 @@ from aiohttp import web
 from gateway.delivery import (
     ConnectionFailed,
     DeliveryTimeout,
-    PermanentRefusal,
     RetryPolicy,
     ServerError,
     Throttled,
     TransientDeliveryError,
     send_with_short_retries,
 )
+from gateway.errors import Refusal, Side
 
 POLICY = RetryPolicy(short_attempts=4, short_wait=0.5, short_max_wait=5, factor=2, jitter=0)
 
@@ -74,8 +74,8 @@ async def test_retry_after_longer_than_short_max_wait_goes_back_to_the_outbox() 
 
 async def test_permanent_refusal_is_not_retried() -> None:
     sleep = RecordingSleep()
-    send, calls = scripted(PermanentRefusal("BAD_FORMAT", where="PROJID"), "never")
-    with pytest.raises(PermanentRefusal):
+    send, calls = scripted(Refusal("BAD_FORMAT", "PROJID", side=Side.PEER), "never")
+    with pytest.raises(Refusal):
         await send_with_short_retries(send, POLICY, sleep)
     assert calls == [1]
     assert sleep.waits == []

@@ -15,7 +15,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from gateway.errors import Rejection
+from gateway.errors import Refusal
 
 JSON_DIALECTS = ("anhui", "zlb", "hunan")
 ODD_VALUES = [None, "", 0, -1, 4.0, True, "x", "\u0001", [], {}, "9" * 40, "𠀐" * 3, 1_000_000_000]
@@ -24,7 +24,7 @@ ODD_VALUES = [None, "", 0, -1, 4.0, True, "x", "\u0001", [], {}, "9" * 40, "𠀐
 def _outcome(fn: Any, tree: Any) -> Any:
     try:
         return ("ok", fn(tree))
-    except Rejection as exc:
+    except Refusal as exc:
         return ("refused", exc.code, exc.where)
 
 

@@ -33,7 +33,8 @@ from pipeline_stack import (
 )
 
 from gateway.config import parse_config
-from gateway.delivery import PermanentRefusal, TransientDeliveryError
+from gateway.delivery import TransientDeliveryError
+from gateway.errors import Refusal
 from gateway.simulate.run import start_simulators, stop_simulators
 from gateway.transport import AiohttpTransport
 
@@ -105,7 +106,7 @@ async def test_sigkill_at_random_moments_loses_no_receipted_submission(
             except TransientDeliveryError:  # down, or killed while answering: no receipt
                 unanswered.add(key)
                 await asyncio.sleep(0.02)
-            except PermanentRefusal as exc:
+            except Refusal as exc:
                 refused.append(exc.code)
 
     proc = await start_gateway(config_file, url, log)

@@ -10,7 +10,8 @@ from typing import Any
 import pytest
 from pipeline_stack import Stack
 
-from gateway.delivery import PermanentRefusal, ServerError
+from gateway.delivery import ServerError
+from gateway.errors import Refusal
 
 
 def sample(stack: Stack, samples_dir: Path, dialect: str, record_type: str, name: str) -> Any:
@@ -55,7 +56,7 @@ async def test_status_event_goes_back_to_the_case_origin(stack: Stack, samples_d
 async def test_an_item_the_destination_does_not_offer_is_refused_at_once(stack: Stack, samples_dir: Path) -> None:
     case = sample(stack, samples_dir, "zlb", "case", "SC002.json")
     case = replace(case, item_code="000101017000", item_type="LICENSING")  # 机动车驾驶证补领: not through G60
-    with pytest.raises(PermanentRefusal) as info:
+    with pytest.raises(Refusal) as info:
         await stack.partner_client("ningbo").submit("case", case, "m-6")
     assert info.value.code == "UNKNOWN_ITEM"
 

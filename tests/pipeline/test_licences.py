@@ -18,8 +18,8 @@ from pipeline_stack import Stack, _config
 from adapters.anhui.roles import dev_consent_key, load_link
 from adapters.anhui.scheme import H_JWS, PATHS, render_answer, sign_body
 from gateway.consent import issue_consent
-from gateway.delivery import DeliveryError, PermanentRefusal
-from gateway.errors import UNKNOWN_PEER_CODE_FALLBACK
+from gateway.delivery import DeliveryError
+from gateway.errors import UNKNOWN_PEER_CODE_FALLBACK, Refusal, Side
 from gateway.licences import JTI_SCOPE, issuing_region
 from gateway.links import dev_link_settings
 from gateway.model.identifiers import mod37_36
@@ -76,7 +76,7 @@ async def test_consent_refusals(stack: Stack, change: dict[str, Any], reason: st
     identifier = library.identifiers()[1]
     licence, _ = library.get(identifier)
     query = LicenceQuery(identifier, "核验", consent(stack, licence, **change))
-    with pytest.raises(PermanentRefusal) as info:
+    with pytest.raises(Refusal) as info:
         await stack.partner_client("ningbo").query_licence(query, "q-2")
     assert info.value.code == "CONSENT_INVALID", reason
 
@@ -88,10 +88,10 @@ async def test_consent_is_single_use_and_needed(stack: Stack) -> None:
     token = consent(stack, licence, aud="songjiang")
     client = stack.partner_client("songjiang")
     await client.query_licence(LicenceQuery(identifier, "核验", token), "q-3")
-    with pytest.raises(PermanentRefusal) as info:
+    with pytest.raises(Refusal) as info:
         await client.query_licence(LicenceQuery(identifier, "核验", token), "q-4")
     assert info.value.code == "CONSENT_INVALID"
-    with pytest.raises(PermanentRefusal) as info:
+    with pytest.raises(Refusal) as info:
         await client.query_licence(LicenceQuery(identifier, "核验", "not-a-token"), "q-5")
     assert info.value.code == "CONSENT_INVALID"
 
@@ -109,7 +109,7 @@ async def test_unknown_licence_and_unserved_issuer(stack: Stack) -> None:
     body = (parts[5] + parts[6] + parts[7] + parts[8]).upper()
     parts[9] = mod37_36(body)
     missing = ".".join(parts)
-    with pytest.raises(PermanentRefusal) as info:
+    with pytest.raises(Refusal) as info:
         await client.query_licence(LicenceQuery(missing, "核验", consent(stack, unknown)), "q-6")
     assert info.value.code == "UNKNOWN_CODE"
 
@@ -132,7 +132,7 @@ async def test_a_tampered_licence_from_the_issuer_is_refused(stack: Stack) -> No
     library = hefei_library(stack)
     identifier = library.identifiers()[4]
     licence, _ = library.get(identifier)
-    with pytest.raises(PermanentRefusal) as info:
+    with pytest.raises(Refusal) as info:
         await stack.partner_client("ningbo").query_licence(LicenceQuery(identifier, "核验", consent(stack, licence)),
                                                            "q-7")
     assert info.value.code == "SIGNATURE_INVALID"
@@ -141,7 +141,7 @@ async def test_a_tampered_licence_from_the_issuer_is_refused(stack: Stack) -> No
 async def test_a_query_without_consent_is_consent_invalid(stack: Stack) -> None:
     library = hefei_library(stack)
     identifier = library.identifiers()[5]
-    with pytest.raises(PermanentRefusal) as info:
+    with pytest.raises(Refusal) as info:
         await stack.partner_client("ningbo").query_licence(LicenceQuery(identifier, "核验", None), "q-8")
     assert info.value.code == "CONSENT_INVALID"
 
@@ -195,7 +195,7 @@ async def test_a_refused_consent_sends_nothing_to_the_issuing_platform(stack: St
     client = stack.partner_client("ningbo")
     for number, (case, token) in enumerate(_refused_consents(stack, licence).items()):
         before = len(issuer.requests)
-        with pytest.raises(PermanentRefusal) as info:
+        with pytest.raises(Refusal) as info:
             await client.query_licence(LicenceQuery(identifier, "核验", token), f"q-r{number}")
         assert info.value.code == "CONSENT_INVALID", case
         assert len(issuer.requests) == before, f"{case}: the issuer received {list(issuer.requests)[before:]}"
@@ -211,7 +211,7 @@ async def test_a_reused_consent_is_refused_before_the_issuing_platform(stack: St
     assert (await client.query_licence(LicenceQuery(identifier, "核验", token), "q-u1")).licence == licence
     before = len(issuer.requests)
     assert before > 0  # the request log does see the query that was let through
-    with pytest.raises(PermanentRefusal) as info:
+    with pytest.raises(Refusal) as info:
         await client.query_licence(LicenceQuery(identifier, "核验", token), "q-u2")
     assert info.value.code == "CONSENT_INVALID"
     assert len(issuer.requests) == before
@@ -226,7 +226,7 @@ async def test_a_token_refused_for_a_wrong_requester_still_serves_its_rightful_a
     issuer = stack.sims["hefei"].sim
     token = consent(stack, licence, aud="songjiang")
     before = len(issuer.requests)
-    with pytest.raises(PermanentRefusal) as info:
+    with pytest.raises(Refusal) as info:
         await stack.partner_client("ningbo").query_licence(LicenceQuery(identifier, "核验", token), "q-w1")
     assert info.value.code == "CONSENT_INVALID"
     assert len(issuer.requests) == before
@@ -242,13 +242,13 @@ async def test_a_failed_exchange_does_not_spend_the_token(stack: Stack) -> None:
     licence, _ = library.get(identifier)
     client = stack.partner_client("ningbo")
     token = consent(stack, licence)
-    with pytest.raises(PermanentRefusal) as info:
+    with pytest.raises(Refusal) as info:
         await client.query_licence(LicenceQuery(_unheld(identifier), "核验", token), "q-f1")
     assert info.value.code == "UNKNOWN_CODE"
     stack.sims["hefei"].plan.update({"down_until": time.time() + 60})
     with pytest.raises(DeliveryError) as down:
         await client.query_licence(LicenceQuery(identifier, "核验", token), "q-f2")
-    assert not isinstance(down.value, PermanentRefusal)
+    assert not isinstance(down.value, Refusal)
     stack.sims["hefei"].plan.update({"down_until": 0})
     assert (await client.query_licence(LicenceQuery(identifier, "核验", token), "q-f3")).licence == licence
 
@@ -294,9 +294,10 @@ async def test_an_issuer_answering_not_found_is_a_refusal_not_a_500(
         licence, _ = library.get(identifier)
         token = consent(built, licence)
         client = built.partner_client("ningbo")
-        with pytest.raises(PermanentRefusal) as info:
+        with pytest.raises(Refusal) as info:
             await client.query_licence(LicenceQuery(identifier, "核验", token), "q-n1")
         assert info.value.code == UNKNOWN_PEER_CODE_FALLBACK.value
+        assert info.value.side is Side.PEER  # the gateway answered ningbo with a refusal, in ningbo's dialect
         assert seen == [PATHS["licence_query"]]
         # the refused exchange spent nothing: the token's jti is not in the store's nonce table
         jti = pyjwt.decode(token, options={"verify_signature": False})["jti"]
@@ -318,7 +319,7 @@ async def test_the_same_token_twice_at_once_reaches_the_issuer_once(stack: Stack
     async def use(n: int) -> str:
         try:
             await stack.partner_client("ningbo").query_licence(LicenceQuery(identifier, "核验", token), f"q-c{n}")
-        except PermanentRefusal as exc:
+        except Refusal as exc:
             return exc.code
         return "OK"
 
@@ -335,7 +336,7 @@ async def test_a_consent_for_another_holder_is_refused_and_spends_nothing(stack:
     other, _ = library.get(library.identifiers()[13])
     assert other.holder_code != licence.holder_code
     token = consent(stack, replace(licence, holder_code=other.holder_code))
-    with pytest.raises(PermanentRefusal) as info:
+    with pytest.raises(Refusal) as info:
         await stack.partner_client("ningbo").query_licence(LicenceQuery(identifier, "核验", token), "q-h1")
     assert info.value.code == "CONSENT_INVALID"
     jti = pyjwt.decode(token, options={"verify_signature": False})["jti"]

@@ -18,8 +18,8 @@ from pipeline_stack import Stack, sample, wait_for, wait_for_async
 from prometheus_client.parser import text_string_to_metric_families
 from test_licences import consent, hefei_library
 
-from gateway.delivery import PermanentRefusal
 from gateway.demo import _Demo
+from gateway.errors import Refusal
 from gateway.model.identifiers import mod37_36
 from gateway.model.records import LicenceQuery
 from gateway.store.api import DEAD, PENDING
@@ -64,7 +64,7 @@ async def _refused_licence_query(stack: Stack) -> None:
     parts = licence.identifier.split(".")
     parts[7] = "999999999999"
     parts[9] = mod37_36((parts[5] + parts[6] + parts[7] + parts[8]).upper())
-    with pytest.raises(PermanentRefusal):
+    with pytest.raises(Refusal):
         await stack.partner_client("ningbo").query_licence(
             LicenceQuery(".".join(parts), "核验", consent(stack, replace(licence, identifier=".".join(parts)))), "q"
         )

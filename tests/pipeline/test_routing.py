@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from pipeline_stack import Stack, StackFactory, sample, wait_for, wait_for_async
 
-from gateway.delivery import PermanentRefusal
+from gateway.errors import Refusal
 from gateway.store.api import DELIVERED, PENDING
 
 FAN_OUT = {"routes": [{"record_types": ["case"], "regions": ["320500"], "destinations": ["g60", "changsha"]}]}
@@ -76,7 +76,7 @@ async def test_an_evaluation_for_a_platform_without_evaluations_is_refused_at_in
 ) -> None:
     evaluation = sample(stack.config, samples_dir, "anhui", "evaluation", "SE001.json")
     evaluation = replace(evaluation, region="320500")  # 苏州 is served by g60, which carries no evaluations
-    with pytest.raises(PermanentRefusal) as info:
+    with pytest.raises(Refusal) as info:
         await stack.partner_client("hefei").submit("evaluation", evaluation, "m-e2")
     assert info.value.code == "UNSUPPORTED_TYPE"
     assert await stack.store.list_messages() == []  # nothing half-accepted waits in the outbox
@@ -105,7 +105,7 @@ async def test_a_repeat_gets_its_first_receipt_even_when_it_could_not_be_routed_
     second = await make_stack(url, extra={"routes": [{"regions": ["320500"], "destinations": ["hefei"]}]})
     client = second.partner_client("hefei")
     assert (await client.submit("case", case, "m-2")).receipt_no == receipt.receipt_no
-    with pytest.raises(PermanentRefusal) as info:
+    with pytest.raises(Refusal) as info:
         await client.submit("case", replace(case, version=case.version + 1), "m-3")
     assert info.value.code == "RULE_VIOLATION"
 
@@ -125,7 +125,7 @@ async def test_a_case_one_destination_cannot_carry_is_refused_at_intake_not_dead
     stack = await make_stack(store_url, extra=HEFEI_AND_HUAINAN)
     case = sample(stack.config, samples_dir, "zlb", "case", "SC002.json")
     case = replace(case, item_code="000109021000", item_type="PUBLIC_SERVICE", handling_region="340100")
-    with pytest.raises(PermanentRefusal) as info:
+    with pytest.raises(Refusal) as info:
         await stack.partner_client("ningbo").submit("case", case, "m-hh1")
     item_field = stack.config.registry.adapter("zlb").mapping("case").item_where
     assert (info.value.code, info.value.where) == ("UNKNOWN_ITEM", item_field)

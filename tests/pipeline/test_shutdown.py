@@ -24,7 +24,8 @@ from pipeline_stack import (
 from test_crash import start_gateway
 
 from gateway.config import parse_config
-from gateway.delivery import PermanentRefusal, TransientDeliveryError
+from gateway.delivery import TransientDeliveryError
+from gateway.errors import Refusal
 from gateway.pipeline.worker import NOT_SENT
 from gateway.simulate.run import start_simulators, stop_simulators
 from gateway.store import open_store
@@ -60,7 +61,7 @@ async def test_sigterm_under_load_exits_cleanly_and_loses_nothing(
             try:
                 await client.submit("case", case, f"m-{case.version}")
                 receipted.add(f"case:{case.case_no}:{case.version}")
-            except (TransientDeliveryError, PermanentRefusal):
+            except (TransientDeliveryError, Refusal):
                 await asyncio.sleep(0.02)  # refused while stopping: no receipt, nothing promised
 
     log = (tmp_path / "gateway.log").open("wb")

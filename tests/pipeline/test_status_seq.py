@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from pipeline_stack import Stack, StackFactory, sample, wait_for
 
-from gateway.delivery import PermanentRefusal
+from gateway.errors import Refusal
 
 SEQ_FIELD = "DATAVER"  # anhui.md §6.2: the status event's seq
 
@@ -31,7 +31,7 @@ async def test_a_status_seq_lower_than_one_accepted_is_refused_rule_violation_an
 ) -> None:
     client = stack.partner_client("hefei")
     await client.submit("status", _event(stack, samples_dir, 5), "m-s5")
-    with pytest.raises(PermanentRefusal) as info:
+    with pytest.raises(Refusal) as info:
         await client.submit("status", _event(stack, samples_dir, 3), "m-s3")
     assert (info.value.code, info.value.where) == ("RULE_VIOLATION", SEQ_FIELD)
     assert [m.idem_key for m in await _status_messages(stack)] == ["3302002405421339994:5"]
@@ -64,7 +64,7 @@ async def test_a_lower_status_seq_is_refused_through_another_gateway_instance(
     stack = await make_stack(store_url)
     _, second_url = await stack.add_gateway()
     await stack.partner_client("hefei").submit("status", _event(stack, samples_dir, 7), "m-i7")
-    with pytest.raises(PermanentRefusal) as info:
+    with pytest.raises(Refusal) as info:
         await stack.partner_client("hefei", second_url).submit("status", _event(stack, samples_dir, 2), "m-i2")
     assert info.value.code == "RULE_VIOLATION"
 
@@ -78,7 +78,7 @@ async def test_racing_status_events_never_accept_a_seq_below_an_accepted_one(sta
     async def send(seq: int) -> str | None:
         try:
             await client.submit("status", _event(stack, samples_dir, seq), f"m-race-{seq}")
-        except PermanentRefusal as exc:
+        except Refusal as exc:
             return exc.code
         return None
 

@@ -49,7 +49,7 @@ from adapters.zlb.scheme import verify_sm2_headers
 from gateway.config import DEFAULT_CONFIG, Config, parse_config
 from gateway.delivery.outcomes import DeliveryError
 from gateway.dialects import dialect
-from gateway.errors import Rejection
+from gateway.errors import Refusal
 from gateway.links import dev_link_settings
 from gateway.model.records import LicenceQuery
 from gateway.server.app import create_app
@@ -322,7 +322,7 @@ def unsigned(dialect: str, link: Any, response: HttpResponse, now: float) -> str
                 return "signed by someone else"
         else:
             return f"no judge for {dialect}"
-    except (Rejection, SigningError) as exc:
+    except (Refusal, SigningError) as exc:
         return f"unsigned or unreadable answer ({exc})"
     return None
 
@@ -343,7 +343,7 @@ def fault(dialect: str, response: HttpResponse) -> str | None:
             return f"HTTP {status}"
         if dialect == "zlb" and parse_response(body).code == "99":
             return "platform fault 99"
-    except Rejection as exc:
+    except Refusal as exc:
         return f"unreadable answer ({exc})"
     return None
 
@@ -448,7 +448,7 @@ class EdgeRig:
         if key not in self.templates:
             client, _, recording, _ = self.clients[pid]
             recording.seen.clear()
-            with contextlib.suppress(DeliveryError, Rejection, SigningError):
+            with contextlib.suppress(DeliveryError, Refusal, SigningError):
                 await call.make(client, uuid.uuid4().hex)
             self.templates[key] = recording.seen[-1][0]
         return self.templates[key]
@@ -473,7 +473,7 @@ def _samples(samples_dir: Path, config: Config, dialect: str) -> dict[str, Any]:
                 continue
             try:
                 found[row["type"]] = adapter.decode(row["type"], (samples_dir / row["file"]).read_bytes())
-            except Rejection:
+            except Refusal:
                 continue
     return found
 

@@ -25,8 +25,8 @@ from adapters.anhui import roles as anhui
 from adapters.anhui import scheme as w
 from adapters.wire import HttpRequest, HttpResponse
 from gateway.consent import ConsentVerifier, InMemoryJtiGuard, issue_consent
-from gateway.delivery.outcomes import ConnectionFailed, PermanentRefusal, ServerError, Throttled
-from gateway.errors import ConfigError, Rejection
+from gateway.delivery.outcomes import ConnectionFailed, ServerError, Throttled
+from gateway.errors import ConfigError, Refusal
 from gateway.model.identifiers import check_licence_id, mod37_36
 from gateway.model.licence_sign import LicenceSignature, licence_signing_string
 from gateway.model.records import Licence, LicenceQuery, StatusEvent, SurfaceEntry, to_ref
@@ -211,7 +211,7 @@ def test_jws_worked_example_verifies_and_recomputes(samples_dir: Path) -> None:
     mine = w.sign_body(body, SigningKey.of(kid, load_private_key(JWS_PRIVATE)))
     assert mine.split("..")[0] == JWS_EXAMPLE.split("..", maxsplit=1)[0]  # the protected header exactly as printed
     assert w.verify_body(mine, body, keys) == kid
-    with pytest.raises(Rejection) as err:
+    with pytest.raises(Refusal) as err:
         w.verify_body(JWS_EXAMPLE, body + b" ", keys)
     assert (err.value.code, err.value.where) == ("SIGNATURE_INVALID", "x-ah-jws")
 
@@ -261,12 +261,12 @@ def test_consent_worked_example() -> None:
         },
     }
     for reason, kwargs in refusals.items():
-        with pytest.raises(Rejection) as err:
+        with pytest.raises(Refusal) as err:
             verifier.verify(CONSENT_TOKEN, **kwargs)  # type: ignore[arg-type]
         assert (err.value.code, err.value.where, err.value.detail) == ("CONSENT_INVALID", "consentToken", reason)
     guard = InMemoryJtiGuard()
     guard.use(claims["jti"], claims["exp"], NOW)
-    with pytest.raises(Rejection, match="CONSENT_INVALID"):
+    with pytest.raises(Refusal, match="CONSENT_INVALID"):
         guard.use(claims["jti"], claims["exp"], NOW + 1)
 
 
@@ -300,7 +300,7 @@ def test_consent_refuses_long_lifetime_unknown_kid_and_other_algs() -> None:
     pem = key.verification_key().public.public_bytes(encoding=_pem(), format=_spki())
     forged = f"{header}.{payload}." + b64url_encode(hmac.new(pem, f"{header}.{payload}".encode(), "sha256").digest())
     for token in (long, stranger, forged, "not-a-token"):
-        with pytest.raises(Rejection, match="CONSENT_INVALID"):
+        with pytest.raises(Refusal, match="CONSENT_INVALID"):
             verifier.verify(token, requester="ningbo", licence=licence_like, now=NOW)
 
 
@@ -346,7 +346,7 @@ async def test_business_refusals_reach_the_client_with_code_and_field(
     adapter = registry.adapter("anhui")
     status: StatusEvent = adapter.decode("status", sample(samples_dir, "status", "SS002.json"))
     await rig.client.submit("status", status, "s-4")
-    with pytest.raises(PermanentRefusal) as err:
+    with pytest.raises(Refusal) as err:
         await rig.client.submit("status", dataclasses.replace(status, seq=status.seq - 1), "s-3")
     assert err.value.code == "RULE_VIOLATION"
     tree = json.loads(sample(samples_dir, "case", "SC001.json"))
@@ -454,7 +454,7 @@ async def test_body_too_large_comes_first(rig: Rig) -> None:
     req = rig.request(body, token=Secret("wrong"))
     resp, answer = await rig.raw(req)
     assert (resp.status, answer["code"], answer["data"]["errorCode"]) == (413, "413", "BODY_TOO_LARGE")
-    with pytest.raises(PermanentRefusal) as err:
+    with pytest.raises(Refusal) as err:
         await rig.client._call(req)
     assert err.value.code == "BODY_TOO_LARGE"
 
@@ -475,7 +475,7 @@ async def test_client_signs_every_call_afresh_and_maps_auth_refusals(
 ) -> None:
     record = registry.adapter("anhui").decode("case", sample(samples_dir, "case", "SC001.json"))
     client = rig.client_with(dataclasses.replace(rig.gw, paas_token=Secret("revoked")))
-    with pytest.raises(PermanentRefusal) as err:
+    with pytest.raises(Refusal) as err:
         await client.submit("case", record, "m-1")
     assert (err.value.code, err.value.where) == ("AUTH_FAILED", None)
 
@@ -508,14 +508,14 @@ async def test_licence_query_verified_consent_single_use(rig: Rig) -> None:
         (LicenceQuery(identifier, "核验", consent(scope="11100000MB0A3K7N3P001")), "CONSENT_INVALID", "consentToken"),
         (LicenceQuery(identifier, "核验", consent(sub="91340100MB0000000X")), "CONSENT_INVALID", "consentToken"),
     ):
-        with pytest.raises(PermanentRefusal) as err:
+        with pytest.raises(Refusal) as err:
             await rig.client.query_licence(query, "q-2")
         assert (err.value.code, err.value.where) == (code, where)
     prefix, type_code, issuer, _serial, version, _check = identifier.rsplit(".", 5)
     serial = "NOTHELD1"
     missing = f"{prefix}.{type_code}.{issuer}.{serial}.{version}.{mod37_36(type_code + issuer + serial + version)}"
     assert check_licence_id(missing) is None and missing not in library.identifiers()
-    with pytest.raises(PermanentRefusal) as err:
+    with pytest.raises(Refusal) as err:
         await rig.client.query_licence(LicenceQuery(missing, "核验", consent()), "q-3")
     assert (err.value.code, err.value.where) == ("UNKNOWN_CODE", "certificateIdentifier")
 
@@ -538,7 +538,7 @@ async def test_licence_whose_sm2_signature_fails_is_refused(rig: Rig) -> None:
             jti=f"j-{n}",
             issuer=CONSENT_ISS,
         )
-        with pytest.raises(PermanentRefusal) as err:
+        with pytest.raises(Refusal) as err:
             await c.query_licence(LicenceQuery(identifier, "核验", token), "q")
         assert (err.value.code, err.value.where) == ("SIGNATURE_INVALID", "data.digitalSign")
 
@@ -591,7 +591,7 @@ async def test_catalogue_pages(rig: Rig) -> None:
     assert page.items == reference.page(1, 1000, since).items
     last = await rig.client.fetch_catalogue(3, 1000, None)
     assert len(last.items) == 500
-    with pytest.raises(PermanentRefusal) as err:
+    with pytest.raises(Refusal) as err:
         await rig.client.fetch_catalogue(1, 1001, None)
     assert (err.value.code, err.value.where) == ("BAD_FORMAT", "pageSize")
     resp, answer = await rig.raw(rig.request(b"", method="GET", path=w.CATALOGUE_PATH, query="pageNo=1&pageSize=0"))
@@ -690,9 +690,9 @@ def test_generate_and_load_link(tmp_path: Path, registry: Any) -> None:
 
 
 def test_answers_and_catalogue_query_are_pure() -> None:
-    status, body = w.render_refusal(Rejection("REPLAYED", "x-tif-nonce", "nonce_seen"))
+    status, body = w.render_refusal(Refusal("REPLAYED", "x-tif-nonce", "nonce_seen"))
     assert status == 401 and json.loads(body)["data"] == {"errorCode": "REPLAYED"}
-    status, body = w.render_refusal(Rejection("CONSENT_INVALID", "consentToken", "expired"))
+    status, body = w.render_refusal(Refusal("CONSENT_INVALID", "consentToken", "expired"))
     assert status == 200 and json.loads(body)["data"] == {"errorCode": "CONSENT_INVALID", "field": "consentToken"}
     assert w.read_catalogue_query({"pageNo": "2", "pageSize": "10", "updatedSince": "2025-05-01 00:00:00"}) == (
         2,
@@ -709,13 +709,13 @@ def test_answers_and_catalogue_query_are_pure() -> None:
         ({"updatedSince": "2025-5-1 0:0:0"}, "updatedSince"),
         ({"pageSize": "１"}, "pageSize"),
     ):
-        with pytest.raises(Rejection) as err:
+        with pytest.raises(Refusal) as err:
             w.read_catalogue_query(query)
         assert (err.value.code, err.value.where) == ("BAD_FORMAT", where)
     sign = w.digital_sign_json(LicenceSignature("v", "sn"))
     assert w.read_digital_sign({"digitalSign": sign}) == LicenceSignature("v", "sn")
     for bad in ({}, {"digitalSign": {**sign, "alg": "RSA"}}, {"digitalSign": {**sign, "value": ""}}):
-        with pytest.raises(Rejection, match="SIGNATURE_INVALID"):
+        with pytest.raises(Refusal, match="SIGNATURE_INVALID"):
             w.read_digital_sign(bad)
 
 
@@ -746,7 +746,7 @@ def test_jti_guard_forgets_only_expired_tokens() -> None:
     guard = InMemoryJtiGuard()
     guard.use("a", NOW + 600, NOW)
     guard.use("b", NOW + 10, NOW)
-    with pytest.raises(Rejection, match="CONSENT_INVALID"):
+    with pytest.raises(Refusal, match="CONSENT_INVALID"):
         guard.use("a", NOW + 600, NOW + 300)
     guard.use("c", NOW + 1300, NOW + 700)  # "a" and "b" have expired by now
     assert len(guard) == 1
@@ -756,7 +756,7 @@ def test_jti_guard_forgets_only_expired_tokens() -> None:
 @pytest.mark.parametrize("digits", [11, 4301, 50_000])
 def test_catalogue_page_number_of_thousands_of_digits_is_bad_format(name: str, digits: int) -> None:
     """Found by the edge fuzz's reasoning: ``int()`` on 4301+ digits raises ValueError (a fault answer); BAD_FORMAT."""
-    with pytest.raises(Rejection) as err:
+    with pytest.raises(Refusal) as err:
         w.read_catalogue_query({name: "1" * digits})
     assert (err.value.code, err.value.where) == ("BAD_FORMAT", name)
 
@@ -764,7 +764,7 @@ def test_catalogue_page_number_of_thousands_of_digits_is_bad_format(name: str, d
 @pytest.mark.parametrize("entry", [5, "x", None, ["TASK_CODE"]])
 async def test_catalogue_page_with_a_non_object_entry_is_a_refusal_for_the_sync(rig: Rig, entry: Any) -> None:
     """Issue 11 item 7, through the client the catalogue sync uses: a signed page whose ``data.list`` holds a
-    non-object is a PermanentRefusal at that entry, not an AttributeError."""
+    non-object is a Refusal at that entry, not an AttributeError."""
     item = Catalogue(seed=0, size=1).page(1, 10).items[0]
     tree = rig.client.ctx.adapter.mapping("item").encode(item)
     body = w.page_body(1, 10, 2, [tree, entry])
@@ -774,6 +774,6 @@ async def test_catalogue_page_with_a_non_object_entry_is_a_refusal_for_the_sync(
         return HttpResponse(200, headers, body)
 
     client = anhui.Client(rig.client.ctx, FakeTransport(platform))
-    with pytest.raises(PermanentRefusal) as err:
+    with pytest.raises(Refusal) as err:
         await client.fetch_catalogue(1, 10, None)
     assert (err.value.code, err.value.where) == ("MALFORMED", "data.list[1]")

@@ -31,9 +31,8 @@ from adapters.hunan import roles as hunan
 from adapters.shanghai import roles as shanghai
 from adapters.wire import HttpRequest, HttpResponse, lower_headers
 from adapters.zlb import roles as zlb
-from gateway.delivery.outcomes import PermanentRefusal
 from gateway.dialects import dialect as declared
-from gateway.errors import Rejection
+from gateway.errors import Refusal
 from gateway.errors import RejectionCode as C
 from gateway.server.endpoints import endpoint_routes
 from gateway.transport import FakeTransport
@@ -155,7 +154,7 @@ async def test_a_tampered_body_gives_a_signed_refusal_value(pair: Pair) -> None:
             request = dataclasses.replace(request, body=request.body.replace(case_no, forged, 1))
         return await pair.dispatch(request)
 
-    with pytest.raises(PermanentRefusal) as err:
+    with pytest.raises(Refusal) as err:
         await pair.client_of(tamper).submit("case", pair.record, "m-sans-io-2")
     assert err.value.code in {"SIGNATURE_INVALID", "AUTH_FAILED"}
     assert pair.calls == []
@@ -168,10 +167,10 @@ async def test_the_edge_refusal_is_the_dialects_own_signed_answer(pair: Pair) ->
     async def too_large(request: HttpRequest) -> HttpResponse:
         if _is_submission(request, pair):
             bare = dataclasses.replace(request, headers=lower_headers(request.headers), body=b"", tls=None)
-            return pair.endpoint.refuse(bare, Rejection(C.BODY_TOO_LARGE, None, "body over the limit"))
+            return pair.endpoint.refuse(bare, Refusal(C.BODY_TOO_LARGE, None, "body over the limit"))
         return await pair.dispatch(request)
 
-    with pytest.raises(PermanentRefusal) as err:
+    with pytest.raises(Refusal) as err:
         await pair.client_of(too_large).submit("case", pair.record, "m-sans-io-3")
     assert err.value.code == "BODY_TOO_LARGE"
     assert pair.calls == []
@@ -195,7 +194,7 @@ class Echo(PlatformEndpoint):
         seen = f"{request.params['name']} {request.header('x-probe')} {request.client is not None}"
         return HttpResponse(200, {"content-type": "text/plain", "x-seen": seen}, request.body)
 
-    def refuse(self, request: HttpRequest, rejection: Rejection) -> HttpResponse:
+    def refuse(self, request: HttpRequest, rejection: Refusal) -> HttpResponse:
         self.refused.append(rejection.code.value)
         return HttpResponse(rejection.http_status, {"content-type": "text/plain"}, rejection.code.value.encode())
 

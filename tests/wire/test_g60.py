@@ -42,8 +42,8 @@ from adapters.g60.scheme import (
 )
 from adapters.wire import HttpRequest, HttpResponse
 from gateway.consent import issue_consent
-from gateway.delivery.outcomes import ConnectionFailed, PermanentRefusal, ServerError, Throttled
-from gateway.errors import ConfigError, Rejection
+from gateway.delivery.outcomes import ConnectionFailed, ServerError, Throttled
+from gateway.errors import ConfigError, Refusal
 from gateway.model.licence_sign import LicenceSignature, licence_signing_string
 from gateway.model.records import ItemBatch, LicenceQuery, to_ref
 from gateway.model.timefmt import BEIJING
@@ -271,7 +271,7 @@ def test_licence_signature_worked_example_travels_in_licence_data(
     verify_signature(signed_root, header, TrustStore("G60 CA", (creds["ca"].cert,)), time.time())
     assert read_licence_signature(signed_root) == sig
     assert registry.adapter("g60").decode("licence", signed) == licence  # DigitalSign is an envelope field
-    with pytest.raises(Rejection) as info:
+    with pytest.raises(Refusal) as info:
         verify_licence_signature(replace(licence, number="00202416191580"), sig, {"HEFEI-TEST": public})
     assert (info.value.code.value, info.value.where) == ("SIGNATURE_INVALID", "Licence/DigitalSign")
 
@@ -298,14 +298,14 @@ async def test_status_accepted_and_lower_seq_refused(hub: Peer, status_ss002: An
     assert hub.sim.book.snapshot("status")[0]["record"] == _plain(status_ss002)
     assert accepted.receipt_no
     lower = replace(status_ss002, seq=3, status="IN_PROGRESS", promise_end=None)
-    with pytest.raises(PermanentRefusal) as info:
+    with pytest.raises(Refusal) as info:
         await hub.client.submit("status", lower, "msg-status-3")
     assert info.value.code == "RULE_VIOLATION"
 
 
 async def test_decoding_refusal_reaches_the_client_with_code_and_field(hub: Peer, case_sc001: Any) -> None:
     bad = replace(case_sc001, dept_code="11320500MBYNYFCG7A")  # GB 32100 check character wrong
-    with pytest.raises(PermanentRefusal) as info:
+    with pytest.raises(Refusal) as info:
         await hub.client.submit("case", bad, "msg-bad-uscc")
     assert (info.value.code, info.value.where) == ("USCC_CHECKSUM", "Case/DeptCode")
     assert hub.sim.book.snapshot("case") == []
@@ -372,15 +372,15 @@ async def test_licence_query_answer_verified(hub: Peer, creds: dict[str, Any]) -
 
 async def test_licence_query_refusals(hub: Peer, creds: dict[str, Any]) -> None:
     identifier = _library(hub).identifiers()[0]
-    with pytest.raises(PermanentRefusal) as info:
+    with pytest.raises(Refusal) as info:
         await hub.client.query_licence(_query(hub, creds, identifier, scope="11100000MB0A3K7N3X001"), "m1")
     assert (info.value.code, info.value.where) == ("CONSENT_INVALID", "LicenceQuery/ConsentToken")
     elsewhere = _library(hub, "330200").identifiers()[0]  # a valid identifier the library does not hold
     unknown = replace(_query(hub, creds, identifier), identifier=elsewhere)
-    with pytest.raises(PermanentRefusal) as info:
+    with pytest.raises(Refusal) as info:
         await hub.client.query_licence(unknown, "m2")
     assert (info.value.code, info.value.where) == ("UNKNOWN_CODE", "LicenceQuery/Identifier")
-    with pytest.raises(PermanentRefusal) as info:
+    with pytest.raises(Refusal) as info:
         await hub.client.query_licence(replace(unknown, identifier=identifier[:-1] + "0"), "m3")
     assert (info.value.code, info.value.where) == ("LICENCE_ID_CHECKSUM", "LicenceQuery/Identifier")
 
@@ -389,7 +389,7 @@ async def test_licence_with_a_signature_we_do_not_trust_is_refused(hub: Peer, cr
     identifier = _library(hub).identifiers()[1]
     stranger = replace(hub.gw, licence_keys={})
     client = Client(replace(hub.client.ctx, link=stranger), hub.transport)
-    with pytest.raises(PermanentRefusal) as info:
+    with pytest.raises(Refusal) as info:
         await client.query_licence(_query(hub, creds, identifier), "m3")
     assert (info.value.code, info.value.where) == ("SIGNATURE_INVALID", "Licence/DigitalSign")
 

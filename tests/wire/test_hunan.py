@@ -30,8 +30,8 @@ from adapters.hunan import scheme as hw
 from adapters.hunan.codec import parse_problem, parse_receipt, render_problem
 from adapters.hunan.roles import Client, Endpoint, Link, generate_link, load_link
 from adapters.wire import HttpRequest, HttpResponse
-from gateway.delivery.outcomes import ConnectionFailed, PermanentRefusal, ServerError, Throttled
-from gateway.errors import ConfigError, Rejection
+from gateway.delivery.outcomes import ConnectionFailed, ServerError, Throttled
+from gateway.errors import ConfigError, Refusal
 from gateway.errors import RejectionCode as C
 from gateway.model.records import Case, StatusEvent, to_ref
 from gateway.registry import Registry
@@ -145,7 +145,7 @@ def test_doc_token_form_is_the_printed_form() -> None:
 
 
 def test_doc_problem_example_round_trips() -> None:
-    body = render_problem(Rejection(C.ID_CHECKSUM, "applicant.id_number"), case_no="4301002506000000123")
+    body = render_problem(Refusal(C.ID_CHECKSUM, "applicant.id_number"), case_no="4301002506000000123")
     doc = json.loads(body)
     assert {k: doc[k] for k in ("type", "title", "status", "code", "field", "case_no")} == {
         "type": "https://kstb.hunan.gov.cn/problems/ID_CHECKSUM", "title": "证件号码校验位错误", "status": 422,
@@ -365,14 +365,14 @@ async def test_expired_bearer_is_refreshed_once(env: Env, status_ss002: StatusEv
 async def test_lower_sequence_is_rule_violation(env: Env, status_ss002: StatusEvent) -> None:
     client = env.client()
     await client.submit("status", status_ss002, "m")
-    with pytest.raises(PermanentRefusal) as caught:
+    with pytest.raises(Refusal) as caught:
         await client.submit("status", dataclasses.replace(status_ss002, seq=3), "m")
     assert caught.value.code == "RULE_VIOLATION"
 
 
 async def test_bad_id_number_reaches_the_client_with_its_field(env: Env, case_sc001: Case) -> None:
     agent = dataclasses.replace(case_sc001.agent, id_number="340121199904278687")
-    with pytest.raises(PermanentRefusal) as caught:
+    with pytest.raises(Refusal) as caught:
         await env.client().submit("case", dataclasses.replace(case_sc001, agent=agent), "m")
     assert (caught.value.code, caught.value.where) == ("ID_CHECKSUM", "agent.id_number")
     assert env.sim.book.snapshot() == []
@@ -395,7 +395,7 @@ async def test_field_refusal_names_the_case(env: Env, samples_dir: Path) -> None
 
 
 async def test_client_refuses_a_type_hunan_does_not_carry(env: Env, case_sc001: Case) -> None:
-    with pytest.raises(Rejection) as caught:
+    with pytest.raises(Refusal) as caught:
         await env.client().submit("licence", case_sc001, "m")
     assert caught.value.code == C.UNSUPPORTED_TYPE
 

@@ -50,8 +50,8 @@ from adapters.shanghai.scheme import (
 )
 from adapters.wire import HttpRequest, HttpResponse
 from gateway.consent import issue_consent
-from gateway.delivery.outcomes import ConnectionFailed, PermanentRefusal, ServerError, Throttled
-from gateway.errors import ConfigError, Rejection
+from gateway.delivery.outcomes import ConnectionFailed, ServerError, Throttled
+from gateway.errors import ConfigError, Refusal
 from gateway.errors import RejectionCode as C
 from gateway.model.licence_sign import LicenceSignature
 from gateway.model.records import Case, LicenceQuery, StatusEvent, to_ref
@@ -143,7 +143,7 @@ def test_licence_signature_worked_example_through_digital_sign(samples_dir: Path
         (licence, None, keys),
     ]
     for lic, sig, ring in refusals:
-        with pytest.raises(Rejection) as info:
+        with pytest.raises(Refusal) as info:
             verify_licence_signature(lic, sig, ring)
         assert (info.value.code, info.value.where) == (C.SIGNATURE_INVALID, "Licence/DigitalSign")
 
@@ -152,7 +152,7 @@ def test_window_is_300000_ms_either_side() -> None:
     check_window(1_000_000, 1_300_000)
     check_window(1_300_000, 1_000_000)
     for ts, now in ((1_000_000, 1_300_001), (1_300_001, 1_000_000)):
-        with pytest.raises(Rejection) as info:
+        with pytest.raises(Refusal) as info:
             check_window(ts, now)
         assert info.value.code == C.REPLAYED
 
@@ -161,7 +161,7 @@ def test_soap_action_must_name_the_body_operation(samples_dir: Path) -> None:
     message = read_envelope(_sample(samples_dir, "case/SC001.xml"))
     assert record_type_for(' "urn:sh:ywtb:exchange:2.0#submitCase" ', message) == "case"
     for action in (None, "", SOAP_ACTIONS["status"], "urn:sh:ywtb:exchange:2.0#submitCase"):
-        with pytest.raises(Rejection) as info:
+        with pytest.raises(Refusal) as info:
             record_type_for(action, message)
         assert (info.value.code, info.value.where) == (C.MALFORMED, "SOAPAction")
 
@@ -341,7 +341,7 @@ async def test_status_accepted_and_a_lower_seq_refused(rig: Rig, samples_dir: Pa
     assert (await client.submit("status", event, "s-1")).receipt_no == ""  # §1: reportStatusResponse is empty
     [entry] = rig.sim.book.snapshot("status")
     assert entry["record"] == _jsonable(to_ref(event))
-    with pytest.raises(PermanentRefusal) as info:
+    with pytest.raises(Refusal) as info:
         await client.submit("status", dataclasses.replace(event, seq=event.seq - 1), "s-0")
     assert info.value.code == "RULE_VIOLATION"
 
@@ -350,7 +350,7 @@ async def test_a_record_failing_decoding_is_refused_with_code_and_field(rig: Rig
     case = _case(rig, samples_dir)
     bad_id = case.agent.id_number[:-1] + ("0" if case.agent.id_number[-1] != "0" else "1")  # type: ignore[union-attr]
     bad = dataclasses.replace(case, agent=dataclasses.replace(case.agent, id_number=bad_id))
-    with pytest.raises(PermanentRefusal) as info:
+    with pytest.raises(Refusal) as info:
         await rig.client().submit("case", bad, "msg-bad")
     assert (info.value.code, info.value.where) == ("ID_CHECKSUM", "Case/Agent/@certNo")
     assert rig.sim.book.snapshot() == []
@@ -364,18 +364,18 @@ async def test_licence_query_answers_a_signed_licence(rig: Rig) -> None:
     answer = await rig.client().query_licence(LicenceQuery(identifier, "核验", token), "q-1")
     assert answer.licence == licence
     assert answer.signature is not None and answer.signature.cert_sn == rig.pf.licence_signer.kid  # type: ignore
-    with pytest.raises(PermanentRefusal) as info:  # the jti is single use
+    with pytest.raises(Refusal) as info:  # the jti is single use
         await rig.client().query_licence(LicenceQuery(identifier, "核验", token), "q-2")
     assert (info.value.code, info.value.where) == ("CONSENT_INVALID", "queryLicence/ConsentToken")
     other = issue_consent(rig.consent_key, sub=licence.holder_code, aud="hefei", scope="11100000MB0A3K7N3X001",
                           purpose="x", now=rig.clock.t, issuer=CONSENT_ISS)
-    with pytest.raises(PermanentRefusal) as info:
+    with pytest.raises(Refusal) as info:
         await rig.client().query_licence(LicenceQuery(identifier, "核验", other), "q-3")
     assert info.value.code == "CONSENT_INVALID"
     fresh = issue_consent(rig.consent_key, sub=licence.holder_code, aud="hefei", scope=licence.type_code,
                           purpose="y", now=rig.clock.t, issuer=CONSENT_ISS)
     untrusting = dataclasses.replace(rig.gw, licence_keys={})  # no issuer key: the licence cannot be trusted
-    with pytest.raises(PermanentRefusal) as info:
+    with pytest.raises(Refusal) as info:
         await rig.client(untrusting).query_licence(LicenceQuery(identifier, "核验", fresh), "q-4")
     assert (info.value.code, info.value.where) == ("SIGNATURE_INVALID", "Licence/DigitalSign")
 
@@ -397,7 +397,7 @@ async def test_missing_auth_header_and_unknown_app_id_get_unsigned_auth_failed(r
         fault, auth = _fault(await rig.post(request))
         assert (fault.code, fault.server, auth) == ("AUTH_FAILED", False, None)
     stranger = dataclasses.replace(rig.gw, app_id="SJ-NOBODY")
-    with pytest.raises(PermanentRefusal) as info:  # the client takes the documented unsigned fault as final
+    with pytest.raises(Refusal) as info:  # the client takes the documented unsigned fault as final
         await rig.client(stranger).submit("case", _case(rig, samples_dir), "m")
     assert info.value.code == "AUTH_FAILED"
     assert rig.sim.book.snapshot() == []
@@ -528,7 +528,7 @@ async def test_client_refuses_unverified_answers(rig: Rig, samples_dir: Path) ->
             await (await _rogue(rig, body, status)).submit("case", case, "m")
         assert info.value.reason in ("unverified answer", "unreadable answer"), name
     signed_refusal = sign_message(refusal, rig.gw.app_id, rig.gw.app_secret, now_ms, NONCE)
-    with pytest.raises(PermanentRefusal) as refused:
+    with pytest.raises(Refusal) as refused:
         await (await _rogue(rig, signed_refusal)).submit("case", case, "m")
     assert (refused.value.code, refused.value.where) == ("ID_CHECKSUM", "Case/Applicant/@certNo")
     server_fault = sign_message(render_fault(SoapFault("busy", server=True)), rig.gw.app_id, rig.gw.app_secret,

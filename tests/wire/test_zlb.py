@@ -43,8 +43,8 @@ from adapters.zlb.scheme import (
 )
 from adapters.zlb.simulator import install_simulator_extras
 from gateway.consent import issue_consent
-from gateway.delivery.outcomes import ConnectionFailed, PermanentRefusal, ServerError, Throttled
-from gateway.errors import ConfigError, Rejection
+from gateway.delivery.outcomes import ConnectionFailed, ServerError, Throttled
+from gateway.errors import ConfigError, Refusal
 from gateway.errors import RejectionCode as C
 from gateway.model.licence_sign import licence_signing_string
 from gateway.model.records import LicenceQuery, to_ref
@@ -288,7 +288,7 @@ def test_licence_signature_of_the_worked_example_verifies_from_the_zlb_datas(h: 
         (sign, replace(licence, number="00202416191580")),
     ]
     for bad, signed in refused:
-        with pytest.raises(Rejection) as info:
+        with pytest.raises(Refusal) as info:
             verify_licence_sign(signed, bad, issuers)
         assert (info.value.code, info.value.where) == (C.SIGNATURE_INVALID, "datas.digitalSign")
 
@@ -297,7 +297,7 @@ def test_window_is_300000_ms_exactly_and_the_nonce_names_one_signed_request() ->
     check_window(1748395200000 - 300_000, 1748395200000)
     check_window(1748395200000 + 300_000, 1748395200000)
     for off in (300_001, -300_001):
-        with pytest.raises(Rejection) as err:
+        with pytest.raises(Refusal) as err:
             check_window(1748395200000 + off, 1748395200000)
         assert err.value.code == "REPLAYED"
     auth = read_auth_query(auth_query(DOC_APP_KEY, Secret("s"), 1748395200000))
@@ -371,11 +371,11 @@ async def test_licence_query_answers_a_signed_licence(h: Harness) -> None:
     answer = await h.client.query_licence(LicenceQuery(identifier, "核验", token), "lq-1")
     assert answer.licence == licence
     assert answer.signature is not None and answer.signature.cert_sn == h.pf.licence_cert_sn
-    with pytest.raises(PermanentRefusal) as err:  # single use of the consent token
+    with pytest.raises(Refusal) as err:  # single use of the consent token
         await h.client.query_licence(LicenceQuery(identifier, "核验", token), "lq-2")
     assert (err.value.code, err.value.where) == ("CONSENT_INVALID", "body.consentToken")
     unknown = LicenceLibrary(generate_sm2(), "01", h.platform.region, seed=7, size=1).identifiers()[0]
-    with pytest.raises(PermanentRefusal) as err:
+    with pytest.raises(Refusal) as err:
         await h.client.query_licence(LicenceQuery(unknown, "核验", token), "lq-3")
     assert (err.value.code, err.value.where) == ("UNKNOWN_CODE", "body.certificateIdentifier")
 
@@ -401,7 +401,7 @@ async def test_licence_signed_by_an_issuer_not_allowed_is_refused(h: Harness, tm
         now=NOW,
         issuer=CONSENT_ISS,
     )
-    with pytest.raises(PermanentRefusal) as err:
+    with pytest.raises(Refusal) as err:
         await h.client.query_licence(LicenceQuery(identifier, "核验", token), "lq-1")
     assert (err.value.code, err.value.where) == ("SIGNATURE_INVALID", "datas.digitalSign")
 
@@ -410,7 +410,7 @@ async def test_licence_signed_by_an_issuer_not_allowed_is_refused(h: Harness, tm
 async def test_lower_seq_is_rule_violation(h: Harness, samples: Path) -> None:
     record = _record(h, samples, "status", "SS001")
     await h.client.submit("status", replace(record, seq=5), "s-5")
-    with pytest.raises(PermanentRefusal) as err:
+    with pytest.raises(Refusal) as err:
         await h.client.submit("status", replace(record, seq=4), "s-4")
     assert err.value.code == "RULE_VIOLATION"
 
@@ -419,7 +419,7 @@ async def test_a_record_the_platform_refuses_names_code_and_field(h: Harness, sa
     case = _record(h, samples, "case", "SC002")
     number = case.applicant.id_number
     bad = replace(case, applicant=replace(case.applicant, id_number=number[:-1] + ("0" if number[-1] != "0" else "1")))
-    with pytest.raises(PermanentRefusal) as err:
+    with pytest.raises(Refusal) as err:
         await h.client.submit("case", bad, "c-bad")
     assert (err.value.code, err.value.where) == ("USCC_CHECKSUM", "body.applicantCertNo")
     assert h.sim.book.snapshot() == []

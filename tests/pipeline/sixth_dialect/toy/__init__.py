@@ -21,9 +21,9 @@ from adapters.anhui.codec import AnhuiAdapter
 from adapters.base import Envelope
 from adapters.wire import HttpRequest, HttpResponse
 from gateway.config_schema import FileName, LinkTable, Text
-from gateway.delivery.outcomes import PermanentRefusal, ServerError
+from gateway.delivery.outcomes import ServerError
 from gateway.dialects import Dialect, LinkKeys
-from gateway.errors import ConfigError, Rejection
+from gateway.errors import ConfigError, Refusal
 from gateway.errors import RejectionCode as C
 from gateway.registry import Platform, item_codes_for
 from gateway.wire.base import Accepted, InboundCall, PlatformClient, PlatformEndpoint, Route
@@ -102,7 +102,7 @@ class Client(PlatformClient):
         answer = json.loads(response.body)
         if answer["code"] == "OK":
             return Accepted(str(answer["receipt"]))
-        raise PermanentRefusal(str(answer["code"]), "refused by the toy platform", where=answer.get("field"))
+        raise Refusal.from_peer(answer["code"], answer.get("field"), "refused by the toy platform")
 
 
 class Endpoint(PlatformEndpoint):
@@ -111,7 +111,7 @@ class Endpoint(PlatformEndpoint):
     def routes(self) -> list[Route]:
         return [Route("POST", f"/toy/{op}", self._route(op)) for op in OPERATIONS]
 
-    def refuse(self, request: HttpRequest, rejection: Rejection) -> HttpResponse:
+    def refuse(self, request: HttpRequest, rejection: Refusal) -> HttpResponse:
         return self._answer({"code": rejection.code.value, "field": rejection.where}, 400)
 
     def _answer(self, answer: dict[str, Any], status: int) -> HttpResponse:
@@ -122,7 +122,7 @@ class Endpoint(PlatformEndpoint):
         async def handle(request: HttpRequest) -> HttpResponse:
             try:
                 return self._answer({"code": "OK", "receipt": await self._accept(op, request)}, 200)
-            except Rejection as exc:
+            except Refusal as exc:
                 return self.refuse(request, exc)
 
         return handle
@@ -130,11 +130,11 @@ class Endpoint(PlatformEndpoint):
     async def _accept(self, op: str, request: HttpRequest) -> str:
         link: ToyLink = self.ctx.link
         if request.header(H_APP) != link.peer_app:
-            raise Rejection(C.AUTH_FAILED, H_APP, "unknown caller")
+            raise Refusal(C.AUTH_FAILED, H_APP, "unknown caller")
         try:
             verify_hmac_sm3_hex(link.secret, request.body, request.header(H_SIGN) or "")
         except SigningError as exc:
-            raise Rejection(C.SIGNATURE_INVALID, H_SIGN, exc.reason) from exc
+            raise Refusal(C.SIGNATURE_INVALID, H_SIGN, exc.reason) from exc
         record = self.ctx.adapter.decode(op, request.body)
         call = InboundCall(self.ctx.platform.id, link.peer_app, op, record, None, request.body, headers=request.headers)
         result = await self.handler(call)
