@@ -118,9 +118,11 @@ class SealedStore:
         claimed = await self.inner.claim_due(now, limit, owner, lease_seconds, destination)
         return [self._opened(m) for m in claimed]
 
-    async def mark_delivered(self, id: str, owner: str, receipt: bytes | None, now: float) -> bool:
+    async def mark_delivered(
+        self, id: str, owner: str, receipt: bytes | None, now: float, *, attempt: DeliveryAttempt | None = None
+    ) -> bool:
         sealed = None if receipt is None else self.seal(receipt, _RECEIPT, id)
-        return await self.inner.mark_delivered(id, owner, sealed, now)
+        return await self.inner.mark_delivered(id, owner, sealed, now, attempt=attempt)
 
     async def list_messages(
         self, state: str | None = None, destination: str | None = None, limit: int = 100, offset: int = 0
@@ -148,14 +150,25 @@ class SealedStore:
     async def latest_source(self, kind: str, key_prefix: str) -> str | None:
         return await self.inner.latest_source(kind, key_prefix)
 
-    async def schedule_retry(self, id: str, owner: str, next_attempt_at: float, error_code: str, error: str) -> bool:
-        return await self.inner.schedule_retry(id, owner, next_attempt_at, error_code, error)
+    async def schedule_retry(
+        self,
+        id: str,
+        owner: str,
+        next_attempt_at: float,
+        error_code: str,
+        error: str,
+        *,
+        attempt: DeliveryAttempt | None = None,
+    ) -> bool:
+        return await self.inner.schedule_retry(id, owner, next_attempt_at, error_code, error, attempt=attempt)
 
     async def renew_lease(self, id: str, owner: str, lease_until: float) -> bool:
         return await self.inner.renew_lease(id, owner, lease_until)
 
-    async def dead_letter(self, id: str, owner: str, error_code: str, error: str) -> bool:
-        return await self.inner.dead_letter(id, owner, error_code, error)
+    async def dead_letter(
+        self, id: str, owner: str, error_code: str, error: str, *, attempt: DeliveryAttempt | None = None
+    ) -> bool:
+        return await self.inner.dead_letter(id, owner, error_code, error, attempt=attempt)
 
     async def retry_dead(self, id: str, now: float) -> bool:
         return await self.inner.retry_dead(id, now)

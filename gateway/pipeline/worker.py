@@ -372,39 +372,23 @@ class DeliveryWorker:
         breaker.record(outcome)
         now = self.clock()
         action = next_action(policy, max(message.attempts, 1), message.started, now, outcome, rng=self.rng)
+        attempt = _attempt_line(message, action, now, now - started)
         if isinstance(action, Done):
             self.counts["delivered"] += 1
-            kept = await self.store.mark_delivered(message.id, self.owner, str(action.receipt).encode("utf-8"), now)
+            receipt = str(action.receipt).encode("utf-8")
+            kept = await self.store.mark_delivered(message.id, self.owner, receipt, now, attempt=attempt)
         elif isinstance(action, RetryAt):
             self.counts["retry"] += 1
             kept = await self.store.schedule_retry(message.id, self.owner, action.when, action.kind.value,
-                                                   f"transient failure ({action.kind.value})")
+                                                   f"transient failure ({action.kind.value})", attempt=attempt)
         else:
             self.counts["dead"] += 1
             detail = action.reason if action.where is None else f"{action.reason} at {action.where}"
-            kept = await self.store.dead_letter(message.id, self.owner, action.code, detail)
+            kept = await self.store.dead_letter(message.id, self.owner, action.code, detail, attempt=attempt)
         if not kept:
             log.warning("the lease of an outbox message was lost before its outcome was recorded",
                         extra={"destination": message.destination, "outbox_id": message.id})
-        else:
-            await self._record_attempt(message, action, now, now - started)
         self._recorded(message, action)
-
-    async def _record_attempt(self, message: OutboundMessage, action: Any, now: float, latency: float) -> None:
-        """The attempt's line in the message's history (the console's attempts table): best effort, because the
-        outcome itself is already recorded and a lost history line must not turn into a second delivery."""
-        if isinstance(action, Done):
-            outcome, code = "delivered", None
-        elif isinstance(action, RetryAt):
-            outcome, code = "retry", action.kind.value
-        else:
-            outcome, code = "dead", action.code
-        attempt = DeliveryAttempt(message.id, max(message.attempts, 1), now, outcome, code, max(latency, 0.0))
-        try:
-            await self.store.record_attempt(attempt)
-        except StoreError:
-            log.warning("a delivery attempt could not be added to its message's history",
-                        extra={"destination": message.destination, "outbox_id": message.id})
 
     async def _attempt(
         self, message: OutboundMessage, policy: RetryPolicy
@@ -423,3 +407,14 @@ class DeliveryWorker:
         except (DeliveryError, Refusal) as exc:  # a refusal says who refused: the destination, or our own encoder
             return exc
 
+
+def _attempt_line(message: OutboundMessage, action: Any, now: float, latency: float) -> DeliveryAttempt:
+    """The attempt's line in the message's history (the console's attempts table). The store writes it with the
+    outcome, in the same transaction, and only if the outcome was recorded (a lost lease records neither)."""
+    if isinstance(action, Done):
+        outcome, code = "delivered", None
+    elif isinstance(action, RetryAt):
+        outcome, code = "retry", action.kind.value
+    else:
+        outcome, code = "dead", action.code
+    return DeliveryAttempt(message.id, max(message.attempts, 1), now, outcome, code, max(latency, 0.0))

@@ -51,6 +51,8 @@ __all__ = [
     "STATS",
     "check_claim",
     "check_listing",
+    "claim_postgres",
+    "claim_sqlite",
     "claimable",
     "held_update",
     "list_messages",
@@ -108,6 +110,53 @@ def claimable(destination: bool) -> list[str]:
     """
     dest = " AND o.destination = ?" if destination else ""
     return [f"o.state = '{state}' AND {_CLAIMABLE[state]}{dest}{HOLD}" for state in TRANSITIONS["claim"].sources]
+
+
+def claim_sqlite(destination: bool) -> str:
+    """SQLite's claim (parameters: owner, lease end, then per half ``now`` [, destination], limit; then limit).
+
+    Why a LIMIT inside each half: each half then walks its partial index (``outbox_due``, ``outbox_leased``) and stops
+    after ``limit`` claimable rows, so a claim costs the same with 300 or 10,000 due messages (measured in
+    ``bench/store_claim.py``); the outer ORDER BY and LIMIT sort at most twice ``limit`` rows. A half's first
+    ``limit`` rows in order include every row of it that the global first ``limit`` holds, so the claimed set is
+    the one a single sort of the whole backlog would give. SQLite takes ORDER BY and LIMIT in a compound SELECT's
+    member only inside a subquery, hence the ``SELECT * FROM (...)`` around each.
+    """
+    halves = " UNION ALL ".join(
+        f"SELECT * FROM (SELECT o.id, o.next_attempt_at FROM outbox o WHERE {c}"  # noqa: S608
+        " ORDER BY o.next_attempt_at, o.id LIMIT ?)"
+        for c in claimable(destination)
+    )
+    return (
+        f"UPDATE outbox SET {CLAIM_SET} WHERE id IN (SELECT id FROM ({halves})"  # noqa: S608
+        f" ORDER BY next_attempt_at, id LIMIT ?) RETURNING {COLS}"
+    )
+
+
+def claim_postgres(destination: bool) -> str:
+    """PostgreSQL's claim, numbered (parameters: per half ``now`` [, destination], limit; then limit, owner, lease end).
+
+    Why each half locks its own rows (``FOR UPDATE OF o SKIP LOCKED`` under its own LIMIT, in its own CTE because
+    PostgreSQL refuses FOR UPDATE in a member of a UNION): an OR of the two states
+    made the planner read both partial indexes as bitmaps and sort every due row before the LIMIT; each half alone
+    walks its index in order and stops at ``limit`` unlocked claimable rows, and a row another claimer holds is
+    skipped as before. A half may lock up to ``limit`` rows that the outer LIMIT then leaves unclaimed; they are
+    released at the end of this one statement (the leased half is almost always empty). Why ``= ANY (ARRAY (...))``
+    and not ``FROM due``: with the join the planner hashed ``due`` and scanned the whole outbox; the array makes it
+    look the claimed ids up in the primary key.
+    """
+    halves = [
+        f"half{i} AS (SELECT o.id, o.next_attempt_at FROM outbox o WHERE {c}"  # noqa: S608
+        " ORDER BY o.next_attempt_at, o.id LIMIT ? FOR UPDATE OF o SKIP LOCKED)"
+        for i, c in enumerate(claimable(destination))
+    ]
+    union = " UNION ALL ".join(f"SELECT * FROM half{i}" for i in range(len(halves)))  # noqa: S608
+    returning = ", ".join(f"o.{c}" for c in OUTBOX_COLUMNS)
+    return numbered(
+        f"WITH {', '.join(halves)}, due AS (SELECT id FROM ({union}) AS halves"  # noqa: S608
+        " ORDER BY next_attempt_at, id LIMIT ?)"
+        f" UPDATE outbox AS o SET {CLAIM_SET} WHERE o.id = ANY (ARRAY (SELECT id FROM due)) RETURNING {returning}"
+    )
 
 
 RENEW_LEASE: Final = (

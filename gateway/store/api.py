@@ -277,7 +277,13 @@ class Outbox(Protocol):
         """
         ...
 
-    async def mark_delivered(self, id: str, owner: str, receipt: bytes | None, now: float) -> bool:
+    # The outcomes below take the attempt's history line (``attempt``) so that it is written in the SAME transaction
+    # as the transition, and only when the transition happened: one writer job (SQLite) or one statement
+    # (PostgreSQL) per delivery instead of two. A line already recorded (same message, attempt and time) is kept.
+
+    async def mark_delivered(
+        self, id: str, owner: str, receipt: bytes | None, now: float, *, attempt: DeliveryAttempt | None = None
+    ) -> bool:
         """Record a successful delivery; False (nothing changed) if ``owner`` no longer holds the lease."""
         ...
 
@@ -288,11 +294,15 @@ class Outbox(Protocol):
         next_attempt_at: float,
         error_code: str,
         error: str,
+        *,
+        attempt: DeliveryAttempt | None = None,
     ) -> bool:
         """Put the message back to ``pending`` until ``next_attempt_at``; False if the lease was lost."""
         ...
 
-    async def dead_letter(self, id: str, owner: str, error_code: str, error: str) -> bool:
+    async def dead_letter(
+        self, id: str, owner: str, error_code: str, error: str, *, attempt: DeliveryAttempt | None = None
+    ) -> bool:
         """Give up on the message (state ``dead``) for an operator; False if the lease was lost."""
         ...
 

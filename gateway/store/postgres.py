@@ -53,7 +53,23 @@ _ACCEPT: Final = (
     " WHERE EXISTS (SELECT 1 FROM new_inbound) RETURNING true)"
     " SELECT EXISTS (SELECT 1 FROM new_inbound)"
 )
-_O_COLS: Final = ", ".join(f"o.{c}" for c in _rows.OUTBOX_COLUMNS)
+_CLAIM_FOR_ALL: Final = _sql.claim_postgres(destination=False)
+_CLAIM_FOR_ONE: Final = _sql.claim_postgres(destination=True)
+_HALVES: Final = len(_sql.claimable(destination=False))
+#: the casts of a delivery_attempts row's values in ``INSERT ... SELECT`` (there PostgreSQL infers no type)
+_ATTEMPT_TYPES: Final = ("text", "int8", "float8", "text", "text", "float8")
+
+
+@functools.cache
+def _noting_attempt(update: str) -> str:
+    """``update`` (a held transition of :mod:`._sql`) and the insert of its attempt's line, numbered, as ONE
+    statement whose value is 1 when the transition happened (the line is inserted only then)."""
+    marks = ", ".join(f"?::{t}" for t in _ATTEMPT_TYPES)
+    return _sql.numbered(
+        f"WITH done AS ({update} RETURNING id), noted AS (INSERT INTO delivery_attempts"  # noqa: S608
+        f" ({', '.join(_console_sql.ATTEMPT_COLUMNS)}) SELECT {marks} FROM done ON CONFLICT DO NOTHING)"
+        " SELECT count(*) FROM done"
+    )
 
 
 class PostgresStore(PooledBackend):
@@ -131,14 +147,9 @@ class PostgresStore(PooledBackend):
         self, now: float, limit: int, owner: str, lease_seconds: float, destination: str | None = None
     ) -> list[OutboundMessage]:
         _sql.check_claim(limit, lease_seconds)
-        conditions = _sql.claimable(destination is not None)
-        sql = _N(
-            f"WITH due AS (SELECT o.id FROM outbox o WHERE ({' OR '.join(f'({c})' for c in conditions)})"  # noqa: S608
-            " ORDER BY o.next_attempt_at, o.id LIMIT ? FOR UPDATE OF o SKIP LOCKED)"
-            f" UPDATE outbox AS o SET {_sql.CLAIM_SET} FROM due WHERE o.id = due.id RETURNING {_O_COLS}"
-        )
-        each = (float(now),) if destination is None else (float(now), destination)
-        rows = await self._messages("claim_due", sql, *each * len(conditions), limit, owner, float(now + lease_seconds))
+        sql = _CLAIM_FOR_ONE if destination is not None else _CLAIM_FOR_ALL
+        half = (float(now), limit) if destination is None else (float(now), destination, limit)
+        rows = await self._messages("claim_due", sql, *half * _HALVES, limit, owner, float(now + lease_seconds))
         return sorted(rows, key=lambda m: (m.next_attempt_at, m.id))
 
     async def renew_lease(self, id: str, owner: str, lease_until: float) -> bool:
@@ -151,18 +162,39 @@ class PostgresStore(PooledBackend):
             "expire", _N(_sql.EXPIRE), error_code, error, destination, float(started_before), float(now)
         )
 
-    async def mark_delivered(self, id: str, owner: str, receipt: bytes | None, now: float) -> bool:
-        return await self._changed("mark_delivered", _N(_sql.MARK_DELIVERED), receipt, float(now), id, owner)
+    async def _outcome(
+        self, name: str, update: str, args: tuple[Any, ...], attempt: DeliveryAttempt | None
+    ) -> bool:
+        """A lease holder's outcome and, when it happened, its attempt's history line: one statement, one round
+        trip (the update and the insert in CTEs of one ``WITH``)."""
+        if attempt is None:
+            return await self._changed(name, _N(update), *args)
+        values = _console_sql.attempt_values(attempt)
+        done = await self._run(name, lambda conn: conn.fetchval(_noting_attempt(update), *args, *values))
+        return bool(done)
+
+    async def mark_delivered(
+        self, id: str, owner: str, receipt: bytes | None, now: float, *, attempt: DeliveryAttempt | None = None
+    ) -> bool:
+        return await self._outcome("mark_delivered", _sql.MARK_DELIVERED, (receipt, float(now), id, owner), attempt)
 
     async def schedule_retry(
-        self, id: str, owner: str, next_attempt_at: float, error_code: str, error: str
+        self,
+        id: str,
+        owner: str,
+        next_attempt_at: float,
+        error_code: str,
+        error: str,
+        *,
+        attempt: DeliveryAttempt | None = None,
     ) -> bool:
-        return await self._changed(
-            "schedule_retry", _N(_sql.SCHEDULE_RETRY), float(next_attempt_at), error_code, error, id, owner
-        )
+        args = (float(next_attempt_at), error_code, error, id, owner)
+        return await self._outcome("schedule_retry", _sql.SCHEDULE_RETRY, args, attempt)
 
-    async def dead_letter(self, id: str, owner: str, error_code: str, error: str) -> bool:
-        return await self._changed("dead_letter", _N(_sql.DEAD_LETTER), error_code, error, id, owner)
+    async def dead_letter(
+        self, id: str, owner: str, error_code: str, error: str, *, attempt: DeliveryAttempt | None = None
+    ) -> bool:
+        return await self._outcome("dead_letter", _sql.DEAD_LETTER, (error_code, error, id, owner), attempt)
 
     async def release_claims(self, owner: str, now: float, error_code: str, error: str) -> int:
         return await self._count("release_claims", _N(_sql.RELEASE_CLAIMS), float(now), error_code, error, owner)

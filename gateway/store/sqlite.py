@@ -14,7 +14,7 @@ import json
 import sqlite3
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, TypeVar, Unpack
+from typing import Any, Final, TypeVar, Unpack
 
 from . import _console_sql, _rows, _sql
 from ._sqlite_worker import SQLiteOptions, SQLiteWorker, open_worker
@@ -33,6 +33,10 @@ from .migrations import STORE_SCHEMA
 __all__ = ["SQLiteStore"]
 
 T = TypeVar("T")
+
+_CLAIM_FOR_ALL: Final = _sql.claim_sqlite(destination=False)
+_CLAIM_FOR_ONE: Final = _sql.claim_sqlite(destination=True)
+_HALVES: Final = len(_sql.claimable(destination=False))
 
 
 
@@ -99,15 +103,9 @@ class SQLiteStore:
         self, now: float, limit: int, owner: str, lease_seconds: float, destination: str | None = None
     ) -> list[OutboundMessage]:
         _sql.check_claim(limit, lease_seconds)
-        # UNION ALL lets each half use its partial index (outbox_due, outbox_leased).
-        halves = _sql.claimable(destination is not None)
-        union = " UNION ALL ".join(f"SELECT o.id, o.next_attempt_at FROM outbox o WHERE {c}" for c in halves)  # noqa: S608
-        sql = (
-            f"UPDATE outbox SET {_sql.CLAIM_SET} WHERE id IN (SELECT id FROM ({union})"  # noqa: S608
-            f" ORDER BY next_attempt_at, id LIMIT ?) RETURNING {_sql.COLS}"
-        )
-        half = (now,) if destination is None else (now, destination)
-        params = (owner, now + lease_seconds, *half * len(halves), limit)
+        sql = _CLAIM_FOR_ONE if destination is not None else _CLAIM_FOR_ALL
+        half = (now, limit) if destination is None else (now, destination, limit)
+        params = (owner, now + lease_seconds, *half * _HALVES, limit)
         claimed = await self._messages("claim_due", sql, params)
         return sorted(claimed, key=lambda m: (m.next_attempt_at, m.id))
 
@@ -144,17 +142,43 @@ class SQLiteStore:
         """The outbox rows a statement returns, as messages."""
         return await self._all(name, sql, params, _rows.message_from_row)
 
-    async def mark_delivered(self, id: str, owner: str, receipt: bytes | None, now: float) -> bool:
-        return await self._changed("mark_delivered", _sql.MARK_DELIVERED, (receipt, now, id, owner))
+    async def _outcome(
+        self, name: str, sql: str, params: tuple[Any, ...], attempt: DeliveryAttempt | None
+    ) -> bool:
+        """A lease holder's outcome and, when it happened, its attempt's history line: one writer job, one commit."""
+        values = None if attempt is None else _console_sql.attempt_values(attempt)
+
+        def job(conn: sqlite3.Connection) -> bool:
+            if conn.execute(sql, params).rowcount != 1:
+                return False
+            if values is not None:
+                conn.execute(_NOTE_ATTEMPT, values)
+            return True
+
+        return await self._worker.run(name, job)
+
+    async def mark_delivered(
+        self, id: str, owner: str, receipt: bytes | None, now: float, *, attempt: DeliveryAttempt | None = None
+    ) -> bool:
+        return await self._outcome("mark_delivered", _sql.MARK_DELIVERED, (receipt, now, id, owner), attempt)
 
     async def schedule_retry(
-        self, id: str, owner: str, next_attempt_at: float, error_code: str, error: str
+        self,
+        id: str,
+        owner: str,
+        next_attempt_at: float,
+        error_code: str,
+        error: str,
+        *,
+        attempt: DeliveryAttempt | None = None,
     ) -> bool:
         params = (next_attempt_at, error_code, error, id, owner)
-        return await self._changed("schedule_retry", _sql.SCHEDULE_RETRY, params)
+        return await self._outcome("schedule_retry", _sql.SCHEDULE_RETRY, params, attempt)
 
-    async def dead_letter(self, id: str, owner: str, error_code: str, error: str) -> bool:
-        return await self._changed("dead_letter", _sql.DEAD_LETTER, (error_code, error, id, owner))
+    async def dead_letter(
+        self, id: str, owner: str, error_code: str, error: str, *, attempt: DeliveryAttempt | None = None
+    ) -> bool:
+        return await self._outcome("dead_letter", _sql.DEAD_LETTER, (error_code, error, id, owner), attempt)
 
     async def release_claims(self, owner: str, now: float, error_code: str, error: str) -> int:
         return await self._count("release_claims", _sql.RELEASE_CLAIMS, (now, error_code, error, owner))
@@ -275,9 +299,7 @@ class SQLiteStore:
     # --- console: delivery attempts, outbox search, shared sessions (migrations 9 and 10) -----
 
     async def record_attempt(self, attempt: DeliveryAttempt) -> None:
-        sql = _console_sql.insert_sql("delivery_attempts", _console_sql.ATTEMPT_COLUMNS, _qmark)
-        values = _console_sql.attempt_values(attempt)
-        await self._count("record_attempt", sql, values)
+        await self._count("record_attempt", _RECORD_ATTEMPT, _console_sql.attempt_values(attempt))
 
     async def list_attempts(self, outbox_id: str, limit: int = 200) -> list[DeliveryAttempt]:
         sql = _console_sql.list_attempts_sql(_qmark)
@@ -324,3 +346,8 @@ class SQLiteStore:
 
 def _qmark(n: int) -> str:
     return f"?{n}"  # numbered: the console's statements name their parameters out of textual order
+
+
+_RECORD_ATTEMPT: Final = _console_sql.insert_sql("delivery_attempts", _console_sql.ATTEMPT_COLUMNS, _qmark)
+#: an outcome's own history line: a line already there (same message, attempt and time) never undoes the outcome
+_NOTE_ATTEMPT: Final = f"{_RECORD_ATTEMPT} ON CONFLICT DO NOTHING"
