@@ -105,8 +105,9 @@ async def _capture(request: HttpRequest) -> Any:
     raise _Captured(request)
 
 
-async def signed_requests(config: Config, sender: str, url: str, record_type: str, records: list[Any],
-                          *, gateway_side: bool = False) -> list[HttpRequest]:
+async def signed_requests(
+    config: Config, sender: str, url: str, record_type: str, records: list[Any], *, gateway_side: bool = False
+) -> list[HttpRequest]:
     """Requests exactly as ``sender``'s client would send them (signed now), captured instead of sent."""
     registry = config.registry
     platform = registry.platforms[sender]
@@ -274,8 +275,9 @@ def grouped_commit_row_us(folder: Path, body: bytes, group: int, groups: int = 6
                 Path(f"{path}{suffix}").unlink()
 
 
-def mandatory_intake(config: Config, request: HttpRequest, bare_cpu_us: float, group: int,
-                     folder: Path, calls: int = 2000) -> dict[str, float]:
+def mandatory_intake(
+    config: Config, request: HttpRequest, bare_cpu_us: float, group: int, folder: Path, calls: int = 2000
+) -> dict[str, float]:
     """CPU µs of each primitive every anhui submission needs before its durable write, measured alone: the bare
     aiohttp handler (the baseline server's CPU per POST of the same bytes, measured in the same run), ES256 verify
     of the request's detached JWS and ES256 signature of the answer (the gateway's own anhui functions over
@@ -302,16 +304,22 @@ def mandatory_intake(config: Config, request: HttpRequest, bare_cpu_us: float, g
 
 def summarise(latencies: list[float], elapsed: float, errors: int) -> dict[str, float]:
     ordered = sorted(latencies)
-    return {"rps": len(ordered) / elapsed, "p50_ms": 1000 * statistics.median(ordered),
-            "p99_ms": 1000 * ordered[int(0.99 * (len(ordered) - 1))], "errors": errors, "n": len(ordered)}
+    return {
+        "rps": len(ordered) / elapsed,
+        "p50_ms": 1000 * statistics.median(ordered),
+        "p99_ms": 1000 * ordered[int(0.99 * (len(ordered) - 1))],
+        "errors": errors,
+        "n": len(ordered),
+    }
 
 
 # --- processes ----------------------------------------------------------------------------------------------------
 async def spawn(*args: str, log: Path, profile: Path | None = None) -> asyncio.subprocess.Process:
     prefix = ["-m", "cProfile", "-o", str(profile)] if profile else []
     with log.open("ab") as fh:
-        return await asyncio.create_subprocess_exec(sys.executable, *prefix, *args, cwd=REPO,
-                                                    stdout=asyncio.subprocess.DEVNULL, stderr=fh)
+        return await asyncio.create_subprocess_exec(
+            sys.executable, *prefix, *args, cwd=REPO, stdout=asyncio.subprocess.DEVNULL, stderr=fh
+        )
 
 
 async def wait_port(port: int, proc: asyncio.subprocess.Process, what: str) -> None:
@@ -370,31 +378,39 @@ async def run_store(name: str, store_url: str, work: Path, args: argparse.Namesp
     if args.profile:
         args.profile.mkdir(parents=True, exist_ok=True)
         profile = args.profile / f"gateway-{name}.prof"
-    gateway = await spawn("-m", "gateway.cli", "--config", str(config_file), "serve", "--loop", args.loop, log=log,
-                          profile=profile)
+    gateway = await spawn(
+        "-m", "gateway.cli", "--config", str(config_file), "serve", "--loop", args.loop, log=log, profile=profile
+    )
     await wait_port(gw_port, gateway, "the gateway")
     base = config.registry.adapter("anhui").decode("case", SAMPLE.read_bytes())
     n, warm = args.requests, 300
     total = warm + n + n // 2
     versions = range(args.version_base, args.version_base + total)
-    requests = await signed_requests(config, "hefei", f"http://127.0.0.1:{gw_port}/partners/hefei", "case",
-                                     [replace(base, version=v) for v in versions])
+    requests = await signed_requests(
+        config,
+        "hefei",
+        f"http://127.0.0.1:{gw_port}/partners/hefei",
+        "case",
+        [replace(base, version=v) for v in versions],
+    )
     host, _ = raw_bytes(requests[0])
     payloads = [raw_bytes(r)[1] for r in requests]
     await closed_loop(host, payloads[:warm], args.concurrency)
-    peak = await measured(gateway.pid, closed_loop(host, payloads[warm:warm + n], args.concurrency))
-    half = await open_loop(host, payloads[warm + n:], peak["rps"] / 2, args.concurrency * 2)
+    peak = await measured(gateway.pid, closed_loop(host, payloads[warm : warm + n], args.concurrency))
+    half = await open_loop(host, payloads[warm + n :], peak["rps"] / 2, args.concurrency * 2)
 
     b_port = free_port()
     bare = await spawn(str(Path(__file__)), "--baseline-server", str(b_port), log=log)
     await wait_port(b_port, bare, "the baseline server")
     b_payloads = [raw_bytes(replace(r, url=r.url.replace(f":{gw_port}/", f":{b_port}/")))[1] for r in requests]
     await closed_loop(f"127.0.0.1:{b_port}", b_payloads[:warm], args.concurrency)
-    baseline = await measured(bare.pid, closed_loop(f"127.0.0.1:{b_port}", b_payloads[warm:warm + n],
-                                                   args.concurrency))
+    baseline = await measured(
+        bare.pid, closed_loop(f"127.0.0.1:{b_port}", b_payloads[warm : warm + n], args.concurrency)
+    )
     await stop(bare)
-    mandatory = await asyncio.to_thread(mandatory_intake, config, requests[0], baseline["cpu_us"],
-                                        args.concurrency, work)
+    mandatory = await asyncio.to_thread(
+        mandatory_intake, config, requests[0], baseline["cpu_us"], args.concurrency, work
+    )
 
     backlog = await outbox_left(store_url)
     figures = {"store": name, "intake": peak, "half_load": half, "baseline": baseline, "mandatory": mandatory}
@@ -402,8 +418,9 @@ async def run_store(name: str, store_url: str, work: Path, args: argparse.Namesp
         await stop(gateway, signal.SIGINT if profile else signal.SIGTERM)
         figures["workers"] = await workers_intake(name, work, args, base, 2)
         return {**figures, "drain": None}
-    sim = await spawn("-m", "gateway.cli", "--config", str(config_file), "simulate", "g60",
-                      "--port-base", str(sim_base), log=log)
+    sim = await spawn(
+        "-m", "gateway.cli", "--config", str(config_file), "simulate", "g60", "--port-base", str(sim_base), log=log
+    )
     cpu_before = cpu_seconds(gateway.pid)  # the gateway only delivers from here on (intake is over)
     await wait_port(g60_port, sim, "the g60 simulator")
     first = last = None
@@ -422,14 +439,24 @@ async def run_store(name: str, store_url: str, work: Path, args: argparse.Namesp
 
     # the same kind of deliveries by a bare aiohttp client: bodies signed beforehand by the gateway's g60 client
     g60_url = config.registry.platforms["g60"].settings["base_url"]
-    bodies = await signed_requests(config, "g60", str(g60_url), "case",
-                                   [replace(base, version=v + total) for v in versions[:backlog]], gateway_side=True)
+    bodies = await signed_requests(
+        config,
+        "g60",
+        str(g60_url),
+        "case",
+        [replace(base, version=v + total) for v in versions[:backlog]],
+        gateway_side=True,
+    )
     bare = await bare_client_rate(bodies)
     await stop(sim)
     drain_mandatory = await asyncio.to_thread(mandatory_drain, config, bodies[0], bare["answer"], bare["cpu_us"])
     figures["workers"] = await workers_intake(name, work, args, base, 2)
-    return {**figures, "drain": {"messages": backlog, "rate": drain_rate, "cpu_us": drain_cpu_us},
-            "drain_baseline": {"rate": bare["rate"], "cpu_us": bare["cpu_us"]}, "drain_mandatory": drain_mandatory}
+    return {
+        **figures,
+        "drain": {"messages": backlog, "rate": drain_rate, "cpu_us": drain_cpu_us},
+        "drain_baseline": {"rate": bare["rate"], "cpu_us": bare["cpu_us"]},
+        "drain_mandatory": drain_mandatory,
+    }
 
 
 async def fresh_store_url(name: str, work: Path) -> str:
@@ -451,8 +478,18 @@ async def workers_intake(name: str, work: Path, args: argparse.Namespace, base: 
     (folder / "dev").symlink_to(work / "dev")  # the same development credentials
     config_file, config = bench_config(folder, store_url, gw_port, free_port())
     log = work / f"{name}-workers.log"
-    gateway = await spawn("-m", "gateway.cli", "--config", str(config_file), "serve", "--workers", str(count),
-                          "--loop", args.loop, log=log)
+    gateway = await spawn(
+        "-m",
+        "gateway.cli",
+        "--config",
+        str(config_file),
+        "serve",
+        "--workers",
+        str(count),
+        "--loop",
+        args.loop,
+        log=log,
+    )
     await wait_port(gw_port, gateway, "the gateway workers")
     deadline = time.monotonic() + 60
     while len(process_tree(gateway.pid)) < count + 1 and time.monotonic() < deadline:
@@ -460,8 +497,13 @@ async def workers_intake(name: str, work: Path, args: argparse.Namespace, base: 
     await asyncio.sleep(2.0)  # every worker listening (each opens its store and binds after forking)
     n, warm = args.requests, 300
     versions = range(args.version_base, args.version_base + warm + n)
-    requests = await signed_requests(config, "hefei", f"http://127.0.0.1:{gw_port}/partners/hefei", "case",
-                                     [replace(base, version=v) for v in versions])
+    requests = await signed_requests(
+        config,
+        "hefei",
+        f"http://127.0.0.1:{gw_port}/partners/hefei",
+        "case",
+        [replace(base, version=v) for v in versions],
+    )
     host, _ = raw_bytes(requests[0])
     payloads = [raw_bytes(r)[1] for r in requests]
     await closed_loop(host, payloads[:warm], args.concurrency)
@@ -489,12 +531,16 @@ async def bare_client_rate(requests: list[HttpRequest]) -> dict[str, Any]:
         start, cpu = time.perf_counter(), _own_cpu()
         await asyncio.gather(*(one() for _ in range(PER_DESTINATION)))
         n = max(len(requests), 1)
-        return {"rate": len(requests) / (time.perf_counter() - start), "cpu_us": 1e6 * (_own_cpu() - cpu) / n,
-                "answer": answers[0] if answers else b""}
+        return {
+            "rate": len(requests) / (time.perf_counter() - start),
+            "cpu_us": 1e6 * (_own_cpu() - cpu) / n,
+            "answer": answers[0] if answers else b"",
+        }
 
 
-def mandatory_drain(config: Config, request: HttpRequest, answer: bytes, tls_cpu_us: float,
-                    calls: int = 300) -> dict[str, float]:
+def mandatory_drain(
+    config: Config, request: HttpRequest, answer: bytes, tls_cpu_us: float, calls: int = 300
+) -> dict[str, float]:
     """CPU µs of each primitive every g60 delivery needs, measured alone (issue 15 item 1): the RSA-2048 XMLDSig
     signature of the message (the gateway's ``signing.xmldsig`` on the parsed message), the verify of the signed
     receipt (profile, chain and signature, on the parsed receipt), the client side of a TLS request on a kept-alive
@@ -510,11 +556,13 @@ def mandatory_drain(config: Config, request: HttpRequest, answer: bytes, tls_cpu
     key = os.urandom(16)
     parts = {
         "xmldsig_sign": cpu_per_call_us(
-            lambda: sign_enveloped(message, link.signer.key, link.signer.cert, link.signer.intermediates), calls),
+            lambda: sign_enveloped(message, link.signer.key, link.signer.cert, link.signer.intermediates), calls
+        ),
         "receipt_verify": cpu_per_call_us(lambda: verify_enveloped(receipt, link.trust, now=now), calls),
         "tls_request": tls_cpu_us,
-        "log_entries": cpu_per_call_us(lambda: (sm4_gcm_encrypt(key, request.body), sm4_gcm_encrypt(key, answer)),
-                                       calls * 4),
+        "log_entries": cpu_per_call_us(
+            lambda: (sm4_gcm_encrypt(key, request.body), sm4_gcm_encrypt(key, answer)), calls * 4
+        ),
     }
     parts["total"] = sum(parts.values())
     return parts
@@ -536,32 +584,46 @@ def pg_dsn() -> str | None:
 def report(result: dict[str, Any]) -> None:
     i, h, b, d, db = (result.get(k) for k in ("intake", "half_load", "baseline", "drain", "drain_baseline"))
     print(f"\n== {result['store']} ==")
-    print(f"intake   gateway  {i['rps']:8.0f} req/s  p50 {i['p50_ms']:6.1f} ms  p99 {i['p99_ms']:6.1f} ms"
-          f"  cpu {i['cpu_us']:6.0f} us/req  errors {i['errors']}")
-    print(f"intake   baseline {b['rps']:8.0f} req/s  p50 {b['p50_ms']:6.1f} ms  p99 {b['p99_ms']:6.1f} ms"
-          f"  cpu {b['cpu_us']:6.0f} us/req")
-    print(f"intake   ratio    {i['rps'] / b['rps']:8.2f}   (goal >= 0.35; by CPU per request "
-          f"{b['cpu_us'] / i['cpu_us']:.2f})")
-    print(f"half load {h['rps']:7.0f} req/s  p50 {h['p50_ms']:6.1f} ms  p99 {h['p99_ms']:6.1f} ms  (goal p99 < 25 ms)"
-          f"  errors {h['errors']}")
+    print(
+        f"intake   gateway  {i['rps']:8.0f} req/s  p50 {i['p50_ms']:6.1f} ms  p99 {i['p99_ms']:6.1f} ms"
+        f"  cpu {i['cpu_us']:6.0f} us/req  errors {i['errors']}"
+    )
+    print(
+        f"intake   baseline {b['rps']:8.0f} req/s  p50 {b['p50_ms']:6.1f} ms  p99 {b['p99_ms']:6.1f} ms"
+        f"  cpu {b['cpu_us']:6.0f} us/req"
+    )
+    print(
+        f"intake   ratio    {i['rps'] / b['rps']:8.2f}   (goal >= 0.35; by CPU per request "
+        f"{b['cpu_us'] / i['cpu_us']:.2f})"
+    )
+    print(
+        f"half load {h['rps']:7.0f} req/s  p50 {h['p50_ms']:6.1f} ms  p99 {h['p99_ms']:6.1f} ms  (goal p99 < 25 ms)"
+        f"  errors {h['errors']}"
+    )
     m = result["mandatory"]
     ratio = i["cpu_us"] / m["total"]
-    print(f"intake: {i['cpu_us']:.0f} us CPU/request, mandatory {m['total']:.0f} us, ratio {ratio:.2f}"
-          "  (goal <= 2.0 SQLite, <= 2.5 PostgreSQL)")
+    print(
+        f"intake: {i['cpu_us']:.0f} us CPU/request, mandatory {m['total']:.0f} us, ratio {ratio:.2f}"
+        "  (goal <= 2.0 SQLite, <= 2.5 PostgreSQL)"
+    )
     print("  mandatory: " + ", ".join(f"{k} {v:.1f} us" for k, v in m.items() if k != "total"))
     wk = result.get("workers")
     if wk is not None:
-        print(f"workers  1: {i['rps']:8.0f} req/s  cpu {i['cpu_us']:6.0f} us/req  |  {wk['workers']:.0f}: "
-              f"{wk['rps']:8.0f} req/s  cpu {wk['cpu_us']:6.0f} us/req  p99 {wk['p99_ms']:6.1f} ms"
-              f"  errors {wk['errors']}"
-              f"  (x{wk['rps'] / i['rps']:.2f}; 2 CPUs shared with the load generator)")
+        print(
+            f"workers  1: {i['rps']:8.0f} req/s  cpu {i['cpu_us']:6.0f} us/req  |  {wk['workers']:.0f}: "
+            f"{wk['rps']:8.0f} req/s  cpu {wk['cpu_us']:6.0f} us/req  p99 {wk['p99_ms']:6.1f} ms"
+            f"  errors {wk['errors']}"
+            f"  (x{wk['rps'] / i['rps']:.2f}; 2 CPUs shared with the load generator)"
+        )
     if d is None or db is None:
         return
     print(f"drain    gateway  {d['rate']:8.0f} msg/s  ({d['messages']} messages)")
     print(f"drain    baseline {db['rate']:8.0f} msg/s  ratio {d['rate'] / db['rate']:.2f}  (informative)")
     dm = result["drain_mandatory"]
-    print(f"drain: {d['cpu_us']:.0f} us CPU/delivery, mandatory {dm['total']:.0f} us, "
-          f"ratio {d['cpu_us'] / dm['total']:.2f}  (goal <= 2.0)")
+    print(
+        f"drain: {d['cpu_us']:.0f} us CPU/delivery, mandatory {dm['total']:.0f} us, "
+        f"ratio {d['cpu_us'] / dm['total']:.2f}  (goal <= 2.0)"
+    )
     print("  mandatory: " + ", ".join(f"{k} {v:.1f} us" for k, v in dm.items() if k != "total"))
 
 
@@ -594,8 +656,9 @@ if __name__ == "__main__":
     parser.add_argument("--profile", type=Path)
     parser.add_argument("--json", action="store_true")
     parser.add_argument("--intake-only", action="store_true", help="skip the drain phase")
-    parser.add_argument("--loop", choices=("auto", "asyncio", "uvloop"), default="auto",
-                        help="the gateway's event loop (serve --loop)")
+    parser.add_argument(
+        "--loop", choices=("auto", "asyncio", "uvloop"), default="auto", help="the gateway's event loop (serve --loop)"
+    )
     parser.add_argument("--version-base", type=int, default=int(time.time()) % 100000 * 100)
     parser.add_argument("--baseline-server", type=int, help=argparse.SUPPRESS)
     parsed = parser.parse_args()

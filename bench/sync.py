@@ -58,8 +58,9 @@ async def _serve_simulators(config_path: Path, size: int) -> None:
 
     config = load_config(config_path)
     catalogue = Catalogue(seed=1, size=size)
-    running = await start_simulators(config, ["hefei", "yrd-map"], port_base=None, clock=time.time,
-                                     options={"hefei": {"catalogue": catalogue}})
+    running = await start_simulators(
+        config, ["hefei", "yrd-map"], port_base=None, clock=time.time, options={"hefei": {"catalogue": catalogue}}
+    )
     print(json.dumps({r.platform: r.url for r in running}), flush=True)
     loop = asyncio.get_running_loop()
     while True:
@@ -94,8 +95,12 @@ def _run_sync(config_path: Path, sync_args: list[str], profile: Path | None, tra
         status = run_sync_command(config, args)
     seconds = time.perf_counter() - start
     usage = resource.getrusage(resource.RUSAGE_SELF)
-    result = {"status": status, "seconds": seconds, "cpu_seconds": usage.ru_utime + usage.ru_stime,
-              "max_rss_mb": usage.ru_maxrss / 1024}
+    result = {
+        "status": status,
+        "seconds": seconds,
+        "cpu_seconds": usage.ru_utime + usage.ru_stime,
+        "max_rss_mb": usage.ru_maxrss / 1024,
+    }
     if trace:
         result["tracemalloc_peak_mb"] = tracemalloc.get_traced_memory()[1] / 2**20
     print("BENCH " + json.dumps(result), file=sys.stderr, flush=True)
@@ -149,8 +154,17 @@ def _micro(folder: Path) -> dict[str, float]:
 
 
 def _sync(folder: Path, args: list[str], profile: Path | None = None, trace: bool = False) -> dict[str, Any]:
-    command = [sys.executable, __file__, "--child-sync", str(folder / "gateway.toml"), "--", *args,
-               "--progress", "none", "--json"]
+    command = [
+        sys.executable,
+        __file__,
+        "--child-sync",
+        str(folder / "gateway.toml"),
+        "--",
+        *args,
+        "--progress",
+        "none",
+        "--json",
+    ]
     if profile is not None:
         command[2:2] = ["--child-profile", str(profile)]
     if trace:
@@ -187,8 +201,13 @@ def main() -> None:
         folder = Path(tmp)
         sims_config = _write_config(folder, None)
         micro = _micro(folder)  # also generates the development credentials once
-        sims = subprocess.Popen([sys.executable, __file__, "--child-simulators", str(sims_config), str(args.size)],
-                                stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, cwd=folder)
+        sims = subprocess.Popen(
+            [sys.executable, __file__, "--child-simulators", str(sims_config), str(args.size)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+            cwd=folder,
+        )
         assert sims.stdin is not None and sims.stdout is not None
         try:
             urls = json.loads(sims.stdout.readline())
@@ -208,8 +227,20 @@ def main() -> None:
         finally:
             sims.stdin.close()
             sims.wait(timeout=30)
-    print(json.dumps({"size": args.size, "cpus": os.cpu_count(), "micro": micro, "full": full,
-                      "mutated": mutated, "incremental": incremental, "incremental_tracemalloc": traced}, indent=2))
+    print(
+        json.dumps(
+            {
+                "size": args.size,
+                "cpus": os.cpu_count(),
+                "micro": micro,
+                "full": full,
+                "mutated": mutated,
+                "incremental": incremental,
+                "incremental_tracemalloc": traced,
+            },
+            indent=2,
+        )
+    )
     if profile is not None:
         pstats.Stats(str(profile)).sort_stats("tottime").print_stats(25)
 

@@ -119,8 +119,10 @@ CLI_PAIRS = (("anhui", "zlb"), ("zlb", "hunan"), ("anhui", "g60"), ("g60", "shan
 def cli_case(registry: object, records: list[object], repeat: int) -> None:
     """``gateway translate`` over many files against read/parse/serialise/write of the same files (module doc)."""
     env = Envelope("bench", datetime.now(UTC), "bench", "TONGBAN", "G60")
-    print(f"\n{'gateway translate --out-dir, ' + str(len(records)) + ' files on tmpfs':44} {'cli/s':>8} "
-          f"{'baseline/s':>11} {'ratio':>6}  goal")
+    print(
+        f"\n{'gateway translate --out-dir, ' + str(len(records)) + ' files on tmpfs':44} {'cli/s':>8} "
+        f"{'baseline/s':>11} {'ratio':>6}  goal"
+    )
     with tempfile.TemporaryDirectory(prefix="bench-translate-", dir="/dev/shm") as tmp:
         work = Path(tmp)
         for src, dst in CLI_PAIRS:
@@ -143,8 +145,11 @@ def cli_case(registry: object, records: list[object], repeat: int) -> None:
                 if status != 0:
                     raise SystemExit(f"gateway translate failed ({status}): {errors.getvalue()[:500]}")
 
-            def base(files: list[Path] = files, out: Path = work / f"base-{src}-{dst}", xml: tuple[bool, bool] = (
-                    xml_in, xml_out)) -> None:
+            def base(
+                files: list[Path] = files,
+                out: Path = work / f"base-{src}-{dst}",
+                xml: tuple[bool, bool] = (xml_in, xml_out),
+            ) -> None:
                 shutil.rmtree(out, ignore_errors=True)
                 out.mkdir()
                 baseline_files(files, out, *xml)
@@ -153,8 +158,10 @@ def cli_case(registry: object, records: list[object], repeat: int) -> None:
             base_s = min(_cpu_timed(base) for _ in range(repeat))
             goal = 0.35 if xml_in or xml_out else 0.5
             ratio = base_s / cli_s
-            print(f"case {src:>9} -> {dst:<9}{'':25} {len(files) / cli_s:8.0f} {len(files) / base_s:11.0f} "
-                  f"{ratio:6.2f}  {goal} {'ok' if ratio >= goal else 'BELOW'}")
+            print(
+                f"case {src:>9} -> {dst:<9}{'':25} {len(files) / cli_s:8.0f} {len(files) / base_s:11.0f} "
+                f"{ratio:6.2f}  {goal} {'ok' if ratio >= goal else 'BELOW'}"
+            )
 
 
 def _timed(run: object) -> float:
@@ -195,8 +202,14 @@ def main() -> None:
                 xml_in, xml_out = src in ("g60", "shanghai"), dst in ("g60", "shanghai")
                 _, platform = registry.resolve(dst)
                 envelope = make_envelope(platform, datetime.now(UTC))
-                def run(src: str = src, dst: str = dst, rt: str = record_type, env: Envelope = envelope,
-                        bodies: list[bytes] = bodies) -> None:
+
+                def run(
+                    src: str = src,
+                    dst: str = dst,
+                    rt: str = record_type,
+                    env: Envelope = envelope,
+                    bodies: list[bytes] = bodies,
+                ) -> None:
                     for body in bodies:
                         translate(registry, src, dst, rt, body, env)
 
@@ -205,8 +218,10 @@ def main() -> None:
                 rate = len(bodies) / elapsed
                 goal = 5_000 if xml_in or xml_out else 10_000
                 mark = "ok" if rate >= goal else "BELOW"
-                print(f"{record_type:8} {src:9} {dst:9} {rate:10.0f} {len(bodies) / base:11.0f} "
-                      f"{base / elapsed:6.2f}  {goal} {mark}")
+                print(
+                    f"{record_type:8} {src:9} {dst:9} {rate:10.0f} {len(bodies) / base:11.0f} "
+                    f"{base / elapsed:6.2f}  {goal} {mark}"
+                )
     cli_case(registry, variants(case, args.files), args.repeat)
 
 

@@ -29,6 +29,7 @@ from gateway.wire.base import InboundCall, InboundHandler, InboundResult
 
 __all__ = ["Exchange", "RecordingHandler", "RecordingTransport"]
 
+
 def _evidence(headers: Mapping[str, str]) -> dict[str, str]:
     """The headers any registered dialect declares as evidence (``Dialect.evidence_headers``), in sorted order."""
     lowered = {k.lower(): v for k, v in headers.items()}
@@ -56,12 +57,21 @@ class RecordingHandler:
 
     async def __call__(self, call: InboundCall) -> InboundResult:
         case_no, licence_id, _ = _search_fields(call.record)
-        await self.log.append(NewEntry(
-            at=self.clock(), direction="in", platform=call.platform, operation=call.operation,
-            record_type=call.operation, message_id=call.message_id or "",
-            idem_key=str(getattr(call.record, "idempotency_key", "") or ""), message=call.body,
-            evidence=_evidence(call.headers), case_no=case_no, licence_id=licence_id,
-        ))
+        await self.log.append(
+            NewEntry(
+                at=self.clock(),
+                direction="in",
+                platform=call.platform,
+                operation=call.operation,
+                record_type=call.operation,
+                message_id=call.message_id or "",
+                idem_key=str(getattr(call.record, "idempotency_key", "") or ""),
+                message=call.body,
+                evidence=_evidence(call.headers),
+                case_no=case_no,
+                licence_id=licence_id,
+            )
+        )
         return await self.inner(call)
 
 
@@ -83,12 +93,21 @@ class RecordingTransport:
         await self.log.append(self._entry("in", ex, message_id, response.body, response.headers, "answer"))
         return response
 
-    def _entry(self, direction: str, ex: Exchange, message_id: str, body: bytes, headers: Mapping[str, str],
-               what: str) -> NewEntry:
+    def _entry(
+        self, direction: str, ex: Exchange, message_id: str, body: bytes, headers: Mapping[str, str], what: str
+    ) -> NewEntry:
         return NewEntry(
-            at=self.clock(), direction=direction, platform=ex.platform, operation=f"{ex.operation}:{what}",
-            record_type=ex.record_type, message_id=message_id, idem_key=ex.idem_key, message=body,
-            evidence=_evidence(headers), case_no=ex.case_no, licence_id=ex.licence_id,
+            at=self.clock(),
+            direction=direction,
+            platform=ex.platform,
+            operation=f"{ex.operation}:{what}",
+            record_type=ex.record_type,
+            message_id=message_id,
+            idem_key=ex.idem_key,
+            message=body,
+            evidence=_evidence(headers),
+            case_no=ex.case_no,
+            licence_id=ex.licence_id,
         )
 
     async def close(self) -> None:
@@ -116,8 +135,12 @@ def ensure_message_log_keys(key_file: Any, seal_key_file: Any, generate: bool) -
         if path is None or path.exists():  # None: the key comes from elsewhere (the environment)
             continue
         if not generate:
-            raise ConfigError("configuration", "message_log", f"the key file {path} does not exist",
-                              "create it (production keys come from the key custodian)")
+            raise ConfigError(
+                "configuration",
+                "message_log",
+                f"the key file {path} does not exist",
+                "create it (production keys come from the key custodian)",
+            )
         path.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "wb") as fh:

@@ -73,11 +73,17 @@ class WorkerSettings:
     """How hard one worker pushes, per destination: claimed messages held (``batch``), sends at once
     (``per_destination``); the lease length, the idle poll interval and the linger after a kick."""
 
-    def __init__(self, *, batch: int = 64, lease_seconds: float = 120.0, per_destination: int = 8,
-                 poll_interval: float = 0.5, linger: float = 0.005) -> None:
+    def __init__(
+        self,
+        *,
+        batch: int = 64,
+        lease_seconds: float = 120.0,
+        per_destination: int = 8,
+        poll_interval: float = 0.5,
+        linger: float = 0.005,
+    ) -> None:
         if batch < 1 or per_destination < 1 or lease_seconds <= 0 or poll_interval <= 0 or linger < 0:
-            raise ValueError("batch and per_destination must be >= 1, lease_seconds and poll_interval > 0, "
-                             "linger >= 0")
+            raise ValueError("batch and per_destination must be >= 1, lease_seconds and poll_interval > 0, linger >= 0")
         self.batch = batch
         self.lease_seconds = lease_seconds
         self.per_destination = per_destination
@@ -172,8 +178,9 @@ class DeliveryWorker:
                 continue
             waiters = {asyncio.ensure_future(self._wake.wait()), asyncio.ensure_future(self._stopping.wait())}
             try:
-                done, _ = await asyncio.wait(waiters | self._in_flight, timeout=self.settings.poll_interval,
-                                             return_when=asyncio.FIRST_COMPLETED)
+                done, _ = await asyncio.wait(
+                    waiters | self._in_flight, timeout=self.settings.poll_interval, return_when=asyncio.FIRST_COMPLETED
+                )
             finally:  # also when the run is cancelled: no waiter left pending
                 for waiter in waiters:
                     waiter.cancel()
@@ -204,16 +211,24 @@ class DeliveryWorker:
             task.cancel()  # past the grace: the send is abandoned; the receiver deduplicates by message id
         await asyncio.gather(*left, return_exceptions=True)
         try:
-            released = await self.store.release_claims(self.owner, self.clock(), NOT_SENT,
-                                                       "claimed but not finished when the worker stopped")
+            released = await self.store.release_claims(
+                self.owner, self.clock(), NOT_SENT, "claimed but not finished when the worker stopped"
+            )
         except StoreError as exc:  # the store is down too: the claims come back when their leases run out
-            log.warning("handing claims back at stop failed (%s); they return after their lease",
-                        type(exc).__name__, extra={"cancelled": len(left)})
+            log.warning(
+                "handing claims back at stop failed (%s); they return after their lease",
+                type(exc).__name__,
+                extra={"cancelled": len(left)},
+            )
             return 0
         self.counts["released"] += released
         if left or released:
-            log.warning("worker stopped: %d send(s) cancelled at the grace, %d claim(s) handed back", len(left),
-                        released, extra={"cancelled": len(left), "released": released})
+            log.warning(
+                "worker stopped: %d send(s) cancelled at the grace, %d claim(s) handed back",
+                len(left),
+                released,
+                extra={"cancelled": len(left), "released": released},
+            )
         return released
 
     @staticmethod
@@ -236,9 +251,9 @@ class DeliveryWorker:
             self._swept = now
             await self.expire_overdue(now)
         plans = [(d, n) for d in chosen if (n := self._room(d)) > 0]
-        results = await asyncio.gather(*(
-            self.store.claim_due(now, n, self.owner, self.settings.lease_seconds, d) for d, n in plans
-        ))
+        results = await asyncio.gather(
+            *(self.store.claim_due(now, n, self.owner, self.settings.lease_seconds, d) for d, n in plans)
+        )
         claimed = 0
         for (destination, limit), messages in zip(plans, results, strict=True):
             if len(messages) >= limit:
@@ -253,10 +268,12 @@ class DeliveryWorker:
     async def expire_overdue(self, now: float) -> int:
         """Dead-letter every destination's unclaimed messages past their ``max_age``, whatever the breakers say."""
         actions = {d: expiry(self.policy(d)) for d in self.clients}
-        found = await asyncio.gather(*(
-            self.store.expire(d, expiry_cutoff(self.policy(d), now), now, action.code, action.reason)
-            for d, action in actions.items()
-        ))
+        found = await asyncio.gather(
+            *(
+                self.store.expire(d, expiry_cutoff(self.policy(d), now), now, action.code, action.reason)
+                for d, action in actions.items()
+            )
+        )
         for messages in found:
             for message in messages:
                 self.counts["expired"] += 1
@@ -305,14 +322,21 @@ class DeliveryWorker:
                 else:
                     await self.deliver(message)
         except Exception:  # a bug must not kill the worker; the lease expires and the message comes back
-            log.exception("delivery of an outbox message failed unexpectedly",
-                          extra={"destination": message.destination, "outbox_id": message.id})
+            log.exception(
+                "delivery of an outbox message failed unexpectedly",
+                extra={"destination": message.destination, "outbox_id": message.id},
+            )
 
     async def _hand_back(self, message: OutboundMessage) -> None:
         """Release a claimed message unsent: due again at once, for this or another instance."""
         self.counts["not_sent"] += 1
-        await self.store.schedule_retry(message.id, self.owner, self.clock(), NOT_SENT,
-                                        "claimed but not sent (worker stopping or lease running out)")
+        await self.store.schedule_retry(
+            message.id,
+            self.owner,
+            self.clock(),
+            NOT_SENT,
+            "claimed but not sent (worker stopping or lease running out)",
+        )
 
     async def _expire_claimed(self, message: OutboundMessage) -> None:
         """A claimed message already past its ``max_age``: dead-letter it unsent (``DELIVERY_EXPIRED``)."""
@@ -344,12 +368,17 @@ class DeliveryWorker:
             try:
                 kept = await self.store.renew_lease(message.id, self.owner, self.clock() + self.settings.lease_seconds)
             except StoreError as exc:
-                log.warning("renewing a lease failed: %s", type(exc).__name__,
-                            extra={"destination": message.destination, "outbox_id": message.id})
+                log.warning(
+                    "renewing a lease failed: %s",
+                    type(exc).__name__,
+                    extra={"destination": message.destination, "outbox_id": message.id},
+                )
                 continue
             if not kept:
-                log.warning("the lease of an outbox message was lost while it was being sent",
-                            extra={"destination": message.destination, "outbox_id": message.id})
+                log.warning(
+                    "the lease of an outbox message was lost while it was being sent",
+                    extra={"destination": message.destination, "outbox_id": message.id},
+                )
                 return
 
     async def deliver(self, message: OutboundMessage) -> None:
@@ -358,8 +387,9 @@ class DeliveryWorker:
         if not breaker.allow():  # opened since the claim: postpone without sending
             when = breaker.retry_at() or self.clock() + 1.0
             self.counts["not_sent"] += 1
-            await self.store.schedule_retry(message.id, self.owner, when, "BREAKER_OPEN",
-                                            "destination circuit open; not sent")
+            await self.store.schedule_retry(
+                message.id, self.owner, when, "BREAKER_OPEN", "destination circuit open; not sent"
+            )
             return
         policy = self.policy(message.destination)
         started = self.clock()
@@ -379,15 +409,23 @@ class DeliveryWorker:
             kept = await self.store.mark_delivered(message.id, self.owner, receipt, now, attempt=attempt)
         elif isinstance(action, RetryAt):
             self.counts["retry"] += 1
-            kept = await self.store.schedule_retry(message.id, self.owner, action.when, action.kind.value,
-                                                   f"transient failure ({action.kind.value})", attempt=attempt)
+            kept = await self.store.schedule_retry(
+                message.id,
+                self.owner,
+                action.when,
+                action.kind.value,
+                f"transient failure ({action.kind.value})",
+                attempt=attempt,
+            )
         else:
             self.counts["dead"] += 1
             detail = action.reason if action.where is None else f"{action.reason} at {action.where}"
             kept = await self.store.dead_letter(message.id, self.owner, action.code, detail, attempt=attempt)
         if not kept:
-            log.warning("the lease of an outbox message was lost before its outcome was recorded",
-                        extra={"destination": message.destination, "outbox_id": message.id})
+            log.warning(
+                "the lease of an outbox message was lost before its outcome was recorded",
+                extra={"destination": message.destination, "outbox_id": message.id},
+            )
         self._recorded(message, action)
 
     async def _attempt(

@@ -99,8 +99,13 @@ async def translate_handler(request: web.Request) -> web.Response:
         src_dialect, _ = registry.resolve(params["from"])
     except ConfigError as exc:
         return problem_response(
-            {"type": PROBLEM_TYPE_BASE + "UNKNOWN_PLATFORM", "title": "Unknown dialect or platform", "status": 400,
-             "code": "UNKNOWN_PLATFORM", "detail": exc.problem}
+            {
+                "type": PROBLEM_TYPE_BASE + "UNKNOWN_PLATFORM",
+                "title": "Unknown dialect or platform",
+                "status": 400,
+                "code": "UNKNOWN_PLATFORM",
+                "detail": exc.problem,
+            }
         )
     # the one body policy (endpoints.read_body), within the app-wide time limit (limits.time_limit_middleware)
     body = await read_body(request, registry.adapter(src_dialect).body_limit)
@@ -170,9 +175,11 @@ async def create_app(
     token = ensure_admin_token(config)
     seals = []
     if config.message_log is not None:
-        ensure_message_log_keys(None if config.message_log.key_env else config.message_log.key_file,
-                                config.message_log.seal_key_file,
-                                config.dev_credentials is not None)
+        ensure_message_log_keys(
+            None if config.message_log.key_env else config.message_log.key_file,
+            config.message_log.seal_key_file,
+            config.dev_credentials is not None,
+        )
         seals.append(seal_key(config))
     # the catalogue links expected to sync (a misspelt [sync] link is refused here, before anything is opened)
     expected_syncs = sync_links(config.raw, config.source, registry.platforms)
@@ -182,8 +189,21 @@ async def create_app(
         opened = await resources.enter_async_context(_store(config, store))
         log = await resources.enter_async_context(_message_log(config, now))
         inner_transport = await resources.enter_async_context(_transport(transport))
-        app = _wired(config, now, opened, log, inner_transport, resources, loaded, server_tls, token, seals,
-                     expected_syncs, run_workers, metrics_registry)
+        app = _wired(
+            config,
+            now,
+            opened,
+            log,
+            inner_transport,
+            resources,
+            loaded,
+            server_tls,
+            token,
+            seals,
+            expected_syncs,
+            run_workers,
+            metrics_registry,
+        )
     except BaseException:  # nothing stays open behind an application that was never returned
         await resources.aclose()
         raise
@@ -194,11 +214,21 @@ async def create_app(
     return app
 
 
-def _wired(config: Config, now: Callable[[], float], opened: Store, log: MessageLog | None,
-           inner_transport: Transport, resources: AsyncExitStack, loaded: dict[str, Any],
-           server_tls: ssl.SSLContext | None, token: Secret | None, seals: list[SigningKey],
-           expected_syncs: tuple[tuple[str, str], ...],
-           run_workers: bool, metrics_registry: CollectorRegistry | None) -> web.Application:
+def _wired(
+    config: Config,
+    now: Callable[[], float],
+    opened: Store,
+    log: MessageLog | None,
+    inner_transport: Transport,
+    resources: AsyncExitStack,
+    loaded: dict[str, Any],
+    server_tls: ssl.SSLContext | None,
+    token: Secret | None,
+    seals: list[SigningKey],
+    expected_syncs: tuple[tuple[str, str], ...],
+    run_workers: bool,
+    metrics_registry: CollectorRegistry | None,
+) -> web.Application:
     """The business parts and the routes over the open store, message log and transport (``resources`` is closed
     by the application's lifecycle, after the worker and the background jobs have stopped)."""
     registry = config.registry
@@ -212,27 +242,43 @@ def _wired(config: Config, now: Callable[[], float], opened: Store, log: Message
         clients[pid] = platform_client(registry, platform, loaded[pid], outbound, now, base_url)
 
     certificates = link_certificates(loaded)
-    metrics = GatewayMetrics(metrics_registry or CollectorRegistry(), platforms=list(registry.platforms),
-                             destinations=list(registry.platforms), key_ids=[k for _, k, _ in certificates])
+    metrics = GatewayMetrics(
+        metrics_registry or CollectorRegistry(),
+        platforms=list(registry.platforms),
+        destinations=list(registry.platforms),
+        key_ids=[k for _, k, _ in certificates],
+    )
     settings = config.delivery_settings()
     breakers = BreakerRegistry(settings.breaker, clock=now)
     breakers.on_change = metrics.set_breaker  # the gauge changes when the breaker does (half-open lasts one probe)
     worker = DeliveryWorker(
-        opened, clients, owner=f"{socket.gethostname()}-{secrets.token_hex(4)}", clock=now,
-        policies=settings.per_destination, default_policy=settings.default,
-        breakers=breakers, settings=settings.worker, on_outcome=delivery_observer(metrics, now),
+        opened,
+        clients,
+        owner=f"{socket.gethostname()}-{secrets.token_hex(4)}",
+        clock=now,
+        policies=settings.per_destination,
+        default_policy=settings.default,
+        breakers=breakers,
+        settings=settings.worker,
+        on_outcome=delivery_observer(metrics, now),
     )
     intake = Intake(registry, opened, Router(registry, config.routes), now, on_accepted=worker.kick)
-    licences = LicenceService(registry, clients, ConsentVerifier(consent_keys_of(loaded)), now,
-                              opened.remember_nonce, opened.forget_nonce)
+    licences = LicenceService(
+        registry, clients, ConsentVerifier(consent_keys_of(loaded)), now, opened.remember_nonce, opened.forget_nonce
+    )
     handler: InboundHandler = MeteredHandler(PartnerHandler(intake, licences), metrics)
     if log is not None:
         handler = RecordingHandler(log, handler, now)
 
     # problem+json rendering outermost, then the request id and trace context for everything inside
-    app = web.Application(middlewares=[problem_middleware, trace_middleware(),  # type: ignore[list-item]
-                                       time_limit_middleware(config.server.request_timeout)],
-                          client_max_size=TRANSLATE_BODY_LIMIT + 1)
+    app = web.Application(
+        middlewares=[
+            problem_middleware,
+            trace_middleware(),  # type: ignore[list-item]
+            time_limit_middleware(config.server.request_timeout),
+        ],
+        client_max_size=TRANSLATE_BODY_LIMIT + 1,
+    )
     app[CONFIG] = config
     app[CLOCK] = now
     app[METRICS] = metrics
@@ -258,11 +304,23 @@ def _wired(config: Config, now: Callable[[], float], opened: Store, log: Message
             task = asyncio.create_task(worker.run()) if run_workers else None
             stop = asyncio.Event()
             seal_every = config.message_log.seal_interval if config.message_log else 60.0
-            gauges = asyncio.create_task(background(opened, breakers, metrics, list(registry.platforms), log,
-                                                    seal_every, now, stop, certificates=certificates,
-                                                    sync_links=expected_syncs))
-            retention = RetentionJob(opened, config.retention, now, msglog=log,
-                                     metrics=RetentionMetrics(metrics.registry))
+            gauges = asyncio.create_task(
+                background(
+                    opened,
+                    breakers,
+                    metrics,
+                    list(registry.platforms),
+                    log,
+                    seal_every,
+                    now,
+                    stop,
+                    certificates=certificates,
+                    sync_links=expected_syncs,
+                )
+            )
+            retention = RetentionJob(
+                opened, config.retention, now, msglog=log, metrics=RetentionMetrics(metrics.registry)
+            )
             purging = asyncio.create_task(retention.run(stop), name="retention")
             try:
                 yield
@@ -291,9 +349,15 @@ def _server_tls(config: Config, loaded: dict[str, Any]) -> ssl.SSLContext | None
     return server_ssl_context(loaded[tls_platform])
 
 
-def _mount_partners(app: web.Application, config: Config, loaded: dict[str, Any], metrics: GatewayMetrics,
-                    replay: StoreReplayGuard, handler: InboundHandler, now: Callable[[], float]
-                    ) -> dict[str, TokenBucket]:
+def _mount_partners(
+    app: web.Application,
+    config: Config,
+    loaded: dict[str, Any],
+    metrics: GatewayMetrics,
+    replay: StoreReplayGuard,
+    handler: InboundHandler,
+    now: Callable[[], float],
+) -> dict[str, TokenBucket]:
     """Each platform's documented routes under ``/partners/<id>/``, behind its edge middleware; the rate buckets
     (retuned in place by a reload, reload.py)."""
     registry = config.registry
@@ -304,8 +368,9 @@ def _mount_partners(app: web.Application, config: Config, loaded: dict[str, Any]
         buckets[pid] = bucket = TokenBucket(rate)
         # issue 11 item 12: a scheme that needs the client certificate (g60.md §1) is served on the mutual-TLS
         # listener only; elsewhere it is refused before its body is read
-        edge = partner_edge_middleware(metrics, pid, bucket, config.server.request_timeout, platform.dialect,
-                                       mtls_only=declared.needs_mutual_tls)
+        edge = partner_edge_middleware(
+            metrics, pid, bucket, config.server.request_timeout, platform.dialect, mtls_only=declared.needs_mutual_tls
+        )
         partner = web.Application(middlewares=[edge])  # the body is read by endpoints.read_body, under its limit
         partner.add_routes(endpoint_routes(platform_endpoint(registry, platform, loaded[pid], now, replay, handler)))
         app.add_subapp(f"/partners/{pid}/", partner)

@@ -52,5 +52,3 @@ async def open_store(url: str) -> Store:
     if parsed.kind == "sqlite":
         return await SQLiteStore.open(parsed.target, **parsed.options)
     return await PostgresStore.open(parsed.target, **parsed.options)
-
-

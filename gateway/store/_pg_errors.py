@@ -49,4 +49,3 @@ def _short(exc: BaseException) -> str:
     if isinstance(exc, asyncpg.PostgresError):
         return f"SQLSTATE {exc.sqlstate}"
     return str(exc)[:200]
-

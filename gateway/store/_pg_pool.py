@@ -25,9 +25,7 @@ T = TypeVar("T")
 _SCHEMA_NAME: Final = re.compile(r"[a-z_][a-z0-9_]{0,62}")
 
 
-async def open_pool(
-    dsn: str, schema: str | None, *, min_size: int, max_size: int, connect_timeout: float
-) -> Any:
+async def open_pool(dsn: str, schema: str | None, *, min_size: int, max_size: int, connect_timeout: float) -> Any:
     """A pool on ``dsn`` whose connections search ``schema`` first; store errors for a bad URL or no server."""
     if schema is not None and not _SCHEMA_NAME.fullmatch(schema):
         raise InvalidStoreURL("open", f"schema={schema!r} is not a plain lower-case identifier; use [a-z_][a-z0-9_]*")

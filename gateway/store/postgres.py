@@ -41,9 +41,17 @@ _N: Final = functools.cache(_sql.numbered)
 # SQL is assembled from these module constants only, never from caller data (hence the S608 noqa).
 # accept() in ONE statement (one round trip on the event loop instead of BEGIN, two INSERTs and COMMIT): the outbox
 # rows come as one array per column and are inserted only when the inbound record was new.
-_NOT_TEXT: Final = {"payload": "bytea", "delivery_receipt": "bytea", "attempts": "int8", "created_at": "float8",
-                    "next_attempt_at": "float8", "lease_until": "float8", "delivered_at": "float8",
-                    "order_seq": "int8", "schedule_start": "float8"}
+_NOT_TEXT: Final = {
+    "payload": "bytea",
+    "delivery_receipt": "bytea",
+    "attempts": "int8",
+    "created_at": "float8",
+    "next_attempt_at": "float8",
+    "lease_until": "float8",
+    "delivered_at": "float8",
+    "order_seq": "int8",
+    "schedule_start": "float8",
+}
 _ARRAYS: Final = ", ".join(
     f"${i}::{_NOT_TEXT.get(column, 'text')}[]" for i, column in enumerate(_rows.OUTBOX_COLUMNS, start=7)
 )
@@ -162,9 +170,7 @@ class PostgresStore(PooledBackend):
             "expire", _N(_sql.EXPIRE), error_code, error, destination, float(started_before), float(now)
         )
 
-    async def _outcome(
-        self, name: str, update: str, args: tuple[Any, ...], attempt: DeliveryAttempt | None
-    ) -> bool:
+    async def _outcome(self, name: str, update: str, args: tuple[Any, ...], attempt: DeliveryAttempt | None) -> bool:
         """A lease holder's outcome and, when it happened, its attempt's history line: one statement, one round
         trip (the update and the insert in CTEs of one ``WITH``)."""
         if attempt is None:
@@ -360,4 +366,3 @@ class PostgresStore(PooledBackend):
 
 def _dollar(n: int) -> str:
     return f"${n}"
-

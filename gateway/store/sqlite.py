@@ -39,7 +39,6 @@ _CLAIM_FOR_ONE: Final = _sql.claim_sqlite(destination=True)
 _HALVES: Final = len(_sql.claimable(destination=False))
 
 
-
 class SQLiteStore:
     """:class:`~gateway.store.api.Store` on one SQLite file. Build it with :meth:`open`."""
 
@@ -142,9 +141,7 @@ class SQLiteStore:
         """The outbox rows a statement returns, as messages."""
         return await self._all(name, sql, params, _rows.message_from_row)
 
-    async def _outcome(
-        self, name: str, sql: str, params: tuple[Any, ...], attempt: DeliveryAttempt | None
-    ) -> bool:
+    async def _outcome(self, name: str, sql: str, params: tuple[Any, ...], attempt: DeliveryAttempt | None) -> bool:
         """A lease holder's outcome and, when it happened, its attempt's history line: one writer job, one commit."""
         values = None if attempt is None else _console_sql.attempt_values(attempt)
 
@@ -233,10 +230,7 @@ class SQLiteStore:
         return await self._count("purge_nonces", _sql.PURGE_NONCES, (now,))
 
     async def purge_inbound(self, source: str, kinds: Sequence[str], before: float) -> int:
-        sql = (
-            "DELETE FROM inbound WHERE source = ? AND received_at < ?"
-            " AND kind IN (SELECT value FROM json_each(?))"
-        )
+        sql = "DELETE FROM inbound WHERE source = ? AND received_at < ? AND kind IN (SELECT value FROM json_each(?))"
         return await self._count("purge_inbound", sql, (source, before, json.dumps(list(kinds))))
 
     async def record_seq(self, case_no: str, seq: int) -> int:
@@ -246,18 +240,13 @@ class SQLiteStore:
             "INSERT INTO case_seq (case_no, max_seq) VALUES (?, ?) ON CONFLICT (case_no)"
             " DO UPDATE SET max_seq = MAX(case_seq.max_seq, excluded.max_seq) RETURNING max_seq"
         )
-        return await self._worker.run(
-            "record_seq", lambda conn: int(conn.execute(sql, (case_no, seq)).fetchone()[0])
-        )
+        return await self._worker.run("record_seq", lambda conn: int(conn.execute(sql, (case_no, seq)).fetchone()[0]))
 
     # --- catalogue sync ---------------------------------------------------------------------
 
     async def get_item_hashes(self, source: str, keys: Iterable[str]) -> dict[str, str]:
         wanted = json.dumps(list(keys))
-        sql = (
-            "SELECT item_key, hash FROM item_hashes"
-            " WHERE source = ? AND item_key IN (SELECT value FROM json_each(?))"
-        )
+        sql = "SELECT item_key, hash FROM item_hashes WHERE source = ? AND item_key IN (SELECT value FROM json_each(?))"
         return await self._worker.run(
             "get_item_hashes", lambda conn: {r[0]: r[1] for r in conn.execute(sql, (source, wanted))}
         )

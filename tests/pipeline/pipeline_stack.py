@@ -87,8 +87,9 @@ def dev_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return folder
 
 
-def config_dict(dev: Path, store_url: str, base_urls: dict[str, str], port: int = 8080,
-                extra: dict[str, Any] | None = None) -> dict[str, Any]:
+def config_dict(
+    dev: Path, store_url: str, base_urls: dict[str, str], port: int = 8080, extra: dict[str, Any] | None = None
+) -> dict[str, Any]:
     """The test configuration as a TOML-shaped dict: fast retries, short cool-down, quick polling."""
     data: dict[str, Any] = tomllib.loads(DEFAULT_CONFIG.read_text(encoding="utf-8"))
     data["store"]["url"] = store_url
@@ -123,8 +124,9 @@ def _merge(into: dict[str, Any], changes: dict[str, Any]) -> None:
             into[key] = value
 
 
-def _config(dev: Path, store_url: str, base_urls: dict[str, str], port: int = 8080,
-            extra: dict[str, Any] | None = None) -> Config:
+def _config(
+    dev: Path, store_url: str, base_urls: dict[str, str], port: int = 8080, extra: dict[str, Any] | None = None
+) -> Config:
     return parse_config(config_dict(dev, store_url, base_urls, port, extra), "test configuration", dev.parent)
 
 
@@ -181,15 +183,22 @@ class Stack:
         self.closers.clear()
 
 
-async def start_stack(dev: Path, store_url: str, *, extra: dict[str, Any] | None = None,
-                      run_workers: bool = True) -> Stack:
+async def start_stack(
+    dev: Path, store_url: str, *, extra: dict[str, Any] | None = None, run_workers: bool = True
+) -> Stack:
     sock, port = held_port()
     tls_sock, tls_port = held_port()  # the mutual-TLS listener (g60.md §1)
     extra = _with_tls_port(extra, tls_port)
     base = _config(dev, store_url, {}, port, extra)
     transport = AiohttpTransport()
-    running = await start_simulators(base, port_base=None, clock=time.time, transport=transport,
-                                     gateway_url=f"http://127.0.0.1:{port}", options=SIM_OPTIONS)
+    running = await start_simulators(
+        base,
+        port_base=None,
+        clock=time.time,
+        transport=transport,
+        gateway_url=f"http://127.0.0.1:{port}",
+        options=SIM_OPTIONS,
+    )
     sims = {r.platform: r for r in running}
     config = _config(dev, store_url, {pid: r.url for pid, r in sims.items()}, port, extra)
     app = await create_app(config, transport=transport, run_workers=run_workers)
@@ -204,8 +213,7 @@ async def start_stack(dev: Path, store_url: str, *, extra: dict[str, Any] | None
     async def stop_sims() -> None:
         await stop_simulators(running)
 
-    return Stack(config, f"http://127.0.0.1:{port}", sims, app, transport,
-                 [runner.cleanup, stop_sims, transport.close])
+    return Stack(config, f"http://127.0.0.1:{port}", sims, app, transport, [runner.cleanup, stop_sims, transport.close])
 
 
 def _with_tls_port(extra: dict[str, Any] | None, tls_port: int) -> dict[str, Any]:
@@ -254,8 +262,9 @@ async def wait_for(predicate: Callable[[], Any], timeout: float = 10.0, what: st
         await asyncio.sleep(0.02)
 
 
-async def wait_for_async(predicate: Callable[[], Awaitable[Any]], timeout: float = 10.0,
-                         what: str = "condition") -> None:
+async def wait_for_async(
+    predicate: Callable[[], Awaitable[Any]], timeout: float = 10.0, what: str = "condition"
+) -> None:
     deadline = time.monotonic() + timeout
     while not await predicate():
         if time.monotonic() > deadline:

@@ -44,8 +44,15 @@ SEED = 20260601
 
 async def start_gateway(config: Path, url: str, log: Any) -> asyncio.subprocess.Process:
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "gateway.cli", "--config", str(config), "serve",
-        cwd=REPO, stdout=asyncio.subprocess.DEVNULL, stderr=log,
+        sys.executable,
+        "-m",
+        "gateway.cli",
+        "--config",
+        str(config),
+        "serve",
+        cwd=REPO,
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=log,
     )
     deadline = time.monotonic() + 30
     async with aiohttp.ClientSession() as http:
@@ -80,10 +87,16 @@ async def test_sigkill_at_random_moments_loses_no_receipted_submission(
     store = f"sqlite:///{tmp_path / 'gateway.db'}"
     transport = AiohttpTransport()
     sims_config = parse_config(config_dict(dev_folder, store, {}, port), "crash test", tmp_path)
-    running = await start_simulators(sims_config, ["g60"], port_base=None, clock=time.time, transport=transport,
-                                     gateway_url=url, options=SIM_OPTIONS)
-    data = config_dict(dev_folder, store, {"g60": running[0].url}, port,
-                       extra={"delivery": {"worker": {"lease_seconds": 2.0, "poll_interval": 0.05}}})
+    running = await start_simulators(
+        sims_config, ["g60"], port_base=None, clock=time.time, transport=transport, gateway_url=url, options=SIM_OPTIONS
+    )
+    data = config_dict(
+        dev_folder,
+        store,
+        {"g60": running[0].url},
+        port,
+        extra={"delivery": {"worker": {"lease_seconds": 2.0, "poll_interval": 0.05}}},
+    )
     config_file = write_config(data, tmp_path / "gateway.toml")
     config = parse_config(data, "crash test", tmp_path)
     client = partner_client(config, "hefei", url, transport)
@@ -145,8 +158,10 @@ async def test_sigkill_at_random_moments_loses_no_receipted_submission(
         await transport.close()
 
     received = Counter(r["key"] for r in book.snapshot("case"))
-    print(f"crash test: {len(receipted)} receipted, {len(unanswered)} cut off, {len(received)} delivered, "
-          f"{book.calls} delivery calls")
+    print(
+        f"crash test: {len(receipted)} receipted, {len(unanswered)} cut off, {len(received)} delivered, "
+        f"{book.calls} delivery calls"
+    )
     assert set(received.values()) == {1}  # each record took effect once
     assert set(receipted) <= set(received)  # every receipt was delivered
     assert set(received) <= set(receipted) | unanswered  # nothing that was never submitted

@@ -66,8 +66,9 @@ async def test_the_g60_hub_reports_status_over_mutual_tls(stack: Stack, samples_
     a status event for a case that came from Ningbo goes back to Ningbo."""
     case = sample(stack, samples_dir, "zlb", "case", "SC002.json")  # from ningbo, handled in 宣城 341800 → g60
     await stack.partner_client("ningbo").submit("case", case, "m-tls-1")
-    event = replace(sample(stack, samples_dir, "g60", "status", "SS002.xml"), case_no=case.case_no,
-                    handling_region="341800")
+    event = replace(
+        sample(stack, samples_dir, "g60", "status", "SS002.xml"), case_no=case.case_no, handling_region="341800"
+    )
     tls_url = f"https://127.0.0.1:{stack.config.server.tls_port}"
     await stack.partner_client("g60", tls_url).submit("status", event, "m-tls-2")
     ningbo = stack.sims["ningbo"].sim.book

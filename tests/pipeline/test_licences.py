@@ -41,9 +41,17 @@ def hefei_library(stack: Stack) -> LicenceLibrary:
 
 def consent(stack: Stack, licence: Any, *, aud: str = "ningbo", scope: str | None = None, **extra: Any) -> str:
     key = dev_consent_key(stack.config.dev_credentials, "hefei")  # type: ignore[arg-type]
-    return issue_consent(key, sub=licence.holder_code, aud=aud, scope=scope or licence.type_code,
-                         purpose="3302002506000000417", now=extra.pop("now", time.time()), jti=str(uuid.uuid4()),
-                         issuer=extra.pop("issuer", CONSENT_ISS), **extra)
+    return issue_consent(
+        key,
+        sub=licence.holder_code,
+        aud=aud,
+        scope=scope or licence.type_code,
+        purpose="3302002506000000417",
+        now=extra.pop("now", time.time()),
+        jti=str(uuid.uuid4()),
+        issuer=extra.pop("issuer", CONSENT_ISS),
+        **extra,
+    )
 
 
 async def test_ningbo_gets_a_hefei_licence_with_consent(stack: Stack) -> None:
@@ -124,8 +132,10 @@ async def test_a_tampered_licence_from_the_issuer_is_refused(stack: Stack) -> No
 
     async def tampering(call: Any) -> LicenceAnswer:
         answer: LicenceAnswer = await honest(call)
-        surface = (replace(answer.licence.surface[0], value=answer.licence.surface[0].value + "（改）"),
-                   *answer.licence.surface[1:])
+        surface = (
+            replace(answer.licence.surface[0], value=answer.licence.surface[0].value + "（改）"),
+            *answer.licence.surface[1:],
+        )
         return LicenceAnswer(replace(answer.licence, surface=surface), answer.signature)
 
     sim.extras["licence_query"] = tampering
@@ -133,8 +143,9 @@ async def test_a_tampered_licence_from_the_issuer_is_refused(stack: Stack) -> No
     identifier = library.identifiers()[4]
     licence, _ = library.get(identifier)
     with pytest.raises(Refusal) as info:
-        await stack.partner_client("ningbo").query_licence(LicenceQuery(identifier, "核验", consent(stack, licence)),
-                                                           "q-7")
+        await stack.partner_client("ningbo").query_licence(
+            LicenceQuery(identifier, "核验", consent(stack, licence)), "q-7"
+        )
     assert info.value.code == "SIGNATURE_INVALID"
 
 
@@ -172,7 +183,8 @@ def _refused_consents(stack: Stack, licence: Any) -> dict[str, str | None]:
             aud="ningbo",
             scope=licence.type_code,
             purpose="3302002506000000417",
-            now=now, issuer=CONSENT_ISS,
+            now=now,
+            issuer=CONSENT_ISS,
         ),
         "unknown key id": issue_consent(
             _other_es256_key("nobody-consent-01"),
@@ -180,7 +192,8 @@ def _refused_consents(stack: Stack, licence: Any) -> dict[str, str | None]:
             aud="ningbo",
             scope=licence.type_code,
             purpose="p",
-            now=now, issuer=CONSENT_ISS,
+            now=now,
+            issuer=CONSENT_ISS,
         ),
     }
 

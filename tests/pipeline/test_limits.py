@@ -24,8 +24,9 @@ def test_token_bucket_with_a_fake_clock() -> None:
 
 @pytest.fixture
 async def slow_stack(dev_folder: Path, tmp_path: Path) -> AsyncIterator[Stack]:
-    built = await start_stack(dev_folder, f"sqlite:///{tmp_path / 'gw.db'}",
-                              extra={"platforms": {"songjiang": {"rate_limit": 1}}})
+    built = await start_stack(
+        dev_folder, f"sqlite:///{tmp_path / 'gw.db'}", extra={"platforms": {"songjiang": {"rate_limit": 1}}}
+    )
     try:
         yield built
     finally:

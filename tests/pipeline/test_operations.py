@@ -19,8 +19,11 @@ from gateway.server.keys import MSGLOG
 
 @pytest.fixture
 async def ops_stack(dev_folder: Path, tmp_path: Path) -> AsyncIterator[Stack]:
-    built = await start_stack(dev_folder, f"sqlite:///{tmp_path / 'gw.db'}",
-                              extra={"message_log": {"url": f"sqlite:///{tmp_path / 'msglog.db'}"}})
+    built = await start_stack(
+        dev_folder,
+        f"sqlite:///{tmp_path / 'gw.db'}",
+        extra={"message_log": {"url": f"sqlite:///{tmp_path / 'msglog.db'}"}},
+    )
     try:
         yield built
     finally:
@@ -103,8 +106,14 @@ def test_log_commands_verify_search_export_offline(ops_stack_done: Path) -> None
     config = ops_stack_done / "gateway.toml"
 
     def gateway(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([sys.executable, "-m", "gateway.cli", "--config", str(config), "log", *args],
-                              capture_output=True, text=True, timeout=120, check=False, cwd=ops_stack_done)
+        return subprocess.run(
+            [sys.executable, "-m", "gateway.cli", "--config", str(config), "log", *args],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+            cwd=ops_stack_done,
+        )
 
     verified = gateway("verify")
     assert verified.returncode == 0, verified.stderr
@@ -153,8 +162,12 @@ def test_secrets_from_the_environment(dev_folder: Path, tmp_path: Path, monkeypa
     from gateway.msglog_cli import _data_key
     from gateway.server.admin import ensure_admin_token
 
-    data = config_dict(dev_folder, f"sqlite:///{tmp_path / 'gw.db'}", {},
-                       extra={"admin": {"token_env": "TB_ADMIN"}, "message_log": {"key_env": "TB_LOGKEY"}})
+    data = config_dict(
+        dev_folder,
+        f"sqlite:///{tmp_path / 'gw.db'}",
+        {},
+        extra={"admin": {"token_env": "TB_ADMIN"}, "message_log": {"key_env": "TB_LOGKEY"}},
+    )
     config = parse_config(data, "env test", tmp_path)
     token = ensure_admin_token(config, {"TB_ADMIN": "s3cret-token"})
     assert token is not None

@@ -118,7 +118,11 @@ async def _state_is(stack: Stack, message_id: str, state: str) -> bool:
 def gateway_cli(config: Path, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "gateway.cli", "--config", str(config), "outbox", *args],
-        cwd=REPO, capture_output=True, text=True, timeout=60, check=False,
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
     )
 
 
@@ -129,10 +133,13 @@ async def test_outbox_cli_on_the_same_sqlite_file(
     stack = await make_stack(url, extra=ONE_TRY)
     cases, (to_retry, to_discard) = await dead_letters(stack, samples_dir, 2)
     # the gateway's own data key (outbox payloads are sealed with it), named absolutely: the CLI runs elsewhere
-    keys = {"key_file": str(dev_folder.parent / "var/dev/msglog-data.key"),
-            "seal_key_file": str(dev_folder.parent / "var/dev/msglog-seal.pem")}
-    config = write_config(config_dict(dev_folder, url, {}, extra={**ONE_TRY, "message_log": keys}),
-                          tmp_path / "gateway.toml")
+    keys = {
+        "key_file": str(dev_folder.parent / "var/dev/msglog-data.key"),
+        "seal_key_file": str(dev_folder.parent / "var/dev/msglog-seal.pem"),
+    }
+    config = write_config(
+        config_dict(dev_folder, url, {}, extra={**ONE_TRY, "message_log": keys}), tmp_path / "gateway.toml"
+    )
 
     listed = await asyncio.to_thread(gateway_cli, config, "list", "--state", "dead")
     assert listed.returncode == 0, listed.stderr

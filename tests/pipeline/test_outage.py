@@ -63,18 +63,17 @@ async def test_a_down_destination_keeps_its_backlog_opens_its_breaker_and_drains
     book = g60.sim.book
     await wait_for(lambda: len(book.snapshot("case")) == N, what="backlog drained")
     await wait_for_async(lambda: _all_delivered(stack, N), what="outbox delivered")
-    assert Counter(r["key"] for r in book.snapshot("case")) == Counter(
-        f"case:{c.case_no}:{c.version}" for c in cases
-    )
+    assert Counter(r["key"] for r in book.snapshot("case")) == Counter(f"case:{c.case_no}:{c.version}" for c in cases)
     assert book.calls == N  # each message reached the destination once
     assert stack.worker.breaker_state("g60") is BreakerState.CLOSED
 
 
 async def admin_delivery(stack: Stack) -> Any:
     token = (stack.config.dev_credentials / "admin-token").read_text(encoding="ascii").strip()  # type: ignore[operator]
-    async with aiohttp.ClientSession() as http, http.get(
-        f"{stack.gateway_url}/admin/delivery", headers={"Authorization": f"Bearer {token}"}
-    ) as resp:
+    async with (
+        aiohttp.ClientSession() as http,
+        http.get(f"{stack.gateway_url}/admin/delivery", headers={"Authorization": f"Bearer {token}"}) as resp,
+    ):
         assert resp.status == 200
         return await resp.json()
 

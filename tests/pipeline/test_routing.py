@@ -83,9 +83,7 @@ async def test_an_evaluation_for_a_platform_without_evaluations_is_refused_at_in
     assert await stack.store.get_receipt("evaluation", evaluation.eval_id) is None
 
 
-async def test_a_status_event_for_an_unknown_case_goes_to_the_region_platform(
-    stack: Stack, samples_dir: Path
-) -> None:
+async def test_a_status_event_for_an_unknown_case_goes_to_the_region_platform(stack: Stack, samples_dir: Path) -> None:
     event = sample(stack.config, samples_dir, "anhui", "status", "SS001.json")  # 宁波 330200, case never carried
     await stack.partner_client("hefei").submit("status", event, "m-s1")
     ningbo = stack.book("ningbo")

@@ -42,8 +42,9 @@ async def test_sigterm_under_load_exits_cleanly_and_loses_nothing(
     store = f"sqlite:///{tmp_path / 'gateway.db'}"
     transport = AiohttpTransport()
     sims_config = parse_config(config_dict(dev_folder, store, {}, port), "shutdown test", tmp_path)
-    running = await start_simulators(sims_config, ["g60"], port_base=None, clock=time.time, transport=transport,
-                                     gateway_url=url, options=SIM_OPTIONS)
+    running = await start_simulators(
+        sims_config, ["g60"], port_base=None, clock=time.time, transport=transport, gateway_url=url, options=SIM_OPTIONS
+    )
     running[0].plan.update({"latency_ms": 30})  # deliveries are in flight when the signal comes
     data = config_dict(dev_folder, store, {"g60": running[0].url}, port)
     config_file = write_config(data, tmp_path / "gateway.toml")

@@ -44,8 +44,16 @@ def payload(samples_dir: Path) -> bytes:
 async def queue(store: SQLiteStore, payload: bytes, destination: str, n: int, key: str, due_in: float = 0.0) -> None:
     now = time.time()
     messages = [
-        OutboundMessage(id=f"{key}-{i}", destination=destination, kind="evaluation", idem_key=f"{key}-{i}",
-                        message_id=f"{key}-{i}", payload=payload, created_at=now, next_attempt_at=now + due_in)
+        OutboundMessage(
+            id=f"{key}-{i}",
+            destination=destination,
+            kind="evaluation",
+            idem_key=f"{key}-{i}",
+            message_id=f"{key}-{i}",
+            payload=payload,
+            created_at=now,
+            next_attempt_at=now + due_in,
+        )
         for i in range(n)
     ]
     await store.accept(InboundRecord("evaluation", key, "test", now, b"r", "receipt_no"), messages)
@@ -53,7 +61,10 @@ async def queue(store: SQLiteStore, payload: bytes, destination: str, n: int, ke
 
 def worker(store: SQLiteStore, clients: dict[str, PlatformClient], **settings: Any) -> DeliveryWorker:
     return DeliveryWorker(
-        store, clients, owner="w1", clock=time.time,
+        store,
+        clients,
+        owner="w1",
+        clock=time.time,
         default_policy=RetryPolicy(base_delay=0.05, max_delay=0.1, short_attempts=1),
         breakers=BreakerRegistry(BreakerSettings(consecutive_failures=2, cool_down=0.2), clock=time.time),
         settings=WorkerSettings(**{"poll_interval": 0.1, **settings}),

@@ -154,8 +154,17 @@ def _plain(record: Any) -> Any:
     return json.loads(json.dumps(to_ref(record), default=lambda v: v.isoformat(), ensure_ascii=False))
 
 
-def _message(peer: Peer, registry: Any, kind: str, record: Any, *, sender: str = "TONGBAN",
-             receiver: str | None = None, at: float | None = None, message_id: str | None = None) -> bytes:
+def _message(
+    peer: Peer,
+    registry: Any,
+    kind: str,
+    record: Any,
+    *,
+    sender: str = "TONGBAN",
+    receiver: str | None = None,
+    at: float | None = None,
+    message_id: str | None = None,
+) -> bytes:
     """An unsigned message as the adapter renders it."""
     when = dt.datetime.fromtimestamp(peer.clock() if at is None else at, BEIJING)
     env = Envelope(message_id or str(uuid.uuid4()), when, "r", sender, receiver or peer.gw.peer_code)
@@ -219,12 +228,16 @@ def test_samples_sign_and_verify_with_the_scheme(samples_dir: Path, creds: dict[
         assert root[-1].tag == f"{{{DS}}}Signature"  # §4: the last child
         sig = root[-1]
         assert sig.find(f"{{{DS}}}SignedInfo/{{{DS}}}CanonicalizationMethod").get("Algorithm") == (
-            "http://www.w3.org/2001/10/xml-exc-c14n#")
+            "http://www.w3.org/2001/10/xml-exc-c14n#"
+        )
         assert sig.find(f"{{{DS}}}SignedInfo/{{{DS}}}SignatureMethod").get("Algorithm") == (
-            "http://www.w3.org/2001/04/xmldsig-more#rsa-sha256")
+            "http://www.w3.org/2001/04/xmldsig-more#rsa-sha256"
+        )
         transforms = [t.get("Algorithm") for t in sig.iter(f"{{{DS}}}Transform")]
-        assert transforms == ["http://www.w3.org/2000/09/xmldsig#enveloped-signature",
-                              "http://www.w3.org/2001/10/xml-exc-c14n#"]
+        assert transforms == [
+            "http://www.w3.org/2000/09/xmldsig#enveloped-signature",
+            "http://www.w3.org/2001/10/xml-exc-c14n#",
+        ]
         cert = verify_signature(root, header, trust, time.time())
         assert cert == signer_cert.cert
         assert header == read_message(body)[0]
@@ -258,7 +271,8 @@ def test_licence_signature_worked_example_travels_in_licence_data(
     assert len(worked.encode("utf-8")) == 792
     public = sm2_public_from_hex(
         "0436d2649b0e40d13df5c87947e5b8aae807d307c24ae9bf965c53c8b0320226a0f8ce9e76c0d5ebac8fb0d8c23a381d5f"
-        "ee4298da23cedc15df00a6902c0abb13")
+        "ee4298da23cedc15df00a6902c0abb13"
+    )
     sig = LicenceSignature(signature.group(1), "HEFEI-TEST")
     verify_licence_signature(licence, sig, {"HEFEI-TEST": public})
     _, root = read_message(body)
@@ -350,8 +364,13 @@ async def test_case_to_the_map_is_unsupported(ymap: Peer, registry: Any, case_sc
 def _query(peer: Peer, creds: dict[str, Any], identifier: str, **claims: Any) -> LicenceQuery:
     assert "licence_query" in peer.sim.extras
     licence = _library(peer).get(identifier)[0]
-    values = {"sub": licence.holder_code, "aud": "g60", "scope": licence.type_code, "purpose": "3302002506000000417",
-              "issuer": "https://akm.ahzwfw.gov.cn"}
+    values = {
+        "sub": licence.holder_code,
+        "aud": "g60",
+        "scope": licence.type_code,
+        "purpose": "3302002506000000417",
+        "issuer": "https://akm.ahzwfw.gov.cn",
+    }
     values.update(claims)
     token = issue_consent(creds["consent_key"], now=peer.clock(), **values)
     return LicenceQuery(identifier, "跨省通办办件核验", token)
@@ -448,8 +467,10 @@ async def test_member_not_on_the_allow_list_is_auth_failed(
     _refused(hub, await _post(hub, body, context), "AUTH_FAILED", "Header/SenderCode")
 
 
-@pytest.mark.parametrize("defect", ["unsigned", "other_ca", "expired", "not_last", "changed", "other_bytes",
-                                    "rsa_sha1", "hmac", "no_keyinfo"])
+@pytest.mark.parametrize(
+    "defect",
+    ["unsigned", "other_ca", "expired", "not_last", "changed", "other_bytes", "rsa_sha1", "hmac", "no_keyinfo"],
+)
 async def test_bad_signatures_are_signature_invalid(
     hub: Peer, registry: Any, case_sc001: Any, creds: dict[str, Any], defect: str
 ) -> None:
@@ -461,8 +482,13 @@ async def test_bad_signatures_are_signature_invalid(
         body = _signed_case(hub, registry, case_sc001, Signer(issued.cert, issued.key))
     elif defect == "expired":  # valid yesterday, at the receiver's (injected) clock no more
         now = dt.datetime.fromtimestamp(hub.clock(), dt.UTC)
-        issued = issue_xml_signing(creds["ca"], "TONGBAN", key=hub.gw.signer.key,
-                                   not_before=now - dt.timedelta(days=30), not_after=now - dt.timedelta(seconds=1))
+        issued = issue_xml_signing(
+            creds["ca"],
+            "TONGBAN",
+            key=hub.gw.signer.key,
+            not_before=now - dt.timedelta(days=30),
+            not_after=now - dt.timedelta(seconds=1),
+        )
         body = _signed_case(hub, registry, case_sc001, Signer(issued.cert, issued.key))
     elif defect == "not_last":
         root = _tree(body)
@@ -479,8 +505,10 @@ async def test_bad_signatures_are_signature_invalid(
         root.append(_tree(other)[-1])
         body = _bytes(root)
     elif defect in ("rsa_sha1", "hmac"):
-        uri = {"rsa_sha1": "http://www.w3.org/2000/09/xmldsig#rsa-sha1",
-               "hmac": "http://www.w3.org/2000/09/xmldsig#hmac-sha1"}[defect]
+        uri = {
+            "rsa_sha1": "http://www.w3.org/2000/09/xmldsig#rsa-sha1",
+            "hmac": "http://www.w3.org/2000/09/xmldsig#hmac-sha1",
+        }[defect]
         body = body.replace(b"http://www.w3.org/2001/04/xmldsig-more#rsa-sha256", uri.encode())
     elif defect == "no_keyinfo":
         root = _tree(body)
@@ -508,9 +536,7 @@ async def test_sent_at_window(hub: Peer, registry: Any, case_sc001: Any, offset:
         assert hub.sim.book.calls == 0
 
 
-async def test_replayed_message_gets_the_first_receipt_then_replayed(
-    hub: Peer, registry: Any, case_sc001: Any
-) -> None:
+async def test_replayed_message_gets_the_first_receipt_then_replayed(hub: Peer, registry: Any, case_sc001: Any) -> None:
     """No nonce in g60: the same bytes again get the first receipt (§7); after the window, REPLAYED."""
     body = _signed_case(hub, registry, case_sc001)
     first = await _post(hub, body)
@@ -542,8 +568,9 @@ async def test_refusals_before_the_signature(hub: Peer, registry: Any, case_sc00
     limit = 10 * 1024 * 1024
     head = b'<?xml version="1.0" encoding="GB18030"?>\n<G60Message>'
     too_large = head + b" " * (limit + 1 - len(head))
-    answer = HttpResponse(200, {"content-type": "application/xml; charset=GB18030"},
-                          await endpoint.answer(too_large, None))
+    answer = HttpResponse(
+        200, {"content-type": "application/xml; charset=GB18030"}, await endpoint.answer(too_large, None)
+    )
     assert _refused(hub, answer, "BODY_TOO_LARGE").ref_message_id == UNKNOWN_REF
     at_limit = await endpoint.answer(too_large[:-1], None)  # exactly 10 MiB: read on, not well-formed
     _refused(hub, HttpResponse(200, {"content-type": "application/xml; charset=GB18030"}, at_limit), "MALFORMED")
@@ -562,8 +589,9 @@ async def test_envelope_refusals_after_the_signature(hub: Peer, registry: Any, c
 
 
 async def test_plain_http_is_not_answered(hub: Peer, registry: Any, case_sc001: Any) -> None:
-    request = HttpRequest("POST", hub.url.replace("https", "http") + "/g60/v1/messages", {},
-                          _signed_case(hub, registry, case_sc001))
+    request = HttpRequest(
+        "POST", hub.url.replace("https", "http") + "/g60/v1/messages", {}, _signed_case(hub, registry, case_sc001)
+    )
     with pytest.raises(ConnectionFailed):
         await hub.transport.send(request)
 
@@ -577,11 +605,15 @@ async def test_unsigned_or_foreign_answers_are_unverified(
             env = Envelope(str(uuid.uuid4()), dt.datetime.now(BEIJING), "r", sender, "TONGBAN")
             body = render_receipt(Receipt.accept(ref), env)
             return HttpResponse(200, {}, body if signer is None else sign_rendered(body, signer))
+
         return handler
 
     impostor = issue_xml_signing(creds["ca"], "330400")
-    for handler in (answer_with(None), answer_with(Signer(impostor.cert, impostor.key), "330400"),
-                    answer_with(hub.pf.signer, ref="another-message")):
+    for handler in (
+        answer_with(None),
+        answer_with(Signer(impostor.cert, impostor.key), "330400"),
+        answer_with(hub.pf.signer, ref="another-message"),
+    ):
         client = Client(hub.client.ctx, FakeTransport(handler))
         with pytest.raises(ServerError) as info:
             await client.submit("case", case_sc001, "m")
@@ -631,8 +663,13 @@ async def test_faults_then_a_freshly_signed_retry(hub: Peer, case_sc001: Any) ->
 
 
 async def test_fault_plan_through_the_control_endpoint(hub: Peer, case_sc001: Any) -> None:
-    request = HttpRequest("PUT", hub.url + "/_sim/faults", {"content-type": "application/json"},
-                          json.dumps({"error_rate": 1}).encode(), hub.gw.client_tls)
+    request = HttpRequest(
+        "PUT",
+        hub.url + "/_sim/faults",
+        {"content-type": "application/json"},
+        json.dumps({"error_rate": 1}).encode(),
+        hub.gw.client_tls,
+    )
     assert (await hub.transport.send(request)).status == 200
     with pytest.raises(ServerError):
         await hub.client.submit("case", case_sc001, "msg-ctl")
@@ -703,7 +740,8 @@ async def test_hub_submits_status_to_the_gateway_endpoint(hub: Peer, registry: A
         await runner.cleanup()
     assert accepted.receipt_no == receipt_message_id("TONGBAN", "GW0000000001")
     assert [(c.caller, c.operation, c.message_id, c.record) for c in received] == [
-        ("G60", "status", "g60-status-1", status_ss002)]
+        ("G60", "status", "g60-status-1", status_ss002)
+    ]
 
 
 async def test_a_failing_handler_gets_a_signed_fault_receipt_not_a_bare_500(
@@ -717,8 +755,9 @@ async def test_a_failing_handler_gets_a_signed_fault_receipt_not_a_bare_500(
 
     gw_settings, _ = creds["g60"]
     peer = x509.load_pem_x509_certificate((creds["folder"] / gw_settings["tls_cert"]).read_bytes())
-    endpoint = Endpoint(WireContext(hub.platform, hub.pf, registry.adapter("g60"), hub.clock), InMemoryReplayGuard(),
-                        failing)
+    endpoint = Endpoint(
+        WireContext(hub.platform, hub.pf, registry.adapter("g60"), hub.clock), InMemoryReplayGuard(), failing
+    )
     status, body, headers = await endpoint.respond(_signed_case(hub, registry, case_sc001, message_id="m-fault"), peer)
     assert (status, headers) == (500, {})
     header, root = read_message(body)

@@ -96,8 +96,9 @@ def test_doc_rfc9421_example_recomputes_headers_and_base(samples_dir: Path) -> N
     body = (samples_dir / "hunan/status/SS002.json").read_bytes()
     assert len(body) == 356
     url = hw.target_uri(DOC_URI)
-    headers = hw.sign_request("POST", url, body, "application/json", _doc_key(),
-                              created=1748395200, nonce="b3k2pp5k7z-50gnwp.yemd")
+    headers = hw.sign_request(
+        "POST", url, body, "application/json", _doc_key(), created=1748395200, nonce="b3k2pp5k7z-50gnwp.yemd"
+    )
     assert headers == DOC_HEADERS
     params = headers["Signature-Input"].removeprefix("sig1=")
     base = signature_base(HttpMessage(headers, method="POST", target_uri=url), hw.REQUEST_COMPONENTS, params)
@@ -116,11 +117,13 @@ def test_doc_rfc9421_example_verifies_with_printed_public_key(samples_dir: Path)
 
 
 def test_doc_client_assertion_verifies_and_expires() -> None:
-    keys = {"gw-client-test-01": VerificationKey(
-        "gw-client-test-01", ALG_ES256, load_public_key(DOC_CLIENT_PUBLIC))}
+    keys = {"gw-client-test-01": VerificationKey("gw-client-test-01", ALG_ES256, load_public_key(DOC_CLIENT_PUBLIC))}
     verified = hw.verify_client_assertion(DOC_ASSERTION, keys, "tongban-gw-test", DOC_TOKEN_URL, now=T0 + 60)
     assert (verified.client_id, verified.jti, verified.iat) == (
-        "tongban-gw-test", "6f1d2c3b-0a9e-4f8d-b7c6-000000000001", T0)
+        "tongban-gw-test",
+        "6f1d2c3b-0a9e-4f8d-b7c6-000000000001",
+        T0,
+    )
     with pytest.raises(TokenInvalid):
         hw.verify_client_assertion(DOC_ASSERTION, keys, "tongban-gw-test", DOC_TOKEN_URL, now=T0 + 301)
     with pytest.raises(TokenInvalid):
@@ -148,8 +151,13 @@ def test_doc_problem_example_round_trips() -> None:
     body = render_problem(Refusal(C.ID_CHECKSUM, "applicant.id_number"), case_no="4301002506000000123")
     doc = json.loads(body)
     assert {k: doc[k] for k in ("type", "title", "status", "code", "field", "case_no")} == {
-        "type": "https://kstb.hunan.gov.cn/problems/ID_CHECKSUM", "title": "证件号码校验位错误", "status": 422,
-        "code": "ID_CHECKSUM", "field": "applicant.id_number", "case_no": "4301002506000000123"}
+        "type": "https://kstb.hunan.gov.cn/problems/ID_CHECKSUM",
+        "title": "证件号码校验位错误",
+        "status": 422,
+        "code": "ID_CHECKSUM",
+        "field": "applicant.id_number",
+        "case_no": "4301002506000000123",
+    }
 
 
 @pytest.mark.parametrize(
@@ -189,16 +197,30 @@ class Env:
         ctx = WireContext(platform, link or self.gw, self.registry.adapter("hunan"), self.client_clock, self.base)
         return Client(ctx, transport or self.transport)
 
-    async def send(self, method: str, path: str, body: bytes | None = None,
-                   headers: dict[str, str] | None = None) -> HttpResponse:
+    async def send(
+        self, method: str, path: str, body: bytes | None = None, headers: dict[str, str] | None = None
+    ) -> HttpResponse:
         return await self.transport.send(HttpRequest(method, self.base + path, headers or {}, body or b""))
 
-    def signed(self, method: str, path: str, body: bytes | None, *, token: str | None = None,
-               key: SigningKey | None = None, created: float | None = None, nonce: str | None = None,
-               content_type: str = "application/json") -> dict[str, str]:
+    def signed(
+        self,
+        method: str,
+        path: str,
+        body: bytes | None,
+        *,
+        token: str | None = None,
+        key: SigningKey | None = None,
+        created: float | None = None,
+        nonce: str | None = None,
+        content_type: str = "application/json",
+    ) -> dict[str, str]:
         headers = hw.sign_request(
-            method, hw.target_uri(self.base + path), body, content_type if body is not None else None,
-            key or self.gw.signing_key, created=int(self.client_clock() if created is None else created),
+            method,
+            hw.target_uri(self.base + path),
+            body,
+            content_type if body is not None else None,
+            key or self.gw.signing_key,
+            created=int(self.client_clock() if created is None else created),
             nonce=nonce or uuid.uuid4().hex,
         )
         if token is not None:
@@ -207,16 +229,21 @@ class Env:
 
     def assertion(self, key: SigningKey | None = None, **changes: Any) -> str:
         """A client assertion for this simulator, with claims changed as a hostile or careless client would."""
-        claims = hw.assertion_claims(self.gw.client_id, hw.target_uri(self.base + hw.TOKEN_PATH),
-                                     uuid.uuid4().hex, self.client_clock())
+        claims = hw.assertion_claims(
+            self.gw.client_id, hw.target_uri(self.base + hw.TOKEN_PATH), uuid.uuid4().hex, self.client_clock()
+        )
         claims.update(changes)
         return issue_jwt(claims, key or self.gw.assertion_key)
 
-    async def token_call(self, assertion: str | None = None, scope: tuple[str, ...] = hw.SCOPES,
-                         sign: bool = True) -> HttpResponse:
+    async def token_call(
+        self, assertion: str | None = None, scope: tuple[str, ...] = hw.SCOPES, sign: bool = True
+    ) -> HttpResponse:
         body = hw.token_request_body(assertion or self.assertion(), scope)
-        headers = (self.signed("POST", hw.TOKEN_PATH, body, content_type=hw.FORM_CONTENT_TYPE) if sign
-                   else {"Content-Type": hw.FORM_CONTENT_TYPE})
+        headers = (
+            self.signed("POST", hw.TOKEN_PATH, body, content_type=hw.FORM_CONTENT_TYPE)
+            if sign
+            else {"Content-Type": hw.FORM_CONTENT_TYPE}
+        )
         return await self.send("POST", hw.TOKEN_PATH, body, headers)
 
     async def token(self, scope: tuple[str, ...] = hw.SCOPES) -> str:
@@ -234,8 +261,9 @@ class Env:
 
 
 @pytest.fixture(scope="module")
-def link_dir(tmp_path_factory: pytest.TempPathFactory, registry: Registry) -> tuple[Path, dict[str, Any],
-                                                                                     dict[str, Any]]:
+def link_dir(
+    tmp_path_factory: pytest.TempPathFactory, registry: Registry
+) -> tuple[Path, dict[str, Any], dict[str, Any]]:
     folder = tmp_path_factory.mktemp("hunan-link")
     gateway_side, platform_side = generate_link(folder, registry.platforms["changsha"])
     return folder, gateway_side, platform_side
@@ -252,8 +280,16 @@ async def env(link_dir: tuple[Path, dict[str, Any], dict[str, Any]], registry: R
     await server.start_server()
     transport = AiohttpTransport()
     try:
-        yield Env(str(server.make_url("")).rstrip("/"), sim, plan, server_clock, client_clock, transport,
-                  load_link(gateway_side, folder), registry)
+        yield Env(
+            str(server.make_url("")).rstrip("/"),
+            sim,
+            plan,
+            server_clock,
+            client_clock,
+            transport,
+            load_link(gateway_side, folder),
+            registry,
+        )
     finally:
         await transport.close()
         await server.close()
@@ -268,7 +304,8 @@ def case_sc001(samples_dir: Path, registry: Registry) -> Case:
 @pytest.fixture(scope="module")
 def status_ss002(samples_dir: Path, registry: Registry) -> StatusEvent:
     record: StatusEvent = registry.adapter("hunan").decode(
-        "status", (samples_dir / "hunan/status/SS002.json").read_bytes())
+        "status", (samples_dir / "hunan/status/SS002.json").read_bytes()
+    )
     return record
 
 
@@ -284,8 +321,7 @@ def _book_record(value: Any) -> Any:
 class Recorder(FakeTransport):
     """The real transport underneath, with the requests kept (and answers optionally altered)."""
 
-    def __init__(self, inner: AiohttpTransport,
-                 alter: Callable[[HttpResponse], HttpResponse] | None = None) -> None:
+    def __init__(self, inner: AiohttpTransport, alter: Callable[[HttpResponse], HttpResponse] | None = None) -> None:
         async def handler(request: HttpRequest) -> HttpResponse:
             response = await inner.send(request)
             return alter(response) if alter is not None else response
@@ -388,8 +424,9 @@ async def test_status_case_no_must_equal_the_path(env: Env, samples_dir: Path) -
 
 async def test_field_refusal_names_the_case(env: Env, samples_dir: Path) -> None:
     body = (samples_dir / "hunan/case/SC001.json").read_bytes().replace(b"340121199904278686", b"340121199904278687")
-    response = await env.send("POST", hw.CASES_PATH, body,
-                              env.signed("POST", hw.CASES_PATH, body, token=await env.token()))
+    response = await env.send(
+        "POST", hw.CASES_PATH, body, env.signed("POST", hw.CASES_PATH, body, token=await env.token())
+    )
     env.refused(response, 422, C.ID_CHECKSUM, "agent.id_number")
     assert parse_problem(response.body).case_no == "3205002405030562129"
 
@@ -404,8 +441,10 @@ async def _raw_post(base: str, path: str, body: bytes) -> HttpResponse:
     """A plain HTTP/1.1 POST over a socket: aiohttp's client warns (ResourceWarning) on raw bodies over 1 MiB."""
     host, port = base.removeprefix("http://").split(":")
     reader, writer = await asyncio.open_connection(host, int(port))
-    head = (f"POST {path} HTTP/1.1\r\nHost: {host}:{port}\r\nContent-Type: application/json\r\n"
-            f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n")
+    head = (
+        f"POST {path} HTTP/1.1\r\nHost: {host}:{port}\r\nContent-Type: application/json\r\n"
+        f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n"
+    )
     writer.write(head.encode("ascii"))
     writer.write(body)
     with contextlib.suppress(ConnectionError):  # the server may answer and close before reading everything
@@ -499,11 +538,15 @@ async def _other_label(env: Env, body: bytes, token: str) -> tuple[bytes, dict[s
     return body, headers
 
 
-def _custom(env: Env, body: bytes, token: str, components: tuple[str, ...],
-            params: tuple[tuple[str, Any], ...]) -> dict[str, str]:
+def _custom(
+    env: Env, body: bytes, token: str, components: tuple[str, ...], params: tuple[tuple[str, Any], ...]
+) -> dict[str, str]:
     """A signature a careless client might send: any component list and parameters, validly signed."""
-    headers = {"Content-Digest": content_digest(body), "Content-Type": "application/json",
-               "Authorization": f"Bearer {token}"}
+    headers = {
+        "Content-Digest": content_digest(body),
+        "Content-Type": "application/json",
+        "Authorization": f"Bearer {token}",
+    }
     message = HttpMessage(headers, method="POST", target_uri=hw.target_uri(env.base + hw.CASES_PATH))
     value = serialize_inner_list(components, params)
     private = env.gw.signing_key.private
@@ -515,8 +558,12 @@ def _custom(env: Env, body: bytes, token: str, components: tuple[str, ...],
 
 
 def _params(env: Env, *, drop: str = "", alg: str = "ed25519") -> tuple[tuple[str, Any], ...]:
-    every = (("created", int(env.client_clock())), ("nonce", uuid.uuid4().hex),
-             ("keyid", env.gw.signing_key.kid), ("alg", alg))
+    every = (
+        ("created", int(env.client_clock())),
+        ("nonce", uuid.uuid4().hex),
+        ("keyid", env.gw.signing_key.kid),
+        ("alg", alg),
+    )
     return tuple(p for p in every if p[0] != drop)
 
 
@@ -589,8 +636,9 @@ async def test_created_299_s_old_is_inside_the_window(env: Env, samples_dir: Pat
 async def test_repeated_nonce_is_replayed(env: Env, samples_dir: Path) -> None:
     body = (samples_dir / "hunan/case/SC001.json").read_bytes()
     token = await env.token()
-    first = await env.send("POST", hw.CASES_PATH, body, env.signed("POST", hw.CASES_PATH, body, token=token,
-                                                                    nonce="n-1"))
+    first = await env.send(
+        "POST", hw.CASES_PATH, body, env.signed("POST", hw.CASES_PATH, body, token=token, nonce="n-1")
+    )
     assert first.status == 201
     env.client_clock.now += 5
     env.server_clock.now += 5
@@ -712,8 +760,9 @@ def _strip_signature(response: HttpResponse) -> HttpResponse:
 
 
 @pytest.mark.parametrize("alter", [_tamper_receipt, _strip_signature])
-async def test_client_raises_on_a_bad_answer(env: Env, case_sc001: Case,
-                                             alter: Callable[[HttpResponse], HttpResponse]) -> None:
+async def test_client_raises_on_a_bad_answer(
+    env: Env, case_sc001: Case, alter: Callable[[HttpResponse], HttpResponse]
+) -> None:
     with pytest.raises(ServerError, match="unverified answer"):
         await env.client(Recorder(env.transport, alter)).submit("case", case_sc001, "m")
 
@@ -732,8 +781,9 @@ async def test_client_raises_on_a_replayed_answer(env: Env, case_sc001: Case) ->
         await client.submit("case", case_sc001, "m")  # answered 200 by the platform, 201 replayed to us
 
 
-async def test_client_raises_on_an_answer_from_another_key(env: Env, link_dir: Any, case_sc001: Case,
-                                                           tmp_path: Path, registry: Registry) -> None:
+async def test_client_raises_on_an_answer_from_another_key(
+    env: Env, link_dir: Any, case_sc001: Case, tmp_path: Path, registry: Registry
+) -> None:
     other_gateway_side, _ = generate_link(tmp_path, registry.platforms["changsha"])
     stranger = load_link(other_gateway_side, tmp_path)
     link = dataclasses.replace(env.gw, peer_signing_keys=stranger.peer_signing_keys)
@@ -752,8 +802,9 @@ async def test_faults_map_to_transient_errors_and_a_retry_is_freshly_signed(env:
     recorder = Recorder(env.transport)
     client = env.client(recorder)
     await client.read_case("000000")  # the token first, so each fault below hits the submission itself
-    put = await env.send("PUT", "/_sim/faults", json.dumps({"error_rate": 1}).encode(),
-                         {"Content-Type": "application/json"})
+    put = await env.send(
+        "PUT", "/_sim/faults", json.dumps({"error_rate": 1}).encode(), {"Content-Type": "application/json"}
+    )
     assert put.status == 200
     with pytest.raises(ServerError):
         await client.submit("case", case_sc001, "m")
@@ -772,7 +823,7 @@ async def test_faults_map_to_transient_errors_and_a_retry_is_freshly_signed(env:
     submissions = [r for r in recorder.sent if r.method == "POST" and r.path == hw.CASES_PATH]
     inputs = [r.header("signature-input") for r in submissions]
     assert len(submissions) == 4 and len(set(inputs)) == 4  # a new nonce every attempt
-    assert 'created=1748395202' in (inputs[-1] or "")
+    assert "created=1748395202" in (inputs[-1] or "")
 
 
 # --- configuration ---------------------------------------------------------------------------------------------------
@@ -794,8 +845,9 @@ def test_generated_private_keys_are_owner_only(link_dir: tuple[Path, dict[str, A
         ({"peer_signing_keys": {}}, "peer_signing_keys"),
     ],
 )
-def test_link_errors_name_the_key(link_dir: tuple[Path, dict[str, Any], dict[str, Any]], change: dict[str, Any],
-                                  key: str) -> None:
+def test_link_errors_name_the_key(
+    link_dir: tuple[Path, dict[str, Any], dict[str, Any]], change: dict[str, Any], key: str
+) -> None:
     folder, gateway_side, _ = link_dir
     with pytest.raises(ConfigError) as caught:
         load_link({**gateway_side, **change}, folder)
@@ -808,7 +860,6 @@ def test_a_key_of_the_wrong_algorithm_is_refused(link_dir: tuple[Path, dict[str,
     with pytest.raises(ConfigError) as caught:
         load_link(swapped, folder)
     assert caught.value.key == "assertion_key"
-
 
 
 # --- the other direction: the platform calls the gateway's endpoint with the same link type -------------------------
@@ -830,9 +881,14 @@ async def test_simulator_emits_a_status_event_to_the_gateways_endpoint(
     transport = AiohttpTransport()
     try:
         values = _book_record(to_ref(status_ss002))
-        response = await transport.send(HttpRequest(
-            "POST", str(simulator.make_url("/_sim/emit-status")), {"content-type": "application/json"},
-            json.dumps(values).encode()))
+        response = await transport.send(
+            HttpRequest(
+                "POST",
+                str(simulator.make_url("/_sim/emit-status")),
+                {"content-type": "application/json"},
+                json.dumps(values).encode(),
+            )
+        )
         assert response.status == 200, response.body
         assert json.loads(response.body)["receipt"].startswith("3302002405644220556@")
         (kept,) = inbound.book.snapshot("status")
@@ -864,8 +920,13 @@ async def test_a_handler_fault_is_a_signed_500_and_a_server_error(
         answers.append(response)
         return response
 
-    client_ctx = WireContext(platform, load_link(gateway_side, folder), registry.adapter("hunan"), clock,
-                             str(server.make_url("")).rstrip("/"))
+    client_ctx = WireContext(
+        platform,
+        load_link(gateway_side, folder),
+        registry.adapter("hunan"),
+        clock,
+        str(server.make_url("")).rstrip("/"),
+    )
     try:
         with pytest.raises(ServerError, match="HTTP 500"):
             await Client(client_ctx, Recorder(inner, keep)).submit("status", status_ss002, "m")
@@ -885,5 +946,9 @@ async def test_unknown_case_404_carries_a_code_like_every_refusal(env: Env) -> N
     assert response.status == 404
     assert response.header("content-type") == "application/problem+json"
     hw.verify_response(response.status, response.headers, response.body, env.gw.peer_signing_keys)
-    assert json.loads(response.body) == {"type": "about:blank", "title": "Not Found", "status": 404,
-                                         "code": "NOT_FOUND"}
+    assert json.loads(response.body) == {
+        "type": "about:blank",
+        "title": "Not Found",
+        "status": 404,
+        "code": "NOT_FOUND",
+    }

@@ -96,15 +96,28 @@ def test_worked_example_recomputes(samples_dir: Path) -> None:
     assert sign == "300138e471698cbb9bb7dda758e53c61577b285041a8fe56a54665bab68943a6"
 
 
-@pytest.mark.parametrize("rel", ["case/SC001.xml", "case/SC002.xml", "case/SC003.xml", "status/SS001.xml",
-                                 "status/SS004.xml", "licence/SL001.xml", "licence/SL002.xml"])
+@pytest.mark.parametrize(
+    "rel",
+    [
+        "case/SC001.xml",
+        "case/SC002.xml",
+        "case/SC003.xml",
+        "status/SS001.xml",
+        "status/SS004.xml",
+        "licence/SL001.xml",
+        "licence/SL002.xml",
+    ],
+)
 def test_signing_the_unsigned_sample_gives_the_sample_bytes(samples_dir: Path, rel: str) -> None:
     signed = _sample(samples_dir, rel)
     auth = auth_header(read_envelope(signed).envelope)
     assert auth is not None
     verified = verify_auth(read_envelope(signed), {TEST_APP_ID: TEST_SECRET}.get)
-    assert (verified.app_id, str(verified.timestamp_ms), verified.nonce) == (auth["appId"], auth["timestamp"],
-                                                                             auth["nonce"])
+    assert (verified.app_id, str(verified.timestamp_ms), verified.nonce) == (
+        auth["appId"],
+        auth["timestamp"],
+        auth["nonce"],
+    )
     again = sign_message(_unsigned(signed), auth["appId"], TEST_SECRET, int(auth["timestamp"]), auth["nonce"])
     assert again == signed  # inserting the header leaves every other byte as it was
 
@@ -232,8 +245,9 @@ class Rig:
         return self.registry.adapter("shanghai")
 
     def client(self, link: Link | None = None, url: str | None = None) -> Client:
-        ctx = WireContext(self.registry.platforms["songjiang"], link or self.gw, self.adapter, self.clock,
-                          url or self.url)
+        ctx = WireContext(
+            self.registry.platforms["songjiang"], link or self.gw, self.adapter, self.clock, url or self.url
+        )
         return Client(ctx, self.transport)
 
     async def post(self, body: bytes, action: str | None = ACTION["case"]) -> HttpResponse:
@@ -242,8 +256,15 @@ class Rig:
             headers["soapaction"] = action
         return await self.transport.send(HttpRequest("POST", self.url + SERVICE_PATH, headers, body))
 
-    def signed(self, body: bytes, *, at: float | None = None, nonce: str = NONCE, secret: Secret | None = None,
-               app_id: str | None = None) -> bytes:
+    def signed(
+        self,
+        body: bytes,
+        *,
+        at: float | None = None,
+        nonce: str = NONCE,
+        secret: Secret | None = None,
+        app_id: str | None = None,
+    ) -> bytes:
         ts = round(1000 * (self.clock.t if at is None else at))
         return sign_message(body, app_id or self.gw.app_id, secret or self.gw.app_secret, ts, nonce)
 
@@ -265,8 +286,21 @@ async def rig(registry: Any, tmp_path: Path) -> AsyncIterator[Rig]:
     await server.start_server()
     transport = RecordingTransport()
     try:
-        rig = Rig(str(server.make_url("")).rstrip("/"), sim, plan, clock, load_link(gateway_side, tmp_path), pf,
-                  gateway_side, platform_side, tmp_path, transport, registry, library, consent_key)
+        rig = Rig(
+            str(server.make_url("")).rstrip("/"),
+            sim,
+            plan,
+            clock,
+            load_link(gateway_side, tmp_path),
+            pf,
+            gateway_side,
+            platform_side,
+            tmp_path,
+            transport,
+            registry,
+            library,
+            consent_key,
+        )
         yield rig
         for rogue in rig.rogues:
             await rogue.close()
@@ -361,21 +395,42 @@ async def test_a_record_failing_decoding_is_refused_with_code_and_field(rig: Rig
 async def test_licence_query_answers_a_signed_licence(rig: Rig) -> None:
     identifier = rig.library.identifiers()[0]
     licence, _ = rig.library.get(identifier)
-    token = issue_consent(rig.consent_key, sub=licence.holder_code, aud="hefei", scope=licence.type_code,
-                          purpose="3101172506000000001", now=rig.clock.t, issuer=CONSENT_ISS)
+    token = issue_consent(
+        rig.consent_key,
+        sub=licence.holder_code,
+        aud="hefei",
+        scope=licence.type_code,
+        purpose="3101172506000000001",
+        now=rig.clock.t,
+        issuer=CONSENT_ISS,
+    )
     answer = await rig.client().query_licence(LicenceQuery(identifier, "核验", token), "q-1")
     assert answer.licence == licence
     assert answer.signature is not None and answer.signature.cert_sn == rig.pf.licence_signer.kid  # type: ignore
     with pytest.raises(Refusal) as info:  # the jti is single use
         await rig.client().query_licence(LicenceQuery(identifier, "核验", token), "q-2")
     assert (info.value.code, info.value.where) == ("CONSENT_INVALID", "queryLicence/ConsentToken")
-    other = issue_consent(rig.consent_key, sub=licence.holder_code, aud="hefei", scope="11100000MB0A3K7N3X001",
-                          purpose="x", now=rig.clock.t, issuer=CONSENT_ISS)
+    other = issue_consent(
+        rig.consent_key,
+        sub=licence.holder_code,
+        aud="hefei",
+        scope="11100000MB0A3K7N3X001",
+        purpose="x",
+        now=rig.clock.t,
+        issuer=CONSENT_ISS,
+    )
     with pytest.raises(Refusal) as info:
         await rig.client().query_licence(LicenceQuery(identifier, "核验", other), "q-3")
     assert info.value.code == "CONSENT_INVALID"
-    fresh = issue_consent(rig.consent_key, sub=licence.holder_code, aud="hefei", scope=licence.type_code,
-                          purpose="y", now=rig.clock.t, issuer=CONSENT_ISS)
+    fresh = issue_consent(
+        rig.consent_key,
+        sub=licence.holder_code,
+        aud="hefei",
+        scope=licence.type_code,
+        purpose="y",
+        now=rig.clock.t,
+        issuer=CONSENT_ISS,
+    )
     untrusting = dataclasses.replace(rig.gw, licence_keys={})  # no issuer key: the licence cannot be trusted
     with pytest.raises(Refusal) as info:
         await rig.client(untrusting).query_licence(LicenceQuery(identifier, "核验", fresh), "q-4")
@@ -447,8 +502,10 @@ async def test_window_and_nonce(rig: Rig, samples_dir: Path) -> None:
 async def _post_large(rig: Rig, body: bytes) -> HttpResponse:
     """A body over 1 MiB as a stream: aiohttp warns about raw bytes that large, which the transport sends (reported)."""
     headers = {"Content-Type": "text/xml; charset=UTF-8", "SOAPAction": ACTION["case"]}
-    async with aiohttp.ClientSession() as session, session.post(rig.url + SERVICE_PATH, data=io.BytesIO(body),
-                                                                  headers=headers) as resp:
+    async with (
+        aiohttp.ClientSession() as session,
+        session.post(rig.url + SERVICE_PATH, data=io.BytesIO(body), headers=headers) as resp,
+    ):
         return HttpResponse(resp.status, {k.lower(): v for k, v in resp.headers.items()}, await resp.read())
 
 
@@ -482,8 +539,11 @@ async def test_fault_plan_outcomes_and_a_fresh_retry(rig: Rig, samples_dir: Path
     rig.plan.update({"drop_rate": 0})
     accepted = await client.submit("case", case, "m")
     assert accepted.receipt_no and len(rig.sim.book.snapshot("case")) == 1
-    stamps = {(a["timestamp"], a["nonce"]) for r in rig.transport.sent
-              if (a := auth_header(read_envelope(r.body).envelope)) is not None}
+    stamps = {
+        (a["timestamp"], a["nonce"])
+        for r in rig.transport.sent
+        if (a := auth_header(read_envelope(r.body).envelope)) is not None
+    }
     assert len(stamps) == len(rig.transport.sent) == 4
 
 
@@ -518,11 +578,15 @@ async def test_client_refuses_unverified_answers(rig: Rig, samples_dir: Path) ->
         "unsigned fault": (refusal, 500),
         "fault signed with another secret": (sign_message(refusal, rig.gw.app_id, Secret("x"), now_ms, NONCE), 500),
         "unsigned success": (receipt, 200),
-        "success signed by an unknown appId": (sign_message(receipt, "SJ-OTHER", rig.gw.app_secret, now_ms, NONCE),
-                                               200),
+        "success signed by an unknown appId": (
+            sign_message(receipt, "SJ-OTHER", rig.gw.app_secret, now_ms, NONCE),
+            200,
+        ),
         "stale answer": (sign_message(receipt, rig.gw.app_id, rig.gw.app_secret, now_ms - 300_001, NONCE), 200),
-        "tampered receipt": (sign_message(receipt, rig.gw.app_id, rig.gw.app_secret, now_ms, NONCE)
-                             .replace(b'"R1"', b'"R2"'), 200),
+        "tampered receipt": (
+            sign_message(receipt, rig.gw.app_id, rig.gw.app_secret, now_ms, NONCE).replace(b'"R1"', b'"R2"'),
+            200,
+        ),
         "not SOAP": (b"<html>oops</html>", 500),
     }
     for name, (body, status) in crafted.items():
@@ -533,8 +597,9 @@ async def test_client_refuses_unverified_answers(rig: Rig, samples_dir: Path) ->
     with pytest.raises(Refusal) as refused:
         await (await _rogue(rig, signed_refusal)).submit("case", case, "m")
     assert (refused.value.code, refused.value.where) == ("ID_CHECKSUM", "Case/Applicant/@certNo")
-    server_fault = sign_message(render_fault(SoapFault("busy", server=True)), rig.gw.app_id, rig.gw.app_secret,
-                                now_ms, NONCE)
+    server_fault = sign_message(
+        render_fault(SoapFault("busy", server=True)), rig.gw.app_id, rig.gw.app_secret, now_ms, NONCE
+    )
     with pytest.raises(ServerError) as busy:
         await (await _rogue(rig, server_fault)).submit("case", case, "m")
     assert busy.value.reason == "platform fault"
@@ -559,10 +624,14 @@ async def test_simulator_emits_a_status_event_to_an_endpoint_on_the_gateway_side
     await server.start_server()
     rig.rogues.append(server)
     event = _status(rig, samples_dir, "status/SS004.xml")
-    emitted = await rig.transport.send(HttpRequest(
-        "POST", str(server.make_url("/_sim/emit-status")), {"content-type": "application/json"},
-        json.dumps(_jsonable(to_ref(event)), ensure_ascii=False).encode(),
-    ))
+    emitted = await rig.transport.send(
+        HttpRequest(
+            "POST",
+            str(server.make_url("/_sim/emit-status")),
+            {"content-type": "application/json"},
+            json.dumps(_jsonable(to_ref(event)), ensure_ascii=False).encode(),
+        )
+    )
     assert emitted.status == 200 and json.loads(emitted.body) == {"receipt": ""}
     [entry] = inbound.book.snapshot("status")
     assert entry["record"] == _jsonable(to_ref(event)) and entry["caller"] == rig.gw.app_id
