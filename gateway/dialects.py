@@ -42,6 +42,7 @@ if TYPE_CHECKING:
 __all__ = [
     "Dialect",
     "DialectLink",
+    "EvidenceDescriber",
     "LinkKeys",
     "all_dialects",
     "dialect",
@@ -87,6 +88,9 @@ ClientFactory = Callable[["WireContext", "Transport"], "PlatformClient"]
 EndpointFactory = Callable[["WireContext", "ReplayGuard", "InboundHandler"], "PlatformEndpoint"]
 #: install a simulator's answers beyond submissions: (the simulated platform, its spec, its WireContext)
 SimulatorExtras = Callable[[Any, Any, Any], None]
+#: (signature scheme, key id) as an operator reads them off one logged message's evidence headers (the console);
+#: pure and total: a damaged header is described, never raised on
+EvidenceDescriber = Callable[[Mapping[str, str]], tuple[str, str]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,6 +107,7 @@ class Dialect:
     endpoint: EndpointFactory
     documented_rate: float  # requests per second a partner may send, from its document (``rate_limit`` overrides)
     evidence_headers: tuple[str, ...]  # lower-case request headers the message log keeps as evidence
+    describe_evidence: EvidenceDescriber  # what those headers say: the scheme and the key id (the console shows it)
     #: the link setting naming the licence issuers a side trusts ({certificate serial or kid: key file}); None when
     #: the dialect's platforms issue no licences (README §2), so the gateway refuses licence queries towards them
     licence_trust: str | None = None
@@ -112,6 +117,9 @@ class Dialect:
     consent_issuer: str | None = None  # the ``iss`` of the consent tokens its platforms issue (anhui.md §6.6)
     #: the development consent issuer's key ``generate_link`` wrote for a platform (folder, platform id), or None
     dev_consent_key: Callable[[Path, str], SigningKey] | None = None
+    #: seconds within which its document promises that a repeated submission gets the first answer (g60.md §7: a
+    #: MessageId within 7 days); idempotency records of its platforms are kept at least that long. None: no promise
+    repeat_horizon: float | None = None
 
     @property
     def issues_licences(self) -> bool:

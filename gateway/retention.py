@@ -35,12 +35,12 @@ from typing import Any, Final, Protocol
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
 from gateway.delivery.settings import parse_duration
+from gateway.dialects import dialect as declared_dialect
 from gateway.errors import ConfigError
 from gateway.msglog.api import MessageLog
 from gateway.store.api import IdempotencyRecords, Nonces, Outbox
 
 __all__ = [
-    "DOCUMENTED_REPEAT_HORIZON",
     "KINDS",
     "RetainedStore",
     "RetentionJob",
@@ -52,8 +52,6 @@ __all__ = [
 log = logging.getLogger("gateway.retention")
 
 DAY: Final = 86400.0
-#: Repeat horizons the platform documents give, by dialect (g60.md §7: "A repeated MessageId within 7 days").
-DOCUMENTED_REPEAT_HORIZON: Final[Mapping[str, float]] = {"g60": 7 * DAY}
 #: What the job removes, as the ``kind`` label of its metrics.
 KINDS: Final = ("nonces", "delivered", "idempotency", "message_log")
 #: Idempotency records that serve repeats only (``case`` records also route status events: see the docstring).
@@ -127,7 +125,7 @@ def read_retention(
         )
     horizons: dict[str, float] = {}
     for pid, dialect in dialects.items():
-        documented = DOCUMENTED_REPEAT_HORIZON.get(dialect)
+        documented = declared_dialect(dialect).repeat_horizon
         if documented is not None:
             horizons[pid] = documented
     for pid in per:
@@ -139,7 +137,7 @@ def read_retention(
                 f"use one of {', '.join(sorted(dialects))}",
             )
         seconds = _duration(per, pid, None, f"{source} [retention.idempotency_after]")
-        documented = DOCUMENTED_REPEAT_HORIZON.get(dialects[pid])
+        documented = declared_dialect(dialects[pid]).repeat_horizon
         if seconds is None:
             horizons.pop(pid, None)
             continue

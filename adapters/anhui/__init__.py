@@ -8,7 +8,7 @@ from __future__ import annotations
 from adapters.base import MAPPINGS
 from gateway.dialects import Dialect, imported_on_use
 
-from . import roles
+from . import roles, scheme
 from .codec import AnhuiAdapter
 from .settings import AnhuiLink
 
@@ -26,6 +26,7 @@ DIALECT = Dialect(
     endpoint=roles.Endpoint,
     documented_rate=50.0,  # anhui.md §5: 50 requests/s per paas id
     evidence_headers=("x-ah-jws", "x-tif-paasid", "x-tif-timestamp", "x-tif-nonce", "x-tif-signature"),
+    describe_evidence=scheme.describe_evidence,
     licence_trust="licence_certs",
     simulator_extras=imported_on_use("adapters.anhui.simulator"),
     consent_issuer="https://akm.ahzwfw.gov.cn",  # anhui.md §6.6

@@ -18,6 +18,8 @@ Scheme (the document's words, tagged where they sit below):
 
 from __future__ import annotations
 
+import base64
+import json
 import re
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
@@ -328,3 +330,19 @@ def read_page_numbers(body: bytes) -> tuple[int, int, int]:
     if not all(type(n) is int and n >= 0 for n in numbers):
         raise Refusal(C.MALFORMED, "data", "the catalogue page has no pageNo, pageSize and total")
     return numbers[0], numbers[1], numbers[2]  # type: ignore[return-value]
+
+
+def describe_evidence(evidence: Mapping[str, str]) -> tuple[str, str]:
+    """The scheme and key id of a logged anhui message: the detached JWS's ``alg`` and ``kid`` (its protected header,
+    decoded only to be shown: the signature was verified before the entry was written), else the TIF HMAC's paas id."""
+    if "x-ah-jws" in evidence:
+        head = evidence["x-ah-jws"].split(".", 1)[0]
+        try:
+            decoded = json.loads(base64.urlsafe_b64decode(head + "=" * (-len(head) % 4)))
+        except (ValueError, UnicodeDecodeError):
+            decoded = {}
+        header = {str(k): str(v) for k, v in decoded.items()} if isinstance(decoded, dict) else {}
+        return f"JWS {header.get('alg', '?')}", header.get("kid", "-")
+    if "x-tif-signature" in evidence:
+        return "HMAC-SHA256 (x-tif)", evidence.get("x-tif-paasid", "-")
+    return "-", "-"

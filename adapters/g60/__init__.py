@@ -6,6 +6,7 @@ Declared to the core once, here (``gateway.dialects``).
 from __future__ import annotations
 
 from adapters.base import MAPPINGS
+from adapters.xmlwire import signature_in_body
 from gateway.dialects import Dialect, imported_on_use
 
 from . import link, roles
@@ -26,7 +27,9 @@ DIALECT = Dialect(
     endpoint=roles.Endpoint,
     documented_rate=50.0,  # g60.md documents no rate: the anhui figure, as before
     evidence_headers=(),
+    describe_evidence=signature_in_body,
     licence_trust="licence_keys",
     server_ssl_context=link.server_ssl_context,
     simulator_extras=imported_on_use("adapters.g60.simulator"),
+    repeat_horizon=7 * 86400.0,  # g60.md §7: "A repeated MessageId within 7 days"
 )

@@ -8,7 +8,7 @@ from __future__ import annotations
 from adapters.base import MAPPINGS
 from gateway.dialects import Dialect
 
-from . import roles
+from . import roles, scheme
 from .codec import HunanAdapter
 from .settings import HunanLink
 
@@ -26,4 +26,5 @@ DIALECT = Dialect(
     endpoint=roles.Endpoint,
     documented_rate=30.0,  # hunan.md §5: 30 requests/s per client
     evidence_headers=("signature", "signature-input", "content-digest"),
+    describe_evidence=scheme.describe_evidence,
 )

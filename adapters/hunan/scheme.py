@@ -18,7 +18,7 @@ from __future__ import annotations
 import re
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Final
 from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
 from gateway.errors import Refusal
@@ -337,3 +337,16 @@ def verify_response(
 ) -> SignatureResult:
     """Verify a response's ``sig1`` over exactly ``@status content-digest content-type`` and its digest."""
     return verify_message(HttpMessage(headers, status=status), RESPONSE_COMPONENTS, keys, body=body, label=LABEL)
+
+
+_EVIDENCE_KEYID: Final = re.compile(r'keyid="([^"]{1,200})"')
+_EVIDENCE_ALG: Final = re.compile(r'alg="([^"]{1,50})"')
+
+
+def describe_evidence(evidence: Mapping[str, str]) -> tuple[str, str]:
+    """The scheme and key id of a logged hunan message: HTTP Message Signatures, their ``alg`` and ``keyid``."""
+    params = evidence.get("signature-input")
+    if params is None:
+        return "-", "-"
+    alg, keyid = _EVIDENCE_ALG.search(params), _EVIDENCE_KEYID.search(params)
+    return f"HTTP Message Signatures {alg.group(1) if alg else ''}".strip(), keyid.group(1) if keyid else "-"

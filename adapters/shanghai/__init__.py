@@ -6,6 +6,7 @@ Declared to the core once, here (``gateway.dialects``).
 from __future__ import annotations
 
 from adapters.base import MAPPINGS
+from adapters.xmlwire import signature_in_body
 from gateway.dialects import Dialect, imported_on_use
 
 from . import roles
@@ -26,6 +27,7 @@ DIALECT = Dialect(
     endpoint=roles.Endpoint,
     documented_rate=20.0,  # shanghai.md §4: 20 requests/s per appId
     evidence_headers=("soapaction",),
+    describe_evidence=signature_in_body,
     licence_trust="licence_issuer_keys",
     simulator_extras=imported_on_use("adapters.shanghai.simulator"),
 )

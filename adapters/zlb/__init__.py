@@ -8,7 +8,7 @@ from __future__ import annotations
 from adapters.base import MAPPINGS
 from gateway.dialects import Dialect, imported_on_use
 
-from . import link, roles
+from . import link, roles, scheme
 from .codec import ZlbAdapter
 from .settings import ZlbLink
 
@@ -26,6 +26,7 @@ DIALECT = Dialect(
     endpoint=roles.Endpoint,
     documented_rate=20.0,  # zlb.md §5: 20 requests/s per appKey
     evidence_headers=("x-sm2-sign", "x-sm2-cert-sn"),
+    describe_evidence=scheme.describe_evidence,
     licence_trust="licence_issuers",
     simulator_extras=imported_on_use("adapters.zlb.simulator"),
 )

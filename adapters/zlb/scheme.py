@@ -310,3 +310,10 @@ def licence_sign_datas(signature: LicenceSignature) -> dict[str, str]:
     """``datas.digitalSign`` as the issuing side writes it."""
     sig = signature
     return {"alg": sig.alg, "userId": sig.user_id, "signCertSN": sig.cert_sn, "value": sig.value}
+
+
+def describe_evidence(evidence: Mapping[str, str]) -> tuple[str, str]:
+    """The scheme and key id of a logged zlb message: SM2 with SM3, named by the signing certificate's serial."""
+    if "x-sm2-sign" in evidence:
+        return "SM2 with SM3", evidence.get("x-sm2-cert-sn", "-")
+    return "-", "-"

@@ -1,24 +1,18 @@
 """What an operator reads in a message-log entry's evidence: the signature scheme, the key id and what was verified.
 
 Pure: it reads the evidence headers the log kept as they travelled (each dialect's ``Dialect.evidence_headers``)
-and never verifies anything again (the wire scheme did, before the entry was written). A JWS's protected header is
-decoded only to show its ``alg`` and ``kid``. The XML dialects carry their signature inside the logged body, so
-their entries have no signature header and are shown as "XMLDSig / in the body".
+through the dialect's own ``Dialect.describe_evidence`` (the console names no scheme or header), and never verifies
+anything again (the wire scheme did, before the entry was written).
 """
 
 from __future__ import annotations
 
-import base64
-import json
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Final
+
+from gateway.dialects import EvidenceDescriber
 
 __all__ = ["EvidenceView", "describe"]
-
-_KEYID: Final = re.compile(r'keyid="([^"]{1,200})"')
-_ALG: Final = re.compile(r'alg="([^"]{1,50})"')
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,32 +22,12 @@ class EvidenceView:
     result: str  # an i18n key: verified_on_receipt, signed_by_gateway, answer_received
 
 
-def _jws_header(token: str) -> dict[str, str]:
-    head = token.split(".", 1)[0]
-    try:
-        decoded = json.loads(base64.urlsafe_b64decode(head + "=" * (-len(head) % 4)))
-    except (ValueError, UnicodeDecodeError):
-        return {}
-    return {str(k): str(v) for k, v in decoded.items()} if isinstance(decoded, dict) else {}
-
-
-def _scheme(evidence: Mapping[str, str]) -> tuple[str, str]:
-    if "x-ah-jws" in evidence:
-        header = _jws_header(evidence["x-ah-jws"])
-        return f"JWS {header.get('alg', '?')}", header.get("kid", "-")
-    if "x-sm2-sign" in evidence:
-        return "SM2 with SM3", evidence.get("x-sm2-cert-sn", "-")
-    if "x-tif-signature" in evidence:
-        return "HMAC-SHA256 (x-tif)", evidence.get("x-tif-paasid", "-")
-    if "signature-input" in evidence:
-        params = evidence["signature-input"]
-        alg, keyid = _ALG.search(params), _KEYID.search(params)
-        return f"HTTP Message Signatures {alg.group(1) if alg else ''}".strip(), keyid.group(1) if keyid else "-"
-    return "XMLDSig / in the body", "-"
-
-
-def describe(direction: str, operation: str, evidence: Mapping[str, str]) -> EvidenceView:
-    scheme, key_id = _scheme(evidence)
+def describe(
+    direction: str, operation: str, evidence: Mapping[str, str], describer: EvidenceDescriber | None
+) -> EvidenceView:
+    """What an entry's evidence says; ``describer`` is the dialect's (``Dialect.describe_evidence``) of the platform
+    the entry names, None for the console's own entries and platforms no longer configured."""
+    scheme, key_id = ("-", "-") if describer is None else describer(evidence)
     if direction == "out":
         result = "signed_by_gateway"
     elif operation.endswith(":answer"):

@@ -14,6 +14,7 @@ from typing import Any, Final
 
 from aiohttp import web
 
+from gateway.dialects import dialect
 from gateway.msglog.api import DIRECTIONS, EntrySummary
 from gateway.server.keys import CLOCK, CONFIG, MSGLOG, STORE
 from gateway.store.api import OutboxQuery
@@ -50,6 +51,7 @@ async def log_search(request: web.Request) -> dict[str, Any]:
     case_no, message_id = _field(query, "case_no"), _field(query, "message_id")
     licence_id = _field(query, "licence_id", MAX_LICENCE_ID)
     platforms = [*main[CONFIG].registry.platforms, "console"]
+    describers = {pid: dialect(p.dialect).describe_evidence for pid, p in main[CONFIG].registry.platforms.items()}
     platform = choice(query, "platform", platforms)
     direction = choice(query, "direction", DIRECTIONS)
     since, until = time_bound(query, "from"), time_bound(query, "to")
@@ -87,7 +89,7 @@ async def log_search(request: web.Request) -> dict[str, Any]:
         "platforms": platforms,
         "searched": searched,
         "note": note,
-        "rows": [(e, describe(e.direction, e.operation, e.evidence)) for e in entries],
+        "rows": [(e, describe(e.direction, e.operation, e.evidence, describers.get(e.platform))) for e in entries],
         "has_log": msglog is not None,
     }
 

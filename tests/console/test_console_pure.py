@@ -8,6 +8,7 @@ import json
 
 from gateway.console.evidence_view import EvidenceView, describe
 from gateway.console.licences_view import consent_claims, exchanges
+from gateway.dialects import dialect
 from gateway.msglog.api import EntrySummary
 
 
@@ -15,18 +16,22 @@ def _b64(obj: object) -> str:
     return base64.urlsafe_b64encode(json.dumps(obj).encode()).rstrip(b"=").decode()
 
 
-def test_each_scheme_and_key_id_is_read_from_the_evidence_headers() -> None:
+def test_each_scheme_and_key_id_is_read_by_the_dialect_of_the_entry() -> None:
+    anhui, zlb, hunan, g60 = (dialect(n).describe_evidence for n in ("anhui", "zlb", "hunan", "g60"))
     jws = f"{_b64({'alg': 'ES256', 'kid': 'hefei-2026'})}..sig"
-    assert describe("in", "case", {"x-ah-jws": jws}) == EvidenceView("JWS ES256", "hefei-2026", "verified_on_receipt")
-    sm2 = describe("out", "case:POST", {"x-sm2-sign": "MEUC", "x-sm2-cert-sn": "0A1B"})
+    assert describe("in", "case", {"x-ah-jws": jws}, anhui) == EvidenceView(
+        "JWS ES256", "hefei-2026", "verified_on_receipt"
+    )
+    sm2 = describe("out", "case:POST", {"x-sm2-sign": "MEUC", "x-sm2-cert-sn": "0A1B"}, zlb)
     assert (sm2.scheme, sm2.key_id, sm2.result) == ("SM2 with SM3", "0A1B", "signed_by_gateway")
-    tif = describe("in", "status:answer", {"x-tif-signature": "x", "x-tif-paasid": "zj-ningbo"})
+    tif = describe("in", "status:answer", {"x-tif-signature": "x", "x-tif-paasid": "zj-ningbo"}, anhui)
     assert (tif.scheme, tif.key_id, tif.result) == ("HMAC-SHA256 (x-tif)", "zj-ningbo", "answer_received")
-    rfc = describe("in", "case", {"signature-input": 'sig1=("@method");keyid="sh-1";alg="ecdsa-p256-sha256"'})
-    assert (rfc.scheme, rfc.key_id) == ("HTTP Message Signatures ecdsa-p256-sha256", "sh-1")
-    assert describe("in", "case", {}).scheme == "XMLDSig / in the body"
-    assert describe("in", "case", {"x-ah-jws": "not-a-jws"}).key_id == "-"  # a damaged header shows, never raises
-    assert describe("in", "console.retry", {}).result == "operator_action"
+    rfc = describe("in", "case", {"signature-input": 'sig1=("@method");keyid="cs-1";alg="ecdsa-p256-sha256"'}, hunan)
+    assert (rfc.scheme, rfc.key_id) == ("HTTP Message Signatures ecdsa-p256-sha256", "cs-1")
+    assert describe("in", "case", {}, g60).scheme == "XMLDSig / in the body"
+    assert describe("in", "case", {"x-ah-jws": "not-a-jws"}, anhui).key_id == "-"  # damaged: shown, never raised
+    assert describe("in", "console.retry", {}, None).result == "operator_action"
+    assert describe("in", "case", {"x-ah-jws": jws}, None).scheme == "-"  # a platform no longer configured
 
 
 def _entry(seq: int, direction: str, platform: str, operation: str, message: bytes | None = None) -> EntrySummary:

@@ -38,6 +38,11 @@ OPERATIONS = ("case", "status", "evaluation")
 BEIJING = timezone(timedelta(hours=8))
 
 
+def describe_evidence(evidence: Mapping[str, str]) -> tuple[str, str]:
+    """What the console shows of a logged toy message: its HMAC-SM3, named by the caller's app id."""
+    return ("HMAC-SM3 (x-toy-sign)", evidence.get(H_APP, "-")) if H_SIGN in evidence else ("-", "-")
+
+
 class ToyAdapter(AnhuiAdapter):
     name = "toy"
 
@@ -154,4 +159,5 @@ DIALECT = Dialect(
     endpoint=Endpoint,
     documented_rate=10.0,
     evidence_headers=(H_APP, H_SIGN),
+    describe_evidence=describe_evidence,
 )
