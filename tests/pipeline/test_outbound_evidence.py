@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from pipeline_stack import Stack, sample, start_stack, wait_for
+from pipeline_stack import Stack, sample, start_stack, wait_for, wait_for_async
 
 from gateway.server.keys import MSGLOG
 
@@ -42,8 +42,15 @@ async def test_concurrent_deliveries_are_logged_with_their_own_names(logged_stac
     )
     g60, hefei = stack.book("g60"), stack.book("hefei")
     await wait_for(lambda: g60.snapshot("case") and hefei.snapshot("evaluation"), what="both deliveries")
-
     log = stack.app[MSGLOG]
+
+    async def both_answers_logged() -> bool:
+        # a simulator books the record before its answer reaches the gateway, which logs the answer after that
+        found = [await log.search(case_no=r.case_no) for r in (case, evaluation)]
+        return all(any(e.direction == "in" and e.platform == d for e in entries)
+                   for entries, d in zip(found, ("g60", "hefei"), strict=True))  # fmt: skip
+
+    await wait_for_async(both_answers_logged, what="both answers logged")
     await log.seal(time.time())
     for record, source, destination, record_type in (
         (case, "songjiang", "g60", "case"),
