@@ -10,7 +10,8 @@ English switch, on a listener of its own (``[console] port``). Modules:
   ``licences_view``, ``sync_view``, ``accounts``;
 - what they compute: ``overview``, ``history`` (sampled counters), ``chart`` (SVG), ``filters``, ``payload`` (the
   last signed request, masked), ``evidence_view``, ``redact``;
-- background jobs of the serving process: ``verify_job`` (verify chain), ``sync_run`` (run incremental now);
+- background jobs of the serving process, one book (``jobs``): ``verify_job`` (verify chain), ``sync_run`` (run
+  incremental now);
 - ``audit``: every operator action into the tamper-evident message log;
 - ``users``: accounts for ``gateway console add-user`` and ``gateway demo``'s one-time admin;
 - ``app``: the application and its listener.

@@ -12,21 +12,15 @@ itself, as for a CLI run, so every instance's sync page shows its outcome.
 
 from __future__ import annotations
 
-import asyncio
-import logging
-import secrets
-from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Final
 
 from gateway.sync.progress import Progress
 from gateway.sync.report import SyncReport
 
-__all__ = ["KEPT", "SyncRun", "SyncRuns"]
+from .jobs import KEPT, JobBook, new_job_id
 
-log = logging.getLogger("gateway.console")
-KEPT: Final = 20
+__all__ = ["KEPT", "SyncRun", "SyncRuns"]
 
 Start = Callable[[Callable[[Progress], None]], Awaitable[SyncReport]]
 
@@ -44,48 +38,20 @@ class SyncRun:
     failed: bool = False
 
 
-class SyncRuns:
-    def __init__(self, clock: Callable[[], float]) -> None:
-        self._clock = clock
-        self._runs: OrderedDict[str, SyncRun] = OrderedDict()
-        self._tasks: set[asyncio.Task[None]] = set()
-
-    def get(self, run_id: str) -> SyncRun | None:
-        return self._runs.get(run_id)
-
-    def recent(self) -> list[SyncRun]:
-        return list(reversed(self._runs.values()))
-
+class SyncRuns(JobBook[SyncRun]):
     def start(
         self, source: str, target: str, who: str, start: Start, done: Callable[[SyncRun], Awaitable[None]]
     ) -> SyncRun:
         """The link's running run (joined), else a new one: ``start(progress_sink)`` then ``done(run)``."""
-        for run in self._runs.values():
-            if run.ended is None and (run.source, run.target) == (source, target):
-                return run
-        run = SyncRun(secrets.token_hex(8), source, target, who, self._clock())
-        self._runs[run.id] = run
-        while len(self._runs) > KEPT:
-            self._runs.popitem(last=False)
+        running = self.running(lambda r: (r.source, r.target) == (source, target))
+        if running is not None:
+            return running
+        run = SyncRun(new_job_id(), source, target, who, self._clock())
 
         def sink(progress: Progress) -> None:
             run.progress = progress
 
-        async def go() -> None:
-            try:
-                run.report = await start(sink)
-            except Exception:  # a store failure: the checkpoint stands; shown as failed, logged without data
-                log.exception("console: catalogue sync failed", extra={"source": source, "target": target})
-                run.failed = True
-            run.ended = self._clock()
-            await done(run)
+        async def work() -> None:
+            run.report = await start(sink)
 
-        task = asyncio.create_task(go())
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-        return run
-
-    async def close(self) -> None:
-        for task in list(self._tasks):
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        return self.launch(run, work, done, f"catalogue sync {source}>{target}")

@@ -10,20 +10,14 @@ starts one there. One verification runs at a time per instance: a second request
 
 from __future__ import annotations
 
-import asyncio
-import logging
-import secrets
-from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Final
 
 from gateway.msglog.api import VerifyReport
 
-__all__ = ["KEPT", "VerifyJob", "VerifyJobs"]
+from .jobs import KEPT, JobBook, new_job_id
 
-log = logging.getLogger("gateway.console")
-KEPT: Final = 20
+__all__ = ["KEPT", "VerifyJob", "VerifyJobs"]
 
 
 @dataclass(slots=True)
@@ -36,42 +30,17 @@ class VerifyJob:
     failed: bool = False
 
 
-class VerifyJobs:
-    def __init__(self, clock: Callable[[], float]) -> None:
-        self._clock = clock
-        self._jobs: OrderedDict[str, VerifyJob] = OrderedDict()
-        self._tasks: set[asyncio.Task[None]] = set()
-
-    def get(self, job_id: str) -> VerifyJob | None:
-        return self._jobs.get(job_id)
-
+class VerifyJobs(JobBook[VerifyJob]):
     def start(
         self, who: str, verify: Callable[[], Awaitable[VerifyReport]], done: Callable[[VerifyJob], Awaitable[None]]
     ) -> VerifyJob:
         """A running job (joined when one runs already), else a new one running ``verify`` then ``done``."""
-        for job in self._jobs.values():
-            if job.ended is None:
-                return job
-        job = VerifyJob(secrets.token_hex(8), self._clock(), who)
-        self._jobs[job.id] = job
-        while len(self._jobs) > KEPT:
-            self._jobs.popitem(last=False)
+        running = self.running(lambda _: True)
+        if running is not None:
+            return running
+        job = VerifyJob(new_job_id(), self._clock(), who)
 
-        async def run() -> None:
-            try:
-                job.report = await verify()
-            except Exception:  # a storage failure: shown as a failed job, logged without data
-                log.exception("console: message log verification failed")
-                job.failed = True
-            job.ended = self._clock()
-            await done(job)
+        async def work() -> None:
+            job.report = await verify()
 
-        task = asyncio.create_task(run())
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-        return job
-
-    async def close(self) -> None:
-        for task in list(self._tasks):
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        return self.launch(job, work, done, "message log verification")
