@@ -63,22 +63,24 @@ def variants(record: object, n: int) -> list[object]:
     return out
 
 
+def _reference_conversion(body: bytes, xml_in: bool, xml_out: bool) -> bytes:
+    """The least any converter does to one body: parse it with json/lxml and serialise a result in the other form."""
+    if xml_in:
+        tree = etree.fromstring(body, XML_PARSER)
+        return etree.tostring(tree, encoding="utf-8") if xml_out else json.dumps({"x": tree.tag}).encode()
+    obj = json.loads(body)
+    if not xml_out:
+        return json.dumps(obj, ensure_ascii=False).encode()
+    root = etree.Element("r")
+    for k, v in obj.items():
+        etree.SubElement(root, "f").text = str(k) + str(v)[:10]
+    return etree.tostring(root, encoding="utf-8")
+
+
 def baseline(bodies: list[bytes], xml_in: bool, xml_out: bool) -> float:
     start = time.perf_counter()
     for body in bodies:
-        if xml_in:
-            tree = etree.fromstring(body, XML_PARSER)
-            data = etree.tostring(tree, encoding="utf-8") if xml_out else json.dumps({"x": tree.tag}).encode()
-        else:
-            obj = json.loads(body)
-            if xml_out:
-                root = etree.Element("r")
-                for k, v in obj.items():
-                    etree.SubElement(root, "f").text = str(k) + str(v)[:10]
-                data = etree.tostring(root, encoding="utf-8")
-            else:
-                data = json.dumps(obj, ensure_ascii=False).encode()
-        del data
+        _reference_conversion(body, xml_in, xml_out)
     return time.perf_counter() - start
 
 
@@ -86,19 +88,7 @@ def baseline_files(files: list[Path], out_dir: Path, xml_in: bool, xml_out: bool
     """What any tool must do per file: read it, parse it, serialise a result, write it (``baseline`` per body)."""
     suffix = ".xml" if xml_out else ".json"
     for path in files:
-        body = path.read_bytes()
-        if xml_in:
-            tree = etree.fromstring(body, XML_PARSER)
-            data = etree.tostring(tree, encoding="utf-8") if xml_out else json.dumps({"x": tree.tag}).encode()
-        else:
-            obj = json.loads(body)
-            if xml_out:
-                root = etree.Element("r")
-                for k, v in obj.items():
-                    etree.SubElement(root, "f").text = str(k) + str(v)[:10]
-                data = etree.tostring(root, encoding="utf-8")
-            else:
-                data = json.dumps(obj, ensure_ascii=False).encode()
+        data = _reference_conversion(path.read_bytes(), xml_in, xml_out)
         (out_dir / f"{path.stem}{suffix}").write_bytes(data)
 
 
