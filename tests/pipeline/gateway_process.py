@@ -44,8 +44,8 @@ class GatewayProcess:
         await self._reader
 
 
-async def start_gateway_process(config: Path, url: str, *, timeout: float = 30.0) -> GatewayProcess:
-    """Start ``gateway serve`` on ``config`` and wait until ``url``/healthz answers."""
+async def spawn_gateway(config: Path, *serve_args: str) -> GatewayProcess:
+    """``gateway serve`` on ``config`` with ``serve_args``, its log read through the pipe; not waited for."""
     proc = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
@@ -53,11 +53,18 @@ async def start_gateway_process(config: Path, url: str, *, timeout: float = 30.0
         "--config",
         str(config),
         "serve",
+        *serve_args,
         cwd=REPO,
         stdout=asyncio.subprocess.DEVNULL,
         stderr=asyncio.subprocess.PIPE,
     )
-    gateway = GatewayProcess(proc)
+    return GatewayProcess(proc)
+
+
+async def start_gateway_process(config: Path, url: str, *, timeout: float = 30.0) -> GatewayProcess:
+    """Start ``gateway serve`` on ``config`` and wait until ``url``/healthz answers."""
+    gateway = await spawn_gateway(config)
+    proc = gateway.proc
     deadline = time.monotonic() + timeout
     async with aiohttp.ClientSession() as http:
         while True:

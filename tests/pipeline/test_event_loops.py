@@ -5,27 +5,17 @@ SIGTERM stop. ``auto`` takes uvloop where it is installed."""
 
 from __future__ import annotations
 
-import asyncio
 import signal
-import sys
 from dataclasses import replace
 from pathlib import Path
 
 import pytest
-from gateway_process import REPO, GatewayProcess
+from gateway_process import spawn_gateway
 from pipeline_stack import config_dict, free_port, partner_client, sample, wait_for, write_config
 
 from gateway.config import parse_config
 from gateway.server.loops import loop_factory
 from gateway.transport import AiohttpTransport
-
-
-async def _serve(config_file: Path, *extra: str) -> GatewayProcess:
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "gateway.cli", "--config", str(config_file), "serve", *extra,
-        cwd=REPO, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
-    )  # fmt: skip
-    return GatewayProcess(proc)
 
 
 @pytest.mark.slow
@@ -38,7 +28,7 @@ async def test_the_gateway_serves_partners_on_either_loop(
     config_file = write_config(data, tmp_path / "gateway.toml")
     config = parse_config(data, "loops test", tmp_path)
     url, tls_url = f"http://127.0.0.1:{port}", f"https://127.0.0.1:{config.server.tls_port}"
-    gateway = await _serve(config_file, "--loop", loop)
+    gateway = await spawn_gateway(config_file, "--loop", loop)
     transport = AiohttpTransport()
     try:
         await wait_for(lambda: gateway.log.count("Running on") >= 2 or gateway.proc.returncode is not None, 60)

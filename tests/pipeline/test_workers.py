@@ -16,7 +16,6 @@ import re
 import shutil
 import signal
 import subprocess
-import sys
 import time
 from collections import Counter
 from dataclasses import replace
@@ -24,7 +23,7 @@ from pathlib import Path
 
 import aiohttp
 import pytest
-from gateway_process import REPO, GatewayProcess
+from gateway_process import REPO, GatewayProcess, spawn_gateway
 from pipeline_stack import SIM_OPTIONS, config_dict, free_port, partner_client, sample, wait_for, write_config
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.multiprocess import MultiProcessCollector
@@ -49,20 +48,8 @@ def test_worker_count_is_a_number_or_the_cpus() -> None:
 
 
 async def start_workers(config: Path, url: str, count: int) -> GatewayProcess:
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "gateway.cli",
-        "--config",
-        str(config),
-        "serve",
-        "--workers",
-        str(count),
-        cwd=REPO,
-        stdout=asyncio.subprocess.DEVNULL,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    gateway = GatewayProcess(proc)
+    gateway = await spawn_gateway(config, "--workers", str(count))
+    proc = gateway.proc
     deadline = time.monotonic() + 60
     while gateway.log.count("Running on") < count:  # every worker listens
         if proc.returncode is not None or time.monotonic() > deadline:
@@ -243,11 +230,8 @@ async def test_a_sighup_while_the_workers_start_is_a_reload_not_a_death(dev_fold
     port = free_port()
     data = config_dict(dev_folder, f"sqlite:///{tmp_path / 'gw.db'}", {}, port, {"server": {"shutdown_grace": GRACE}})
     config_file = write_config(data, tmp_path / "gateway.toml")
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "gateway.cli", "--config", str(config_file), "serve", "--workers", "2",
-        cwd=REPO, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
-    )  # fmt: skip
-    gateway = GatewayProcess(proc)
+    gateway = await spawn_gateway(config_file, "--workers", "2")
+    proc = gateway.proc
     sent_early = 0
     try:
         deadline = time.monotonic() + 60
