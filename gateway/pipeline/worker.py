@@ -92,6 +92,18 @@ class WorkerSettings:
         self.linger = linger
 
     @property
+    def refill_at(self) -> int:
+        """Claim again for a destination only once its held messages are down to this many.
+
+        Why not at every free slot: each outcome of an ordered message kicks its destination, and a claim is a
+        store round trip (an indexed walk, an update, a commit) whatever its size; claiming the one slot a
+        finished send freed cost one claim per delivery, a fifth of a g60 delivery's CPU in the benchmark.
+        Refilling from half a batch claims up to half a batch at a time, and the sends never idle: at least
+        ``per_destination`` claimed messages are still waiting when the claim is made.
+        """
+        return max(self.batch // 2, self.per_destination)
+
+    @property
     def lease_margin(self) -> float:
         """Do not start a send with less than this left on the lease (a send may take the transport's timeout)."""
         return self.lease_seconds / 4
@@ -282,7 +294,8 @@ class DeliveryWorker:
 
     def _room(self, destination: str) -> int:
         """How many more messages to claim for ``destination`` now (0 while its breaker is open)."""
-        room = self.settings.batch - self._held.get(destination, 0)
+        held = self._held.get(destination, 0)
+        room = self.settings.batch - held if held <= self.settings.refill_at else 0
         state = self.breaker_state(destination)
         if state is BreakerState.OPEN:
             return 0
