@@ -201,15 +201,31 @@ def dialect(name: str, source: str = "platform registry", key: str = "dialect") 
     return found
 
 
+_sorted: tuple[Dialect, ...] = ()  # all_dialects() as of the last registration (see all_dialects)
+
+
 def all_dialects() -> tuple[Dialect, ...]:
+    """Every registered dialect, by name. Kept from one registration to the next rather than sorted again: the
+    message log asks for the evidence headers on every entry (each submission, each delivery twice)."""
+    global _sorted  # noqa: PLW0603 (a cache of the registry above, replaced whole)
     _builtins()
-    return tuple(_dialects[name] for name in sorted(_dialects))
+    if len(_sorted) != len(_dialects):  # the registry only grows, one new name at a time
+        _sorted = tuple(_dialects[name] for name in sorted(_dialects))
+    return _sorted
 
 
 def dialect_names() -> list[str]:
     return [d.name for d in all_dialects()]
 
 
+_headers: tuple[tuple[Dialect, ...], frozenset[str]] = ((), frozenset())
+
+
 def evidence_headers() -> frozenset[str]:
-    """Every registered dialect's evidence headers (the message log keeps these from any exchange)."""
-    return frozenset(h for d in all_dialects() for h in d.evidence_headers)
+    """Every registered dialect's evidence headers (the message log keeps these from any exchange); computed again
+    only when the registry has changed (``all_dialects`` hands back the same tuple until then)."""
+    global _headers  # noqa: PLW0603 (a cache of the registry above, replaced whole)
+    dialects = all_dialects()
+    if _headers[0] is not dialects:
+        _headers = (dialects, frozenset(h for d in dialects for h in d.evidence_headers))
+    return _headers[1]
