@@ -204,9 +204,11 @@ async def open_loop(host: str, payloads: list[bytes], rate: float, connections: 
     return summarise(latencies, elapsed, errors)
 
 
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time a process has used so far (Linux /proc): a cost that other load does not inflate."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+def cpu_seconds(pid: int, thread: int | None = None) -> float:
+    """User + system CPU time a process (or one of its threads) has used so far (Linux /proc): a cost that other
+    load does not inflate."""
+    stat = Path(f"/proc/{pid}/stat" if thread is None else f"/proc/{pid}/task/{thread}/stat")
+    fields = stat.read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
@@ -221,20 +223,25 @@ def process_tree(pid: int) -> list[int]:
     return found
 
 
-def tree_cpu_seconds(pids: list[int]) -> float:
+def tree_cpu_seconds(pids: list[int], *, loop_thread_only: bool = False) -> float:
+    """CPU of the processes ``pids``; with ``loop_thread_only``, of each one's main thread alone (the thread whose id
+    is the process id runs the event loop; the others are the SQLite writers and the resolver pool)."""
     total = 0.0
     for pid in pids:
         with contextlib.suppress(OSError):
-            total += cpu_seconds(pid)
+            total += cpu_seconds(pid, pid if loop_thread_only else None)
     return total
 
 
 async def measured(pid: int, run: Any) -> dict[str, float]:
-    """``run``'s figures plus the server's CPU microseconds per request (the process and its workers, if any)."""
+    """``run``'s figures plus the server's CPU microseconds per request (the process and its workers, if any), and
+    how much of it the event-loop threads spent (the rest is the writer threads')."""
     pids = process_tree(pid)
-    before = tree_cpu_seconds(pids)
+    before, loop_before = tree_cpu_seconds(pids), tree_cpu_seconds(pids, loop_thread_only=True)
     result: dict[str, float] = await run
-    result["cpu_us"] = 1e6 * (tree_cpu_seconds(pids) - before) / max(result["n"], 1)
+    n = max(result["n"], 1)
+    result["cpu_us"] = 1e6 * (tree_cpu_seconds(pids) - before) / n
+    result["loop_cpu_us"] = 1e6 * (tree_cpu_seconds(pids, loop_thread_only=True) - loop_before) / n
     return result
 
 
@@ -607,6 +614,10 @@ def report(result: dict[str, Any]) -> None:
         "  (goal <= 2.0 SQLite, <= 2.5 PostgreSQL)"
     )
     print("  mandatory: " + ", ".join(f"{k} {v:.1f} us" for k, v in m.items() if k != "total"))
+    print(
+        f"  gateway threads: event loop {i['loop_cpu_us']:.0f} us/request, "
+        f"others (store and log writers) {i['cpu_us'] - i['loop_cpu_us']:.0f} us/request"
+    )
     wk = result.get("workers")
     if wk is not None:
         print(
