@@ -34,12 +34,18 @@ def find_pg_dsn() -> str | None:
     return None
 
 
+#: how long dropping a test's schema waits for its locks: a connection left in a transaction (a stack still running,
+#: torn down after its schema's fixture) otherwise makes the DROP, and with it the whole run, wait for ever
+DROP_LOCK_TIMEOUT = "60s"
+
+
 def drop_schema(dsn: str, schema: str) -> None:
-    """Drop a test's schema and everything in it."""
+    """Drop a test's schema and everything in it; fails (lock_timeout) rather than waiting on a lock for ever."""
 
     async def drop() -> None:
         conn = await asyncpg.connect(dsn)
         try:
+            await conn.execute(f"SET lock_timeout = '{DROP_LOCK_TIMEOUT}'")
             await conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
         finally:
             await conn.close()

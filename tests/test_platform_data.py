@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from platform_data import DATA, PLATFORMS, SHARED
 
 
@@ -45,8 +46,10 @@ def test_the_original_beside_the_checkout_equals_the_copy() -> None:
         assert _tree(PLATFORMS) == _listed()
 
 
-def test_a_skipped_test_fails_the_run(tmp_path: Path) -> None:
-    """The suite's conftest turns a skip into a failing exit status (a run of one skipping test in a copy of it)."""
+@pytest.mark.parametrize("workers", [[], ["-n", "1"]], ids=["in-process", "xdist"])
+def test_a_skipped_test_fails_the_run(tmp_path: Path, workers: list[str]) -> None:
+    """The suite's conftest turns a skip into a failing exit status (a run of one skipping test in a copy of it),
+    also when the tests run on xdist workers as the suite does (the skip is reported to the controlling process)."""
     tests = Path(__file__).resolve().parent
     shutil.copy(tests / "conftest.py", tmp_path / "conftest.py")
     shutil.copy(tests / "platform_data.py", tmp_path / "platform_data.py")
@@ -56,7 +59,7 @@ def test_a_skipped_test_fails_the_run(tmp_path: Path) -> None:
     )
     (tmp_path / "pytest.ini").write_text("[pytest]\n", encoding="utf-8")
     done = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(tmp_path)],
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *workers, str(tmp_path)],
         cwd=tmp_path,
         capture_output=True,
         text=True,
@@ -66,7 +69,7 @@ def test_a_skipped_test_fails_the_run(tmp_path: Path) -> None:
     assert done.returncode == 1, done.stdout + done.stderr
     assert "1 test(s) skipped" in done.stdout
     only_pass = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-k", "passes", str(tmp_path)],
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *workers, "-k", "passes", str(tmp_path)],
         cwd=tmp_path,
         capture_output=True,
         text=True,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 import sys
 import time
@@ -14,7 +15,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "pipeline"))
 import aiohttp
 from pipeline_stack import Stack, StackFactory
 
-from gateway.console import CONSOLE_URL, add_user
+from gateway.console import CONSOLE_URL
+from gateway.console.auth import hash_password
+from gateway.store.api import OperatorAccount
 
 PASSWORDS = {"viewer": "viewer-password-1", "operator": "operator-password-1", "admin": "admin-password-12"}
 ONE_TRY = {
@@ -39,11 +42,19 @@ async def start_console_stack(make_stack: StackFactory, folder: Path, store_url:
     (``store_url``, or a SQLite file) and its message log are its own, the files in ``folder``."""
     extra = {**ONE_TRY, "message_log": {"url": f"sqlite:///{folder / 'msglog.db'}"}}
     stack = await make_stack(store_url or f"sqlite:///{folder / 'gateway.db'}", extra=extra)
-    for role, password in PASSWORDS.items():
-        await add_user(stack.store, role, role, password, time.time())
+    for role in PASSWORDS:
+        await stack.store.put_operator(OperatorAccount(role, role, password_hash(role), time.time(), False))
     url = stack.app[CONSOLE_URL].url
     assert url is not None
     return ConsoleStack(stack, url)
+
+
+@functools.cache
+def password_hash(role: str) -> str:
+    """The argon2id hash of ``PASSWORDS[role]``, made once per test process: a hash costs ~0.2 s of CPU by design, and
+    some 45 console stacks each open three accounts. Each stack still stores it through the store and every login
+    verifies it; ``add_user`` itself is tested in test_console_accounts.py."""
+    return hash_password(PASSWORDS[role])
 
 
 def csrf_of(html: str) -> str:

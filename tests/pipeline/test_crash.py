@@ -39,6 +39,8 @@ from gateway.simulate.run import start_simulators, stop_simulators
 from gateway.transport import AiohttpTransport
 
 KILLS = 4
+#: receipts each gateway instance gives before it may be killed: KILLS x PER_LIFE > the 50 checked below
+PER_LIFE = 15
 SEED = 20260601
 
 
@@ -126,7 +128,11 @@ async def test_sigkill_at_random_moments_loses_no_receipted_submission(
     try:
         clients = [asyncio.create_task(stream()) for _ in range(8)]
         for _ in range(KILLS):
-            await asyncio.sleep(rng.uniform(0.3, 1.2))
+            # each instance first takes its share of the stream (on a loaded machine a fixed time may see too few
+            # calls), then dies at a random moment while submissions are still coming in
+            since = len(receipted)
+            await wait_for(lambda since=since: len(receipted) >= since + PER_LIFE, timeout=60, what="receipts")
+            await asyncio.sleep(rng.uniform(0.0, 0.9))
             proc.kill()  # SIGKILL: no cleanup, no flush, whatever was in flight
             await proc.wait()
             await asyncio.sleep(rng.uniform(0.0, 0.3))

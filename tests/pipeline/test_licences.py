@@ -278,7 +278,7 @@ def _unheld(identifier: str) -> str:
 
 
 async def test_an_issuer_answering_not_found_is_a_refusal_not_a_500(
-    make_stack: Any, store_url: str, dev_folder: Path
+    store_url: str, make_stack: Any, dev_folder: Path
 ) -> None:
     """Issue 13: hefei answering a licence query with ``NOT_FOUND`` (no README §10 code) was ``ValueError`` and a
     signed 500. A peer's code is parsed once (``gateway.errors.peer_code``): the requester gets the documented

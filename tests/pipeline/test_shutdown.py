@@ -4,6 +4,7 @@ stops its workers and exits 0; nothing it accepted is lost (a restart delivers w
 from __future__ import annotations
 
 import asyncio
+import re
 import signal
 import time
 from dataclasses import replace
@@ -92,8 +93,12 @@ async def test_sigterm_under_load_exits_cleanly_and_loses_nothing(
 
 
 GRACE = 4.0
-#: process exit and interpreter teardown after the grace (the gateway itself is done by then)
-EXIT_MARGIN = 2.5
+#: process exit and interpreter teardown after the grace (the gateway itself is done by then, as it logs): generous,
+#: because the suite runs in parallel and a loaded machine slows the exit (7.8 s seen against 6.5 s); the gateway's
+#: own stop is held to the grace from its log, and the hanging sends outlast grace + margin, so waiting for them fails
+EXIT_MARGIN = 5.0
+#: a little scheduling slack on the gateway's own account of its stop ("stopped in 4.0 s" is within the grace)
+STOP_SLACK = 0.5
 
 
 @pytest.mark.slow
@@ -157,6 +162,8 @@ async def test_sigterm_against_a_hanging_platform_exits_within_the_grace_and_han
         elapsed = time.monotonic() - started
         assert status == 0, gateway.log
         assert elapsed < GRACE + EXIT_MARGIN, f"exit took {elapsed:.1f} s against a {GRACE} s grace"
+        stopped_in = [float(s) for s in re.findall(r"stopped in ([0-9.]+) s", gateway.log)]
+        assert len(stopped_in) == 1 and stopped_in[0] <= GRACE + STOP_SLACK, gateway.log
         released = await _messages(store, "pending")
         assert len(released) == 3  # handed back, no lease left to wait out
         assert all(m.lease_owner is None and m.last_error_code == NOT_SENT for m in released)
