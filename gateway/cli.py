@@ -11,17 +11,17 @@ from __future__ import annotations
 import argparse
 import errno
 import json
+import os
 import sys
 import time
 from collections.abc import Sequence
 from dataclasses import replace
-from datetime import UTC, datetime
 from pathlib import Path
 
 from gateway.config import Config, load_config
 from gateway.errors import ConfigError, Refusal
 from gateway.ports import Listen, first_busy
-from gateway.translate import make_envelope, read_input, translate
+from gateway.translate import Translator, envelope_parties, fresh_envelope, read_input, read_path, write_path
 
 __all__ = ["main"]
 
@@ -179,11 +179,26 @@ def _read(name: str, limit: int) -> bytes:
     """The input, read no further than one byte past the source dialect's body limit (``read_input``)."""
     if name == "-":
         return read_input(sys.stdin.buffer, limit)
-    with Path(name).open("rb") as fh:
-        return read_input(fh, limit)
+    return read_path(name, limit)
+
+
+def _stem(name: str) -> str:
+    """``Path(name).stem``, without making a path object per input file (the common case: a last component that is
+    a name; anything else, such as a trailing ``/`` or a ``.``, is left to pathlib)."""
+    last = name.rpartition("/")[2]
+    if last in ("", ".", ".."):
+        return Path(name).stem
+    dot = last.rfind(".")
+    return last[:dot] if 0 < dot < len(last) - 1 else last
 
 
 def _translate(config: Config, args: argparse.Namespace) -> int:
+    """``gateway translate``: each input translated and written (or its problem printed) before the next is read.
+
+    Per file this does only what the file needs: the route, the source's limit, the envelope's parties and the output
+    folder are settled once (issue 15 item 5: over many files the command's own overheads weighed as much as the
+    translation).
+    """
     registry = config.registry
     dst_dialect, dst_platform = registry.resolve(args.destination)
     src_dialect, _ = registry.resolve(args.source)
@@ -191,33 +206,37 @@ def _translate(config: Config, args: argparse.Namespace) -> int:
     if args.out_dir is None and len(args.files) > 1:
         print("gateway translate: several inputs need --out-dir", file=sys.stderr)
         return 1
+    translator = Translator(registry, args.source, args.destination, args.record_type)
+    out_dir = None
     if args.out_dir is not None:
         args.out_dir.mkdir(parents=True, exist_ok=True)
+        out_dir = os.path.join(args.out_dir, "")  # the folder with its separator: each output is out_dir + a name
+    limit = registry.adapter(src_dialect).body_limit
+    sender, receiver = envelope_parties(dst_platform)
     status = 0
     for name in args.files:
-        stem = "stdin" if name == "-" else Path(name).stem
         try:
-            body = _read(name, registry.adapter(src_dialect).body_limit)
+            body = _read(name, limit)
         except OSError as exc:
             print(f"gateway translate: cannot read {name}: {exc.strerror}", file=sys.stderr)
             status = max(status, 1)
             continue
-        envelope = make_envelope(dst_platform, datetime.now(UTC))
         try:
-            out = translate(registry, args.source, args.destination, args.record_type, body, envelope)
+            out = translator(body, fresh_envelope(sender, receiver))
         except Refusal as exc:
             problem = exc.to_problem(input=name)
             line = json.dumps(problem, ensure_ascii=False)
             print(line, file=sys.stderr)
-            if args.out_dir is not None:
-                (args.out_dir / f"{stem}.problem.json").write_text(line + "\n", encoding="utf-8")
+            if out_dir is not None:
+                stem = "stdin" if name == "-" else _stem(name)
+                Path(f"{out_dir}{stem}.problem.json").write_text(line + "\n", encoding="utf-8")
             status = 2
             continue
-        if args.out_dir is None:
+        if out_dir is None:
             sys.stdout.buffer.write(out)
             sys.stdout.buffer.flush()
         else:
-            (args.out_dir / f"{stem}{suffix}").write_bytes(out)
+            write_path(f"{out_dir}{'stdin' if name == '-' else _stem(name)}{suffix}", out)
     return status
 
 
