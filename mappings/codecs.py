@@ -20,7 +20,7 @@ from . import formats as fmt
 if TYPE_CHECKING:
     from .engine import MappingContext
 
-__all__ = ["build_codec"]
+__all__ = ["build_codec", "identity"]
 
 #: Formats whose wire value is the reference value: checked, never converted.
 _CHECKED_AS_IS: dict[str, Callable[[Any], Any]] = {
@@ -47,7 +47,7 @@ def build_codec(
     """The (decoder, encoder) pair of one field: its format, carried on this dialect's wire."""
     xml = settings.get("syntax") == "xml"
     max_len = ref_spec.get("max")
-    ident = _identity
+    ident = identity
 
     if kind in ("text", "label"):
         return fmt.text_checker(max_len if max_len is not None else 1 << 30), ident
@@ -87,7 +87,9 @@ def build_codec(
     raise ConfigError(source, key, f"unknown format {kind!r}", "see the list at the top of reference.toml")
 
 
-def _identity(value: Any) -> Any:
+def identity(value: Any) -> Any:
+    """The encoder (and check-only decoder result) of a value carried as it is; the compiled encoder writes it as
+    no call at all."""
     return value
 
 
@@ -102,7 +104,7 @@ def _region_codec(kind: str, wire: str | None, ctx: MappingContext) -> tuple[Cal
             raise fmt.Fail(C.UNKNOWN_REGION)
         return value
 
-    return decode, ((lambda v: v + "000000") if twelve else _identity)
+    return decode, ((lambda v: v + "000000") if twelve else identity)
 
 
 def _code_codec(
@@ -169,4 +171,4 @@ def _item_codec(ctx: MappingContext) -> tuple[Callable[..., Any], Callable[[Any]
 
     # Encoding needs the destination column, which depends on the record (the anhui site rule): see
     # ``RecordMapping.encode(item_codes=...)``.
-    return decode, _identity
+    return decode, identity

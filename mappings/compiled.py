@@ -38,7 +38,9 @@ def _failed(where: str, fail: fmt.Fail) -> Refusal:
     return Refusal(fail.code, where, fmt.DETAIL.get(fail.code, ""))
 
 
-class _Source:
+class Source:
+    """Generated source lines and the names they use (``bind`` gives each value its own name)."""
+
     def __init__(self) -> None:
         self.lines: list[str] = []
         self.env: dict[str, Any] = {}
@@ -54,7 +56,7 @@ class _Source:
         self.lines.append("    " * indent + line)
 
 
-def _store(src: _Source, indent: int, target: str, ref: tuple[str, ...], value: str) -> None:
+def _store(src: Source, indent: int, target: str, ref: tuple[str, ...], value: str) -> None:
     if len(ref) == 1:
         src.add(indent, f"{target}[{ref[0]!r}] = {value}")
     else:
@@ -67,7 +69,7 @@ def _store(src: _Source, indent: int, target: str, ref: tuple[str, ...], value: 
         src.add(indent, f"{node}[{ref[-1]!r}] = {value}")
 
 
-def _field(src: _Source, indent: int, f: FieldMapping, tree: str, out: str, where: str) -> None:
+def _field(src: Source, indent: int, f: FieldMapping, tree: str, out: str, where: str) -> None:
     """One field's checks (README §10 step 8), as ``engine._decode_field`` runs them."""
     dec = src.bind(f.decode, "d")
     if f.key is not None:
@@ -103,7 +105,7 @@ def _field(src: _Source, indent: int, f: FieldMapping, tree: str, out: str, wher
         _store(src, indent + 1, out, f.ref, "val")
 
 
-def _list(src: _Source, indent: int, f: FieldMapping, mapping: RecordMapping) -> None:
+def _list(src: Source, indent: int, f: FieldMapping, mapping: RecordMapping) -> None:
     """A list field: presence and type at its turn, then its entries one by one (``RecordMapping._decode_list``)."""
     fm = src.bind(f, "f")
     src.add(indent, f"raw = _get(tree, {fm}.path, {mapping.xml})")
@@ -141,7 +143,7 @@ def _list(src: _Source, indent: int, f: FieldMapping, mapping: RecordMapping) ->
 
 def compile_decoder(mapping: RecordMapping, get: Callable[..., Any], markers: dict[str, Any]) -> Callable[[Any], Any]:
     """The mapping's ``decode_values`` as one generated function ``decode(tree) -> dict``."""
-    src = _Source()
+    src = Source()
     src.env.update(markers)
     src.env.update(
         _get=get,
