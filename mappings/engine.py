@@ -267,8 +267,8 @@ class RecordMapping:
 
     def _decode_list(self, f: FieldMapping, raw: Any, out: dict[str, Any]) -> None:
         if raw is ABSENT:
-            if f.required:
-                raise Refusal(C.MISSING_FIELD, f.where, "required list is absent")
+            if f.required:  # the detail the compiled decoder, which runs, has always given
+                raise Refusal(C.MISSING_FIELD, f.where, "required field is absent or empty")
             return
         if type(raw) is not list:
             raise Refusal(C.BAD_FORMAT, f.where, "a list is required")
