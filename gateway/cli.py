@@ -17,9 +17,10 @@ import time
 from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
+from typing import Any, NoReturn
 
 from gateway.config import Config, load_config
-from gateway.errors import ConfigError, Refusal
+from gateway.errors import ConfigError, GatewayError, Refusal
 from gateway.ports import Listen, first_busy
 from gateway.translate import Translator, envelope_parties, fresh_envelope, read_input, read_path, write_path
 
@@ -47,11 +48,78 @@ def _port(text: str) -> int:
     return value
 
 
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="gateway", description="Tongban Gateway (通办网关)")
+def _top(
+    parser_class: type[argparse.ArgumentParser] = argparse.ArgumentParser,
+) -> tuple[argparse.ArgumentParser, argparse._SubParsersAction[argparse.ArgumentParser], argparse.ArgumentParser]:
+    """The ``gateway`` parser without its commands, the action they are added to, and the parent giving each its
+    ``--config``."""
+    parser = parser_class(prog="gateway", description="Tongban Gateway (通办网关)")
     parser.add_argument("--config", help=CONFIG_HELP)
-    common = _common()
-    sub = parser.add_subparsers(dest="command", required=True)
+    return parser, parser.add_subparsers(dest="command", required=True, parser_class=parser_class), _common()
+
+
+def _translate_parser(
+    sub: argparse._SubParsersAction[argparse.ArgumentParser], common: argparse.ArgumentParser
+) -> None:
+    tr = sub.add_parser("translate", help="translate messages between dialects (checks a mapping)", parents=[common])
+    tr.add_argument("--from", dest="source", required=True, help="source dialect or platform id")
+    tr.add_argument("--to", dest="destination", required=True, help="destination dialect or platform id")
+    tr.add_argument("--type", dest="record_type", required=True, choices=RECORD_TYPES)
+    tr.add_argument("files", nargs="+", help="input files, or - for standard input")
+    tr.add_argument("--out-dir", type=Path, help="write DIR/<stem>.json|.xml per input (and <stem>.problem.json)")
+
+
+def _only_translate(argv: Sequence[str]) -> bool:
+    """True when ``argv`` is ``[--config FILE | --config=FILE]... translate ...``, which ``_parse`` gives to the
+    translate command's parser alone."""
+    at = 0
+    while at < len(argv):
+        word = argv[at]
+        if word == "translate":
+            return True
+        if word == "--config":
+            at += 2
+        elif word.startswith("--config="):
+            at += 1
+        else:
+            return False
+    return False
+
+
+class _NotAlone(GatewayError):
+    """The translate command's parser alone cannot answer (an error, help): the whole parser will."""
+
+
+class _Silent(argparse.ArgumentParser):
+    """A parser that prints nothing and, where argparse would exit, hands over to the whole parser."""
+
+    def _print_message(self, message: str, file: Any = None) -> None:
+        pass
+
+    def exit(self, status: int = 0, message: str | None = None) -> NoReturn:
+        raise _NotAlone
+
+    def error(self, message: str) -> NoReturn:
+        raise _NotAlone
+
+
+def _parse(argv: Sequence[str]) -> argparse.Namespace:
+    """The command line, parsed. ``gateway translate ...`` is parsed by the translate command's parser alone: the
+    other commands' ~20 parsers, with their gettext look-ups, were a third of a translate run's fixed cost (issue 15
+    item 5). It gives the same namespace; for usage, help and errors, whose text names every command, the whole
+    parser parses again and answers."""
+    if _only_translate(argv):
+        parser, sub, common = _top(_Silent)
+        _translate_parser(sub, common)
+        try:
+            return parser.parse_args(argv)
+        except _NotAlone:
+            pass
+    return _parser().parse_args(argv)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser, sub, common = _top()
 
     serve = sub.add_parser("serve", help="run the gateway server", parents=[common])
     serve.add_argument("--host", help="override server.host (e.g. 0.0.0.0 in a container)")
@@ -76,12 +144,7 @@ def _parser() -> argparse.ArgumentParser:
         help="override logging.level",
     )
 
-    tr = sub.add_parser("translate", help="translate messages between dialects (checks a mapping)", parents=[common])
-    tr.add_argument("--from", dest="source", required=True, help="source dialect or platform id")
-    tr.add_argument("--to", dest="destination", required=True, help="destination dialect or platform id")
-    tr.add_argument("--type", dest="record_type", required=True, choices=RECORD_TYPES)
-    tr.add_argument("files", nargs="+", help="input files, or - for standard input")
-    tr.add_argument("--out-dir", type=Path, help="write DIR/<stem>.json|.xml per input (and <stem>.problem.json)")
+    _translate_parser(sub, common)
 
     sim = sub.add_parser(
         "simulate", help="run platform simulators (real servers following each document)", parents=[common]
@@ -484,7 +547,7 @@ def _console(config: Config, args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    args = _parse(sys.argv[1:] if argv is None else list(argv))
     try:
         if args.command == "check-config":
             config = load_config(args.file or args.config)
