@@ -186,10 +186,26 @@ def _present(src: Source, indent: int, f: FieldMapping, flag: str) -> None:
     src.add(indent + 1, f"{flag} = True")
 
 
+def _list_raw(src: Source, indent: int, f: FieldMapping, fm: str, xml: bool) -> None:
+    """``raw = _get(tree, f.path, xml)`` for a list field, written out when the path is one key: ABSENT when
+    missing (an empty list in XML: no repeated element), ``null`` or ``""``."""
+    if f.key is None:
+        src.add(indent, f"raw = _get(tree, {fm}.path, {xml})")
+        return
+    src.add(indent, f"raw = tree.get({f.key!r}, ABSENT)")
+    if xml:
+        src.add(indent, "if raw is ABSENT:")
+        src.add(indent + 1, "raw = []")
+        src.add(indent, "elif raw is None or raw == '':")
+    else:
+        src.add(indent, "if raw is None or raw == '':")
+    src.add(indent + 1, "raw = ABSENT")
+
+
 def _list(src: Source, indent: int, f: FieldMapping, mapping: RecordMapping) -> None:
     """A list field: presence and type at its turn, then its entries one by one (``RecordMapping._decode_list``)."""
     fm = src.bind(f, "f")
-    src.add(indent, f"raw = _get(tree, {fm}.path, {mapping.xml})")
+    _list_raw(src, indent, f, fm, mapping.xml)
     src.add(indent, "if raw is ABSENT:")
     if f.required:
         src.add(indent + 1, f"raise _missing({fm}.where)")
@@ -245,7 +261,7 @@ def compile_decoder(mapping: RecordMapping, get: Callable[..., Any], markers: di
     for f in mapping.fields:  # step 7: entry counts before any field
         if f.is_list and f.max_entries is not None:
             fm = src.bind(f, "f")
-            src.add(1, f"raw = _get(tree, {fm}.path, {mapping.xml})")
+            _list_raw(src, 1, f, fm, mapping.xml)
             src.add(1, f"if type(raw) is list and len(raw) > {f.max_entries}:")
             src.add(2, f"raise Refusal(TOO_MANY, {fm}.where, 'more than {f.max_entries} entries')")
     for g in sorted({f.group for f in mapping.fields if f.group}):  # a group is present when any field of it is
