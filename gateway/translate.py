@@ -32,6 +32,7 @@ __all__ = [
     "read_path",
     "route",
     "translate",
+    "write_path",
 ]
 
 
