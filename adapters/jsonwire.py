@@ -70,8 +70,9 @@ def parse_json(body: bytes) -> dict[str, Any]:
         tree = _DECODER.decode(text)
     except (ValueError, RecursionError):
         raise Refusal(C.MALFORMED, None, "body is not well-formed JSON") from None
-    # Python's json joins escaped surrogate pairs and lets a lone half through: that is MALFORMED here.
-    if _SURROGATE_ESCAPE(text) and _has_lone_surrogate(tree):
+    # Python's json joins escaped surrogate pairs and lets a lone half through: that is MALFORMED here. (The
+    # substring test first: most bodies have no escape at all, and it costs a seventh of the search.)
+    if "\\u" in text and _SURROGATE_ESCAPE(text) and _has_lone_surrogate(tree):
         raise Refusal(C.MALFORMED, None, "lone surrogate escape")
     if type(tree) is not dict:
         raise Refusal(C.MALFORMED, None, "a JSON object is required")

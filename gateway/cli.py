@@ -11,17 +11,18 @@ from __future__ import annotations
 import argparse
 import errno
 import json
+import os
 import sys
 import time
 from collections.abc import Sequence
 from dataclasses import replace
-from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any, NoReturn
 
 from gateway.config import Config, load_config
-from gateway.errors import ConfigError, Refusal
+from gateway.errors import ConfigError, GatewayError, Refusal
 from gateway.ports import Listen, first_busy
-from gateway.translate import make_envelope, read_input, translate
+from gateway.translate import Translator, envelope_parties, fresh_envelope, read_input, read_path, write_path
 
 __all__ = ["main"]
 
@@ -47,11 +48,78 @@ def _port(text: str) -> int:
     return value
 
 
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="gateway", description="Tongban Gateway (通办网关)")
+def _top(
+    parser_class: type[argparse.ArgumentParser] = argparse.ArgumentParser,
+) -> tuple[argparse.ArgumentParser, argparse._SubParsersAction[argparse.ArgumentParser], argparse.ArgumentParser]:
+    """The ``gateway`` parser without its commands, the action they are added to, and the parent giving each its
+    ``--config``."""
+    parser = parser_class(prog="gateway", description="Tongban Gateway (通办网关)")
     parser.add_argument("--config", help=CONFIG_HELP)
-    common = _common()
-    sub = parser.add_subparsers(dest="command", required=True)
+    return parser, parser.add_subparsers(dest="command", required=True, parser_class=parser_class), _common()
+
+
+def _translate_parser(
+    sub: argparse._SubParsersAction[argparse.ArgumentParser], common: argparse.ArgumentParser
+) -> None:
+    tr = sub.add_parser("translate", help="translate messages between dialects (checks a mapping)", parents=[common])
+    tr.add_argument("--from", dest="source", required=True, help="source dialect or platform id")
+    tr.add_argument("--to", dest="destination", required=True, help="destination dialect or platform id")
+    tr.add_argument("--type", dest="record_type", required=True, choices=RECORD_TYPES)
+    tr.add_argument("files", nargs="+", help="input files, or - for standard input")
+    tr.add_argument("--out-dir", type=Path, help="write DIR/<stem>.json|.xml per input (and <stem>.problem.json)")
+
+
+def _only_translate(argv: Sequence[str]) -> bool:
+    """True when ``argv`` is ``[--config FILE | --config=FILE]... translate ...``, which ``_parse`` gives to the
+    translate command's parser alone."""
+    at = 0
+    while at < len(argv):
+        word = argv[at]
+        if word == "translate":
+            return True
+        if word == "--config":
+            at += 2
+        elif word.startswith("--config="):
+            at += 1
+        else:
+            return False
+    return False
+
+
+class _NotAlone(GatewayError):
+    """The translate command's parser alone cannot answer (an error, help): the whole parser will."""
+
+
+class _Silent(argparse.ArgumentParser):
+    """A parser that prints nothing and, where argparse would exit, hands over to the whole parser."""
+
+    def _print_message(self, message: str, file: Any = None) -> None:
+        pass
+
+    def exit(self, status: int = 0, message: str | None = None) -> NoReturn:
+        raise _NotAlone
+
+    def error(self, message: str) -> NoReturn:
+        raise _NotAlone
+
+
+def _parse(argv: Sequence[str]) -> argparse.Namespace:
+    """The command line, parsed. ``gateway translate ...`` is parsed by the translate command's parser alone: the
+    other commands' ~20 parsers, with their gettext look-ups, were a third of a translate run's fixed cost (issue 15
+    item 5). It gives the same namespace; for usage, help and errors, whose text names every command, the whole
+    parser parses again and answers."""
+    if _only_translate(argv):
+        parser, sub, common = _top(_Silent)
+        _translate_parser(sub, common)
+        try:
+            return parser.parse_args(argv)
+        except _NotAlone:
+            pass
+    return _parser().parse_args(argv)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser, sub, common = _top()
 
     serve = sub.add_parser("serve", help="run the gateway server", parents=[common])
     serve.add_argument("--host", help="override server.host (e.g. 0.0.0.0 in a container)")
@@ -76,12 +144,7 @@ def _parser() -> argparse.ArgumentParser:
         help="override logging.level",
     )
 
-    tr = sub.add_parser("translate", help="translate messages between dialects (checks a mapping)", parents=[common])
-    tr.add_argument("--from", dest="source", required=True, help="source dialect or platform id")
-    tr.add_argument("--to", dest="destination", required=True, help="destination dialect or platform id")
-    tr.add_argument("--type", dest="record_type", required=True, choices=RECORD_TYPES)
-    tr.add_argument("files", nargs="+", help="input files, or - for standard input")
-    tr.add_argument("--out-dir", type=Path, help="write DIR/<stem>.json|.xml per input (and <stem>.problem.json)")
+    _translate_parser(sub, common)
 
     sim = sub.add_parser(
         "simulate", help="run platform simulators (real servers following each document)", parents=[common]
@@ -179,11 +242,26 @@ def _read(name: str, limit: int) -> bytes:
     """The input, read no further than one byte past the source dialect's body limit (``read_input``)."""
     if name == "-":
         return read_input(sys.stdin.buffer, limit)
-    with Path(name).open("rb") as fh:
-        return read_input(fh, limit)
+    return read_path(name, limit)
+
+
+def _stem(name: str) -> str:
+    """``Path(name).stem``, without making a path object per input file (the common case: a last component that is
+    a name; anything else, such as a trailing ``/`` or a ``.``, is left to pathlib)."""
+    last = name.rpartition("/")[2]
+    if last in ("", ".", ".."):
+        return Path(name).stem
+    dot = last.rfind(".")
+    return last[:dot] if 0 < dot < len(last) - 1 else last
 
 
 def _translate(config: Config, args: argparse.Namespace) -> int:
+    """``gateway translate``: each input translated and written (or its problem printed) before the next is read.
+
+    Per file this does only what the file needs: the route, the source's limit, the envelope's parties and the output
+    folder are settled once (issue 15 item 5: over many files the command's own overheads weighed as much as the
+    translation).
+    """
     registry = config.registry
     dst_dialect, dst_platform = registry.resolve(args.destination)
     src_dialect, _ = registry.resolve(args.source)
@@ -191,33 +269,37 @@ def _translate(config: Config, args: argparse.Namespace) -> int:
     if args.out_dir is None and len(args.files) > 1:
         print("gateway translate: several inputs need --out-dir", file=sys.stderr)
         return 1
+    translator = Translator(registry, args.source, args.destination, args.record_type)
+    out_dir = None
     if args.out_dir is not None:
         args.out_dir.mkdir(parents=True, exist_ok=True)
+        out_dir = os.path.join(args.out_dir, "")  # the folder with its separator: each output is out_dir + a name
+    limit = registry.adapter(src_dialect).body_limit
+    sender, receiver = envelope_parties(dst_platform)
     status = 0
     for name in args.files:
-        stem = "stdin" if name == "-" else Path(name).stem
         try:
-            body = _read(name, registry.adapter(src_dialect).body_limit)
+            body = _read(name, limit)
         except OSError as exc:
             print(f"gateway translate: cannot read {name}: {exc.strerror}", file=sys.stderr)
             status = max(status, 1)
             continue
-        envelope = make_envelope(dst_platform, datetime.now(UTC))
         try:
-            out = translate(registry, args.source, args.destination, args.record_type, body, envelope)
+            out = translator(body, fresh_envelope(sender, receiver))
         except Refusal as exc:
             problem = exc.to_problem(input=name)
             line = json.dumps(problem, ensure_ascii=False)
             print(line, file=sys.stderr)
-            if args.out_dir is not None:
-                (args.out_dir / f"{stem}.problem.json").write_text(line + "\n", encoding="utf-8")
+            if out_dir is not None:
+                stem = "stdin" if name == "-" else _stem(name)
+                Path(f"{out_dir}{stem}.problem.json").write_text(line + "\n", encoding="utf-8")
             status = 2
             continue
-        if args.out_dir is None:
+        if out_dir is None:
             sys.stdout.buffer.write(out)
             sys.stdout.buffer.flush()
         else:
-            (args.out_dir / f"{stem}{suffix}").write_bytes(out)
+            write_path(f"{out_dir}{'stdin' if name == '-' else _stem(name)}{suffix}", out)
     return status
 
 
@@ -465,7 +547,7 @@ def _console(config: Config, args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    args = _parse(sys.argv[1:] if argv is None else list(argv))
     try:
         if args.command == "check-config":
             config = load_config(args.file or args.config)

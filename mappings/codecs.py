@@ -20,7 +20,7 @@ from . import formats as fmt
 if TYPE_CHECKING:
     from .engine import MappingContext
 
-__all__ = ["build_codec"]
+__all__ = ["CodeCheck", "IntCheck", "build_codec", "identity"]
 
 #: Formats whose wire value is the reference value: checked, never converted.
 _CHECKED_AS_IS: dict[str, Callable[[Any], Any]] = {
@@ -47,7 +47,7 @@ def build_codec(
     """The (decoder, encoder) pair of one field: its format, carried on this dialect's wire."""
     xml = settings.get("syntax") == "xml"
     max_len = ref_spec.get("max")
-    ident = _identity
+    ident = identity
 
     if kind in ("text", "label"):
         return fmt.text_checker(max_len if max_len is not None else 1 << 30), ident
@@ -56,18 +56,7 @@ def build_codec(
     if kind in ("region", "area"):
         return _region_codec(kind, row.get("wire"), ctx)
     if kind in ("int", "level"):
-        to_int = fmt.text_int if xml else fmt.json_int
-        minimum = ref_spec.get("min", 0)
-
-        def dec_int(raw: Any) -> int:
-            value = to_int(raw)
-            if kind == "level" and not 1 <= value <= 6:
-                raise fmt.Fail(C.UNKNOWN_CODE)  # README §5: the item level is a coded value
-            if value < minimum:
-                raise fmt.Fail(C.BAD_FORMAT)
-            return value
-
-        return dec_int, (str if xml else ident)
+        return IntCheck(xml, kind == "level", ref_spec.get("min", 0)), (str if xml else ident)
     if kind == "bool":
         wire = row.get("wire", settings.get("bool", "truefalse" if xml else "json"))
         dec_b, enc_b = fmt.BOOL_WIRES[wire]
@@ -87,7 +76,9 @@ def build_codec(
     raise ConfigError(source, key, f"unknown format {kind!r}", "see the list at the top of reference.toml")
 
 
-def _identity(value: Any) -> Any:
+def identity(value: Any) -> Any:
+    """The encoder (and check-only decoder result) of a value carried as it is; the compiled encoder writes it as
+    no call at all."""
     return value
 
 
@@ -102,7 +93,7 @@ def _region_codec(kind: str, wire: str | None, ctx: MappingContext) -> tuple[Cal
             raise fmt.Fail(C.UNKNOWN_REGION)
         return value
 
-    return decode, ((lambda v: v + "000000") if twelve else _identity)
+    return decode, ((lambda v: v + "000000") if twelve else identity)
 
 
 def _code_codec(
@@ -117,26 +108,48 @@ def _code_codec(
     if row.get("json") == "number":
         by_int = {int(k): v for k, v in to_ref.items()}
         wire_int = {k: int(v) for k, v in to_wire.items()}
+        return CodeCheck(by_int, number=True), wire_int.__getitem__
+    return CodeCheck(to_ref, number=False), to_wire.__getitem__
 
-        def dec_num(raw: Any) -> str:
-            if type(raw) is not int:
-                raise fmt.Fail(C.BAD_FORMAT)
-            ref = by_int.get(raw)
-            if ref is None:
-                raise fmt.Fail(C.UNKNOWN_CODE)
-            return ref
 
-        return dec_num, wire_int.__getitem__
+class IntCheck:
+    """A whole number (a JSON integer, or 1-9 digits of XML text), a level 1-6 (else ``UNKNOWN_CODE``, README §5:
+    the item level is a coded value), at least ``minimum``. A class, as ``formats.TextCheck``, so that the compiled
+    decoder writes it inline."""
 
-    def dec_str(raw: Any) -> str:
-        if type(raw) is not str or fmt.bad_text(raw):
+    __slots__ = ("level", "minimum", "xml")
+
+    def __init__(self, xml: bool, level: bool, minimum: int) -> None:
+        self.xml = xml
+        self.level = level
+        self.minimum = minimum
+
+    def __call__(self, raw: Any) -> int:
+        value = fmt.text_int(raw) if self.xml else fmt.json_int(raw)
+        if self.level and not 1 <= value <= 6:
+            raise fmt.Fail(C.UNKNOWN_CODE)
+        if value < self.minimum:
             raise fmt.Fail(C.BAD_FORMAT)
-        ref = to_ref.get(raw)
+        return value
+
+
+class CodeCheck:
+    """A code of the dialect's column of a code list → its reference value: text XML 1.0 allows, or a JSON integer
+    where the dialect sends the code as a number (``BAD_FORMAT``), then in the list (``UNKNOWN_CODE``)."""
+
+    __slots__ = ("number", "to_ref")
+
+    def __init__(self, to_ref: Mapping[Any, str], *, number: bool) -> None:
+        self.to_ref = to_ref
+        self.number = number
+
+    def __call__(self, raw: Any) -> str:
+        if (type(raw) is not int) if self.number else (type(raw) is not str or fmt.bad_text(raw)):
+            raise fmt.Fail(C.BAD_FORMAT)
+        ref = self.to_ref.get(raw)
         if ref is None:
             raise fmt.Fail(C.UNKNOWN_CODE)
         return ref
-
-    return dec_str, to_wire.__getitem__
 
 
 def _id_number_codec(id_type_ref: tuple[str, ...], max_len: int | None) -> Callable[..., Any]:
@@ -169,4 +182,4 @@ def _item_codec(ctx: MappingContext) -> tuple[Callable[..., Any], Callable[[Any]
 
     # Encoding needs the destination column, which depends on the record (the anhui site rule): see
     # ``RecordMapping.encode(item_codes=...)``.
-    return decode, _identity
+    return decode, identity

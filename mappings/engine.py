@@ -26,7 +26,9 @@ from gateway.errors import RejectionCode as C
 from gateway.model.records import MAPPED_TYPES, builder
 
 from . import formats as fmt
+from .codecs import identity
 from .compiled import compile_decoder
+from .compiled_encoder import Encoder, compile_encoder
 from .tables import Tables
 
 __all__ = ["ABSENT", "COMPLEX", "FieldMapping", "MappingContext", "RecordMapping"]
@@ -221,6 +223,7 @@ class RecordMapping:
         # generated on first decode: Python's compile() of a decoder costs ~7 ms, and an adapter holds a mapping per
         # record type, of which ``gateway translate`` decodes one (issue 15 item 5)
         self._compiled: Callable[[Any], Any] | None = None
+        self._encoder: Encoder | None = None  # likewise, on first encode
 
     # --- decoding -------------------------------------------------------------------------------------------------
     def decode_values(self, tree: Any) -> dict[str, Any]:
@@ -264,8 +267,8 @@ class RecordMapping:
 
     def _decode_list(self, f: FieldMapping, raw: Any, out: dict[str, Any]) -> None:
         if raw is ABSENT:
-            if f.required:
-                raise Refusal(C.MISSING_FIELD, f.where, "required list is absent")
+            if f.required:  # the detail the compiled decoder, which runs, has always given
+                raise Refusal(C.MISSING_FIELD, f.where, "required field is absent or empty")
             return
         if type(raw) is not list:
             raise Refusal(C.BAD_FORMAT, f.where, "a list is required")
@@ -320,7 +323,16 @@ class RecordMapping:
         ``item_codes`` maps 基本编码 → the destination platform's local code (README §6); an item the destination
         does not offer raises ``Refusal(UNKNOWN_ITEM)`` at this mapping's item path (the caller re-places it at
         the source message's item field, §10 step 10).
+
+        Runs the generated form of ``interpret_encode`` (``mappings/compiled_encoder.py``), made on first use.
         """
+        encoder = self._encoder
+        if encoder is None:  # two threads may both compile it: the same function, and either is kept
+            encoder = self._encoder = compile_encoder(self, identity)
+        return encoder(record, item_codes)
+
+    def interpret_encode(self, record: Any, item_codes: Mapping[str, str] | None = None) -> dict[str, Any]:
+        """The reference semantics of ``encode``, field by field (kept for the differential tests)."""
         tree: dict[str, Any] = {}
         for f in self.fields:
             if f.is_list:

@@ -53,44 +53,69 @@ def check_text(value: Any, max_len: int | None) -> str:
     return value
 
 
-def text_checker(max_len: int) -> Callable[[Any], str]:
-    """``check_text`` with its maximum bound in (one call less on the hot path)."""
-    search = bad_text
+class TextCheck:
+    """Text XML 1.0 allows (``BAD_FORMAT``), then at most ``max_len`` characters (``FIELD_TOO_LONG``).
 
-    def check(value: Any) -> str:
-        if type(value) is not str or search(value):
+    The checkers are small classes rather than closures so that the compiled decoder (``mappings/compiled.py``)
+    can read what they check and write the check inline; called, they are the reference it is compared with.
+    """
+
+    __slots__ = ("max_len",)
+
+    def __init__(self, max_len: int) -> None:
+        self.max_len = max_len
+
+    def __call__(self, value: Any) -> str:
+        if type(value) is not str or bad_text(value):
             raise Fail(C.BAD_FORMAT)
-        if len(value) > max_len:
+        if len(value) > self.max_len:
             raise Fail(C.FIELD_TOO_LONG)
         return value
 
-    return check
+
+def text_checker(max_len: int) -> TextCheck:
+    """``check_text`` with its maximum bound in."""
+    return TextCheck(max_len)
 
 
-def charset_checker(pattern: str, min_len: int, max_len: int | None) -> Callable[[Any], str]:
+class CharsetCheck:
     """Characters from a set and a minimum (``BAD_FORMAT``), then the maximum (``FIELD_TOO_LONG``)."""
-    allowed = re.compile(pattern).fullmatch
 
-    def check(value: Any) -> str:
-        if type(value) is not str or len(value) < min_len or not allowed(value):
+    __slots__ = ("match", "max_len", "min_len")
+
+    def __init__(self, pattern: str, min_len: int, max_len: int | None) -> None:
+        self.match = re.compile(pattern).fullmatch
+        self.min_len = min_len
+        self.max_len = max_len
+
+    def __call__(self, value: Any) -> str:
+        if type(value) is not str or len(value) < self.min_len or not self.match(value):
             raise Fail(C.BAD_FORMAT)
-        if max_len is not None and len(value) > max_len:
+        if self.max_len is not None and len(value) > self.max_len:
             raise Fail(C.FIELD_TOO_LONG)
         return value
 
-    return check
+
+def charset_checker(pattern: str, min_len: int, max_len: int | None) -> CharsetCheck:
+    return CharsetCheck(pattern, min_len, max_len)
 
 
-def fixed_checker(pattern: str) -> Callable[[Any], str]:
+class FixedCheck:
     """A fixed-length format: anything else, whatever its length, is ``BAD_FORMAT`` (README §5)."""
-    match = re.compile(pattern).fullmatch
 
-    def check(value: Any) -> str:
-        if type(value) is not str or not match(value):
+    __slots__ = ("match",)
+
+    def __init__(self, pattern: str) -> None:
+        self.match = re.compile(pattern).fullmatch
+
+    def __call__(self, value: Any) -> str:
+        if type(value) is not str or not self.match(value):
             raise Fail(C.BAD_FORMAT)
         return value
 
-    return check
+
+def fixed_checker(pattern: str) -> FixedCheck:
+    return FixedCheck(pattern)
 
 
 #: what a failed check says (never the value: it may be personal data)
@@ -106,7 +131,7 @@ DETAIL = {
 }
 
 # --- integers ---------------------------------------------------------------------------------------------------
-_XML_INT = re.compile(r"[0-9]{1,9}").fullmatch
+XML_INT = re.compile(r"[0-9]{1,9}").fullmatch
 
 
 def json_int(value: Any) -> int:
@@ -118,7 +143,7 @@ def json_int(value: Any) -> int:
 
 def text_int(value: Any) -> int:
     """XML: 1-9 decimal digits."""
-    if type(value) is not str or not _XML_INT(value):
+    if type(value) is not str or not XML_INT(value):
         raise Fail(C.BAD_FORMAT)
     return int(value)
 

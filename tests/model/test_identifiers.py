@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 from gateway.errors import RejectionCode as C
 from gateway.model.identifiers import (
     USCC_ALPHABET,
+    _real_date,
     check_id_number,
     check_licence_id,
     check_type_code,
@@ -112,3 +113,64 @@ def test_every_computed_uscc_check_character_validates(body: str) -> None:
 def test_every_computed_id_check_character_validates(area: str, birth: date, seq: str) -> None:
     first17 = area + birth.strftime("%Y%m%d") + seq
     assert check_id_number("RESIDENT_ID", first17 + gb11643_check_char(first17)) is None
+
+
+# The check characters are computed in one C call each (a base-13 and a base-34 reading of the digits); these are
+# the standards' weighted sums written out, which they must equal for every input.
+ID_WEIGHTS = [2 ** (18 - i) % 11 for i in range(1, 18)]  # ISO 7064 MOD 11-2
+USCC_WEIGHTS = [3 ** (i - 1) % 31 for i in range(1, 18)]  # GB 32100 §4.2
+
+
+def _textbook_gb11643(first17: str) -> str:
+    return "10X98765432"[sum(int(d) * w for d, w in zip(first17, ID_WEIGHTS, strict=True)) % 11]
+
+
+def _textbook_gb32100(first17: str) -> str:
+    total = sum(USCC_ALPHABET.index(c) * w for c, w in zip(first17, USCC_WEIGHTS, strict=True))
+    return USCC_ALPHABET[(31 - total % 31) % 31]
+
+
+@given(st.text(alphabet="0123456789", min_size=17, max_size=17))
+def test_the_id_check_character_is_the_weighted_sum(first17: str) -> None:
+    assert gb11643_check_char(first17) == _textbook_gb11643(first17)
+
+
+@given(uscc_bodies)
+def test_the_uscc_check_character_is_the_weighted_sum(body: str) -> None:
+    assert gb32100_check_char(body) == _textbook_gb32100(body)
+
+
+@pytest.mark.parametrize("char", list(USCC_ALPHABET))
+def test_every_uscc_character_counts_at_its_value(char: str) -> None:
+    for at in (0, 8, 16):
+        body = "0" * at + char + "0" * (16 - at)
+        assert gb32100_check_char(body) == _textbook_gb32100(body)
+
+
+@pytest.mark.parametrize("text", ["1234567890123456", "123456789012345678", "12345678901234A67", "１" * 17])
+def test_a_check_character_over_anything_but_17_digits_is_an_error(text: str) -> None:
+    with pytest.raises(ValueError, match="17"):
+        gb11643_check_char(text)
+
+
+@pytest.mark.parametrize("text", ["9134040MBCD6699", "91340403MBCD66994U", "91340403MBCD6699I", "9134040３MBCD66994"])
+def test_a_uscc_check_character_outside_the_alphabet_is_an_error(text: str) -> None:
+    with pytest.raises(ValueError, match="17"):
+        gb32100_check_char(text)
+
+
+def test_the_birth_date_is_checked_as_the_calendar_has_it() -> None:
+    """``_real_date`` reads the eight digits in one C call; it agrees with building the date from its parts."""
+
+    def by_parts(text: str) -> bool:
+        try:
+            date(int(text[:4]), int(text[4:6]), int(text[6:8]))
+        except ValueError:
+            return False
+        return True
+
+    for year in (0, 1, 1899, 1900, 2000, 2023, 2024, 2100, 9999):
+        for month in range(100):
+            for day in range(100):
+                text = f"{year:04d}{month:02d}{day:02d}"
+                assert _real_date(text) is by_parts(text), text
