@@ -198,18 +198,21 @@ def _check_profile(root: Any) -> Any:
     return sig
 
 
+@functools.lru_cache(maxsize=_KEYS_KEPT)
+def _certificate(text: str) -> x509.Certificate:
+    """The certificate an ``X509Certificate`` value holds; remembered, since a partner signs with one certificate for
+    months (the chain, validity and usage are checked at every verify all the same, by the trust store)."""
+    try:
+        return x509.load_der_x509_certificate(base64.b64decode(text, validate=True))
+    except (binascii.Error, ValueError) as exc:
+        raise _refuse("malformed_certificate", "X509Certificate is not a Base64 DER certificate") from exc
+
+
 def _certificates(sig: Any) -> list[x509.Certificate]:
     nodes = sig.findall(f"{_ds('KeyInfo')}/{_ds('X509Data')}/{_ds('X509Certificate')}")
     if not nodes:
         raise _refuse("missing_certificate", "KeyInfo/X509Data/X509Certificate is missing")
-    certs = []
-    for node in nodes:
-        text = "".join((node.text or "").split())
-        try:
-            certs.append(x509.load_der_x509_certificate(base64.b64decode(text, validate=True)))
-        except (binascii.Error, ValueError) as exc:
-            raise _refuse("malformed_certificate", "X509Certificate is not a Base64 DER certificate") from exc
-    return certs
+    return [_certificate("".join((node.text or "").split())) for node in nodes]
 
 
 def verify_enveloped(root: Any, trust: TrustStore, *, now: float | dt.datetime) -> x509.Certificate:
