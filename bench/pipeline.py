@@ -80,6 +80,7 @@ def bench_config(work: Path, store_url: str, gateway_port: int, sim_port_base: i
     data["dev"]["credentials"] = str(work / "dev")
     data["admin"]["token_file"] = str(work / "dev" / "admin-token")
     data["server"]["port"] = gateway_port
+    data["server"]["tls_port"] = free_port()  # not the default 8443: another run (or a gateway) may hold it
     order = list(data["platforms"])
     for pid in order:  # `gateway simulate` puts platform i at port_base + i
         tls = pid in ("g60", "yrd-map")

@@ -1,13 +1,17 @@
-"""Random identifiers (request ids, trace ids, receipt numbers, outbox ids) from the OS, read ahead in blocks.
+"""Random identifiers (request ids, trace ids, receipt numbers, outbox ids) and the at-rest GCM nonces, from the OS,
+read ahead in blocks.
 
 Why a read-ahead pool: an accepted submission needs five to seven random ids, and each ``os.urandom`` call is a
 system call that releases and retakes the GIL. With the store's writer threads waiting for the GIL, every such
 release can hand it over and make the event loop wait to get it back; profiled under intake load, the id reads
 were several per cent of the event loop's time. Reading 4 KiB at once makes that one call per ~100 requests.
 
-The bytes are the operating system's CSPRNG output, unchanged: ids stay unguessable. A forked child starts with an
-empty pool (``os.register_at_fork``), so parent and child never hand out the same bytes. Keys and nonces of
-ciphers and signatures do NOT come from here: ``signing`` asks the OS (or OpenSSL) directly.
+The bytes are the operating system's CSPRNG output, unchanged: ids stay unguessable. Every byte is handed out once
+(under a lock, so threads never share bytes), and a forked child starts with an empty pool
+(``os.register_at_fork``), so parent and child never hand out the same bytes either. That makes the pool fit for
+the 96-bit random nonces of the at-rest SM4-GCM / AES-GCM encryption (:mod:`gateway.msglog.atrest`: a fresh random
+nonce per encryption, three per g60 delivery). Keys, and the nonces and randomness of signatures, do NOT come from
+here: ``signing`` asks the OS (or OpenSSL) directly.
 """
 
 from __future__ import annotations

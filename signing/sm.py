@@ -28,6 +28,7 @@ from signing.secret import Secret
 
 __all__ = [
     "SM2_DEFAULT_USER_ID",
+    "Sm4Gcm",
     "hmac_sm3",
     "hmac_sm3_hex",
     "sm2_generate",
@@ -132,31 +133,56 @@ def sm2_verify_b64(public: Any, signature_b64: str, data: bytes) -> None:
     sm2_verify(public, b64decode_strict(signature_b64, "SM2 signature"), data)
 
 
+class Sm4Gcm:
+    """SM4-GCM under one key (128-bit key, 96-bit nonce, 128-bit tag), its cipher algorithm made once.
+
+    Why an object: the message log and the sealed outbox encrypt several times per message under one data key, and
+    making the algorithm object (and checking the key) at every call was a measurable part of each. The key stays
+    inside ``cryptography``'s object; nothing here shows it.
+    """
+
+    __slots__ = ("_algorithm",)
+
+    def __init__(self, key: Secret | bytes) -> None:
+        raw = key.reveal() if isinstance(key, Secret) else key
+        if len(raw) != 16:
+            raise KeyInvalid("sm4_key_size", "SM4 key must be 16 bytes")
+        self._algorithm = algorithms.SM4(raw)
+
+    def __repr__(self) -> str:
+        return "Sm4Gcm(…)"
+
+    def encrypt(self, plaintext: bytes, aad: bytes = b"", nonce: bytes | None = None) -> bytes:
+        """``nonce(12) || ciphertext || tag(16)``; a fresh random nonce from the OS unless the caller gives one.
+
+        A caller that gives the nonce must give a fresh unique one for every call under this key (GCM's rule).
+        """
+        iv = os.urandom(_GCM_NONCE) if nonce is None else nonce
+        if len(iv) != _GCM_NONCE:
+            raise KeyInvalid("gcm_nonce_size", "GCM nonce must be 12 bytes")
+        enc = Cipher(self._algorithm, modes.GCM(iv)).encryptor()
+        enc.authenticate_additional_data(aad)
+        body = enc.update(plaintext) + enc.finalize()
+        return iv + body + enc.tag
+
+    def decrypt(self, blob: bytes, aad: bytes = b"") -> bytes:
+        """Inverse of :meth:`encrypt`; :class:`SignatureInvalid` when the tag does not authenticate."""
+        if len(blob) < _GCM_NONCE + _GCM_TAG:
+            raise SignatureInvalid("ciphertext_truncated", "SM4-GCM blob too short")
+        iv, body, tag = blob[:_GCM_NONCE], blob[_GCM_NONCE:-_GCM_TAG], blob[-_GCM_TAG:]
+        dec = Cipher(self._algorithm, modes.GCM(iv, tag)).decryptor()
+        dec.authenticate_additional_data(aad)
+        try:
+            return dec.update(body) + dec.finalize()
+        except InvalidTag as exc:
+            raise SignatureInvalid("bad_tag", "SM4-GCM authentication failed") from exc
+
+
 def sm4_gcm_encrypt(key: Secret | bytes, plaintext: bytes, aad: bytes = b"", nonce: bytes | None = None) -> bytes:
     """SM4-GCM: returns ``nonce(12) || ciphertext || tag(16)``. A fresh random nonce unless one is given."""
-    raw = key.reveal() if isinstance(key, Secret) else key
-    if len(raw) != 16:
-        raise KeyInvalid("sm4_key_size", "SM4 key must be 16 bytes")
-    iv = os.urandom(_GCM_NONCE) if nonce is None else nonce
-    if len(iv) != _GCM_NONCE:
-        raise KeyInvalid("gcm_nonce_size", "GCM nonce must be 12 bytes")
-    enc = Cipher(algorithms.SM4(raw), modes.GCM(iv)).encryptor()
-    enc.authenticate_additional_data(aad)
-    body = enc.update(plaintext) + enc.finalize()
-    return iv + body + enc.tag
+    return Sm4Gcm(key).encrypt(plaintext, aad, nonce)
 
 
 def sm4_gcm_decrypt(key: Secret | bytes, blob: bytes, aad: bytes = b"") -> bytes:
     """Inverse of :func:`sm4_gcm_encrypt`; :class:`SignatureInvalid` when the tag does not authenticate."""
-    raw = key.reveal() if isinstance(key, Secret) else key
-    if len(raw) != 16:
-        raise KeyInvalid("sm4_key_size", "SM4 key must be 16 bytes")
-    if len(blob) < _GCM_NONCE + _GCM_TAG:
-        raise SignatureInvalid("ciphertext_truncated", "SM4-GCM blob too short")
-    iv, body, tag = blob[:_GCM_NONCE], blob[_GCM_NONCE:-_GCM_TAG], blob[-_GCM_TAG:]
-    dec = Cipher(algorithms.SM4(raw), modes.GCM(iv, tag)).decryptor()
-    dec.authenticate_additional_data(aad)
-    try:
-        return dec.update(body) + dec.finalize()
-    except InvalidTag as exc:
-        raise SignatureInvalid("bad_tag", "SM4-GCM authentication failed") from exc
+    return Sm4Gcm(key).decrypt(blob, aad)

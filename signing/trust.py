@@ -17,6 +17,7 @@ the memory). Trust decisions here never depended on anything else: no revocation
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
@@ -58,10 +59,12 @@ def days_left(cert: x509.Certificate, now: float | dt.datetime) -> float:
     return (cert.not_valid_after_utc - as_datetime(now)).total_seconds() / 86400.0
 
 
+@functools.lru_cache(maxsize=256)
 def subject_serial_number(cert: x509.Certificate) -> str | None:
     """The subject ``serialNumber`` attribute (OID 2.5.4.5), e.g. a member code; ``None`` when absent.
 
-    Not the certificate's serial number. More than one such attribute is refused (ambiguous identity).
+    Not the certificate's serial number. More than one such attribute is refused (ambiguous identity). Remembered
+    per certificate: every g60 message asks it of its signer, and reading the subject parses it anew each time.
     """
     attrs = cert.subject.get_attributes_for_oid(NameOID.SERIAL_NUMBER)
     if not attrs:

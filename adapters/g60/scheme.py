@@ -36,7 +36,7 @@ from gateway.model.timefmt import BEIJING
 from signing.errors import SigningError
 from signing.sm import sm2_sign_b64
 from signing.trust import TrustStore, subject_serial_number
-from signing.xmldsig import sign_enveloped, verify_enveloped
+from signing.xmldsig import sign_enveloped, sign_in_place, verify_enveloped
 
 from ..xmlwire import parse_xml
 from .codec import DECLARATION, NS, Receipt, parse_envelope
@@ -127,13 +127,14 @@ def sign_rendered(body: bytes, signer: Signer) -> bytes:
 
     The adapter's own output (it starts with the exact declaration the adapter writes) is known to be well formed
     and DTD-free, so it is only decoded (GB 18030-2005, §2) and parsed, without the envelope checks an incoming
-    message gets; anything else takes the full checks of ``parse_envelope``.
+    message gets; anything else takes the full checks of ``parse_envelope``. The parsed tree is this call's own, so
+    it is signed where it stands (no copy): the same bytes as ``sign_message`` on that tree.
     """
     if body.startswith(DECLARATION):
         root = parse_xml(body[len(DECLARATION) :].decode("gb18030"))
     else:
         _, root = parse_envelope(body)
-    return sign_message(root, signer)
+    return to_bytes(sign_in_place(root, signer.key, signer.cert, signer.intermediates))
 
 
 def read_message(body: bytes) -> tuple[dict[str, str], Any]:

@@ -23,7 +23,7 @@ from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any, Final
 
-from .api import GENESIS_HASH, Entry, NewEntry, Seal, to_micros
+from .api import Entry, NewEntry, Seal, to_micros
 from .atrest import AtRestKeys, aad_for
 
 __all__ = [
@@ -42,11 +42,14 @@ __all__ = [
 
 FORMAT_VERSION: Final = 1
 _HEX64: Final = re.compile(r"[0-9a-f]{64}")
+#: ``json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=True)``, the encoder made once: dumps
+#: builds a new encoder at every call that passes options, a third of a small entry's canonical form
+_CANONICAL: Final = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=True)
 
 
 def canonical_json(value: Any) -> bytes:
     """The one byte form of a JSON value used for hashing, signing and export files."""
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=True).encode("ascii")
+    return _CANONICAL.encode(value).encode("ascii")
 
 
 def evidence_json(evidence: Mapping[str, str]) -> str:
@@ -95,8 +98,12 @@ def canonical_entry(entry: Entry, seq: int | None = None) -> bytes:
 
 def entry_hash(entry: Entry, seq: int | None = None) -> str:
     """``SHA-256(prev_hash || canonical(entry))`` as hex, from the entry's stored ``prev_hash``."""
-    digest = hashlib.sha256(_raw_hash(entry.prev_hash))
-    digest.update(canonical_entry(entry, seq))
+    return _chained_hash(entry.prev_hash, canonical_entry(entry, seq))
+
+
+def _chained_hash(prev_hash: str, canonical: bytes) -> str:
+    digest = hashlib.sha256(_raw_hash(prev_hash))
+    digest.update(canonical)
     return digest.hexdigest()
 
 
@@ -131,9 +138,13 @@ def new_entry_fields(new: NewEntry, keys: AtRestKeys) -> Entry:
 
 
 def sealed_entry(fields: Entry, seq: int, prev_hash: str) -> Entry:
-    """The entry placed at ``seq`` after ``prev_hash``, with its ``entry_hash`` computed."""
-    placed = replace(fields, seq=seq, prev_hash=prev_hash, entry_hash=GENESIS_HASH)
-    return replace(placed, entry_hash=entry_hash(placed))
+    """The entry placed at ``seq`` after ``prev_hash``, with its ``entry_hash`` computed.
+
+    The hash is :func:`entry_hash` of the placed entry, computed before the entry is made (the canonical form holds
+    ``seq`` and not the hashes), so the entry is built once.
+    """
+    placed_hash = _chained_hash(prev_hash, canonical_entry(fields, seq))
+    return replace(fields, seq=seq, prev_hash=prev_hash, entry_hash=placed_hash)
 
 
 def seal_payload(

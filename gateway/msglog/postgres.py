@@ -20,7 +20,7 @@ from gateway.store._pg_pool import PooledBackend, PoolOptions, open_migrated_poo
 
 from . import _rows, _sql
 from ._base import BaseMessageLog, LogSettings
-from ._batcher import GroupCommitter
+from ._batcher import LINGER, GroupCommitter
 from ._rows import Head
 from .api import Anchor, Entry, PurgeResult, Seal
 from .migrations import MSGLOG_SCHEMA
@@ -43,7 +43,7 @@ class PostgresMessageLog(BaseMessageLog, PooledBackend):
         self.schema = schema
         #: Migration versions this open applied (empty when the schema was already current).
         self.migrated = migrated
-        self._committer: GroupCommitter[Entry, Entry] = GroupCommitter(self._flush, batch_max=batch_max)
+        self._committer: GroupCommitter[Entry, Entry] = GroupCommitter(self._flush, batch_max=batch_max, linger=LINGER)
 
     def __repr__(self) -> str:
         return f"PostgresMessageLog(schema={self.schema!r})"

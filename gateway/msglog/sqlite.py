@@ -25,7 +25,7 @@ from gateway.store._sqlite_worker import SQLiteOptions, SQLiteWorker, open_worke
 
 from . import _rows, _sql
 from ._base import BaseMessageLog, LogSettings
-from ._batcher import GroupCommitter
+from ._batcher import LINGER, GroupCommitter
 from ._rows import Head
 from .api import Anchor, Entry, PurgeResult, Seal
 from .migrations import MSGLOG_SCHEMA
@@ -47,7 +47,7 @@ class SQLiteMessageLog(BaseMessageLog):
     def __init__(self, worker: SQLiteWorker, path: str, migrated: tuple[int, ...], settings: LogSettings) -> None:
         super().__init__(settings)
         self._worker = worker
-        self._committer: GroupCommitter[Entry, Entry] = GroupCommitter(self._flush)
+        self._committer: GroupCommitter[Entry, Entry] = GroupCommitter(self._flush, linger=LINGER)
         self.path = path
         #: Migration versions this open applied (empty when the schema was already current).
         self.migrated = migrated

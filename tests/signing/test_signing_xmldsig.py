@@ -17,7 +17,7 @@ from signxml.signer import XMLSigner
 from signing.devpki import generate_p256, issue_xml_signing
 from signing.errors import CertificateInvalid, KeyInvalid, SignatureInvalid
 from signing.trust import TrustStore, subject_serial_number
-from signing.xmldsig import DS_NS, sign_enveloped, verify_enveloped
+from signing.xmldsig import DS_NS, sign_enveloped, sign_in_place, verify_enveloped
 
 G60 = "urn:yrd:g60:ywtb:1.0"
 DOC = f"""<?xml version="1.0" encoding="GB18030"?>
@@ -203,3 +203,64 @@ def test_malformed_signature_parts_are_signature_invalid_not_a_crash(pki: Pki, t
     signed = _parse(_wire(sign_enveloped(_parse(DOC), pki.signer.key, pki.signer.cert)))
     with pytest.raises(SignatureInvalid):
         verify_enveloped(mutate(signed), trust, now=NOW)
+
+
+def _signed_the_session_4_way(root: etree._Element, pki: Pki, intermediates: tuple[object, ...] = ()) -> bytes:
+    """The signature as ``sign_enveloped`` made it before issue 15 session 5 (a copy of the tree, the skeleton built
+    one ``SubElement`` at a time, each certificate encoded at each signature), written out here as the reference."""
+    import xmlsec
+    from cryptography.hazmat.primitives import serialization
+
+    signed = copy.deepcopy(root)
+    ds = f"{{{DS_NS}}}"
+    sig = etree.SubElement(signed, ds + "Signature", nsmap={"ds": DS_NS})
+    si = etree.SubElement(sig, ds + "SignedInfo")
+    etree.SubElement(si, ds + "CanonicalizationMethod", Algorithm="http://www.w3.org/2001/10/xml-exc-c14n#")
+    etree.SubElement(si, ds + "SignatureMethod", Algorithm="http://www.w3.org/2001/04/xmldsig-more#rsa-sha256")
+    ref = etree.SubElement(si, ds + "Reference", URI="")
+    transforms = etree.SubElement(ref, ds + "Transforms")
+    etree.SubElement(transforms, ds + "Transform", Algorithm="http://www.w3.org/2000/09/xmldsig#enveloped-signature")
+    etree.SubElement(transforms, ds + "Transform", Algorithm="http://www.w3.org/2001/10/xml-exc-c14n#")
+    etree.SubElement(ref, ds + "DigestMethod", Algorithm="http://www.w3.org/2001/04/xmlenc#sha256")
+    etree.SubElement(ref, ds + "DigestValue")
+    etree.SubElement(sig, ds + "SignatureValue")
+    pem = pki.signer.key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+    context = xmlsec.SignatureContext()
+    context.key = xmlsec.Key.from_memory(pem, xmlsec.constants.KeyDataFormatPem)
+    context.sign(sig)
+    x509_data = etree.SubElement(etree.SubElement(sig, ds + "KeyInfo"), ds + "X509Data")
+    for each in (pki.signer.cert, *intermediates):
+        der = each.public_bytes(Encoding.DER)  # type: ignore[attr-defined]
+        etree.SubElement(x509_data, ds + "X509Certificate").text = base64.b64encode(der).decode("ascii")
+    return _wire(signed)
+
+
+def test_signed_bytes_are_those_of_the_session_4_signer(pki: Pki, trust: TrustStore) -> None:
+    """The copied skeleton, the in-place signature and the remembered certificate text change no byte on the wire
+    (RSA PKCS#1 v1.5 is deterministic: the same key and document give the same signature)."""
+    for doc in (DOC, _wire(_parse(DOC.replace(b"  <Header>", b"  <Header>\r\n\t")))):
+        expected = _signed_the_session_4_way(_parse(doc), pki)
+        assert _wire(sign_enveloped(_parse(doc), pki.signer.key, pki.signer.cert)) == expected
+        assert _wire(sign_in_place(_parse(doc), pki.signer.key, pki.signer.cert)) == expected
+        assert _wire(sign_in_place(_parse(doc), pki.signer.key, pki.signer.cert)) == expected  # the cached texts
+    with_chain = _signed_the_session_4_way(_parse(DOC), pki, (pki.intermediate.cert,))
+    assert _wire(sign_enveloped(_parse(DOC), pki.signer.key, pki.signer.cert, (pki.intermediate.cert,))) == with_chain
+
+
+def test_sign_enveloped_leaves_its_input_alone_and_sign_in_place_signs_it(pki: Pki, trust: TrustStore) -> None:
+    root = _parse(DOC)
+    before = _wire(root)
+    sign_enveloped(root, pki.signer.key, pki.signer.cert)
+    assert _wire(root) == before
+    assert sign_in_place(root, pki.signer.key, pki.signer.cert) is root
+    assert verify_enveloped(_parse(_wire(root)), trust, now=NOW) == pki.signer.cert
+
+
+def test_a_refused_key_leaves_the_tree_unsigned(pki: Pki) -> None:
+    root = _parse(DOC)
+    before = _wire(root)
+    with pytest.raises(KeyInvalid):
+        sign_in_place(root, generate_p256(), pki.signer.cert)  # type: ignore[arg-type]
+    assert _wire(root) == before

@@ -716,6 +716,19 @@ def test_sign_and_verify_cost(creds: dict[str, Any], registry: Any, case_sc001: 
     assert sign_s < 0.5 and verify_s < 0.5
 
 
+def test_sign_rendered_writes_the_bytes_of_sign_message(creds: dict[str, Any], registry: Any, case_sc001: Any) -> None:
+    """Signing the parsed rendering where it stands (issue 15 session 5) gives the bytes signing a copy gave: the
+    same message, declaration, GB18030 text and signature (RSA PKCS#1 v1.5 is deterministic)."""
+    gw = load_link(creds["g60"][0], creds["folder"])
+    env = Envelope(str(uuid.uuid4()), dt.datetime.now(BEIJING), "r", "TONGBAN", "G60")
+    odd = replace(case_sc001, project_name=case_sc001.project_name + ' 𠀐 a&b <c> "q"\r\n\td', remark="x\ry")
+    for record in (case_sc001, odd):
+        rendered = registry.adapter("g60").encode("case", record, env)
+        _, root = read_message(rendered)
+        assert sign_rendered(rendered, gw.signer) == sign_message(root, gw.signer)
+        assert sign_rendered(rendered, gw.signer) == sign_rendered(rendered, gw.signer)
+
+
 # --- the other direction: the hub calls the gateway's endpoint --------------------------------------------------
 async def test_hub_submits_status_to_the_gateway_endpoint(hub: Peer, registry: Any, status_ss002: Any) -> None:
     """Both roles use one Link type: the gateway side serves, the platform side calls (g60 as the sender)."""
