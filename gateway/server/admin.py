@@ -13,10 +13,12 @@ constant time and never logged.
 
 from __future__ import annotations
 
+import contextlib
 import hmac
 import os
 import secrets
 from collections.abc import Awaitable, Callable, Mapping
+from pathlib import Path
 
 from aiohttp import web
 
@@ -49,11 +51,27 @@ def ensure_admin_token(config: Config, environ: Mapping[str, str] | None = None)
     if path is None:
         return None
     if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w", encoding="ascii") as fh:
-            fh.write(secrets.token_urlsafe(32))
+        _create_whole(path, secrets.token_urlsafe(32))
     return Secret(path.read_text(encoding="ascii").strip())
+
+
+def _create_whole(path: Path, token: str) -> None:
+    """Create ``path`` holding ``token``, or leave the one another process made first.
+
+    Why through a private file and a hard link: ``serve --workers`` starts its workers on a fresh folder at the same
+    moment; with the file created in place, one worker could read it while another had created it but not yet
+    written it (an empty token, the worker dead at start), or fail its own exclusive create. A link appears whole.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    private = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
+    fd = os.open(private, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        with os.fdopen(fd, "w", encoding="ascii") as fh:
+            fh.write(token)
+        with contextlib.suppress(FileExistsError):  # another worker's token is the one
+            os.link(private, path)
+    finally:
+        private.unlink()
 
 
 MAX_PAGE = 1000  # summaries per page; a larger limit is served as this many

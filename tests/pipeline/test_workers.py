@@ -10,6 +10,7 @@ workers (``SO_REUSEPORT``)."""
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
 import os
 import re
@@ -258,3 +259,25 @@ async def test_a_sighup_while_the_workers_start_is_a_reload_not_a_death(dev_fold
     finally:
         await gateway.stop()
     assert "exited on its own" not in gateway.log and "Traceback" not in gateway.log, gateway.log
+
+
+def test_workers_creating_the_admin_token_at_once_all_read_the_same_whole_token(tmp_path: Path) -> None:
+    """``serve --workers`` on a fresh folder: every worker creates the admin token file at the same moment. Each must
+    read one whole token, the same for all (a worker once read the file another had created but not yet written)."""
+    for round_ in range(20):
+        folder = tmp_path / f"var{round_}"
+        with concurrent.futures.ProcessPoolExecutor(4) as pool:
+            tokens = list(pool.map(_admin_token_in, [folder] * 8))
+        assert len(set(tokens)) == 1 and len(tokens[0]) >= 32, tokens
+        assert [p.name for p in folder.iterdir()] == ["admin-token"]  # no private file left behind
+
+
+def _admin_token_in(folder: Path) -> str:
+    """The admin token a gateway with the default configuration and its token file in ``folder`` reads."""
+    from gateway.config import load_config
+    from gateway.server.admin import ensure_admin_token
+
+    config = replace(load_config(), admin_token_file=folder / "admin-token", admin_token_env=None)
+    token = ensure_admin_token(config)
+    assert token is not None
+    return token.reveal()
