@@ -218,14 +218,15 @@ def dialect_names() -> list[str]:
     return [d.name for d in all_dialects()]
 
 
-_headers: tuple[tuple[Dialect, ...], frozenset[str]] = ((), frozenset())
+_headers: tuple[tuple[Dialect, ...], tuple[str, ...]] = ((), ())
 
 
-def evidence_headers() -> frozenset[str]:
-    """Every registered dialect's evidence headers (the message log keeps these from any exchange); computed again
-    only when the registry has changed (``all_dialects`` hands back the same tuple until then)."""
+def evidence_headers() -> tuple[str, ...]:
+    """Every registered dialect's evidence headers, sorted (the message log keeps these from any exchange, in this
+    order); computed again only when the registry has changed (``all_dialects`` hands back the same tuple until
+    then), not for every entry logged."""
     global _headers  # noqa: PLW0603 (a cache of the registry above, replaced whole)
     dialects = all_dialects()
     if _headers[0] is not dialects:
-        _headers = (dialects, frozenset(h for d in dialects for h in d.evidence_headers))
+        _headers = (dialects, tuple(sorted({h for d in dialects for h in d.evidence_headers})))
     return _headers[1]

@@ -22,7 +22,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from adapters.wire import Exchange, HttpRequest, HttpResponse
-from gateway.dialects import Dialect, all_dialects, evidence_headers
+from gateway.dialects import evidence_headers
 from gateway.msglog.api import MessageLog, NewEntry
 from gateway.transport import Transport
 from gateway.wire.base import InboundCall, InboundHandler, InboundResult
@@ -30,23 +30,10 @@ from gateway.wire.base import InboundCall, InboundHandler, InboundResult
 __all__ = ["Exchange", "RecordingHandler", "RecordingTransport"]
 
 
-#: (the registered dialects, their evidence header names in sorted order), computed again only when the registered
-#: dialects change: the names were rebuilt and sorted for every message logged, twice per delivery
-_names: tuple[tuple[Dialect, ...], tuple[str, ...]] = ((), ())
-
-
-def _evidence_names() -> tuple[str, ...]:
-    global _names  # noqa: PLW0603 (a memo of the registry's state, not state of its own)
-    dialects = all_dialects()
-    if dialects != _names[0]:
-        _names = (dialects, tuple(sorted(evidence_headers())))
-    return _names[1]
-
-
 def _evidence(headers: Mapping[str, str]) -> dict[str, str]:
     """The headers any registered dialect declares as evidence (``Dialect.evidence_headers``), in sorted order."""
     lowered = {k.lower(): v for k, v in headers.items()}
-    return {name: lowered[name] for name in _evidence_names() if name in lowered}
+    return {name: lowered[name] for name in evidence_headers() if name in lowered}
 
 
 #: an outbound request sent without a description (a test transport, a tool): logged, but named by nobody

@@ -65,7 +65,9 @@ class Source:
         self.lines.append("    " * indent + line)
 
 
-def _store(src: Source, indent: int, target: str, ref: tuple[str, ...], value: str) -> None:
+def emit_store(src: Source, indent: int, target: str, ref: tuple[str, ...], value: str) -> None:
+    """Write ``value`` at path ``ref`` of ``target``, its containers made on first use, in the order the fields
+    come (``engine._put``): shared by the generated decoders and encoders."""
     if len(ref) == 1:
         src.add(indent, f"{target}[{ref[0]!r}] = {value}")
     else:
@@ -172,7 +174,7 @@ def _field(
         src.add(indent + 1, f"raise _wrong({where})")
     _check(src, indent, f, out, where, xml)
     if f.role == "value" and f.ref:
-        _store(src, indent, out, f.ref, "val")
+        emit_store(src, indent, out, f.ref, "val")
 
 
 def _present(src: Source, indent: int, f: FieldMapping, flag: str) -> None:
@@ -234,7 +236,7 @@ def _list(src: Source, indent: int, f: FieldMapping, mapping: RecordMapping) -> 
             where = f"{fm}.where_at(i, {sep}, {src.bind(sub, 's')})"
             _field(src, indent + 2, sub, "entry", "eo", where, mapping.xml)
         src.add(indent + 2, "entries.append(eo)")
-    _store(src, indent + 1, "out", f.ref, "entries")
+    emit_store(src, indent + 1, "out", f.ref, "entries")
 
 
 def compile_decoder(mapping: RecordMapping, get: Callable[..., Any], markers: dict[str, Any]) -> Callable[[Any], Any]:

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 from gateway.errors import Refusal
 from gateway.errors import RejectionCode as C
 
-from .compiled import Source
+from .compiled import Source, emit_store
 
 if TYPE_CHECKING:
     from .engine import FieldMapping, RecordMapping
@@ -53,17 +53,6 @@ def _encoded(src: Source, encode: Callable[[Any], Any], value: str, identity: Ca
     return f"{src.bind(encode, 'e')}({value})"
 
 
-def _put(src: Source, indent: int, tree: str, path: tuple[str, ...], value: str) -> None:
-    """``engine._put(tree, path, value)``: containers made on first use, in the order the fields come."""
-    node = tree
-    for seg in path[:-1]:
-        src.add(indent, f"_n = {node}.get({seg!r})")
-        src.add(indent, "if _n is None:")
-        src.add(indent + 1, f"_n = {node}[{seg!r}] = {{}}")
-        node = "_n"
-    src.add(indent, f"{node}[{path[-1]!r}] = {value}")
-
-
 def _scalar(src: Source, f: FieldMapping, identity: Callable[[Any], Any]) -> None:
     """One field as ``RecordMapping.interpret_encode`` writes it: absent (None) is left out, derived fields are
     the ``str`` of their parts joined, an item code is looked up in the destination's codes."""
@@ -93,7 +82,7 @@ def _scalar(src: Source, f: FieldMapping, identity: Callable[[Any], Any]) -> Non
     if f.key is not None:
         src.add(indent, f"tree[{f.key!r}] = w")
     else:
-        _put(src, indent, "tree", f.path, "w")
+        emit_store(src, indent, "tree", f.path, "w")
 
 
 def _entry(src: Source, indent: int, subs: list[FieldMapping], identity: Callable[[Any], Any]) -> None:
@@ -112,7 +101,7 @@ def _entry(src: Source, indent: int, subs: list[FieldMapping], identity: Callabl
         elif sub.path == ("*value",):
             src.add(indent + 1, f"entry[pair_key] = {wire}")
         else:
-            _put(src, indent + 1, "entry", sub.path, wire)
+            emit_store(src, indent + 1, "entry", sub.path, wire)
     src.add(indent, "entries.append(entry)")
 
 
@@ -127,7 +116,7 @@ def _list(src: Source, f: FieldMapping, identity: Callable[[Any], Any]) -> None:
         src.add(2, "entries = []")
         src.add(2, "for item in values:")
         _entry(src, 3, f.entry_fields, identity)
-    _put(src, 2, "tree", f.path, "entries")
+    emit_store(src, 2, "tree", f.path, "entries")
 
 
 def compile_encoder(mapping: RecordMapping, identity: Callable[[Any], Any]) -> Encoder:
