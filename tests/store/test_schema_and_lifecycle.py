@@ -8,6 +8,7 @@ import sqlite3
 import threading
 import uuid
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 import pytest
@@ -23,7 +24,7 @@ from gateway.store import (
     StoreUnavailable,
     open_store,
 )
-from gateway.store._sqlite_worker import _switch_to_wal
+from gateway.store._sqlite_worker import CACHE_KIB, _switch_to_wal, open_worker
 from gateway.store.migrations import MIGRATIONS, STORE_SCHEMA, latest_version, plan
 
 
@@ -211,3 +212,22 @@ def test_switching_to_wal_gives_up_after_the_busy_timeout(tmp_path: Path) -> Non
         conn.close()
         holder.execute("ROLLBACK")
         holder.close()
+
+
+@pytest.mark.parametrize("history", [STORE_SCHEMA, MSGLOG_SCHEMA], ids=["store", "message log"])
+async def test_sqlite_connections_are_durable_wal_with_a_bounded_page_cache(tmp_path: Path, history: Any) -> None:
+    """Every file the gateway writes: WAL, fsync at each commit (nothing accepted is lost), and a page cache large
+    enough for a backlog of sealed rows (the default 2 MiB re-read pages from the file at every delivery) yet
+    bounded (KiB, as SQLite's negative cache_size means)."""
+    worker, _ = await open_worker(tmp_path / "file.db", history, {})
+    try:
+        pragmas = await worker.run(
+            "pragmas",
+            lambda conn: tuple(
+                conn.execute(f"PRAGMA {p}").fetchone()[0] for p in ("journal_mode", "synchronous", "cache_size")
+            ),
+        )
+    finally:
+        await worker.stop()
+    assert pragmas == ("wal", 2, -CACHE_KIB)  # synchronous 2 = FULL
+    assert 8 * 1024 <= CACHE_KIB <= 64 * 1024
