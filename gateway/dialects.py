@@ -181,9 +181,18 @@ def register_packages(
         _packages[package] = declared.name
 
 
+_builtins_registered = False  # set once adapters.registry's packages are in; checked on every registry read
+
+
 def _builtins() -> None:
+    """Register the built-in dialect packages on first use. Checked by one flag afterwards: the message log reads
+    the registry for every entry, and the import statement below alone is a few microseconds each time."""
+    global _builtins_registered  # noqa: PLW0603 (set once, never unset)
+    if _builtins_registered:
+        return
     if not _packages.keys() >= set(_builtin_packages()):
         register_packages(_builtin_packages(), "adapters.registry", "PACKAGES")
+    _builtins_registered = True
 
 
 def _builtin_packages() -> tuple[str, ...]:
