@@ -416,12 +416,20 @@ async def run_store(name: str, store_url: str, work: Path, args: argparse.Namesp
         bare.pid, closed_loop(f"127.0.0.1:{b_port}", b_payloads[warm : warm + n], args.concurrency)
     )
     await stop(bare)
+    floor = await floor_intake(config_file, work, requests, warm, n, gw_port, args.concurrency, log)
     mandatory = await asyncio.to_thread(
         mandatory_intake, config, requests[0], baseline["cpu_us"], args.concurrency, work
     )
 
     backlog = await outbox_left(store_url)
-    figures = {"store": name, "intake": peak, "half_load": half, "baseline": baseline, "mandatory": mandatory}
+    figures = {
+        "store": name,
+        "intake": peak,
+        "half_load": half,
+        "baseline": baseline,
+        "floor": floor,
+        "mandatory": mandatory,
+    }
     if args.intake_only:
         await stop(gateway, signal.SIGINT if profile else signal.SIGTERM)
         figures["workers"] = await workers_intake(name, work, args, base, 2)
@@ -465,6 +473,35 @@ async def run_store(name: str, store_url: str, work: Path, args: argparse.Namesp
         "drain_baseline": {"rate": bare["rate"], "cpu_us": bare["cpu_us"]},
         "drain_mandatory": drain_mandatory,
     }
+
+
+async def floor_intake(
+    config_file: Path,
+    work: Path,
+    requests: list[HttpRequest],
+    warm: int,
+    n: int,
+    gw_port: int,
+    concurrency: int,
+    log: Path,
+) -> dict[str, float]:
+    """The same closed loop on the same signed requests against ``bench/intake_floor.py``: a handler doing the
+    mandatory work alone (verify, decode, seal, one row through the gateway's SQLite writer thread, sign)."""
+    port = free_port()
+    floor = await spawn(
+        str(Path(__file__).with_name("intake_floor.py")),
+        str(port),
+        str(config_file),
+        str(work / f"floor-{uuid.uuid4().hex[:8]}.db"),
+        log=log,
+    )
+    try:
+        await wait_port(port, floor, "the intake floor server")
+        payloads = [raw_bytes(replace(r, url=r.url.replace(f":{gw_port}/", f":{port}/")))[1] for r in requests]
+        await closed_loop(f"127.0.0.1:{port}", payloads[:warm], concurrency)
+        return await measured(floor.pid, closed_loop(f"127.0.0.1:{port}", payloads[warm : warm + n], concurrency))
+    finally:
+        await stop(floor)
 
 
 async def fresh_store_url(name: str, work: Path) -> str:
@@ -618,6 +655,12 @@ def report(result: dict[str, Any]) -> None:
     print(
         f"  gateway threads: event loop {i['loop_cpu_us']:.0f} us/request, "
         f"others (store and log writers) {i['cpu_us'] - i['loop_cpu_us']:.0f} us/request"
+    )
+    f = result["floor"]
+    print(
+        f"  floor: {f['cpu_us']:.0f} us CPU/request, ratio {f['cpu_us'] / m['total']:.2f} (the mandatory work alone in"
+        f" one aiohttp handler with a SQLite writer thread, bench/intake_floor.py; {f['rps']:.0f} req/s,"
+        f" event loop {f['loop_cpu_us']:.0f} us)  errors {f['errors']}"
     )
     wk = result.get("workers")
     if wk is not None:
