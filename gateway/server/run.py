@@ -12,6 +12,7 @@ already committed). On SIGHUP the configuration file is read again and what may 
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import resource
 import signal
@@ -103,6 +104,18 @@ async def start_sites(
     return runner, urls
 
 
+def settle_heap() -> None:
+    """Put what start-up built out of the cyclic collector's reach (``gc.freeze``), once the gateway listens.
+
+    Why: the modules, the configuration, compiled mappings, keys and certificates live as long as the process, yet a
+    full (oldest generation) collection walks every one of them, and it runs on the event loop: measured under the
+    bench's half load, such a collection paused every request for 22-48 ms, which is the p99 of the whole run. After
+    the freeze a full collection walks only what requests made since. Garbage is collected first, so none is kept.
+    """
+    gc.collect()
+    gc.freeze()
+
+
 async def serve_until_stopped(
     app: web.Application,
     config: Config,
@@ -132,6 +145,7 @@ async def serve_until_stopped(
     )
     for url in urls:
         announce(f"======== Running on {url} ========")
+    settle_heap()
     try:
         await stop.wait()
     finally:
