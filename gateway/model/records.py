@@ -294,6 +294,8 @@ def builder(cls: type[T]) -> Callable[[dict[str, Any]], T]:
 
 
 _FIELD_NAMES: dict[type, tuple[str, ...]] = {}
+#: value types kept as they are (exact types: a subclass takes the general path below)
+_PLAIN: frozenset[type] = frozenset({str, int, float, bool, datetime, date})
 
 
 def _field_names(cls: type) -> tuple[str, ...]:
@@ -311,7 +313,9 @@ def to_ref(record: Any) -> dict[str, Any]:
         value = getattr(record, name)
         if value is None:
             continue
-        if isinstance(value, tuple):
+        if type(value) in _PLAIN:  # most fields: no tuple or dataclass test
+            out[name] = value
+        elif isinstance(value, tuple):
             out[name] = [v if isinstance(v, str) else to_ref(v) for v in value]
         elif hasattr(value, "__dataclass_fields__"):
             out[name] = to_ref(value)
