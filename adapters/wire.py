@@ -40,6 +40,8 @@ class HttpRequest:
 
     @property
     def query(self) -> dict[str, str]:
+        if "?" not in self.url:  # most calls (every POST of a record) have none: no URL to split
+            return {}
         return dict(parse_qsl(urlsplit(self.url).query, keep_blank_values=True))
 
     @property

@@ -21,7 +21,8 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import replace
+from dataclasses import fields
+from operator import attrgetter
 from pathlib import Path
 from typing import Final
 
@@ -49,6 +50,22 @@ log = logging.getLogger("gateway.store")
 MAGIC: Final = b"\x00TBSEAL1\x00"
 _PAYLOAD: Final = "outbox.payload"
 _RECEIPT: Final = "outbox.delivery_receipt"
+
+
+#: ``OutboundMessage``'s constructor arguments, in order: a sealed or opened copy is built positionally, without
+#: ``dataclasses.replace``'s walk over the fields on every call (one copy per outbox message in and out)
+_ARGS: Final = tuple(f.name for f in fields(OutboundMessage) if f.init)
+_ARG_VALUES: Final = attrgetter(*_ARGS)
+_PAYLOAD_AT: Final = _ARGS.index("payload")
+_RECEIPT_AT: Final = _ARGS.index("delivery_receipt")
+
+
+def _with_bytes(message: OutboundMessage, payload: bytes, receipt: bytes | None) -> OutboundMessage:
+    """``message`` with this payload and delivery receipt (``replace(message, payload=..., delivery_receipt=...)``)."""
+    values = list(_ARG_VALUES(message))
+    values[_PAYLOAD_AT] = payload
+    values[_RECEIPT_AT] = receipt
+    return OutboundMessage(*values)
 
 
 def _aad(purpose: str, message_id: str) -> bytes:
@@ -97,14 +114,14 @@ class SealedStore:
         return self._keys.decrypt(key_id, stored[start + size :], _aad(purpose, message_id))
 
     def _sealed(self, message: OutboundMessage) -> OutboundMessage:
-        return replace(message, payload=self.seal(message.payload, _PAYLOAD, message.id))
+        return _with_bytes(message, self.seal(message.payload, _PAYLOAD, message.id), message.delivery_receipt)
 
     def _opened(self, message: OutboundMessage) -> OutboundMessage:
         receipt = message.delivery_receipt
-        return replace(
+        return _with_bytes(
             message,
-            payload=self.open(message.payload, _PAYLOAD, message.id),
-            delivery_receipt=None if receipt is None else self.open(receipt, _RECEIPT, message.id),
+            self.open(message.payload, _PAYLOAD, message.id),
+            None if receipt is None else self.open(receipt, _RECEIPT, message.id),
         )
 
     # --- calls that carry payloads ----------------------------------------------------------

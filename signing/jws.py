@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import json
 from collections.abc import Collection, Mapping
+from functools import lru_cache
+from types import MappingProxyType
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
@@ -33,8 +35,10 @@ _ALLOWED_MEMBERS = frozenset({"alg", "kid", "b64", "crit", "typ", "cty"})
 _ECDSA_SHA256 = ec.ECDSA(hashes.SHA256())
 
 
+@lru_cache(maxsize=64)
 def protected_header(kid: str, alg: str = ALG_ES256) -> str:
-    """The Base64url protected header in the member order the interface documents print."""
+    """The Base64url protected header in the member order the interface documents print (made once per key: a
+    signer puts the same header on every message)."""
     header = {"alg": alg, "kid": kid, "b64": False, "crit": ["b64"]}
     return b64url_encode(json.dumps(header, separators=(",", ":"), ensure_ascii=False).encode("utf-8"))
 
@@ -56,7 +60,10 @@ def sign_detached(body: bytes, key: SigningKey) -> str:
     return f"{protected}..{b64url_encode(sig)}"
 
 
-def _parse_header(protected: str) -> dict[str, object]:
+@lru_cache(maxsize=256)
+def _parse_header(protected: str) -> Mapping[str, object]:
+    """The protected header's members, read-only. A partner sends the same header on every message, so a parse is
+    kept (bounded, and only a well-formed one: a malformed header raises each time it comes)."""
     raw = b64url_decode(protected, "JWS protected header")
     try:
         header = json.loads(raw)
@@ -67,7 +74,7 @@ def _parse_header(protected: str) -> dict[str, object]:
     unknown = set(header) - _ALLOWED_MEMBERS
     if unknown:
         raise SignatureInvalid("header_member_not_allowed", f"JWS header members {sorted(unknown)} refused")
-    return header
+    return MappingProxyType(header)
 
 
 def verify_detached(

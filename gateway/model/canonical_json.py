@@ -25,8 +25,12 @@ def _default(value: Any) -> str:
     raise TypeError(f"not JSON serialisable: {type(value).__name__}")
 
 
+#: made once: ``json.dumps`` with any option builds a new encoder (and its C scanner) on every call
+_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), default=_default)
+
+
 def dumps(record: Any) -> bytes:
-    return json.dumps(to_ref(record), ensure_ascii=False, separators=(",", ":"), default=_default).encode("utf-8")
+    return _ENCODER.encode(to_ref(record)).encode("utf-8")
 
 
 _CONVERTERS: dict[type, dict[str, Any]] = {}

@@ -293,17 +293,32 @@ def builder(cls: type[T]) -> Callable[[dict[str, Any]], T]:
     return build
 
 
+_FIELD_NAMES: dict[type, tuple[str, ...]] = {}
+#: value types kept as they are (exact types: a subclass takes the general path below)
+_PLAIN: frozenset[type] = frozenset({str, int, float, bool, datetime, date})
+
+
+def _field_names(cls: type) -> tuple[str, ...]:
+    """The dataclass's field names in order, looked up once per class (``fields`` builds a tuple on every call)."""
+    names = _FIELD_NAMES.get(cls)
+    if names is None:
+        names = _FIELD_NAMES[cls] = tuple(f.name for f in fields(cls))
+    return names
+
+
 def to_ref(record: Any) -> dict[str, Any]:
     """The record as a nested dict of reference values, absent optionals left out (for JSON and hashing)."""
     out: dict[str, Any] = {}
-    for f in fields(record):
-        value = getattr(record, f.name)
+    for name in _field_names(type(record)):
+        value = getattr(record, name)
         if value is None:
             continue
-        if isinstance(value, tuple):
-            out[f.name] = [v if isinstance(v, str) else to_ref(v) for v in value]
+        if type(value) in _PLAIN:  # most fields: no tuple or dataclass test
+            out[name] = value
+        elif isinstance(value, tuple):
+            out[name] = [v if isinstance(v, str) else to_ref(v) for v in value]
         elif hasattr(value, "__dataclass_fields__"):
-            out[f.name] = to_ref(value)
+            out[name] = to_ref(value)
         else:
-            out[f.name] = value
+            out[name] = value
     return out

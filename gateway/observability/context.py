@@ -10,14 +10,13 @@ from __future__ import annotations
 
 import contextvars
 import re
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import TypeGuard
+from typing import Generic, TypeGuard, TypeVar
 
 from gateway.randomness import random_hex
 
 __all__ = [
+    "Bound",
     "RequestContext",
     "bind_request",
     "current_request",
@@ -59,12 +58,31 @@ def current_request() -> RequestContext | None:
     return _CURRENT.get()
 
 
-@contextmanager
-def bind_request(request_id: str | None = None, traceparent: str | None = None) -> Iterator[RequestContext]:
+T = TypeVar("T")
+
+
+class Bound(Generic[T]):
+    """``var`` set to ``value`` for a ``with`` block, then restored (also on an exception); entering gives ``value``.
+
+    A class rather than ``@contextmanager``: a generator and its wrapper per use were ~0.8 us of CPU, and every
+    partner call binds two (its request context and its refusal slot).
+    """
+
+    __slots__ = ("_token", "_value", "_var")
+
+    def __init__(self, var: contextvars.ContextVar[T | None], value: T) -> None:
+        self._var = var
+        self._value = value
+
+    def __enter__(self) -> T:
+        self._token = self._var.set(self._value)
+        return self._value
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._var.reset(self._token)
+
+
+def bind_request(request_id: str | None = None, traceparent: str | None = None) -> Bound[RequestContext]:
     """Bind a request context for the ``with`` block (a fresh request id when none is given), then restore."""
     ctx = RequestContext(request_id if valid_request_id(request_id) else new_request_id(), traceparent)
-    token = _CURRENT.set(ctx)
-    try:
-        yield ctx
-    finally:
-        _CURRENT.reset(token)
+    return Bound(_CURRENT, ctx)

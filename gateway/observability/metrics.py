@@ -170,6 +170,9 @@ class GatewayMetrics:
             },
             on_reject=lambda label: self.label_rejections.labels(label=label).inc(),
         )
+        #: (platform, operation, outcome) → the request counter's and duration histogram's children; the keys are
+        #: cleaned label values, so the dict is bounded like the series themselves
+        self._request_children: dict[tuple[str, str, str], tuple[Counter, Histogram]] = {}
         self._define(registry)
         self._initialise(platforms, destinations, regions)
 
@@ -385,9 +388,18 @@ class GatewayMetrics:
     # --- requests ------------------------------------------------------------------------------------------------
     def observe_request(self, platform: str, operation: str, outcome: object, seconds: float) -> None:
         """One request answered: ``outcome`` is ``accepted``, a :class:`RejectionCode` or ``error``."""
-        p, op = self.labels.clean("platform", platform), self.labels.clean("operation", operation)
-        self.requests.labels(platform=p, operation=op, outcome=self.labels.clean("outcome", outcome)).inc()
-        self.request_seconds.labels(platform=p, operation=op).observe(max(seconds, 0.0))
+        guard = self.labels
+        key = (guard.clean("platform", platform), guard.clean("operation", operation), guard.clean("outcome", outcome))
+        children = self._request_children.get(key)
+        if children is None:  # once per label set: prometheus_client's ``labels`` validates and locks on every call
+            p, op, out = key
+            children = (
+                self.requests.labels(platform=p, operation=op, outcome=out),
+                self.request_seconds.labels(platform=p, operation=op),
+            )
+            self._request_children[key] = children
+        children[0].inc()
+        children[1].observe(max(seconds, 0.0))
 
     def count_refusal(self, platform: str, code: str) -> None:
         """One refusal answered to ``platform``; the stage follows from the code (:func:`.refusals.stage_of`)."""

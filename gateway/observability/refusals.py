@@ -15,11 +15,11 @@ to be passed around: :func:`stage_of`.
 from __future__ import annotations
 
 import contextvars
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from gateway.errors import Refusal, RejectionCode
+
+from .context import Bound
 
 __all__ = [
     "EDGE_CODES",
@@ -94,15 +94,9 @@ class RefusalSlot:
 _SLOT: contextvars.ContextVar[RefusalSlot | None] = contextvars.ContextVar("tongban_refusal_slot", default=None)
 
 
-@contextmanager
-def bind_refusal_slot() -> Iterator[RefusalSlot]:
+def bind_refusal_slot() -> Bound[RefusalSlot]:
     """Bind a fresh slot for the ``with`` block (the edge, around one partner call)."""
-    slot = RefusalSlot()
-    token = _SLOT.set(slot)
-    try:
-        yield slot
-    finally:
-        _SLOT.reset(token)
+    return Bound(_SLOT, RefusalSlot())
 
 
 def note_refusal(rejection: Refusal) -> None:

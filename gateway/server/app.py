@@ -58,7 +58,7 @@ from .edge import api_refusal_middleware, partner_edge_middleware
 from .endpoints import endpoint_routes, read_body
 from .handlers import PartnerHandler, consent_keys_of
 from .keys import CLOCK, CONFIG, METRICS, MSGLOG, SERVER_TLS, STORE, WORKER
-from .limits import TokenBucket, time_limit_middleware
+from .limits import OWN_TIME_LIMIT, TokenBucket, time_limit_middleware
 from .operations import (
     MeteredHandler,
     background,
@@ -372,6 +372,7 @@ def _mount_partners(
             metrics, pid, bucket, config.server.request_timeout, platform.dialect, mtls_only=declared.needs_mutual_tls
         )
         partner = web.Application(middlewares=[edge])  # the body is read by endpoints.read_body, under its limit
+        partner[OWN_TIME_LIMIT] = config.server.request_timeout  # the edge's: the app-wide limit adds no timer
         partner.add_routes(endpoint_routes(platform_endpoint(registry, platform, loaded[pid], now, replay, handler)))
         app.add_subapp(f"/partners/{pid}/", partner)
     return buckets

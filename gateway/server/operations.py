@@ -75,9 +75,9 @@ class MeteredHandler:
             elapsed = self.clock() - started
             self.metrics.observe_request(call.platform, call.operation, outcome, elapsed)
             note_handled()  # the edge counts only the calls refused before they reached this handler
-            if outcome == "accepted":
+            if outcome == "accepted" and log.isEnabledFor(logging.DEBUG):
                 # refusals are logged once, at the partner edge (gateway/server/edge.py); an accepted call is a
-                # DEBUG line with no part of the record in it
+                # DEBUG line with no part of the record in it (its fields are built only when it is written)
                 log.debug(
                     "%s from %s: accepted",
                     call.operation,

@@ -85,6 +85,24 @@ def test_current_and_child_follow_the_bound_context() -> None:
     assert current_request() is None
 
 
+def test_a_bound_context_nests_and_is_restored_after_an_exception() -> None:
+    with bind_request("outer-1", VALID) as outer:
+        assert outer.request_id == "outer-1" and current_request() is outer
+        seen: list[object] = []
+
+        def fails() -> None:
+            with bind_request("inner-1") as inner:
+                seen.append(current_request())
+                assert inner.traceparent is None
+                raise RuntimeError("boom")
+
+        with pytest.raises(RuntimeError):
+            fails()
+        assert [getattr(ctx, "request_id", None) for ctx in seen] == ["inner-1"]
+        assert current_request() is outer
+    assert current_request() is None
+
+
 async def _serve(handler: web.Handler) -> tuple[web.AppRunner, str]:
     app = web.Application(middlewares=[trace_middleware()])
     app.router.add_get("/", handler)

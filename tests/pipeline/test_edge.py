@@ -25,6 +25,7 @@ from gateway.config import Config
 from gateway.errors import ConfigError
 from gateway.server.admin import MAX_OFFSET, page_of
 from gateway.server.app import create_app
+from gateway.server.limits import OUTER_GRACE
 from gateway.server.listener import LOG_EVERY, EdgeCounters
 from gateway.server.run import check_descriptor_limit, start_sites
 
@@ -301,6 +302,23 @@ async def test_translate_has_a_time_limit(gateway: Gateway, samples_dir: Path) -
         gateway, "/v1/translate?from=anhui&to=g60&type=case", [body[:100]], 0.0, total=len(body)
     )  # the rest never comes
     assert (status, json.loads(out)["code"]) == (408, "REQUEST_TIMEOUT")
+
+
+async def test_a_partner_call_that_never_completes_is_answered_by_its_own_edge_limit(
+    gateway: Gateway, samples_dir: Path
+) -> None:
+    """The app-wide limit adds no timer of its own to a partner route (limits.OWN_TIME_LIMIT): the partner edge's
+    limit answers it, at ``request_timeout`` and not ``OUTER_GRACE`` later, counted as that partner's refusal."""
+    body = (samples_dir / "anhui/case/SC001.json").read_bytes()
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    status, out = await post_raw(gateway, "/partners/hefei/kstb/v1/case/submit", [body[:100]], 0.0, total=len(body))
+    took = loop.time() - started
+    assert (status, json.loads(out)["code"]) == (408, "REQUEST_TIMEOUT")
+    assert LIMITS["request_timeout"] <= took < LIMITS["request_timeout"] + OUTER_GRACE
+    assert (
+        await gateway.metric("tongban_refusals_total", code="REQUEST_TIMEOUT", platform="hefei", stage="transport") == 1
+    )
 
 
 # --- admin API (item 6) -------------------------------------------------------------------------------------------

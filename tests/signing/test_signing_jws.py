@@ -193,3 +193,26 @@ def test_truncated_and_der_signatures_refused(es_key: SigningKey, keys: dict[str
 def test_non_string_header_value_is_a_signing_error(keys: dict[str, VerificationKey]) -> None:
     with pytest.raises(SigningError):
         verify_detached(None, BODY, keys, {"ES256"})  # type: ignore[arg-type]
+
+
+def test_a_kept_header_parse_decides_nothing(es_key: SigningKey, keys: dict[str, VerificationKey]) -> None:
+    """The parsed protected header is kept per header value (a partner repeats it): every check after the parse
+    still runs per call, so the same header is refused under an allow-list without its alg, or over another body."""
+    value = sign_detached(BODY, es_key)
+    assert verify_detached(value, BODY, keys, {"ES256"}) == "k-es-1"
+    with pytest.raises(SignatureInvalid) as refused:
+        verify_detached(value, BODY, keys, {"EdDSA"})
+    assert refused.value.reason == "alg_not_allowed"
+    with pytest.raises(SignatureInvalid) as bad:
+        verify_detached(value, BODY + b" ", keys, {"ES256"})
+    assert bad.value.reason == "bad_signature"
+    with pytest.raises(UnknownKey):
+        verify_detached(value, BODY, {}, {"ES256"})
+
+
+def test_a_malformed_header_is_refused_every_time(keys: dict[str, VerificationKey]) -> None:
+    value = f"{b64url_encode(b'{not json')}..{b64url_encode(bytes(64))}"
+    for _ in range(2):
+        with pytest.raises(SignatureInvalid) as refused:
+            verify_detached(value, BODY, keys, {"ES256"})
+        assert refused.value.reason == "malformed_header"

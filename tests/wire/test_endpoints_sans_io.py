@@ -258,3 +258,18 @@ async def test_a_chunked_body_growing_past_the_limit_is_refused_there(
     resp = await client.post("/echo/x", data=growing())
     assert (resp.status, await resp.read()) == (413, b"BODY_TOO_LARGE")
     assert endpoint.refused == ["BODY_TOO_LARGE"]
+
+
+@pytest.mark.parametrize(
+    ("url", "query"),
+    [
+        ("http://h/kstb/v1/case/submit", {}),
+        ("http://h/catalog/items?", {}),
+        ("http://h/catalog/items?pageNo=2&updatedSince=", {"pageNo": "2", "updatedSince": ""}),
+        ("http://h/catalog/items#x?pageNo=2", {}),
+        ("http://h/catalog/items?a=%E5%90%88&a=2", {"a": "2"}),
+    ],
+)
+def test_a_request_value_reads_its_query_as_the_url_says(url: str, query: dict[str, str]) -> None:
+    """``HttpRequest.query`` skips splitting a URL without ``?`` (every record POST); the rest are parsed as before."""
+    assert HttpRequest("GET", url).query == query
