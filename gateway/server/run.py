@@ -91,16 +91,16 @@ async def start_sites(
     await runner.setup()
     guard = ConnectionGuard(EdgeLimits.of(config.server), counters)
     bind = host or config.server.host
-    await GuardedSite(runner, guard, bind, config.server.port if port is None else port, reuse_port=reuse_port).start()
+    # The mutual-TLS listener is bound first: once the plain one answers anything (/healthz included), every listener
+    # is up. Bound the other way round, a probe could see the gateway healthy while its TLS port still refused.
     tls = app[SERVER_TLS]
     wanted = config.server.tls_port if tls_port is None else tls_port
     if tls is not None and wanted is not None:
         await GuardedSite(runner, guard, bind, wanted, ssl_context=tls, reuse_port=reuse_port).start()
-    urls: list[str] = []
-    for address in runner.addresses:
-        bound_port = address[1]
-        scheme = "https" if urls else "http"
-        urls.append(f"{scheme}://{bind}:{bound_port}")
+    tls_addresses = list(runner.addresses)
+    await GuardedSite(runner, guard, bind, config.server.port if port is None else port, reuse_port=reuse_port).start()
+    plain_addresses = runner.addresses[len(tls_addresses) :]
+    urls = [f"http://{bind}:{a[1]}" for a in plain_addresses] + [f"https://{bind}:{a[1]}" for a in tls_addresses]
     return runner, urls
 
 

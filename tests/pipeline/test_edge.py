@@ -347,3 +347,14 @@ async def test_outbox_listing_refuses_a_bad_page_as_a_problem_document(gateway: 
 def test_page_of_keeps_good_pages() -> None:
     assert page_of({}) == (100, 0)
     assert page_of({"limit": "5000", "offset": str(MAX_OFFSET)}) == (1000, MAX_OFFSET)
+
+
+async def test_every_listener_is_bound_before_the_plain_one_answers(gateway: Gateway) -> None:
+    """The mutual-TLS listener starts first: a probe that gets /healthz on the plain port never finds the TLS port
+    still refusing (seen as a flaky documented-command test when the plain listener came first)."""
+    started = [address[1] for address in gateway.runner.addresses]  # in the order the listeners were bound
+    assert started == [int(gateway.tls_url.rsplit(":", 1)[1]), int(gateway.url.rsplit(":", 1)[1])]
+    assert gateway.url.startswith("http://") and gateway.tls_url.startswith("https://")  # URLs stay plain first
+    assert await healthz(gateway.url) == 200
+    _, writer = await connect(gateway.tls_url, "127.0.0.9")
+    assert writer.get_extra_info("peername") is not None
