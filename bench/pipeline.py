@@ -56,10 +56,15 @@ from adapters.g60 import scheme as g60_wire  # noqa: E402
 from adapters.wire import HttpRequest  # noqa: E402
 from gateway.config import DEFAULT_CONFIG, Config, parse_config  # noqa: E402
 from gateway.links import dev_link_settings  # noqa: E402
+from gateway.msglog import SM4_GCM, AtRestKey, AtRestKeys, NewEntry  # noqa: E402
+from gateway.msglog._base import LogSettings  # noqa: E402
+from gateway.msglog.sqlite import SQLiteMessageLog  # noqa: E402
 from gateway.store import open_store  # noqa: E402
 from gateway.store._sqlite_worker import SQLiteWorker, wal_connector  # noqa: E402
 from gateway.transport import FakeTransport  # noqa: E402
 from gateway.wire.registry import load_platform_link, platform_client  # noqa: E402
+from signing.devpki import generate_ed25519  # noqa: E402
+from signing.keys import SigningKey  # noqa: E402
 from signing.sm import Sm4Gcm, sm4_gcm_encrypt  # noqa: E402
 from signing.xmldsig import sign_enveloped, verify_enveloped  # noqa: E402
 
@@ -474,6 +479,15 @@ async def run_store(name: str, store_url: str, work: Path, args: argparse.Namesp
         gateway_side=True,
     )
     drain_floor = await floor_drain(config, floor_bodies, work)
+    log_bodies = await signed_requests(
+        config,
+        "g60",
+        str(g60_url),
+        "case",
+        [replace(base, version=v + total + 2 * backlog) for v in versions[:backlog]],
+        gateway_side=True,
+    )
+    drain_floor_log = await floor_drain(config, log_bodies, work, with_log=True)
     await stop(sim)
     drain_mandatory = await asyncio.to_thread(mandatory_drain, config, bodies[0], bare["answer"], bare["cpu_us"])
     figures["workers"] = await workers_intake(name, work, args, base, 2)
@@ -482,6 +496,7 @@ async def run_store(name: str, store_url: str, work: Path, args: argparse.Namesp
         "drain": {"messages": backlog, "rate": drain_rate, "cpu_us": drain_cpu_us},
         "drain_baseline": {"rate": bare["rate"], "cpu_us": bare["cpu_us"]},
         "drain_floor": drain_floor,
+        "drain_floor_log": drain_floor_log,
         "drain_mandatory": drain_mandatory,
     }
 
@@ -594,12 +609,18 @@ async def bare_client_rate(requests: list[HttpRequest]) -> dict[str, Any]:
         }
 
 
-async def floor_drain(config: Config, requests: list[HttpRequest], work: Path) -> dict[str, float]:
+async def floor_drain(
+    config: Config, requests: list[HttpRequest], work: Path, *, with_log: bool = False
+) -> dict[str, float]:
     """The drain floor: the same kind of messages sent as the bare client sends them, but with each delivery's
     mandatory work done for real in this process: the message XMLDSig-signed (``sign_message``), posted on a
     kept-alive TLS connection, the receipt parsed and verified, request and receipt sealed with SM4-GCM (the log's
     cipher) and the outcome written as one row through the gateway's own SQLite writer thread. Nothing else (no claim,
-    no translation, no message-log chain, no retry policy, no metrics): this process model's lowest drain ratio."""
+    no translation, no message-log chain, no retry policy, no metrics): this process model's lowest drain ratio.
+
+    ``with_log``: request and receipt appended instead to a real SQLite message log (the gateway's, SM4-GCM, hash
+    chain, group commit), each awaited as the gateway awaits it: what the two log entries of a delivery really cost
+    here, against the two SM4-GCM encryptions the issue's Y counts for them."""
     gw_sides, _ = dev_link_settings(config.dev_credentials, config.registry)  # type: ignore[arg-type]
     side = gw_sides["g60"]
     link = load_platform_link(config.registry.platforms["g60"], side.settings, side.base)
@@ -611,6 +632,7 @@ async def floor_drain(config: Config, requests: list[HttpRequest], work: Path) -
     cipher = Sm4Gcm(bytes(16))  # a bench key: the cost of SM4-GCM does not depend on it
     writer = SQLiteWorker(wal_connector(str(work / f"drain-floor-{uuid.uuid4().hex[:8]}.db"), 5.0), _floor_rows)
     await writer.start()
+    log = await _floor_log(work) if with_log else None
     queue = iter(unsigned)
     errors = 0
     connector = aiohttp.TCPConnector(limit=0, limit_per_host=32)
@@ -621,12 +643,20 @@ async def floor_drain(config: Config, requests: list[HttpRequest], work: Path) -
                 nonlocal errors
                 for r, message in queue:
                     body = g60_wire.sign_message(message, link.signer)
+                    message_id = uuid.uuid4().hex
+                    if log is not None:
+                        await log.append(_floor_entry("out", message_id, body))
                     async with http.post(r.url, data=body, headers=dict(r.headers), ssl=r.tls) as resp:
                         answer = await resp.read()
                         errors += resp.status != 200
+                    if log is not None:
+                        await log.append(_floor_entry("in", message_id, answer))
                     _, receipt = g60_wire.read_message(answer)
                     verify_enveloped(receipt, link.trust, now=time.time())
-                    row = (uuid.uuid4().hex, cipher.encrypt(body), cipher.encrypt(answer))
+                    if log is None:
+                        row = (message_id, cipher.encrypt(body), cipher.encrypt(answer))
+                    else:  # sealed in the log's entries
+                        row = (message_id, None, None)
                     await writer.run("outcome", lambda conn, row=row: conn.execute(_FLOOR_ROW, row))
 
             start, cpu = time.perf_counter(), _own_cpu()
@@ -639,6 +669,32 @@ async def floor_drain(config: Config, requests: list[HttpRequest], work: Path) -
             }
     finally:
         await writer.stop()
+        if log is not None:
+            await log.close()
+
+
+async def _floor_log(work: Path) -> SQLiteMessageLog:
+    settings = LogSettings(
+        keys=AtRestKeys.create(AtRestKey.of("bench", bytes(16), SM4_GCM)),
+        signing_key=SigningKey.of("bench-seal", generate_ed25519()),
+    )
+    return await SQLiteMessageLog.open(work / f"floor-log-{uuid.uuid4().hex[:8]}.db", settings=settings)
+
+
+def _floor_entry(direction: str, message_id: str, body: bytes) -> NewEntry:
+    """The entry the gateway's RecordingTransport writes for a g60 case request or its answer."""
+    return NewEntry(
+        at=time.time(),
+        direction=direction,
+        platform="g60",
+        operation="case:POST" if direction == "out" else "case:answer",
+        record_type="case",
+        message_id=message_id,
+        idem_key="C:bench",
+        message=body,
+        evidence={"content-type": "application/xml; charset=GB18030"},
+        case_no="bench",
+    )
 
 
 _FLOOR_ROW = "INSERT INTO outcomes VALUES (?, ?, ?)"
@@ -750,6 +806,13 @@ def report(result: dict[str, Any]) -> None:
         f"  floor: {df['cpu_us']:.0f} us CPU/delivery, ratio {df['cpu_us'] / dm['total']:.2f} (the mandatory work alone"
         f" around the same aiohttp client, with a SQLite writer thread; {df['rate']:.0f} msg/s)"
         f"  errors {df['errors']:.0f}"
+    )
+    dl = result["drain_floor_log"]
+    entries = dl["cpu_us"] - df["cpu_us"]
+    print(
+        f"  floor with a real message log: {dl['cpu_us']:.0f} us CPU/delivery (its two entries ~{entries:.0f} us,"
+        f" of which Y counts {dm['log_entries']:.0f}); drain ratio with them counted at that cost:"
+        f" {d['cpu_us'] / (dm['total'] + entries):.2f}  errors {dl['errors']:.0f}"
     )
 
 

@@ -32,8 +32,9 @@ def test_the_pipeline_bench_measures_every_phase_on_both_stores() -> None:
         assert r["floor"]["n"] == REQUESTS and r["floor"]["errors"] == 0
         assert r["workers"]["errors"] == 0
         assert r["drain"]["messages"] == backlog
-        assert r["drain_floor"]["errors"] == 0
-        for figures in (r["intake"], r["floor"], r["drain"], r["drain_floor"], r["mandatory"], r["drain_mandatory"]):
+        assert r["drain_floor"]["errors"] == 0 and r["drain_floor_log"]["errors"] == 0
+        measured = ("intake", "floor", "drain", "drain_floor", "drain_floor_log", "mandatory", "drain_mandatory")
+        for figures in (r[name] for name in measured):
             assert figures["cpu_us" if "cpu_us" in figures else "total"] > 0
-    for line in ("intake: ", "  floor: ", "drain: ", "workers  1: "):
+    for line in ("intake: ", "  floor: ", "drain: ", "workers  1: ", "  floor with a real message log: "):
         assert sum(text.startswith(line) for text in lines) == (4 if line == "  floor: " else 2), line
