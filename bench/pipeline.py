@@ -599,14 +599,15 @@ async def bare_client_rate(requests: list[HttpRequest]) -> dict[str, Any]:
                     if not answers and resp.status == 200:
                         answers.append(body)
 
-        start, cpu = time.perf_counter(), _own_cpu()
-        await asyncio.gather(*(one() for _ in range(PER_DESTINATION)))
-        n = max(len(requests), 1)
-        return {
-            "rate": len(requests) / (time.perf_counter() - start),
-            "cpu_us": 1e6 * (_own_cpu() - cpu) / n,
-            "answer": answers[0] if answers else b"",
-        }
+        return {**await _senders(one, len(requests)), "answer": answers[0] if answers else b""}
+
+
+async def _senders(one: Any, count: int) -> dict[str, float]:
+    """``PER_DESTINATION`` copies of ``one`` sending ``count`` messages between them, as the gateway's worker sends to
+    one destination: the rate and this process's CPU per message (from the OS)."""
+    start, cpu = time.perf_counter(), _own_cpu()
+    await asyncio.gather(*(one() for _ in range(PER_DESTINATION)))
+    return {"rate": count / (time.perf_counter() - start), "cpu_us": 1e6 * (_own_cpu() - cpu) / max(count, 1)}
 
 
 async def floor_drain(
@@ -659,14 +660,7 @@ async def floor_drain(
                         row = (message_id, None, None)
                     await writer.run("outcome", lambda conn, row=row: conn.execute(_FLOOR_ROW, row))
 
-            start, cpu = time.perf_counter(), _own_cpu()
-            await asyncio.gather(*(one() for _ in range(PER_DESTINATION)))
-            n = max(len(requests), 1)
-            return {
-                "rate": len(requests) / (time.perf_counter() - start),
-                "cpu_us": 1e6 * (_own_cpu() - cpu) / n,
-                "errors": errors,
-            }
+            return {**await _senders(one, len(requests)), "errors": errors}
     finally:
         await writer.stop()
         if log is not None:
