@@ -8,7 +8,6 @@ import sqlite3
 import threading
 import uuid
 from pathlib import Path
-from typing import Any
 
 import asyncpg
 import pytest
@@ -25,7 +24,7 @@ from gateway.store import (
     open_store,
 )
 from gateway.store._sqlite_worker import CACHE_KIB, _switch_to_wal, open_worker
-from gateway.store.migrations import MIGRATIONS, STORE_SCHEMA, latest_version, plan
+from gateway.store.migrations import MIGRATIONS, STORE_SCHEMA, SchemaHistory, latest_version, plan
 
 
 def test_plan_applies_missing_versions_in_order() -> None:
@@ -215,7 +214,9 @@ def test_switching_to_wal_gives_up_after_the_busy_timeout(tmp_path: Path) -> Non
 
 
 @pytest.mark.parametrize("history", [STORE_SCHEMA, MSGLOG_SCHEMA], ids=["store", "message log"])
-async def test_sqlite_connections_are_durable_wal_with_a_bounded_page_cache(tmp_path: Path, history: Any) -> None:
+async def test_sqlite_connections_are_durable_wal_with_a_bounded_page_cache(
+    tmp_path: Path, history: SchemaHistory
+) -> None:
     """Every file the gateway writes: WAL, fsync at each commit (nothing accepted is lost), and a page cache large
     enough for a backlog of sealed rows (the default 2 MiB re-read pages from the file at every delivery) yet
     bounded (KiB, as SQLite's negative cache_size means)."""
